@@ -1,0 +1,1 @@
+"""Avenrae: the operations platform of a South African practitioner marketplace."""

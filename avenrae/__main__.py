@@ -1,0 +1,3 @@
+from avenrae.cli import run
+
+run()

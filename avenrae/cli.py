@@ -1,0 +1,279 @@
+"""`python -m avenrae ...`: the database, demo data, map assets and the server.
+
+Every failure ends with one line saying why and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+
+import psycopg
+import pydantic
+import sqlalchemy.exc
+
+from avenrae import localdb
+from avenrae.config import REPO_ROOT, get_settings, libpq_url
+
+
+class CommandError(RuntimeError):
+    """A command could not do its job; the message is the one line the user sees."""
+
+
+# --- argument types ----------------------------------------------------------------
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    value = _whole_number(1)(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: what was wrong and where to look."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# --- db ----------------------------------------------------------------------------
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _database_url() -> str:
+    from avenrae.db import database_url
+
+    return database_url()
+
+
+def cmd_db_up(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    if settings.database_url:
+        _check_connection(settings.database_url)
+        _say("Using DATABASE_URL; it accepts connections.")
+        return
+    state = localdb.up(REPO_ROOT, settings.state_dir, log=_say)
+    _say(f"Local database running on 127.0.0.1:{state.port} (data in {state.data_dir}).")
+
+
+def _check_connection(url: str) -> None:
+    try:
+        psycopg.connect(libpq_url(url), connect_timeout=5).close()
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no reason given"
+        raise CommandError(f"cannot connect to the database: {reason}") from exc
+
+
+def cmd_db_down(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    if settings.database_url:
+        raise CommandError("DATABASE_URL is set: that database is not ours to stop")
+    if localdb.down(settings.state_dir):
+        _say("Local database stopped.")
+    else:
+        _say("The local database was not running.")
+
+
+def cmd_db_url(args: argparse.Namespace) -> None:
+    print(libpq_url(_database_url()))
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> None:
+    from avenrae.db import migrate
+
+    url = _database_url()
+    _check_connection(url)
+    migrate(url, args.revision)
+    _say(f"Database migrated to {args.revision}.")
+
+
+def cmd_db_seed(args: argparse.Namespace) -> None:
+    from avenrae import seed
+
+    options = seed.SeedOptions(
+        practitioners=args.practitioners, clients=args.clients, bookings=args.bookings, seed=args.seed
+    )
+    seed.validate(options)
+    url = libpq_url(_database_url())
+    _check_connection(url)
+    if args.if_empty and seed.is_seeded(url):
+        _say("The database already has data; not seeding again.")
+        return
+    report = seed.seed(url, options, show_progress=not args.quiet)
+    for table, rows in report.rows.items():
+        _say(f"  {table:<22} {rows:>12,} rows")
+    _say(f"Seeded {report.total_rows:,} rows in {report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s).")
+    _say("Demo logins (password for all: " + seed.DEMO_PASSWORD + "):")
+    for role, email, _ in seed.demo_logins():
+        _say(f"  {role:<13} {email}")
+
+
+def cmd_db_reset(args: argparse.Namespace) -> None:
+    from avenrae.db import downgrade, migrate
+
+    url = _database_url()
+    _check_connection(url)
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CommandError("refusing to reset without confirmation: pass --yes")
+        answer = input(f"This deletes every row in the database {name!r}. Type the name to confirm: ")
+        if answer.strip() != name:
+            raise CommandError("not confirmed; nothing was changed")
+    downgrade(url, "base")
+    migrate(url, "head")
+    _say(f"Database {name!r} reset: empty and migrated to head.")
+
+
+# --- assets and serve --------------------------------------------------------------
+
+
+def cmd_assets(args: argparse.Namespace) -> None:
+    from avenrae import assets
+
+    fetched = assets.fetch(force=args.force, log=_say)
+    _say(f"Map assets ready in {assets.VENDOR_DIR} ({fetched} downloaded).")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    if not get_settings().database_url:
+        localdb.up(REPO_ROOT, get_settings().state_dir, log=_say)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "app.py"),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.address,
+    ]
+    _say(f"Serving Avenrae on http://localhost:{args.port}")
+    sys.stdout.flush()
+    os.chdir(REPO_ROOT)
+    if args.dry_run:
+        print(" ".join(command))
+        return
+    try:
+        raise SystemExit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None
+
+
+# --- wiring ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m avenrae", description="Avenrae operations platform.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    db = commands.add_parser("db", help="the database: start, stop, migrate, seed, reset")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
+    up = db_commands.add_parser(
+        "up",
+        help="start the local PostgreSQL + PostGIS (or check DATABASE_URL)",
+        description="Start the project-local database, creating it on first use. "
+        "With DATABASE_URL set, only check that it accepts connections.",
+    )
+    up.set_defaults(handler=cmd_db_up)
+    db_commands.add_parser("down", help="stop the local database").set_defaults(handler=cmd_db_down)
+    db_commands.add_parser("url", help="print the database URL (libpq form, usable by psql)").set_defaults(
+        handler=cmd_db_url
+    )
+    migrate = db_commands.add_parser("migrate", help="apply Alembic migrations")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    migrate.set_defaults(handler=cmd_db_migrate)
+    seed = db_commands.add_parser(
+        "seed",
+        help="fill an empty database with demo data",
+        description="Fill an empty, migrated database with deterministic South African demo "
+        "data and print the demo logins. Refuses a database that already has users.",
+    )
+    seed.add_argument("--practitioners", type=_whole_number(1), default=1_000, metavar="N")
+    seed.add_argument("--clients", type=_whole_number(1), default=3_000, metavar="N")
+    seed.add_argument("--bookings", type=_whole_number(0), default=20_000, metavar="N")
+    seed.add_argument("--seed", type=_whole_number(0), default=42, metavar="S", help="random seed")
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when data already exists")
+    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.set_defaults(handler=cmd_db_seed)
+    reset = db_commands.add_parser("reset", help="delete all data and re-create the schema")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    reset.set_defaults(handler=cmd_db_reset)
+
+    assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")
+    assets.add_argument("--force", action="store_true", help="download again even if present")
+    assets.set_defaults(handler=cmd_assets)
+
+    serve = commands.add_parser("serve", help="start the database if needed and serve the app")
+    serve.add_argument("--port", type=_port, default=8501)
+    serve.add_argument("--address", default="0.0.0.0")
+    serve.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, pydantic.ValidationError):
+        problem = exc.errors()[0]
+        setting = ".".join(str(part) for part in problem["loc"]) or "a setting"
+        text = f"setting {setting.upper()}: {problem['msg'].removeprefix('Value error, ')}"
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+        text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from avenrae.db import DatabaseNotConfigured
+    from avenrae.seed import SeedError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    expected = (
+        CommandError,
+        localdb.LocalDatabaseError,
+        SeedError,
+        DatabaseNotConfigured,
+        psycopg.Error,
+        sqlalchemy.exc.SQLAlchemyError,
+        OSError,
+        ValueError,
+    )
+    try:
+        args.handler(args)
+    except expected as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

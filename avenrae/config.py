@@ -1,0 +1,71 @@
+"""Settings from the environment and `.env`, validated once.
+
+Every setting is documented in `.env.example`. Names carry the `AVENRAE_` prefix,
+except `DATABASE_URL`, which is accepted under its conventional name as well.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def normalise_database_url(url: str) -> str:
+    """Point any PostgreSQL URL at the psycopg 3 driver SQLAlchemy should use."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if url.startswith("postgresql+psycopg://"):
+        return url
+    raise ValueError("must be a PostgreSQL URL (postgresql://user:password@host:port/dbname)")
+
+
+def libpq_url(url: str) -> str:
+    """The same URL in the plain form psql and libpq accept."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AVENRAE_",
+        env_file=REPO_ROOT / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "AVENRAE_DATABASE_URL")
+    )
+    # Where the project-local cluster keeps its state; only used without DATABASE_URL.
+    state_dir: Path = REPO_ROOT / ".avenrae"
+    platform_fee_rate: Decimal = Decimal("0.15")
+    default_time_zone: str = "Africa/Johannesburg"
+    # Serve Leaflet and friends from static/vendor when present (see avenrae/assets.py).
+    offline_map_assets: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalise_database_url(value.strip())
+
+    @field_validator("platform_fee_rate")
+    @classmethod
+    def _fee_rate_is_a_fraction(cls, value: Decimal) -> Decimal:
+        if not Decimal("0") <= value < Decimal("1"):
+            raise ValueError("must be a fraction between 0 and 1, for example 0.15")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,105 @@
+"""The engine, sessions and the one transaction scope every caller uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from avenrae import localdb
+from avenrae.config import REPO_ROOT, get_settings, normalise_database_url
+
+
+class DatabaseNotConfigured(RuntimeError):
+    """Neither DATABASE_URL nor a local cluster is available."""
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of the database in use: DATABASE_URL, else the local cluster."""
+    settings = get_settings()
+    if settings.database_url:
+        return settings.database_url
+    state = localdb.read_state(settings.state_dir)
+    if state is None:
+        raise DatabaseNotConfigured(
+            "no DATABASE_URL is set and the local database was never started: run `python -m avenrae db up`"
+        )
+    return normalise_database_url(state.url)
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def get_engine() -> Engine:
+    return engine_for(database_url())
+
+
+SessionLocal = sessionmaker(expire_on_commit=False)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session whose work commits together at the end, or not at all on error."""
+    if SessionLocal.kw.get("bind") is None:
+        SessionLocal.configure(bind=get_engine())
+    session = SessionLocal()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _alembic(url: str, action: str, revision: str) -> None:
+    config = Config(str(REPO_ROOT / "alembic.ini"))
+    engine = create_engine(normalise_database_url(url))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            getattr(command, action)(config, revision)
+    finally:
+        engine.dispose()
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the schema at `url` to `revision` with Alembic."""
+    _alembic(url, "upgrade", revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Downgrade the schema at `url`; 'base' removes everything the migrations made."""
+    _alembic(url, "downgrade", revision)
+
+
+def sibling_database(url: str, name: str, *, recreate: bool = False) -> str:
+    """The URL of database `name` on the same server as `url`, created when missing.
+
+    Used for the test and benchmark databases, so they never touch the app's data.
+    """
+    base = make_url(normalise_database_url(url))
+    target = base.set(database=name)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if exists and recreate:
+                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                exists = False
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return target.render_as_string(hide_password=False)

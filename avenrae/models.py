@@ -1,0 +1,445 @@
+"""ORM models, enums and the constraints the database enforces.
+
+The migrations in `migrations/versions` build exactly this schema; a test compares
+the two. Rules that matter for money and scheduling live here as constraints, so the
+database refuses bad rows whatever code path writes them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from geoalchemy2 import Geography, WKBElement
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+Money = Numeric(12, 2)
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    PRACTITIONER = "practitioner"
+    STAFF = "staff"
+    ANALYST = "analyst"
+    ADMIN = "admin"
+
+
+class Specialization(StrEnum):
+    HEALER = "healer"
+    PROPHET = "prophet"
+    MEDIUM = "medium"
+    COUNSELOR = "counselor"
+
+
+class BookingStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+# Bookings in these states hold their time slot; the exclusion constraint covers them.
+SLOT_HOLDING_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+class MeetingType(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+
+
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    HIDDEN = "hidden"
+
+
+class VerificationStatus(StrEnum):
+    UNVERIFIED = "unverified"
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class TransactionKind(StrEnum):
+    CHARGE = "charge"
+    REFUND = "refund"
+
+
+def pg_enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    """A PostgreSQL enum type that stores the members' values ('no_show', not 'NO_SHOW')."""
+    return Enum(enum_cls, name=name, values_callable=lambda members: [m.value for m in members])
+
+
+def _in(column: str, values: tuple[StrEnum, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UuidPk:
+    id: Mapped[uuid.UUID] = mapped_column(
+        Uuid,
+        primary_key=True,
+        default=uuid.uuid4,
+        server_default=func.gen_random_uuid(),
+        sort_order=-100,
+    )
+
+
+class CreatedAt:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), sort_order=100
+    )
+
+
+class Timestamps(CreatedAt):
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        nullable=False,
+        server_default=func.now(),
+        onupdate=func.now(),
+        sort_order=101,
+    )
+
+
+class User(UuidPk, Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),)
+
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(100), nullable=False)
+    role: Mapped[Role] = mapped_column(pg_enum(Role, "user_role"), nullable=False)
+    first_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    last_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    practitioner: Mapped[Practitioner | None] = relationship(back_populates="user")
+    client: Mapped[Client | None] = relationship(back_populates="user")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+# Case-insensitive uniqueness; login looks users up through the same expression.
+Index("uq_users_email_lower", func.lower(User.email), unique=True)
+
+
+class Client(UuidPk, CreatedAt, Base):
+    __tablename__ = "clients"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True)
+    preferred_place: Mapped[str | None] = mapped_column(String(120))
+    preferred_location: Mapped[WKBElement | None] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False)
+    )
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+    user: Mapped[User] = relationship(back_populates="client")
+
+
+class Practitioner(UuidPk, Timestamps, Base):
+    __tablename__ = "practitioners"
+    __table_args__ = (
+        Index("ix_practitioners_location", "location", postgresql_using="gist"),
+        Index("ix_practitioners_rating", "rating"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        CheckConstraint("review_count >= 0", name="review_count_non_negative"),
+        CheckConstraint("rate_per_session >= 0", name="rate_non_negative"),
+        CheckConstraint("session_duration_minutes BETWEEN 15 AND 480", name="duration_range"),
+        CheckConstraint("service_radius_km BETWEEN 1 AND 500", name="service_radius_range"),
+        CheckConstraint("offers_in_person OR offers_online", name="offers_a_meeting_type"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True)
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), nullable=False
+    )
+    bio: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    # Mean of published reviews; NULL until the first one is published.
+    rating: Mapped[Decimal | None] = mapped_column(Numeric(3, 2))
+    review_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    location: Mapped[WKBElement] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    service_address: Mapped[str] = mapped_column(String(255), nullable=False)
+    city: Mapped[str | None] = mapped_column(String(120))
+    province: Mapped[str | None] = mapped_column(String(40))
+    service_radius_km: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
+    rate_per_session: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    session_duration_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="60")
+    offers_in_person: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    offers_online: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    verification_status: Mapped[VerificationStatus] = mapped_column(
+        pg_enum(VerificationStatus, "verification_status"),
+        nullable=False,
+        server_default=VerificationStatus.UNVERIFIED.value,
+    )
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="Africa/Johannesburg")
+
+    user: Mapped[User] = relationship(back_populates="practitioner")
+
+    @property
+    def meeting_types(self) -> list[MeetingType]:
+        offered = [(self.offers_in_person, MeetingType.IN_PERSON), (self.offers_online, MeetingType.ONLINE)]
+        return [kind for flag, kind in offered if flag]
+
+
+class AvailabilitySlot(UuidPk, CreatedAt, Base):
+    """A weekly working-hours range, in the practitioner's time zone (0 = Monday)."""
+
+    __tablename__ = "availability_slots"
+    __table_args__ = (
+        Index("ix_availability_slots_practitioner_day", "practitioner_id", "day_of_week"),
+        CheckConstraint("day_of_week BETWEEN 0 AND 6", name="day_of_week_range"),
+        CheckConstraint("start_time < end_time", name="starts_before_end"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), nullable=False
+    )
+    day_of_week: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    start_time: Mapped[time] = mapped_column(Time, nullable=False)
+    end_time: Mapped[time] = mapped_column(Time, nullable=False)
+
+
+class AvailabilityException(UuidPk, CreatedAt, Base):
+    """Time off: the practitioner cannot be booked between starts_at and ends_at."""
+
+    __tablename__ = "availability_exceptions"
+    __table_args__ = (
+        Index("ix_availability_exceptions_practitioner_start", "practitioner_id", "starts_at"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_end"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), nullable=False
+    )
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    reason: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+
+
+class Booking(UuidPk, Timestamps, Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        ExcludeConstraint(
+            (text("practitioner_id"), "="),
+            (text("tstzrange(session_start, session_end, '[)')"), "&&"),
+            name="ex_bookings_no_overlap",
+            using="gist",
+            where=text(_in("status", SLOT_HOLDING_STATUSES)),
+        ),
+        Index("ix_bookings_status_session_start", "status", "session_start"),
+        Index("ix_bookings_practitioner_session_start", "practitioner_id", "session_start"),
+        Index("ix_bookings_client_session_start", "client_id", "session_start"),
+        CheckConstraint("session_end > session_start", name="session_ends_after_start"),
+        CheckConstraint(
+            "service_amount >= 0 AND platform_fee >= 0 AND total_amount >= 0",
+            name="amounts_non_negative",
+        ),
+        CheckConstraint("total_amount = service_amount + platform_fee", name="total_is_service_plus_fee"),
+        CheckConstraint("platform_fee_rate >= 0 AND platform_fee_rate < 1", name="fee_rate_range"),
+        CheckConstraint("platform_fee = round(service_amount * platform_fee_rate, 2)", name="fee_matches_rate"),
+        CheckConstraint("currency = 'ZAR'", name="currency_zar"),
+    )
+
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practitioners.id"), nullable=False)
+    # Staff member who booked on the client's behalf, if any.
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    session_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    session_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    status: Mapped[BookingStatus] = mapped_column(
+        pg_enum(BookingStatus, "booking_status"),
+        nullable=False,
+        server_default=BookingStatus.PENDING.value,
+    )
+    meeting_type: Mapped[MeetingType] = mapped_column(pg_enum(MeetingType, "meeting_type"), nullable=False)
+    notes: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, server_default="ZAR")
+    service_amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    platform_fee_rate: Mapped[Decimal] = mapped_column(Numeric(5, 4), nullable=False)
+    platform_fee: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    total_amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    payment_status: Mapped[PaymentStatus] = mapped_column(
+        pg_enum(PaymentStatus, "payment_status"),
+        nullable=False,
+        server_default=PaymentStatus.PENDING.value,
+    )
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    cancellation_reason: Mapped[str | None] = mapped_column(Text)
+
+    practitioner: Mapped[Practitioner] = relationship()
+    client: Mapped[User] = relationship(foreign_keys=[client_id])
+
+
+class Review(UuidPk, Timestamps, Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        Index("ix_reviews_practitioner_status", "practitioner_id", "status"),
+        Index("ix_reviews_status_created_at", "status", "created_at"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        CheckConstraint("char_length(comment) <= 2000", name="comment_length"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), nullable=False, unique=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practitioners.id"), nullable=False)
+    rating: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    comment: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    status: Mapped[ReviewStatus] = mapped_column(
+        pg_enum(ReviewStatus, "review_status"),
+        nullable=False,
+        server_default=ReviewStatus.PENDING.value,
+    )
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'::text[]"))
+    moderation_reason: Mapped[str | None] = mapped_column(Text)
+    moderated_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    practitioner_reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PaymentTransaction(UuidPk, CreatedAt, Base):
+    """One movement of money for a booking: a charge or a refund."""
+
+    __tablename__ = "payment_transactions"
+    __table_args__ = (
+        Index("ix_payment_transactions_booking", "booking_id"),
+        Index("ix_payment_transactions_created_at", "created_at"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("currency = 'ZAR'", name="currency_zar"),
+    )
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+    kind: Mapped[TransactionKind] = mapped_column(pg_enum(TransactionKind, "transaction_kind"), nullable=False)
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    method: Mapped[str | None] = mapped_column(String(16))
+    provider_reference: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False, server_default="ZAR")
+    status: Mapped[PaymentStatus] = mapped_column(pg_enum(PaymentStatus, "payment_status"), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class RefreshToken(UuidPk, CreatedAt, Base):
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (
+        Index("ix_refresh_tokens_user", "user_id"),
+        Index("ix_refresh_tokens_family", "family_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(UuidPk, CreatedAt, Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created_at", "user_id", "created_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    type: Mapped[str] = mapped_column(String(50), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(UuidPk, CreatedAt, Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_created_at", "created_at"),
+        Index("ix_audit_log_actor_created_at", "actor_id", "created_at"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+    )
+
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(80), nullable=False)
+    target_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class StripeEvent(Base):
+    """A Stripe webhook event, kept so each one is applied exactly once."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(UuidPk, Base):
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),)
+
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    succeeded: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

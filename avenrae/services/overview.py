@@ -1,0 +1,177 @@
+"""What the Home page shows: is the database healthy, and how is the platform doing now."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as clock
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from avenrae.models import (
+    Booking,
+    BookingStatus,
+    PaymentStatus,
+    PaymentTransaction,
+    Practitioner,
+    Specialization,
+    TransactionKind,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class DatabaseHealth:
+    server_version: str
+    postgis_version: str
+    schema_revision: str | None
+    database_size: str
+    round_trip_ms: float
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    month_start: date
+    charged: Decimal  # what clients paid this month (completed charges)
+    refunded: Decimal
+    platform_fees: Decimal  # the fee share of charges, less the fee share of refunds
+    sessions_booked: int  # bookings whose session falls in this month, not cancelled
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    practitioners_by_specialization: dict[Specialization, int]
+    bookings_by_status: dict[BookingStatus, int]
+    month: MonthFigures
+
+    @property
+    def practitioners(self) -> int:
+        return sum(self.practitioners_by_specialization.values())
+
+    @property
+    def bookings(self) -> int:
+        return sum(self.bookings_by_status.values())
+
+
+@dataclass(frozen=True)
+class CitySupply:
+    city: str
+    province: str
+    latitude: float
+    longitude: float
+    practitioners: int
+    verified: int
+
+
+def database_health(session: Session) -> DatabaseHealth:
+    """Server and PostGIS versions, the migration revision and one round trip's time."""
+    started = time.perf_counter()
+    session.execute(text("SELECT 1"))
+    round_trip = (time.perf_counter() - started) * 1000
+    row = session.execute(
+        text(
+            "SELECT current_setting('server_version'), postgis_lib_version(), "
+            "pg_size_pretty(pg_database_size(current_database())), "
+            "(SELECT version_num FROM alembic_version LIMIT 1)"
+        )
+    ).one()
+    return DatabaseHealth(
+        server_version=row[0],
+        postgis_version=row[1],
+        database_size=row[2],
+        schema_revision=row[3],
+        round_trip_ms=round_trip,
+    )
+
+
+def month_bounds(today: date, time_zone: str) -> tuple[datetime, datetime]:
+    """The first instant of `today`'s month and of the next, in `time_zone`."""
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(today.replace(day=1), clock(), zone)
+    following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start, datetime.combine(following, clock(), zone)
+
+
+def month_figures(session: Session, today: date, time_zone: str) -> MonthFigures:
+    """Money moved and sessions booked in the calendar month holding `today`."""
+    start, end = month_bounds(today, time_zone)
+    fee_share = PaymentTransaction.amount * Booking.platform_fee / func.nullif(Booking.total_amount, 0)
+    money = session.execute(
+        select(
+            func.coalesce(
+                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.CHARGE), 0
+            ),
+            func.coalesce(
+                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.REFUND), 0
+            ),
+            func.coalesce(func.sum(fee_share).filter(PaymentTransaction.kind == TransactionKind.CHARGE), 0)
+            - func.coalesce(func.sum(fee_share).filter(PaymentTransaction.kind == TransactionKind.REFUND), 0),
+        )
+        .join(Booking, Booking.id == PaymentTransaction.booking_id)
+        .where(
+            PaymentTransaction.status == PaymentStatus.COMPLETED,
+            PaymentTransaction.created_at >= start,
+            PaymentTransaction.created_at < end,
+        )
+    ).one()
+    sessions = session.scalar(
+        select(func.count())
+        .select_from(Booking)
+        .where(
+            Booking.session_start >= start,
+            Booking.session_start < end,
+            Booking.status != BookingStatus.CANCELLED,
+        )
+    )
+    return MonthFigures(
+        month_start=start.date(),
+        charged=Decimal(money[0]).quantize(Decimal("0.01")),
+        refunded=Decimal(money[1]).quantize(Decimal("0.01")),
+        platform_fees=Decimal(money[2]).quantize(Decimal("0.01")),
+        sessions_booked=sessions or 0,
+    )
+
+
+def live_figures(session: Session, today: date, time_zone: str) -> LiveFigures:
+    """Practitioners by specialization, bookings by status and this month's money."""
+    active = (User.is_active.is_(True)) & (User.deleted_at.is_(None))
+    by_specialization = dict(
+        session.execute(
+            select(Practitioner.specialization, func.count())
+            .join(User, User.id == Practitioner.user_id)
+            .where(active)
+            .group_by(Practitioner.specialization)
+        ).all()
+    )
+    by_status = dict(session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
+    return LiveFigures(
+        practitioners_by_specialization={s: by_specialization.get(s, 0) for s in Specialization},
+        bookings_by_status={s: by_status.get(s, 0) for s in BookingStatus},
+        month=month_figures(session, today, time_zone),
+    )
+
+
+def supply_by_city(session: Session, limit: int = 400) -> list[CitySupply]:
+    """Active practitioners per city, the biggest cities first, for a map of supply."""
+    rows = session.execute(
+        text(
+            """
+            SELECT p.city, p.province,
+                   avg(ST_Y(p.location::geometry)) AS latitude,
+                   avg(ST_X(p.location::geometry)) AS longitude,
+                   count(*) AS practitioners,
+                   count(*) FILTER (WHERE p.verification_status = 'verified') AS verified
+            FROM practitioners p JOIN users u ON u.id = p.user_id
+            WHERE u.is_active AND u.deleted_at IS NULL AND p.city IS NOT NULL
+            GROUP BY p.city, p.province
+            ORDER BY practitioners DESC, p.city
+            LIMIT :limit
+            """
+        ),
+        {"limit": limit},
+    ).all()
+    return [CitySupply(*row) for row in rows]

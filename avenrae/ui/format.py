@@ -1,0 +1,46 @@
+"""How numbers, money, distances and times read on screen."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from avenrae.config import get_settings
+
+
+def rand(amount: Decimal | float | int) -> str:
+    """South African rand: R1,234.50."""
+    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    sign = "-" if value < 0 else ""
+    return f"{sign}R{abs(value):,.2f}"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def distance(km: float) -> str:
+    """'850 m' under a kilometre, '3.2 km' under 100 km, '153 km' beyond."""
+    if km < 1:
+        return f"{round(km * 1000, -1):.0f} m"
+    if km < 100:
+        return f"{km:.1f} km"
+    return f"{km:,.0f} km"
+
+
+def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
+    """An instant shown in the practitioner's (or the platform's) time zone."""
+    zone = ZoneInfo(time_zone or get_settings().default_time_zone)
+    return moment.astimezone(zone).strftime(pattern)
+
+
+def label(value: str) -> str:
+    """An enum value as words: 'no_show' -> 'No show'."""
+    return value.replace("_", " ").capitalize()
+
+
+def escape(text: str) -> str:
+    """User-written text made safe for HTML (map popups, tooltips, unsafe_allow_html)."""
+    return html.escape(text, quote=True)

@@ -1,0 +1,32 @@
+"""Cached reads behind the Home page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from avenrae.config import get_settings
+from avenrae.db import session_scope
+from avenrae.services import overview
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def health() -> overview.DatabaseHealth:
+    with session_scope() as session:
+        return overview.database_health(session)
+
+
+@st.cache_data(ttl=60, show_spinner="Counting practitioners and bookings ...")
+def live_figures() -> overview.LiveFigures:
+    zone = get_settings().default_time_zone
+    today = datetime.now(ZoneInfo(zone)).date()
+    with session_scope() as session:
+        return overview.live_figures(session, today, zone)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def supply_by_city() -> list[overview.CitySupply]:
+    with session_scope() as session:
+        return overview.supply_by_city(session)

@@ -1,0 +1,90 @@
+"""Test infrastructure every capability reuses.
+
+* `test_database_url`: a PostGIS database of its own (`avenrae_test` on the same server
+  as the app's database, or TEST_DATABASE_URL), re-created and migrated once per run.
+* `db`: a Session inside a transaction that is rolled back after the test. The app's
+  own `avenrae.db.session_scope()` joins the same transaction through savepoints, so
+  services and pages under test see the test's rows and leave nothing behind.
+* `committed_db`: for tests that need several connections (races, subprocesses);
+  everything it committed is truncated afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from avenrae import db as app_db
+from avenrae import localdb
+from avenrae.config import REPO_ROOT, get_settings, normalise_database_url
+from avenrae.models import Base
+
+os.environ.setdefault("AVENRAE_ENVIRONMENT", "test")
+
+
+def _server_url() -> str:
+    settings = get_settings()
+    if not settings.database_url:
+        localdb.up(REPO_ROOT, settings.state_dir, log=lambda _: None)
+    return app_db.database_url()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The app's database URL: its server hosts the test databases."""
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def test_database_url(server_url: str) -> str:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    url = (
+        normalise_database_url(explicit)
+        if explicit
+        else app_db.sibling_database(server_url, "avenrae_test", recreate=True)
+    )
+    app_db.migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(test_database_url: str) -> Iterator[Engine]:
+    engine = create_engine(test_database_url, pool_size=5)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        saved = dict(app_db.SessionLocal.kw)
+        app_db.SessionLocal.configure(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            yield connection
+        finally:
+            app_db.SessionLocal.kw = saved
+            transaction.rollback()
+
+
+@pytest.fixture
+def db(connection: Connection) -> Iterator[Session]:
+    """A session whose every change is rolled back after the test."""
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def committed_db(engine: Engine) -> Iterator[Engine]:
+    """The test database for work that must really commit; emptied afterwards."""
+    yield engine
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} CASCADE"))

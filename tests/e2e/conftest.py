@@ -1,0 +1,147 @@
+"""End-to-end: the real app in a subprocess, driven by Debian's Chromium through Playwright.
+
+The app runs against its own database (`avenrae_e2e`, seeded with a small demo set),
+and the browser is offline: every request that is not to the app is aborted, as on
+a machine without internet. Screenshots land in tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from avenrae import db as app_db
+from avenrae import seed
+from avenrae.config import REPO_ROOT, libpq_url
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+E2E_SEED = seed.SeedOptions(practitioners=300, clients=500, bookings=4_000, seed=11)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def e2e_database_url(server_url: str) -> str:
+    url = app_db.sibling_database(server_url, "avenrae_e2e", recreate=True)
+    app_db.migrate(url)
+    seed.seed(libpq_url(url), E2E_SEED, show_progress=False)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app_url(e2e_database_url: str) -> Iterator[str]:
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=e2e_database_url, AVENRAE_ENVIRONMENT="test")
+    log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the app did not start; see {ARTIFACTS / 'streamlit.log'}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/test does, as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+class OfflinePage:
+    """A browser tab that can only reach the app; it remembers what it was refused."""
+
+    def __init__(self, browser, app_url: str):
+        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        self.blocked: list[str] = []
+        self.console_errors: list[str] = []
+        app_host = urlparse(app_url).netloc
+
+        def only_the_app(route):
+            if urlparse(route.request.url).netloc == app_host:
+                route.continue_()
+            else:
+                self.blocked.append(route.request.url)
+                route.abort()
+
+        self.context.route("**/*", only_the_app)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.app_url = app_url
+
+    def open(self, path: str = "/"):
+        self.page.goto(self.app_url + path)
+        self.page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+        return self.page
+
+    def screenshot(self, name: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def offline(browser, app_url) -> Iterator[OfflinePage]:
+    tab = OfflinePage(browser, app_url)
+    yield tab
+    tab.context.close()

@@ -1,0 +1,145 @@
+"""`python -m avenrae`: bad input gets one line and a non-zero exit, and changes nothing."""
+
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from avenrae import db as app_db
+from avenrae.config import REPO_ROOT, libpq_url
+
+
+@pytest.fixture(scope="module")
+def cli_database(server_url):
+    url = app_db.sibling_database(server_url, "avenrae_cli_test", recreate=True)
+    app_db.migrate(url)
+    return libpq_url(url)
+
+
+def avenrae(*args: str, database_url: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "avenrae", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def count_users(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def test_help_lists_every_command():
+    result = avenrae("--help")
+    assert result.returncode == 0
+    for command in ("db", "assets", "serve"):
+        assert command in result.stdout
+    db_help = avenrae("db", "--help").stdout
+    for action in ("up", "down", "url", "migrate", "seed", "reset"):
+        assert action in db_help
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["db", "seed", "--practitioners", "abc"], "'abc' is not a whole number"),
+        (["db", "seed", "--bookings", "-5"], "must be at least 0"),
+        (["db", "seed", "--practitioners", "0"], "must be at least 1"),
+        (["serve", "--port", "70000"], "not a TCP port"),
+        (["db", "explode"], "invalid choice"),
+        (["nonsense"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_get_one_line(args, expected, cli_database):
+    line = one_line_error(avenrae(*args, database_url=cli_database))
+    assert expected in line
+    assert count_users(cli_database) == 0
+
+
+def test_seed_that_cannot_fit_changes_nothing(cli_database):
+    line = one_line_error(
+        avenrae(
+            "db", "seed", "--practitioners", "1", "--clients", "1", "--bookings", "100000", database_url=cli_database
+        )
+    )
+    assert line.startswith("error:") and "do not fit" in line
+    assert count_users(cli_database) == 0
+
+
+def test_unreachable_database_is_one_line():
+    line = one_line_error(avenrae("db", "migrate", database_url="postgresql://nobody:x@127.0.0.1:1/nothing"))
+    assert line.startswith("error: cannot connect to the database")
+
+
+def test_a_url_that_is_not_postgres_is_refused():
+    line = one_line_error(avenrae("db", "url", database_url="mysql://someone@localhost/db"))
+    assert "PostgreSQL URL" in line
+
+
+def test_reset_without_yes_refuses_when_not_interactive(cli_database):
+    line = one_line_error(avenrae("db", "reset", database_url=cli_database, stdin=""))
+    assert "--yes" in line
+
+
+def test_down_refuses_a_database_that_is_not_ours(cli_database):
+    assert "not ours to stop" in one_line_error(avenrae("db", "down", database_url=cli_database))
+
+
+def test_url_prints_a_uri_psql_accepts(cli_database):
+    result = avenrae("db", "url", database_url=cli_database)
+    assert result.returncode == 0
+    url = result.stdout.strip()
+    assert url.startswith("postgresql://")
+    psql = subprocess.run(
+        ["psql", url, "-Atc", "SELECT postgis_lib_version() IS NOT NULL"], capture_output=True, text=True, timeout=30
+    )
+    assert psql.stdout.strip() == "t", psql.stderr
+
+
+def test_seed_if_empty_then_refuse_a_second_seed(cli_database):
+    first = avenrae(
+        "db",
+        "seed",
+        "--practitioners",
+        "30",
+        "--clients",
+        "40",
+        "--bookings",
+        "200",
+        "--quiet",
+        database_url=cli_database,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "rows/s" in first.stderr and "admin@demo.avenrae.co.za" in first.stderr
+    users = count_users(cli_database)
+    again = avenrae("db", "seed", "--if-empty", database_url=cli_database)
+    assert again.returncode == 0 and "not seeding again" in again.stderr
+    refused = one_line_error(avenrae("db", "seed", database_url=cli_database))
+    assert "already holds" in refused and "db reset" in refused
+    assert count_users(cli_database) == users
+    reset = avenrae("db", "reset", "--yes", database_url=cli_database)
+    assert reset.returncode == 0, reset.stderr
+    assert count_users(cli_database) == 0
+
+
+def test_serve_starts_streamlit_on_the_asked_port(cli_database):
+    result = avenrae("serve", "--port", "8765", "--dry-run", database_url=cli_database)
+    assert result.returncode == 0, result.stderr
+    assert "streamlit run" in result.stdout and "--server.port 8765" in result.stdout
