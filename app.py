@@ -1,8 +1,19 @@
-"""Avenrae: page config and navigation. Routing only; pages live in pages/."""
+"""Avenrae: page config, who is logged in, and the navigation for their role. Routing only."""
 
 import streamlit as st
 
+from avenrae.ui import auth, navigation
+from avenrae.ui import format as fmt
+from avenrae.ui.page import database_error
+
 st.set_page_config(page_title="Avenrae", page_icon="🌿", layout="wide")
 
-home = st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)
-st.navigation([home]).run()
+try:
+    user = auth.current_user()
+except database_error() as exc:
+    st.error(f"The database is not reachable right now: {exc}")
+    st.stop()
+auth.render_cookie_action()
+if user is not None:
+    st.sidebar.caption(f"Logged in as **{fmt.md(user.full_name)}** · {fmt.label(user.role.value)}")
+st.navigation(navigation.build(user, auth.logout_page)).run()

@@ -145,6 +145,43 @@ def cmd_db_reset(args: argparse.Namespace) -> None:
     _say(f"Database {name!r} reset: empty and migrated to head.")
 
 
+# --- users ---------------------------------------------------------------------------
+
+
+def cmd_users_create(args: argparse.Namespace) -> None:
+    import getpass
+    import secrets
+
+    from avenrae.db import session_scope
+    from avenrae.models import Role
+    from avenrae.services import accounts
+    from avenrae.services.errors import ServiceError
+
+    generated = None
+    if sys.stdin.isatty():
+        password = getpass.getpass("Temporary password (they choose their own at first login): ")
+        if getpass.getpass("Again: ") != password:
+            raise CommandError("the two passwords are not the same; nothing was created")
+    else:
+        password = generated = secrets.token_urlsafe(12) + "-7a"
+    form = accounts.StaffUserCreate(
+        role=Role(args.role),
+        email=args.email,
+        first_name=args.first_name,
+        last_name=args.last_name,
+        temporary_password=password,
+    )
+    try:
+        with session_scope() as session:
+            user = accounts.create_staff_user(session=session, actor_id=None, form=form)
+            email = user.email
+    except ServiceError as exc:
+        raise CommandError(str(exc)) from exc
+    _say(f"Created {args.role} {email}; they must choose a new password when they first log in.")
+    if generated:
+        print(generated)
+
+
 # --- assets and serve --------------------------------------------------------------
 
 
@@ -163,7 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         "-m",
         "streamlit",
         "run",
-        str(REPO_ROOT / "app.py"),
+        str(REPO_ROOT / "avenrae" / "ui" / "server.py"),
         "--server.port",
         str(args.port),
         "--server.address",
@@ -220,6 +257,21 @@ def build_parser() -> argparse.ArgumentParser:
     reset = db_commands.add_parser("reset", help="delete all data and re-create the schema")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=cmd_db_reset)
+
+    users = commands.add_parser("users", help="user accounts: create staff, analysts and admins")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION", parser_class=_Parser)
+    create = user_commands.add_parser(
+        "create",
+        help="create a staff, analyst or admin account (the first admin, say)",
+        description="Create a staff, analyst or admin account with a temporary password, which they must "
+        "change at their first login. Asks for the password on a terminal; otherwise generates one "
+        "and prints it on stdout.",
+    )
+    create.add_argument("--role", required=True, choices=["staff", "analyst", "admin"])
+    create.add_argument("--email", required=True)
+    create.add_argument("--first-name", default="Avenrae")
+    create.add_argument("--last-name", default="Administrator")
+    create.set_defaults(handler=cmd_users_create)
 
     assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")
     assets.add_argument("--force", action="store_true", help="download again even if present")

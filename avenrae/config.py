@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +51,26 @@ class Settings(BaseSettings):
     # Serve Leaflet and friends from static/vendor when present (see avenrae/assets.py).
     offline_map_assets: bool = True
 
+    # Signing secret for access tokens; generated once into state_dir when unset.
+    jwt_secret: SecretStr | None = None
+    access_token_hours: int = Field(default=24, ge=1, le=24 * 7)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         return normalise_database_url(value.strip())
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters; generate one with `openssl rand -base64 48`")
+        return value
 
     @field_validator("platform_fee_rate")
     @classmethod

@@ -17,6 +17,7 @@ from geoalchemy2 import Geography, WKBElement
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Enum,
     ForeignKey,
@@ -146,7 +147,15 @@ class Timestamps(CreatedAt):
 
 class User(UuidPk, Timestamps, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),)
+    __table_args__ = (
+        Index(
+            "ix_users_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
+    )
 
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -159,6 +168,10 @@ class User(UuidPk, Timestamps, Base):
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the Users page searches with LIKE '%word%' (trigram-indexed): names and email.
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("lower((((first_name || ' ') || last_name) || ' ') || email)", persisted=True)
+    )
 
     practitioner: Mapped[Practitioner | None] = relationship(back_populates="user")
     client: Mapped[Client | None] = relationship(back_populates="user")
@@ -436,10 +449,15 @@ class StripeEvent(Base):
 
 class LoginAttempt(UuidPk, Base):
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),
+        CheckConstraint("reason IN ('ok', 'unknown_email', 'bad_password', 'inactive', 'locked')", name="reason_known"),
+    )
 
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     succeeded: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    # ok, unknown_email, bad_password (these two count towards a lockout), inactive, locked
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)
     ip_address: Mapped[str | None] = mapped_column(String(45))
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

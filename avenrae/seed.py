@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import bcrypt
 import numpy as np
 import psycopg
 from tqdm import tqdm
@@ -33,6 +32,7 @@ from tqdm import tqdm
 from avenrae import geo, seed_text
 from avenrae.config import get_settings
 from avenrae.models import Base, BookingStatus, Role, Specialization
+from avenrae.services import accounts
 
 DEMO_PASSWORD = "Avenrae-demo-2026"
 DEMO_ACCOUNTS = (
@@ -637,7 +637,7 @@ class _Seeder:
                 "joined": ("timestamptz", pg_time(people.joined)),
             },
         )
-        locked_hash = bcrypt.hashpw(uuid.uuid4().bytes, bcrypt.gensalt(12)).decode()
+        locked_hash = accounts.hash_password(uuid.uuid4().hex)
         self._sql(
             "users",
             """
@@ -768,7 +768,7 @@ class _Seeder:
     def _demo_accounts(self, people: PeoplePlan) -> None:
         """Turn practitioner 0 and client 0 into the demo logins and add staff, analyst, admin."""
         o = self.options
-        demo_hash = bcrypt.hashpw(DEMO_PASSWORD.encode(), bcrypt.gensalt(12)).decode()
+        demo_hash = accounts.hash_password(DEMO_PASSWORD)
         joined = datetime.fromtimestamp(self.now_s - 900 * 86400, UTC)
         for k, (role, email, first, last) in enumerate(DEMO_ACCOUNTS):
             if role == Role.PRACTITIONER:

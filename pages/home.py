@@ -7,8 +7,9 @@ import streamlit as st
 
 from avenrae.ui import format as fmt
 from avenrae.ui import maps, overview
-from avenrae.ui.page import database_error
+from avenrae.ui.page import database_error, signed_in
 
+signed_in(__file__)
 st.title("Avenrae operations")
 
 try:

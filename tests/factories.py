@@ -25,11 +25,10 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import pricing
+from avenrae.services import accounts, pricing
 
-# bcrypt (cost 4, for speed) of "correct horse battery"; accounts tests hash their own.
-PASSWORD = "correct horse battery"
-PASSWORD_HASH = "$2b$04$mJ/oF77/bjsrnRt1qEltu.7AZKz1Ctu0cXTsBPg32.l/hSYqAzGa6"
+PASSWORD = "Correct horse battery 9"
+PASSWORD_HASH = accounts.hash_password(PASSWORD, rounds=4)  # cost 4: fast tests, same scheme
 
 DURBAN = (-29.8579, 31.0292)
 _numbers = itertools.count(1)

@@ -3,13 +3,13 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import bcrypt
 import psycopg
 import pytest
 
 from avenrae import db as app_db
 from avenrae import seed
 from avenrae.config import libpq_url
+from avenrae.services import accounts
 
 ANCHOR = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 OPTIONS = seed.SeedOptions(practitioners=400, clients=900, bookings=6_000, seed=7, anchor=ANCHOR)
@@ -181,7 +181,7 @@ def test_demo_logins_work_with_the_printed_password(seeded):
         row = conn.execute("SELECT role, password_hash FROM users WHERE lower(email) = lower(%s)", (email,)).fetchone()
         assert row is not None, email
         assert row[0] == role
-        assert bcrypt.checkpw(password.encode(), row[1].encode())
+        assert accounts.verify_password(password, row[1])
     demo_bookings = scalar(
         conn,
         """
@@ -197,7 +197,7 @@ def test_generated_people_cannot_log_in(seeded):
     _email, password_hash = conn.execute(
         "SELECT email, password_hash FROM users WHERE email LIKE '%%@example.co.za' LIMIT 1"
     ).fetchone()
-    assert not bcrypt.checkpw(seed.DEMO_PASSWORD.encode(), password_hash.encode())
+    assert not accounts.verify_password(seed.DEMO_PASSWORD, password_hash)
 
 
 def test_seeding_twice_is_refused_and_changes_nothing(seeded):

@@ -44,3 +44,11 @@ def label(value: str) -> str:
 def escape(text: str) -> str:
     """User-written text made safe for HTML (map popups, tooltips, unsafe_allow_html)."""
     return html.escape(text, quote=True)
+
+
+_MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$"
+
+
+def md(text: str) -> str:
+    """User-written text made literal inside Streamlit markdown (no links, emphasis or HTML)."""
+    return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS else ch for ch in text)

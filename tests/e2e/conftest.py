@@ -56,20 +56,9 @@ def app_url(e2e_database_url: str) -> Iterator[str]:
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=e2e_database_url, AVENRAE_ENVIRONMENT="test")
     log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115
+    # Exactly what `scripts/run` serves: python -m avenrae serve.
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
+        [sys.executable, "-m", "avenrae", "serve", "--port", str(port), "--address", "127.0.0.1"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,
@@ -133,7 +122,26 @@ class OfflinePage:
         self.page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
         return self.page
 
+    def log_in(self, email: str, password: str, *, remember: bool = False):
+        page = self.open("/")  # the login page is the default for visitors
+        page.get_by_role("textbox", name="Email", exact=True).fill(email)
+        page.get_by_role("textbox", name="Password", exact=True).fill(password)
+        if remember:
+            page.get_by_text("Keep me logged in").click()
+        page.get_by_role("button", name="Log in").click()
+        return page
+
+    def settle(self, timeout: float = 30_000) -> None:
+        """Wait until Streamlit has finished the run and drawn every element."""
+        self.page.wait_for_function(
+            """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                     && !document.querySelector('[data-testid="stSkeleton"]')""",
+            timeout=timeout,
+        )
+        self.page.wait_for_timeout(800)
+
     def screenshot(self, name: str) -> Path:
+        self.settle()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)

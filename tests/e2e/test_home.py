@@ -4,11 +4,13 @@ import re
 
 import pytest
 
+from avenrae.seed import DEMO_PASSWORD
+
 pytestmark = pytest.mark.e2e
 
 
 def test_home_shows_figures_and_an_offline_map(offline):
-    page = offline.open("/")
+    page = offline.log_in("analyst@demo.avenrae.co.za", DEMO_PASSWORD)
     page.get_by_text("Avenrae operations").wait_for(timeout=30_000)
     page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
     practitioners = page.locator('[data-testid="stMetric"]').filter(has_text="Active practitioners")

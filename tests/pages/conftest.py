@@ -7,6 +7,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from avenrae.config import REPO_ROOT
+from avenrae.models import Role, User
+from avenrae.services import tokens
+from avenrae.ui import auth
+from tests.factories import make_client, make_practitioner, make_user
 
 
 @pytest.fixture(autouse=True)
@@ -17,12 +21,28 @@ def _fresh_caches(connection) -> Iterator[None]:
     st.cache_data.clear()
 
 
-@pytest.fixture
-def page() -> Callable[..., AppTest]:
-    """Run a page file once and return the AppTest to inspect or interact with."""
+def make_person(db, role: Role, **fields) -> User:
+    if role == Role.CLIENT:
+        return make_client(db, **fields)
+    if role == Role.PRACTITIONER:
+        return make_practitioner(db, **fields).user
+    return make_user(db, role=role, **fields)
 
-    def run(path: str, *, timeout: float = 30) -> AppTest:
-        app = AppTest.from_file(str(REPO_ROOT / path), default_timeout=timeout)
+
+def session_for(db, user: User) -> auth.AuthState:
+    pair = tokens.issue(session=db, user=user)
+    return auth.AuthState(user.id, pair.access_token, pair.refresh_token, pair.family_id, remember=False)
+
+
+@pytest.fixture
+def page(db) -> Callable[..., AppTest]:
+    """Open a page through app.py (so navigation and page links work), optionally as `user`."""
+
+    def run(path: str, *, user: User | None = None, timeout: float = 30) -> AppTest:
+        app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=timeout)
+        if user is not None:
+            app.session_state[auth.SESSION_KEY] = session_for(db, user)
+        app.switch_page(path)
         app.run()
         return app
 

@@ -3,18 +3,24 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy.exc
 
-from avenrae.models import BookingStatus, Specialization, TransactionKind
+from avenrae.models import BookingStatus, Role, Specialization, TransactionKind
 from avenrae.ui import overview as overview_ui
-from tests.factories import make_booking, make_practitioner, make_transaction
+from tests.factories import make_booking, make_practitioner, make_transaction, make_user
+
+
+@pytest.fixture
+def staff(db):
+    return make_user(db, role=Role.STAFF)
 
 
 def metric(app, label_start: str) -> str:
     return next(m.value for m in app.metric if m.label.startswith(label_start))
 
 
-def test_home_shows_live_figures(db, page):
+def test_home_shows_live_figures(db, page, staff):
     healer = make_practitioner(db, specialization=Specialization.HEALER, rate="400.00")
     make_practitioner(db, specialization=Specialization.COUNSELOR, city="Kimberley", province="Northern Cape")
     now = datetime.now(ZoneInfo("Africa/Johannesburg"))
@@ -24,7 +30,7 @@ def test_home_shows_live_figures(db, page):
     make_transaction(db, refunded, created_at=now)
     make_transaction(db, refunded, kind=TransactionKind.REFUND, created_at=now)
 
-    app = page("pages/home.py")
+    app = page("pages/home.py", user=staff)
 
     assert not app.exception
     assert app.title[0].value == "Avenrae operations"
@@ -36,19 +42,19 @@ def test_home_shows_live_figures(db, page):
     assert any("Where practitioners are" in h.value for h in app.subheader)
 
 
-def test_home_without_practitioners_says_how_to_get_some(db, page):
-    app = page("pages/home.py")
+def test_home_without_practitioners_says_how_to_get_some(db, page, staff):
+    app = page("pages/home.py", user=staff)
     assert not app.exception
     assert metric(app, "Active practitioners") == "0"
     assert "python -m avenrae db seed" in app.info[0].value
 
 
-def test_home_says_plainly_when_the_database_is_down(db, page, monkeypatch):
+def test_home_says_plainly_when_the_database_is_down(db, page, staff, monkeypatch):
     def unreachable():
         raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     monkeypatch.setattr(overview_ui, "live_figures", unreachable)
-    app = page("pages/home.py")
+    app = page("pages/home.py", user=staff)
     assert not app.exception
     assert "database is not reachable" in app.error[0].value
     assert not app.metric

@@ -1,0 +1,726 @@
+"""Accounts: sign-up, login with lockout, passwords, profiles and user administration.
+
+Refusals that must leave a trace (a failed login, a reused refresh token) are written
+to the caller's session before the error is raised: callers catch the error inside
+their `session_scope()` so the trace is committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+import bcrypt
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from avenrae import geo
+from avenrae.config import get_settings
+from avenrae.models import Client, LoginAttempt, MeetingType, Practitioner, Role, Specialization, User
+from avenrae.services import audit, tokens
+from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
+from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
+from avenrae.services.validation import email as valid_email
+
+BCRYPT_ROUNDS = 12
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 1024
+SELF_SERVICE_ROLES = (Role.CLIENT, Role.PRACTITIONER)
+STAFF_ROLES = (Role.STAFF, Role.ANALYST, Role.ADMIN)
+MAX_RATE = Decimal("100000.00")
+
+
+# --- passwords ---------------------------------------------------------------------
+
+
+def _prehash(password: str) -> bytes:
+    # bcrypt reads only the first 72 bytes of its input. Hashing first makes every
+    # character of a long passphrase count instead of silently dropping the rest.
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+def hash_password(password: str, rounds: int = BCRYPT_ROUNDS) -> str:
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(_prehash(password), password_hash.encode())
+    except ValueError:  # not a bcrypt hash
+        return False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A real cost-12 hash to check against when the email is unknown, so timing says nothing."""
+    return hash_password(uuid.uuid4().hex)
+
+
+def check_password(password: str, *, email: str) -> str:
+    """The password when it meets the rules; FieldError saying which rule otherwise."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise FieldError(f"Password must be at least {PASSWORD_MIN_LENGTH} characters.")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise FieldError(f"Password must be at most {PASSWORD_MAX_LENGTH} characters.")
+    lowered = password.strip().casefold()
+    address = email.strip().casefold()
+    if lowered in {address, address.split("@")[0]}:
+        raise FieldError("Password must not be your email address.")
+    classes = [
+        any(c.islower() for c in password),
+        any(c.isupper() for c in password),
+        any(c.isdigit() for c in password),
+        any(not c.isalnum() for c in password),
+    ]
+    if sum(classes) < 2:
+        raise FieldError("Password must mix at least two of: lower-case, upper-case, digits, symbols.")
+    return password
+
+
+# --- reading users -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """Who is logged in, as pages need it."""
+
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    must_change_password: bool
+    phone: str | None = None
+    practitioner_id: uuid.UUID | None = None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+def email_key(address: str) -> str:
+    """The case-insensitive form emails are compared by (matches uq_users_email_lower)."""
+    return address.strip().lower()
+
+
+def find_by_email(session: Session, address: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.email) == email_key(address)))
+
+
+def get_current(*, session: Session, user_id: uuid.UUID) -> CurrentUser | None:
+    """The user behind a session, or None when they may no longer use the platform."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or user.deleted_at is not None:
+        return None
+    practitioner_id = session.scalar(select(Practitioner.id).where(Practitioner.user_id == user.id))
+    return CurrentUser(
+        id=user.id,
+        email=user.email,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        role=user.role,
+        must_change_password=user.must_change_password,
+        phone=user.phone,
+        practitioner_id=practitioner_id,
+    )
+
+
+def _get_or_raise(session: Session, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise NotFound("That user does not exist.")
+    return user
+
+
+# --- sign-up -----------------------------------------------------------------------
+
+
+@dataclass
+class SignUp:
+    role: Role
+    email: str
+    password: str
+    first_name: str
+    last_name: str
+    phone: str | None = None
+    # Practitioners only:
+    specialization: Specialization | None = None
+    street_address: str = ""
+    place: str = ""
+    bio: str = ""
+    rate_per_session: Decimal | str | None = None
+    session_duration_minutes: int | str = 60
+    meeting_types: list[MeetingType] = field(default_factory=lambda: [MeetingType.IN_PERSON, MeetingType.ONLINE])
+
+
+@dataclass(frozen=True)
+class PractitionerDetails:
+    specialization: Specialization
+    street_address: str
+    place: geo.Place
+    bio: str
+    rate: Decimal
+    duration: int
+    meeting_types: tuple[MeetingType, ...]
+
+    @property
+    def service_address(self) -> str:
+        return f"{self.street_address}, {self.place.name}" if self.street_address else self.place.name
+
+
+def _collect(problems: dict[str, str], name: str, check):
+    try:
+        return check()
+    except FieldError as exc:
+        problems[name] = str(exc)
+    except geo.PlaceNotFound as exc:
+        problems[name] = str(exc)
+    return None
+
+
+def _money(value: Decimal | str | None, label: str) -> Decimal:
+    try:
+        amount = Decimal(str(value).replace("R", "").replace(",", "").strip())
+    except (InvalidOperation, ValueError):
+        raise FieldError(f"{label} must be an amount in rand, for example 450 or 450.00.") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_RATE:
+        raise FieldError(f"{label} must be between R0 and R{MAX_RATE:,.0f}.")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise FieldError(f"{label} can have at most two decimals (cents).")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _practitioner_details(form, problems: dict[str, str]) -> PractitionerDetails | None:
+    if form.specialization is None:
+        problems["specialization"] = "Choose a specialization."
+    street = _collect(
+        problems,
+        "street_address",
+        lambda: text(form.street_address, label="Street address", max_length=200, required=False),
+    )
+    place = _collect(problems, "place", lambda: geo.geocode(text(form.place, label="Town or city", max_length=120)))
+    bio = _collect(problems, "bio", lambda: text(form.bio, label="About you", max_length=4000, required=False))
+    rate = _collect(problems, "rate_per_session", lambda: _money(form.rate_per_session, "Rate per session"))
+    duration = _collect(
+        problems,
+        "session_duration_minutes",
+        lambda: whole_number(form.session_duration_minutes, label="Session length (minutes)", minimum=15, maximum=480),
+    )
+    meeting_types = tuple(dict.fromkeys(MeetingType(m) for m in form.meeting_types))
+    if not meeting_types:
+        problems["meeting_types"] = "Offer at least one way to meet: in person or online."
+    if problems:
+        return None
+    return PractitionerDetails(form.specialization, street, place, bio, rate, duration, meeting_types)
+
+
+def sign_up(*, session: Session, form: SignUp) -> User:
+    """Create a client or practitioner with their profile; InvalidInput or Conflict otherwise."""
+    problems: dict[str, str] = {}
+    if form.role not in SELF_SERVICE_ROLES:
+        raise PermissionDenied("Only clients and practitioners can sign up themselves.")
+    address = _collect(problems, "email", lambda: valid_email(form.email))
+    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
+    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    phone = _collect(
+        problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
+    )
+    _collect(problems, "password", lambda: check_password(form.password, email=address or form.email or ""))
+    details = _practitioner_details(form, problems) if form.role == Role.PRACTITIONER else None
+    if problems:
+        raise InvalidInput(problems)
+    if find_by_email(session, address) is not None:
+        raise Conflict("An account with that email already exists. Log in instead, or use another email.")
+
+    user = User(
+        email=address,
+        password_hash=hash_password(form.password),
+        role=form.role,
+        first_name=first,
+        last_name=last,
+        phone=phone,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # someone signed up with the same email a moment ago
+        raise Conflict("An account with that email already exists. Log in instead, or use another email.") from exc
+    if details is None:
+        session.add(Client(user_id=user.id))
+    else:
+        session.add(_new_practitioner(user, details))
+    session.flush()
+    return user
+
+
+def _new_practitioner(user: User, details: PractitionerDetails) -> Practitioner:
+    return Practitioner(
+        user_id=user.id,
+        specialization=details.specialization,
+        bio=details.bio,
+        location=geo.point_wkt(details.place.latitude, details.place.longitude),
+        service_address=details.service_address,
+        city=details.place.name,
+        province=details.place.province,
+        rate_per_session=details.rate,
+        session_duration_minutes=details.duration,
+        offers_in_person=MeetingType.IN_PERSON in details.meeting_types,
+        offers_online=MeetingType.ONLINE in details.meeting_types,
+    )
+
+
+# --- login -------------------------------------------------------------------------
+
+
+class LoginRefused(ServiceError):
+    """The login did not succeed. The attempt is recorded: commit the session anyway."""
+
+
+class InvalidCredentials(LoginRefused):
+    pass
+
+
+class AccountLocked(LoginRefused):
+    def __init__(self, until: datetime):
+        self.until = until
+        minutes = max(1, round((until - datetime.now(UTC)).total_seconds() / 60))
+        super().__init__(
+            f"Too many failed attempts: logging in with this email is locked for about {minutes} more "
+            f"minute{'s' if minutes != 1 else ''}. Try again later or ask an administrator for help."
+        )
+
+
+class AccountDisabled(LoginRefused):
+    pass
+
+
+WRONG_CREDENTIALS = "That email and password do not match. Check them and try again."
+FAILURE_REASONS = ("unknown_email", "bad_password")
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: CurrentUser
+    tokens: tokens.TokenPair
+
+
+def locked_until(session: Session, address: str, now: datetime) -> datetime | None:
+    """When the lock on this email ends, if it is locked now.
+
+    A lock starts at the failure that makes five within fifteen minutes (since the last
+    successful login) and lasts fifteen minutes from then.
+    """
+    settings = get_settings()
+    window = timedelta(minutes=settings.lockout_minutes)
+    key = email_key(address)
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.attempted_at)).where(LoginAttempt.email == key, LoginAttempt.succeeded)
+    )
+    since = now - 2 * window
+    if last_success is not None and last_success > since:
+        since = last_success
+    failures = session.scalars(
+        select(LoginAttempt.attempted_at)
+        .where(
+            LoginAttempt.email == key,
+            LoginAttempt.reason.in_(FAILURE_REASONS),
+            LoginAttempt.attempted_at > since,
+            LoginAttempt.attempted_at <= now,
+        )
+        .order_by(LoginAttempt.attempted_at)
+    ).all()
+    needed = settings.lockout_failures
+    until = None
+    for i in range(needed - 1, len(failures)):
+        if failures[i] - failures[i - needed + 1] <= window:
+            until = failures[i] + window
+    return until if until is not None and until > now else None
+
+
+def _attempt(session: Session, address: str, user: User | None, reason: str, ip: str | None, now: datetime) -> None:
+    session.add(
+        LoginAttempt(
+            email=email_key(address)[:254],
+            user_id=user.id if user else None,
+            succeeded=reason == "ok",
+            reason=reason,
+            ip_address=ip,
+            attempted_at=now,
+        )
+    )
+    session.flush()
+
+
+def login(
+    *, session: Session, email: str, password: str, ip_address: str | None = None, now: datetime | None = None
+) -> LoginResult:
+    """Check the credentials and issue tokens, or raise a LoginRefused (see module doc)."""
+    now = now or datetime.now(UTC)
+    if not email.strip() or not password:
+        raise InvalidCredentials("Enter your email and password.")
+    lock = locked_until(session, email, now)
+    if lock is not None:
+        _attempt(session, email, None, "locked", ip_address, now)
+        raise AccountLocked(lock)
+    user = find_by_email(session, email)
+    if user is None:
+        verify_password(password, _dummy_hash())  # same cost as a real check
+        _attempt(session, email, None, "unknown_email", ip_address, now)
+        _raise_after_failure(session, email, now)
+    if not verify_password(password, user.password_hash):
+        _attempt(session, email, user, "bad_password", ip_address, now)
+        _raise_after_failure(session, email, now)
+    if not user.is_active or user.deleted_at is not None:
+        _attempt(session, email, user, "inactive", ip_address, now)
+        raise AccountDisabled("This account is deactivated. Please contact Avenrae support.")
+    _attempt(session, email, user, "ok", ip_address, now)
+    user.last_login_at = now
+    pair = tokens.issue(session=session, user=user, now=now)
+    current = get_current(session=session, user_id=user.id)
+    assert current is not None
+    return LoginResult(user=current, tokens=pair)
+
+
+def _raise_after_failure(session: Session, address: str, now: datetime):
+    lock = locked_until(session, address, now)
+    if lock is not None:
+        raise AccountLocked(lock)
+    raise InvalidCredentials(WRONG_CREDENTIALS)
+
+
+# --- own account -------------------------------------------------------------------
+
+
+def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, new_password: str) -> None:
+    """Change one's own password; signs every other browser out."""
+    user = _get_or_raise(session, user_id)
+    if not verify_password(old_password, user.password_hash):
+        raise InvalidInput({"old_password": "Your current password is not right."})
+    try:
+        check_password(new_password, email=user.email)
+    except FieldError as exc:
+        raise InvalidInput({"new_password": str(exc)}) from None
+    if verify_password(new_password, user.password_hash):
+        raise InvalidInput({"new_password": "Choose a password different from the current one."})
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    tokens.revoke_all(session=session, user_id=user.id)
+    session.flush()
+
+
+@dataclass
+class ProfileUpdate:
+    first_name: str
+    last_name: str
+    phone: str | None = None
+
+
+def update_profile(*, session: Session, user_id: uuid.UUID, form: ProfileUpdate) -> User:
+    user = _get_or_raise(session, user_id)
+    problems: dict[str, str] = {}
+    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
+    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    phone = _collect(
+        problems, "phone", lambda: south_african_phone(form.phone, required=user.role == Role.PRACTITIONER)
+    )
+    if problems:
+        raise InvalidInput(problems)
+    user.first_name, user.last_name, user.phone = first, last, phone
+    session.flush()
+    return user
+
+
+@dataclass
+class PractitionerProfileUpdate:
+    specialization: Specialization | None
+    street_address: str
+    place: str
+    bio: str
+    rate_per_session: Decimal | str | None
+    session_duration_minutes: int | str
+    meeting_types: list[MeetingType]
+
+
+@dataclass(frozen=True)
+class PractitionerProfile:
+    specialization: Specialization
+    service_address: str
+    city: str | None
+    province: str | None
+    bio: str
+    rate_per_session: Decimal
+    session_duration_minutes: int
+    meeting_types: tuple[MeetingType, ...]
+
+    @property
+    def street_address(self) -> str:
+        """The address without the town the sign-up appended."""
+        suffix = f", {self.city}" if self.city else ""
+        if suffix and self.service_address.endswith(suffix):
+            return self.service_address[: -len(suffix)]
+        return "" if self.service_address == self.city else self.service_address
+
+
+def get_practitioner_profile(*, session: Session, user_id: uuid.UUID) -> PractitionerProfile:
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user_id))
+    if practitioner is None:
+        raise NotFound("You do not have a practitioner profile.")
+    return PractitionerProfile(
+        specialization=practitioner.specialization,
+        service_address=practitioner.service_address,
+        city=practitioner.city,
+        province=practitioner.province,
+        bio=practitioner.bio,
+        rate_per_session=practitioner.rate_per_session,
+        session_duration_minutes=practitioner.session_duration_minutes,
+        meeting_types=tuple(practitioner.meeting_types),
+    )
+
+
+def update_practitioner_profile(
+    *, session: Session, user_id: uuid.UUID, form: PractitionerProfileUpdate
+) -> Practitioner:
+    """Edit what clients see; a changed town is geocoded again."""
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user_id))
+    if practitioner is None:
+        raise NotFound("You do not have a practitioner profile.")
+    problems: dict[str, str] = {}
+    details = _practitioner_details(form, problems)
+    if details is None:
+        raise InvalidInput(problems)
+    practitioner.specialization = details.specialization
+    practitioner.bio = details.bio
+    practitioner.rate_per_session = details.rate
+    practitioner.session_duration_minutes = details.duration
+    practitioner.offers_in_person = MeetingType.IN_PERSON in details.meeting_types
+    practitioner.offers_online = MeetingType.ONLINE in details.meeting_types
+    practitioner.service_address = details.service_address
+    if (practitioner.city, practitioner.province) != (details.place.name, details.place.province):
+        practitioner.location = geo.point_wkt(details.place.latitude, details.place.longitude)
+        practitioner.city, practitioner.province = details.place.name, details.place.province
+    session.flush()
+    return practitioner
+
+
+# --- administration ----------------------------------------------------------------
+
+
+def _require_admin(session: Session, actor_id: uuid.UUID) -> User:
+    actor = session.get(User, actor_id)
+    if actor is None or actor.role != Role.ADMIN or not actor.is_active or actor.deleted_at is not None:
+        raise PermissionDenied("Only administrators can manage users.")
+    return actor
+
+
+def _snapshot(user: User) -> dict[str, object]:
+    return {
+        "email": user.email,
+        "role": user.role.value,
+        "is_active": user.is_active,
+        "must_change_password": user.must_change_password,
+    }
+
+
+@dataclass
+class StaffUserCreate:
+    role: Role
+    email: str
+    first_name: str
+    last_name: str
+    temporary_password: str
+
+
+def create_staff_user(*, session: Session, actor_id: uuid.UUID | None, form: StaffUserCreate) -> User:
+    """An admin (or the command line, with no actor) creates a staff, analyst or admin user.
+
+    The password is temporary: it must be changed at the first login.
+    """
+    if actor_id is not None:
+        _require_admin(session, actor_id)
+    problems: dict[str, str] = {}
+    if form.role not in STAFF_ROLES:
+        problems["role"] = "Staff accounts are staff, analyst or admin; clients and practitioners sign up themselves."
+    address = _collect(problems, "email", lambda: valid_email(form.email))
+    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
+    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    _collect(
+        problems,
+        "temporary_password",
+        lambda: check_password(form.temporary_password, email=address or form.email or ""),
+    )
+    if problems:
+        raise InvalidInput(problems)
+    if find_by_email(session, address) is not None:
+        raise Conflict("An account with that email already exists.")
+    user = User(
+        email=address,
+        password_hash=hash_password(form.temporary_password),
+        role=form.role,
+        first_name=first,
+        last_name=last,
+        must_change_password=True,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("An account with that email already exists.") from exc
+    audit.record(
+        session=session,
+        actor_id=actor_id,
+        action="user.create",
+        target_type="user",
+        target_id=user.id,
+        after=_snapshot(user),
+        reason=None if actor_id else "created from the command line",
+    )
+    return user
+
+
+def change_role(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, role: Role, reason: str = "") -> User:
+    actor = _require_admin(session, actor_id)
+    user = _get_or_raise(session, user_id)
+    if user.role == role:
+        return user
+    if user.id == actor.id:
+        raise PermissionDenied("You cannot change your own role; ask another administrator.")
+    if user.role not in STAFF_ROLES or role not in STAFF_ROLES:  # clients/practitioners have profiles
+        raise InvalidInput(
+            {
+                "role": "Only staff, analyst and admin roles can be changed; clients and practitioners "
+                "keep theirs. Create a separate staff account instead."
+            }
+        )
+    before = _snapshot(user)
+    user.role = role
+    tokens.revoke_all(session=session, user_id=user.id)  # the new role applies from the next login
+    session.flush()
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action="user.change_role",
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after=_snapshot(user),
+        reason=reason or None,
+    )
+    return user
+
+
+def set_active(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, active: bool, reason: str = "") -> User:
+    """Deactivate (signs them out everywhere) or reactivate a user."""
+    actor = _require_admin(session, actor_id)
+    user = _get_or_raise(session, user_id)
+    if user.is_active == active:
+        return user
+    if not active and user.id == actor.id:
+        raise PermissionDenied("You cannot deactivate your own account.")
+    before = _snapshot(user)
+    user.is_active = active
+    if not active:
+        tokens.revoke_all(session=session, user_id=user.id)
+    session.flush()
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action="user.activate" if active else "user.deactivate",
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after=_snapshot(user),
+        reason=reason or None,
+    )
+    return user
+
+
+def set_temporary_password(
+    *, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, password: str, reason: str = ""
+) -> User:
+    """Reset someone's password to one they must change when they next log in."""
+    actor = _require_admin(session, actor_id)
+    user = _get_or_raise(session, user_id)
+    try:
+        check_password(password, email=user.email)
+    except FieldError as exc:
+        raise InvalidInput({"temporary_password": str(exc)}) from None
+    before = _snapshot(user)
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    tokens.revoke_all(session=session, user_id=user.id)
+    session.flush()
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action="user.temporary_password",
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after=_snapshot(user),
+        reason=reason or None,
+    )
+    return user
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: uuid.UUID
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    is_active: bool
+    must_change_password: bool
+    last_login_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UserPage:
+    rows: list[UserRow]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def search_users(
+    *, session: Session, query: str = "", role: Role | None = None, page: int = 1, page_size: int = 25
+) -> UserPage:
+    """Users whose name or email contains `query`, newest first, one page at a time."""
+    if page < 1 or not 1 <= page_size <= 200:
+        raise InvalidInput({"page": "Page numbers start at 1 and pages hold 1 to 200 users."})
+    conditions = [User.deleted_at.is_(None)]
+    for word in query.strip().lower().split()[:5]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(User.search_text.like(pattern))
+    if role is not None:
+        conditions.append(User.role == role)
+    total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    rows = session.execute(
+        select(
+            User.id,
+            User.email,
+            User.first_name,
+            User.last_name,
+            User.role,
+            User.is_active,
+            User.must_change_password,
+            User.last_login_at,
+            User.created_at,
+        )
+        .where(*conditions)
+        .order_by(User.created_at.desc(), User.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return UserPage(rows=[UserRow(*row) for row in rows], total=total, page=page, page_size=page_size)

@@ -1,0 +1,71 @@
+"""Field checks shared by the forms of every capability. Each returns the clean value or raises."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+
+
+class FieldError(ValueError):
+    """A single field is wrong; the message is for the user."""
+
+
+def text(value: str | None, *, label: str, max_length: int, required: bool = True) -> str:
+    """Trimmed text without control characters. Stored as typed: escaping is the display's job."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        if required:
+            raise FieldError(f"{label} is required.")
+        return ""
+    if len(cleaned) > max_length:
+        raise FieldError(f"{label} must be at most {max_length} characters.")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in cleaned):
+        raise FieldError(f"{label} contains characters that cannot be shown.")
+    return cleaned
+
+
+def email(value: str | None) -> str:
+    """A syntactically valid address; the domain is lower-cased, the rest kept as typed."""
+    raw = (value or "").strip()
+    if not raw:
+        raise FieldError("Email is required.")
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise FieldError(f"That email address does not look right: {exc}") from None
+
+
+def south_african_phone(value: str | None, *, required: bool = False) -> str | None:
+    """'082 123 4567', '(082) 123-4567', '27821234567' or '+27 (0)82 123 4567' -> '+27821234567'."""
+    raw = (value or "").strip()
+    if not raw:
+        if required:
+            raise FieldError("Phone number is required.")
+        return None
+    if re.search(r"[^\d\s()+\-.]", raw):
+        raise FieldError("A phone number may only hold digits, spaces, brackets, dashes and a leading +.")
+    digits = re.sub(r"\D", "", raw)
+    if raw.startswith("+") and not digits.startswith("27"):
+        raise FieldError("Only South African numbers (+27) are accepted.")
+    if digits.startswith("27"):
+        national = digits[2:]
+        national = national[1:] if national.startswith("0") else national  # +27 (0)82 ...
+    elif digits.startswith("0"):
+        national = digits[1:]
+    else:
+        raise FieldError("Enter the number as 082 123 4567 or +27 82 123 4567.")
+    if len(national) != 9 or national[0] not in "12345678":
+        raise FieldError("A South African number has 10 digits, for example 082 123 4567.")
+    return "+27" + national
+
+
+def whole_number(value: object, *, label: str, minimum: int, maximum: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise FieldError(f"{label} must be a whole number.") from None
+    if not minimum <= number <= maximum:
+        raise FieldError(f"{label} must be between {minimum:,} and {maximum:,}.")
+    return number

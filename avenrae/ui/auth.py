@@ -1,0 +1,212 @@
+"""Who is logged in: login, logout and "remember me" for Streamlit sessions.
+
+A session keeps its tokens in `st.session_state`. "Remember me" keeps the refresh token
+in an HttpOnly, SameSite=Strict cookie that page scripts cannot read. Streamlit cannot
+set cookies itself, so the app server has two small routes (avenrae/ui/server.py):
+the page hands the browser a single-use code, the browser posts it to the route, and
+the route answers with Set-Cookie. On a reload the new session finds the cookie in
+`st.context.cookies`, rotates the refresh token and sets the new one the same way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.services import accounts, tokens
+from avenrae.services.accounts import CurrentUser
+
+SESSION_KEY = "avenrae_auth"
+COOKIE_ACTION_KEY = "avenrae_cookie_action"
+COOKIE_TRIED_KEY = "avenrae_cookie_tried"
+NOTICE_KEY = "avenrae_auth_notice"
+COOKIE_NAME = "avenrae_session"
+CODE_LIFETIME_SECONDS = 120
+
+
+@dataclass
+class AuthState:
+    user_id: uuid.UUID
+    access_token: str
+    refresh_token: str
+    family_id: uuid.UUID
+    remember: bool
+
+
+# --- single-use codes the cookie routes exchange (same process as the app) ----------
+
+_codes: dict[str, tuple[float, str | None]] = {}
+_codes_lock = threading.Lock()
+
+
+def _new_code(refresh_token: str | None) -> str:
+    """A code the browser can trade once for setting (token) or clearing (None) the cookie."""
+    code = secrets.token_urlsafe(24)
+    now = time.monotonic()
+    with _codes_lock:
+        for stale in [c for c, (born, _) in _codes.items() if now - born > CODE_LIFETIME_SECONDS]:
+            del _codes[stale]
+        _codes[code] = (now, refresh_token)
+    return code
+
+
+def redeem_code(code: str) -> tuple[bool, str | None]:
+    """(valid, refresh token or None to clear); each code works once, within two minutes."""
+    with _codes_lock:
+        entry = _codes.pop(code, None)
+    if entry is None or time.monotonic() - entry[0] > CODE_LIFETIME_SECONDS:
+        return False, None
+    return True, entry[1]
+
+
+def _schedule_cookie(refresh_token: str | None) -> None:
+    st.session_state[COOKIE_ACTION_KEY] = _new_code(refresh_token)
+
+
+def render_cookie_action() -> None:
+    """Let the browser set or clear the remember-me cookie, if a change is pending."""
+    code = st.session_state.pop(COOKIE_ACTION_KEY, None)
+    if code is None:
+        return
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    route = f"/{base}/_avenrae/session" if base else "/_avenrae/session"
+    st.html(
+        f"<script>fetch({route!r}, {{method: 'POST', credentials: 'same-origin', body: {code!r}}});</script>",
+        unsafe_allow_javascript=True,
+    )
+
+
+# --- the current user --------------------------------------------------------------
+
+
+def _client_ip() -> str | None:
+    address = st.context.ip_address
+    return address if isinstance(address, str) else None  # AppTest has no client
+
+
+def _restore_from_cookie() -> AuthState | None:
+    """A new browser session with a remember-me cookie: rotate it into a session."""
+    if st.session_state.get(COOKIE_TRIED_KEY):
+        return None
+    st.session_state[COOKIE_TRIED_KEY] = True
+    token = st.context.cookies.get(COOKIE_NAME)
+    if not isinstance(token, str) or not token:  # AppTest has no real cookies
+        return None
+    with session_scope() as session:
+        try:
+            user, pair = tokens.rotate(session=session, refresh_token=token)
+        except tokens.TokenError as refused:
+            failure = str(refused)  # caught inside the scope: a reuse revocation is committed
+        else:
+            failure = None
+            state = AuthState(user.id, pair.access_token, pair.refresh_token, pair.family_id, remember=True)
+    if failure:
+        st.session_state[NOTICE_KEY] = failure
+        _schedule_cookie(None)
+        return None
+    st.session_state[SESSION_KEY] = state
+    _schedule_cookie(state.refresh_token)
+    return state
+
+
+def _refresh(state: AuthState) -> AuthState | None:
+    """The access token ran out during a long session: rotate the refresh token."""
+    with session_scope() as session:
+        try:
+            user, pair = tokens.rotate(session=session, refresh_token=state.refresh_token)
+        except tokens.TokenError as refused:
+            failure = str(refused)
+        else:
+            failure = None
+    if failure:
+        _forget(failure)
+        return None
+    renewed = AuthState(user.id, pair.access_token, pair.refresh_token, pair.family_id, state.remember)
+    st.session_state[SESSION_KEY] = renewed
+    if renewed.remember:
+        _schedule_cookie(renewed.refresh_token)
+    return renewed
+
+
+def _forget(notice: str | None) -> None:
+    state: AuthState | None = st.session_state.pop(SESSION_KEY, None)
+    if notice:
+        st.session_state[NOTICE_KEY] = notice
+    if state is not None and state.remember:
+        _schedule_cookie(None)
+
+
+def current_user() -> CurrentUser | None:
+    """The logged-in user, checked against the database on every run; None when anonymous."""
+    state: AuthState | None = st.session_state.get(SESSION_KEY) or _restore_from_cookie()
+    if state is None:
+        return None
+    try:
+        tokens.decode_access(state.access_token)
+    except tokens.TokenError:
+        state = _refresh(state)
+        if state is None:
+            return None
+    with session_scope() as session:
+        user = accounts.get_current(session=session, user_id=state.user_id)
+    if user is None:
+        _forget("This account can no longer log in.")
+    return user
+
+
+def take_notice() -> str | None:
+    """A message for the login page about why the last session ended, shown once."""
+    return st.session_state.pop(NOTICE_KEY, None)
+
+
+# --- logging in and out ------------------------------------------------------------
+
+
+def log_in(email: str, password: str, *, remember: bool) -> str | None:
+    """Log in and keep the session; returns the refusal to show, or None on success."""
+    with session_scope() as session:
+        try:
+            result = accounts.login(session=session, email=email, password=password, ip_address=_client_ip())
+        except accounts.LoginRefused as refused:
+            return str(refused)  # inside the scope, so the failed attempt is recorded
+    pair = result.tokens
+    st.session_state[SESSION_KEY] = AuthState(
+        result.user.id, pair.access_token, pair.refresh_token, pair.family_id, remember
+    )
+    st.session_state[COOKIE_TRIED_KEY] = True
+    if remember:
+        _schedule_cookie(pair.refresh_token)
+    return None
+
+
+def renew_session(email: str, password: str) -> None:
+    """After a password change (which signs out every browser) keep this one logged in."""
+    state: AuthState | None = st.session_state.get(SESSION_KEY)
+    log_in(email, password, remember=bool(state and state.remember))
+
+
+def log_out() -> None:
+    """End this session: revoke its refresh tokens and clear the remember-me cookie."""
+    state: AuthState | None = st.session_state.get(SESSION_KEY)
+    if state is not None:
+        with session_scope() as session:
+            tokens.revoke_family(session=session, family_id=state.family_id)
+    st.session_state.pop(SESSION_KEY, None)
+    _schedule_cookie(None)
+    st.session_state[COOKIE_TRIED_KEY] = True
+    for key in list(st.session_state):
+        if key not in (COOKIE_ACTION_KEY, COOKIE_TRIED_KEY, NOTICE_KEY):
+            del st.session_state[key]
+
+
+def logout_page() -> None:
+    """The "Log out" entry of the navigation."""
+    log_out()
+    st.session_state[NOTICE_KEY] = "You have logged out."
+    st.switch_page("pages/login.py")

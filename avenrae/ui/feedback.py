@@ -1,0 +1,45 @@
+"""Running a change from a form and telling the user how it went, in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from avenrae.db import session_scope
+from avenrae.services.errors import InvalidInput, ServiceError
+
+T = TypeVar("T")
+FLASH_KEY = "avenrae_flash"
+
+
+def show_error(error: ServiceError) -> None:
+    if isinstance(error, InvalidInput) and len(error.problems) > 1:
+        st.error("Please fix these:\n" + "\n".join(f"- {message}" for message in error.problems.values()))
+    else:
+        st.error(str(error))
+
+
+def attempt(change: Callable[[Session], T], *, success: str | None = None, rerun: bool = True) -> T | None:
+    """Run `change` in one transaction. On a ServiceError show it and change nothing;
+    on success remember `success` for the next run and rerun the page."""
+    try:
+        with session_scope() as session:
+            result = change(session)
+    except ServiceError as error:
+        show_error(error)
+        return None
+    if success:
+        st.session_state[FLASH_KEY] = success
+    if rerun:
+        st.rerun()
+    return result
+
+
+def show_flash() -> None:
+    """The success message of the change that led to this run, shown once."""
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message)

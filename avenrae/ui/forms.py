@@ -1,0 +1,74 @@
+"""Form pieces more than one page uses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import streamlit as st
+
+from avenrae.models import MeetingType, Specialization
+from avenrae.services.accounts import PractitionerProfile
+from avenrae.ui import format as fmt
+
+SPECIALIZATION_HELP = {
+    Specialization.HEALER: "Traditional healing, herbs, ancestral guidance",
+    Specialization.PROPHET: "Prayer, prophecy and spiritual direction",
+    Specialization.MEDIUM: "Readings and connecting with those who have passed",
+    Specialization.COUNSELOR: "Talking through grief, stress, relationships and life changes",
+}
+
+
+def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str, object]:
+    """The practice fields of sign-up and the account page, inside the caller's form."""
+    specializations = list(Specialization)
+    specialization = st.selectbox(
+        "Specialization",
+        specializations,
+        index=specializations.index(current.specialization) if current else None,
+        format_func=lambda s: f"{fmt.label(s.value)} — {SPECIALIZATION_HELP[s]}",
+        placeholder="Choose what you offer",
+    )
+    left, right = st.columns(2)
+    street = left.text_input(
+        "Street address (optional)",
+        value=current.street_address if current else "",
+        help="Shown to clients who book an in-person session.",
+    )
+    place = right.text_input(
+        "Town or city",
+        value=current.city or "" if current else "",
+        help="Clients find you by this place, e.g. Durban, Soweto or Polokwane.",
+    )
+    left, right = st.columns(2)
+    rate = left.number_input(
+        "Rate per session (R)",
+        min_value=0.0,
+        max_value=100000.0,
+        step=50.0,
+        format="%.2f",
+        value=float(current.rate_per_session) if current else 400.0,
+        help="Clients pay this plus the platform's 15% fee; you earn this amount.",
+    )
+    duration = right.number_input(
+        "Session length (minutes)",
+        min_value=15,
+        max_value=480,
+        step=15,
+        value=current.session_duration_minutes if current else 60,
+    )
+    offered = st.multiselect(
+        "Ways to meet",
+        list(MeetingType),
+        default=list(current.meeting_types) if current else list(MeetingType),
+        format_func=lambda m: fmt.label(m.value),
+    )
+    bio = st.text_area("About you", value=current.bio if current else "", max_chars=4000, height=140)
+    return {
+        "specialization": specialization,
+        "street_address": street,
+        "place": place,
+        "rate_per_session": Decimal(str(rate)).quantize(Decimal("0.01")),
+        "session_duration_minutes": int(duration),
+        "meeting_types": offered,
+        "bio": bio,
+    }

@@ -1,0 +1,87 @@
+"""Every page, who may open it, and the navigation each role sees.
+
+One registry: app.py builds the navigation from it and each page's guard checks it,
+so a page's roles are written down once. Pages a role may not open are still routed
+(hidden), so opening one by URL shows the refusal instead of a silent redirect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from avenrae.config import REPO_ROOT
+from avenrae.models import Role
+from avenrae.services.accounts import CurrentUser
+
+EVERYONE = frozenset(Role)
+STAFF_SIDE = frozenset({Role.STAFF, Role.ANALYST, Role.ADMIN})
+ANONYMOUS: frozenset[Role] = frozenset()
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    section: str
+    roles: frozenset[Role]  # empty: only for visitors who are not logged in
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.path).stem
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
+    PageSpec("pages/users.py", "Users", ":material/group:", "Administration", frozenset({Role.ADMIN})),
+    PageSpec("pages/account.py", "My account", ":material/person:", "Account", EVERYONE),
+    PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),
+    PageSpec("pages/signup.py", "Sign up", ":material/person_add:", "Welcome", ANONYMOUS),
+)
+FORCED_PASSWORD_CHANGE = "pages/account.py"
+
+
+def spec_for(page_file: str) -> PageSpec:
+    relative = Path(page_file).resolve().relative_to(REPO_ROOT).as_posix()
+    return next(spec for spec in PAGES if spec.path == relative)
+
+
+def allowed(spec: PageSpec, user: CurrentUser | None) -> bool:
+    if user is None:
+        return not spec.roles
+    if user.must_change_password:
+        return spec.path == FORCED_PASSWORD_CHANGE
+    return user.role in spec.roles
+
+
+def default_page(user: CurrentUser | None) -> str:
+    if user is None:
+        return "pages/login.py"
+    if user.must_change_password or user.role in (Role.CLIENT, Role.PRACTITIONER):
+        return "pages/account.py"
+    return "pages/home.py"
+
+
+def build(user: CurrentUser | None, logout_page) -> dict[str, list[st.Page]]:
+    """Sections of the pages this user may open; every other page routed but hidden."""
+    default = default_page(user)
+    sections: dict[str, list[st.Page]] = {}
+    for spec in PAGES:
+        visible = allowed(spec, user)
+        page = st.Page(
+            spec.path,
+            title=spec.title,
+            icon=spec.icon,
+            url_path=spec.url_path,
+            default=spec.path == default,
+            visibility="visible" if visible else "hidden",
+        )
+        sections.setdefault(spec.section if visible else "", []).append(page)
+    if user is not None:
+        sections.setdefault("Account", []).append(
+            st.Page(logout_page, title="Log out", icon=":material/logout:", url_path="logout")
+        )
+    return sections

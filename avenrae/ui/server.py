@@ -1,0 +1,45 @@
+"""The ASGI app `python -m avenrae serve` runs: Streamlit plus Avenrae's own routes.
+
+`/_avenrae/session` turns a single-use code (see avenrae.ui.auth) into the HttpOnly
+remember-me cookie, or clears it. Run with `streamlit run avenrae/ui/server.py`.
+"""
+
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from streamlit.runtime.pages_manager import PagesManager
+
+from avenrae.config import REPO_ROOT, get_settings
+from avenrae.ui.auth import COOKIE_NAME, redeem_code
+
+# A folder named pages/ beside the entry script makes Streamlit fall back to its first
+# multipage mode: a deep link such as /users would run pages/users.py directly, around
+# app.py's navigation. Our pages/ holds st.navigation pages only, so turn that off.
+PagesManager.uses_pages_directory = False
+
+
+async def remember_session(request: Request) -> Response:
+    code = (await request.body()).decode(errors="replace").strip()
+    valid, refresh_token = redeem_code(code)
+    if not valid:
+        return Response("unknown or expired code", status_code=400)
+    response = Response(status_code=204)
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    if refresh_token is None:
+        response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="strict")
+    else:
+        response.set_cookie(
+            COOKIE_NAME,
+            refresh_token,
+            max_age=get_settings().refresh_token_days * 86400,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+app = st.App(str(REPO_ROOT / "app.py"), routes=[Route("/_avenrae/session", remember_session, methods=["POST"])])

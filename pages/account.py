@@ -1,0 +1,77 @@
+"""My account: password, own details and, for practitioners, what clients see."""
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import Role
+from avenrae.services import accounts
+from avenrae.services.errors import InvalidInput
+from avenrae.ui import auth, feedback, forms
+from avenrae.ui import format as fmt
+from avenrae.ui.page import signed_in
+
+user = signed_in(__file__)
+
+st.title("My account")
+st.caption(f"{fmt.md(user.email)} · {fmt.label(user.role.value)}")
+feedback.show_flash()
+if user.must_change_password:
+    st.warning("Your password was set by an administrator. Choose your own password to continue.")
+
+
+def change_password(session, old: str, new: str, repeated: str) -> None:
+    if new != repeated:
+        raise InvalidInput({"repeat": "The two new passwords are not the same."})
+    accounts.change_password(session=session, user_id=user.id, old_password=old, new_password=new)
+
+
+def password_form() -> None:
+    with st.form("password", clear_on_submit=True):
+        st.subheader("Change password")
+        old = st.text_input("Current password", type="password", autocomplete="current-password")
+        new = st.text_input(
+            "New password",
+            type="password",
+            autocomplete="new-password",
+            help="At least 10 characters, mixing two of: lower-case, upper-case, digits, symbols.",
+        )
+        repeated = st.text_input("New password again", type="password", autocomplete="new-password")
+        if st.form_submit_button("Change password", type="primary"):
+            changed = feedback.attempt(lambda s: change_password(s, old, new, repeated) or True, rerun=False)
+            if changed:
+                auth.renew_session(user.email, new)
+                st.session_state[feedback.FLASH_KEY] = "Password changed. Other devices have been logged out."
+                st.rerun()
+
+
+if user.must_change_password:
+    password_form()
+    st.stop()
+
+with st.form("details"):
+    st.subheader("Your details")
+    left, right = st.columns(2)
+    first_name = left.text_input("First name", value=user.first_name)
+    last_name = right.text_input("Last name", value=user.last_name)
+    phone = left.text_input("Mobile number", value=user.phone or "", placeholder="082 123 4567")
+    if st.form_submit_button("Save details"):
+        form = accounts.ProfileUpdate(first_name=first_name, last_name=last_name, phone=phone)
+        feedback.attempt(
+            lambda s: accounts.update_profile(session=s, user_id=user.id, form=form), success="Your details are saved."
+        )
+
+if user.role == Role.PRACTITIONER:
+    with session_scope() as session:
+        profile = accounts.get_practitioner_profile(session=session, user_id=user.id)
+    with st.form("practice"):
+        st.subheader("Your practice")
+        st.caption("This is what clients see when they search. Changing your town moves you on the map.")
+        practice = forms.practitioner_fields(profile)
+        if st.form_submit_button("Save practice"):
+            form = accounts.PractitionerProfileUpdate(**practice)
+            feedback.attempt(
+                lambda s: accounts.update_practitioner_profile(session=s, user_id=user.id, form=form),
+                success="Your practice details are saved.",
+            )
+
+password_form()

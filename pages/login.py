@@ -1,0 +1,26 @@
+"""Log in."""
+
+import streamlit as st
+
+from avenrae.ui import auth, navigation
+from avenrae.ui.page import guard
+
+guard(__file__)
+
+_, middle, _ = st.columns([1, 2, 1])
+with middle:
+    st.title("Log in to Avenrae")
+    if notice := auth.take_notice():
+        st.info(notice)
+    with st.form("login"):
+        email = st.text_input("Email", autocomplete="email")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        remember = st.checkbox("Keep me logged in on this device for 7 days")
+        submitted = st.form_submit_button("Log in", type="primary", width="stretch")
+    if submitted:
+        refusal = auth.log_in(email, password, remember=remember)
+        if refusal:
+            st.error(refusal)
+        else:
+            st.switch_page(navigation.default_page(auth.current_user()))
+    st.page_link("pages/signup.py", label="New to Avenrae? Create an account", icon=":material/person_add:")

@@ -1,0 +1,57 @@
+"""Sign up as a client or a practitioner."""
+
+import streamlit as st
+
+from avenrae.models import Role
+from avenrae.services import accounts
+from avenrae.ui import auth, feedback, forms, navigation
+from avenrae.ui.page import guard
+
+guard(__file__)
+
+_, middle, _ = st.columns([1, 3, 1])
+with middle:
+    st.title("Create your Avenrae account")
+    role = st.radio(
+        "I want to",
+        [Role.CLIENT, Role.PRACTITIONER],
+        horizontal=True,
+        format_func=lambda r: "Book sessions" if r == Role.CLIENT else "Offer sessions as a practitioner",
+    )
+    with st.form("signup"):
+        left, right = st.columns(2)
+        first_name = left.text_input("First name", autocomplete="given-name")
+        last_name = right.text_input("Last name", autocomplete="family-name")
+        email = left.text_input("Email", autocomplete="email")
+        phone = right.text_input(
+            "Mobile number" + ("" if role == Role.PRACTITIONER else " (optional)"),
+            placeholder="082 123 4567",
+            autocomplete="tel",
+        )
+        password = st.text_input(
+            "Password",
+            type="password",
+            autocomplete="new-password",
+            help="At least 10 characters, mixing two of: lower-case, upper-case, digits, symbols.",
+        )
+        practice = {}
+        if role == Role.PRACTITIONER:
+            st.subheader("Your practice")
+            practice = forms.practitioner_fields()
+        submitted = st.form_submit_button("Create account", type="primary", width="stretch")
+    if submitted:
+        form = accounts.SignUp(
+            role=role,
+            email=email,
+            password=password,
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            **practice,
+        )
+        created = feedback.attempt(lambda session: accounts.sign_up(session=session, form=form), rerun=False)
+        if created is not None:
+            auth.log_in(email, password, remember=False)
+            st.session_state[feedback.FLASH_KEY] = "Welcome to Avenrae! Your account is ready."
+            st.switch_page(navigation.default_page(auth.current_user()))
+    st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")

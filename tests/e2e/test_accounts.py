@@ -1,0 +1,95 @@
+"""Accounts in a real browser: sign up, log out, a refused login, remember me, admin's Users page."""
+
+import time
+import uuid
+
+import pytest
+
+from avenrae.seed import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+
+
+def session_cookie(tab, *, changed_from: str | None = None, present: bool = True, timeout: float = 15):
+    """The remember-me cookie once the browser has it (or once it is gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cookie = next((c for c in tab.context.cookies() if c["name"] == "avenrae_session"), None)
+        if (cookie is not None) == present and (cookie is None or cookie["value"] != changed_from):
+            return cookie
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the session cookie did not {'appear' if present else 'go'} in time")
+        tab.page.wait_for_timeout(200)
+
+
+def heading(page, text):
+    page.get_by_role("heading", name=text).first.wait_for(timeout=TIMEOUT)
+
+
+def test_sign_up_log_out_log_in_stay_logged_in_and_log_out(offline):
+    email = f"thandi.{uuid.uuid4().hex[:8]}@example.co.za"
+    password = "Sunrise over Durban 7"
+    page = offline.open("/")
+    heading(page, "Log in to Avenrae")
+    page.get_by_text("New to Avenrae? Create an account").click()
+    heading(page, "Create your Avenrae account")
+    page.get_by_role("textbox", name="First name", exact=True).fill("Thandi")
+    page.get_by_role("textbox", name="Last name", exact=True).fill("<script>alert('x')</script>")
+    page.get_by_role("textbox", name="Email", exact=True).fill(email)
+    page.get_by_role("textbox", name="Mobile number (optional)", exact=True).fill("082 123 4567")
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    offline.screenshot("signup")
+    page.get_by_role("button", name="Create account").click()
+    heading(page, "My account")
+    page.get_by_text("Welcome to Avenrae! Your account is ready.").wait_for(timeout=TIMEOUT)
+    # The name is shown as text in the sidebar, never run as a script.
+    page.get_by_text("<script>alert('x')</script>", exact=False).first.wait_for(timeout=TIMEOUT)
+    offline.screenshot("account")
+
+    page.get_by_role("link", name="Log out").click()
+    heading(page, "Log in to Avenrae")
+    page.get_by_text("You have logged out.").wait_for(timeout=TIMEOUT)
+
+    page = offline.log_in(email, "Not my password 1")
+    page.get_by_text("That email and password do not match").wait_for(timeout=TIMEOUT)
+    offline.screenshot("login-refused")
+
+    page = offline.log_in(email, password, remember=True)
+    heading(page, "My account")
+    cookie = session_cookie(offline)  # the browser posts a single-use code for it
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "avenrae_session" not in page.evaluate("document.cookie")
+
+    page.reload()
+    heading(page, "My account")
+    page.get_by_text("Thandi").first.wait_for(timeout=TIMEOUT)
+    session_cookie(offline, changed_from=cookie["value"])  # the refresh token rotates on every use
+
+    page.get_by_role("link", name="Log out").click()
+    heading(page, "Log in to Avenrae")
+    session_cookie(offline, present=False)
+    page.reload()
+    heading(page, "Log in to Avenrae")
+    assert offline.console_errors == [] or all("Failed to load resource" in e for e in offline.console_errors)
+
+
+def test_admin_sees_users_and_a_client_cannot_open_them(offline):
+    page = offline.log_in("admin@demo.avenrae.co.za", DEMO_PASSWORD)
+    heading(page, "Avenrae operations")
+    page.get_by_role("link", name="Users").click()
+    heading(page, "Users")
+    page.get_by_text("users · page 1 of").wait_for(timeout=TIMEOUT)
+    offline.screenshot("users")
+    offline.context.clear_cookies()
+
+    client = offline.__class__(offline.context.browser, offline.app_url)
+    try:
+        page = client.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+        heading(page, "My account")
+        page = client.open("/users")
+        page.get_by_text("You do not have access to this page.").wait_for(timeout=TIMEOUT)
+        assert page.get_by_role("heading", name="Users").count() == 0
+        client.screenshot("users-refused")
+    finally:
+        client.context.close()

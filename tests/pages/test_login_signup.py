@@ -1,0 +1,87 @@
+"""Logging in and signing up through the pages."""
+
+from sqlalchemy import func, select
+
+from avenrae.models import LoginAttempt, Practitioner, Role, Specialization, User
+from avenrae.ui import auth
+from tests.factories import PASSWORD, make_client
+
+
+def submit(app, label):
+    next(b for b in app.button if b.label == label).click()
+    return app.run()
+
+
+def test_wrong_password_shows_the_message_and_records_the_attempt(db, page):
+    make_client(db, email="sipho@example.co.za")
+    app = page("pages/login.py")
+    inputs = {t.label: t for t in app.text_input}
+    inputs["Email"].input("sipho@example.co.za")
+    inputs["Password"].input("Not my password 1")
+    app = submit(app, "Log in")
+    assert "do not match" in app.error[0].value
+    assert auth.SESSION_KEY not in app.session_state
+    assert db.scalar(select(func.count()).select_from(LoginAttempt).where(LoginAttempt.reason == "bad_password")) == 1
+
+
+def test_logging_in_lands_on_the_roles_first_page(db, page, monkeypatch):
+    make_client(db, email="sipho@example.co.za", first_name="Sipho")
+    codes = []
+    real = auth._new_code
+    monkeypatch.setattr(auth, "_new_code", lambda token: codes.append(token) or real(token))
+    app = page("pages/login.py")
+    inputs = {t.label: t for t in app.text_input}
+    inputs["Email"].input("SIPHO@example.co.za")
+    inputs["Password"].input(PASSWORD)
+    app.checkbox[0].check()
+    app = submit(app, "Log in")
+    assert not app.exception
+    assert app.title[0].value == "My account"
+    assert auth.SESSION_KEY in app.session_state
+    # "Remember me" handed the browser a code for the cookie holding the refresh token.
+    assert len(codes) == 1 and codes[0] == app.session_state[auth.SESSION_KEY].refresh_token
+
+
+def test_client_sign_up_creates_the_account_and_logs_in(db, page):
+    app = page("pages/signup.py")
+    inputs = {t.label: t for t in app.text_input}
+    inputs["First name"].input("Lindiwe")
+    inputs["Last name"].input("<b>Dube</b>")
+    inputs["Email"].input("lindiwe@example.co.za")
+    inputs["Mobile number (optional)"].input("082 123 4567")
+    inputs["Password"].input("Sunrise over Durban 7")
+    app = submit(app, "Create account")
+    assert not app.exception
+    user = db.scalar(select(User).where(User.email == "lindiwe@example.co.za"))
+    assert user.last_name == "<b>Dube</b>" and user.role == Role.CLIENT
+    assert app.title[0].value == "My account"
+    assert "Welcome to Avenrae" in app.success[0].value
+
+
+def test_practitioner_sign_up_with_an_unknown_town_changes_nothing(db, page):
+    app = page("pages/signup.py")
+    app.radio[0].set_value(Role.PRACTITIONER).run()
+    inputs = {t.label: t for t in app.text_input}
+    inputs["First name"].input("Nomsa")
+    inputs["Last name"].input("Mkhize")
+    inputs["Email"].input("nomsa@example.co.za")
+    inputs["Mobile number"].input("071 555 0101")
+    inputs["Password"].input("Sunrise over Durban 7")
+    inputs["Town or city"].input("Durbn")
+    app.selectbox[0].set_value(Specialization.HEALER)
+    app = submit(app, "Create account")
+    assert not app.exception
+    assert "Did you mean Durban" in app.error[0].value
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+    assert db.scalar(select(func.count()).select_from(Practitioner)) == 0
+
+
+def test_sign_up_lists_every_problem(db, page):
+    app = page("pages/signup.py")
+    inputs = {t.label: t for t in app.text_input}
+    inputs["Email"].input("not-an-email")
+    inputs["Password"].input("short")
+    app = submit(app, "Create account")
+    message = app.error[0].value
+    assert "Please fix these" in message and "First name is required" in message and "at least 10" in message
+    assert db.scalar(select(func.count()).select_from(User)) == 0

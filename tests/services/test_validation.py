@@ -1,0 +1,53 @@
+"""Shared field checks."""
+
+import pytest
+
+from avenrae.services import validation
+from avenrae.services.validation import FieldError
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [
+        ("082 123 4567", "+27821234567"),
+        ("0821234567", "+27821234567"),
+        ("(082) 123-4567", "+27821234567"),
+        ("+27 82 123 4567", "+27821234567"),
+        ("27821234567", "+27821234567"),
+        ("+27 (0)82 123 4567", "+27821234567"),
+        ("011 555 0100", "+27115550100"),
+        ("", None),
+    ],
+)
+def test_south_african_numbers_are_normalised(typed, normalised):
+    assert validation.south_african_phone(typed) == normalised
+
+
+@pytest.mark.parametrize(
+    "typed", ["082 123 456", "082 123 45678", "+44 20 7946 0958", "0021234567", "082-ABC-4567", "12345"]
+)
+def test_other_numbers_are_refused(typed):
+    with pytest.raises(FieldError):
+        validation.south_african_phone(typed)
+
+
+def test_phone_can_be_required():
+    with pytest.raises(FieldError, match="required"):
+        validation.south_african_phone("  ", required=True)
+
+
+def test_text_is_trimmed_and_kept_as_typed():
+    assert validation.text("  <script>alert(1)</script>  ", label="Name", max_length=100) == "<script>alert(1)</script>"
+
+
+@pytest.mark.parametrize(("value", "message"), [("", "required"), ("x" * 101, "at most 100"), ("a\x00b", "cannot")])
+def test_text_rules(value, message):
+    with pytest.raises(FieldError, match=message):
+        validation.text(value, label="Name", max_length=100)
+
+
+def test_email_domain_is_lower_cased_and_junk_refused():
+    assert validation.email(" Thandi@Example.CO.ZA ") == "Thandi@example.co.za"
+    for bad in ["", "thandi", "thandi@", "@example.co.za", "thandi@@example.co.za"]:
+        with pytest.raises(FieldError):
+            validation.email(bad)
