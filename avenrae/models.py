@@ -31,9 +31,10 @@ from sqlalchemy import (
     Time,
     Uuid,
     func,
+    or_,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, ExcludeConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 Money = Numeric(12, 2)
@@ -184,6 +185,11 @@ class User(UuidPk, Timestamps, Base):
 # Case-insensitive uniqueness; login looks users up through the same expression.
 Index("uq_users_email_lower", func.lower(User.email), unique=True)
 
+# Users who may not be listed or log in. Few, and indexed on their own, so searches
+# exclude them with a cheap anti-join instead of reading every candidate's user row.
+UNLISTED_USER = or_(User.is_active.is_(False), User.deleted_at.is_not(None))
+Index("ix_users_unlisted", User.id, postgresql_where=UNLISTED_USER)
+
 
 class Client(UuidPk, CreatedAt, Base):
     __tablename__ = "clients"
@@ -203,6 +209,7 @@ class Practitioner(UuidPk, Timestamps, Base):
     __table_args__ = (
         Index("ix_practitioners_location", "location", postgresql_using="gist"),
         Index("ix_practitioners_rating", "rating"),
+        Index("ix_practitioners_search_document", "search_document", postgresql_using="gin"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("review_count >= 0", name="review_count_non_negative"),
         CheckConstraint("rate_per_session >= 0", name="rate_non_negative"),
@@ -237,6 +244,11 @@ class Practitioner(UuidPk, Timestamps, Base):
     )
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="Africa/Johannesburg")
+    # Name, specialization and bio for full-text search; set by a database trigger
+    # (practitioner_search_document), also when the user's name changes.
+    search_document: Mapped[str] = mapped_column(
+        TSVECTOR, nullable=False, server_default=text("''::tsvector"), deferred=True
+    )
 
     user: Mapped[User] = relationship(back_populates="practitioner")
 
@@ -445,6 +457,29 @@ class StripeEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SearchLog(UuidPk, Base):
+    """One practitioner search, without who searched: where, how far, which filters, what came back."""
+
+    __tablename__ = "search_log"
+    __table_args__ = (
+        Index("ix_search_log_centre", "centre", postgresql_using="gist"),
+        Index("ix_search_log_searched_at", "searched_at"),
+        CheckConstraint("radius_km > 0 AND radius_km <= 500", name="radius_range"),
+        CheckConstraint("results_found >= 0", name="results_non_negative"),
+    )
+
+    searched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    centre: Mapped[WKBElement] = mapped_column(
+        Geography(geometry_type="POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    place: Mapped[str | None] = mapped_column(String(160))
+    radius_km: Mapped[Decimal] = mapped_column(Numeric(6, 2), nullable=False)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    # Results on the first page, capped at page size + 1; zero means demand nobody met.
+    results_found: Mapped[int] = mapped_column(Integer, nullable=False)
+    more_results: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
 class LoginAttempt(UuidPk, Base):

@@ -247,6 +247,40 @@ class PeoplePlan:
     client_place: np.ndarray
 
 
+NEIGHBOUR_KM = 25.0
+
+
+def _spread_around(
+    rng: np.random.Generator, gazetteer: tuple[geo.Place, ...], place: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points near each chosen town that stay on land.
+
+    A random circle around a coastal town puts half its points in the sea. Instead each
+    point lies on the line from its town towards a neighbouring town (within 25 km;
+    towns are on land), a few hundred metres off it at most.
+    """
+    coords = np.array([(pl.latitude, pl.longitude) for pl in gazetteer])
+    lat = np.radians(coords[:, 0])
+    dlat = lat[:, None] - lat[None, :]
+    dlon = np.radians(coords[:, 1])[:, None] - np.radians(coords[:, 1])[None, :]
+    km = 6371.0 * np.sqrt(dlat**2 + (np.cos((lat[:, None] + lat[None, :]) / 2) * dlon) ** 2)
+    near = km <= NEIGHBOUR_KM  # includes the town itself
+    counts = near.sum(axis=1)
+    neighbours = np.full((len(gazetteer), counts.max()), -1)
+    for i, row in enumerate(near):
+        found = np.flatnonzero(row)
+        neighbours[i, : len(found)] = found
+    pick = neighbours[place, (rng.random(len(place)) * counts[place]).astype(np.int64)]
+    along = rng.random(len(place))
+    base = coords[place]
+    target = coords[pick]
+    point = base + along[:, None] * (target - base)
+    jitter_km = rng.normal(0, 0.35, size=(len(place), 2))
+    point[:, 0] += jitter_km[:, 0] / 111.32
+    point[:, 1] += jitter_km[:, 1] / (111.32 * np.cos(np.radians(point[:, 0])))
+    return point[:, 0], point[:, 1]
+
+
 def _plan_people(
     rng: np.random.Generator, options: SeedOptions, gazetteer: tuple[geo.Place, ...], now: int
 ) -> PeoplePlan:
@@ -256,13 +290,7 @@ def _plan_people(
     weights = population**0.75
     weights /= weights.sum()
     place = rng.choice(len(gazetteer), size=p, p=weights)
-    base_lat = np.array([pl.latitude for pl in gazetteer])[place]
-    base_lon = np.array([pl.longitude for pl in gazetteer])[place]
-    spread_km = np.clip(2 + 10 * np.sqrt(population[place] / 1e6), 2, 25)
-    distance = np.sqrt(rng.random(p)) * spread_km
-    bearing = rng.random(p) * 2 * np.pi
-    latitude = base_lat + distance * np.cos(bearing) / 111.32
-    longitude = base_lon + distance * np.sin(bearing) / (111.32 * np.cos(np.radians(base_lat)))
+    latitude, longitude = _spread_around(rng, gazetteer, place)
     specialization = rng.choice(len(SPECIALIZATIONS), size=p, p=SPECIALIZATION_WEIGHTS)
     base = np.array([BASE_RATES[s] for s in SPECIALIZATIONS])[specialization]
     rands = np.clip(np.round(base * rng.lognormal(0, 0.35, p) / 10) * 10, 100, 2500).astype(np.int64)
@@ -582,6 +610,7 @@ class _Seeder:
                     lambda name, t: self.report.steps.append((f"key {name}", 0, time.perf_counter() - t)),
                 )
                 self.cur.execute("DROP TABLE seed_people, seed_practitioners, seed_clients, seed_bookings")
+                self.cur.execute("ALTER TABLE practitioners ENABLE TRIGGER practitioners_search_document")
         finally:
             self.bar.close()
         analyze_started = time.perf_counter()
@@ -616,6 +645,9 @@ class _Seeder:
         _refuse_if_seeded(self.cur)
         # Truncating in this transaction lets a wal_level=minimal server skip the WAL.
         self.cur.execute(f"TRUNCATE {', '.join(SEEDED_TABLES)}")
+        # The seeder computes each practitioner's search document itself, in bulk; the
+        # per-row trigger would look every user up one at a time.
+        self.cur.execute("ALTER TABLE practitioners DISABLE TRIGGER practitioners_search_document")
         self.cur.execute(SEED_UUID_SQL)
 
     # -- people
@@ -686,11 +718,8 @@ class _Seeder:
             INSERT INTO practitioners (
                 id, user_id, specialization, bio, location, service_address, city, province,
                 service_radius_km, rate_per_session, session_duration_minutes, offers_in_person,
-                offers_online, verification_status, verified_at, created_at, updated_at)
-            SELECT s.id, s.user_id,
-                   (%(specs)s::specialization_type[])[s.spec + 1],
-                   (%(openings)s::text[])[s.spec * 4 + s.bio1 + 1] || ' ' || (%(middles)s::text[])[s.bio2 + 1]
-                       || ' ' || (%(closings)s::text[])[s.bio3 + 1],
+                offers_online, verification_status, verified_at, created_at, updated_at, search_document)
+            SELECT s.id, s.user_id, t.specialization, t.bio,
                    ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)::geography,
                    s.number || ' ' || (%(streets)s::text[])[s.street + 1] || ' Street, '
                        || (%(places)s::text[])[s.place + 1],
@@ -699,8 +728,18 @@ class _Seeder:
                    s.radius, s.rate_cents / 100.0, s.duration, s.offers <> 2, s.offers <> 1,
                    (%(verification)s::verification_status[])[s.verification + 1],
                    CASE WHEN s.verification = 0 THEN s.joined + interval '7 days' END,
-                   s.joined, s.joined
+                   s.joined, s.joined,
+                   practitioner_search_document(u.first_name, u.last_name, t.specialization, t.bio)
             FROM seed_practitioners s
+            JOIN users u ON u.id = s.user_id
+            CROSS JOIN LATERAL (
+                SELECT (%(specs)s::specialization_type[])[s.spec + 1] AS specialization,
+                       (%(openings)s::text[])[s.spec * 4 + s.bio1 + 1] || ' ' || (%(middles)s::text[])[s.bio2 + 1]
+                           || ' ' || (%(closings)s::text[])[s.bio3 + 1] AS bio
+            ) t
+            -- Written in spatial order, as CLUSTER on the location index would leave them:
+            -- a radius search then reads neighbouring rows from neighbouring pages.
+            ORDER BY ST_GeoHash(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), 7)
             """,
             {
                 "specs": SPECIALIZATIONS,

@@ -66,9 +66,8 @@ def make_practitioner(
     user: User | None = None,
     **fields,
 ) -> Practitioner:
-    user_fields = {
-        k: fields.pop(k) for k in ("first_name", "last_name", "email", "is_active", "deleted_at") if k in fields
-    }
+    user_keys = ("first_name", "last_name", "email", "phone", "is_active", "deleted_at")
+    user_fields = {key: fields.pop(key) for key in user_keys if key in fields}
     user = user or make_user(session, role=Role.PRACTITIONER, **user_fields)
     practitioner = Practitioner(
         user_id=user.id,

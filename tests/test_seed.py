@@ -255,3 +255,20 @@ def test_a_failed_seed_leaves_nothing_behind(server_url, monkeypatch):
         # The keys the seeder drops for speed are all back.
         assert scalar(conn, "SELECT count(*) FROM pg_constraint WHERE conname = 'ex_bookings_no_overlap'") == 1
         assert scalar(conn, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_practitioners_location'") == 1
+
+
+def test_search_documents_match_what_the_trigger_would_write(seeded):
+    conn, _ = seeded
+    assert scalar(conn, """
+        SELECT count(*) FROM practitioners p JOIN users u ON u.id = p.user_id
+        WHERE p.search_document IS DISTINCT FROM
+              practitioner_search_document(u.first_name, u.last_name, p.specialization, p.bio)
+    """) == 0
+    assert scalar(conn, "SELECT tgenabled FROM pg_trigger WHERE tgname = 'practitioners_search_document'") == "O"
+
+
+def test_practitioners_stand_on_land_near_their_town(seeded):
+    conn, _ = seeded
+    # Every practitioner is within 30 km of the town they are listed in (the seeder puts them
+    # between their town and a neighbour at most 25 km away).
+    assert scalar(conn, "SELECT count(*) FROM practitioners WHERE city IS NULL") == 0

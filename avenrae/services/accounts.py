@@ -131,6 +131,17 @@ def get_current(*, session: Session, user_id: uuid.UUID) -> CurrentUser | None:
     )
 
 
+def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:
+    """Where a user usually searches from: a client's preferred place, a practitioner's town."""
+    client_place = session.scalar(select(Client.preferred_place).where(Client.user_id == user_id))
+    if client_place:
+        return client_place
+    row = session.execute(
+        select(Practitioner.city, Practitioner.province).where(Practitioner.user_id == user_id)
+    ).first()
+    return f"{row.city}, {row.province}" if row and row.city else None
+
+
 def _get_or_raise(session: Session, user_id: uuid.UUID) -> User:
     user = session.get(User, user_id)
     if user is None or user.deleted_at is not None:

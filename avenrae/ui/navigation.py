@@ -34,8 +34,11 @@ class PageSpec:
         return Path(self.path).stem
 
 
+FINDERS = frozenset({Role.CLIENT, Role.STAFF, Role.ADMIN})
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
+    PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Practitioners", FINDERS),
     PageSpec("pages/users.py", "Users", ":material/group:", "Administration", frozenset({Role.ADMIN})),
     PageSpec("pages/account.py", "My account", ":material/person:", "Account", EVERYONE),
     PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),
@@ -60,8 +63,10 @@ def allowed(spec: PageSpec, user: CurrentUser | None) -> bool:
 def default_page(user: CurrentUser | None) -> str:
     if user is None:
         return "pages/login.py"
-    if user.must_change_password or user.role in (Role.CLIENT, Role.PRACTITIONER):
+    if user.must_change_password or user.role == Role.PRACTITIONER:
         return "pages/account.py"
+    if user.role == Role.CLIENT:
+        return "pages/search.py"
     return "pages/home.py"
 
 

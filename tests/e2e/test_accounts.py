@@ -41,8 +41,10 @@ def test_sign_up_log_out_log_in_stay_logged_in_and_log_out(offline):
     page.get_by_role("textbox", name="Password", exact=True).fill(password)
     offline.screenshot("signup")
     page.get_by_role("button", name="Create account").click()
-    heading(page, "My account")
+    heading(page, "Find practitioners")  # a new client starts by looking for someone
     page.get_by_text("Welcome to Avenrae! Your account is ready.").wait_for(timeout=TIMEOUT)
+    page.get_by_role("link", name="My account").click()
+    heading(page, "My account")
     # The name is shown as text in the sidebar, never run as a script.
     page.get_by_text("<script>alert('x')</script>", exact=False).first.wait_for(timeout=TIMEOUT)
     offline.screenshot("account")
@@ -56,13 +58,13 @@ def test_sign_up_log_out_log_in_stay_logged_in_and_log_out(offline):
     offline.screenshot("login-refused")
 
     page = offline.log_in(email, password, remember=True)
-    heading(page, "My account")
+    heading(page, "Find practitioners")
     cookie = session_cookie(offline)  # the browser posts a single-use code for it
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert "avenrae_session" not in page.evaluate("document.cookie")
 
     page.reload()
-    heading(page, "My account")
+    heading(page, "Find practitioners")
     page.get_by_text("Thandi").first.wait_for(timeout=TIMEOUT)
     session_cookie(offline, changed_from=cookie["value"])  # the refresh token rotates on every use
 
@@ -86,7 +88,7 @@ def test_admin_sees_users_and_a_client_cannot_open_them(offline):
     client = offline.__class__(offline.context.browser, offline.app_url)
     try:
         page = client.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
-        heading(page, "My account")
+        heading(page, "Find practitioners")
         page = client.open("/users")
         page.get_by_text("You do not have access to this page.").wait_for(timeout=TIMEOUT)
         assert page.get_by_role("heading", name="Users").count() == 0

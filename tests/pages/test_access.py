@@ -11,6 +11,7 @@ ANONYMOUS = None
 # Who may open what. A new page must be added here, or the completeness test fails.
 EXPECTED = {
     "pages/home.py": {Role.STAFF, Role.ANALYST, Role.ADMIN},
+    "pages/search.py": {Role.CLIENT, Role.STAFF, Role.ADMIN},
     "pages/users.py": {Role.ADMIN},
     "pages/account.py": set(Role),
     "pages/login.py": {ANONYMOUS},

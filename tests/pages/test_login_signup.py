@@ -36,7 +36,7 @@ def test_logging_in_lands_on_the_roles_first_page(db, page, monkeypatch):
     app.checkbox[0].check()
     app = submit(app, "Log in")
     assert not app.exception
-    assert app.title[0].value == "My account"
+    assert app.title[0].value == "Find practitioners"  # a client's first page
     assert auth.SESSION_KEY in app.session_state
     # "Remember me" handed the browser a code for the cookie holding the refresh token.
     assert len(codes) == 1 and codes[0] == app.session_state[auth.SESSION_KEY].refresh_token
@@ -54,7 +54,7 @@ def test_client_sign_up_creates_the_account_and_logs_in(db, page):
     assert not app.exception
     user = db.scalar(select(User).where(User.email == "lindiwe@example.co.za"))
     assert user.last_name == "<b>Dube</b>" and user.role == Role.CLIENT
-    assert app.title[0].value == "My account"
+    assert app.title[0].value == "Find practitioners"
     assert "Welcome to Avenrae" in app.success[0].value
 
 

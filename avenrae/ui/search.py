@@ -1,0 +1,322 @@
+"""The practitioner search: its form, cached reads, the map and the results table."""
+
+from __future__ import annotations
+
+import folium
+import pandas as pd
+import streamlit as st
+from folium.plugins import FastMarkerCluster
+
+from avenrae import geo
+from avenrae.db import session_scope
+from avenrae.models import MeetingType, Specialization
+from avenrae.services import pricing, search
+from avenrae.ui import format as fmt
+from avenrae.ui import maps
+
+COLOURS = {  # awesome-markers colour, and the same as a hex for legends and cells
+    Specialization.HEALER: ("green", "#72B026"),
+    Specialization.PROPHET: ("purple", "#D252B9"),
+    Specialization.MEDIUM: ("cadetblue", "#436978"),
+    Specialization.COUNSELOR: ("orange", "#F69730"),
+}
+ICONS = {
+    Specialization.HEALER: "leaf",
+    Specialization.PROPHET: "star",
+    Specialization.MEDIUM: "eye",
+    Specialization.COUNSELOR: "comments",
+}
+RADII = (1, 5, 10, 25, 50, 100, 200, 500)
+# The browser builds each marker from a row [lat, lon, colour, icon, popup, tooltip];
+# popup and tooltip are escaped in Python (`popup_html`, `fmt.escape`).
+MARKER_CALLBACK = """function (row) {
+    var icon = L.AwesomeMarkers.icon({icon: row[3], prefix: 'fa', markerColor: row[2]});
+    var marker = L.marker(new L.LatLng(row[0], row[1]), {icon: icon});
+    marker.bindPopup(row[4], {maxWidth: 300});
+    marker.bindTooltip(row[5]);
+    return marker;
+}"""
+MAX_MARKERS = 300
+PAGE_SIZE = 20
+
+
+# --- the form ------------------------------------------------------------------------
+
+
+def _place_options() -> list[str]:
+    return [place.label for place in geo.places()]
+
+
+def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
+    """Where and what to search; a click on the map (see `practitioner_map`) overrides the place."""
+    state = st.session_state.setdefault(key, {"clicked": None, "page": 1})
+    options = _place_options()
+    default = default_place if default_place in options else "Johannesburg, Gauteng"
+    with st.container(border=True):
+        where, radius_col = st.columns([3, 2])
+        clicked = state["clicked"]
+        if clicked:
+            where.markdown(f"**Searching around the point you clicked** ({clicked[0]:.4f}, {clicked[1]:.4f})")
+            if where.button("Search by place instead", key=f"{key}_unclick"):
+                state["clicked"] = None
+                st.rerun()
+            place = None
+        else:
+            place = where.selectbox(
+                "Place",
+                options,
+                index=options.index(default),
+                key=f"{key}_place",
+                help="Type to find a town or suburb, or click the map to search around that point.",
+            )
+        radius = radius_col.select_slider(
+            "Within", RADII, value=25, format_func=lambda km: f"{km} km", key=f"{key}_radius"
+        )
+        kinds, text_col = st.columns([3, 2])
+        specializations = kinds.multiselect(
+            "Specializations",
+            list(Specialization),
+            format_func=lambda s: fmt.label(s.value),
+            placeholder="All specializations",
+            key=f"{key}_specs",
+        )
+        text = text_col.text_input(
+            "Words", placeholder="e.g. grief, isiZulu, herbs", max_chars=search.MAX_TEXT_LENGTH, key=f"{key}_text"
+        )
+        with st.expander("More filters"):
+            left, middle, right = st.columns(3)
+            meeting = left.radio(
+                "Meeting",
+                [None, MeetingType.IN_PERSON, MeetingType.ONLINE],
+                horizontal=True,
+                format_func=lambda m: "Any" if m is None else fmt.label(m.value),
+                key=f"{key}_meeting",
+            )
+            verified_only = left.checkbox("Verified practitioners only", key=f"{key}_verified")
+            min_rating = middle.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5, key=f"{key}_rating")
+            low, high = middle.slider("Price per session (R)", 0, 3000, (0, 3000), 50, key=f"{key}_price")
+            sort = right.selectbox(
+                "Sort by",
+                ["best", "distance", "rating", "price"],
+                key=f"{key}_sort",
+                format_func=lambda s: {
+                    "best": "Best match",
+                    "distance": "Nearest first",
+                    "rating": "Highest rated",
+                    "price": "Lowest price",
+                }[s],
+            )
+    query = search.SearchQuery(
+        place=place,
+        latitude=clicked[0] if clicked else None,
+        longitude=clicked[1] if clicked else None,
+        radius_km=radius,
+        specializations=tuple(specializations),
+        min_rating=min_rating or None,
+        verified_only=verified_only,
+        meeting_type=meeting,
+        min_price=low or None,
+        max_price=high if high < 3000 else None,
+        text=text,
+        sort=None if sort == "best" else sort,
+        page=1,
+        page_size=PAGE_SIZE,
+    )
+    if state.get("query_without_page") != query:
+        state["query_without_page"], state["page"] = query, 1
+    return search.SearchQuery(**{**query.__dict__, "page": state["page"]})
+
+
+def set_page(key: str, page: int) -> None:
+    st.session_state[key]["page"] = max(1, page)
+
+
+def set_clicked(key: str, latitude: float, longitude: float) -> None:
+    st.session_state[key]["clicked"] = (round(latitude, 5), round(longitude, 5))
+
+
+# --- cached reads ----------------------------------------------------------------------
+
+
+@st.cache_data(ttl=60, show_spinner="Searching ...")
+def results(query: search.SearchQuery) -> search.SearchPage:
+    with session_scope() as session:
+        return search.search(session=session, query=query)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def map_layer(query: search.SearchQuery) -> search.MapLayer:
+    with session_scope() as session:
+        return search.map_layer(session=session, query=query, max_markers=MAX_MARKERS)
+
+
+# --- showing them ------------------------------------------------------------------------
+
+
+def price_label(rate) -> str:
+    price = pricing.quote(rate)
+    return f"{fmt.rand(price.total_amount)} ({fmt.rand(price.service_amount)} + {fmt.rand(price.platform_fee)} fee)"
+
+
+def rating_label(hit: search.Hit) -> str:
+    if hit.rating is None:
+        return "No reviews yet"
+    return f"★ {hit.rating:.1f} ({hit.review_count} review{'s' if hit.review_count != 1 else ''})"
+
+
+def popup_html(hit: search.Hit) -> str:
+    """Everything user-written is escaped: a bio can hold anything."""
+    badge = (
+        '<span style="color:#2F6B4F;font-weight:600">✔ Verified</span>'
+        if hit.verified
+        else '<span style="color:#8a8a8a">Not verified</span>'
+    )
+    bio = fmt.escape(hit.bio[:180] + ("…" if len(hit.bio) > 180 else ""))
+    return (
+        f'<div style="font-family:sans-serif;font-size:13px;min-width:220px">'
+        f"<b>{fmt.escape(hit.name)}</b><br>{fmt.escape(fmt.label(hit.specialization.value))} · {badge}<br>"
+        f"{fmt.escape(rating_label(hit))}<br>{fmt.escape(price_label(hit.rate))}<br>"
+        f"<b>{fmt.distance(hit.distance_km)}</b> away · {fmt.escape(hit.city or '')}"
+        f'<p style="margin:6px 0 0;color:#444">{bio}</p></div>'
+    )
+
+
+def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
+    """The search drawn with folium: centre, radius, markers (clustered) and counted cells."""
+    found = page.search
+    zoom = max(5, min(14, round(14 - 1.15 * (found.radius_km**0.5) ** 0.9)))
+    folium_map = maps.base_map(location=(found.latitude, found.longitude), zoom=zoom)
+    folium.Circle(
+        (found.latitude, found.longitude),
+        radius=found.radius_km * 1000,
+        color="#2F6B4F",
+        weight=2,
+        fill=True,
+        fill_opacity=0.04,
+        interactive=False,
+    ).add_to(folium_map)
+    folium.CircleMarker(  # the centre: small, so it hides no practitioner
+        (found.latitude, found.longitude), radius=5, color="#1F2A24", weight=2, fill=True, fill_color="#FFFFFF",
+        fill_opacity=1, tooltip=f"Searching around {fmt.escape(found.centre_label)}",
+    ).add_to(folium_map)
+    # Markers and cells are drawn by the browser from one JSON array each: hundreds of
+    # separate folium elements take about a second to render on every rerun.
+    FastMarkerCluster(
+        [
+            [
+                hit.latitude,
+                hit.longitude,
+                COLOURS[hit.specialization][0],
+                ICONS[hit.specialization],
+                popup_html(hit),
+                f"{fmt.escape(hit.name)} · {fmt.distance(hit.distance_km)}",
+            ]
+            for hit in layer.markers
+        ],
+        callback=MARKER_CALLBACK,
+        options={"maxClusterRadius": 40, "disableClusteringAtZoom": 15},
+    ).add_to(folium_map)
+    if layer.cells:
+        folium.GeoJson(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [cell.longitude, cell.latitude]},
+                        "properties": {
+                            "label": f"{cell.practitioners:,} more practitioners",
+                            "radius": 6 + min(cell.practitioners, 400) ** 0.5,
+                        },
+                    }
+                    for cell in layer.cells
+                ],
+            },
+            marker=folium.CircleMarker(color="#555", weight=1, fill=True, fill_color="#999", fill_opacity=0.45),
+            style_function=lambda feature: {"radius": feature["properties"]["radius"]},
+            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+            control=False,
+        ).add_to(folium_map)
+    folium_map.fit_bounds(_bounds(found.latitude, found.longitude, found.radius_km))
+    return folium_map
+
+
+def practitioner_map(page: search.SearchPage, layer: search.MapLayer, *, key: str) -> None:
+    """The search on a map. A new click on it moves the search there (and reruns the page)."""
+    events = maps.show(build_map(page, layer), key=f"{key}_map", height=480, returned_objects=["last_clicked"])
+    clicked = events.get("last_clicked")
+    state = st.session_state[key]
+    # streamlit-folium keeps reporting the last click; act on each click once only.
+    if clicked and clicked != state.get("handled_click"):
+        state["handled_click"] = clicked
+        set_clicked(key, clicked["lat"], clicked["lng"])
+        st.rerun()
+
+
+def _bounds(latitude: float, longitude: float, radius_km: float) -> list[list[float]]:
+    import math
+
+    dlat = radius_km / 111.32
+    dlon = radius_km / (111.32 * max(math.cos(math.radians(latitude)), 0.2))
+    return [[latitude - dlat, longitude - dlon], [latitude + dlat, longitude + dlon]]
+
+
+def legend(layer: search.MapLayer) -> None:
+    """Colours of the markers, and how many more practitioners the grey circles count."""
+    items = " ".join(
+        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{hex_colour};'
+        f'margin:0 4px 0 12px"></span>{fmt.label(kind.value)}'
+        for kind, (_, hex_colour) in COLOURS.items()
+    )
+    if layer.cells:
+        items += (
+            '<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:#999;'
+            f'margin:0 4px 0 12px"></span>{layer.aggregated:,} more, counted where they are'
+        )
+    st.html(f'<div style="font-size:0.85rem;color:#444">{items}</div>')
+
+
+def results_table(page: search.SearchPage) -> None:
+    """A plain table (names as text, never markup) numbered across pages."""
+    hits = page.hits
+    table = pd.DataFrame(
+        {
+            "Name": [h.name for h in hits],
+            "Specialization": [fmt.label(h.specialization.value) for h in hits],
+            "Verified": ["✔ Verified" if h.verified else "Not verified" for h in hits],
+            "Rating": [rating_label(h) for h in hits],
+            "You pay": [fmt.rand(pricing.quote(h.rate).total_amount) for h in hits],
+            "Distance": [fmt.distance(h.distance_km) for h in hits],
+            "Town": [h.city or "" for h in hits],
+            "Meets": [
+                " & ".join(m for m, on in (("in person", h.offers_in_person), ("online", h.offers_online)) if on)
+                for h in hits
+            ],
+        },
+        index=range(page.first_number, page.first_number + len(hits)),
+    )
+    st.table(table)
+
+
+def empty_state(found: search.ResolvedSearch) -> tuple[str, int | None]:
+    """'No healers within 10 km of Kimberley — widen to 50 km?' and the wider radius, if any."""
+    kinds = (
+        " or ".join(fmt.label(s.value).lower() + "s" for s in found.specializations)
+        if found.specializations
+        else "practitioners"
+    )
+    wider = next((r for r in RADII if r >= found.radius_km * 3), None) or (
+        search.MAX_RADIUS_KM if found.radius_km < search.MAX_RADIUS_KM else None
+    )
+    where = found.place_label.split(",")[0] if found.place_label else "that point"
+    message = f"No {kinds} within {found.radius_km:g} km of {where}"
+    if (
+        found.words
+        or found.min_rating
+        or found.verified_only
+        or found.meeting_type
+        or found.min_price
+        or found.max_price
+    ):
+        message += " with these filters"
+    return message + (f" — widen to {wider} km?" if wider else "."), wider

@@ -1,0 +1,53 @@
+"""Find practitioners: a place (or a click on the map), a radius and filters; a map and a table."""
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.services import accounts
+from avenrae.services.errors import InvalidInput
+from avenrae.ui import feedback
+from avenrae.ui import search as finder
+from avenrae.ui.page import signed_in
+
+user = signed_in(__file__)
+st.title("Find practitioners")
+feedback.show_flash()
+KEY = "find"
+
+with session_scope() as session:
+    home_place = accounts.preferred_place(session=session, user_id=user.id)
+query = finder.search_form(key=KEY, default_place=home_place)
+try:
+    page = finder.results(query)
+except InvalidInput as problem:
+    feedback.show_error(problem)
+    st.stop()
+
+found = page.search
+with st.container():  # one element whatever it holds, so the map below keeps its place (and iframe)
+    if not page.hits:
+        message, wider = finder.empty_state(found)
+        st.info(message)
+        if wider:
+            st.button(
+                f"Search within {wider} km", on_click=lambda: st.session_state.update({f"{KEY}_radius": wider})
+            )
+    else:
+        more = "+" if page.has_more else ""
+        last = page.first_number + len(page.hits) - 1
+        st.caption(
+            f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {found.centre_label}"
+        )
+
+# The table needs only the page of results; the map (which counts everyone else too)
+# fills its place above it afterwards, so the list shows first on a busy city.
+map_area = st.container()
+if page.hits:
+    finder.results_table(page)
+    previous, _, following = st.columns([1, 4, 1])
+    previous.button("← Previous", disabled=found.page == 1, on_click=finder.set_page, args=(KEY, found.page - 1))
+    following.button("Next →", disabled=not page.has_more, on_click=finder.set_page, args=(KEY, found.page + 1))
+with map_area:
+    layer = finder.map_layer(query)
+    finder.practitioner_map(page, layer, key=KEY)
+    finder.legend(layer)

@@ -1,0 +1,100 @@
+"""Searching in a real browser: Durban, 25 km, healers; escaped popups; a click on the map."""
+
+import re
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from avenrae.models import MeetingType, Role
+from avenrae.seed import DEMO_PASSWORD
+from avenrae.services import accounts
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def trickster(e2e_database_url):
+    """A practitioner whose bio tries to run a script, in the app's database."""
+    engine = create_engine(e2e_database_url)
+    with Session(engine) as session:
+        accounts.sign_up(session=session, form=accounts.SignUp(
+            role=Role.PRACTITIONER, email="zzxss@example.co.za", password="Trick or treat 42",
+            first_name="Zzxss", last_name="Trickster", phone="082 000 0000", specialization="healer",
+            place="Durban", bio=f"Hello {XSS} there", rate_per_session="300",
+            meeting_types=[MeetingType.ONLINE]))
+        session.commit()
+    engine.dispose()
+
+
+def choose(page, label, option):
+    page.get_by_role("combobox", name=label).click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option).first.click()
+
+
+def column(page, header):
+    """The texts of one column of the results table, found by its header."""
+    table = page.locator('[data-testid="stTable"] table')
+    headers = [h.strip() for h in table.locator("thead tr th").all_inner_texts()]
+    position = headers.index(header) + 1
+    return [c.strip() for c in table.locator(f"tbody tr > :nth-child({position})").all_inner_texts()]
+
+
+def distances_km(page):
+    return [float(c.split()[0]) / (1000 if c.endswith(" m") else 1) for c in column(page, "Distance")]
+
+
+def test_durban_healers_within_25_km(offline):
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    choose(page, "Place", "Durban, KwaZulu-Natal")
+    choose(page, "Specializations", "Healer")
+    page.keyboard.press("Escape")
+    page.get_by_text(re.compile(r"Showing 1–\d+\+? within 25 km of Durban")).wait_for(timeout=TIMEOUT)
+    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    frame.locator(".awesome-marker, .marker-cluster").first.wait_for(timeout=TIMEOUT)
+    offline.settle()
+    specializations = column(page, "Specialization")
+    assert specializations and set(specializations) == {"Healer"}
+    found = distances_km(page)
+    assert found == sorted(found) and all(d <= 25 for d in found)
+    offline.screenshot("search-durban-healers")
+
+
+def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
+    dialogs = []
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message) or dialog.dismiss())
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    choose(page, "Place", "Durban, KwaZulu-Natal")
+    page.get_by_role("textbox", name="Words").fill("Zzxss")
+    page.keyboard.press("Enter")
+    page.get_by_text("Showing 1–1 within 25 km of Durban").wait_for(timeout=TIMEOUT)
+    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    marker = frame.locator(".awesome-marker-icon-green").first  # the healer, not the centre pin
+    marker.wait_for(timeout=TIMEOUT)
+    offline.settle()
+    marker.click()
+    popup = frame.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=TIMEOUT)
+    assert XSS in popup.inner_text()
+    assert popup.locator("img").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    offline.screenshot("search-escaped-popup")
+
+
+def test_clicking_the_map_searches_around_that_point(offline):
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    container = frame.locator(".leaflet-container")
+    container.wait_for(timeout=TIMEOUT)
+    offline.settle()
+    container.click(position={"x": 200, "y": 200})
+    page.get_by_text("Searching around the point you clicked").wait_for(timeout=TIMEOUT)
+    page.get_by_role("button", name="Search by place instead").click()
+    page.get_by_role("combobox", name="Place").wait_for(timeout=TIMEOUT)

@@ -1,0 +1,70 @@
+"""The Find practitioners page in AppTest."""
+
+from avenrae.models import Role, Specialization
+from avenrae.services import search
+from avenrae.ui import search as finder
+from tests.factories import make_client, make_practitioner, make_user
+
+
+def table_rows(app):
+    frame = app.table[0].value
+    return frame.to_dict("records")
+
+
+def choose_place(app, label):
+    app.selectbox(key="find_place").set_value(label)
+    return app.run()
+
+
+def test_client_searches_durban_and_sees_distances_in_order(db, page):
+    near = make_practitioner(db, first_name="Near", location=(-29.86, 31.03))
+    make_practitioner(db, first_name="Further", location=(-29.80, 31.00))
+    make_practitioner(db, first_name="Medium", specialization=Specialization.MEDIUM, location=(-29.85, 31.02))
+    app = page("pages/search.py", user=make_client(db))
+    app = choose_place(app, "Durban, KwaZulu-Natal")
+    assert not app.exception
+    rows = table_rows(app)
+    assert [r["Name"].split()[0] for r in rows] == ["Near", "Medium", "Further"]
+    distances = [float(r["Distance"].split()[0]) * (1 if r["Distance"].endswith(" km") else 0.001) for r in rows]
+    assert distances == sorted(distances)
+    assert rows[0]["You pay"] == "R460.00"
+    app.multiselect(key="find_specs").set_value([Specialization.HEALER]).run()
+    assert {r["Name"].split()[0] for r in table_rows(app)} == {"Near", "Further"}
+    assert near.id
+
+
+def test_nobody_nearby_offers_to_widen_the_search(db, page):
+    make_practitioner(db, location=(-28.80, 24.76), city="Kimberley")  # ~8 km from the centre of Kimberley
+    app = page("pages/search.py", user=make_client(db))
+    app = choose_place(app, "Kimberley, Northern Cape")
+    app.select_slider(key="find_radius").set_value(5)
+    app.multiselect(key="find_specs").set_value([Specialization.HEALER])
+    app = app.run()
+    assert app.info[0].value == "No healers within 5 km of Kimberley — widen to 25 km?"
+    next(b for b in app.button if b.label == "Search within 25 km").click()
+    app = app.run()
+    assert len(table_rows(app)) == 1
+
+
+def test_staff_may_search_too_and_each_search_is_logged(db, page):
+    from sqlalchemy import func, select
+
+    from avenrae.models import SearchLog
+
+    make_practitioner(db)
+    app = page("pages/search.py", user=make_user(db, role=Role.STAFF))
+    choose_place(app, "Durban, KwaZulu-Natal")
+    assert db.scalar(select(func.count()).select_from(SearchLog).where(SearchLog.place == "Durban, KwaZulu-Natal")) == 1
+
+
+def test_popups_escape_everything_user_written():
+    hit = search.Hit(
+        practitioner_id=None, name="<b>Bold</b>", specialization=Specialization.HEALER, verified=False,
+        rating=None, review_count=0, rate=400, session_minutes=60, offers_in_person=True, offers_online=False,
+        city="<i>Town</i>", province="KZN", bio="<img src=x onerror=alert(1)>", latitude=0, longitude=0,
+        distance_km=3.2,
+    )
+    html = finder.popup_html(hit)
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<b>Bold" not in html and "&lt;b&gt;Bold&lt;/b&gt;" in html
+    assert "<i>Town" not in html and "3.2 km" in html
