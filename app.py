@@ -10,10 +10,11 @@ st.set_page_config(page_title="Avenrae", page_icon="🌿", layout="wide")
 
 try:
     user = auth.current_user()
+    unread = auth.unread_notifications(user)
 except database_error() as exc:
     st.error(f"The database is not reachable right now: {exc}")
     st.stop()
 auth.render_cookie_action()
 if user is not None:
     st.sidebar.caption(f"Logged in as **{fmt.md(user.full_name)}** · {fmt.label(user.role.value)}")
-st.navigation(navigation.build(user, auth.logout_page)).run()
+st.navigation(navigation.build(user, auth.logout_page, unread)).run()

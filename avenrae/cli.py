@@ -182,6 +182,25 @@ def cmd_users_create(args: argparse.Namespace) -> None:
         print(generated)
 
 
+# --- jobs ----------------------------------------------------------------------------
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    from avenrae.db import session_scope
+    from avenrae.services import bookings, notifications
+
+    with session_scope() as session:
+        if args.job == "expire-pending":
+            _say(f"Cancelled {bookings.expire_pending(session=session)} unpaid bookings whose hold ran out.")
+        elif args.job == "complete-finished":
+            _say(f"Marked {bookings.complete_finished(session=session)} finished sessions as completed.")
+        elif args.job == "send-email":
+            if not notifications.email_enabled():
+                raise CommandError("no SMTP server is configured (AVENRAE_SMTP_HOST); nothing to send")
+            sent, failed = notifications.send_pending_emails(session=session)
+            _say(f"Sent {sent} e-mails; {failed} failed.")
+
+
 # --- assets and serve --------------------------------------------------------------
 
 
@@ -272,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--first-name", default="Avenrae")
     create.add_argument("--last-name", default="Administrator")
     create.set_defaults(handler=cmd_users_create)
+
+    jobs = commands.add_parser(
+        "jobs",
+        help="background work: expire unpaid holds, complete finished sessions, send e-mail",
+        description="Run one background job once; schedule them with cron or a systemd timer "
+        "(expire-pending every minute, complete-finished hourly, send-email every minute).",
+    )
+    jobs.add_argument("job", choices=["expire-pending", "complete-finished", "send-email"])
+    jobs.set_defaults(handler=cmd_jobs)
 
     assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")
     assets.add_argument("--force", action="store_true", help="download again even if present")

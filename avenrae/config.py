@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
 
+    # Bookings: how long an unpaid booking holds its slot; whether practitioners not yet
+    # verified can be booked.
+    booking_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    allow_unverified_bookings: bool = False
+
+    # E-mail for notifications; without a host, notifications stay in the app only.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "Avenrae <no-reply@avenrae.co.za>"
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

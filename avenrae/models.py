@@ -8,7 +8,7 @@ database refuses bad rows whatever code path writes them.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -216,6 +217,9 @@ class Practitioner(UuidPk, Timestamps, Base):
         CheckConstraint("session_duration_minutes BETWEEN 15 AND 480", name="duration_range"),
         CheckConstraint("service_radius_km BETWEEN 1 AND 500", name="service_radius_range"),
         CheckConstraint("offers_in_person OR offers_online", name="offers_a_meeting_type"),
+        CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_range"),
+        CheckConstraint("min_notice_minutes BETWEEN 0 AND 20160", name="notice_range"),
+        CheckConstraint("booking_horizon_days BETWEEN 1 AND 365", name="horizon_range"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True)
@@ -244,6 +248,10 @@ class Practitioner(UuidPk, Timestamps, Base):
     )
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="Africa/Johannesburg")
+    # Scheduling: a gap kept free around each session, how soon and how far ahead clients may book.
+    buffer_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="120")
+    booking_horizon_days: Mapped[int] = mapped_column(Integer, nullable=False, server_default="60")
     # Name, specialization and bio for full-text search; set by a database trigger
     # (practitioner_search_document), also when the user's name changes.
     search_document: Mapped[str] = mapped_column(
@@ -293,12 +301,29 @@ class AvailabilityException(UuidPk, CreatedAt, Base):
     reason: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
 
 
+class AvailabilityOverride(UuidPk, CreatedAt, Base):
+    """Different hours on one date: the ranges of that date replace its weekly hours."""
+
+    __tablename__ = "availability_overrides"
+    __table_args__ = (
+        Index("ix_availability_overrides_practitioner_date", "practitioner_id", "on_date"),
+        CheckConstraint("start_time < end_time", name="starts_before_end"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), nullable=False
+    )
+    on_date: Mapped[date] = mapped_column(Date, nullable=False)
+    start_time: Mapped[time] = mapped_column(Time, nullable=False)
+    end_time: Mapped[time] = mapped_column(Time, nullable=False)
+
+
 class Booking(UuidPk, Timestamps, Base):
     __tablename__ = "bookings"
     __table_args__ = (
         ExcludeConstraint(
             (text("practitioner_id"), "="),
-            (text("tstzrange(session_start, session_end, '[)')"), "&&"),
+            (text("tstzrange(session_start, blocked_until, '[)')"), "&&"),
             name="ex_bookings_no_overlap",
             using="gist",
             where=text(_in("status", SLOT_HOLDING_STATUSES)),
@@ -307,6 +332,7 @@ class Booking(UuidPk, Timestamps, Base):
         Index("ix_bookings_practitioner_session_start", "practitioner_id", "session_start"),
         Index("ix_bookings_client_session_start", "client_id", "session_start"),
         CheckConstraint("session_end > session_start", name="session_ends_after_start"),
+        CheckConstraint("blocked_until >= session_end", name="blocked_after_end"),
         CheckConstraint(
             "service_amount >= 0 AND platform_fee >= 0 AND total_amount >= 0",
             name="amounts_non_negative",
@@ -315,6 +341,8 @@ class Booking(UuidPk, Timestamps, Base):
         CheckConstraint("platform_fee_rate >= 0 AND platform_fee_rate < 1", name="fee_rate_range"),
         CheckConstraint("platform_fee = round(service_amount * platform_fee_rate, 2)", name="fee_matches_rate"),
         CheckConstraint("currency = 'ZAR'", name="currency_zar"),
+        CheckConstraint("refund_due >= 0 AND refund_due <= total_amount", name="refund_due_range"),
+        Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
     )
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -323,6 +351,9 @@ class Booking(UuidPk, Timestamps, Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     session_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     session_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # The end of the session plus the practitioner's buffer: the time the booking keeps
+    # free, and what the no-overlap constraint compares.
+    blocked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     status: Mapped[BookingStatus] = mapped_column(
         pg_enum(BookingStatus, "booking_status"),
         nullable=False,
@@ -346,6 +377,10 @@ class Booking(UuidPk, Timestamps, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     cancellation_reason: Mapped[str | None] = mapped_column(Text)
+    # An unpaid pending booking holds its slot until then, and is cancelled after.
+    hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the cancellation policy says the client gets back; payments pays it.
+    refund_due: Mapped[Decimal | None] = mapped_column(Money)
 
     practitioner: Mapped[Practitioner] = relationship()
     client: Mapped[User] = relationship(foreign_keys=[client_id])
@@ -420,7 +455,11 @@ class RefreshToken(UuidPk, CreatedAt, Base):
 
 class Notification(UuidPk, CreatedAt, Base):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_created_at", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_user_created_at", "user_id", "created_at"),
+        Index("ix_notifications_email_pending", "created_at", postgresql_where=text("email_status = 'pending'")),
+        CheckConstraint("email_status IN ('none', 'pending', 'sent', 'failed')", name="email_status_known"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     type: Mapped[str] = mapped_column(String(50), nullable=False)
@@ -428,6 +467,8 @@ class Notification(UuidPk, CreatedAt, Base):
     message: Mapped[str] = mapped_column(Text, nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The e-mail outbox: 'pending' until a job has sent it (only when SMTP is configured).
+    email_status: Mapped[str] = mapped_column(String(10), nullable=False, server_default="none")
 
 
 class AuditLog(UuidPk, CreatedAt, Base):

@@ -858,13 +858,13 @@ class _Seeder:
             "bookings",
             """
             INSERT INTO bookings (
-                id, client_id, practitioner_id, created_by_id, session_start, session_end, status,
+                id, client_id, practitioner_id, created_by_id, session_start, session_end, blocked_until, status,
                 meeting_type, notes, currency, service_amount, platform_fee_rate, platform_fee,
                 total_amount, payment_status, stripe_payment_intent_id, confirmed_at, completed_at,
                 cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at)
             SELECT b.id, b.client_user_id, b.practitioner_id,
                    CASE WHEN b.staff_booked = 1 THEN %(staff_id)s::uuid END,
-                   b.session_start, b.session_end,
+                   b.session_start, b.session_end, b.session_end,
                    (%(statuses)s::booking_status[])[b.status + 1],
                    (ARRAY['in_person', 'online']::meeting_type[])[b.meeting + 1],
                    coalesce((%(notes)s::text[])[b.note_idx], ''),

@@ -40,13 +40,14 @@ def baseline_rows_per_second(url: str, rows: int) -> float:
                 fee = (rate * Decimal("0.15")).quantize(Decimal("0.01"))
                 conn.execute(
                     """
-                    INSERT INTO bookings (client_id, practitioner_id, session_start, session_end, status,
-                        meeting_type, service_amount, platform_fee_rate, platform_fee, total_amount)
+                    INSERT INTO bookings (client_id, practitioner_id, session_start, session_end, blocked_until,
+                        status, meeting_type, service_amount, platform_fee_rate, platform_fee, total_amount)
                     VALUES (%s, %s, '2031-01-01'::timestamptz + %s * interval '1 day',
+                            '2031-01-01'::timestamptz + %s * interval '1 day' + %s * interval '1 minute',
                             '2031-01-01'::timestamptz + %s * interval '1 day' + %s * interval '1 minute',
                             'completed', 'online', %s, 0.15, %s, %s)
                     """,
-                    (client, practitioner, i, i, minutes, rate, fee, rate + fee),
+                    (client, practitioner, i, i, minutes, i, minutes, rate, fee, rate + fee),
                 )
         return rows / (time.perf_counter() - started)
 

@@ -29,21 +29,18 @@ with st.container():  # one element whatever it holds, so the map below keeps it
         message, wider = finder.empty_state(found)
         st.info(message)
         if wider:
-            st.button(
-                f"Search within {wider} km", on_click=lambda: st.session_state.update({f"{KEY}_radius": wider})
-            )
+            st.button(f"Search within {wider} km", on_click=lambda: st.session_state.update({f"{KEY}_radius": wider}))
     else:
         more = "+" if page.has_more else ""
         last = page.first_number + len(page.hits) - 1
-        st.caption(
-            f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {found.centre_label}"
-        )
+        st.caption(f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {found.centre_label}")
 
 # The table needs only the page of results; the map (which counts everyone else too)
 # fills its place above it afterwards, so the list shows first on a busy city.
 map_area = st.container()
 if page.hits:
     finder.results_table(page)
+    finder.book_button(page)
     previous, _, following = st.columns([1, 4, 1])
     previous.button("← Previous", disabled=found.page == 1, on_click=finder.set_page, args=(KEY, found.page - 1))
     following.button("Next →", disabled=not page.has_more, on_click=finder.set_page, args=(KEY, found.page + 1))

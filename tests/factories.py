@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -107,6 +107,8 @@ def make_booking(
         practitioner_id=practitioner.id,
         session_start=start,
         session_end=start + timedelta(minutes=minutes or practitioner.session_duration_minutes),
+        blocked_until=start
+        + timedelta(minutes=(minutes or practitioner.session_duration_minutes) + (practitioner.buffer_minutes or 0)),
         status=status,
         meeting_type=fields.pop("meeting_type", MeetingType.IN_PERSON),
         service_amount=price.service_amount,
@@ -169,3 +171,14 @@ def make_review(
     session.add(review)
     session.flush()
     return review
+
+
+def make_weekly_hours(session: Session, practitioner: Practitioner, ranges: dict[int, list[tuple[str, str]]]) -> None:
+    """Weekly hours like {0: [("09:00", "12:00")]} (0 = Monday), in the practitioner's time zone."""
+    from avenrae.models import AvailabilitySlot
+
+    for day, day_ranges in ranges.items():
+        for start, end in day_ranges:
+            session.add(AvailabilitySlot(practitioner_id=practitioner.id, day_of_week=day,
+                                         start_time=time.fromisoformat(start), end_time=time.fromisoformat(end)))
+    session.flush()

@@ -142,6 +142,56 @@ def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:
     return f"{row.city}, {row.province}" if row and row.city else None
 
 
+@dataclass(frozen=True)
+class Person:
+    """Someone to choose in a picker: a client to book for, a practitioner to manage."""
+
+    user_id: uuid.UUID
+    name: str
+    email: str
+    practitioner_id: uuid.UUID | None
+    place: str | None
+    specialization: Specialization | None
+
+    @property
+    def label(self) -> str:
+        """For staff: enough to tell two people with one name apart."""
+        where = f", {self.place}" if self.place else ""
+        return f"{self.name} <{self.email}>{where}"
+
+    @property
+    def public_label(self) -> str:
+        """For clients choosing a practitioner: no e-mail address."""
+        kind = f" · {self.specialization.value.capitalize()}" if self.specialization else ""
+        return f"{self.name}{kind}" + (f" · {self.place}" if self.place else "")
+
+
+def find_people(*, session: Session, role: Role, query: str = "", limit: int = 20) -> list[Person]:
+    """Active clients or practitioners whose name or email holds every word of `query`."""
+    if role not in SELF_SERVICE_ROLES:
+        raise InvalidInput({"role": "Pick clients or practitioners."})
+    conditions = [User.role == role, User.is_active.is_(True), User.deleted_at.is_(None)]
+    for word in query.strip().lower().split()[:5]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(User.search_text.like(pattern))
+    rows = session.execute(
+        select(
+            User.id,
+            User.first_name + " " + User.last_name,
+            User.email,
+            Practitioner.id,
+            func.coalesce(Practitioner.city, Client.preferred_place),
+            Practitioner.specialization,
+        )
+        .outerjoin(Practitioner, Practitioner.user_id == User.id)
+        .outerjoin(Client, Client.user_id == User.id)
+        .where(*conditions)
+        .order_by(User.first_name, User.last_name, User.id)
+        .limit(limit)
+    ).all()
+    return [Person(*row) for row in rows]
+
+
 def _get_or_raise(session: Session, user_id: uuid.UUID) -> User:
     user = session.get(User, user_id)
     if user is None or user.deleted_at is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.services import accounts, tokens
+from avenrae.services import accounts, notifications, tokens
 from avenrae.services.accounts import CurrentUser
 
 SESSION_KEY = "avenrae_auth"
@@ -158,6 +158,14 @@ def current_user() -> CurrentUser | None:
     if user is None:
         _forget("This account can no longer log in.")
     return user
+
+
+def unread_notifications(user: CurrentUser | None) -> int:
+    """For the sidebar: how many notifications the user has not read."""
+    if user is None:
+        return 0
+    with session_scope() as session:
+        return notifications.unread_count(session=session, user_id=user.id)
 
 
 def take_notice() -> str | None:

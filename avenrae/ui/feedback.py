@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.db import session_scope
 from avenrae.services.errors import InvalidInput, ServiceError
+from avenrae.ui import outbox
 
 T = TypeVar("T")
 FLASH_KEY = "avenrae_flash"
@@ -31,6 +32,7 @@ def attempt(change: Callable[[Session], T], *, success: str | None = None, rerun
     except ServiceError as error:
         show_error(error)
         return None
+    outbox.flush_soon()  # the change committed: now its e-mails may go
     if success:
         st.session_state[FLASH_KEY] = success
     if rerun:

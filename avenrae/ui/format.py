@@ -30,10 +30,20 @@ def distance(km: float) -> str:
     return f"{km:,.0f} km"
 
 
+def default_zone() -> str:
+    """Where times are shown to people with no time zone of their own (clients, staff)."""
+    return get_settings().default_time_zone
+
+
 def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
     """An instant shown in the practitioner's (or the platform's) time zone."""
-    zone = ZoneInfo(time_zone or get_settings().default_time_zone)
+    zone = ZoneInfo(time_zone or default_zone())
     return moment.astimezone(zone).strftime(pattern)
+
+
+def money(value: float | Decimal) -> Decimal:
+    """A number from a widget as rand and cents."""
+    return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def label(value: str) -> str:

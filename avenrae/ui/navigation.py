@@ -35,11 +35,17 @@ class PageSpec:
 
 
 FINDERS = frozenset({Role.CLIENT, Role.STAFF, Role.ADMIN})
+BOOKING_PARTIES = frozenset({Role.CLIENT, Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
+SCHEDULERS = frozenset({Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
-    PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Practitioners", FINDERS),
+    PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Bookings", FINDERS),
+    PageSpec("pages/book.py", "Book a session", ":material/event_available:", "Bookings", FINDERS),
+    PageSpec("pages/bookings.py", "Bookings", ":material/calendar_month:", "Bookings", BOOKING_PARTIES),
+    PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Bookings", SCHEDULERS),
     PageSpec("pages/users.py", "Users", ":material/group:", "Administration", frozenset({Role.ADMIN})),
+    PageSpec("pages/notifications.py", "Notifications", ":material/notifications:", "Account", EVERYONE),
     PageSpec("pages/account.py", "My account", ":material/person:", "Account", EVERYONE),
     PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),
     PageSpec("pages/signup.py", "Sign up", ":material/person_add:", "Welcome", ANONYMOUS),
@@ -63,22 +69,25 @@ def allowed(spec: PageSpec, user: CurrentUser | None) -> bool:
 def default_page(user: CurrentUser | None) -> str:
     if user is None:
         return "pages/login.py"
-    if user.must_change_password or user.role == Role.PRACTITIONER:
+    if user.must_change_password:
         return "pages/account.py"
+    if user.role == Role.PRACTITIONER:
+        return "pages/bookings.py"
     if user.role == Role.CLIENT:
         return "pages/search.py"
     return "pages/home.py"
 
 
-def build(user: CurrentUser | None, logout_page) -> dict[str, list[st.Page]]:
+def build(user: CurrentUser | None, logout_page, unread: int = 0) -> dict[str, list[st.Page]]:
     """Sections of the pages this user may open; every other page routed but hidden."""
     default = default_page(user)
     sections: dict[str, list[st.Page]] = {}
     for spec in PAGES:
         visible = allowed(spec, user)
+        title = f"{spec.title} ({unread})" if spec.path == "pages/notifications.py" and unread else spec.title
         page = st.Page(
             spec.path,
-            title=spec.title,
+            title=title,
             icon=spec.icon,
             url_path=spec.url_path,
             default=spec.path == default,

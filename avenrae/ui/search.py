@@ -177,8 +177,29 @@ def popup_html(hit: search.Hit) -> str:
         f"<b>{fmt.escape(hit.name)}</b><br>{fmt.escape(fmt.label(hit.specialization.value))} · {badge}<br>"
         f"{fmt.escape(rating_label(hit))}<br>{fmt.escape(price_label(hit.rate))}<br>"
         f"<b>{fmt.distance(hit.distance_km)}</b> away · {fmt.escape(hit.city or '')}"
-        f'<p style="margin:6px 0 0;color:#444">{bio}</p></div>'
+        f'<p style="margin:6px 0 0;color:#444">{bio}</p>'
+        f'<a href="{booking_url(hit.practitioner_id)}" target="_top" style="display:inline-block;margin-top:6px;'
+        f'font-weight:600;color:#2F6B4F">Book a session →</a></div>'
     )
+
+
+def booking_url(practitioner_id) -> str:
+    """The Book a session page for one practitioner (the map's iframe opens it in the whole window)."""
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{'/' + base if base else ''}/book?practitioner={practitioner_id}"
+
+
+def book_button(page: search.SearchPage) -> None:
+    """Pick one of the results and go to booking them."""
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    chosen = left.selectbox(
+        "Book with",
+        page.hits,
+        format_func=lambda h: f"{h.name} · {fmt.label(h.specialization.value)} · {fmt.distance(h.distance_km)}",
+        key="book_with_result",
+    )
+    if right.button("Book a session", type="primary", width="stretch"):
+        st.switch_page("pages/book.py", query_params={"practitioner": str(chosen.practitioner_id)})
 
 
 def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
@@ -196,8 +217,14 @@ def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
         interactive=False,
     ).add_to(folium_map)
     folium.CircleMarker(  # the centre: small, so it hides no practitioner
-        (found.latitude, found.longitude), radius=5, color="#1F2A24", weight=2, fill=True, fill_color="#FFFFFF",
-        fill_opacity=1, tooltip=f"Searching around {fmt.escape(found.centre_label)}",
+        (found.latitude, found.longitude),
+        radius=5,
+        color="#1F2A24",
+        weight=2,
+        fill=True,
+        fill_color="#FFFFFF",
+        fill_opacity=1,
+        tooltip=f"Searching around {fmt.escape(found.centre_label)}",
     ).add_to(folium_map)
     # Markers and cells are drawn by the browser from one JSON array each: hundreds of
     # separate folium elements take about a second to render on every rerun.

@@ -75,9 +75,10 @@ def _raw_booking(db, **override):
     values.update(override)
     db.execute(
         text(
-            "INSERT INTO bookings (client_id, practitioner_id, session_start, session_end, status, meeting_type, "
-            "service_amount, platform_fee_rate, platform_fee, total_amount) VALUES (:client_id, :practitioner_id, "
-            ":session_start, :session_end, :status, :meeting_type, :service_amount, :platform_fee_rate, "
+            "INSERT INTO bookings (client_id, practitioner_id, session_start, session_end, blocked_until, status, "
+            "meeting_type, service_amount, platform_fee_rate, platform_fee, total_amount) VALUES (:client_id, "
+            ":practitioner_id, :session_start, :session_end, :session_end, :status, :meeting_type, :service_amount, "
+            ":platform_fee_rate, "
             ":platform_fee, :total_amount)"
         ),
         values,

@@ -6,6 +6,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import avenrae.ui.server  # noqa: F401 - turns off Streamlit's pages/-folder mode, as `serve` does
 from avenrae.config import REPO_ROOT
 from avenrae.models import Role, User
 from avenrae.services import tokens

@@ -12,6 +12,10 @@ ANONYMOUS = None
 EXPECTED = {
     "pages/home.py": {Role.STAFF, Role.ANALYST, Role.ADMIN},
     "pages/search.py": {Role.CLIENT, Role.STAFF, Role.ADMIN},
+    "pages/book.py": {Role.CLIENT, Role.STAFF, Role.ADMIN},
+    "pages/bookings.py": {Role.CLIENT, Role.PRACTITIONER, Role.STAFF, Role.ADMIN},
+    "pages/availability.py": {Role.PRACTITIONER, Role.STAFF, Role.ADMIN},
+    "pages/notifications.py": set(Role),
     "pages/users.py": {Role.ADMIN},
     "pages/account.py": set(Role),
     "pages/login.py": {ANONYMOUS},

@@ -1,0 +1,513 @@
+"""When a practitioner can be booked: weekly hours, date overrides, time off, and the slots left.
+
+Hours are wall-clock times in the practitioner's time zone. A day's bookable slots are
+its hours cut into session-length pieces, less the past, the notice period, anything
+beyond the booking horizon, time off, and bookings that hold time (with the buffer
+after each). Unpaid holds that have run out are cancelled before slots are worked out.
+"""
+
+from __future__ import annotations
+
+import bisect
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
+from zoneinfo import ZoneInfo, available_timezones
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session
+
+from avenrae.models import (
+    SLOT_HOLDING_STATUSES,
+    AvailabilityException,
+    AvailabilityOverride,
+    AvailabilitySlot,
+    Booking,
+    Practitioner,
+    Role,
+    User,
+)
+from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
+
+DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+STAFF_SIDE = (Role.STAFF, Role.ADMIN)
+MAX_TIME_OFF_DAYS = 366
+
+
+@dataclass(frozen=True)
+class HoursRange:
+    day_of_week: int  # 0 = Monday
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class DateRange:
+    on_date: date
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class TimeOff:
+    id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A practitioner's scheduling settings."""
+
+    practitioner_id: uuid.UUID
+    user_id: uuid.UUID
+    time_zone: str
+    session_minutes: int
+    buffer_minutes: int
+    min_notice_minutes: int
+    booking_horizon_days: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def session(self) -> timedelta:
+        return timedelta(minutes=self.session_minutes)
+
+    @property
+    def buffer(self) -> timedelta:
+        return timedelta(minutes=self.buffer_minutes)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    rules: Rules
+    weekly: list[HoursRange]
+    overrides: list[DateRange]
+    time_off: list[TimeOff]
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def rules(*, session: Session, practitioner_id: uuid.UUID) -> Rules:
+    row = session.execute(
+        select(
+            Practitioner.id,
+            Practitioner.user_id,
+            Practitioner.time_zone,
+            Practitioner.session_duration_minutes,
+            Practitioner.buffer_minutes,
+            Practitioner.min_notice_minutes,
+            Practitioner.booking_horizon_days,
+        ).where(Practitioner.id == practitioner_id)
+    ).first()
+    if row is None:
+        raise NotFound("That practitioner does not exist.")
+    return Rules(*row)
+
+
+def schedule(*, session: Session, practitioner_id: uuid.UUID, now: datetime | None = None) -> Schedule:
+    """Everything the availability page shows; time off that has ended is left out."""
+    now = now or datetime.now(UTC)
+    found = rules(session=session, practitioner_id=practitioner_id)
+    weekly = [
+        HoursRange(*row)
+        for row in session.execute(
+            select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time, AvailabilitySlot.end_time)
+            .where(AvailabilitySlot.practitioner_id == practitioner_id)
+            .order_by(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time)
+        )
+    ]
+    today = now.astimezone(found.zone).date()
+    overrides = [
+        DateRange(*row)
+        for row in session.execute(
+            select(AvailabilityOverride.on_date, AvailabilityOverride.start_time, AvailabilityOverride.end_time)
+            .where(AvailabilityOverride.practitioner_id == practitioner_id, AvailabilityOverride.on_date >= today)
+            .order_by(AvailabilityOverride.on_date, AvailabilityOverride.start_time)
+        )
+    ]
+    time_off = [
+        TimeOff(*row)
+        for row in session.execute(
+            select(
+                AvailabilityException.id,
+                AvailabilityException.starts_at,
+                AvailabilityException.ends_at,
+                AvailabilityException.reason,
+            )
+            .where(AvailabilityException.practitioner_id == practitioner_id, AvailabilityException.ends_at > now)
+            .order_by(AvailabilityException.starts_at)
+        )
+    ]
+    return Schedule(rules=found, weekly=weekly, overrides=overrides, time_off=time_off)
+
+
+# --- who may change it ---------------------------------------------------------------
+
+
+def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.UUID) -> Rules:
+    found = rules(session=session, practitioner_id=practitioner_id)
+    actor = session.get(User, actor_id)
+    if actor is None or not actor.is_active or actor.deleted_at is not None:
+        raise PermissionDenied("Please log in again.")
+    if actor.id != found.user_id and actor.role not in STAFF_SIDE:
+        raise PermissionDenied("You can only change your own availability.")
+    return found
+
+
+# --- changing it ---------------------------------------------------------------------
+
+
+def _check_ranges(ranges: list[tuple[int | date, time, time]], label) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    by_day: dict[object, list[tuple[time, time]]] = {}
+    for day, start, end in ranges:
+        if start is None or end is None:
+            problems["hours"] = f"{label(day)}: give both a start and an end time."
+            continue
+        if start >= end:
+            problems["hours"] = f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."
+            continue
+        by_day.setdefault(day, []).append((start, end))
+    for day, day_ranges in by_day.items():
+        day_ranges.sort()
+        for (start_a, end_a), (start_b, end_b) in pairwise(day_ranges):
+            if start_b < end_a:
+                problems["hours"] = (
+                    f"{label(day)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
+                )
+    return problems
+
+
+def set_weekly_hours(
+    *, session: Session, practitioner_id: uuid.UUID, actor_id: uuid.UUID, ranges: list[HoursRange]
+) -> None:
+    """Replace the weekly hours; several ranges a day are fine, overlapping ones are not."""
+    _check_editor(session, practitioner_id, actor_id)
+    for item in ranges:
+        if not 0 <= item.day_of_week <= 6:
+            raise InvalidInput({"hours": "Days run from Monday to Sunday."})
+    problems = _check_ranges([(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day])
+    if problems:
+        raise InvalidInput(problems)
+    session.execute(delete(AvailabilitySlot).where(AvailabilitySlot.practitioner_id == practitioner_id))
+    session.add_all(
+        AvailabilitySlot(practitioner_id=practitioner_id, day_of_week=r.day_of_week, start_time=r.start, end_time=r.end)
+        for r in ranges
+    )
+    session.flush()
+
+
+def set_date_hours(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    on_date: date,
+    ranges: list[tuple[time, time]],
+    now: datetime | None = None,
+) -> None:
+    """Different hours on one date (replacing its weekly hours); no ranges removes the override."""
+    found = _check_editor(session, practitioner_id, actor_id)
+    today = (now or datetime.now(UTC)).astimezone(found.zone).date()
+    if on_date < today:
+        raise InvalidInput({"on_date": "That date has passed."})
+    problems = _check_ranges([(on_date, start, end) for start, end in ranges], lambda day: f"{day:%a %d %b}")
+    if problems:
+        raise InvalidInput(problems)
+    session.execute(
+        delete(AvailabilityOverride).where(
+            AvailabilityOverride.practitioner_id == practitioner_id, AvailabilityOverride.on_date == on_date
+        )
+    )
+    session.add_all(
+        AvailabilityOverride(practitioner_id=practitioner_id, on_date=on_date, start_time=start, end_time=end)
+        for start, end in ranges
+    )
+    session.flush()
+
+
+def add_time_off(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    reason: str = "",
+    start_time: time | None = None,
+    end_time: time | None = None,
+    now: datetime | None = None,
+) -> TimeOff:
+    """Time off from `first_day` to `last_day` (whole days), or between two times of one day."""
+    found = _check_editor(session, practitioner_id, actor_id)
+    zone = found.zone
+    problems: dict[str, str] = {}
+    if last_day < first_day:
+        problems["last_day"] = "The last day is before the first day."
+    elif (last_day - first_day).days >= MAX_TIME_OFF_DAYS:
+        problems["last_day"] = "Time off can cover at most a year at a time."
+    if (start_time is None) != (end_time is None):
+        problems["start_time"] = "Give both times, or neither for whole days."
+    elif start_time is not None and end_time is not None:
+        if first_day != last_day:
+            problems["start_time"] = "Times of day work for a single day; use whole days for a longer break."
+        elif start_time >= end_time:
+            problems["end_time"] = "The end time must be after the start time."
+    reason = (reason or "").strip()
+    if len(reason) > 200:
+        problems["reason"] = "Keep the reason under 200 characters."
+    if problems:
+        raise InvalidInput(problems)
+    if start_time is not None and end_time is not None:
+        starts_at = datetime.combine(first_day, start_time, zone)
+        ends_at = datetime.combine(first_day, end_time, zone)
+    else:
+        starts_at = datetime.combine(first_day, time(0), zone)
+        ends_at = datetime.combine(last_day + timedelta(days=1), time(0), zone)
+    if ends_at <= (now or datetime.now(UTC)):
+        raise InvalidInput({"last_day": "That time has already passed."})
+    entry = AvailabilityException(practitioner_id=practitioner_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    session.add(entry)
+    session.flush()
+    return TimeOff(entry.id, entry.starts_at, entry.ends_at, entry.reason)
+
+
+def remove_time_off(
+    *, session: Session, practitioner_id: uuid.UUID, actor_id: uuid.UUID, time_off_id: uuid.UUID
+) -> None:
+    _check_editor(session, practitioner_id, actor_id)
+    removed = session.execute(
+        delete(AvailabilityException).where(
+            AvailabilityException.id == time_off_id, AvailabilityException.practitioner_id == practitioner_id
+        )
+    )
+    if removed.rowcount == 0:
+        raise NotFound("That time off does not exist any more.")
+
+
+def update_rules(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    buffer_minutes: int,
+    min_notice_minutes: int,
+    booking_horizon_days: int,
+    time_zone: str,
+) -> None:
+    _check_editor(session, practitioner_id, actor_id)
+    problems: dict[str, str] = {}
+    if not 0 <= buffer_minutes <= 240:
+        problems["buffer_minutes"] = "The buffer between sessions is 0 to 240 minutes."
+    if not 0 <= min_notice_minutes <= 20160:
+        problems["min_notice_minutes"] = "Notice is 0 minutes to 14 days."
+    if not 1 <= booking_horizon_days <= 365:
+        problems["booking_horizon_days"] = "Clients can book 1 to 365 days ahead."
+    if time_zone not in available_timezones():
+        problems["time_zone"] = f"“{time_zone}” is not a time zone."
+    if problems:
+        raise InvalidInput(problems)
+    practitioner = session.get(Practitioner, practitioner_id)
+    practitioner.buffer_minutes = buffer_minutes
+    practitioner.min_notice_minutes = min_notice_minutes
+    practitioner.booking_horizon_days = booking_horizon_days
+    practitioner.time_zone = time_zone
+    session.flush()
+
+
+# --- slots ---------------------------------------------------------------------------
+
+
+def _day_ranges(session: Session, found: Rules, first_day: date, last_day: date) -> dict[date, list[tuple[time, time]]]:
+    """The working ranges of each local date: an override if there is one, else the weekly hours."""
+    weekly: dict[int, list[tuple[time, time]]] = {}
+    for day, start, end in session.execute(
+        select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time, AvailabilitySlot.end_time).where(
+            AvailabilitySlot.practitioner_id == found.practitioner_id
+        )
+    ):
+        weekly.setdefault(day, []).append((start, end))
+    overrides: dict[date, list[tuple[time, time]]] = {}
+    for on_date, start, end in session.execute(
+        select(AvailabilityOverride.on_date, AvailabilityOverride.start_time, AvailabilityOverride.end_time).where(
+            AvailabilityOverride.practitioner_id == found.practitioner_id,
+            AvailabilityOverride.on_date.between(first_day, last_day),
+        )
+    ):
+        overrides.setdefault(on_date, []).append((start, end))
+    days: dict[date, list[tuple[time, time]]] = {}
+    day = first_day
+    while day <= last_day:
+        days[day] = sorted(overrides.get(day, weekly.get(day.weekday(), [])))
+        day += timedelta(days=1)
+    return days
+
+
+def _busy(
+    session: Session,
+    found: Rules,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    ignore: uuid.UUID | None,
+    count_bookings: bool = True,
+) -> list[tuple[datetime, datetime]]:
+    """Intervals nobody can book: held time of bookings and time off, sorted."""
+    intervals: list[tuple[datetime, datetime]] = []
+    held = select(Booking.session_start, Booking.blocked_until).where(
+        Booking.practitioner_id == found.practitioner_id,
+        Booking.status.in_(SLOT_HOLDING_STATUSES),
+        Booking.session_start < end + found.buffer,
+        Booking.blocked_until > start,
+        # An unpaid hold that has run out no longer blocks anyone (the expiry job cancels it).
+        (Booking.hold_expires_at.is_(None)) | (Booking.hold_expires_at > now),
+    )
+    if ignore is not None:
+        held = held.where(Booking.id != ignore)
+    if count_bookings:
+        intervals += [(row[0], row[1]) for row in session.execute(held)]
+    intervals += [
+        (row[0], row[1])
+        for row in session.execute(
+            select(AvailabilityException.starts_at, AvailabilityException.ends_at).where(
+                AvailabilityException.practitioner_id == found.practitioner_id,
+                AvailabilityException.starts_at < end,
+                AvailabilityException.ends_at > start,
+            )
+        )
+    ]
+    return sorted(intervals)
+
+
+def _overlaps(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
+    """Does [start, end) meet any busy interval? `busy` is sorted by start."""
+    index = bisect.bisect_left(busy, (end,))
+    return any(busy_end > start for _, busy_end in busy[:index])
+
+
+def bookable_slots(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
+    ignore_booking_id: uuid.UUID | None = None,
+    count_bookings: bool = True,
+) -> list[datetime]:
+    """Start times between `start` and `end` a client could book now (instants, in UTC).
+
+    `ignore_booking_id` leaves one booking out, for moving it; `count_bookings=False`
+    leaves them all out, to tell a taken slot from a time that is never open.
+    """
+    now = now or datetime.now(UTC)
+    found = rules(session=session, practitioner_id=practitioner_id)
+    earliest = max(start, now + timedelta(minutes=found.min_notice_minutes))
+    latest = min(end, now + timedelta(days=found.booking_horizon_days))
+    if earliest >= latest:
+        return []
+    zone = found.zone
+    days = _day_ranges(session, found, earliest.astimezone(zone).date(), latest.astimezone(zone).date())
+    # A session holds its own length plus the buffer after it; the buffer before it is
+    # the previous booking's (see Booking.blocked_until), so it is checked both ways.
+    busy = _busy(
+        session,
+        found,
+        earliest - found.session - found.buffer,
+        latest + found.session,
+        now,
+        ignore_booking_id,
+        count_bookings,
+    )
+    slots = []
+    for day, ranges in days.items():
+        for range_start, range_end in ranges:
+            moment = datetime.combine(day, range_start, zone)
+            closing = datetime.combine(day, range_end, zone)
+            while moment + found.session <= closing:
+                if earliest <= moment < latest and not _overlaps(busy, moment, moment + found.session + found.buffer):
+                    slots.append(moment.astimezone(UTC))
+                moment += found.session
+    return slots
+
+
+# One date's working ranges (its overrides if it has any, else its weekday's hours) and
+# whether anything holds a span: the two questions booking a session asks, prebuilt.
+_RANGES_ON = text("""
+    WITH override AS (
+        SELECT start_time, end_time FROM availability_overrides
+        WHERE practitioner_id = :practitioner_id AND on_date = :on_date
+    )
+    SELECT start_time, end_time FROM override
+    UNION ALL
+    SELECT start_time, end_time FROM availability_slots
+    WHERE practitioner_id = :practitioner_id AND day_of_week = :day_of_week AND NOT EXISTS (SELECT FROM override)
+""")
+_HELD = text("""
+    SELECT EXISTS (
+               SELECT FROM availability_exceptions
+               WHERE practitioner_id = :practitioner_id AND starts_at < :held_until AND ends_at > :start
+           ) AS time_off,
+           EXISTS (
+               SELECT FROM bookings
+               WHERE practitioner_id = :practitioner_id AND status IN ('pending', 'confirmed')
+                 AND session_start < :held_until AND blocked_until > :start
+                 AND (hold_expires_at IS NULL OR hold_expires_at > :now)
+                 AND id IS DISTINCT FROM CAST(:ignore AS uuid)
+           ) AS taken
+""")
+
+
+def slot_state(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    start: datetime,
+    now: datetime | None = None,
+    ignore_booking_id: uuid.UUID | None = None,
+    found: Rules | None = None,
+) -> str:
+    """'free' when `start` can be booked now, 'taken' when only a booking is in the way,
+    'closed' when it is not an open time at all.
+
+    The same rules as `bookable_slots`, asked about one time with two small queries:
+    booking a session runs this, so it is kept cheap.
+    """
+    now = now or datetime.now(UTC)
+    found = found or rules(session=session, practitioner_id=practitioner_id)
+    start = start.astimezone(UTC)
+    notice, horizon = timedelta(minutes=found.min_notice_minutes), timedelta(days=found.booking_horizon_days)
+    if not now + notice <= start < now + horizon:
+        return "closed"
+    day = start.astimezone(found.zone).date()
+    on_grid = False
+    for range_start, range_end in session.execute(
+        _RANGES_ON, {"practitioner_id": found.practitioner_id, "on_date": day, "day_of_week": day.weekday()}
+    ):
+        opening = datetime.combine(day, range_start, found.zone)
+        closing = datetime.combine(day, range_end, found.zone)
+        steps, remainder = divmod(start - opening, found.session)
+        if steps >= 0 and not remainder and start + found.session <= closing:
+            on_grid = True
+            break
+    if not on_grid:
+        return "closed"
+    held = session.execute(
+        _HELD,
+        {
+            "practitioner_id": found.practitioner_id,
+            "start": start,
+            "held_until": start + found.session + found.buffer,
+            "now": now,
+            "ignore": ignore_booking_id,
+        },
+    ).one()
+    if held.time_off:
+        return "closed"
+    return "taken" if held.taken else "free"

@@ -1,0 +1,72 @@
+"""Choosing a time: the open times of a date, and where to find the next ones."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.services import availability
+
+
+def open_times(
+    practitioner_id: uuid.UUID, time_zone: str, on: date, *, ignore: uuid.UUID | None = None
+) -> list[datetime]:
+    zone = ZoneInfo(time_zone)
+    start = datetime.combine(on, time(0), zone)
+    with session_scope() as session:
+        return availability.bookable_slots(
+            session=session,
+            practitioner_id=practitioner_id,
+            start=start.astimezone(UTC),
+            end=(start + timedelta(days=1)).astimezone(UTC),
+            ignore_booking_id=ignore,
+        )
+
+
+def first_open_day(practitioner_id: uuid.UUID, time_zone: str, days: int) -> date | None:
+    """The first local date with an open time within `days`, looking two weeks at a time."""
+    zone = ZoneInfo(time_zone)
+    today = datetime.now(zone).date()
+    for offset in range(0, days, 14):
+        start = datetime.combine(today + timedelta(days=offset), time(0), zone)
+        with session_scope() as session:
+            found = availability.bookable_slots(
+                session=session,
+                practitioner_id=practitioner_id,
+                start=start.astimezone(UTC),
+                end=(start + timedelta(days=14)).astimezone(UTC),
+            )
+        if found:
+            return found[0].astimezone(zone).date()
+    return None
+
+
+def time_picker(
+    practitioner_id: uuid.UUID, time_zone: str, horizon_days: int, *, key: str, ignore: uuid.UUID | None = None
+) -> datetime | None:
+    """A date, then one of its open times (in the practitioner's time zone); None until chosen."""
+    zone = ZoneInfo(time_zone)
+    today = datetime.now(zone).date()
+    first = first_open_day(practitioner_id, time_zone, horizon_days)
+    if first is None:
+        st.warning("This practitioner has no open times in the coming weeks.")
+        return None
+    on = st.date_input(
+        "Date",
+        value=first,
+        min_value=today,
+        max_value=today + timedelta(days=horizon_days),
+        key=f"{key}_date",
+        format="DD/MM/YYYY",
+    )
+    times = open_times(practitioner_id, time_zone, on, ignore=ignore)
+    if not times:
+        st.info(f"No open times on {on:%a %d %b}. The first open day is {first:%a %d %b}.")
+        return None
+    labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
+    chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
+    return labels.get(chosen) if chosen else None

@@ -1,0 +1,28 @@
+"""Choosing a person: type part of a name or email, pick from what matches."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import Role
+from avenrae.services import accounts
+
+
+def person(role: Role, *, key: str, label: str, show_email: bool = True) -> accounts.Person | None:
+    """A search box and the matching clients or practitioners (at most 20); None until chosen.
+
+    Clients choosing a practitioner do not see e-mail addresses (`show_email=False`).
+    """
+    query = st.text_input(f"Find a {label}", key=f"{key}_query", placeholder="Part of a name or email")
+    with session_scope() as session:
+        found = accounts.find_people(session=session, role=role, query=query)
+    if not found:
+        st.caption(f"No {label} matches “{query}”." if query else f"No {label}s yet.")
+        return None
+    return st.selectbox(
+        label.capitalize(),
+        found,
+        format_func=lambda p: p.label if show_email else p.public_label,
+        key=f"{key}_choice",
+    )

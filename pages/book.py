@@ -1,0 +1,83 @@
+"""Book a session: a practitioner, an open time, how to meet, a price to agree to."""
+
+import uuid
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import Role
+from avenrae.services import bookings
+from avenrae.services.errors import NotFound
+from avenrae.ui import booking, feedback, pickers
+from avenrae.ui import format as fmt
+from avenrae.ui.page import signed_in
+
+user = signed_in(__file__)
+st.title("Book a session")
+feedback.show_flash()
+
+if user.role == Role.CLIENT:
+    client_id = user.id
+else:
+    chosen_client = pickers.person(Role.CLIENT, key="book_for", label="client")
+    if chosen_client is None:
+        st.stop()
+    client_id = chosen_client.user_id
+
+try:
+    practitioner_id = uuid.UUID(st.query_params.get("practitioner", ""))
+except ValueError:
+    chosen = pickers.person(
+        Role.PRACTITIONER, key="book_with", label="practitioner", show_email=user.role != Role.CLIENT
+    )
+    if chosen is None:
+        st.page_link("pages/search.py", label="Or find one near you on the map", icon=":material/travel_explore:")
+        st.stop()
+    practitioner_id = chosen.practitioner_id
+
+try:
+    with session_scope() as session:
+        practitioner = bookings.practitioner_for_booking(session=session, practitioner_id=practitioner_id)
+except NotFound as missing:
+    st.error(str(missing))
+    st.stop()
+
+with st.container(border=True):
+    badge = "✔ Verified by Avenrae" if practitioner.verified else "Not verified"
+    st.subheader(practitioner.name)
+    st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {fmt.md(practitioner.city or '')}")
+    if practitioner.bio:
+        st.text(practitioner.bio)
+    st.caption(
+        "Practitioners on Avenrae offer spiritual and wellness support. They are not registered health "
+        "professionals unless Avenrae has verified them as such; see a doctor for medical care."
+    )
+if not practitioner.bookable:
+    st.warning("This practitioner is not verified yet, so they cannot be booked.")
+    st.stop()
+
+start = booking.time_picker(practitioner.id, practitioner.time_zone, practitioner.booking_horizon_days, key="book")
+meeting = st.radio("How to meet", practitioner.meeting_types, horizontal=True, format_func=lambda m: fmt.label(m.value))
+notes = st.text_area("Anything the practitioner should know (optional)", max_chars=bookings.MAX_NOTES)
+
+price = practitioner.price
+st.markdown(
+    f"**{practitioner.session_minutes}-minute session** · {fmt.rand(price.service_amount)} "
+    f"+ platform fee {fmt.rand(price.platform_fee)} (15%) = **{fmt.rand(price.total_amount)}**"
+)
+if start is None:
+    st.caption("Choose a time to continue.")
+    st.stop()
+if st.button(
+    f"Book {fmt.local_time(start, practitioner.time_zone)} for {fmt.rand(price.total_amount)}", type="primary"
+):
+    request = bookings.BookingRequest(client_id, practitioner.id, start, meeting, notes)
+    actor = bookings.Actor(user.id, user.role)
+    booked = feedback.attempt(
+        lambda session: bookings.create(session=session, request=request, actor=actor), rerun=False
+    )
+    if booked:
+        st.session_state[feedback.FLASH_KEY] = (
+            "Booked! The time is held for you while you pay; until then the booking is pending."
+        )
+        st.switch_page("pages/bookings.py", query_params={"booking": str(booked)})

@@ -1,0 +1,211 @@
+"""Bookable slots: weekly hours and overrides, less time off, bookings with buffers, notice and horizon."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from avenrae.models import BookingStatus, Role
+from avenrae.services import availability
+from avenrae.services.errors import InvalidInput, PermissionDenied
+from tests.factories import make_booking, make_practitioner, make_user, make_weekly_hours
+
+SAST = ZoneInfo("Africa/Johannesburg")
+MONDAY = date(2030, 1, 7)
+NOW = datetime(2030, 1, 7, 7, 0, tzinfo=SAST)  # Monday 07:00 in Johannesburg
+
+
+def local(day: date, hhmm: str) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), SAST)
+
+
+def times(slots: list[datetime]) -> list[str]:
+    return [s.astimezone(SAST).strftime("%a %H:%M") for s in slots]
+
+
+def slots(db, practitioner, *, days=1, start=None, now=NOW, **kwargs):
+    start = start or local(MONDAY, "00:00")
+    return availability.bookable_slots(session=db, practitioner_id=practitioner.id, start=start,
+                                       end=start + timedelta(days=days), now=now, **kwargs)
+
+
+@pytest.fixture
+def practitioner(db):
+    found = make_practitioner(db, session_duration_minutes=60, min_notice_minutes=120, booking_horizon_days=60)
+    make_weekly_hours(db, found, {0: [("09:00", "12:00"), ("14:00", "16:00")], 1: [("09:00", "11:00")]})
+    return found
+
+
+def test_weekly_hours_cut_into_session_length_pieces(db, practitioner):
+    assert times(slots(db, practitioner, days=2)) == [
+        "Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 14:00", "Mon 15:00", "Tue 09:00", "Tue 10:00"]
+    assert all(s.tzinfo == UTC for s in slots(db, practitioner))
+
+
+def test_notice_boundary_to_the_minute(db, practitioner):
+    assert times(slots(db, practitioner, now=local(MONDAY, "07:00")))[0] == "Mon 09:00"  # exactly 2 hours
+    assert times(slots(db, practitioner, now=local(MONDAY, "07:01")))[0] == "Mon 10:00"
+
+
+def test_horizon_boundary_to_the_minute(db, practitioner):
+    practitioner.booking_horizon_days = 1
+    db.flush()
+    # From Monday 07:00 the horizon ends Tuesday 07:00: Tuesday 09:00 is beyond it.
+    assert times(slots(db, practitioner, days=2)) == ["Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 14:00",
+                                                      "Mon 15:00"]
+    # From Monday 09:00 it ends Tuesday 09:00 exactly, so that slot is still out; a minute later it is in.
+    assert "Tue 09:00" not in times(slots(db, practitioner, days=2, now=local(MONDAY, "09:00")))
+    assert "Tue 09:00" in times(slots(db, practitioner, days=2, now=local(MONDAY, "09:01")))
+
+
+def test_the_past_is_never_bookable(db, practitioner):
+    assert slots(db, practitioner, now=local(MONDAY, "23:00")) == []
+
+
+def test_time_off_spanning_days(db, practitioner):
+    staff = make_user(db, role=Role.STAFF)
+    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=staff.id, first_day=MONDAY,
+                              last_day=MONDAY + timedelta(days=1), reason="Funeral", now=NOW)
+    assert slots(db, practitioner, days=8) and times(slots(db, practitioner, days=2)) == []
+    assert times(slots(db, practitioner, days=8))[0] == "Mon 09:00"  # the next Monday
+
+
+def test_time_off_for_part_of_a_day(db, practitioner):
+    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                              first_day=MONDAY, last_day=MONDAY, start_time=time(10, 30), end_time=time(11, 0),
+                              now=NOW)
+    assert times(slots(db, practitioner)) == ["Mon 09:00", "Mon 11:00", "Mon 14:00", "Mon 15:00"]
+
+
+def test_a_booking_removes_its_slot_and_a_cancelled_one_gives_it_back(db, practitioner):
+    booking = make_booking(db, practitioner=practitioner, start=local(MONDAY, "10:00"))
+    assert "Mon 10:00" not in times(slots(db, practitioner))
+    booking.status = BookingStatus.CANCELLED
+    db.flush()
+    assert "Mon 10:00" in times(slots(db, practitioner))
+
+
+def test_an_expired_hold_gives_the_slot_back(db, practitioner):
+    make_booking(db, practitioner=practitioner, start=local(MONDAY, "10:00"), status=BookingStatus.PENDING,
+                 hold_expires_at=NOW - timedelta(minutes=1))
+    assert "Mon 10:00" in times(slots(db, practitioner))
+    make_booking(db, practitioner=practitioner, start=local(MONDAY, "11:00"), status=BookingStatus.PENDING,
+                 hold_expires_at=NOW + timedelta(minutes=10))
+    assert "Mon 11:00" not in times(slots(db, practitioner))
+
+
+def test_buffers_keep_time_free_on_both_sides(db, practitioner):
+    practitioner.buffer_minutes = 15
+    db.flush()
+    make_booking(db, practitioner=practitioner, start=local(MONDAY, "10:00"))
+    # 09:00 would end at 10:00 plus 15 minutes of buffer; 11:00 starts inside the booking's buffer.
+    assert times(slots(db, practitioner)) == ["Mon 14:00", "Mon 15:00"]
+
+
+def test_moving_a_booking_ignores_its_own_slot(db, practitioner):
+    booking = make_booking(db, practitioner=practitioner, start=local(MONDAY, "10:00"))
+    assert "Mon 10:00" in times(slots(db, practitioner, ignore_booking_id=booking.id))
+
+
+def test_a_date_override_replaces_the_weekly_hours(db, practitioner):
+    availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                on_date=MONDAY, ranges=[(time(17, 0), time(19, 0))], now=NOW)
+    assert times(slots(db, practitioner)) == ["Mon 17:00", "Mon 18:00"]
+    availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                on_date=MONDAY, ranges=[], now=NOW)
+    assert times(slots(db, practitioner))[0] == "Mon 09:00"
+
+
+def test_hours_are_wall_clock_time_in_the_practitioners_zone(db):
+    london = make_practitioner(db, time_zone="Europe/London", min_notice_minutes=0)
+    make_weekly_hours(db, london, {6: [("09:00", "10:00")]})  # Sundays
+    summer = datetime(2030, 6, 30, 0, 0, tzinfo=UTC)
+    winter = datetime(2030, 12, 29, 0, 0, tzinfo=UTC)
+    now = datetime(2030, 6, 1, tzinfo=UTC)
+    found = [s for start in (summer, winter) for s in availability.bookable_slots(
+        session=db, practitioner_id=london.id, start=start, end=start + timedelta(days=1), now=now)]
+    # 09:00 in London is 08:00 UTC in summer time and 09:00 UTC in winter; the winter date is beyond
+    # the default 60-day horizon, so only summer is open.
+    assert [s.strftime("%Y-%m-%d %H:%M") for s in found] == ["2030-06-30 08:00"]
+
+
+def test_weekly_hours_are_checked_and_replaced_whole(db, practitioner):
+    with pytest.raises(InvalidInput, match="overlap"):
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                      ranges=[availability.HoursRange(0, time(9), time(12)),
+                                              availability.HoursRange(0, time(11), time(13))])
+    with pytest.raises(InvalidInput, match="ends before it starts"):
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                      ranges=[availability.HoursRange(2, time(12), time(9))])
+    with pytest.raises(InvalidInput, match="Monday to Sunday"):
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                      ranges=[availability.HoursRange(7, time(9), time(12))])
+    assert times(slots(db, practitioner))[0] == "Mon 09:00"  # unchanged after the refusals
+    availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                  ranges=[availability.HoursRange(0, time(8), time(9)),
+                                          availability.HoursRange(0, time(9), time(10))])
+    assert times(slots(db, practitioner)) == ["Mon 09:00"]  # 08:00 falls inside the 2 hours' notice from 07:00
+    assert times(slots(db, practitioner, now=local(MONDAY, "05:00"))) == ["Mon 08:00", "Mon 09:00"]
+
+
+def test_only_the_practitioner_or_staff_change_availability(db, practitioner):
+    other = make_practitioner(db)
+    with pytest.raises(PermissionDenied):
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=other.user_id, ranges=[])
+    client = make_user(db, role=Role.CLIENT)
+    with pytest.raises(PermissionDenied):
+        availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=client.id,
+                                  first_day=MONDAY, last_day=MONDAY, now=NOW)
+    staff = make_user(db, role=Role.STAFF)
+    availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=staff.id, ranges=[])
+    assert slots(db, practitioner) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"first_day": MONDAY, "last_day": MONDAY - timedelta(days=1)}, "last_day"),
+        ({"first_day": MONDAY, "last_day": MONDAY + timedelta(days=400)}, "last_day"),
+        ({"first_day": MONDAY, "last_day": MONDAY, "start_time": time(10)}, "start_time"),
+        ({"first_day": MONDAY, "last_day": MONDAY, "start_time": time(11), "end_time": time(10)}, "end_time"),
+        ({"first_day": MONDAY, "last_day": MONDAY + timedelta(days=1), "start_time": time(10),
+          "end_time": time(11)}, "start_time"),
+        ({"first_day": MONDAY, "last_day": MONDAY, "reason": "x" * 201}, "reason"),
+        ({"first_day": MONDAY - timedelta(days=3), "last_day": MONDAY - timedelta(days=2)}, "last_day"),
+    ],
+)
+def test_bad_time_off_is_refused(db, practitioner, kwargs, field):
+    with pytest.raises(InvalidInput) as refused:
+        availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                  now=NOW, **kwargs)
+    assert field in refused.value.problems
+    assert availability.schedule(session=db, practitioner_id=practitioner.id, now=NOW).time_off == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"buffer_minutes": -5}, "buffer_minutes"),
+        ({"min_notice_minutes": 99999}, "min_notice_minutes"),
+        ({"booking_horizon_days": 0}, "booking_horizon_days"),
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+    ],
+)
+def test_bad_rules_are_refused(db, practitioner, change, field):
+    values = {"buffer_minutes": 10, "min_notice_minutes": 60, "booking_horizon_days": 30,
+              "time_zone": "Africa/Johannesburg", **change}
+    with pytest.raises(InvalidInput) as refused:
+        availability.update_rules(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                  **values)
+    assert field in refused.value.problems
+    assert practitioner.buffer_minutes == 0
+
+
+def test_schedule_lists_what_the_page_shows(db, practitioner):
+    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                              first_day=MONDAY + timedelta(days=7), last_day=MONDAY + timedelta(days=8),
+                              reason="Leave", now=NOW)
+    found = availability.schedule(session=db, practitioner_id=practitioner.id, now=NOW)
+    assert len(found.weekly) == 3 and found.rules.session_minutes == 60
+    assert [t.reason for t in found.time_off] == ["Leave"]
+    assert found.time_off[0].starts_at == local(MONDAY + timedelta(days=7), "00:00")

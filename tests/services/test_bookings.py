@@ -1,0 +1,389 @@
+"""Bookings: creating at a slot, holds, the lifecycle, the refund policy, and what each role may see."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.config import get_settings
+from avenrae.models import (
+    AuditLog,
+    Booking,
+    BookingStatus,
+    MeetingType,
+    Notification,
+    PaymentStatus,
+    PaymentTransaction,
+    Role,
+    TransactionKind,
+    VerificationStatus,
+)
+from avenrae.services import availability, bookings
+from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
+
+SAST = ZoneInfo("Africa/Johannesburg")
+MONDAY = date(2030, 1, 7)
+NOW = datetime(2030, 1, 7, 7, 0, tzinfo=SAST)
+
+
+def at(hhmm: str, day: date = MONDAY) -> datetime:
+    return datetime.combine(day, time.fromisoformat(hhmm), SAST)
+
+
+def actor(user) -> bookings.Actor:
+    return bookings.Actor(user.id, user.role)
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def practitioner(db):
+    found = make_practitioner(db, rate="333.30", session_duration_minutes=60, offers_online=False)
+    make_weekly_hours(db, found, {0: [("09:00", "17:00")], 1: [("09:00", "17:00")]})
+    return found
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe")
+
+
+def request(client, practitioner, hhmm="10:00", day=MONDAY, **changes) -> bookings.BookingRequest:
+    values = {"client_id": client.id, "practitioner_id": practitioner.id, "start": at(hhmm, day),
+              "meeting_type": MeetingType.IN_PERSON, "notes": "First visit"}
+    values.update(changes)
+    return bookings.BookingRequest(**values)
+
+
+def book(db, client, practitioner, hhmm="10:00", by=None, **changes) -> Booking:
+    booking_id = bookings.create(session=db, request=request(client, practitioner, hhmm, **changes),
+                                 actor=actor(by or client), now=NOW)
+    return db.get(Booking, booking_id)
+
+
+# --- creating ------------------------------------------------------------------------
+
+
+def test_a_booking_and_its_pending_payment_are_written_together(db, client, practitioner):
+    booking = book(db, client, practitioner)
+    assert (booking.status, booking.payment_status) == (BookingStatus.PENDING, PaymentStatus.PENDING)
+    assert booking.session_start == at("10:00") and booking.session_end == at("11:00")
+    # The rate is the service amount; 15% of R333.30 is R49.995, half-up to R50.00; the client pays both.
+    assert (booking.service_amount, booking.platform_fee_rate, booking.platform_fee, booking.total_amount) == (
+        Decimal("333.30"), Decimal("0.1500"), Decimal("50.00"), Decimal("383.30"))
+    assert booking.hold_expires_at == NOW + timedelta(minutes=15)
+    [charge] = db.scalars(select(PaymentTransaction).where(PaymentTransaction.booking_id == booking.id)).all()
+    assert (charge.kind, charge.status, charge.amount) == ("charge", PaymentStatus.PENDING, Decimal("383.30"))
+    notes = db.scalars(select(Notification).order_by(Notification.type)).all()
+    assert {n.user_id for n in notes} == {client.id, practitioner.user_id}
+    assert all("Mon 07 Jan 2030 at 10:00" in n.message for n in notes)
+
+
+def test_the_fee_rate_is_configurable_and_kept_on_the_booking(db, client, practitioner, monkeypatch):
+    monkeypatch.setattr(get_settings(), "platform_fee_rate", Decimal("0.10"))
+    booking = book(db, client, practitioner)
+    assert (booking.platform_fee_rate, booking.platform_fee, booking.total_amount) == (
+        Decimal("0.1000"), Decimal("33.33"), Decimal("366.63"))
+
+
+def test_staff_book_on_behalf_of_a_client_and_it_is_audited(db, client, practitioner):
+    staff = make_user(db, role=Role.STAFF)
+    booking = book(db, client, practitioner, by=staff)
+    assert booking.created_by_id == staff.id and booking.client_id == client.id
+    assert count(db, AuditLog, AuditLog.action == "booking.create_on_behalf") == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"hhmm": "10:30"}, "start"),  # not on the hour grid
+        ({"hhmm": "08:00"}, "start"),  # before opening
+        ({"hhmm": "17:00"}, "start"),  # the session would end after closing
+        ({"hhmm": "08:00", "day": MONDAY - timedelta(days=7)}, "start"),  # in the past
+        ({"hhmm": "10:00", "day": MONDAY + timedelta(days=2)}, "start"),  # a Wednesday: no hours
+        ({"meeting_type": MeetingType.ONLINE}, "meeting_type"),  # not offered
+        ({"meeting_type": "carrier pigeon"}, "meeting_type"),
+        ({"notes": "x" * 1001}, "notes"),
+        ({"start": datetime(2030, 1, 7, 10, 0)}, "start"),  # no time zone
+    ],
+)
+def test_bad_requests_are_refused_and_write_nothing(db, client, practitioner, changes, field):
+    hhmm = changes.pop("hhmm", "10:00")
+    with pytest.raises(InvalidInput) as refused:
+        book(db, client, practitioner, hhmm, **changes)
+    assert field in refused.value.problems
+    assert count(db, Booking) == count(db, PaymentTransaction) == count(db, Notification) == 0
+
+
+def test_a_client_cannot_book_for_someone_else(db, client, practitioner):
+    other = make_client(db)
+    with pytest.raises(PermissionDenied):
+        bookings.create(session=db, request=request(other, practitioner), actor=actor(client), now=NOW)
+    with pytest.raises(PermissionDenied):
+        bookings.create(session=db, request=request(client, practitioner), actor=actor(practitioner.user), now=NOW)
+    assert count(db, Booking) == 0
+
+
+def test_unverified_practitioners_are_not_bookable_unless_allowed(db, client, practitioner, monkeypatch):
+    practitioner.verification_status = VerificationStatus.PENDING
+    db.flush()
+    with pytest.raises(PermissionDenied, match="not verified"):
+        book(db, client, practitioner)
+    monkeypatch.setattr(get_settings(), "allow_unverified_bookings", True)
+    assert book(db, client, practitioner).status == BookingStatus.PENDING
+
+
+def test_deactivated_people_cannot_book_or_be_booked(db, client, practitioner):
+    staff = make_user(db, role=Role.STAFF)
+    client.is_active = False
+    db.flush()
+    with pytest.raises(InvalidInput, match="active client"):
+        book(db, client, practitioner, by=staff)
+    client.is_active = True
+    practitioner.user.is_active = False
+    db.flush()
+    with pytest.raises(NotFound):
+        book(db, client, practitioner)
+
+
+def test_the_database_decides_a_race_for_the_slot(db, client, practitioner, monkeypatch):
+    book(db, client, practitioner)
+    # A second client passed the checks a moment before the first booking committed.
+    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    before = (count(db, Booking), count(db, PaymentTransaction), count(db, Notification))
+    with pytest.raises(bookings.SlotTaken, match="just taken"):
+        book(db, make_client(db), practitioner)
+    assert (count(db, Booking), count(db, PaymentTransaction), count(db, Notification)) == before
+
+
+def test_the_buffer_is_kept_by_the_database_too(db, client, practitioner, monkeypatch):
+    practitioner.buffer_minutes = 15
+    db.flush()
+    book(db, client, practitioner, "10:00")
+    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    with pytest.raises(bookings.SlotTaken):
+        book(db, make_client(db), practitioner, "11:00")  # inside the 15 minutes after 10:00-11:00
+
+
+# --- holds ---------------------------------------------------------------------------
+
+
+def test_unpaid_holds_expire_and_free_the_slot(db, client, practitioner):
+    booking = book(db, client, practitioner)
+    assert bookings.expire_pending(session=db, now=NOW + timedelta(minutes=14)) == 0
+    assert bookings.expire_pending(session=db, now=NOW + timedelta(minutes=15)) == 1
+    db.refresh(booking)
+    assert (booking.status, booking.payment_status, booking.refund_due) == (
+        BookingStatus.CANCELLED, PaymentStatus.FAILED, Decimal("0.00"))
+    assert db.scalar(select(PaymentTransaction.status)) == PaymentStatus.FAILED
+    assert count(db, Notification, Notification.type == "booking_expired") == 1
+    assert at("10:00") in availability.bookable_slots(
+        session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
+
+
+# --- the lifecycle -------------------------------------------------------------------
+
+
+def paid(db, booking) -> Booking:
+    make_transaction(db, booking)
+    return bookings.confirm(session=db, booking_id=booking.id, now=NOW)
+
+
+def test_pending_to_confirmed_to_completed(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    assert (booking.status, booking.hold_expires_at) == (BookingStatus.CONFIRMED, None)
+    with pytest.raises(InvalidInput, match="once it has ended"):
+        bookings.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("10:59"))
+    with pytest.raises(PermissionDenied):
+        bookings.complete(session=db, booking_id=booking.id, actor=actor(client), now=at("11:00"))
+    done = bookings.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("11:00"))
+    assert done.status == BookingStatus.COMPLETED
+
+
+def test_no_show_only_after_the_start(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    with pytest.raises(InvalidInput, match="has started"):
+        bookings.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("09:59"))
+    assert bookings.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+                                 now=at("10:05")).status == BookingStatus.NO_SHOW
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (BookingStatus.COMPLETED, "cancel"),
+        (BookingStatus.CANCELLED, "cancel"),
+        (BookingStatus.NO_SHOW, "complete"),
+        (BookingStatus.CANCELLED, "confirm"),
+        (BookingStatus.COMPLETED, "no_show"),
+        (BookingStatus.PENDING, "complete"),
+    ],
+)
+def test_illegal_transitions_are_refused_with_a_message(db, client, practitioner, status, action):
+    booking = make_booking(db, practitioner=practitioner, client=client, start=at("10:00") - timedelta(days=7),
+                           status=status)
+    staff = bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
+    calls = {
+        "cancel": lambda: bookings.cancel(session=db, booking_id=booking.id, actor=staff, reason="x", now=NOW,
+                                          on_behalf_of="client"),
+        "complete": lambda: bookings.complete(session=db, booking_id=booking.id, actor=staff, now=NOW),
+        "confirm": lambda: bookings.confirm(session=db, booking_id=booking.id, now=NOW),
+        "no_show": lambda: bookings.mark_no_show(session=db, booking_id=booking.id, actor=staff, now=NOW),
+    }
+    with pytest.raises(bookings.IllegalTransition, match="cannot become"):
+        calls[action]()
+    db.refresh(booking)
+    assert booking.status == status
+
+
+# --- cancelling and what is owed -----------------------------------------------------
+
+
+def cancel(db, booking, who, when, **kwargs) -> bookings.Cancellation:
+    return bookings.cancel(session=db, booking_id=booking.id, actor=actor(who), reason="Something came up",
+                           now=when, **kwargs)
+
+
+def test_client_cancelling_a_day_ahead_gets_everything_back(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
+    result = cancel(db, booking, client, at("10:00"))  # exactly 24 hours before
+    assert result.refund_due == Decimal("383.30") == result.booking.refund_due
+
+
+def test_client_cancelling_late_gets_nothing_back(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
+    assert cancel(db, booking, client, at("10:01")).refund_due == Decimal("0.00")
+
+
+def test_practitioner_cancelling_always_refunds_in_full(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    assert cancel(db, booking, practitioner.user, at("09:55")).refund_due == Decimal("383.30")
+
+
+def test_an_unpaid_booking_owes_nothing_and_its_payment_fails(db, client, practitioner):
+    booking = book(db, client, practitioner)
+    result = cancel(db, booking, client, NOW)
+    assert result.refund_due == Decimal("0.00")
+    assert result.booking.payment_status == PaymentStatus.FAILED
+
+
+def test_staff_cancel_for_either_side_and_may_override_with_a_reason(db, client, practitioner):
+    staff = make_user(db, role=Role.STAFF)
+    late = paid(db, book(db, client, practitioner, "10:00"))
+    with pytest.raises(InvalidInput, match="client or the practitioner"):
+        cancel(db, late, staff, at("09:00"))
+    assert cancel(db, late, staff, at("09:00"), on_behalf_of="client").refund_due == Decimal("0.00")
+    other = paid(db, book(db, client, practitioner, "12:00"))
+    with pytest.raises(InvalidInput, match="between R0 and"):
+        cancel(db, other, staff, at("11:00"), on_behalf_of="client", refund_override=Decimal("500.00"))
+    result = cancel(db, other, staff, at("11:00"), on_behalf_of="client", refund_override=Decimal("100.00"))
+    assert result.refund_due == Decimal("100.00")
+    entry = db.scalars(select(AuditLog).where(AuditLog.action == "booking.cancel")).all()[-1]
+    assert entry.after["refund_overridden"] is True and entry.reason == "Something came up"
+
+
+def test_only_staff_override_refunds_and_reasons_are_required(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    with pytest.raises(PermissionDenied):
+        cancel(db, booking, client, NOW, refund_override=Decimal("1.00"))
+    with pytest.raises(InvalidInput, match="why"):
+        bookings.cancel(session=db, booking_id=booking.id, actor=actor(client), reason="  ", now=NOW)
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+
+
+def test_the_refund_policy_by_itself():
+    start = datetime(2030, 1, 8, 10, tzinfo=UTC)
+    owed = bookings.refund_owed
+    assert owed(paid=Decimal("100"), start=start, cancelled_at=start - timedelta(hours=24),
+                cancelled_for="client") == Decimal("100")
+    assert owed(paid=Decimal("100"), start=start, cancelled_at=start - timedelta(hours=23, minutes=59),
+                cancelled_for="client") == 0
+    assert owed(paid=Decimal("100"), start=start, cancelled_at=start, cancelled_for="practitioner") == 100
+
+
+def test_refunds_already_paid_are_not_owed_twice(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("100.00"))
+    assert cancel(db, booking, practitioner.user, NOW).refund_due == Decimal("283.30")
+
+
+# --- moving --------------------------------------------------------------------------
+
+
+def test_reschedule_moves_to_a_free_slot(db, client, practitioner):
+    booking = book(db, client, practitioner, "10:00")
+    moved = bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"),
+                                now=NOW)
+    assert (moved.session_start, moved.session_end) == (at("14:00"), at("15:00"))
+    assert at("10:00") in availability.bookable_slots(
+        session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
+
+
+def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, monkeypatch):
+    booking = book(db, client, practitioner, "10:00")
+    book(db, make_client(db), practitioner, "14:00")
+    with pytest.raises(bookings.SlotTaken):
+        bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    with pytest.raises(bookings.SlotTaken):
+        bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+    db.refresh(booking)
+    assert booking.session_start == at("10:00")
+
+
+def test_only_the_parties_and_staff_touch_a_booking(db, client, practitioner):
+    booking = book(db, client, practitioner)
+    stranger = make_client(db)
+    for call in (
+        lambda: bookings.cancel(session=db, booking_id=booking.id, actor=actor(stranger), reason="x", now=NOW),
+        lambda: bookings.reschedule(session=db, booking_id=booking.id, actor=actor(stranger),
+                                    new_start=at("14:00"), now=NOW),
+        lambda: bookings.get_for(session=db, actor=actor(stranger), booking_id=booking.id),
+        lambda: bookings.cancel(session=db, booking_id=booking.id, actor=actor(make_practitioner(db).user),
+                                reason="x", now=NOW),
+    ):
+        with pytest.raises(PermissionDenied):
+            call()
+
+
+# --- reading -------------------------------------------------------------------------
+
+
+def test_each_role_lists_what_it_may_see(db, client, practitioner):
+    mine = book(db, client, practitioner, "10:00")
+    theirs = book(db, make_client(db, first_name="Other"), practitioner, "12:00")
+    elsewhere = make_booking(db)
+    staff = make_user(db, role=Role.STAFF)
+    ids = lambda page: {row.id for row in page.rows}  # noqa: E731
+    assert ids(bookings.list_for(session=db, actor=actor(client))) == {mine.id}
+    assert ids(bookings.list_for(session=db, actor=actor(practitioner.user))) == {mine.id, theirs.id}
+    assert ids(bookings.list_for(session=db, actor=actor(staff))) == {mine.id, theirs.id, elsewhere.id}
+    filtered = bookings.list_for(session=db, actor=actor(staff), filters=bookings.BookingFilter(
+        statuses=(BookingStatus.PENDING,), practitioner_id=practitioner.id, text="other"))
+    assert ids(filtered) == {theirs.id}
+    with pytest.raises(PermissionDenied):
+        bookings.list_for(session=db, actor=bookings.Actor(staff.id, Role.ANALYST))
+    with pytest.raises(InvalidInput):
+        bookings.list_for(session=db, actor=actor(staff), filters=bookings.BookingFilter(
+            start_from=at("12:00"), start_to=at("10:00")))
+
+
+def test_allowed_actions_follow_the_rules(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner, "10:00"))
+    row = bookings.get_for(session=db, actor=actor(client), booking_id=booking.id)
+    assert bookings.allowed_actions(row, actor(client), now=NOW) == ["cancel", "reschedule"]
+    assert bookings.allowed_actions(row, actor(practitioner.user), now=at("11:00")) == ["cancel", "complete",
+                                                                                        "no_show"]
+    assert bookings.allowed_actions(row, actor(make_client(db)), now=NOW) == []
+
+
+def test_a_slot_someone_already_took_says_so(db, client, practitioner):
+    book(db, client, practitioner, "10:00")
+    with pytest.raises(bookings.SlotTaken, match="just taken"):
+        book(db, make_client(db), practitioner, "10:00")
