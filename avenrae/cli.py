@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
@@ -186,19 +185,15 @@ def cmd_users_create(args: argparse.Namespace) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
-    from avenrae.db import session_scope
-    from avenrae.services import bookings, notifications
+    from avenrae import jobs
 
-    with session_scope() as session:
-        if args.job == "expire-pending":
-            _say(f"Cancelled {bookings.expire_pending(session=session)} unpaid bookings whose hold ran out.")
-        elif args.job == "complete-finished":
-            _say(f"Marked {bookings.complete_finished(session=session)} finished sessions as completed.")
-        elif args.job == "send-email":
-            if not notifications.email_enabled():
-                raise CommandError("no SMTP server is configured (AVENRAE_SMTP_HOST); nothing to send")
-            sent, failed = notifications.send_pending_emails(session=session)
-            _say(f"Sent {sent} e-mails; {failed} failed.")
+    job = jobs.JOBS[args.job]
+    if not job.enabled():
+        raise CommandError(f"{args.job} has nothing to do here: no SMTP server is configured (AVENRAE_SMTP_HOST)")
+    try:
+        _say(jobs.run_once(args.job))
+    except jobs.JobBusy as busy:
+        raise CommandError(f"{busy}; try again in a moment") from busy
 
 
 # --- assets and serve --------------------------------------------------------------
@@ -231,10 +226,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if args.dry_run:
         print(" ".join(command))
         return
-    try:
-        raise SystemExit(subprocess.call(command))
-    except KeyboardInterrupt:
-        raise SystemExit(0) from None
+    # Become the server (rather than wait on a child), so a stop signal reaches it.
+    os.execv(sys.executable, command)
 
 
 # --- wiring ------------------------------------------------------------------------
@@ -295,8 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser(
         "jobs",
         help="background work: expire unpaid holds, complete finished sessions, send e-mail",
-        description="Run one background job once; schedule them with cron or a systemd timer "
-        "(expire-pending every minute, complete-finished hourly, send-email every minute).",
+        description="Run one background job once. `serve` already runs them on their schedule "
+        "(expire-pending and send-email every minute, complete-finished hourly); use this from cron "
+        "or a systemd timer when the app runs elsewhere.",
     )
     jobs.add_argument("job", choices=["expire-pending", "complete-finished", "send-email"])
     jobs.set_defaults(handler=cmd_jobs)

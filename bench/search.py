@@ -241,11 +241,15 @@ def main() -> None:
         baseline = time_original(engine, lat, lon, radius, spec, args.baseline_rounds)
         print(f"{label}")
         print(f"  service   p50 {p50 * 1000:8.2f} ms   p95 {p95 * 1000:8.2f} ms   ({found} results)")
-        print(f"  original  p50 {baseline * 1000:8.1f} ms   ratio {baseline / p50:,.0f}x (p50 to p50), "
-              f"{baseline / p95:,.0f}x (against the service p95)\n")
+        print(
+            f"  original  p50 {baseline * 1000:8.1f} ms   ratio {baseline / p50:,.0f}x (p50 to p50), "
+            f"{baseline / p95:,.0f}x (against the service p95)\n"
+        )
     data, html = time_map_server_side(engine, rounds=10)
-    print(f"Map of 50 km around Johannesburg: data {data * 1000:.0f} ms + folium HTML {html * 1000:.0f} ms "
-          "(median of 10; the results table shows before the map)")
+    print(
+        f"Map of 50 km around Johannesburg: data {data * 1000:.0f} ms + folium HTML {html * 1000:.0f} ms "
+        "(median of 10; the results table shows before the map)"
+    )
     if args.browser:
         print(
             f"Page in Chromium, 25 -> 50 km around Johannesburg until the markers draw: "

@@ -142,6 +142,8 @@ with preview_tab:
         )
     if open_times:
         st.caption(f"{len(open_times)} open times a client could book right now (●).")
-        st.dataframe(schedule.slot_grid(open_times, rules.time_zone, today), width="stretch", height=420)
+        for week in range(2):
+            grid = schedule.slot_grid(open_times, rules.time_zone, today + timedelta(days=7 * week), days=7)
+            st.dataframe(grid, width="stretch", height=38 + 35 * len(grid))
     else:
         st.info("Nothing can be booked in the next 14 days. Add weekly hours, or check time off and the rules.")

@@ -32,6 +32,7 @@ filters = bookings.BookingFilter(
     start_from=now - timedelta(hours=3) if period == "Upcoming" else None,
     start_to=now if period == "Past" else None,
     text=words,
+    soonest_first=period == "Upcoming",
 )
 try:
     with session_scope() as session:
@@ -51,13 +52,13 @@ def zone_of(row: bookings.BookingRow) -> str:
     return row.practitioner_time_zone if user.role == Role.PRACTITIONER else fmt.default_zone()
 
 
-st.caption(f"{found.total:,} bookings · page {found.page} of {found.pages:,}")
+st.caption(f"{fmt.count(found.total, 'booking')} · page {found.page} of {found.pages:,}")
 st.dataframe(
     pd.DataFrame(
         {
             "When": [fmt.local_time(r.session_start, zone_of(r)) for r in found.rows],
-            "Client": [r.client_name for r in found.rows],
-            "Practitioner": [r.practitioner_name for r in found.rows],
+            **({} if user.role == Role.CLIENT else {"Client": [r.client_name for r in found.rows]}),
+            **({} if user.role == Role.PRACTITIONER else {"Practitioner": [r.practitioner_name for r in found.rows]}),
             "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
             "Status": [fmt.label(r.status.value) for r in found.rows],
             "Payment": [fmt.label(r.payment_status.value) for r in found.rows],
@@ -100,21 +101,34 @@ with st.container(border=True):
 actions = bookings.allowed_actions(row, actor, now)
 if not actions:
     st.stop()
-cancel_tab, move_tab, close_tab = st.tabs(["Cancel", "Move", "After the session"])
+TAB_TITLES = {"cancel": "Cancel", "reschedule": "Move", "complete": "After the session", "no_show": "After the session"}
+titles = list(dict.fromkeys(TAB_TITLES[action] for action in actions))
+tabs = dict(zip(titles, st.tabs(titles), strict=True))
 
-with cancel_tab:
-    if "cancel" in actions:
-        policy = (
-            "A client who cancels 24 hours or more ahead gets everything back; later, nothing. "
-            "A practitioner who cancels refunds in full."
-        )
-        st.caption(policy)
+if "cancel" in actions:
+    with tabs["Cancel"]:
+        with session_scope() as session:
+            terms = bookings.cancellation_terms(session=session, booking_id=row.id, actor=actor, now=now)
+        if not terms.paid:
+            st.caption("Nothing has been paid yet, so there is nothing to refund.")
+        elif user.role == Role.CLIENT:
+            st.caption(
+                f"Cancelling now refunds {fmt.rand(terms.refund_if_client_cancels)} of the {fmt.rand(terms.paid)} "
+                "paid: clients who cancel 24 hours or more ahead get everything back, later nothing."
+            )
+        elif user.role == Role.PRACTITIONER:
+            st.caption(f"When a practitioner cancels, the client gets all {fmt.rand(terms.paid)} back.")
+        else:
+            st.caption(
+                f"Paid {fmt.rand(terms.paid)}. If the client asked: {fmt.rand(terms.refund_if_client_cancels)} back "
+                "(24-hour policy); if the practitioner asked: everything back."
+            )
         reason = st.text_input("Reason", key="cancel_reason", max_chars=500)
         on_behalf, override = None, None
         if staff:
             on_behalf = st.radio("Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label)
-            if st.checkbox("Set the refund by hand (say why in the reason)"):
-                override = st.number_input("Refund (R)", 0.0, float(row.total_amount), float(row.total_amount))
+            if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)"):
+                override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid))
         if st.button("Cancel booking", type="primary"):
             feedback.attempt(
                 lambda session: bookings.cancel(
@@ -127,11 +141,9 @@ with cancel_tab:
                 ),
                 success="Booking cancelled.",
             )
-    else:
-        st.caption("This booking can no longer be cancelled.")
 
-with move_tab:
-    if "reschedule" in actions:
+if "reschedule" in actions:
+    with tabs["Move"]:
         with session_scope() as session:
             practitioner = bookings.practitioner_for_booking(session=session, practitioner_id=row.practitioner_id)
         new_start = booking.time_picker(
@@ -144,19 +156,16 @@ with move_tab:
                 ),
                 success="Booking moved.",
             )
-    else:
-        st.caption("Sessions that have started, or are no longer pending or confirmed, cannot be moved.")
 
-with close_tab:
-    if "complete" in actions and st.button("Mark completed"):
-        feedback.attempt(
-            lambda session: bookings.complete(session=session, booking_id=row.id, actor=actor),
-            success="Session marked completed.",
-        )
-    if "no_show" in actions and st.button("The client did not come"):
-        feedback.attempt(
-            lambda session: bookings.mark_no_show(session=session, booking_id=row.id, actor=actor),
-            success="No-show recorded.",
-        )
-    if not {"complete", "no_show"} & set(actions):
-        st.caption("Once the session has started, the practitioner or staff can record how it went.")
+if "After the session" in tabs:
+    with tabs["After the session"]:
+        if "complete" in actions and st.button("Mark completed"):
+            feedback.attempt(
+                lambda session: bookings.complete(session=session, booking_id=row.id, actor=actor),
+                success="Session marked completed.",
+            )
+        if "no_show" in actions and st.button("The client did not come"):
+            feedback.attempt(
+                lambda session: bookings.mark_no_show(session=session, booking_id=row.id, actor=actor),
+                success="No-show recorded.",
+            )

@@ -45,7 +45,7 @@ if not found.rows:
     st.info("No users match this search." if found.total == 0 else f"There are only {found.pages} pages.")
     st.stop()
 
-st.caption(f"{found.total:,} users · page {found.page} of {found.pages:,}")
+st.caption(f"{fmt.count(found.total, 'user')} · page {found.page} of {found.pages:,}")
 st.dataframe(
     pd.DataFrame(
         {

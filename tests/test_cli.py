@@ -143,3 +143,19 @@ def test_serve_starts_streamlit_on_the_asked_port(cli_database):
     result = avenrae("serve", "--port", "8765", "--dry-run", database_url=cli_database)
     assert result.returncode == 0, result.stderr
     assert "streamlit run" in result.stdout and "--server.port 8765" in result.stdout
+
+
+def test_jobs_run_once_and_say_what_they_did(cli_database):
+    done = avenrae("jobs", "expire-pending", database_url=cli_database)
+    assert done.returncode == 0, done.stderr
+    assert "unpaid bookings whose hold ran out" in done.stderr + done.stdout
+    env_without_smtp = {key: value for key, value in os.environ.items() if not key.startswith("AVENRAE_SMTP")}
+    result = subprocess.run(
+        [sys.executable, "-m", "avenrae", "jobs", "send-email"],
+        cwd=REPO_ROOT,
+        env={**env_without_smtp, "DATABASE_URL": cli_database},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "no SMTP server is configured" in one_line_error(result)

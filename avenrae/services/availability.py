@@ -9,6 +9,7 @@ after each). Unpaid holds that have run out are cancelled before slots are worke
 from __future__ import annotations
 
 import bisect
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -385,10 +386,20 @@ def _busy(
     return sorted(intervals)
 
 
-def _overlaps(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    """Does [start, end) meet any busy interval? `busy` is sorted by start."""
-    index = bisect.bisect_left(busy, (end,))
-    return any(busy_end > start for _, busy_end in busy[:index])
+class _BusyTimes:
+    """Busy intervals, asked "does [start, end) meet any?" in O(log n) each.
+
+    Sorted by start, with the latest end among each prefix: the intervals that start
+    before `end` meet [start, end) exactly when the latest of their ends is after `start`.
+    """
+
+    def __init__(self, intervals: list[tuple[datetime, datetime]]):
+        self.starts = [begins for begins, _ in intervals]
+        self.latest_end = list(itertools.accumulate((ends for _, ends in intervals), max))
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        index = bisect.bisect_left(self.starts, end)
+        return index > 0 and self.latest_end[index - 1] > start
 
 
 def bookable_slots(
@@ -416,14 +427,16 @@ def bookable_slots(
     days = _day_ranges(session, found, earliest.astimezone(zone).date(), latest.astimezone(zone).date())
     # A session holds its own length plus the buffer after it; the buffer before it is
     # the previous booking's (see Booking.blocked_until), so it is checked both ways.
-    busy = _busy(
-        session,
-        found,
-        earliest - found.session - found.buffer,
-        latest + found.session,
-        now,
-        ignore_booking_id,
-        count_bookings,
+    busy = _BusyTimes(
+        _busy(
+            session,
+            found,
+            earliest - found.session - found.buffer,
+            latest + found.session,
+            now,
+            ignore_booking_id,
+            count_bookings,
+        )
     )
     slots = []
     for day, ranges in days.items():
@@ -431,26 +444,28 @@ def bookable_slots(
             moment = datetime.combine(day, range_start, zone)
             closing = datetime.combine(day, range_end, zone)
             while moment + found.session <= closing:
-                if earliest <= moment < latest and not _overlaps(busy, moment, moment + found.session + found.buffer):
+                if earliest <= moment < latest and not busy.overlaps(moment, moment + found.session + found.buffer):
                     slots.append(moment.astimezone(UTC))
                 moment += found.session
     return slots
 
 
-# One date's working ranges (its overrides if it has any, else its weekday's hours) and
-# whether anything holds a span: the two questions booking a session asks, prebuilt.
-_RANGES_ON = text("""
+# Everything booking one time asks, in one round trip: the working ranges of its local
+# date (that date's overrides if it has any, else its weekday's hours), whether time
+# off covers it and whether a booking holds it.
+_SLOT_FACTS = text("""
     WITH override AS (
         SELECT start_time, end_time FROM availability_overrides
         WHERE practitioner_id = :practitioner_id AND on_date = :on_date
+    ), ranges AS (
+        SELECT start_time, end_time FROM override
+        UNION ALL
+        SELECT start_time, end_time FROM availability_slots
+        WHERE practitioner_id = :practitioner_id AND day_of_week = :day_of_week AND NOT EXISTS (SELECT FROM override)
     )
-    SELECT start_time, end_time FROM override
-    UNION ALL
-    SELECT start_time, end_time FROM availability_slots
-    WHERE practitioner_id = :practitioner_id AND day_of_week = :day_of_week AND NOT EXISTS (SELECT FROM override)
-""")
-_HELD = text("""
-    SELECT EXISTS (
+    SELECT ARRAY(SELECT start_time FROM ranges ORDER BY start_time) AS starts,
+           ARRAY(SELECT end_time FROM ranges ORDER BY start_time) AS ends,
+           EXISTS (
                SELECT FROM availability_exceptions
                WHERE practitioner_id = :practitioner_id AND starts_at < :held_until AND ends_at > :start
            ) AS time_off,
@@ -476,7 +491,7 @@ def slot_state(
     """'free' when `start` can be booked now, 'taken' when only a booking is in the way,
     'closed' when it is not an open time at all.
 
-    The same rules as `bookable_slots`, asked about one time with two small queries:
+    The same rules as `bookable_slots`, asked about one time with one small query:
     booking a session runs this, so it is kept cheap.
     """
     now = now or datetime.now(UTC)
@@ -486,28 +501,26 @@ def slot_state(
     if not now + notice <= start < now + horizon:
         return "closed"
     day = start.astimezone(found.zone).date()
-    on_grid = False
-    for range_start, range_end in session.execute(
-        _RANGES_ON, {"practitioner_id": found.practitioner_id, "on_date": day, "day_of_week": day.weekday()}
-    ):
-        opening = datetime.combine(day, range_start, found.zone)
-        closing = datetime.combine(day, range_end, found.zone)
-        steps, remainder = divmod(start - opening, found.session)
-        if steps >= 0 and not remainder and start + found.session <= closing:
-            on_grid = True
-            break
-    if not on_grid:
-        return "closed"
-    held = session.execute(
-        _HELD,
+    facts = session.execute(
+        _SLOT_FACTS,
         {
             "practitioner_id": found.practitioner_id,
+            "on_date": day,
+            "day_of_week": day.weekday(),
             "start": start,
             "held_until": start + found.session + found.buffer,
             "now": now,
             "ignore": ignore_booking_id,
         },
     ).one()
-    if held.time_off:
+    on_grid = False
+    for range_start, range_end in zip(facts.starts, facts.ends, strict=True):
+        opening = datetime.combine(day, range_start, found.zone)
+        closing = datetime.combine(day, range_end, found.zone)
+        steps, remainder = divmod(start - opening, found.session)
+        if steps >= 0 and not remainder and start + found.session <= closing:
+            on_grid = True
+            break
+    if not on_grid or facts.time_off:
         return "closed"
-    return "taken" if held.taken else "free"
+    return "taken" if facts.taken else "free"

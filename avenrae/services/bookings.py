@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
 from avenrae.models import (
@@ -113,10 +113,11 @@ def _check_slot(
         )
 
 
-_CLIENT = select(User.role, User.is_active, User.deleted_at, User.first_name, User.last_name).where(
-    User.id == bindparam("id")
-)
-_PRACTITIONER = (
+_CLIENT_USER = aliased(User)
+_PRACTITIONER_USER = aliased(User)
+# The practitioner's booking rules and the client, in one round trip (no row: no such
+# active practitioner; NULL client columns: no such client).
+_PARTIES = (
     select(
         Practitioner.id,
         Practitioner.user_id,
@@ -129,9 +130,19 @@ _PRACTITIONER = (
         Practitioner.offers_in_person,
         Practitioner.offers_online,
         Practitioner.rate_per_session,
+        _CLIENT_USER.role.label("client_role"),
+        _CLIENT_USER.is_active.label("client_active"),
+        _CLIENT_USER.deleted_at.label("client_deleted_at"),
+        _CLIENT_USER.first_name.label("client_first_name"),
+        _CLIENT_USER.last_name.label("client_last_name"),
     )
-    .join(User, User.id == Practitioner.user_id)
-    .where(Practitioner.id == bindparam("id"), User.is_active.is_(True), User.deleted_at.is_(None))
+    .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
+    .outerjoin(_CLIENT_USER, _CLIENT_USER.id == bindparam("client_id"))
+    .where(
+        Practitioner.id == bindparam("practitioner_id"),
+        _PRACTITIONER_USER.is_active.is_(True),
+        _PRACTITIONER_USER.deleted_at.is_(None),
+    )
 )
 # The booking, its pending charge and both notifications in one statement. ON CONFLICT
 # DO NOTHING turns the exclusion constraint's refusal into "no row" instead of an error
@@ -175,12 +186,17 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
     if actor.role not in (Role.CLIENT, *STAFF_SIDE):
         raise PermissionDenied("Only clients and staff can book sessions.")
     problems: dict[str, str] = {}
-    client = session.execute(_CLIENT, {"id": request.client_id}).first()
-    if client is None or client.role != Role.CLIENT or not client.is_active or client.deleted_at is not None:
-        problems["client"] = "Choose an active client to book for."
-    practitioner = session.execute(_PRACTITIONER, {"id": request.practitioner_id}).first()
+    practitioner = session.execute(
+        _PARTIES, {"practitioner_id": request.practitioner_id, "client_id": request.client_id}
+    ).first()
     if practitioner is None:
         raise NotFound("That practitioner is not taking bookings.")
+    if (
+        practitioner.client_role != Role.CLIENT
+        or not practitioner.client_active
+        or practitioner.client_deleted_at is not None
+    ):
+        problems["client"] = "Choose an active client to book for."
     if practitioner.verification_status != VerificationStatus.VERIFIED and not settings.allow_unverified_bookings:
         raise PermissionDenied("This practitioner is not verified yet, so they cannot be booked.")
     offered = [
@@ -234,7 +250,8 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
             "practitioner_user_id": found.user_id,
             "client_message": f"Your session on {_local(start, settings.default_time_zone)} is held for "
             f"{settings.booking_hold_minutes} minutes until it is paid.",
-            "practitioner_message": f"{client.first_name} {client.last_name} booked {_local(start, found.time_zone)} "
+            "practitioner_message": f"{practitioner.client_first_name} {practitioner.client_last_name} booked "
+            f"{_local(start, found.time_zone)} "
             f"({meeting.value.replace('_', ' ')}); it is confirmed once paid.",
         },
     ).scalar()
@@ -468,6 +485,30 @@ def refund_owed(
 
 
 @dataclass(frozen=True)
+class CancellationTerms:
+    paid: Decimal
+    refund_if_client_cancels: Decimal
+    refund_if_practitioner_cancels: Decimal
+
+
+def cancellation_terms(
+    *, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None
+) -> CancellationTerms:
+    """What cancelling now would refund, by who asks, so the page can say it before anyone confirms."""
+    now = _now(now)
+    booking = _load(session, booking_id)
+    _side(session, booking, actor)
+    paid = paid_amount(session, booking.id)
+    return CancellationTerms(
+        paid=paid,
+        refund_if_client_cancels=refund_owed(
+            paid=paid, start=booking.session_start, cancelled_at=now, cancelled_for="client"
+        ),
+        refund_if_practitioner_cancels=paid,
+    )
+
+
+@dataclass(frozen=True)
 class Cancellation:
     booking: Booking
     refund_due: Decimal
@@ -691,6 +732,7 @@ class BookingFilter:
     practitioner_id: uuid.UUID | None = None
     client_id: uuid.UUID | None = None
     text: str = ""
+    soonest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -771,7 +813,7 @@ def list_for(
     total = session.scalar(select(func.count()).select_from(statement.where(*conditions).subquery())) or 0
     rows = session.execute(
         statement.where(*conditions)
-        .order_by(Booking.session_start.desc(), Booking.id)
+        .order_by(Booking.session_start.asc() if filters.soonest_first else Booking.session_start.desc(), Booking.id)
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()

@@ -17,8 +17,11 @@ def rand(amount: Decimal | float | int) -> str:
     return f"{sign}R{abs(value):,.2f}"
 
 
-def count(value: int) -> str:
-    return f"{value:,}"
+def count(value: int, noun: str | None = None) -> str:
+    """1,234 — or with a noun, "1 booking" / "2 bookings"."""
+    if noun is None:
+        return f"{value:,}"
+    return f"{value:,} {noun}" + ("" if value == 1 else "s")
 
 
 def distance(km: float) -> str:

@@ -14,7 +14,13 @@ def person(role: Role, *, key: str, label: str, show_email: bool = True) -> acco
 
     Clients choosing a practitioner do not see e-mail addresses (`show_email=False`).
     """
-    query = st.text_input(f"Find a {label}", key=f"{key}_query", placeholder="Part of a name or email")
+    query = st.text_input(
+        f"Find a {label}",
+        key=f"{key}_query",
+        placeholder="Part of a name or email",
+        on_change=st.session_state.pop,  # a new search starts a new choice
+        args=(f"{key}_choice", None),
+    )
     with session_scope() as session:
         found = accounts.find_people(session=session, role=role, query=query)
     if not found:
@@ -23,6 +29,8 @@ def person(role: Role, *, key: str, label: str, show_email: bool = True) -> acco
     return st.selectbox(
         label.capitalize(),
         found,
+        index=0 if query and len(found) == 1 else None,  # never guess whom the user meant
         format_func=lambda p: p.label if show_email else p.public_label,
+        placeholder=f"Choose a {label}",
         key=f"{key}_choice",
     )

@@ -1,8 +1,12 @@
 """The ASGI app `python -m avenrae serve` runs: Streamlit plus Avenrae's own routes.
 
 `/_avenrae/session` turns a single-use code (see avenrae.ui.auth) into the HttpOnly
-remember-me cookie, or clears it. Run with `streamlit run avenrae/ui/server.py`.
+remember-me cookie, or clears it. While it runs, the background jobs (avenrae.jobs) run on
+their schedule. Run with `streamlit run avenrae/ui/server.py`.
 """
+
+import contextlib
+from collections.abc import AsyncIterator
 
 import streamlit as st
 from starlette.requests import Request
@@ -10,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
+from avenrae import jobs
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.ui.auth import COOKIE_NAME, redeem_code
 
@@ -42,4 +47,19 @@ async def remember_session(request: Request) -> Response:
     return response
 
 
-app = st.App(str(REPO_ROOT / "app.py"), routes=[Route("/_avenrae/session", remember_session, methods=["POST"])])
+@contextlib.asynccontextmanager
+async def background_jobs(_app: st.App) -> AsyncIterator[None]:
+    """Expire unpaid holds, complete finished sessions and send e-mail while the server runs."""
+    scheduler = jobs.Scheduler()
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.stop()
+
+
+app = st.App(
+    str(REPO_ROOT / "app.py"),
+    routes=[Route("/_avenrae/session", remember_session, methods=["POST"])],
+    lifespan=background_jobs,
+)

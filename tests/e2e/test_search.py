@@ -73,7 +73,8 @@ def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
     page.get_by_role("textbox", name="Words").fill("Zzxss")
     page.keyboard.press("Enter")
     page.get_by_text("Showing 1–1 within 25 km of Durban").wait_for(timeout=TIMEOUT)
-    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    offline.settle()  # the map of the previous run may linger until this one is drawn
+    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').first
     marker = frame.locator(".awesome-marker-icon-green").first  # the healer, not the centre pin
     marker.wait_for(timeout=TIMEOUT)
     offline.settle()

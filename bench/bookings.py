@@ -1,0 +1,228 @@
+"""Booking throughput under contention, and the cost of open times for a full diary.
+
+    .venv/bin/python bench/bookings.py [--writers 16] [--attempts 6400] [--practitioners 100]
+
+Writers are separate processes (as several app servers would be), each with its own
+connection, all calling `bookings.create` — one transaction writing the booking, its
+pending payment and two notifications — for random open times of the practitioners
+over one week, so many attempts collide and the exclusion constraint decides. The
+baseline is the same work done by one writer in the same run. Afterwards an SQL
+self-join counts overlapping pending/confirmed bookings (must be 0).
+
+Then `availability.bookable_slots` is timed for one practitioner with a year of
+bookings behind and ahead of them, against the same practitioner with no bookings.
+It runs on a scratch database `avenrae_bench_bookings` on the app's server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from avenrae.db import database_url, migrate, sibling_database
+from avenrae.models import MeetingType, Role
+from avenrae.services import availability, bookings
+from tests.factories import make_client, make_practitioner, make_weekly_hours
+
+SAST = ZoneInfo("Africa/Johannesburg")
+NOW = datetime(2030, 1, 7, 6, 0, tzinfo=SAST)  # a Monday morning, so the clock never moves the slots
+ALL_DAY = {day: [("06:00", "22:00")] for day in range(7)}
+OFFICE_HOURS = {day: [("08:00", "18:00")] for day in range(5)}
+OVERLAPS = """
+    SELECT count(*) FROM bookings a JOIN bookings b
+      ON a.practitioner_id = b.practitioner_id AND a.id < b.id
+     AND tstzrange(a.session_start, a.blocked_until) && tstzrange(b.session_start, b.blocked_until)
+    WHERE a.status IN ('pending', 'confirmed') AND b.status IN ('pending', 'confirmed')
+"""
+
+
+def prepare(url: str, practitioners: int, clients: int) -> tuple[list, list, list[datetime]]:
+    engine = create_engine(url)
+    with Session(engine) as session:
+        found = []
+        for _ in range(practitioners):
+            practitioner = make_practitioner(session, session_duration_minutes=60, buffer_minutes=0)
+            make_weekly_hours(session, practitioner, ALL_DAY)
+            found.append(practitioner.id)
+        people = [make_client(session).id for _ in range(clients)]
+        session.commit()
+    engine.dispose()
+    slots = [NOW + timedelta(days=day, hours=hour) for day in range(7) for hour in range(3, 16)]
+    return found, people, slots
+
+
+def write(job: tuple[str, list[tuple]]) -> tuple[int, int, int]:
+    """One writer: book each (client, practitioner, start) in its own transaction."""
+    url, attempts = job
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    booked = taken = other = 0
+    for client_id, practitioner_id, start in attempts:
+        with Session(engine) as session:
+            try:
+                bookings.create(
+                    session=session,
+                    request=bookings.BookingRequest(client_id, practitioner_id, start, MeetingType.IN_PERSON),
+                    actor=bookings.Actor(client_id, Role.CLIENT),
+                    now=NOW,
+                )
+                session.commit()
+                booked += 1
+            except bookings.SlotTaken:
+                session.rollback()
+                taken += 1
+            except Exception:
+                session.rollback()
+                other += 1
+    engine.dispose()
+    return booked, taken, other
+
+
+def run_writers(url: str, writers: int, attempts: list[tuple]) -> tuple[float, int, int, int]:
+    shares = [attempts[i::writers] for i in range(writers)]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(writers) as pool:
+        pool.map(write, [(url, [])] * writers)  # start the processes before the clock does
+        started = time.perf_counter()
+        results = pool.map(write, [(url, share) for share in shares])
+        seconds = time.perf_counter() - started
+    booked, taken, other = (sum(column) for column in zip(*results, strict=True))
+    return seconds, booked, taken, other
+
+
+def overlaps_and_rows(url: str) -> tuple[int, int, int, int]:
+    """Overlapping holds, and the bookings, charges and notifications written."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = connection.execute(text(OVERLAPS)).scalar()
+        rows = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM bookings), (SELECT count(*) FROM payment_transactions),"
+                " (SELECT count(*) FROM notifications)"
+            )
+        ).one()
+    engine.dispose()
+    return found, *rows
+
+
+def full_diary_timings(url: str, rounds: int) -> None:
+    """bookable_slots for 14 and 60 days, a practitioner with a year of bookings vs none."""
+    engine = create_engine(url)
+    with Session(engine) as session:
+        busy = make_practitioner(session, session_duration_minutes=60, buffer_minutes=15)
+        idle = make_practitioner(session, session_duration_minutes=60, buffer_minutes=15)
+        for practitioner in (busy, idle):
+            make_weekly_hours(session, practitioner, OFFICE_HOURS)
+        client = make_client(session)
+        session.commit()
+        # Three sessions a weekday (08:00, 12:00, 16:00), from a year ago to a year ahead.
+        created = session.execute(
+            text("""
+            INSERT INTO bookings (client_id, practitioner_id, session_start, session_end, blocked_until, status,
+                                  meeting_type, service_amount, platform_fee_rate, platform_fee, total_amount,
+                                  payment_status)
+            SELECT :client, :practitioner, slot, slot + interval '1 hour', slot + interval '75 minutes',
+                   CASE WHEN slot < :now THEN 'completed' ELSE 'confirmed' END::booking_status,
+                   'in_person', 400, 0.15, 60, 460, 'completed'
+              FROM generate_series(:now - interval '365 days', :now + interval '365 days', interval '1 day') AS day,
+                   LATERAL (SELECT (date_trunc('day', day AT TIME ZONE 'Africa/Johannesburg')
+                                    + make_interval(hours => h)) AT TIME ZONE 'Africa/Johannesburg' AS slot
+                              FROM generate_series(8, 16, 4) AS h) AS slots
+             WHERE extract(isodow FROM day AT TIME ZONE 'Africa/Johannesburg') <= 5
+            """),
+            {"client": client.id, "practitioner": busy.id, "now": NOW},
+        ).rowcount
+        session.commit()
+        session.execute(text("ANALYZE bookings"))
+        session.commit()
+
+        def median_ms(practitioner_id, days: int) -> tuple[float, int]:
+            samples, found = [], 0
+            for _ in range(rounds):
+                started = time.perf_counter()
+                found = len(
+                    availability.bookable_slots(
+                        session=session,
+                        practitioner_id=practitioner_id,
+                        start=NOW.astimezone(UTC),
+                        end=(NOW + timedelta(days=days)).astimezone(UTC),
+                        now=NOW,
+                    )
+                )
+                samples.append(time.perf_counter() - started)
+                session.rollback()
+            return statistics.median(samples) * 1000, found
+
+        print(f"\nbookable_slots, median of {rounds} (practitioner with {created:,} bookings over two years)")
+        for days in (14, 60):
+            idle_ms, idle_found = median_ms(idle.id, days)
+            busy_ms, busy_found = median_ms(busy.id, days)
+            print(f"  {days:>2} days, no bookings (baseline) {idle_ms:7.2f} ms  {idle_found:4} open times")
+            print(
+                f"  {days:>2} days, a year of bookings     {busy_ms:7.2f} ms  {busy_found:4} open times"
+                f"   ratio {busy_ms / idle_ms:.2f}x"
+            )
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--writers", type=int, default=16)
+    parser.add_argument("--attempts", type=int, default=6400)
+    parser.add_argument("--practitioners", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+
+    url = sibling_database(database_url(), "avenrae_bench_bookings", recreate=True)
+    migrate(url)
+    practitioners, clients, slots = prepare(url, args.practitioners, clients=2000)
+    chooser = random.Random(7)
+
+    def plan(count: int) -> list[tuple]:
+        return [(chooser.choice(clients), chooser.choice(practitioners), chooser.choice(slots)) for _ in range(count)]
+
+    baseline_attempts = max(200, args.attempts // args.writers)
+    one_seconds, one_booked, one_taken, one_other = run_writers(url, 1, plan(baseline_attempts))
+    clear_bookings(url)
+    many_seconds, booked, taken, other = run_writers(url, args.writers, plan(args.attempts))
+    found_overlaps, booking_rows, charge_rows, notification_rows = overlaps_and_rows(url)
+
+    one_rate = one_booked / one_seconds
+    many_rate = booked / many_seconds
+    print(f"{args.practitioners} practitioners x {len(slots)} one-hour slots in a week; random picks collide")
+    print(
+        f"  1 writer (baseline)  {baseline_attempts:>6,} attempts {one_seconds:6.2f} s  "
+        f"{one_booked:>6,} booked {one_taken:>5,} taken {one_other} other  {one_rate:7.1f} bookings/s"
+    )
+    print(
+        f"  {args.writers} writers           {args.attempts:>6,} attempts {many_seconds:6.2f} s  "
+        f"{booked:>6,} booked {taken:>5,} taken {other} other  {many_rate:7.1f} bookings/s"
+        f"   ratio {many_rate / one_rate:.2f}x"
+    )
+    print(f"  attempts/s with {args.writers} writers: {args.attempts / many_seconds:.1f}")
+    print(f"  overlapping pending/confirmed bookings: {found_overlaps}")
+    print(f"  rows written: {booking_rows:,} bookings, {charge_rows:,} charges, {notification_rows:,} notifications")
+    full_diary_timings(url, args.rounds)
+
+
+def clear_bookings(url: str) -> None:
+    """Empty the bookings the baseline wrote, so both runs start from free diaries."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE bookings, payment_transactions, notifications CASCADE"))
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

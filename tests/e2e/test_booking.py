@@ -1,0 +1,64 @@
+"""Booking in a real browser: a client books an open time; the practitioner sees it and is told."""
+
+import re
+
+import pytest
+
+from avenrae.seed import DEMO_PASSWORD
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 30_000
+
+
+def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    page.get_by_role("link", name="Book a session").click()
+    page.get_by_role("textbox", name="Find a practitioner").fill("Nomvula Mkhize")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+    first_time = times.first
+    first_time.wait_for(timeout=TIMEOUT)
+    booked_at = first_time.inner_text().strip()
+    assert re.fullmatch(r"\d\d:\d\d", booked_at)
+    first_time.click()
+    confirm = page.get_by_role("button", name=re.compile(rf"^Book .*{booked_at} for R"))
+    confirm.wait_for(timeout=TIMEOUT)
+    offline.screenshot("book-a-session")
+    confirm.click()
+
+    page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
+    detail = page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d · In person · Sipho Ndlovu with Nomvula Mkhize"))
+    detail.wait_for(timeout=TIMEOUT)
+    page.get_by_text("Held until").wait_for(timeout=TIMEOUT)
+    offline.screenshot("bookings-client-after-booking")
+
+    practitioner = type(offline)(browser, app_url)
+    try:
+        other = practitioner.log_in("practitioner@demo.avenrae.co.za", DEMO_PASSWORD)
+        other.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+        notifications = other.get_by_role("link", name=re.compile(r"Notifications \(\d+\)"))
+        notifications.wait_for(timeout=TIMEOUT)
+        other.get_by_role("combobox", name="Status").click()
+        other.get_by_role("option", name="Pending").click()
+        other.keyboard.press("Escape")
+        practitioner.settle()
+        other.get_by_role("combobox", name="Booking").click()
+        other.get_by_role("option", name=re.compile(rf"{booked_at} · Sipho Ndlovu · Pending")).first.wait_for(
+            timeout=TIMEOUT
+        )
+        other.keyboard.press("Escape")
+        practitioner.screenshot("bookings-practitioner")
+        notifications.click()
+        other.get_by_text(re.compile(rf"Sipho Ndlovu booked .*{booked_at}")).first.wait_for(timeout=TIMEOUT)
+        practitioner.screenshot("notifications-practitioner")
+        other.get_by_role("link", name="Availability").click()
+        other.get_by_role("tab", name="Next 14 days").click()
+        other.get_by_text(re.compile(r"\d+ open times a client could book right now")).wait_for(timeout=TIMEOUT)
+        practitioner.screenshot("availability-practitioner")
+    finally:
+        practitioner.context.close()
+    assert not offline.blocked and not practitioner.blocked

@@ -1,0 +1,324 @@
+"""Book a session, Bookings, Availability and Notifications in AppTest, on today's real clock."""
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.models import (
+    AuditLog,
+    AvailabilityException,
+    AvailabilitySlot,
+    Booking,
+    BookingStatus,
+    MeetingType,
+    Notification,
+    PaymentTransaction,
+    Role,
+    VerificationStatus,
+)
+from avenrae.services import notifications
+from avenrae.ui import format as fmt
+from tests.factories import (
+    make_booking,
+    make_client,
+    make_practitioner,
+    make_transaction,
+    make_user,
+    make_weekly_hours,
+)
+
+SAST = ZoneInfo("Africa/Johannesburg")
+EVERY_DAY = {day: [("08:00", "18:00")] for day in range(7)}
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def healer(db):
+    found = make_practitioner(db, first_name="Thandeka", last_name="Zulu", rate="400.00", offers_online=True)
+    make_weekly_hours(db, found, EVERY_DAY)
+    return found
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe", last_name="Dube")
+
+
+def open_booking_page(page, user, practitioner):
+    app = page("pages/book.py", user=user)
+    app.query_params["practitioner"] = str(practitioner.id)
+    return app.run()
+
+
+def pick_first_time(app):
+    times = app.pills(key="book_time")
+    first = times.options[0]
+    times.set_value(first)
+    return app.run(), first
+
+
+def book_button(app):
+    return next(b for b in app.button if b.label.startswith("Book "))
+
+
+# --- Book a session ---------------------------------------------------------------
+
+
+def test_client_books_an_open_time_and_lands_on_the_booking(db, page, healer, client):
+    app = open_booking_page(page, client, healer)
+    assert not app.exception
+    assert app.subheader[0].value == "Thandeka Zulu"
+    assert any("R400.00 + platform fee R60.00 (15%) = **R460.00**" in m.value for m in app.markdown)
+    app, label = pick_first_time(app)
+    app.radio[0].set_value(MeetingType.ONLINE)
+    app.text_area[0].input("Please call me on arrival")
+    book_button(app).click()
+    app = app.run()
+    assert not app.exception
+    booking = db.scalars(select(Booking).where(Booking.client_id == client.id)).one()
+    assert booking.status == BookingStatus.PENDING and booking.meeting_type == MeetingType.ONLINE
+    assert booking.session_start.astimezone(SAST).strftime("%H:%M") == label
+    assert booking.notes == "Please call me on arrival"
+    assert str(booking.total_amount) == "460.00"
+    assert count(db, PaymentTransaction, PaymentTransaction.booking_id == booking.id) == 1
+    assert app.title[0].value == "My bookings"
+    assert app.success[0].value.startswith("Booked!")
+    assert app.selectbox[0].value.id == booking.id  # the new booking is the one shown
+
+
+def test_a_time_taken_while_choosing_is_refused_and_nothing_is_written(db, page, healer, client):
+    app = open_booking_page(page, client, healer)
+    app, label = pick_first_time(app)
+    start = datetime.combine(app.date_input(key="book_date").value, time.fromisoformat(label), SAST)
+    someone_else = make_client(db, first_name="Quick")
+    make_booking(db, practitioner=healer, client=someone_else, start=start.astimezone(UTC))
+    book_button(app).click()
+    app = app.run()
+    assert app.warning[0].value == f"{label} was just taken — pick another time."
+    assert count(db, Booking, Booking.client_id == client.id) == 0
+    assert count(db, Notification, Notification.user_id == client.id) == 0
+
+
+def test_unverified_practitioners_cannot_be_booked(db, page, client):
+    pending = make_practitioner(db, verification_status=VerificationStatus.PENDING)
+    make_weekly_hours(db, pending, EVERY_DAY)
+    app = open_booking_page(page, client, pending)
+    assert app.warning[0].value == "This practitioner is not verified yet, so they cannot be booked."
+    assert not app.button_group
+
+
+def test_a_practitioner_without_hours_says_so(db, page, client):
+    idle = make_practitioner(db)
+    app = open_booking_page(page, client, idle)
+    assert app.warning[0].value == "This practitioner has no open times in the coming weeks."
+    assert not [b for b in app.button if b.label.startswith("Book ")]
+
+
+def test_an_unknown_practitioner_in_the_link_is_a_plain_error(db, page, client):
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = "00000000-0000-0000-0000-000000000000"
+    app = app.run()
+    assert app.error[0].value == "That practitioner is not taking bookings."
+    assert not app.exception
+
+
+def test_staff_book_on_behalf_of_a_client_chosen_by_name(db, page, healer, client):
+    staff = make_user(db, role=Role.STAFF)
+    app = open_booking_page(page, staff, healer)
+    assert not app.pills  # nothing until a client is chosen
+    app.text_input(key="book_for_query").input("lindiwe").run()
+    assert app.selectbox(key="book_for_choice").value.user_id == client.id
+    app, _ = pick_first_time(app)
+    book_button(app).click()
+    app.run()
+    booking = db.scalars(select(Booking).where(Booking.client_id == client.id)).one()
+    assert booking.created_by_id == staff.id
+    assert (
+        count(db, AuditLog, AuditLog.action == "booking.create_on_behalf", AuditLog.target_id == str(booking.id)) == 1
+    )
+
+
+def test_a_client_finds_a_practitioner_by_name_without_seeing_emails(db, page, healer, client):
+    app = page("pages/book.py", user=client)
+    app.text_input(key="book_with_query").input("thandeka").run()
+    shown = app.selectbox(key="book_with_choice")
+    assert shown.value.practitioner_id == healer.id
+    assert "@" not in shown.options[0]
+    assert app.pills(key="book_time").options
+
+
+# --- Bookings ------------------------------------------------------------------------
+
+
+def soon(hours: float) -> datetime:
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(second=0, microsecond=0)
+
+
+def test_a_client_sees_only_their_own_bookings_soonest_first(db, page, healer, client):
+    later = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    sooner = make_booking(db, practitioner=healer, client=client, start=soon(30))
+    make_booking(db, practitioner=healer, client=make_client(db, first_name="Other"), start=soon(50))
+    app = page("pages/bookings.py", user=client)
+    assert not app.exception
+    frame = app.dataframe[0].value
+    assert len(frame) == 2 and "Client" not in frame.columns
+    shown = app.selectbox[0].options
+    assert [option.split(" · ")[0] for option in shown] == [
+        fmt.local_time(b.session_start, fmt.default_zone()) for b in (sooner, later)
+    ]
+    assert app.selectbox[0].value.id == sooner.id
+
+
+def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page, healer, client):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+
+    make_transaction(db, booking)
+    app = page("pages/bookings.py", user=client)
+    assert any("Cancelling now refunds R460.00 of the R460.00 paid" in c.value for c in app.caption)
+    next(b for b in app.button if b.label == "Cancel booking").click()
+    app = app.run()
+    assert app.error[0].value  # the reason is required
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    app.text_input(key="cancel_reason").input("Travelling that week")
+    next(b for b in app.button if b.label == "Cancel booking").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and str(booking.refund_due) == "460.00"
+    assert app.success[0].value == "Booking cancelled."
+
+
+def test_late_client_cancellation_says_nothing_comes_back(db, page, healer, client):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(5))
+
+    make_transaction(db, booking)
+    app = page("pages/bookings.py", user=client)
+    assert any("Cancelling now refunds R0.00 of the R460.00 paid" in c.value for c in app.caption)
+
+
+def test_the_practitioner_marks_a_finished_session_completed(db, page, healer, client):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(-3))
+    app = page("pages/bookings.py", user=healer.user)
+    app.segmented_control[0].set_value("Past").run()
+    assert app.tabs[0].label == "Cancel" and [t.label for t in app.tabs] == ["Cancel", "After the session"]
+    next(b for b in app.button if b.label == "Mark completed").click()
+    app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.COMPLETED
+
+
+def test_staff_see_everyone_and_filter_by_name(db, page, healer, client):
+    make_booking(db, practitioner=healer, client=client, start=soon(30))
+    make_booking(db, practitioner=healer, client=make_client(db, first_name="Bongani"), start=soon(40))
+    app = page("pages/bookings.py", user=make_user(db, role=Role.STAFF))
+    assert len(app.dataframe[0].value) == 2
+    app.text_input[0].input("bongani").run()
+    clients = list(app.dataframe[0].value["Client"])
+    assert len(clients) == 1 and clients[0].startswith("Bongani ")
+
+
+def test_nothing_booked_yet_points_a_client_to_search(db, page, client):
+    app = page("pages/bookings.py", user=client)
+    assert app.info[0].value == "No bookings match."
+
+
+# --- Availability ----------------------------------------------------------------------
+
+
+def test_a_practitioner_adds_time_off_and_the_preview_loses_those_days(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    assert not app.exception
+    assert "open times a client could book right now" in app.caption[1].value
+    before = int(app.caption[1].value.split()[0])
+    tomorrow = datetime.now(SAST).date() + timedelta(days=1)
+    app.date_input[0].set_value(tomorrow)
+    app.date_input[1].set_value(tomorrow + timedelta(days=1))
+    next(t for t in app.text_input if t.label.startswith("Reason")).input("Family wedding")
+    next(b for b in app.button if b.label == "Add time off").click()
+    app = app.run()
+    assert app.success[0].value == "Time off added."
+    entry = db.scalars(select(AvailabilityException).where(AvailabilityException.practitioner_id == healer.id)).one()
+    assert entry.reason == "Family wedding"
+    after = int(app.caption[1].value.split()[0])
+    assert after == before - 20  # two whole days of 08:00-18:00 hourly sessions
+
+
+def test_time_off_ending_before_it_starts_is_refused(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    today = datetime.now(SAST).date()
+    app.date_input[0].set_value(today + timedelta(days=3))
+    app.date_input[1].set_value(today + timedelta(days=1))
+    next(b for b in app.button if b.label == "Add time off").click()
+    app = app.run()
+    assert app.error
+    assert count(db, AvailabilityException, AvailabilityException.practitioner_id == healer.id) == 0
+
+
+def test_booking_rules_are_saved_and_bad_ones_refused(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    next(n for n in app.number_input if n.label.startswith("Buffer")).set_value(15)
+    next(n for n in app.number_input if n.label.startswith("Minimum notice")).set_value(24.0)
+    next(b for b in app.button if b.label == "Save booking rules").click()
+    app = app.run()
+    assert app.success[0].value == "Booking rules saved."
+    db.refresh(healer)
+    assert (healer.buffer_minutes, healer.min_notice_minutes) == (15, 24 * 60)
+
+
+def test_special_date_hours_with_the_end_first_are_refused(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    middle = [t for t in app.time_input if t.label == "From"][-1]
+    end = [t for t in app.time_input if t.label == "To"][-1]
+    middle.set_value(datetime(2000, 1, 1, 19, 0).time())
+    end.set_value(datetime(2000, 1, 1, 17, 0).time())
+    next(b for b in app.button if b.label == "Add these hours").click()
+    app = app.run()
+    assert app.error
+    assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7
+
+
+def test_staff_choose_which_practitioner_to_manage(db, page, healer):
+    app = page("pages/availability.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="availability_for_query").input("thandeka").run()
+    assert app.selectbox(key="availability_for_choice").value.practitioner_id == healer.id
+    assert any("open times a client could book right now" in c.value for c in app.caption)
+
+
+# --- Notifications ----------------------------------------------------------------------
+
+
+def test_unread_notifications_are_marked_and_can_be_marked_read(db, page, client):
+    notifications.notify_many(
+        session=db,
+        items=[
+            notifications.Item(client.id, "booking_created", "Booking received", "Your session is held."),
+            notifications.Item(client.id, "booking_confirmed", "Booking confirmed", "See you soon."),
+        ],
+    )
+    app = page("pages/notifications.py", user=client)
+    assert not app.exception
+    assert len([m for m in app.markdown if m.value.startswith("**● ")]) == 2
+    next(b for b in app.button if b.label == "Mark all 2 as read").click()
+    app = app.run()
+    assert count(db, Notification, Notification.user_id == client.id, Notification.read_at.is_(None)) == 0
+    assert not [b for b in app.button if b.label.startswith("Mark all")]
+
+
+def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    app = page("pages/bookings.py", user=client)
+    times = app.pills(key="move_time")
+    times.set_value(times.options[-1])
+    app = app.run()
+    next(b for b in app.button if b.label.startswith("Move to ")).click()
+    app = app.run()
+    assert app.success[0].value == "Booking moved."
+    db.refresh(booking)
+    moved_to = booking.session_start.astimezone(SAST)
+    assert moved_to.strftime("%H:%M") == times.options[-1]
+    assert booking.status == BookingStatus.CONFIRMED
