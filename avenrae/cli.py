@@ -189,7 +189,10 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
     job = jobs.JOBS[args.job]
     if not job.enabled():
-        raise CommandError(f"{args.job} has nothing to do here: no SMTP server is configured (AVENRAE_SMTP_HOST)")
+        needs = (
+            "an SMTP server (AVENRAE_SMTP_HOST)" if args.job == "send-email" else "Stripe (AVENRAE_STRIPE_SECRET_KEY)"
+        )
+        raise CommandError(f"{args.job} has nothing to do here: it needs {needs}, which is not configured")
     try:
         _say(jobs.run_once(args.job))
     except jobs.JobBusy as busy:
@@ -289,10 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
         "jobs",
         help="background work: expire unpaid holds, complete finished sessions, send e-mail",
         description="Run one background job once. `serve` already runs them on their schedule "
-        "(expire-pending and send-email every minute, complete-finished hourly); use this from cron "
+        "(expire-pending, send-email and refresh-payments every minute, refund-owed every five minutes, "
+        "complete-finished hourly); use this from cron "
         "or a systemd timer when the app runs elsewhere.",
     )
-    jobs.add_argument("job", choices=["expire-pending", "complete-finished", "send-email"])
+    jobs.add_argument(
+        "job", choices=["expire-pending", "complete-finished", "send-email", "refresh-payments", "refund-owed"]
+    )
     jobs.set_defaults(handler=cmd_jobs)
 
     assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")

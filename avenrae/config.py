@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     smtp_from: str = "Avenrae <no-reply@avenrae.co.za>"
 
+    # Stripe: with a secret key, clients pay on Stripe Checkout; without one, staff record
+    # cash and EFT payments (the manual gateway, always available to staff).
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    # Where the app is reached from outside; Stripe sends clients back here after paying.
+    public_url: str = "http://localhost:8501"
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from avenrae.db import session_scope
-from avenrae.services import bookings, notifications
+from avenrae.services import bookings, notifications, payments
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +45,27 @@ def _send_email(session: Session) -> str:
     return f"Sent {sent} e-mails; {failed} failed."
 
 
+def _refresh_payments(session: Session) -> str:
+    return f"Confirmed {payments.refresh_open_payments(session=session)} bookings paid online."
+
+
+def _refund_owed(session: Session) -> str:
+    done, left = payments.refund_owed_automatically(session=session)
+    return f"Refunded {done} cancelled bookings online; {left} still owed."
+
+
+def _online_payments() -> bool:
+    return payments.online_gateway() is not None
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("expire-pending", 60, _expire_pending),
         Job("complete-finished", 3600, _complete_finished),
         Job("send-email", 60, _send_email, enabled=notifications.email_enabled),
+        Job("refresh-payments", 60, _refresh_payments, enabled=_online_payments),
+        Job("refund-owed", 300, _refund_owed, enabled=_online_payments),
     )
 }
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -91,6 +92,15 @@ class VerificationStatus(StrEnum):
     UNVERIFIED = "unverified"
     PENDING = "pending"
     VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class ApplicationStatus(StrEnum):
+    """Where a verification application stands; the practitioner's status follows it."""
+
+    PENDING = "pending"
+    NEEDS_INFORMATION = "needs_information"
+    APPROVED = "approved"
     REJECTED = "rejected"
 
 
@@ -247,6 +257,9 @@ class Practitioner(UuidPk, Timestamps, Base):
         server_default=VerificationStatus.UNVERIFIED.value,
     )
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A statutory registration staff confirmed at verification ("HPCSA PS 0123456");
+    # without one, profiles say the practitioner is not a registered health professional.
+    health_registration: Mapped[str | None] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="Africa/Johannesburg")
     # Scheduling: a gap kept free around each session, how soon and how far ahead clients may book.
     buffer_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
@@ -372,6 +385,9 @@ class Booking(UuidPk, Timestamps, Base):
         server_default=PaymentStatus.PENDING.value,
     )
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The hosted payment page for this booking (one per booking; see services/payments.py).
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_checkout_url: Mapped[str | None] = mapped_column(Text)
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -381,6 +397,9 @@ class Booking(UuidPk, Timestamps, Base):
     hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the cancellation policy says the client gets back; payments pays it.
     refund_due: Mapped[Decimal | None] = mapped_column(Money)
+    # Refunds already made when the booking was cancelled: what the policy still owes is
+    # refund_due less the refunds made since (see services/payments.refund_outstanding).
+    refunded_before_cancel: Mapped[Decimal] = mapped_column(Money, nullable=False, server_default="0")
 
     practitioner: Mapped[Practitioner] = relationship()
     client: Mapped[User] = relationship(foreign_keys=[client_id])
@@ -393,6 +412,7 @@ class Review(UuidPk, Timestamps, Base):
         Index("ix_reviews_status_created_at", "status", "created_at"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("char_length(comment) <= 2000", name="comment_length"),
+        CheckConstraint("char_length(practitioner_reply) <= 2000", name="reply_length"),
     )
 
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), nullable=False, unique=True)
@@ -413,6 +433,76 @@ class Review(UuidPk, Timestamps, Base):
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class VerificationApplication(UuidPk, Timestamps, Base):
+    """A practitioner's request to be verified, and staff's decision on it."""
+
+    __tablename__ = "verification_applications"
+    __table_args__ = (
+        # One open application per practitioner at a time.
+        Index(
+            "uq_verification_applications_open",
+            "practitioner_id",
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'needs_information')"),
+        ),
+        Index("ix_verification_applications_status_created_at", "status", "created_at"),
+        CheckConstraint("years_of_practice BETWEEN 0 AND 80", name="years_range"),
+        CheckConstraint("char_length(statement) BETWEEN 1 AND 4000", name="statement_length"),
+        CheckConstraint("char_length(legal_name) BETWEEN 2 AND 200", name="legal_name_length"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), nullable=False
+    )
+    legal_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    registration_body: Mapped[str | None] = mapped_column(String(120))
+    registration_number: Mapped[str | None] = mapped_column(String(60))
+    years_of_practice: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    statement: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[ApplicationStatus] = mapped_column(
+        pg_enum(ApplicationStatus, "application_status"),
+        nullable=False,
+        server_default=ApplicationStatus.PENDING.value,
+    )
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VerificationDocument(UuidPk, CreatedAt, Base):
+    """A supporting document, kept in the database (never under the web root)."""
+
+    __tablename__ = "verification_documents"
+    __table_args__ = (
+        Index("ix_verification_documents_application", "application_id"),
+        CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="content_type_allowed"),
+        CheckConstraint("octet_length(content) BETWEEN 1 AND 5242880", name="size_limit"),
+    )
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("verification_applications.id", ondelete="CASCADE"), nullable=False
+    )
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
+    uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class VerificationMessage(UuidPk, CreatedAt, Base):
+    """The conversation on an application: submitted, asked for more, replied, decided."""
+
+    __tablename__ = "verification_messages"
+    __table_args__ = (Index("ix_verification_messages_application_created_at", "application_id", "created_at"),)
+
+    application_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("verification_applications.id", ondelete="CASCADE"), nullable=False
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    message: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+
+
 class PaymentTransaction(UuidPk, CreatedAt, Base):
     """One movement of money for a booking: a charge or a refund."""
 
@@ -420,6 +510,11 @@ class PaymentTransaction(UuidPk, CreatedAt, Base):
     __table_args__ = (
         Index("ix_payment_transactions_booking", "booking_id"),
         Index("ix_payment_transactions_created_at", "created_at"),
+        Index(
+            "ix_payment_transactions_provider_reference",
+            "provider_reference",
+            postgresql_where=text("provider_reference IS NOT NULL"),
+        ),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("currency = 'ZAR'", name="currency_zar"),
     )

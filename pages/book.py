@@ -6,10 +6,11 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import bookings
+from avenrae.services import bookings, verification
 from avenrae.services.errors import NotFound
 from avenrae.ui import booking, feedback, pickers
 from avenrae.ui import format as fmt
+from avenrae.ui import reviews as ui_reviews
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
@@ -44,14 +45,21 @@ except NotFound as missing:
 
 with st.container(border=True):
     badge = "✔ Verified by Avenrae" if practitioner.verified else "Not verified"
+    stars = (
+        f"★ {practitioner.rating:.2f} from {fmt.count(practitioner.review_count, 'review')}"
+        if practitioner.rating is not None
+        else "No reviews yet"
+    )
     st.subheader(practitioner.name)
-    st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {fmt.md(practitioner.city or '')}")
+    st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {stars} · {fmt.md(practitioner.city or '')}")
     if practitioner.bio:
         st.text(practitioner.bio)
     st.caption(
-        "Practitioners on Avenrae offer spiritual and wellness support. They are not registered health "
-        "professionals unless Avenrae has verified them as such; see a doctor for medical care."
+        verification.health_status_line(
+            verified=practitioner.verified, health_registration=practitioner.health_registration
+        )
     )
+    ui_reviews.latest(practitioner.id)
 if not practitioner.bookable:
     st.warning("This practitioner is not verified yet, so they cannot be booked.")
     st.stop()

@@ -7,9 +7,9 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
-from avenrae.services import bookings
+from avenrae.services import bookings, payments
 from avenrae.services.errors import ServiceError
-from avenrae.ui import booking, feedback
+from avenrae.ui import booking, feedback, payment
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
@@ -98,6 +98,9 @@ with st.container(border=True):
     if row.notes:
         st.caption("Notes: " + fmt.md(row.notes))
 
+if row.status == BookingStatus.PENDING and (staff or user.role == Role.CLIENT):
+    payment.pay_panel(row, actor)
+
 actions = bookings.allowed_actions(row, actor, now)
 if not actions:
     st.stop()
@@ -130,8 +133,8 @@ if "cancel" in actions:
             if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)"):
                 override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid))
         if st.button("Cancel booking", type="primary"):
-            feedback.attempt(
-                lambda session: bookings.cancel(
+            outcome = feedback.attempt(
+                lambda session: payments.cancel_booking(
                     session=session,
                     booking_id=row.id,
                     actor=actor,
@@ -139,8 +142,11 @@ if "cancel" in actions:
                     on_behalf_of=on_behalf,
                     refund_override=None if override is None else fmt.money(override),
                 ),
-                success="Booking cancelled.",
+                rerun=False,
             )
+            if outcome:
+                st.session_state[feedback.FLASH_KEY] = outcome.message
+                st.rerun()
 
 if "reschedule" in actions:
     with tabs["Move"]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import secrets
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from avenrae.geo import point_wkt
@@ -32,12 +35,14 @@ PASSWORD_HASH = accounts.hash_password(PASSWORD, rounds=4)  # cost 4: fast tests
 
 DURBAN = (-29.8579, 31.0292)
 _numbers = itertools.count(1)
+# Kept databases (the benchmarks' scratch ones) outlive a process: its e-mails must not collide.
+_run = secrets.token_hex(3)
 
 
 def make_user(session: Session, *, role: Role = Role.CLIENT, email: str | None = None, **fields) -> User:
     n = next(_numbers)
     user = User(
-        email=email or f"{role.value}{n}@example.co.za",
+        email=email or f"{role.value}{n}.{_run}@example.co.za",
         password_hash=fields.pop("password_hash", PASSWORD_HASH),
         role=role,
         first_name=fields.pop("first_name", "Test"),
@@ -182,3 +187,10 @@ def make_weekly_hours(session: Session, practitioner: Practitioner, ranges: dict
             session.add(AvailabilitySlot(practitioner_id=practitioner.id, day_of_week=day,
                                          start_time=time.fromisoformat(start), end_time=time.fromisoformat(end)))
     session.flush()
+
+
+def sample_document(kind: str = "pdf", *, size: tuple[int, int] = (60, 40)) -> bytes:
+    """A real, small PDF, JPEG or PNG (drawn by Pillow), as a practitioner would upload."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (47, 107, 79)).save(buffer, {"pdf": "PDF", "jpg": "JPEG", "png": "PNG"}[kind])
+    return buffer.getvalue()

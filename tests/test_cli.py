@@ -158,4 +158,4 @@ def test_jobs_run_once_and_say_what_they_did(cli_database):
         text=True,
         timeout=120,
     )
-    assert "no SMTP server is configured" in one_line_error(result)
+    assert "it needs an SMTP server (AVENRAE_SMTP_HOST), which is not configured" in one_line_error(result)

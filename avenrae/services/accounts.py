@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from avenrae import geo
 from avenrae.config import get_settings
 from avenrae.models import Client, LoginAttempt, MeetingType, Practitioner, Role, Specialization, User
-from avenrae.services import audit, tokens
+from avenrae.services import audit, tokens, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
 from avenrae.services.validation import email as valid_email
@@ -172,7 +172,7 @@ def find_people(*, session: Session, role: Role, query: str = "", limit: int = 2
         raise InvalidInput({"role": "Pick clients or practitioners."})
     conditions = [User.role == role, User.is_active.is_(True), User.deleted_at.is_(None)]
     for word in query.strip().lower().split()[:5]:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = validation.contains(word)
         conditions.append(User.search_text.like(pattern))
     rows = session.execute(
         select(
@@ -762,7 +762,7 @@ def search_users(
         raise InvalidInput({"page": "Page numbers start at 1 and pages hold 1 to 200 users."})
     conditions = [User.deleted_at.is_(None)]
     for word in query.strip().lower().split()[:5]:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = validation.contains(word)
         conditions.append(User.search_text.like(pattern))
     if role is not None:
         conditions.append(User.role == role)

@@ -35,7 +35,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, availability, notifications, pricing
+from avenrae.services import audit, availability, notifications, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
@@ -474,6 +474,19 @@ def paid_amount(session: Session, booking_id: uuid.UUID) -> Decimal:
     return Decimal(charged) - Decimal(refunded)
 
 
+def refunded_amount(session: Session, booking_id: uuid.UUID) -> Decimal:
+    """Refunds made or under way for a booking, from the ledger."""
+    return Decimal(
+        session.scalar(
+            select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
+                PaymentTransaction.booking_id == booking_id,
+                PaymentTransaction.kind == TransactionKind.REFUND,
+                PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED)),
+            )
+        )
+    )
+
+
 def refund_owed(
     *, paid: Decimal, start: datetime, cancelled_at: datetime, cancelled_for: Literal["client", "practitioner"]
 ) -> Decimal:
@@ -558,6 +571,7 @@ def cancel(
     booking.cancelled_by_id = actor.id
     booking.cancellation_reason = reason
     booking.refund_due = owed
+    booking.refunded_before_cancel = refunded_amount(session, booking.id)
     booking.hold_expires_at = None
     if booking.payment_status == PaymentStatus.PENDING:
         booking.payment_status = PaymentStatus.FAILED
@@ -659,6 +673,7 @@ class BookablePractitioner:
     bio: str
     time_zone: str
     booking_horizon_days: int
+    health_registration: str | None = None
 
     @property
     def meeting_types(self) -> list[MeetingType]:
@@ -693,6 +708,7 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
             Practitioner.bio,
             Practitioner.time_zone,
             Practitioner.booking_horizon_days,
+            Practitioner.health_registration,
         )
         .join(User, User.id == Practitioner.user_id)
         .where(Practitioner.id == practitioner_id, User.is_active.is_(True), User.deleted_at.is_(None))
@@ -808,7 +824,7 @@ def list_for(
     if filters.client_id is not None:
         conditions.append(Booking.client_id == filters.client_id)
     for word in filters.text.lower().split()[:4]:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = validation.contains(word)
         conditions.append(or_(client.c.search_text.like(pattern), practitioner_user.c.search_text.like(pattern)))
     total = session.scalar(select(func.count()).select_from(statement.where(*conditions).subquery())) or 0
     rows = session.execute(

@@ -69,3 +69,13 @@ def whole_number(value: object, *, label: str, minimum: int, maximum: int) -> in
     if not minimum <= number <= maximum:
         raise FieldError(f"{label} must be between {minimum:,} and {maximum:,}.")
     return number
+
+
+def like_escaped(word: str) -> str:
+    """`word` with LIKE's wildcards made literal (PostgreSQL's default escape is backslash)."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(word: str) -> str:
+    """A LIKE pattern matching text that contains `word` as typed."""
+    return f"%{like_escaped(word)}%"

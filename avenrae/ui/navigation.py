@@ -37,6 +37,11 @@ class PageSpec:
 FINDERS = frozenset({Role.CLIENT, Role.STAFF, Role.ADMIN})
 BOOKING_PARTIES = frozenset({Role.CLIENT, Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
 SCHEDULERS = frozenset({Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
+CASHIERS = frozenset({Role.STAFF, Role.ADMIN})
+MODERATORS = CASHIERS
+CLIENTS = frozenset({Role.CLIENT})
+PRACTITIONERS = frozenset({Role.PRACTITIONER})
+ADMINS = frozenset({Role.ADMIN})
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
@@ -44,7 +49,15 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/book.py", "Book a session", ":material/event_available:", "Bookings", FINDERS),
     PageSpec("pages/bookings.py", "Bookings", ":material/calendar_month:", "Bookings", BOOKING_PARTIES),
     PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Bookings", SCHEDULERS),
-    PageSpec("pages/users.py", "Users", ":material/group:", "Administration", frozenset({Role.ADMIN})),
+    PageSpec("pages/payments.py", "Payments", ":material/payments:", "Money", CASHIERS),
+    PageSpec("pages/earnings.py", "Earnings", ":material/account_balance_wallet:", "Money", SCHEDULERS),
+    PageSpec("pages/my_reviews.py", "My reviews", ":material/rate_review:", "Trust & safety", CLIENTS),
+    PageSpec("pages/reviews.py", "Reviews", ":material/reviews:", "Trust & safety", PRACTITIONERS),
+    PageSpec("pages/verification.py", "Verification", ":material/verified:", "Trust & safety", PRACTITIONERS),
+    PageSpec("pages/moderation.py", "Review moderation", ":material/fact_check:", "Trust & safety", MODERATORS),
+    PageSpec("pages/verification_queue.py", "Verification queue", ":material/badge:", "Trust & safety", MODERATORS),
+    PageSpec("pages/users.py", "Users", ":material/group:", "Administration", ADMINS),
+    PageSpec("pages/audit.py", "Audit log", ":material/history:", "Administration", ADMINS),
     PageSpec("pages/notifications.py", "Notifications", ":material/notifications:", "Account", EVERYONE),
     PageSpec("pages/account.py", "My account", ":material/person:", "Account", EVERYONE),
     PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),

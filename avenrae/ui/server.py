@@ -1,7 +1,8 @@
 """The ASGI app `python -m avenrae serve` runs: Streamlit plus Avenrae's own routes.
 
 `/_avenrae/session` turns a single-use code (see avenrae.ui.auth) into the HttpOnly
-remember-me cookie, or clears it. While it runs, the background jobs (avenrae.jobs) run on
+remember-me cookie, or clears it; `/_avenrae/stripe/webhook` receives Stripe's events
+(see avenrae.services.payments). While it runs, the background jobs (avenrae.jobs) run on
 their schedule. Run with `streamlit run avenrae/ui/server.py`.
 """
 
@@ -9,13 +10,16 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import streamlit as st
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
 from avenrae import jobs
 from avenrae.config import REPO_ROOT, get_settings
+from avenrae.db import session_scope
+from avenrae.services import payments
 from avenrae.ui.auth import COOKIE_NAME, redeem_code
 
 # A folder named pages/ beside the entry script makes Streamlit fall back to its first
@@ -47,6 +51,21 @@ async def remember_session(request: Request) -> Response:
     return response
 
 
+def _apply_stripe_event(payload: bytes, signature: str | None) -> str:
+    with session_scope() as session:
+        return payments.handle_webhook(session=session, payload=payload, signature=signature)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    """Stripe's events: 400 when not provably from Stripe; 500 (Stripe retries) when applying failed."""
+    payload = await request.body()
+    try:
+        outcome = await run_in_threadpool(_apply_stripe_event, payload, request.headers.get("stripe-signature"))
+    except payments.WebhookRejected as rejected:
+        return JSONResponse({"error": str(rejected)}, status_code=400)
+    return JSONResponse({"result": outcome})
+
+
 @contextlib.asynccontextmanager
 async def background_jobs(_app: st.App) -> AsyncIterator[None]:
     """Expire unpaid holds, complete finished sessions and send e-mail while the server runs."""
@@ -60,6 +79,9 @@ async def background_jobs(_app: st.App) -> AsyncIterator[None]:
 
 app = st.App(
     str(REPO_ROOT / "app.py"),
-    routes=[Route("/_avenrae/session", remember_session, methods=["POST"])],
+    routes=[
+        Route("/_avenrae/session", remember_session, methods=["POST"]),
+        Route("/_avenrae/stripe/webhook", stripe_webhook, methods=["POST"]),
+    ],
     lifespan=background_jobs,
 )

@@ -22,6 +22,7 @@ import pytest
 from avenrae import db as app_db
 from avenrae import seed
 from avenrae.config import REPO_ROOT, libpq_url
+from tests.stripe_fake import WEBHOOK_SECRET
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -54,7 +55,13 @@ def e2e_database_url(server_url: str) -> str:
 @pytest.fixture(scope="session")
 def app_url(e2e_database_url: str) -> Iterator[str]:
     port = _free_port()
-    env = dict(os.environ, DATABASE_URL=e2e_database_url, AVENRAE_ENVIRONMENT="test")
+    env = dict(
+        os.environ,
+        DATABASE_URL=e2e_database_url,
+        AVENRAE_ENVIRONMENT="test",
+        AVENRAE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,  # webhooks verify; no Stripe key: the manual gateway
+    )
+    env.pop("AVENRAE_STRIPE_SECRET_KEY", None)
     log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "streamlit.log", "w")  # noqa: SIM115
     # Exactly what `scripts/run` serves: python -m avenrae serve.
     server = subprocess.Popen(
@@ -139,6 +146,13 @@ class OfflinePage:
             timeout=timeout,
         )
         self.page.wait_for_timeout(800)
+
+    def map_frame(self, timeout: float = 30_000):
+        """The one folium map on the page, once a rerun has replaced any stale copy of it."""
+        selector = 'iframe[title="streamlit_folium.st_folium"]'
+        self.page.wait_for_function(
+            f"() => document.querySelectorAll('{selector}').length === 1", timeout=timeout)
+        return self.page.frame_locator(selector)
 
     def screenshot(self, name: str) -> Path:
         self.settle()

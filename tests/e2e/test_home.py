@@ -19,7 +19,7 @@ def test_home_shows_figures_and_an_offline_map(offline):
 
     # The map lives in streamlit-folium's iframe; with the internet blocked its
     # Leaflet comes from the app and the practitioner circles still draw.
-    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    frame = offline.map_frame()
     frame.locator(".leaflet-container").wait_for(timeout=30_000)
     circles = frame.locator("path.leaflet-interactive")
     circles.first.wait_for(timeout=30_000)

@@ -54,7 +54,7 @@ def test_durban_healers_within_25_km(offline):
     choose(page, "Specializations", "Healer")
     page.keyboard.press("Escape")
     page.get_by_text(re.compile(r"Showing 1–\d+\+? within 25 km of Durban")).wait_for(timeout=TIMEOUT)
-    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    frame = offline.map_frame()
     frame.locator(".awesome-marker, .marker-cluster").first.wait_for(timeout=TIMEOUT)
     offline.settle()
     specializations = column(page, "Specialization")
@@ -74,7 +74,7 @@ def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
     page.keyboard.press("Enter")
     page.get_by_text("Showing 1–1 within 25 km of Durban").wait_for(timeout=TIMEOUT)
     offline.settle()  # the map of the previous run may linger until this one is drawn
-    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]').first
+    frame = offline.map_frame()
     marker = frame.locator(".awesome-marker-icon-green").first  # the healer, not the centre pin
     marker.wait_for(timeout=TIMEOUT)
     offline.settle()
@@ -91,7 +91,7 @@ def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
 def test_clicking_the_map_searches_around_that_point(offline):
     page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
     page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
-    frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+    frame = offline.map_frame()
     container = frame.locator(".leaflet-container")
     container.wait_for(timeout=TIMEOUT)
     offline.settle()

@@ -190,7 +190,9 @@ def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page
     app = app.run()
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and str(booking.refund_due) == "460.00"
-    assert app.success[0].value == "Booking cancelled."
+    assert app.success[0].value == (
+        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
+    )
 
 
 def test_late_client_cancellation_says_nothing_comes_back(db, page, healer, client):

@@ -59,9 +59,21 @@ def test_staff_may_search_too_and_each_search_is_logged(db, page):
 
 def test_popups_escape_everything_user_written():
     hit = search.Hit(
-        practitioner_id=None, name="<b>Bold</b>", specialization=Specialization.HEALER, verified=False,
-        rating=None, review_count=0, rate=400, session_minutes=60, offers_in_person=True, offers_online=False,
-        city="<i>Town</i>", province="KZN", bio="<img src=x onerror=alert(1)>", latitude=0, longitude=0,
+        practitioner_id=None,
+        name="<b>Bold</b>",
+        specialization=Specialization.HEALER,
+        verified=False,
+        rating=None,
+        review_count=0,
+        rate=400,
+        session_minutes=60,
+        offers_in_person=True,
+        offers_online=False,
+        city="<i>Town</i>",
+        province="KZN",
+        bio="<img src=x onerror=alert(1)>",
+        latitude=0,
+        longitude=0,
         distance_km=3.2,
     )
     html = finder.popup_html(hit)

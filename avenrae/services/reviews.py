@@ -1,0 +1,482 @@
+"""Reviews: only clients of completed sessions write them, staff moderate, ratings follow.
+
+A review starts pending and is published, rejected or (later) hidden by staff. A
+practitioner's rating and review count are those of their published reviews: a
+database rule on the reviews table keeps them, in the same transaction as every change
+(migration 20261125_trust), so no code path can forget it.
+
+Text is stored exactly as typed and escaped wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from avenrae.models import Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
+from avenrae.services import audit, notifications, validation
+from avenrae.services.bookings import Actor
+from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+REVIEW_WINDOW = timedelta(days=90)
+COMMENT_MAX = 2000
+REASON_MAX = 500
+MODERATORS = (Role.STAFF, Role.ADMIN)
+
+# What staff may do to a review in each state, and where it ends up.
+MODERATION = {
+    "publish": ({ReviewStatus.PENDING, ReviewStatus.HIDDEN}, ReviewStatus.PUBLISHED),
+    "reject": ({ReviewStatus.PENDING}, ReviewStatus.REJECTED),
+    "hide": ({ReviewStatus.PUBLISHED}, ReviewStatus.HIDDEN),
+}
+
+# ---------------------------------------------------------------------------- flags
+
+FLAG_LABELS = {
+    "contact": "Contact details",
+    "profanity": "Profanity",
+    "health_claim": "Health-outcome claim",
+}
+_CONTACT = [
+    re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I),  # e-mail
+    re.compile(r"\b(?:https?://|www\.)\S+", re.I),  # link
+    re.compile(r"\b[\w-]+\.(?:co\.za|org\.za|com|net|org|info|africa|me|ly)\b(?:/\S*)?", re.I),  # bare domain
+    re.compile(r"(?<!\d)(?:\+\s?27|0)(?:[\s\-().]*\d){9}(?!\d)"),  # South African phone number
+    re.compile(r"(?<!\d)\d(?:[\s\-.]*\d){9,12}(?!\d)"),  # any other long run of digits
+    re.compile(r"\b(?:whats\s?app|telegram|call me on|sms me)\b", re.I),
+]
+_PROFANITY = re.compile(
+    r"\b(?:fuck\w*|shit\w*|bullshit|bitch\w*|bastard\w*|asshole\w*|arsehole\w*|cunt\w*|dickhead\w*|"
+    r"wanker\w*|motherfuck\w*|poes|doos|naai\w*|jou\s+ma\s+se|kak)\b",
+    re.I,
+)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "@": "a", "$": "s", "5": "s", "*": "u"})
+_CONDITIONS = (
+    r"cancer|tumou?rs?|hiv|aids|diabetes|tb|tuberculosis|covid|infertility|epilepsy|asthma|"
+    r"depression|schizophrenia|stroke|heart disease|blood pressure|arthritis"
+)
+_HEALTH_CLAIMS = [
+    re.compile(r"\bcur(?:e|ed|es|ing)\b", re.I),
+    re.compile(r"\bguarantee(?:d|s)?\b", re.I),
+    re.compile(r"\b100\s?%\s*(?:success|results?|effective|healed|cured|works?)", re.I),
+    re.compile(
+        rf"\b(?:healed|heals|removed|got rid of|took away|eliminated)\b[\w\s']{{0,25}}\b(?:{_CONDITIONS})\b", re.I
+    ),
+    re.compile(rf"\b(?:{_CONDITIONS})\b[\w\s']{{0,25}}\b(?:is|was|are|were) (?:gone|healed|cured)\b", re.I),
+    re.compile(
+        r"\b(?:stop(?:ped)?|quit|no longer (?:need|take|taking)|don't need|do not need|threw away)\b[\w\s']{0,15}"
+        r"\b(?:medication|medicine|meds|pills|treatment|chemo\w*|arvs?|insulin|doctor|hospital)\b",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:better than|instead of|replaces?)\b[\w\s]{0,10}\b(?:doctors?|hospitals?|medicine|chemo\w*)\b", re.I
+    ),
+]
+
+
+def flag_matches(text: str) -> dict[str, list[str]]:
+    """What in `text` a moderator should look at, by flag; an empty dict for plain text."""
+    found: dict[str, list[str]] = {}
+
+    def add(flag: str, snippets: list[str]) -> None:
+        if snippets:
+            found.setdefault(flag, []).extend(s.strip() for s in snippets)
+
+    add("contact", [m.group(0) for pattern in _CONTACT for m in pattern.finditer(text)])
+    add("profanity", [m.group(0) for m in _PROFANITY.finditer(text.translate(_LEET))])
+    add("health_claim", [m.group(0) for pattern in _HEALTH_CLAIMS for m in pattern.finditer(text)])
+    return found
+
+
+def flags_for(text: str) -> list[str]:
+    return sorted(flag_matches(text))
+
+
+# ---------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class Reviewable:
+    """A completed session the client may still review."""
+
+    booking_id: uuid.UUID
+    practitioner_name: str
+    session_start: datetime
+    review_by: datetime
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    id: uuid.UUID
+    booking_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    practitioner_name: str
+    client_name: str  # first name and initial: what the public sees
+    session_start: datetime
+    rating: int
+    comment: str
+    status: ReviewStatus
+    flags: list[str] = field(default_factory=list)
+    moderation_reason: str | None = None
+    reply: str | None = None
+    replied_at: datetime | None = None
+    created_at: datetime | None = None
+
+
+_client = aliased(User)
+_practitioner_user = aliased(User)
+
+
+def _views() -> Select:
+    return (
+        select(
+            Review.id,
+            Review.booking_id,
+            Review.practitioner_id,
+            (_practitioner_user.first_name + " " + _practitioner_user.last_name).label("practitioner_name"),
+            (_client.first_name + " " + func.left(_client.last_name, 1) + ".").label("client_name"),
+            Booking.session_start,
+            Review.rating,
+            Review.comment,
+            Review.status,
+            Review.flags,
+            Review.moderation_reason,
+            Review.practitioner_reply,
+            Review.replied_at,
+            Review.created_at,
+        )
+        .join(Booking, Booking.id == Review.booking_id)
+        .join(_client, _client.id == Review.client_id)
+        .join(Practitioner, Practitioner.id == Review.practitioner_id)
+        .join(_practitioner_user, _practitioner_user.id == Practitioner.user_id)
+    )
+
+
+def _view(row) -> ReviewView:
+    return ReviewView(*row[:9], list(row[9]), *row[10:14])
+
+
+def _moderator(actor: Actor) -> None:
+    if actor.role not in MODERATORS:
+        raise PermissionDenied("Only staff can moderate reviews.")
+
+
+def _practitioner_of(session: Session, actor: Actor) -> Practitioner:
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == actor.id))
+    if actor.role != Role.PRACTITIONER or practitioner is None:
+        raise PermissionDenied("Only practitioners have reviews to reply to.")
+    return practitioner
+
+
+# ---------------------------------------------------------------------------- clients
+
+
+def reviewable(*, session: Session, actor: Actor, now: datetime | None = None) -> list[Reviewable]:
+    """The client's completed sessions of the last 90 days that have no review yet."""
+    if actor.role != Role.CLIENT:
+        return []
+    now = now or datetime.now(UTC)
+    rows = session.execute(
+        select(
+            Booking.id,
+            (_practitioner_user.first_name + " " + _practitioner_user.last_name),
+            Booking.session_start,
+            Booking.session_end,
+        )
+        .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+        .join(_practitioner_user, _practitioner_user.id == Practitioner.user_id)
+        .outerjoin(Review, Review.booking_id == Booking.id)
+        .where(
+            Booking.client_id == actor.id,
+            Booking.status == BookingStatus.COMPLETED,
+            Booking.session_end > now - REVIEW_WINDOW,
+            Review.id.is_(None),
+        )
+        .order_by(Booking.session_start.desc())
+    ).all()
+    return [Reviewable(b, name, start, end + REVIEW_WINDOW) for b, name, start, end in rows]
+
+
+def _rating(value: object) -> int:
+    try:
+        return validation.whole_number(value, label="Rating", minimum=1, maximum=5)
+    except validation.FieldError:
+        raise InvalidInput({"rating": "Choose a rating from 1 to 5 stars."}) from None
+
+
+def write(
+    *,
+    session: Session,
+    actor: Actor,
+    booking_id: uuid.UUID,
+    rating: object,
+    comment: str,
+    now: datetime | None = None,
+) -> Review:
+    """A client reviews one of their completed sessions, once, within 90 days of it."""
+    now = now or datetime.now(UTC)
+    problems: dict[str, str] = {}
+    try:
+        rating = _rating(rating)
+    except InvalidInput as error:
+        problems.update(error.problems)
+    try:
+        comment = validation.text(comment, label="Your review", max_length=COMMENT_MAX)
+    except validation.FieldError as error:
+        problems["comment"] = str(error) if (comment or "").strip() else "Write a few words about the session."
+    if problems:
+        raise InvalidInput(problems)
+    booking = session.scalar(select(Booking).where(Booking.id == booking_id).with_for_update())
+    if booking is None or actor.role != Role.CLIENT or booking.client_id != actor.id:
+        raise PermissionDenied("You can only review your own sessions.")
+    if booking.status != BookingStatus.COMPLETED:
+        raise Conflict("You can review a session once it has taken place and been marked completed.")
+    if booking.session_end < now - REVIEW_WINDOW:
+        raise Conflict("Reviews are open for 90 days after a session; this one is older.")
+    if session.scalar(select(Review.id).where(Review.booking_id == booking_id)) is not None:
+        raise Conflict("You have already reviewed this session.")
+    review = Review(
+        booking_id=booking.id,
+        client_id=actor.id,
+        practitioner_id=booking.practitioner_id,
+        rating=rating,
+        comment=comment,
+        flags=flags_for(comment),
+    )
+    session.add(review)
+    session.flush()
+    return review
+
+
+def mine(*, session: Session, actor: Actor) -> list[ReviewView]:
+    """The reviews this client wrote, whatever their state."""
+    rows = session.execute(_views().where(Review.client_id == actor.id).order_by(Review.created_at.desc())).all()
+    return [_view(row) for row in rows]
+
+
+def get(*, session: Session, actor: Actor, review_id: uuid.UUID) -> ReviewView:
+    """One review, if this person may see it: published ones to everyone, the rest only
+    to their author, the practitioner reviewed and staff."""
+    row = session.execute(_views().where(Review.id == review_id).add_columns(Review.client_id)).one_or_none()
+    if row is None:
+        raise NotFound("No such review.")
+    view = _view(row[:-1])
+    if view.status != ReviewStatus.PUBLISHED and actor.role not in MODERATORS:
+        own_practitioner = session.scalar(
+            select(Practitioner.id).where(Practitioner.user_id == actor.id, Practitioner.id == view.practitioner_id)
+        )
+        if row[-1] != actor.id and own_practitioner is None:
+            raise NotFound("No such review.")  # not "forbidden": that would confirm it exists
+    return view
+
+
+# ---------------------------------------------------------------------------- practitioners
+
+
+@dataclass(frozen=True)
+class Summary:
+    rating: float | None
+    review_count: int
+    stars: dict[int, int]  # published reviews per star
+
+
+def summary(*, session: Session, practitioner_id: uuid.UUID) -> Summary:
+    practitioner = session.get(Practitioner, practitioner_id)
+    if practitioner is None:
+        raise NotFound("No such practitioner.")
+    counts = dict(
+        session.execute(
+            select(Review.rating, func.count())
+            .where(Review.practitioner_id == practitioner_id, Review.status == ReviewStatus.PUBLISHED)
+            .group_by(Review.rating)
+        ).all()
+    )
+    rating = float(practitioner.rating) if practitioner.rating is not None else None
+    return Summary(rating, practitioner.review_count, {star: counts.get(star, 0) for star in range(5, 0, -1)})
+
+
+def published(*, session: Session, practitioner_id: uuid.UUID, limit: int = 20, offset: int = 0) -> list[ReviewView]:
+    """A practitioner's published reviews, newest first: what clients see."""
+    rows = session.execute(
+        _views()
+        .where(Review.practitioner_id == practitioner_id, Review.status == ReviewStatus.PUBLISHED)
+        .order_by(Review.created_at.desc(), Review.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [_view(row) for row in rows]
+
+
+def for_me(*, session: Session, actor: Actor) -> tuple[Practitioner, list[ReviewView]]:
+    """The practitioner's own published reviews (those they may reply to)."""
+    practitioner = _practitioner_of(session, actor)
+    return practitioner, published(session=session, practitioner_id=practitioner.id, limit=200)
+
+
+def reply(*, session: Session, actor: Actor, review_id: uuid.UUID, text: str, now: datetime | None = None) -> Review:
+    """The practitioner's one public reply to a published review of theirs."""
+    practitioner = _practitioner_of(session, actor)
+    try:
+        text = validation.text(text, label="Your reply", max_length=COMMENT_MAX)
+    except validation.FieldError as error:
+        raise InvalidInput({"reply": str(error)}) from None
+    review = session.scalar(select(Review).where(Review.id == review_id).with_for_update())
+    if review is None or review.practitioner_id != practitioner.id:
+        raise NotFound("No such review of yours.")
+    if review.status != ReviewStatus.PUBLISHED:
+        raise Conflict("You can reply once the review is published.")
+    if review.practitioner_reply is not None:
+        raise Conflict("You have already replied to this review.")
+    review.practitioner_reply = text
+    review.replied_at = now or datetime.now(UTC)
+    notifications.notify(
+        session=session,
+        item=notifications.Item(
+            review.client_id,
+            "review_reply",
+            "Your practitioner replied",
+            f"{actor_name(session, actor.id)} replied to your review: “{_excerpt(text)}”",
+            {"review_id": str(review.id)},
+        ),
+    )
+    session.flush()
+    return review
+
+
+# ---------------------------------------------------------------------------- staff
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    status: ReviewStatus = ReviewStatus.PENDING
+    flagged_only: bool = False
+    text: str = ""  # part of the client's or practitioner's name or e-mail
+
+
+def queue(
+    *, session: Session, actor: Actor, filters: QueueFilter = QueueFilter(), limit: int = 50
+) -> tuple[list[ReviewView], int]:
+    """Reviews in one state for moderators, flagged ones first, then oldest first; and how many in all."""
+    _moderator(actor)
+    matching = _views().where(Review.status == filters.status)
+    if filters.flagged_only:
+        matching = matching.where(func.cardinality(Review.flags) > 0)
+    for word in filters.text.lower().split()[:4]:
+        pattern = validation.contains(word)
+        matching = matching.where(or_(_client.search_text.like(pattern), _practitioner_user.search_text.like(pattern)))
+    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    rows = session.execute(
+        matching.order_by((func.cardinality(Review.flags) > 0).desc(), Review.created_at, Review.id).limit(limit)
+    ).all()
+    return [_view(row) for row in rows], total
+
+
+def moderate(
+    *,
+    session: Session,
+    actor: Actor,
+    review_id: uuid.UUID,
+    action: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Review:
+    """Publish, reject or hide a review. Rejecting and hiding need a reason, which the
+    client is told; every action leaves one audit row."""
+    _moderator(actor)
+    if action not in MODERATION:
+        raise InvalidInput({"action": "Choose publish, reject or hide."})
+    allowed_from, target = MODERATION[action]
+    if action != "publish":
+        try:
+            reason = validation.text(reason, label="A reason", max_length=REASON_MAX)
+        except validation.FieldError as error:
+            raise InvalidInput({"reason": f"{error} The client is told why."}) from None
+    else:
+        reason = validation.text(reason, label="A note", max_length=REASON_MAX, required=False)
+    review = session.scalar(select(Review).where(Review.id == review_id).with_for_update())
+    if review is None:
+        raise NotFound("No such review.")
+    if review.status not in allowed_from:
+        raise Conflict(f"This review is {review.status.value} and cannot be {_DONE[action]} now; refresh the queue.")
+    before = {"status": review.status.value}
+    review.status = target
+    review.moderated_by_id = actor.id
+    review.moderated_at = now or datetime.now(UTC)
+    review.moderation_reason = reason or None
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action=f"review.{action}",
+        target_type="review",
+        target_id=review.id,
+        before=before,
+        after={"status": target.value, "rating": review.rating},
+        reason=reason or None,
+    )
+    practitioner_user_id = session.scalar(select(Practitioner.user_id).where(Practitioner.id == review.practitioner_id))
+    told = {
+        "publish": [
+            notifications.Item(
+                review.client_id,
+                "review_published",
+                "Your review is published",
+                "Thank you: your review is now on the practitioner's profile.",
+                {"review_id": str(review.id)},
+            ),
+            notifications.Item(
+                practitioner_user_id,
+                "review_new",
+                "A new review",
+                f"A client rated a session {review.rating} out of 5: “{_excerpt(review.comment)}”",
+                {"review_id": str(review.id)},
+            ),
+        ],
+        "reject": [
+            notifications.Item(
+                review.client_id,
+                "review_rejected",
+                "Your review was not published",
+                f"Our moderators did not publish your review: {reason}",
+                {"review_id": str(review.id)},
+            ),
+        ],
+        "hide": [
+            notifications.Item(
+                review.client_id,
+                "review_hidden",
+                "Your review was taken down",
+                f"Our moderators removed your review from the profile: {reason}",
+                {"review_id": str(review.id)},
+            ),
+        ],
+    }[action]
+    notifications.notify_many(session=session, items=told)
+    session.flush()  # the rating rule runs now, inside this transaction
+    return review
+
+
+_DONE = {"publish": "published", "reject": "rejected", "hide": "hidden"}
+
+
+def _excerpt(text: str, length: int = 120) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def actor_name(session: Session, user_id: uuid.UUID) -> str:
+    user = session.get(User, user_id)
+    return user.full_name if user else "Someone"
+
+
+def published_mean(session: Session, practitioner_id: uuid.UUID) -> tuple[float | None, int]:
+    """The mean and count of published reviews, computed afresh (for checks and tests)."""
+    mean, count = session.execute(
+        select(func.round(func.avg(Review.rating), 2), func.count(Review.id)).where(
+            and_(Review.practitioner_id == practitioner_id, Review.status == ReviewStatus.PUBLISHED)
+        )
+    ).one()
+    return (float(mean) if mean is not None else None), count

@@ -1,0 +1,507 @@
+"""Practitioner verification: an application with documents, staff's decision, the badge.
+
+Documents are PDF, JPEG or PNG, at most 5 MB each, and their type is read from their
+content (the name a browser sends proves nothing); images must also decode. They are
+kept in the database, never under the web root, and are shown only to their
+practitioner and to staff.
+
+A practitioner's `verification_status` follows their latest application: pending while
+staff look at it (or wait for more information), verified on approval, rejected on
+rejection. Every staff decision is audited and the practitioner is notified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from PIL import Image, UnidentifiedImageError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from avenrae.models import (
+    ApplicationStatus,
+    Practitioner,
+    Role,
+    User,
+    VerificationApplication,
+    VerificationDocument,
+    VerificationMessage,
+    VerificationStatus,
+)
+from avenrae.services import audit, notifications, validation
+from avenrae.services.bookings import Actor
+from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+MAX_DOCUMENTS = 6
+VERIFIERS = (Role.STAFF, Role.ADMIN)
+CONTENT_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
+OPEN = (ApplicationStatus.PENDING, ApplicationStatus.NEEDS_INFORMATION)
+
+# Signatures of things people upload by mistake (or on purpose), to say what it looked like.
+_LOOKS_LIKE = [
+    (b"MZ", "a Windows program"),
+    (b"\x7fELF", "a program"),
+    (b"PK\x03\x04", "a ZIP archive or Office document"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a WebP image or other media"),
+    (b"<", "a web page or XML"),
+    (b"#!", "a script"),
+]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as the browser sent it."""
+
+    name: str
+    data: bytes
+
+
+def _message(**fields) -> VerificationMessage:
+    # clock time, not now(): several messages written in one transaction keep their order
+    return VerificationMessage(created_at=datetime.now(UTC), **fields)
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type the bytes really are (PDF, JPEG or PNG), or None."""
+    head = data[:1024]
+    if data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]:
+        return "application/pdf"
+    kind = None
+    if head.startswith(b"\xff\xd8\xff"):
+        kind = "image/jpeg"
+    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind = "image/png"
+    if kind is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    return kind
+
+
+def _check_document(upload: Upload) -> VerificationDocument | str:
+    name = (upload.name or "document").strip()[-255:] or "document"
+    if not upload.data:
+        return f"{name} is empty."
+    if len(upload.data) > MAX_DOCUMENT_BYTES:
+        return f"{name} is {len(upload.data) / 1024 / 1024:.1f} MB; each document may be at most 5 MB."
+    kind = sniff(upload.data)
+    if kind is None:
+        looks = next((what for magic, what in _LOOKS_LIKE if upload.data.startswith(magic)), None)
+        said = f" (its content looks like {looks})" if looks else ""
+        return f"{name} is not a PDF, JPEG or PNG file{said}. Upload a scan or photo of the document."
+    return VerificationDocument(
+        file_name=name,
+        content_type=kind,
+        size_bytes=len(upload.data),
+        sha256=hashlib.sha256(upload.data).hexdigest(),
+        content=upload.data,
+    )
+
+
+def _documents(uploads: list[Upload], problems: dict[str, str], *, required: bool) -> list[VerificationDocument]:
+    if required and not uploads:
+        problems["documents"] = "Attach at least one supporting document (PDF, JPEG or PNG)."
+        return []
+    if len(uploads) > MAX_DOCUMENTS:
+        problems["documents"] = f"Attach at most {MAX_DOCUMENTS} documents at a time."
+        return []
+    checked = [_check_document(upload) for upload in uploads]
+    refused = [c for c in checked if isinstance(c, str)]
+    if refused:
+        problems["documents"] = " ".join(refused)
+    return [c for c in checked if isinstance(c, VerificationDocument)]
+
+
+@dataclass(frozen=True)
+class ApplicationForm:
+    legal_name: str
+    years_of_practice: object
+    statement: str
+    registration_body: str = ""
+    registration_number: str = ""
+    documents: list[Upload] = field(default_factory=list)
+
+
+def _own_practitioner(session: Session, actor: Actor) -> Practitioner:
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == actor.id).with_for_update())
+    if actor.role != Role.PRACTITIONER or practitioner is None:
+        raise PermissionDenied("Only practitioners apply for verification.")
+    return practitioner
+
+
+def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> VerificationApplication:
+    """A practitioner applies; nothing is written unless every field and document is right."""
+    problems: dict[str, str] = {}
+    values = {}
+    for name, check in {
+        "legal_name": lambda: validation.text(form.legal_name, label="Legal name", max_length=200),
+        "registration_body": lambda: validation.text(
+            form.registration_body, label="Registering body", max_length=120, required=False
+        ),
+        "registration_number": lambda: validation.text(
+            form.registration_number, label="Registration number", max_length=60, required=False
+        ),
+        "years_of_practice": lambda: validation.whole_number(
+            form.years_of_practice, label="Years of practice", minimum=0, maximum=80
+        ),
+        "statement": lambda: validation.text(form.statement, label="Statement", max_length=4000),
+    }.items():
+        try:
+            values[name] = check()
+        except validation.FieldError as error:
+            problems[name] = str(error)
+    if "legal_name" in values and len(values["legal_name"]) < 2:
+        problems["legal_name"] = "Legal name must be at least 2 characters."
+    if values.get("registration_number") and not values.get("registration_body"):
+        problems["registration_body"] = "Say which body the registration number is with."
+    documents = _documents(form.documents, problems, required=True)
+    if problems:
+        raise InvalidInput(problems)
+    practitioner = _own_practitioner(session, actor)
+    if practitioner.verification_status == VerificationStatus.VERIFIED:
+        raise Conflict("You are already verified.")
+    waiting = session.scalar(
+        select(VerificationApplication.id).where(
+            VerificationApplication.practitioner_id == practitioner.id, VerificationApplication.status.in_(OPEN)
+        )
+    )  # the practitioner's row is locked: no second application can slip in meanwhile
+    if waiting is not None:
+        raise Conflict("You already have an application waiting for staff; add to it instead.")
+    application = VerificationApplication(practitioner_id=practitioner.id, **values)
+    session.add(application)
+    session.flush()
+    for document in documents:
+        document.application_id = application.id
+        document.uploaded_by_id = actor.id
+    session.add_all(documents)
+    session.add(
+        _message(
+            application_id=application.id,
+            author_id=actor.id,
+            kind="submitted",
+            message=f"Applied with {len(documents)} document(s).",
+        )
+    )
+    practitioner.verification_status = VerificationStatus.PENDING
+    session.flush()
+    return application
+
+
+def respond(
+    *, session: Session, actor: Actor, application_id: uuid.UUID, message: str, documents: list[Upload] | None = None
+) -> VerificationApplication:
+    """The practitioner answers staff's request for more information; it goes back in the queue."""
+    problems: dict[str, str] = {}
+    try:
+        message = validation.text(message, label="Your answer", max_length=4000)
+    except validation.FieldError as error:
+        problems["message"] = str(error)
+    added = _documents(documents or [], problems, required=False)
+    if problems:
+        raise InvalidInput(problems)
+    practitioner = _own_practitioner(session, actor)
+    application = session.scalar(
+        select(VerificationApplication).where(VerificationApplication.id == application_id).with_for_update()
+    )
+    if application is None or application.practitioner_id != practitioner.id:
+        raise NotFound("No such application of yours.")
+    if application.status != ApplicationStatus.NEEDS_INFORMATION:
+        raise Conflict("Staff have not asked for anything more on this application.")
+    for document in added:
+        document.application_id = application.id
+        document.uploaded_by_id = actor.id
+    session.add_all(added)
+    suffix = f" (added {len(added)} document(s))" if added else ""
+    session.add(_message(application_id=application.id, author_id=actor.id, kind="answered", message=message + suffix))
+    application.status = ApplicationStatus.PENDING
+    session.flush()
+    return application
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: uuid.UUID
+    file_name: str
+    content_type: str
+    size_bytes: int
+    uploaded_at: datetime
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    author: str
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ApplicationView:
+    id: uuid.UUID
+    practitioner_id: uuid.UUID
+    practitioner_name: str
+    practitioner_email: str
+    specialization: str
+    city: str | None
+    legal_name: str
+    registration_body: str | None
+    registration_number: str | None
+    years_of_practice: int
+    statement: str
+    status: ApplicationStatus
+    submitted_at: datetime
+    decided_at: datetime | None
+    documents: list[DocumentInfo]
+    messages: list[Message]
+
+
+def _view(session: Session, application: VerificationApplication) -> ApplicationView:
+    practitioner = session.get(Practitioner, application.practitioner_id)
+    user = session.get(User, practitioner.user_id)
+    documents = [
+        DocumentInfo(*row)
+        for row in session.execute(
+            select(
+                VerificationDocument.id,
+                VerificationDocument.file_name,
+                VerificationDocument.content_type,
+                VerificationDocument.size_bytes,
+                VerificationDocument.created_at,
+            )
+            .where(VerificationDocument.application_id == application.id)
+            .order_by(VerificationDocument.created_at, VerificationDocument.file_name)
+        ).all()
+    ]
+    messages = [
+        Message(kind, author or "Someone", message, at)
+        for kind, author, message, at in session.execute(
+            select(
+                VerificationMessage.kind,
+                User.first_name + " " + User.last_name,
+                VerificationMessage.message,
+                VerificationMessage.created_at,
+            )
+            .outerjoin(User, User.id == VerificationMessage.author_id)
+            .where(VerificationMessage.application_id == application.id)
+            .order_by(VerificationMessage.created_at)
+        ).all()
+    ]
+    return ApplicationView(
+        application.id,
+        practitioner.id,
+        user.full_name,
+        user.email,
+        practitioner.specialization.value,
+        practitioner.city,
+        application.legal_name,
+        application.registration_body,
+        application.registration_number,
+        application.years_of_practice,
+        application.statement,
+        application.status,
+        application.created_at,
+        application.decided_at,
+        documents,
+        messages,
+    )
+
+
+@dataclass(frozen=True)
+class MyVerification:
+    status: VerificationStatus
+    health_registration: str | None
+    applications: list[ApplicationView]
+
+
+def mine(*, session: Session, actor: Actor) -> MyVerification:
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == actor.id))
+    if actor.role != Role.PRACTITIONER or practitioner is None:
+        raise PermissionDenied("Only practitioners apply for verification.")
+    applications = session.scalars(
+        select(VerificationApplication)
+        .where(VerificationApplication.practitioner_id == practitioner.id)
+        .order_by(VerificationApplication.created_at.desc())
+    ).all()
+    return MyVerification(
+        practitioner.verification_status,
+        practitioner.health_registration,
+        [_view(session, a) for a in applications],
+    )
+
+
+def _verifier(actor: Actor) -> None:
+    if actor.role not in VERIFIERS:
+        raise PermissionDenied("Only staff can verify practitioners.")
+
+
+def queue(
+    *,
+    session: Session,
+    actor: Actor,
+    statuses: tuple[ApplicationStatus, ...] = (ApplicationStatus.PENDING,),
+    limit: int = 50,
+) -> tuple[list[ApplicationView], int]:
+    """Applications in these states, oldest first (first come, first served), and how many in all."""
+    _verifier(actor)
+    condition = VerificationApplication.status.in_(statuses)
+    total = session.scalar(select(func.count()).select_from(VerificationApplication).where(condition)) or 0
+    applications = session.scalars(
+        select(VerificationApplication)
+        .where(condition)
+        .order_by(VerificationApplication.created_at, VerificationApplication.id)
+        .limit(limit)
+    ).all()
+    return [_view(session, a) for a in applications], total
+
+
+def document(*, session: Session, actor: Actor, document_id: uuid.UUID) -> tuple[DocumentInfo, bytes]:
+    """A document's bytes, for staff and the practitioner who uploaded it only."""
+    row = session.execute(
+        select(VerificationDocument, Practitioner.user_id)
+        .join(VerificationApplication, VerificationApplication.id == VerificationDocument.application_id)
+        .join(Practitioner, Practitioner.id == VerificationApplication.practitioner_id)
+        .where(VerificationDocument.id == document_id)
+    ).one_or_none()
+    if row is None or (actor.role not in VERIFIERS and row[1] != actor.id):
+        raise NotFound("No such document.")
+    doc = row[0]
+    return DocumentInfo(doc.id, doc.file_name, doc.content_type, doc.size_bytes, doc.created_at), doc.content
+
+
+# ---------------------------------------------------------------------------- decisions
+
+DECISIONS = {
+    # decision: (application status, practitioner status or None to leave it, message title)
+    "approve": (ApplicationStatus.APPROVED, VerificationStatus.VERIFIED, "You are verified"),
+    "reject": (ApplicationStatus.REJECTED, VerificationStatus.REJECTED, "Verification not approved"),
+    "ask": (ApplicationStatus.NEEDS_INFORMATION, None, "More information needed for verification"),
+}
+
+
+def decide(
+    *,
+    session: Session,
+    actor: Actor,
+    application_id: uuid.UUID,
+    decision: str,
+    message: str = "",
+    health_registration: str = "",
+    now: datetime | None = None,
+) -> VerificationApplication:
+    """Approve, reject (with a reason) or ask for more information (saying what). The
+    practitioner is notified; one audit row. On approval staff may record a statutory
+    health registration they confirmed, which the profile then names."""
+    _verifier(actor)
+    if decision not in DECISIONS:
+        raise InvalidInput({"decision": "Choose approve, reject or ask for more information."})
+    application_status, practitioner_status, title = DECISIONS[decision]
+    problems: dict[str, str] = {}
+    try:
+        message = validation.text(
+            message,
+            label="A reason" if decision == "reject" else "What you need",
+            max_length=2000,
+            required=decision != "approve",
+        )
+    except validation.FieldError as error:
+        problems["message"] = f"{error} The practitioner is told."
+    try:
+        health_registration = validation.text(
+            health_registration, label="Health registration", max_length=200, required=False
+        )
+    except validation.FieldError as error:
+        problems["health_registration"] = str(error)
+    if health_registration and decision != "approve":
+        problems["health_registration"] = "A health registration is recorded only when approving."
+    if problems:
+        raise InvalidInput(problems)
+    application = session.scalar(
+        select(VerificationApplication).where(VerificationApplication.id == application_id).with_for_update()
+    )
+    if application is None:
+        raise NotFound("No such application.")
+    if application.status != ApplicationStatus.PENDING:
+        raise Conflict(
+            f"This application is {application.status.value.replace('_', ' ')}; it has already been dealt with "
+            "or is waiting for the practitioner. Refresh the queue."
+        )
+    practitioner = session.scalar(
+        select(Practitioner).where(Practitioner.id == application.practitioner_id).with_for_update()
+    )
+    now = now or datetime.now(UTC)
+    before = {
+        "application": application.status.value,
+        "practitioner": practitioner.verification_status.value,
+        "health_registration": practitioner.health_registration,
+    }
+    application.status = application_status
+    if decision != "ask":
+        application.decided_by_id = actor.id
+        application.decided_at = now
+    if practitioner_status is not None:
+        practitioner.verification_status = practitioner_status
+        practitioner.verified_at = now if practitioner_status == VerificationStatus.VERIFIED else None
+        practitioner.health_registration = health_registration or None
+    session.add(
+        _message(
+            application_id=application.id,
+            author_id=actor.id,
+            kind={"approve": "approved", "reject": "rejected", "ask": "asked"}[decision],
+            message=message,
+        )
+    )
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action=f"verification.{decision}",
+        target_type="practitioner",
+        target_id=practitioner.id,
+        before=before,
+        after={
+            "application": application.status.value,
+            "practitioner": practitioner.verification_status.value,
+            "health_registration": practitioner.health_registration,
+        },
+        reason=message or None,
+    )
+    body = {
+        "approve": "Your verification was approved: clients now see the verified badge on your profile."
+        + (f" {message}" if message else ""),
+        "reject": f"Your verification was not approved: {message}",
+        "ask": f"Staff need more information to verify you: {message} Answer on the Verification page.",
+    }[decision]
+    notifications.notify(
+        session=session,
+        item=notifications.Item(
+            practitioner.user_id, f"verification_{decision}", title, body, {"application_id": str(application.id)}
+        ),
+    )
+    session.flush()
+    return application
+
+
+def health_status_line(*, verified: bool, health_registration: str | None) -> str:
+    """What a profile says plainly about the practitioner's standing."""
+    if verified and health_registration:
+        return f"Registered health professional: {health_registration} (confirmed by Avenrae)."
+    if verified:
+        return (
+            "Identity and practice checked by Avenrae. Not a registered health professional: "
+            "this is not medical care, and it does not replace a doctor."
+        )
+    return (
+        "Not yet verified by Avenrae, and not a registered health professional: "
+        "this is not medical care, and it does not replace a doctor."
+    )

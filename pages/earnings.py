@@ -1,0 +1,60 @@
+"""Earnings: what a practitioner earned each month, from the payments ledger."""
+
+import pandas as pd
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import Role
+from avenrae.services import bookings, payments
+from avenrae.services.errors import ServiceError
+from avenrae.ui import feedback, pickers
+from avenrae.ui import format as fmt
+from avenrae.ui.page import signed_in
+
+user = signed_in(__file__)
+actor = bookings.Actor(user.id, user.role)
+st.title("Earnings" if user.role != Role.PRACTITIONER else "My earnings")
+
+practitioner_id = None
+if user.role != Role.PRACTITIONER:
+    chosen = pickers.person(Role.PRACTITIONER, key="earnings_for", label="practitioner")
+    if chosen is None:
+        st.stop()
+    practitioner_id = chosen.practitioner_id
+
+try:
+    with session_scope() as session:
+        months = payments.earnings(session=session, actor=actor, practitioner_id=practitioner_id)
+except ServiceError as problem:
+    feedback.show_error(problem)
+    st.stop()
+
+st.caption(
+    "From payments actually received and refunded, by the month the money moved, in your time zone. "
+    "You earn your session rate; the platform fee clients pay on top is Avenrae's. "
+    "A refund takes back your share of it."
+)
+if not months:
+    st.info("No payments in the last 12 months yet.")
+    st.stop()
+
+latest = months[0]
+columns = st.columns(4)
+columns[0].metric(f"Sessions paid, {latest.month}", latest.sessions)
+columns[1].metric("Earned", fmt.rand(latest.earned))
+columns[2].metric("Refunded", fmt.rand(latest.refunds))
+columns[3].metric("Net", fmt.rand(latest.net))
+st.dataframe(
+    pd.DataFrame(
+        {
+            "Month": [m.month for m in months],
+            "Sessions paid": [m.sessions for m in months],
+            "Earned": [fmt.rand(m.earned) for m in months],
+            "Refunds": [fmt.rand(m.refunds) for m in months],
+            "Net": [fmt.rand(m.net) for m in months],
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+)
+st.metric("Net over these months", fmt.rand(sum((m.net for m in months), start=fmt.money(0))))

@@ -1,0 +1,83 @@
+"""Verification queue: staff read an application and its documents, then decide."""
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import ApplicationStatus
+from avenrae.services import verification
+from avenrae.services.bookings import Actor
+from avenrae.services.errors import ServiceError
+from avenrae.ui import feedback
+from avenrae.ui import format as fmt
+from avenrae.ui import verification as ui_verification
+from avenrae.ui.page import signed_in
+
+user = signed_in(__file__)
+actor = Actor(user.id, user.role)
+st.title("Verification queue")
+feedback.show_flash()
+
+VIEWS = {
+    "Waiting for staff": (ApplicationStatus.PENDING,),
+    "Waiting for the practitioner": (ApplicationStatus.NEEDS_INFORMATION,),
+    "Decided": (ApplicationStatus.APPROVED, ApplicationStatus.REJECTED),
+}
+FIRST = next(iter(VIEWS))
+view = st.segmented_control("Show", list(VIEWS), default=FIRST, key="verification_view") or FIRST
+try:
+    with session_scope() as session:
+        applications, total = verification.queue(session=session, actor=actor, statuses=VIEWS[view])
+except ServiceError as problem:
+    feedback.show_error(problem)
+    st.stop()
+
+if not applications:
+    st.success("Nothing here.")
+    st.stop()
+st.caption(f"{fmt.count(total, 'application')} · oldest first")
+choices = {
+    f"{a.practitioner_name} · {fmt.label(a.specialization)} · {a.city or ''} · "
+    f"applied {fmt.local_time(a.submitted_at, pattern='%d %b %Y')}": a
+    for a in applications
+}
+application = choices[st.selectbox("Application", list(choices))]
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader(application.practitioner_name)
+    st.caption(f"{fmt.md(application.practitioner_email)} · {fmt.label(application.specialization)}")
+    ui_verification.details(application)
+    st.caption("Documents")
+    ui_verification.documents(application, actor, inline=True)
+with right:
+    st.caption("Messages")
+    ui_verification.messages(application)
+    if application.status == ApplicationStatus.PENDING:
+        with st.form("decide", clear_on_submit=True):
+            decision = st.radio(
+                "Decision",
+                list(verification.DECISIONS),
+                format_func={"approve": "Approve", "reject": "Reject", "ask": "Ask for more information"}.get,
+                index=None,
+            )
+            message = st.text_area("Message to the practitioner (needed to reject or ask)", max_chars=2000)
+            registration = st.text_input(
+                "Confirmed health registration, if any (approve only)",
+                placeholder="e.g. HPCSA PS 0123456",
+                max_chars=200,
+            )
+            if st.form_submit_button("Send decision", type="primary"):
+                if decision is None:
+                    st.error("Choose a decision first.")
+                else:
+                    feedback.attempt(
+                        lambda s: verification.decide(
+                            session=s,
+                            actor=actor,
+                            application_id=application.id,
+                            decision=decision,
+                            message=message,
+                            health_registration=registration,
+                        ),
+                        success=f"Decision sent to {application.practitioner_name}.",
+                    )

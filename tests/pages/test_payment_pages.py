@@ -1,0 +1,163 @@
+"""The payment step on Bookings, the staff Payments page and the Earnings page, in AppTest."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind
+from avenrae.services import payments
+from avenrae.ui.payment import reference_for
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.stripe_fake import FakeStripe, client_for
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe", last_name="Dube")
+
+
+@pytest.fixture
+def pending(db, client):
+    booking = make_booking(
+        db,
+        practitioner=make_practitioner(db, rate="450.00"),
+        client=client,
+        start=datetime.now(UTC) + timedelta(days=3),
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),
+    )
+    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
+    return booking
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    fake = FakeStripe()
+    gateway = payments.StripeGateway(client_for(fake))
+    monkeypatch.setattr(payments, "online_gateway", lambda: gateway)
+    return fake
+
+
+def button(app, label):
+    return next(b for b in app.button if b.label == label)
+
+
+def test_without_stripe_the_client_is_told_how_to_pay_by_eft(db, page, client, pending, monkeypatch):
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)
+    app = page("pages/bookings.py", user=client)
+    assert not app.exception
+    assert any(reference_for(pending.id) in i.value and "R517.50" in i.value for i in app.info)
+    assert not [b for b in app.button if b.label.startswith("Pay ")]
+
+
+def test_the_client_pays_online_and_checking_confirms_the_booking(db, page, client, pending, fake):
+    app = page("pages/bookings.py", user=client)
+    button(app, "Pay R517.50 online").click()
+    app = app.run()
+    assert not app.exception
+    [page_link] = app.get("link_button")
+    assert page_link.proto.url.startswith("https://checkout.stripe.com/")
+    assert len(app.get("image")) == 1  # the QR code
+    button(app, "Check payment status").click()
+    app = app.run()
+    assert any(i.value.startswith("Not paid yet") for i in app.info)
+    db.refresh(pending)
+    fake.pay(pending.stripe_checkout_session_id)
+    button(app, "Check payment status").click()
+    app = app.run()
+    assert app.success[0].value == "Paid — the booking is confirmed."
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+
+
+def test_stripe_unreachable_is_a_plain_message_and_the_booking_stays_pending(db, page, client, pending, fake):
+    fake.fail_next = "network"
+    app = page("pages/bookings.py", user=client)
+    button(app, "Pay R517.50 online").click()
+    app = app.run()
+    assert "could not reach Stripe" in app.error[0].value
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING and pending.stripe_checkout_session_id is None
+
+
+def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, client, pending, monkeypatch):
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)
+    staff = make_user(db, role=Role.STAFF)
+    app = page("pages/bookings.py", user=staff)
+    next(t for t in app.text_input if t.label == "Reference or receipt number").input("Receipt 42")
+    next(n for n in app.number_input if n.label == "Amount received (R)").set_value(500.0)
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app = app.run()
+    assert "record exactly that amount" in app.error[0].value
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING
+    next(t for t in app.text_input if t.label == "Reference or receipt number").input("Receipt 42")
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app = app.run()
+    assert app.success[0].value == "Payment recorded; the booking is confirmed."
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CONFIRMED
+
+
+def paid_by_hand(db, booking, staff_user):
+    from avenrae.services import bookings
+
+    payments.record_manual_payment(
+        session=db,
+        booking_id=booking.id,
+        actor=bookings.Actor(staff_user.id, Role.STAFF),
+        method="eft",
+        reference="FNB 77",
+        amount=booking.total_amount,
+    )
+
+
+def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, pending):
+    staff = make_user(db, role=Role.STAFF)
+    paid_by_hand(db, pending, staff)
+    app = page("pages/payments.py", user=staff)
+    assert not app.exception
+    assert [m.value for m in app.metric][:3] == ["R517.50", "R0.00", "R517.50"]
+    table = app.dataframe[0].value
+    assert list(table["Reference"]) == ["FNB 77"] and list(table["Paid via"]) == ["EFT"]
+    next(n for n in app.number_input if n.label == "Amount (R)").set_value(100.0)
+    app.button(key="FormSubmitter:refund-Refund").click()
+    app = app.run()
+    assert app.error  # no reason, no reference: refused
+    assert db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).all() == []
+    next(n for n in app.number_input if n.label == "Amount (R)").set_value(100.0)
+    next(t for t in app.text_input if t.label.startswith("Reason")).input("Session cut short")
+    next(t for t in app.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
+    app.button(key="FormSubmitter:refund-Refund").click()
+    app = app.run()
+    assert app.success[0].value == f"Refund of R100.00 recorded for {reference_for(pending.id)}."
+    refund = db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).one()
+    assert (refund.amount, refund.provider_reference) == (Decimal("100.00"), "FNB out 3")
+    assert [m.value for m in app.metric][:3] == ["R517.50", "R100.00", "R417.50"]
+
+
+def test_an_inverted_or_empty_period_is_an_empty_state(db, page):
+    app = page("pages/payments.py", user=make_user(db, role=Role.STAFF))
+    app.date_input[0].set_value((datetime(2020, 1, 1).date(), datetime(2020, 1, 31).date()))
+    app = app.run()
+    assert any(i.value == "No payments match." for i in app.info)
+
+
+def test_a_practitioner_sees_their_month(db, page, pending):
+    staff = make_user(db, role=Role.STAFF)
+    paid_by_hand(db, pending, staff)
+    from avenrae.models import Practitioner
+
+    owner = db.get(Practitioner, pending.practitioner_id).user
+    app = page("pages/earnings.py", user=owner)
+    assert not app.exception
+    frame = app.dataframe[0].value
+    assert list(frame["Earned"]) == ["R450.00"] and list(frame["Net"]) == ["R450.00"]
+    assert list(frame["Sessions paid"]) == [1]
+
+
+def test_a_practitioner_without_payments_sees_an_empty_state(db, page):
+    app = page("pages/earnings.py", user=make_practitioner(db).user)
+    assert app.info[0].value == "No payments in the last 12 months yet."

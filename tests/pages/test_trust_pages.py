@@ -1,0 +1,220 @@
+"""My reviews, Reviews, Review moderation, Verification, Verification queue and Audit log in AppTest."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.models import (
+    ApplicationStatus,
+    AuditLog,
+    BookingStatus,
+    Practitioner,
+    Review,
+    ReviewStatus,
+    Role,
+    VerificationApplication,
+    VerificationStatus,
+)
+from avenrae.services import verification
+from avenrae.services.bookings import Actor
+from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user, sample_document
+
+
+def button(app, label):
+    return next(b for b in app.button if b.label == label)
+
+
+@pytest.fixture
+def completed(db):
+    client = make_client(db, first_name="Lindiwe", last_name="Dube")
+    practitioner = make_practitioner(db, first_name="Thandi", last_name="Zulu")
+    return make_booking(
+        db,
+        client=client,
+        practitioner=practitioner,
+        start=datetime.now(UTC) - timedelta(days=2),
+        status=BookingStatus.COMPLETED,
+    )
+
+
+def test_a_client_writes_a_review_and_sees_it_waiting(db, page, completed):
+    app = page("pages/my_reviews.py", user=completed.client)
+    assert not app.exception
+    app.radio[0].set_value(4)
+    app.text_area[0].input("<b>Kind</b> and calm; she listened.")
+    app.button[0].click()
+    app = app.run()
+    assert app.success[0].value.startswith("Thank you! Your review will appear")
+    review = db.scalar(select(Review))
+    assert (review.rating, review.comment, review.status) == (4, "<b>Kind</b> and calm; she listened.", "pending")
+    assert any("Waiting for a moderator" in m.value for m in app.markdown)
+    assert "<b>Kind</b> and calm; she listened." in [t.value for t in app.text]  # shown as typed, as text
+
+
+@pytest.mark.parametrize(
+    ("rating", "comment", "message"),
+    [(None, "Lovely", "Choose a rating from 1 to 5 stars."), (5, "", "Write a few words about the session.")],
+)
+def test_a_review_without_stars_or_words_is_refused_plainly(db, page, completed, rating, comment, message):
+    app = page("pages/my_reviews.py", user=completed.client)
+    if rating is not None:
+        app.radio[0].set_value(rating)
+    app.text_area[0].input(comment)
+    app.button[0].click()
+    app = app.run()
+    assert app.error[0].value == message
+    assert db.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_the_moderator_sees_flags_and_publishes_with_one_click(db, page, completed):
+    make_review(
+        db,
+        completed,
+        rating=5,
+        status=ReviewStatus.PENDING,
+        comment="She cured my cancer! 082 123 4567",
+        flags=["contact", "health_claim"],
+    )
+    staff = make_user(db, role=Role.STAFF)
+    app = page("pages/moderation.py", user=staff)
+    assert not app.exception
+    flags = app.warning[0].value
+    assert "Contact details: “082 123 4567”" in flags and "Health-outcome claim: “cured”" in flags
+    button(app, "Publish").click()
+    app = app.run()
+    assert app.success[0].value == "Published. The rating is updated."
+    practitioner = db.get(Practitioner, completed.practitioner_id)
+    db.refresh(practitioner)
+    assert (practitioner.rating, practitioner.review_count) == (Decimal("5.00"), 1)
+    assert db.scalar(select(func.count()).select_from(AuditLog)) == 1
+
+
+def test_rejecting_without_a_reason_says_so_and_changes_nothing(db, page, completed):
+    review = make_review(db, completed, status=ReviewStatus.PENDING)
+    app = page("pages/moderation.py", user=make_user(db, role=Role.STAFF))
+    button(app, "Reject").click()
+    app = app.run()
+    assert "A reason is required" in app.error[0].value
+    db.refresh(review)
+    assert review.status == ReviewStatus.PENDING
+    app.selectbox[0].set_value("Not about the session")
+    button(app, "Reject").click()
+    app = app.run()
+    assert app.success[0].value == "Rejected; the client has been told why."
+    db.refresh(review)
+    assert (review.status, review.moderation_reason) == (ReviewStatus.REJECTED, "Not about the session")
+
+
+def test_the_practitioner_sees_published_reviews_and_replies(db, page, completed):
+    make_review(db, completed, rating=4, comment="Helpful and warm.")
+    app = page("pages/reviews.py", user=completed.practitioner.user)
+    assert not app.exception
+    assert [m.value for m in app.metric][:2] == ["4.00 ★", "1"]
+    app.text_area[0].input("Thank you, go well.")
+    button(app, "Post reply").click()
+    app = app.run()
+    assert app.success[0].value == "Your reply is posted."
+    assert db.scalar(select(Review.practitioner_reply)) == "Thank you, go well."
+
+
+def test_applying_without_documents_is_refused_and_nothing_is_written(db, page):
+    practitioner = make_practitioner(db, verification_status=VerificationStatus.UNVERIFIED)
+    app = page("pages/verification.py", user=practitioner.user)
+    assert not app.exception
+    assert "You are not verified yet" in app.info[0].value
+    assert any("not a registered health professional" in c.value for c in app.caption)
+    app.text_input[0].input("Thandi Zulu")
+    app.number_input[0].set_value(7)
+    app.text_area[0].input("Trained in Nongoma for six years.")
+    button(app, "Apply").click()
+    app = app.run()
+    assert app.error[0].value == "Attach at least one supporting document (PDF, JPEG or PNG)."
+    assert db.scalar(select(func.count()).select_from(VerificationApplication)) == 0
+
+
+@pytest.fixture
+def applied(db):
+    practitioner = make_practitioner(
+        db, first_name="Sizwe", last_name="Nkosi", verification_status=VerificationStatus.UNVERIFIED
+    )
+    verification.apply(
+        session=db,
+        actor=Actor(practitioner.user_id, Role.PRACTITIONER),
+        form=verification.ApplicationForm(
+            legal_name="Sizwe Nkosi",
+            years_of_practice=9,
+            statement="Trained in Umlazi.",
+            documents=[verification.Upload("letter.png", sample_document("png"))],
+        ),
+    )
+    return practitioner
+
+
+def test_staff_read_the_documents_and_approve(db, page, applied):
+    app = page("pages/verification_queue.py", user=make_user(db, role=Role.STAFF))
+    assert not app.exception
+    assert len(app.get("image")) == 1  # the PNG, shown inline
+    assert any(r"letter\.png" in m.value and "PNG" in m.value for m in app.markdown)  # escaped markdown
+    app.radio[0].set_value("approve")
+    button(app, "Send decision").click()
+    app = app.run()
+    assert app.success[0].value == "Decision sent to Sizwe Nkosi."
+    db.refresh(applied)
+    assert applied.verification_status == VerificationStatus.VERIFIED
+
+
+def test_asking_for_more_needs_a_message(db, page, applied):
+    app = page("pages/verification_queue.py", user=make_user(db, role=Role.ADMIN))
+    app.radio[0].set_value("ask")
+    button(app, "Send decision").click()
+    app = app.run()
+    assert "What you need is required" in app.error[0].value
+    assert db.scalar(select(VerificationApplication.status)) == ApplicationStatus.PENDING
+
+
+def test_the_practitioner_answers_a_request_for_more(db, page, applied):
+    application = db.scalar(select(VerificationApplication))
+    verification.decide(
+        session=db,
+        actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
+        application_id=application.id,
+        decision="ask",
+        message="Add your ID, please.",
+    )
+    app = page("pages/verification.py", user=applied.user)
+    assert app.subheader[0].value == "Staff need more from you"
+    app.text_area[0].input("My ID is attached to the first letter.")
+    button(app, "Send answer").click()
+    app = app.run()
+    assert app.success[0].value == "Sent. Your application is back with staff."
+    db.refresh(application)
+    assert application.status == ApplicationStatus.PENDING
+
+
+def test_the_audit_log_filters_and_exports_what_it_shows(db, page):
+    admin = make_user(db, role=Role.ADMIN, first_name="Pieter", last_name="Admin")
+    db.add_all(
+        [
+            AuditLog(actor_id=admin.id, action="review.publish", target_type="review", target_id="r-1"),
+            AuditLog(
+                actor_id=admin.id,
+                action="user.change_role",
+                target_type="user",
+                target_id="u-1",
+                before={"role": "staff"},
+                after={"role": "admin"},
+            ),
+        ]
+    )
+    db.flush()
+    app = page("pages/audit.py", user=admin)
+    assert not app.exception
+    assert sorted(app.dataframe[0].value["Action"]) == ["review.publish", "user.change_role"]
+    app.multiselect[0].set_value(["review.publish"])
+    app = app.run()
+    assert list(app.dataframe[0].value["Action"]) == ["review.publish"]
+    app.text_input[1].input("nothing-like-this")
+    app = app.run()
+    assert app.info[0].value == "No entries match."

@@ -1,0 +1,486 @@
+"""Payments through the real stripe library (fake transport), signed webhooks, manual
+payments, refunds and a ledger the database keeps honest."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from avenrae.models import (
+    AuditLog,
+    BookingStatus,
+    Notification,
+    PaymentStatus,
+    PaymentTransaction,
+    Practitioner,
+    Role,
+    StripeEvent,
+    TransactionKind,
+)
+from avenrae.services import bookings, payments
+from avenrae.services.errors import InvalidInput, PermissionDenied
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def fake():
+    return FakeStripe()
+
+
+@pytest.fixture
+def gateway(fake):
+    return payments.StripeGateway(client_for(fake))
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe", last_name="Dube", email="lindiwe@example.co.za")
+
+
+@pytest.fixture
+def staff(db):
+    return bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
+
+
+@pytest.fixture
+def pending(db, client):
+    """A pending booking as `bookings.create` leaves it: held, with its pending charge."""
+    practitioner = make_practitioner(db, rate="450.00")
+    booking = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client,
+        start=NOW + timedelta(days=3),
+        status=BookingStatus.PENDING,
+        hold_expires_at=NOW + timedelta(minutes=15),
+    )
+    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
+    return booking
+
+
+def ledger_rows(db, booking):
+    return db.scalars(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.booking_id == booking.id)
+        .order_by(PaymentTransaction.created_at, PaymentTransaction.kind)
+    ).all()
+
+
+def as_client(user) -> bookings.Actor:
+    return bookings.Actor(user.id, Role.CLIENT)
+
+
+# --- Stripe Checkout ------------------------------------------------------------------
+
+
+def test_the_payment_page_asks_stripe_for_the_total_in_cents_zar_with_the_booking(db, fake, gateway, client, pending):
+    link = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    customer_call, session_call = fake.sent
+    assert customer_call.path == "/v1/customers" and customer_call.form["email"] == "lindiwe@example.co.za"
+    assert customer_call.headers["Idempotency-Key"] == f"avenrae-customer-{client.id}"
+    assert session_call.path == "/v1/checkout/sessions"
+    assert session_call.form["line_items[0][price_data][unit_amount]"] == "51750"  # R450 + R67.50 fee
+    assert session_call.form["line_items[0][price_data][currency]"] == "zar"
+    assert session_call.form["metadata[booking_id]"] == str(pending.id)
+    assert session_call.form["payment_intent_data[metadata][booking_id]"] == str(pending.id)
+    assert session_call.headers["Idempotency-Key"].startswith(f"avenrae-checkout-{pending.id}-")
+    assert link.url.startswith("https://checkout.stripe.com/")
+    db.refresh(client)
+    assert client.stripe_customer_id == next(iter(fake.customers))
+    assert pending.hold_expires_at >= NOW + timedelta(minutes=30)  # held as long as the page is open
+    # Asking again gives the same page and creates no second customer.
+    again = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    assert again.url == link.url and len(fake.sent) == 2
+
+
+def test_a_retried_request_after_a_lost_answer_gets_the_same_page(db, fake, gateway, client, pending):
+    first = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    pending.stripe_checkout_url = None  # as if our commit had been lost after Stripe answered
+    db.flush()
+    second = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    assert second.url == first.url
+    assert len(fake.sessions) == 1  # Stripe replayed the idempotent request
+
+
+def test_stripe_unreachable_leaves_the_booking_pending_and_says_so(db, fake, gateway, client, pending):
+    fake.fail_next = "network"
+    with pytest.raises(payments.PaymentError, match="could not reach Stripe"), db.begin_nested():
+        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING and pending.stripe_checkout_session_id is None
+    assert [r.status for r in ledger_rows(db, pending)] == [PaymentStatus.PENDING]
+
+
+def test_only_the_client_or_staff_open_the_payment_page(db, gateway, pending):
+    stranger = make_client(db)
+    with pytest.raises(PermissionDenied):
+        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(stranger), gateway=gateway)
+
+
+def test_without_stripe_keys_online_payment_is_refused_plainly(db, client, pending, monkeypatch):
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)
+    with pytest.raises(payments.PaymentError, match="pay by EFT or cash"):
+        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client))
+
+
+def test_refresh_confirms_a_paid_booking_once(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "open"
+    fake.pay(pending.stripe_checkout_session_id)
+    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "confirmed"
+    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "already recorded"
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+    [charge] = ledger_rows(db, pending)
+    assert (charge.provider, charge.status, charge.amount) == ("stripe", PaymentStatus.COMPLETED, Decimal("517.50"))
+    assert charge.provider_reference.startswith("pi_")
+
+
+# --- webhooks ----------------------------------------------------------------------------
+
+
+def deliver(db, gateway, kind, data, **signing):
+    payload, signature = signed_event(kind, data, **signing)
+    return (
+        payments.handle_webhook(
+            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+        ),
+        payload,
+        signature,
+    )
+
+
+def test_a_valid_event_is_applied_once_even_when_delivered_three_times(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    payload, signature = signed_event("payment_intent.succeeded", intent)
+    outcomes = [
+        payments.handle_webhook(
+            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+        )
+        for _ in range(3)
+    ]
+    assert outcomes == ["confirmed", "duplicate", "duplicate"]
+    assert len(ledger_rows(db, pending)) == 1
+    assert db.scalar(select(func.count()).select_from(StripeEvent)) == 1
+    confirmations = db.scalar(
+        select(func.count()).select_from(Notification).where(Notification.type == "booking_confirmed")
+    )
+    assert confirmations == 2  # client and practitioner, once
+
+
+def test_both_events_of_one_payment_record_it_once(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    page = dict(fake.sessions[pending.stripe_checkout_session_id])
+    assert deliver(db, gateway, "checkout.session.completed", page)[0] == "confirmed"
+    assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "already recorded"
+    assert [r.status for r in ledger_rows(db, pending)] == [PaymentStatus.COMPLETED]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda p, s: (p.replace(b"succeeded", b"succeedeX"), s), id="forged body"),
+        pytest.param(lambda p, s: (p, s.replace("v1=", "v1=0")), id="forged signature"),
+        pytest.param(lambda p, s: (p, None), id="no signature"),
+    ],
+)
+def test_forged_events_are_rejected_and_change_nothing(db, fake, gateway, client, pending, tamper):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    payload, signature = tamper(*signed_event("payment_intent.succeeded", fake.pay(pending.stripe_checkout_session_id)))
+    with pytest.raises(payments.WebhookRejected):
+        payments.handle_webhook(
+            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+        )
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING
+    assert db.scalar(select(func.count()).select_from(StripeEvent)) == 0
+
+
+def test_a_wrong_secret_or_an_old_timestamp_is_rejected(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    for signing in ({"secret": "whsec_someone_else"}, {"at": int(NOW.timestamp()) - 3600}):
+        payload, signature = signed_event("payment_intent.succeeded", intent, **signing)
+        with pytest.raises(payments.WebhookRejected):
+            payments.handle_webhook(
+                session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+            )
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING
+
+
+def test_an_event_for_an_unknown_booking_is_recorded_and_ignored(db, gateway):
+    ghost = {
+        "id": "pi_ghost",
+        "object": "payment_intent",
+        "amount_received": 1000,
+        "metadata": {"booking_id": "00000000-0000-0000-0000-000000000000"},
+    }
+    assert deliver(db, gateway, "payment_intent.succeeded", ghost)[0] == "unknown booking"
+    event = db.scalars(select(StripeEvent)).one()
+    assert event.processed_at is not None
+    assert db.scalar(select(func.count()).select_from(PaymentTransaction)) == 0
+
+
+def test_a_declined_card_keeps_the_booking_pending_and_tells_the_client(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = fake.decline(pending.stripe_checkout_session_id, "Your card has insufficient funds.")
+    assert deliver(db, gateway, "payment_intent.payment_failed", intent)[0] == "failure noted"
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.PENDING, PaymentStatus.PENDING)
+    told = db.scalars(select(Notification).where(Notification.user_id == client.id)).one()
+    assert told.title == "Payment did not go through" and "insufficient funds" in told.message
+    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway).startswith("failed: Your card")
+
+
+def test_money_arriving_after_the_hold_ran_out_goes_straight_back(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    bookings.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "refunded"
+    rows = ledger_rows(db, pending)  # all written in this test's one transaction: same created_at
+    assert sorted((r.kind.value, r.status.value) for r in rows) == [
+        ("charge", "completed"),
+        ("charge", "failed"),
+        ("refund", "completed"),
+    ]
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CANCELLED and pending.payment_status == PaymentStatus.REFUNDED
+    assert fake.sent[-1].path == "/v1/refunds" and fake.sent[-1].form["amount"] == "51750"
+
+
+def test_refunds_made_in_the_stripe_dashboard_arrive_through_charge_refunded(db, fake, gateway, client, pending):
+    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    deliver(db, gateway, "payment_intent.succeeded", intent)
+    fake.dashboard_refund(intent["id"], 10000)
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": intent["id"],
+        "amount_refunded": 10000,
+        "metadata": {},
+    }
+    outcome, payload, signature = deliver(db, gateway, "charge.refunded", charge)
+    assert outcome == "refunds synced (1 changed)"
+    assert (
+        payments.handle_webhook(
+            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+        )
+        == "duplicate"
+    )
+    assert (
+        deliver(
+            db,
+            gateway,
+            "refund.updated",
+            {"id": "re_x", "object": "refund", "payment_intent": intent["id"], "metadata": {}},
+        )[0]
+        == "refunds synced (0 changed)"
+    )
+    refunds = [r for r in ledger_rows(db, pending) if r.kind == TransactionKind.REFUND]
+    assert [(r.amount, r.status) for r in refunds] == [(Decimal("100.00"), PaymentStatus.COMPLETED)]
+    db.refresh(pending)
+    assert pending.payment_status == PaymentStatus.COMPLETED  # partly refunded is still paid
+
+
+# --- manual payments and refunds -----------------------------------------------------------
+
+
+def test_staff_record_an_eft_and_the_booking_is_confirmed_and_audited(db, staff, pending):
+    payments.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 12345", amount=Decimal("517.50")
+    )
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+    [charge] = ledger_rows(db, pending)
+    assert (charge.provider, charge.method, charge.provider_reference) == ("manual", "eft", "FNB 12345")
+    assert db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "payment.record_manual")) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"method": "bitcoin"}, "method"),
+        ({"reference": "  "}, "reference"),
+        ({"amount": Decimal("500.00")}, "amount"),
+    ],
+)
+def test_bad_manual_payments_are_refused_and_write_nothing(db, staff, pending, changes, field):
+    values = {"method": "cash", "reference": "Receipt 7", "amount": Decimal("517.50"), **changes}
+    with pytest.raises(InvalidInput) as refused:
+        payments.record_manual_payment(session=db, booking_id=pending.id, actor=staff, **values)
+    assert field in refused.value.problems
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING
+    assert [r.status for r in ledger_rows(db, pending)] == [PaymentStatus.PENDING]
+
+
+def test_clients_cannot_record_payments(db, client, pending):
+    with pytest.raises(PermissionDenied):
+        payments.record_manual_payment(
+            session=db,
+            booking_id=pending.id,
+            actor=as_client(client),
+            method="cash",
+            reference="x",
+            amount=Decimal("517.50"),
+        )
+
+
+def paid_online(db, fake, gateway, client, booking):
+    payments.start_online_payment(session=db, booking_id=booking.id, actor=as_client(client), gateway=gateway)
+    deliver(db, gateway, "payment_intent.succeeded", fake.pay(booking.stripe_checkout_session_id))
+    db.refresh(booking)
+    return booking
+
+
+def test_staff_refund_part_then_the_rest_never_more(db, fake, gateway, staff, client, pending):
+    paid_online(db, fake, gateway, client, pending)
+    payments.refund(
+        session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late", gateway=gateway
+    )
+    assert fake.sent[-1].form["amount"] == "10000" and fake.sent[-1].headers["Idempotency-Key"].startswith(
+        "avenrae-refund-"
+    )
+    with pytest.raises(InvalidInput, match=r"At most R417\.50"):
+        payments.refund(
+            session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.51"), reason="x", gateway=gateway
+        )
+    payments.refund(
+        session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.50"), reason="Unwell", gateway=gateway
+    )
+    db.refresh(pending)
+    assert pending.payment_status == PaymentStatus.REFUNDED
+    assert payments.balance(db, pending.id).refundable == 0
+
+
+def test_a_refund_stripe_refuses_writes_nothing(db, fake, gateway, staff, client, pending):
+    paid_online(db, fake, gateway, client, pending)
+    fake.fail_next = "invalid"
+    with pytest.raises(payments.PaymentError, match="Stripe refused"), db.begin_nested():
+        payments.refund(
+            session=db, booking_id=pending.id, actor=staff, amount=Decimal("50"), reason="x", gateway=gateway
+        )
+    assert [r.kind for r in ledger_rows(db, pending)] == [TransactionKind.CHARGE]
+
+
+def test_cancelling_a_day_ahead_refunds_online_payments_at_once(db, fake, gateway, client, pending):
+    paid_online(db, fake, gateway, client, pending)
+    outcome = payments.cancel_booking(
+        session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling", gateway=gateway
+    )
+    assert outcome.refund_due == outcome.refunded_now == Decimal("517.50")
+    assert outcome.message == "Booking cancelled. R517.50 is being refunded."
+    db.refresh(pending)
+    assert pending.payment_status == PaymentStatus.REFUNDED
+    assert payments.refund_outstanding(db, pending) == 0
+
+
+def test_when_stripe_is_down_the_refund_stays_owed_and_the_job_pays_it(db, fake, gateway, client, pending):
+    paid_online(db, fake, gateway, client, pending)
+    fake.fail_next = "network"
+    outcome = payments.cancel_booking(
+        session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling", gateway=gateway
+    )
+    assert outcome.refunded_now == 0 and "owed back" in outcome.message
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CANCELLED
+    assert payments.refund_outstanding(db, pending) == Decimal("517.50")
+    assert payments.refund_owed_automatically(session=db, gateway=gateway) == (1, 0)
+    assert payments.refund_outstanding(db, pending) == 0
+
+
+def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, client, pending):
+    payments.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="cash", reference="Receipt 9", amount=Decimal("517.50")
+    )
+    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Sick")
+    assert "staff will pay it out" in outcome.message
+    owed = payments.refunds_owed(session=db, actor=staff)
+    assert [(o.booking_id, o.outstanding, o.paid_by) for o in owed] == [(pending.id, Decimal("517.50"), "manual")]
+    with pytest.raises(InvalidInput, match="give its reference"):
+        payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
+    payments.refund(
+        session=db,
+        booking_id=pending.id,
+        actor=staff,
+        amount=Decimal("517.50"),
+        reason="Policy",
+        method="eft",
+        reference="FNB out 1",
+    )
+    assert payments.refunds_owed(session=db, actor=staff) == []
+
+
+# --- the database keeps the ledger honest ------------------------------------------------------
+
+
+def test_the_database_refuses_refunds_beyond_what_was_paid(db, pending):
+    make_transaction(db, pending, amount=Decimal("100.00"))
+    with pytest.raises(DBAPIError, match="would exceed what was paid"), db.begin_nested():
+        make_transaction(db, pending, kind=TransactionKind.REFUND, amount=Decimal("100.01"))
+
+
+def test_settled_ledger_rows_never_change_and_none_is_deleted(db, pending):
+    row = make_transaction(db, pending, amount=Decimal("517.50"))
+    for statement in (
+        "UPDATE payment_transactions SET amount = 1 WHERE id = :id",
+        "UPDATE payment_transactions SET status = 'failed' WHERE id = :id",
+        "DELETE FROM payment_transactions WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match="ledger row"), db.begin_nested():
+            db.execute(text(statement), {"id": row.id})
+
+
+def test_staff_ledger_totals_and_filters(db, fake, gateway, staff, client, pending):
+    paid_online(db, fake, gateway, client, pending)
+    payments.refund(
+        session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill", gateway=gateway
+    )
+    page = payments.ledger(session=db, actor=staff)
+    assert page.total == 2
+    assert (page.totals.charged, page.totals.refunded, page.totals.net) == (
+        Decimal("517.50"),
+        Decimal("17.50"),
+        Decimal("500.00"),
+    )
+    assert page.totals.platform_fees == Decimal("67.50")
+    refunds_only = payments.ledger(
+        session=db, actor=staff, filters=payments.LedgerFilter(kinds=(TransactionKind.REFUND,))
+    )
+    assert [r.amount for r in refunds_only.rows] == [Decimal("17.50")]
+    assert payments.ledger(session=db, actor=staff, filters=payments.LedgerFilter(text="lindiwe")).total == 2
+    with pytest.raises(InvalidInput):
+        payments.ledger(session=db, actor=staff, filters=payments.LedgerFilter(start=NOW, end=NOW - timedelta(days=1)))
+    with pytest.raises(PermissionDenied):
+        payments.ledger(session=db, actor=as_client(client))
+
+
+def test_practitioner_earnings_by_month_are_service_amounts_less_their_share_of_refunds(
+    db, fake, gateway, staff, client, pending
+):
+    paid_online(db, fake, gateway, client, pending)
+    payments.refund(
+        session=db, booking_id=pending.id, actor=staff, amount=Decimal("115.00"), reason="Half hour", gateway=gateway
+    )
+    owner = db.scalar(select(Practitioner.user_id).where(Practitioner.id == pending.practitioner_id))
+    [month] = payments.earnings(session=db, actor=bookings.Actor(owner, Role.PRACTITIONER))
+    # R115 of R517.50 refunded; the practitioner's share is 450/517.50 of it: R100.00.
+    assert (month.sessions, month.earned, month.refunds, month.net) == (
+        1,
+        Decimal("450.00"),
+        Decimal("100.00"),
+        Decimal("350.00"),
+    )
+    with pytest.raises(PermissionDenied):
+        payments.earnings(
+            session=db, actor=bookings.Actor(owner, Role.PRACTITIONER), practitioner_id=make_practitioner(db).id
+        )
