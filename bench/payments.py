@@ -18,36 +18,25 @@ and kept; `--reseed` starts again).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import stripe
-from sqlalchemy import create_engine, select, text
+from ledger_db import median_ms, scratch_engine
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from avenrae import seed
-from avenrae.config import libpq_url
-from avenrae.db import database_url, migrate, sibling_database
 from avenrae.models import Booking, BookingStatus, MeetingType, PaymentTransaction, Practitioner, Role
 from avenrae.services import availability, bookings, payments
 from tests.factories import make_client, make_practitioner, make_user, make_weekly_hours
 from tests.stripe_fake import WEBHOOK_SECRET, signed_event
 
 ALL_DAY = {day: [("06:00", "22:00")] for day in range(7)}
-
-
-def median_ms(action, rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
 
 
 def pending_bookings(engine, count: int) -> list[tuple]:
@@ -180,19 +169,7 @@ def main() -> None:
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
 
-    url = sibling_database(database_url(), "avenrae_bench_payments", recreate=args.reseed)
-    migrate(url)
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        empty = not connection.execute(text("SELECT EXISTS (SELECT FROM users)")).scalar()
-    if empty:
-        options = seed.SeedOptions(
-            practitioners=max(1000, args.bookings // 100),
-            clients=max(2000, args.bookings // 10),
-            bookings=args.bookings,
-            seed=5,
-        )
-        seed.seed(libpq_url(url), options, show_progress=False)
+    engine = scratch_engine(bookings=args.bookings, reseed=args.reseed)
     webhooks(engine, args.events)
     ledger_queries(engine, args.rounds)
     engine.dispose()
