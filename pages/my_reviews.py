@@ -54,10 +54,10 @@ st.subheader("Reviews you wrote")
 if not written:
     st.caption("You have not written any reviews yet.")
 STATUS_WORDS = {
-    ReviewStatus.PENDING: "⏳ Waiting for a moderator",
-    ReviewStatus.PUBLISHED: "✔ Published",
-    ReviewStatus.REJECTED: "✖ Not published",
-    ReviewStatus.HIDDEN: "Taken down",
+    ReviewStatus.PENDING: ":material/hourglass_empty: Waiting for a moderator",
+    ReviewStatus.PUBLISHED: ":material/check_circle: Published",
+    ReviewStatus.REJECTED: ":material/block: Not published",
+    ReviewStatus.HIDDEN: ":material/visibility_off: Taken down",
 }
 for review in written:
     with st.container(border=True):
