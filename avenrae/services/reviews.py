@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
@@ -340,7 +340,7 @@ def reply(*, session: Session, actor: Actor, review_id: uuid.UUID, text: str, no
             review.client_id,
             "review_reply",
             "Your practitioner replied",
-            f"{actor_name(session, actor.id)} replied to your review: “{_excerpt(text)}”",
+            f"{practitioner.user.full_name} replied to your review: “{_excerpt(text)}”",
             {"review_id": str(review.id)},
         ),
     )
@@ -402,7 +402,7 @@ def moderate(
     if review is None:
         raise NotFound("No such review.")
     if review.status not in allowed_from:
-        raise Conflict(f"This review is {review.status.value} and cannot be {_DONE[action]} now; refresh the queue.")
+        raise Conflict(f"This review is {review.status.value} and cannot be {target.value} now; refresh the queue.")
     before = {"status": review.status.value}
     review.status = target
     review.moderated_by_id = actor.id
@@ -460,23 +460,5 @@ def moderate(
     return review
 
 
-_DONE = {"publish": "published", "reject": "rejected", "hide": "hidden"}
-
-
 def _excerpt(text: str, length: int = 120) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
-
-
-def actor_name(session: Session, user_id: uuid.UUID) -> str:
-    user = session.get(User, user_id)
-    return user.full_name if user else "Someone"
-
-
-def published_mean(session: Session, practitioner_id: uuid.UUID) -> tuple[float | None, int]:
-    """The mean and count of published reviews, computed afresh (for checks and tests)."""
-    mean, count = session.execute(
-        select(func.round(func.avg(Review.rating), 2), func.count(Review.id)).where(
-            and_(Review.practitioner_id == practitioner_id, Review.status == ReviewStatus.PUBLISHED)
-        )
-    ).one()
-    return (float(mean) if mean is not None else None), count
