@@ -148,11 +148,13 @@ class OfflinePage:
         self.page.wait_for_timeout(800)
 
     def map_frame(self, timeout: float = 30_000):
-        """The one folium map on the page, once a rerun has replaced any stale copy of it."""
+        """The folium map on the page. The map reports its view back once drawn, which reruns
+        the page, and during that run a stale copy of the iframe stands beside the new one:
+        take the newest, and let Playwright resolve it again on every action (lazily)."""
         selector = 'iframe[title="streamlit_folium.st_folium"]'
         self.page.wait_for_function(
-            f"() => document.querySelectorAll('{selector}').length === 1", timeout=timeout)
-        return self.page.frame_locator(selector)
+            f"() => document.querySelectorAll('{selector}').length >= 1", timeout=timeout)
+        return self.page.frame_locator(selector).last
 
     def screenshot(self, name: str) -> Path:
         self.settle()
