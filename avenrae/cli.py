@@ -125,6 +125,9 @@ def cmd_db_seed(args: argparse.Namespace) -> None:
     _say("Demo logins (password for all: " + seed.DEMO_PASSWORD + "):")
     for role, email, _ in seed.demo_logins():
         _say(f"  {role:<13} {email}")
+    from avenrae import jobs
+
+    _say(jobs.run_once("refresh-analytics", full=True))
 
 
 def cmd_db_reset(args: argparse.Namespace) -> None:
@@ -193,8 +196,10 @@ def cmd_jobs(args: argparse.Namespace) -> None:
             "an SMTP server (AVENRAE_SMTP_HOST)" if args.job == "send-email" else "Stripe (AVENRAE_STRIPE_SECRET_KEY)"
         )
         raise CommandError(f"{args.job} has nothing to do here: it needs {needs}, which is not configured")
+    if args.full and args.job != "refresh-analytics":
+        raise CommandError("--full only applies to refresh-analytics")
     try:
-        _say(jobs.run_once(args.job))
+        _say(jobs.run_once(args.job, **({"full": True} if args.full else {})))
     except jobs.JobBusy as busy:
         raise CommandError(f"{busy}; try again in a moment") from busy
 
@@ -293,11 +298,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="background work: expire unpaid holds, complete finished sessions, send e-mail",
         description="Run one background job once. `serve` already runs them on their schedule "
         "(expire-pending, send-email and refresh-payments every minute, refund-owed every five minutes, "
-        "complete-finished hourly); use this from cron "
+        "refresh-analytics every ten, complete-finished hourly); use this from cron "
         "or a systemd timer when the app runs elsewhere.",
     )
     jobs.add_argument(
-        "job", choices=["expire-pending", "complete-finished", "send-email", "refresh-payments", "refund-owed"]
+        "job",
+        choices=[
+            "expire-pending",
+            "complete-finished",
+            "send-email",
+            "refresh-payments",
+            "refund-owed",
+            "refresh-analytics",
+        ],
+    )
+    jobs.add_argument(
+        "--full", action="store_true", help="refresh-analytics only: rebuild every rollup, not just what changed"
     )
     jobs.set_defaults(handler=cmd_jobs)
 

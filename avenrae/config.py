@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "AVENRAE_DATABASE_URL")
     )
+    # Optional read-only database for analytics (a streaming replica of DATABASE_URL);
+    # when set, the analytics pages read there and nothing else does.
+    analytics_database_url: str | None = None
     # Where the project-local cluster keeps its state; only used without DATABASE_URL.
     state_dir: Path = REPO_ROOT / ".avenrae"
     platform_fee_rate: Decimal = Decimal("0.15")
@@ -78,7 +81,7 @@ class Settings(BaseSettings):
     # Where the app is reached from outside; Stripe sends clients back here after paying.
     public_url: str = "http://localhost:8501"
 
-    @field_validator("database_url")
+    @field_validator("database_url", "analytics_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

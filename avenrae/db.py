@@ -8,7 +8,7 @@ from functools import cache
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -58,6 +58,27 @@ def session_scope() -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@contextmanager
+def analytics_scope() -> Iterator[Connection]:
+    """A read-only connection for analytics: on AVENRAE_ANALYTICS_DATABASE_URL (a replica)
+    when set, else on the main database. Whatever happens, nothing is committed."""
+    replica = get_settings().analytics_database_url
+    if replica:
+        session = Session(bind=engine_for(replica))
+    else:
+        if SessionLocal.kw.get("bind") is None:
+            SessionLocal.configure(bind=get_engine())
+        session = SessionLocal()
+    try:
+        connection = session.connection()
+        if not connection.in_nested_transaction():  # a test's savepoint inherits its transaction
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield connection
+    finally:
+        session.rollback()
         session.close()
 
 

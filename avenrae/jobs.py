@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from avenrae.db import session_scope
-from avenrae.services import bookings, notifications, payments
+from avenrae.services import analytics, bookings, notifications, payments
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Job:
     name: str
     every_seconds: int
-    run: Callable[[Session], str]  # does the work, returns a one-line report
+    run: Callable[..., str]  # does the work given a session (and options), returns a one-line report
     enabled: Callable[[], bool] = lambda: True
 
 
@@ -54,6 +54,10 @@ def _refund_owed(session: Session) -> str:
     return f"Refunded {done} cancelled bookings online; {left} still owed."
 
 
+def _refresh_analytics(session: Session, full: bool = False) -> str:
+    return str(analytics.refresh(session.connection(), full=full))
+
+
 def _online_payments() -> bool:
     return payments.online_gateway() is not None
 
@@ -66,6 +70,7 @@ JOBS: dict[str, Job] = {
         Job("send-email", 60, _send_email, enabled=notifications.email_enabled),
         Job("refresh-payments", 60, _refresh_payments, enabled=_online_payments),
         Job("refund-owed", 300, _refund_owed, enabled=_online_payments),
+        Job("refresh-analytics", 600, _refresh_analytics),
     )
 }
 
@@ -74,14 +79,14 @@ class JobBusy(Exception):
     """Another process is running this job right now."""
 
 
-def run_once(name: str) -> str:
+def run_once(name: str, **options: object) -> str:
     """Run one job now, in one transaction; JobBusy if it is already running elsewhere."""
     job = JOBS[name]
     with session_scope() as session:
         key = zlib.crc32(f"avenrae.jobs.{name}".encode())
         if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}):
             raise JobBusy(f"{name} is already running")
-        return job.run(session)
+        return job.run(session, **options)
 
 
 class Scheduler:

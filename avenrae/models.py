@@ -220,6 +220,7 @@ class Practitioner(UuidPk, Timestamps, Base):
     __table_args__ = (
         Index("ix_practitioners_location", "location", postgresql_using="gist"),
         Index("ix_practitioners_rating", "rating"),
+        Index("ix_practitioners_updated_at", "updated_at"),
         Index("ix_practitioners_search_document", "search_document", postgresql_using="gin"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("review_count >= 0", name="review_count_non_negative"),
@@ -356,6 +357,8 @@ class Booking(UuidPk, Timestamps, Base):
         CheckConstraint("currency = 'ZAR'", name="currency_zar"),
         CheckConstraint("refund_due >= 0 AND refund_due <= total_amount", name="refund_due_range"),
         Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
+        # What changed since the analytics rollups were last refreshed.
+        Index("ix_bookings_updated_at", "updated_at"),
     )
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -410,6 +413,7 @@ class Review(UuidPk, Timestamps, Base):
     __table_args__ = (
         Index("ix_reviews_practitioner_status", "practitioner_id", "status"),
         Index("ix_reviews_status_created_at", "status", "created_at"),
+        Index("ix_reviews_updated_at", "updated_at"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("char_length(comment) <= 2000", name="comment_length"),
         CheckConstraint("char_length(practitioner_reply) <= 2000", name="reply_length"),
@@ -632,3 +636,129 @@ class LoginAttempt(UuidPk, Base):
     reason: Mapped[str] = mapped_column(String(20), nullable=False)
     ip_address: Mapped[str | None] = mapped_column(String(45))
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+# -- analytics rollups, kept by `python -m avenrae jobs refresh-analytics` (services/analytics.py)
+
+# Sums over many bookings: wider than one booking's Money.
+Total = Numeric(16, 2)
+
+
+class Measures:
+    """What every analytics rollup row adds up. Booking counts follow the session's day;
+    money follows the ledger: completed charges and refunds on the day they were made."""
+
+    bookings: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=10)
+    completed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=11)
+    cancelled: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=12)
+    no_shows: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=13)
+    charges: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=14)
+    gross: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=15)
+    gross_fees: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=16)
+    refund_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=17)
+    refunds: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=18)
+    refunded_fees: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=19)
+    rating_sum: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=20)
+    rating_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=21)
+
+
+class AnalyticsPractitionerDay(Measures, Base):
+    """One practitioner's figures for one day and meeting type: the finest rollup."""
+
+    __tablename__ = "analytics_practitioner_days"
+    __table_args__ = (Index("ix_analytics_practitioner_days_day", "day", postgresql_using="brin"),)
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, sort_order=-3)
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
+    meeting_type: Mapped[MeetingType] = mapped_column(
+        pg_enum(MeetingType, "meeting_type"), primary_key=True, sort_order=-1
+    )
+
+
+class AnalyticsDay(Measures, Base):
+    """The whole platform's figures per day, specialization, province and meeting type."""
+
+    __tablename__ = "analytics_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-4)
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), primary_key=True, sort_order=-3
+    )
+    province: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-2)
+    meeting_type: Mapped[MeetingType] = mapped_column(
+        pg_enum(MeetingType, "meeting_type"), primary_key=True, sort_order=-1
+    )
+
+
+class AnalyticsPractitionerProfile(Base):
+    """Where each practitioner counts in the rollups: the dimensions as last refreshed and
+    the hexagon of the map grid their practice lies in."""
+
+    __tablename__ = "analytics_practitioner_profiles"
+    __table_args__ = (Index("ix_analytics_practitioner_profiles_cell", "cell_i", "cell_j"),)
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), nullable=False
+    )
+    province: Mapped[str] = mapped_column(String(40), nullable=False)
+    city: Mapped[str] = mapped_column(String(120), nullable=False)
+    cell_i: Mapped[int] = mapped_column(Integer, nullable=False)
+    cell_j: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AnalyticsCellMonth(Base):
+    """Bookings per map hexagon, month of the session, specialization and status."""
+
+    __tablename__ = "analytics_cell_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    cell_i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), primary_key=True
+    )
+    status: Mapped[BookingStatus] = mapped_column(pg_enum(BookingStatus, "booking_status"), primary_key=True)
+    bookings: Mapped[int] = mapped_column(Integer, nullable=False)
+    # What clients paid for these sessions, net of refunds (the ledger, whenever paid).
+    paid: Mapped[Decimal] = mapped_column(Total, nullable=False)
+
+
+class AnalyticsCellSupply(Base):
+    """Active practitioners per map hexagon and specialization, as last refreshed."""
+
+    __tablename__ = "analytics_cell_supply"
+
+    cell_i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), primary_key=True
+    )
+    practitioners: Mapped[int] = mapped_column(Integer, nullable=False)
+    verified: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AnalyticsCellDemand(Base):
+    """Searches per map hexagon (by the search's centre) and day; unmet ones found nobody."""
+
+    __tablename__ = "analytics_cell_demand"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    cell_i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cell_j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    searches: Mapped[int] = mapped_column(Integer, nullable=False)
+    unmet: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AnalyticsRefresh(Base):
+    """When the rollups were last brought up to date, and up to which moment of the data."""
+
+    __tablename__ = "analytics_refresh"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    # Rows changed at or after this moment (less a safety margin) are looked at next time.
+    watermark: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    seconds: Mapped[Decimal] = mapped_column(Numeric(10, 3), nullable=False)
+    full_rebuild: Mapped[bool] = mapped_column(Boolean, nullable=False)

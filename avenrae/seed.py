@@ -610,6 +610,8 @@ class _Seeder:
                     lambda name, t: self.report.steps.append((f"key {name}", 0, time.perf_counter() - t)),
                 )
                 self.cur.execute("DROP TABLE seed_people, seed_practitioners, seed_clients, seed_bookings")
+                # After the keys: each logged search counts practitioners with the GiST index.
+                self._load_searches()
                 self.cur.execute("ALTER TABLE practitioners ENABLE TRIGGER practitioners_search_document")
         finally:
             self.bar.close()
@@ -620,6 +622,57 @@ class _Seeder:
         self.report.seconds = time.perf_counter() - started
         return self.report
 
+    def _search_count(self) -> int:
+        return max(200, self.options.bookings // 100)
+
+    def _load_searches(self) -> None:
+        """Searches from the last year, centred on towns of every size (so the smallest
+        often find nobody: the unmet demand analysts map), each logged with what a search
+        for that place, radius and specialization finds on its first page."""
+        self.bar.set_description("Seeding search log")
+        count = self._search_count()
+        rng = np.random.default_rng([self.options.seed, 7])
+        place = rng.integers(0, len(self.gazetteer), count)
+        latitude, longitude = _spread_around(rng, self.gazetteer, place)
+        spec = rng.integers(0, len(SPECIALIZATIONS) + 1, count)  # the last: any specialization
+        self._staged(
+            "search plan (binary COPY)",
+            "seed_searches",
+            {
+                "n": ("int8", np.arange(1, count + 1)),
+                "place": ("int4", place + 1),
+                "latitude": ("float8", latitude),
+                "longitude": ("float8", longitude),
+                "radius": ("int4", rng.choice([5, 10, 25, 50, 100], count, p=[0.2, 0.3, 0.3, 0.15, 0.05])),
+                "spec": ("int4", spec + 1),
+                "searched": ("timestamptz", pg_time(self.now_s - rng.integers(60, 365 * 86400, count))),
+            },
+        )
+        self._sql(
+            "search_log",
+            """
+            INSERT INTO search_log (id, searched_at, centre, place, radius_km, filters, results_found, more_results)
+            SELECT pg_temp.seed_uuid(%(seed)s, 'search', s.n), s.searched, c.centre, (%(labels)s::text[])[s.place],
+                   s.radius, f.filters, least(found.n, %(page)s + 1), found.n > %(page)s
+            FROM seed_searches s
+            CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.longitude, s.latitude), 4326)::geography) c(centre)
+            CROSS JOIN LATERAL (SELECT (%(specs)s::specialization_type[])[s.spec]) w(spec)
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN w.spec IS NULL THEN '{"sort": "distance"}'::jsonb
+                            ELSE jsonb_build_object('specializations', jsonb_build_array(w.spec), 'sort', 'distance')
+                       END) f(filters)
+            CROSS JOIN LATERAL (
+                SELECT count(*) FROM (
+                    SELECT 1 FROM practitioners p
+                    WHERE ST_DWithin(p.location, c.centre, s.radius * 1000.0)
+                      AND (w.spec IS NULL OR p.specialization = w.spec)
+                    LIMIT %(page)s + 1) hit
+                ) found(n)
+            """,
+            {"labels": [pl.label for pl in self.gazetteer], "specs": list(SPECIALIZATIONS), "page": 20},
+        )
+        self.cur.execute("DROP TABLE seed_searches")
+
     def _expected_rows(self, people: PeoplePlan, plan: dict[str, np.ndarray]) -> int:
         ranges = np.array([sum(len(r) for r in t.values()) for t in WEEKLY_TEMPLATES])
         weekly = int(np.bincount(people.template, minlength=len(WEEKLY_TEMPLATES)) @ ranges)
@@ -627,6 +680,7 @@ class _Seeder:
         return int(
             2 * self.options.practitioners
             + 2 * self.options.clients
+            + self._search_count()
             + len(DEMO_ACCOUNTS)
             - 2
             + weekly

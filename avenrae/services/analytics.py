@@ -1,0 +1,886 @@
+"""Analytics: revenue, platform fees, refunds and bookings over time, by place and on a map.
+
+Every figure is computed in PostgreSQL and read from rollup tables (the `Analytics*`
+models) that `refresh()` keeps up to date, so the answers stay quick at ten million
+bookings. Two sources, never mixed up:
+
+- money comes from the payments ledger: completed charges and refunds, on the day
+  (in the platform's time zone) they were made. A ledger row splits into the
+  practitioner's share, round(amount x service / total, 2) as on the Earnings page,
+  and the platform's fee share, the rest; for a charge these are exactly the booking's
+  service amount and platform fee.
+- booking counts come from bookings, on the day of the session; ratings from the
+  published reviews of those sessions.
+
+Practitioners count under their specialization, province, city and map hexagon as
+they were at the last refresh.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from avenrae.config import get_settings
+from avenrae.models import BookingStatus, MeetingType, Specialization
+from avenrae.services.errors import InvalidInput
+
+# Map hexagons: 15 km edges (about 585 km² each) on the Africa Albers equal-area
+# projection, so every cell covers the same ground from Musina to Cape Agulhas.
+HEX_SRID = 102022
+HEX_EDGE_METRES = 15_000
+# Rows changed this long before the last refresh began are looked at again, so a
+# transaction that started before the refresh and committed after it is not missed.
+SAFETY_MARGIN = timedelta(minutes=10)
+MAX_PERIOD_DAYS = 3 * 366 + 1
+UNKNOWN = "Unknown"
+
+Grain = Literal["day", "week", "month"]
+Dimension = Literal["specialization", "province", "city", "meeting_type"]
+MapMeasure = Literal["bookings", "paid"]
+
+MEASURES = (
+    "bookings",
+    "completed",
+    "cancelled",
+    "no_shows",
+    "charges",
+    "gross",
+    "gross_fees",
+    "refund_count",
+    "refunds",
+    "refunded_fees",
+    "rating_sum",
+    "rating_count",
+)
+_MONEY = ("gross", "gross_fees", "refunds", "refunded_fees")
+_SUMS = ", ".join(f"coalesce(sum({m}), 0) AS {m}" for m in MEASURES)
+
+# The figures shown, from summed measures (aliases a.*): name -> SQL.
+FIGURES = {
+    "gross": "gross",
+    "platform_fees": "gross_fees - refunded_fees",
+    "refunds": "refunds",
+    "earnings": "(gross - gross_fees) - (refunds - refunded_fees)",
+    "net": "gross - refunds",
+    "bookings": "bookings",
+    "completed": "completed",
+    "cancelled": "cancelled",
+    "no_shows": "no_shows",
+    "cancellation_rate": "round(cancelled::numeric / nullif(bookings, 0), 4)",
+    "no_show_rate": "round(no_shows::numeric / nullif(completed + no_shows, 0), 4)",
+    "average_rating": "round(rating_sum::numeric / nullif(rating_count, 0), 2)",
+    "reviews": "rating_count",
+}
+FIGURE_LABELS = {
+    "gross": "Gross bookings value (R)",
+    "platform_fees": "Platform fees (R)",
+    "refunds": "Refunds (R)",
+    "earnings": "Practitioner earnings (R)",
+    "net": "Net paid (R)",
+    "bookings": "Bookings",
+    "completed": "Completed",
+    "cancelled": "Cancelled",
+    "no_shows": "No-shows",
+    "cancellation_rate": "Cancellation rate",
+    "no_show_rate": "No-show rate",
+    "average_rating": "Average rating",
+    "reviews": "Published reviews",
+}
+_MONEY_FIGURES = ("gross", "platform_fees", "refunds", "earnings", "net")
+_FIGURES_SQL = ", ".join(f"{sql} AS {name}" for name, sql in FIGURES.items())
+
+
+# --- what the pages ask for ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A period (both days included, in the platform's time zone) and optional filters;
+    an empty tuple means everything."""
+
+    start: date | None
+    end: date | None
+    specializations: tuple[Specialization, ...] = ()
+    provinces: tuple[str, ...] = ()
+    meeting_types: tuple[MeetingType, ...] = ()
+
+    @property
+    def days(self) -> int:
+        assert self.start and self.end
+        return (self.end - self.start).days + 1
+
+
+def check(filters: Filters) -> Filters:
+    """The filters, or InvalidInput in plain words when the period cannot be used."""
+    if filters.start is None or filters.end is None:
+        raise InvalidInput({"period": "Choose both a first and a last day for the period."})
+    if filters.end < filters.start:
+        raise InvalidInput(
+            {"period": f"The period ends ({filters.end:%d %b %Y}) before it starts ({filters.start:%d %b %Y})."}
+        )
+    if filters.days > MAX_PERIOD_DAYS:
+        raise InvalidInput({"period": "Choose a period of at most three years."})
+    return filters
+
+
+def _where(filters: Filters, *, profile: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause for a rollup aliased `a`; dimensions from `profile` when given."""
+    dims = profile or "a"
+    clauses = ["a.day BETWEEN :start AND :end"]
+    params: dict[str, Any] = {"start": filters.start, "end": filters.end}
+    if filters.specializations:
+        clauses.append(f"{dims}.specialization = ANY(CAST(:specializations AS specialization_type[]))")
+        params["specializations"] = [s.value for s in filters.specializations]
+    if filters.provinces:
+        clauses.append(f"{dims}.province = ANY(:provinces)")
+        params["provinces"] = list(filters.provinces)
+    if filters.meeting_types:
+        clauses.append("a.meeting_type = ANY(CAST(:meeting_types AS meeting_type[]))")
+        params["meeting_types"] = [m.value for m in filters.meeting_types]
+    return " AND ".join(clauses), params
+
+
+def _frame(connection: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    result = connection.execute(text(sql), params)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in frame.columns:
+        if column in _MONEY_FIGURES or column in _MONEY or column == "paid":
+            frame[column] = frame[column].map(Decimal)
+        elif column.endswith("_rate") or column == "average_rating":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+@dataclass(frozen=True)
+class Summary:
+    gross: Decimal
+    platform_fees: Decimal
+    refunds: Decimal
+    earnings: Decimal
+    net: Decimal
+    bookings: int
+    completed: int
+    cancelled: int
+    no_shows: int
+    cancellation_rate: float | None
+    no_show_rate: float | None
+    average_rating: float | None
+    reviews: int
+
+    @property
+    def empty(self) -> bool:
+        return self.bookings == 0 and self.gross == 0 and self.refunds == 0
+
+
+def summary(connection: Connection, filters: Filters) -> Summary:
+    """The period's totals under the filters."""
+    where, params = _where(check(filters))
+    frame = _frame(
+        connection,
+        f"SELECT {_FIGURES_SQL} FROM (SELECT {_SUMS} FROM analytics_days a WHERE {where}) a",
+        params,
+    )
+    row = frame.iloc[0].to_dict()
+    return Summary(
+        **{
+            key: (None if pd.isna(value) else value)
+            if key in ("cancellation_rate", "no_show_rate", "average_rating")
+            else value
+            for key, value in row.items()
+        }
+    )
+
+
+def _periods(grain: Grain) -> str:
+    if grain not in ("day", "week", "month"):
+        raise InvalidInput({"grain": "Group by day, week or month."})
+    return f"date_trunc('{grain}', a.day)::date"
+
+
+def over_time(connection: Connection, filters: Filters, grain: Grain = "month") -> pd.DataFrame:
+    """One row per day, week (from Monday) or month of the period, empty ones included."""
+    where, params = _where(check(filters))
+    period = _periods(grain)
+    return _frame(
+        connection,
+        f"""
+        WITH periods AS (
+            SELECT generate_series(date_trunc('{grain}', CAST(:start AS date)),
+                                   CAST(:end AS date), interval '1 {grain}')::date AS period
+        ), figures AS (
+            SELECT {period} AS period, {_SUMS} FROM analytics_days a WHERE {where} GROUP BY 1
+        )
+        SELECT period, {_FIGURES_SQL}
+        FROM (SELECT p.period, {", ".join(f"coalesce(f.{m}, 0) AS {m}" for m in MEASURES)}
+              FROM periods p LEFT JOIN figures f USING (period)) a
+        ORDER BY period
+        """,
+        params,
+    )
+
+
+def by_specialization_over_time(connection: Connection, filters: Filters, grain: Grain = "month") -> pd.DataFrame:
+    """Gross, platform fees and bookings per period and specialization (for a stacked chart)."""
+    where, params = _where(check(filters))
+    return _frame(
+        connection,
+        f"""
+        SELECT period, specialization::text AS specialization, {_FIGURES_SQL}
+        FROM (SELECT {_periods(grain)} AS period, a.specialization, {_SUMS}
+              FROM analytics_days a WHERE {where} GROUP BY 1, 2) a
+        ORDER BY period, specialization
+        """,
+        params,
+    )
+
+
+def breakdown(connection: Connection, filters: Filters, by: Dimension) -> pd.DataFrame:
+    """The period's figures per specialization, province, city or meeting type, biggest first."""
+    if by not in ("specialization", "province", "city", "meeting_type"):
+        raise InvalidInput({"by": "Break down by specialization, province, city or meeting type."})
+    if by == "city":
+        where, params = _where(check(filters), profile="p")
+        source = (
+            "analytics_practitioner_days a JOIN analytics_practitioner_profiles p USING (practitioner_id) "
+            f"WHERE {where} GROUP BY p.city, p.province"
+        )
+        keys = "p.city, p.province"
+        names = "city, province"
+    else:
+        where, params = _where(check(filters))
+        source = f"analytics_days a WHERE {where} GROUP BY a.{by}"
+        keys = f"a.{by}::text AS {by}"
+        names = by
+    return _frame(
+        connection,
+        f"SELECT {names}, {_FIGURES_SQL} FROM (SELECT {keys}, {_SUMS} FROM {source}) a "
+        f"ORDER BY gross DESC, bookings DESC, {names}",
+        params,
+    )
+
+
+def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
+    """Calendar months of the period with growth against the month before, as a fraction.
+    A month the period only partly covers is marked and gets no growth figure, nor does
+    the month after it: comparing part of a month with a whole one would mislead."""
+    months = over_time(connection, filters, "month")
+    start, end = filters.start, filters.end
+    assert start and end
+    next_months = [(m.replace(day=28) + timedelta(days=4)).replace(day=1) for m in months["period"]]
+    months["partial"] = [
+        bool(m < start or following - timedelta(days=1) > end)
+        for m, following in zip(months["period"], next_months, strict=True)
+    ]
+    for figure in ("gross", "platform_fees", "bookings"):
+        values = months[figure].map(float)
+        previous = values.shift(1)
+        growth = (values - previous) / previous.where(previous != 0)
+        comparable = ~months["partial"] & ~months["partial"].shift(1, fill_value=True)
+        months[f"{figure}_growth"] = growth.where(comparable).round(4)
+    return months[
+        [
+            "period",
+            "partial",
+            "gross",
+            "gross_growth",
+            "platform_fees",
+            "platform_fees_growth",
+            "bookings",
+            "bookings_growth",
+        ]
+    ]
+
+
+def practitioners_ranked(
+    connection: Connection, filters: Filters, *, limit: int = 10, best: bool = True
+) -> pd.DataFrame:
+    """The practitioners who brought in the most (or, best=False, the least) gross
+    bookings value in the period, among those with a booking or a payment in it."""
+    if not 1 <= limit <= 100:
+        raise InvalidInput({"limit": "Show between 1 and 100 practitioners."})
+    where, params = _where(check(filters), profile="p")
+    order = "DESC" if best else "ASC"
+    return _frame(
+        connection,
+        f"""
+        SELECT u.first_name || ' ' || u.last_name AS practitioner, r.specialization::text AS specialization,
+               r.city, r.province, {", ".join(f"r.{name}" for name in FIGURES)}, r.practitioner_id
+        FROM (
+            SELECT a.practitioner_id, p.specialization, p.city, p.province, {_FIGURES_SQL}
+            FROM (SELECT a.practitioner_id, {_SUMS}
+                  FROM analytics_practitioner_days a JOIN analytics_practitioner_profiles p USING (practitioner_id)
+                  WHERE {where} GROUP BY a.practitioner_id) a
+            JOIN analytics_practitioner_profiles p USING (practitioner_id)
+            ORDER BY gross {order}, bookings {order}, a.practitioner_id
+            LIMIT :limit
+        ) r
+        JOIN practitioners pr ON pr.id = r.practitioner_id
+        JOIN users u ON u.id = pr.user_id
+        ORDER BY r.gross {order}, r.bookings {order}, r.practitioner_id
+        """,
+        {**params, "limit": limit},
+    )
+
+
+def provinces(connection: Connection) -> list[str]:
+    """Provinces that appear in the figures, for a filter."""
+    return list(connection.execute(text("SELECT DISTINCT province FROM analytics_days ORDER BY 1")).scalars())
+
+
+# --- freshness ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    refreshed_at: datetime
+    watermark: datetime
+    seconds: float
+    full_rebuild: bool
+
+
+def freshness(connection: Connection) -> Freshness | None:
+    """When the figures were last refreshed, or None if never."""
+    row = connection.execute(
+        text("SELECT refreshed_at, watermark, seconds, full_rebuild FROM analytics_refresh WHERE id = 1")
+    ).one_or_none()
+    return None if row is None else Freshness(row[0], row[1], float(row[2]), row[3])
+
+
+# --- the map -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapFilters:
+    """Whole calendar months, first to last included; statuses and specializations (empty = all)."""
+
+    first_month: date | None
+    last_month: date | None
+    statuses: tuple[BookingStatus, ...] = ()
+    specializations: tuple[Specialization, ...] = ()
+
+
+def check_map(filters: MapFilters) -> MapFilters:
+    if filters.first_month is None or filters.last_month is None:
+        raise InvalidInput({"period": "Choose a first and a last month."})
+    first, last = filters.first_month.replace(day=1), filters.last_month.replace(day=1)
+    if last < first:
+        raise InvalidInput({"period": f"The last month ({last:%b %Y}) comes before the first ({first:%b %Y})."})
+    if (last.year - first.year) * 12 + last.month - first.month >= 36:
+        raise InvalidInput({"period": "Choose at most 36 months."})
+    return MapFilters(first, last, filters.statuses, filters.specializations)
+
+
+def _cell_polygon(i: str, j: str) -> str:
+    return f"ST_AsGeoJSON(ST_Transform(ST_SetSRID(ST_Hexagon({HEX_EDGE_METRES}, {i}, {j}), {HEX_SRID}), 4326), 4)::json"
+
+
+def _map_where(filters: MapFilters) -> tuple[str, dict[str, Any]]:
+    checked = check_map(filters)
+    clauses = ["c.month BETWEEN :first AND :last"]
+    params: dict[str, Any] = {"first": checked.first_month, "last": checked.last_month}
+    if checked.statuses:
+        clauses.append("c.status = ANY(CAST(:statuses AS booking_status[]))")
+        params["statuses"] = [s.value for s in checked.statuses]
+    if checked.specializations:
+        clauses.append("c.specialization = ANY(CAST(:specializations AS specialization_type[]))")
+        params["specializations"] = [s.value for s in checked.specializations]
+    return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class Cell:
+    i: int
+    j: int
+    value: float
+    bookings: int
+    paid: Decimal
+    polygon: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CellLayer:
+    """Hexagons with a value each, ready to draw; `total` sums the value over all of them."""
+
+    cells: list[Cell]
+    total: float
+
+    def feature_collection(self, value_label: str) -> dict[str, Any]:
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": f"{c.i}:{c.j}",
+                    "geometry": c.polygon,
+                    "properties": {"cell": f"{c.i}:{c.j}", "value": c.value, value_label: c.value},
+                }
+                for c in self.cells
+            ],
+        }
+
+
+def booking_cells(connection: Connection, filters: MapFilters, measure: MapMeasure = "bookings") -> CellLayer:
+    """Bookings per hexagon over the months, valued by count or by what clients paid."""
+    if measure not in ("bookings", "paid"):
+        raise InvalidInput({"measure": "Colour by bookings or by amount paid."})
+    where, params = _map_where(filters)
+    rows = connection.execute(
+        text(
+            f"""
+            SELECT cell_i, cell_j, bookings, paid, {_cell_polygon("cell_i", "cell_j")}
+            FROM (SELECT c.cell_i, c.cell_j, sum(c.bookings) AS bookings, sum(c.paid) AS paid
+                  FROM analytics_cell_months c WHERE {where} GROUP BY 1, 2) c
+            WHERE bookings > 0
+            ORDER BY cell_i, cell_j
+            """
+        ),
+        params,
+    ).all()
+    cells = [
+        Cell(i, j, float(paid if measure == "paid" else bookings), int(bookings), Decimal(paid), polygon)
+        for i, j, bookings, paid, polygon in rows
+    ]
+    return CellLayer(cells, sum(c.value for c in cells))
+
+
+def supply_cells(connection: Connection, specializations: tuple[Specialization, ...] = ()) -> CellLayer:
+    """Active practitioners per hexagon (as of the last refresh)."""
+    where = "true"
+    params: dict[str, Any] = {}
+    if specializations:
+        where = "s.specialization = ANY(CAST(:specializations AS specialization_type[]))"
+        params["specializations"] = [s.value for s in specializations]
+    rows = connection.execute(
+        text(
+            f"""
+            SELECT cell_i, cell_j, practitioners, {_cell_polygon("cell_i", "cell_j")}
+            FROM (SELECT s.cell_i, s.cell_j, sum(s.practitioners) AS practitioners
+                  FROM analytics_cell_supply s WHERE {where} GROUP BY 1, 2) s
+            ORDER BY cell_i, cell_j
+            """
+        ),
+        params,
+    ).all()
+    cells = [Cell(i, j, float(n), 0, Decimal(0), polygon) for i, j, n, polygon in rows]
+    return CellLayer(cells, sum(c.value for c in cells))
+
+
+def unmet_demand_cells(connection: Connection, filters: MapFilters) -> CellLayer:
+    """Searches that found nobody, per hexagon of the search's centre, over the months."""
+    checked = check_map(filters)
+    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    rows = connection.execute(
+        text(
+            f"""
+            SELECT cell_i, cell_j, unmet, {_cell_polygon("cell_i", "cell_j")}
+            FROM (SELECT d.cell_i, d.cell_j, sum(d.unmet) AS unmet
+                  FROM analytics_cell_demand d WHERE d.day BETWEEN :first AND :last GROUP BY 1, 2) d
+            WHERE unmet > 0
+            ORDER BY cell_i, cell_j
+            """
+        ),
+        {"first": checked.first_month, "last": last_day},
+    ).all()
+    cells = [Cell(i, j, float(n), 0, Decimal(0), polygon) for i, j, n, polygon in rows]
+    return CellLayer(cells, sum(c.value for c in cells))
+
+
+def cell_of(connection: Connection, latitude: float, longitude: float) -> tuple[int, int]:
+    """The hexagon holding a point (for a click on the map)."""
+    row = connection.execute(
+        text(f"SELECT i, j FROM ({_cell_of('ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)')}) cell"),
+        {"lat": latitude, "lon": longitude},
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+_BY_STATUS = ", ".join(f"sum(c.bookings) FILTER (WHERE c.status = '{s.value}') AS {s.value}" for s in BookingStatus)
+
+
+def cell_breakdown(connection: Connection, filters: MapFilters, i: int, j: int) -> pd.DataFrame:
+    """One hexagon's bookings and amount paid by specialization and status, with its
+    practitioners (supply) and the searches from it that found nobody."""
+    where, params = _map_where(filters)
+    checked = check_map(filters)
+    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return _frame(
+        connection,
+        f"""
+        SELECT s.spec::text AS specialization,
+               {", ".join(f"coalesce(b.{st.value}, 0) AS {st.value}" for st in BookingStatus)},
+               coalesce(b.bookings, 0) AS bookings, coalesce(b.paid, 0) AS paid,
+               coalesce(sup.practitioners, 0) AS practitioners
+        FROM unnest(enum_range(NULL::specialization_type)) AS s(spec)
+        LEFT JOIN (
+            SELECT c.specialization,
+                   {_BY_STATUS},
+                   sum(c.bookings) AS bookings, sum(c.paid) AS paid
+            FROM analytics_cell_months c
+            WHERE {where} AND c.cell_i = :i AND c.cell_j = :j
+            GROUP BY c.specialization
+        ) b ON b.specialization = s.spec
+        LEFT JOIN analytics_cell_supply sup ON sup.cell_i = :i AND sup.cell_j = :j AND sup.specialization = s.spec
+        ORDER BY s.spec
+        """,
+        {**params, "i": i, "j": j, "last_day": last_day},
+    )
+
+
+def unmet_searches_in_cell(connection: Connection, filters: MapFilters, i: int, j: int) -> int:
+    checked = check_map(filters)
+    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    return int(
+        connection.execute(
+            text(
+                "SELECT coalesce(sum(unmet), 0) FROM analytics_cell_demand "
+                "WHERE cell_i = :i AND cell_j = :j AND day BETWEEN :first AND :last"
+            ),
+            {"i": i, "j": j, "first": checked.first_month, "last": last_day},
+        ).scalar_one()
+    )
+
+
+# --- keeping the rollups fresh -----------------------------------------------------------
+
+
+def _cell_of(geography: str) -> str:
+    """A subquery giving the (i, j) of the map hexagon holding a point (geography or geometry 4326)."""
+    point = f"ST_Transform(({geography})::geometry, {HEX_SRID})"
+    return (
+        f"SELECT h.i, h.j FROM ST_HexagonGrid({HEX_EDGE_METRES}, {point}) h "
+        f"WHERE ST_Intersects(h.geom, {point}) ORDER BY h.i, h.j LIMIT 1"
+    )
+
+
+def _local_day(column: str) -> str:
+    return f"({column} AT TIME ZONE :zone)::date"
+
+
+def _day_start(day: str) -> str:
+    return f"(({day})::timestamp AT TIME ZONE :zone)"
+
+
+# Practitioner-day facts, straight from the raw tables. {booked_scope} narrows the
+# bookings side (a JOIN), {paid_practitioners} and {paid_scope} the ledger side.
+_FACTS = f"""
+WITH booked AS (
+    SELECT b.practitioner_id, {_local_day("b.session_start")} AS day, b.meeting_type,
+           count(*) AS bookings,
+           count(*) FILTER (WHERE b.status = 'completed') AS completed,
+           count(*) FILTER (WHERE b.status = 'cancelled') AS cancelled,
+           count(*) FILTER (WHERE b.status = 'no_show') AS no_shows,
+           coalesce(sum(r.rating) FILTER (WHERE r.status = 'published'), 0) AS rating_sum,
+           count(r.rating) FILTER (WHERE r.status = 'published') AS rating_count
+    FROM bookings b
+    {{booked_scope}}
+    LEFT JOIN reviews r ON r.booking_id = b.id
+    GROUP BY 1, 2, 3
+), split AS (
+    SELECT b.practitioner_id, {_local_day("t.created_at")} AS day, b.meeting_type, t.kind, t.amount,
+           t.amount - round(t.amount * b.service_amount / b.total_amount, 2) AS fee_share
+    FROM {{paid_source}}
+    JOIN payment_transactions t ON t.booking_id = b.id
+    WHERE t.status = 'completed' AND b.total_amount > 0
+), paid AS (
+    SELECT s.practitioner_id, s.day, s.meeting_type,
+           count(*) FILTER (WHERE s.kind = 'charge') AS charges,
+           coalesce(sum(s.amount) FILTER (WHERE s.kind = 'charge'), 0) AS gross,
+           coalesce(sum(s.fee_share) FILTER (WHERE s.kind = 'charge'), 0) AS gross_fees,
+           count(*) FILTER (WHERE s.kind = 'refund') AS refund_count,
+           coalesce(sum(s.amount) FILTER (WHERE s.kind = 'refund'), 0) AS refunds,
+           coalesce(sum(s.fee_share) FILTER (WHERE s.kind = 'refund'), 0) AS refunded_fees
+    FROM split s
+    {{paid_scope}}
+    GROUP BY 1, 2, 3
+)
+INSERT INTO analytics_practitioner_days (practitioner_id, day, meeting_type, {", ".join(MEASURES)})
+SELECT practitioner_id, day, meeting_type, {", ".join(f"sum({m})" for m in MEASURES)}
+FROM (
+    SELECT practitioner_id, day, meeting_type, bookings, completed, cancelled, no_shows,
+           0, 0, 0, 0, 0, 0, rating_sum, rating_count
+    FROM booked
+    UNION ALL
+    SELECT practitioner_id, day, meeting_type, 0, 0, 0, 0,
+           charges, gross, gross_fees, refund_count, refunds, refunded_fees, 0, 0
+    FROM paid
+) facts ({", ".join(("practitioner_id", "day", "meeting_type", *MEASURES))})
+GROUP BY 1, 2, 3
+ORDER BY 2, 1, 3
+"""
+
+_FACTS_ALL = _FACTS.format(booked_scope="", paid_source="bookings b", paid_scope="")
+_FACTS_DIRTY = _FACTS.format(
+    booked_scope=(
+        "JOIN analytics_dirty d ON d.practitioner_id = b.practitioner_id "
+        f"AND b.session_start >= {_day_start('d.day')} AND b.session_start < {_day_start('d.day + 1')}"
+    ),
+    paid_source=(
+        "(SELECT DISTINCT practitioner_id FROM analytics_dirty) dp "
+        "JOIN bookings b ON b.practitioner_id = dp.practitioner_id"
+    ),
+    paid_scope="JOIN analytics_dirty d ON d.practitioner_id = s.practitioner_id AND d.day = s.day",
+)
+
+# Rows whose change may move figures: (practitioner, day) pairs to recompute.
+_FIND_DIRTY = f"""
+INSERT INTO analytics_dirty (practitioner_id, day)
+SELECT practitioner_id, day FROM bookings b
+CROSS JOIN LATERAL (VALUES ({_local_day("b.session_start")})) AS v(day)
+WHERE b.updated_at >= :since
+UNION
+SELECT b.practitioner_id, {_local_day("t.created_at")}
+FROM bookings b JOIN payment_transactions t ON t.booking_id = b.id
+WHERE b.updated_at >= :since
+UNION
+SELECT b.practitioner_id, {_local_day("t.created_at")}
+FROM payment_transactions t JOIN bookings b ON b.id = t.booking_id
+WHERE t.created_at >= :since
+UNION
+SELECT b.practitioner_id, {_local_day("b.session_start")}
+FROM reviews r JOIN bookings b ON b.id = r.booking_id
+WHERE r.updated_at >= :since
+ON CONFLICT DO NOTHING
+"""
+
+_PROFILES_NOW = f"""
+INSERT INTO analytics_profiles_now
+SELECT p.id, p.specialization, coalesce(p.province, '{UNKNOWN}'), coalesce(p.city, '{UNKNOWN}'), cell.i, cell.j
+FROM practitioners p
+CROSS JOIN LATERAL ({_cell_of("p.location")}) cell
+WHERE {{scope}}
+"""
+
+
+@dataclass
+class RefreshReport:
+    full_rebuild: bool
+    seconds: float = 0.0
+    practitioner_days: int = 0
+    days: int = 0
+    months: int = 0
+    moved_practitioners: int = 0
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        kind = "Rebuilt" if self.full_rebuild else "Refreshed"
+        return (
+            f"{kind} analytics in {self.seconds:.1f} s: {self.practitioner_days} practitioner-days over "
+            f"{self.days} days and {self.months} months; {self.moved_practitioners} practitioners moved."
+        )
+
+
+class _Steps:
+    def __init__(self, connection: Connection, report: RefreshReport, zone: str):
+        self.connection, self.report, self.zone = connection, report, zone
+
+    def run(self, label: str, sql: str, params: dict[str, Any] | None = None) -> int:
+        started = time.perf_counter()
+        result = self.connection.execute(text(sql), {"zone": self.zone, **(params or {})})
+        self.report.steps.append((label, time.perf_counter() - started))
+        return max(result.rowcount, 0)
+
+
+def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
+    """Bring the rollups up to date in the caller's transaction.
+
+    Incremental: only the practitioner-days whose bookings, ledger rows or reviews
+    changed since the last refresh (less SAFETY_MARGIN) are recomputed, then the days
+    and months they fall in. The first refresh, or full=True, rebuilds everything.
+    Rows are replaced with DELETE and INSERT, never TRUNCATE, so readers keep seeing
+    the previous figures until this transaction commits and are never blocked.
+    """
+    started = time.perf_counter()
+    zone = get_settings().default_time_zone
+    connection.execute(text("SET LOCAL work_mem = '256MB'"))
+    previous = connection.execute(text("SELECT watermark FROM analytics_refresh WHERE id = 1")).scalar()
+    full = full or previous is None
+    report = RefreshReport(full_rebuild=full)
+    step = _Steps(connection, report, zone)
+    watermark = connection.execute(text("SELECT now()")).scalar_one()
+    since = None if full else previous - SAFETY_MARGIN
+
+    # Dropped first: a caller may refresh twice in one transaction (tests, a rebuild after a refresh).
+    step.run(
+        "temporary tables",
+        "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, "
+        "pg_temp.analytics_dirty_days, pg_temp.analytics_dirty_months",
+    )
+    for table in (
+        "analytics_dirty (practitioner_id uuid, day date, PRIMARY KEY (practitioner_id, day))",
+        "analytics_profiles_now (LIKE analytics_practitioner_profiles)",
+        "analytics_dirty_days (day date PRIMARY KEY)",
+    ):
+        step.run("temporary tables", f"CREATE TEMP TABLE {table} ON COMMIT DROP")
+
+    # Where practitioners count: changed profiles are taken up, and every day they had
+    # figures on is recomputed under their new specialization, province and hexagon.
+    if full:
+        step.run("current profiles", _PROFILES_NOW.format(scope="true"))
+    else:
+        step.run("changed rows", _FIND_DIRTY, {"since": since})
+        step.run(
+            "current profiles",
+            _PROFILES_NOW.format(
+                scope="p.updated_at >= :since OR (p.id IN (SELECT practitioner_id FROM analytics_dirty) "
+                "AND p.id NOT IN (SELECT practitioner_id FROM analytics_practitioner_profiles))"
+            ),
+            {"since": since},
+        )
+    step.run(
+        "unmoved practitioners",
+        """
+        DELETE FROM analytics_profiles_now n USING analytics_practitioner_profiles o
+        WHERE o.practitioner_id = n.practitioner_id
+          AND (o.specialization, o.province, o.city, o.cell_i, o.cell_j)
+              = (n.specialization, n.province, n.city, n.cell_i, n.cell_j)
+        """,
+    )
+    report.moved_practitioners = connection.execute(text("SELECT count(*) FROM analytics_profiles_now")).scalar_one()
+    step.run(
+        "profiles",
+        """
+        INSERT INTO analytics_practitioner_profiles SELECT * FROM analytics_profiles_now
+        ON CONFLICT (practitioner_id) DO UPDATE SET
+            specialization = excluded.specialization, province = excluded.province, city = excluded.city,
+            cell_i = excluded.cell_i, cell_j = excluded.cell_j
+        """,
+    )
+
+    if full:
+        step.run("clear practitioner days", "DELETE FROM analytics_practitioner_days")
+        report.practitioner_days = step.run("practitioner days", _FACTS_ALL)
+        step.run(
+            "days to roll up", "INSERT INTO analytics_dirty_days SELECT DISTINCT day FROM analytics_practitioner_days"
+        )
+    else:
+        step.run(
+            "clear practitioner days",
+            "DELETE FROM analytics_practitioner_days a USING analytics_dirty d "
+            "WHERE a.practitioner_id = d.practitioner_id AND a.day = d.day",
+        )
+        report.practitioner_days = step.run("practitioner days", _FACTS_DIRTY)
+        step.run(
+            "days to roll up",
+            """
+            INSERT INTO analytics_dirty_days
+            SELECT day FROM analytics_dirty
+            UNION
+            SELECT a.day FROM analytics_practitioner_days a
+            WHERE a.practitioner_id IN (SELECT practitioner_id FROM analytics_profiles_now)
+            ON CONFLICT DO NOTHING
+            """,
+        )
+    report.days = connection.execute(text("SELECT count(*) FROM analytics_dirty_days")).scalar_one()
+
+    step.run(
+        "clear days",
+        "DELETE FROM analytics_days" + ("" if full else " WHERE day IN (SELECT day FROM analytics_dirty_days)"),
+    )
+    step.run(
+        "days",
+        f"""
+        INSERT INTO analytics_days (day, specialization, province, meeting_type, {", ".join(MEASURES)})
+        SELECT a.day, p.specialization, p.province, a.meeting_type, {", ".join(f"sum(a.{m})" for m in MEASURES)}
+        FROM analytics_practitioner_days a
+        JOIN analytics_practitioner_profiles p USING (practitioner_id)
+        {"" if full else "WHERE a.day IN (SELECT day FROM analytics_dirty_days)"}
+        GROUP BY 1, 2, 3, 4
+        """,
+    )
+
+    report.months = _refresh_cell_months(step, full)
+    step.run("clear supply", "DELETE FROM analytics_cell_supply")
+    step.run(
+        "supply",
+        """
+        INSERT INTO analytics_cell_supply (cell_i, cell_j, specialization, practitioners, verified)
+        SELECT a.cell_i, a.cell_j, a.specialization, count(*),
+               count(*) FILTER (WHERE p.verification_status = 'verified')
+        FROM analytics_practitioner_profiles a
+        JOIN practitioners p ON p.id = a.practitioner_id
+        JOIN users u ON u.id = p.user_id
+        WHERE u.is_active AND u.deleted_at IS NULL
+        GROUP BY 1, 2, 3
+        """,
+    )
+    demand_from = None if since is None else since.astimezone(ZoneInfo(zone)).date()
+    step.run(
+        "clear demand",
+        "DELETE FROM analytics_cell_demand WHERE CAST(:first AS date) IS NULL OR day >= :first",
+        {"first": demand_from},
+    )
+    step.run(
+        "demand",
+        f"""
+        INSERT INTO analytics_cell_demand (day, cell_i, cell_j, searches, unmet)
+        SELECT {_local_day("s.searched_at")}, cell.i, cell.j, count(*), count(*) FILTER (WHERE s.results_found = 0)
+        FROM search_log s
+        CROSS JOIN LATERAL ({_cell_of("s.centre")}) cell
+        WHERE CAST(:first AS date) IS NULL OR s.searched_at >= {_day_start("CAST(:first AS date)")}
+        GROUP BY 1, 2, 3
+        """,
+        {"first": demand_from},
+    )
+    report.seconds = time.perf_counter() - started
+    connection.execute(
+        text(
+            """
+            INSERT INTO analytics_refresh (id, watermark, refreshed_at, seconds, full_rebuild)
+            VALUES (1, :watermark, clock_timestamp(), :seconds, :full)
+            ON CONFLICT (id) DO UPDATE SET watermark = excluded.watermark, refreshed_at = excluded.refreshed_at,
+                seconds = excluded.seconds, full_rebuild = excluded.full_rebuild
+            """
+        ),
+        {"watermark": watermark, "seconds": round(report.seconds, 3), "full": full},
+    )
+    return report
+
+
+def _refresh_cell_months(step: _Steps, full: bool) -> int:
+    """Bookings per hexagon and month of the session, for the months that changed."""
+    step.run("months to roll up", """
+        CREATE TEMP TABLE analytics_dirty_months ON COMMIT DROP AS
+        SELECT DISTINCT date_trunc('month', day)::date AS month FROM analytics_dirty_days
+    """)  # fmt: skip
+    step.run(
+        "clear cell months",
+        "DELETE FROM analytics_cell_months"
+        + ("" if full else " WHERE month IN (SELECT month FROM analytics_dirty_months)"),
+    )
+    next_month = "m.month + interval '1 month'"
+    month_scope = (
+        ""
+        if full
+        else f"JOIN analytics_dirty_months m ON b.session_start >= {_day_start('m.month')} "
+        f"AND b.session_start < {_day_start(next_month)}"
+    )
+    step.run(
+        "cell months",
+        f"""
+        WITH sessions AS (
+            SELECT b.id, b.practitioner_id, b.status,
+                   date_trunc('month', {_local_day("b.session_start")})::date AS month
+            FROM bookings b {month_scope}
+        ), paid AS (
+            SELECT t.booking_id, sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END) AS paid
+            FROM payment_transactions t JOIN sessions s ON s.id = t.booking_id
+            WHERE t.status = 'completed'
+            GROUP BY t.booking_id
+        )
+        INSERT INTO analytics_cell_months (month, cell_i, cell_j, specialization, status, bookings, paid)
+        SELECT s.month, p.cell_i, p.cell_j, p.specialization, s.status, count(*), coalesce(sum(paid.paid), 0)
+        FROM sessions s
+        JOIN analytics_practitioner_profiles p ON p.practitioner_id = s.practitioner_id
+        LEFT JOIN paid ON paid.booking_id = s.id
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+    )
+    return int(step.connection.execute(text("SELECT count(*) FROM analytics_dirty_months")).scalar_one())

@@ -1,0 +1,496 @@
+"""Analytics figures against an independent computation over the raw rows of a small,
+varied set: odd rates (so fees round), partial and full refunds, failed and pending
+charges, money moving in another month than the session, every status and meeting type."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import InternalError
+
+from avenrae import db as app_db
+from avenrae.config import get_settings
+from avenrae.models import (
+    BookingStatus,
+    MeetingType,
+    PaymentStatus,
+    Practitioner,
+    SearchLog,
+    Specialization,
+    TransactionKind,
+)
+from avenrae.services import analytics
+from avenrae.services.errors import InvalidInput
+from tests.factories import make_booking, make_client, make_practitioner, make_review, make_transaction
+
+ZONE = ZoneInfo("Africa/Johannesburg")
+CENT = Decimal("0.01")
+FIRST, LAST = date(2031, 1, 1), date(2031, 3, 31)
+
+PRACTITIONERS = [
+    # specialization, city, province, location, rate
+    (Specialization.HEALER, "Durban", "KwaZulu-Natal", (-29.8587, 31.0218), "333.33"),
+    (Specialization.HEALER, "Pietermaritzburg", "KwaZulu-Natal", (-29.6006, 30.3794), "101.10"),
+    (Specialization.PROPHET, "Soweto", "Gauteng", (-26.2485, 27.8540), "450.00"),
+    (Specialization.MEDIUM, "Cape Town", "Western Cape", (-33.9249, 18.4241), "777.77"),
+    (Specialization.COUNSELOR, "Cape Town", "Western Cape", (-33.9300, 18.4300), "99.99"),
+    (Specialization.COUNSELOR, "Polokwane", "Limpopo", (-23.9045, 29.4689), "1250.05"),
+]
+
+
+@dataclass
+class Row:
+    """One raw fact as the test sees it: which practitioner, which local day, what."""
+
+    practitioner: int
+    day: date
+    meeting_type: MeetingType
+    values: dict[str, Decimal | int]
+
+
+def _share(amount: Decimal, service: Decimal, total: Decimal) -> Decimal:
+    return (amount * service / total).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@pytest.fixture
+def dataset(db):
+    """The raw rows written, and the facts an independent reading of them gives."""
+    rng = random.Random(2031)
+    practitioners = [
+        make_practitioner(
+            db, specialization=spec, city=city, province=province, location=location, rate=rate, first_name=f"P{n}"
+        )
+        for n, (spec, city, province, location, rate) in enumerate(PRACTITIONERS)
+    ]
+    clients = [make_client(db) for _ in range(4)]
+    facts: list[Row] = []
+    slot = datetime(2031, 1, 1, 7, 0, tzinfo=UTC)
+    for n in range(140):
+        index = rng.randrange(len(practitioners))
+        practitioner = practitioners[index]
+        slot += timedelta(hours=rng.choice([5, 11, 17, 23]))
+        status = rng.choice(list(BookingStatus))
+        meeting = rng.choice(list(MeetingType))
+        booking = make_booking(
+            db, practitioner=practitioner, client=clients[n % 4], start=slot, status=status, meeting_type=meeting
+        )
+        day = slot.astimezone(ZONE).date()
+        facts.append(
+            Row(
+                index,
+                day,
+                meeting,
+                {
+                    "bookings": 1,
+                    "completed": int(status == BookingStatus.COMPLETED),
+                    "cancelled": int(status == BookingStatus.CANCELLED),
+                    "no_shows": int(status == BookingStatus.NO_SHOW),
+                },
+            )
+        )
+        outcome = rng.random()
+        paid_at = slot - timedelta(days=rng.choice([0, 3, 20]), hours=rng.randrange(24))
+        if outcome < 0.15:
+            make_transaction(db, booking, status=PaymentStatus.FAILED, created_at=paid_at)
+            continue
+        if outcome < 0.25:
+            make_transaction(db, booking, status=PaymentStatus.PENDING, created_at=paid_at)
+            continue
+        make_transaction(db, booking, created_at=paid_at)
+        total, service = booking.total_amount, booking.service_amount
+        facts.append(
+            Row(
+                index,
+                paid_at.astimezone(ZONE).date(),
+                meeting,
+                {
+                    "charges": 1,
+                    "gross": total,
+                    "gross_fees": total - _share(total, service, total),
+                    "service": service,
+                    "fee": booking.platform_fee,
+                },
+            )
+        )
+        if status == BookingStatus.CANCELLED and rng.random() < 0.7:
+            amount = total if rng.random() < 0.5 else (total * Decimal("0.37")).quantize(CENT)
+            refunded_at = slot + timedelta(days=rng.choice([0, 1, 40]))
+            make_transaction(db, booking, kind=TransactionKind.REFUND, amount=amount, created_at=refunded_at)
+            facts.append(
+                Row(
+                    index,
+                    refunded_at.astimezone(ZONE).date(),
+                    meeting,
+                    {
+                        "refund_count": 1,
+                        "refunds": amount,
+                        "refunded_fees": amount - _share(amount, service, total),
+                    },
+                )
+            )
+        if status == BookingStatus.COMPLETED:
+            rating = rng.randint(1, 5)
+            published = rng.random() < 0.8
+            make_review(db, booking, rating=rating, status="published" if published else "hidden")
+            if published:
+                facts.append(Row(index, day, meeting, {"rating_sum": rating, "rating_count": 1}))
+    analytics.refresh(db.connection())
+    return practitioners, facts
+
+
+def expected(facts: list[Row], keep=lambda row: True, key=lambda row: None) -> dict:
+    """Summed measures per key, then the figures the service reports, computed in Python."""
+    sums: dict = defaultdict(lambda: defaultdict(Decimal))
+    for row in facts:
+        if keep(row):
+            for name, value in row.values.items():
+                sums[key(row)][name] += value
+    figures = {}
+    for group, s in sums.items():
+        figures[group] = {
+            "gross": s["gross"],
+            "platform_fees": s["gross_fees"] - s["refunded_fees"],
+            "refunds": s["refunds"],
+            "earnings": (s["gross"] - s["gross_fees"]) - (s["refunds"] - s["refunded_fees"]),
+            "net": s["gross"] - s["refunds"],
+            "bookings": int(s["bookings"]),
+            "completed": int(s["completed"]),
+            "cancelled": int(s["cancelled"]),
+            "no_shows": int(s["no_shows"]),
+            "reviews": int(s["rating_count"]),
+            "average_rating": round(float(s["rating_sum"] / s["rating_count"]), 2) if s["rating_count"] else None,
+        }
+    return figures
+
+
+def in_period(start: date, end: date):
+    return lambda row: start <= row.day <= end
+
+
+def assert_figures(actual: dict, wanted: dict) -> None:
+    for name, value in wanted.items():
+        got = actual[name]
+        if value is None:
+            assert got is None or got != got, name  # None or NaN
+        elif isinstance(value, float):
+            assert float(got) == pytest.approx(value), name
+        else:
+            assert got == value, name
+
+
+def test_totals_match_the_raw_rows(db, dataset):
+    _, facts = dataset
+    found = analytics.summary(db.connection(), analytics.Filters(FIRST, LAST))
+    wanted = expected(facts, in_period(FIRST, LAST))[None]
+    assert_figures(vars(found), wanted)
+    assert found.bookings > 50 and found.refunds > 0 and found.reviews > 0
+
+
+def test_fees_are_fifteen_percent_of_service_and_refunds_come_off_once(db, dataset):
+    _, facts = dataset
+    charges = [row.values for row in facts if "charges" in row.values and FIRST <= row.day <= LAST]
+    found = analytics.summary(db.connection(), analytics.Filters(FIRST, LAST))
+    service = sum(c["service"] for c in charges)
+    fees = sum(c["fee"] for c in charges)
+    assert fees == sum((c["service"] * Decimal("0.15")).quantize(CENT, rounding=ROUND_HALF_UP) for c in charges)
+    assert found.gross == service + fees
+    refunded_fees = sum(r.values.get("refunded_fees", 0) for r in facts if FIRST <= r.day <= LAST)
+    assert found.platform_fees == fees - refunded_fees
+    # Clients paid gross, got refunds back; the rest is split between practitioners and the platform.
+    assert found.earnings + found.platform_fees == found.gross - found.refunds == found.net
+
+
+@pytest.mark.parametrize(
+    "filters, keep",
+    [
+        (analytics.Filters(FIRST, LAST, specializations=(Specialization.HEALER,)), lambda r: r.practitioner in (0, 1)),
+        (analytics.Filters(FIRST, LAST, provinces=("Western Cape",)), lambda r: r.practitioner in (3, 4)),
+        (analytics.Filters(FIRST, LAST, meeting_types=(MeetingType.ONLINE,)), lambda r: r.meeting_type == "online"),
+        (analytics.Filters(date(2031, 2, 3), date(2031, 2, 16)), lambda r: True),
+    ],
+)
+def test_filters_narrow_every_figure(db, dataset, filters, keep):
+    _, facts = dataset
+    period = in_period(filters.start, filters.end)
+    wanted = expected(facts, lambda r: keep(r) and period(r))[None]
+    assert_figures(vars(analytics.summary(db.connection(), filters)), wanted)
+
+
+@pytest.mark.parametrize("by", ["specialization", "province", "city", "meeting_type"])
+def test_breakdowns_match_the_raw_rows(db, dataset, by):
+    _, facts = dataset
+    attribute = {
+        "specialization": lambda r: PRACTITIONERS[r.practitioner][0].value,
+        "province": lambda r: PRACTITIONERS[r.practitioner][2],
+        "city": lambda r: PRACTITIONERS[r.practitioner][1],
+        "meeting_type": lambda r: r.meeting_type.value,
+    }[by]
+    wanted = expected(facts, in_period(FIRST, LAST), key=attribute)
+    frame = analytics.breakdown(db.connection(), analytics.Filters(FIRST, LAST), by)
+    assert set(frame[by]) == set(wanted)
+    for row in frame.to_dict("records"):
+        assert_figures(row, wanted[row[by]])
+    assert list(frame["gross"]) == sorted(frame["gross"], reverse=True)
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+def test_over_time_matches_the_raw_rows_and_keeps_empty_periods(db, dataset, grain):
+    _, facts = dataset
+
+    def period_of(row: Row) -> date:
+        if grain == "day":
+            return row.day
+        if grain == "week":
+            return row.day - timedelta(days=row.day.weekday())
+        return row.day.replace(day=1)
+
+    wanted = expected(facts, in_period(FIRST, LAST), key=period_of)
+    frame = analytics.over_time(db.connection(), analytics.Filters(FIRST, LAST), grain)
+    assert list(frame["period"]) == sorted(frame["period"])
+    assert len(frame) == {"day": 90, "week": 14, "month": 3}[grain]
+    for row in frame.to_dict("records"):
+        if row["period"] in wanted:
+            assert_figures(row, wanted[row["period"]])
+        else:
+            assert row["bookings"] == 0 and row["gross"] == 0
+
+
+def test_stacked_series_add_up_to_the_totals(db, dataset):
+    frame = analytics.by_specialization_over_time(db.connection(), analytics.Filters(FIRST, LAST), "week")
+    totals = analytics.summary(db.connection(), analytics.Filters(FIRST, LAST))
+    assert frame["gross"].sum() == totals.gross
+    assert frame["platform_fees"].sum() == totals.platform_fees
+    assert frame["bookings"].sum() == totals.bookings
+
+
+def test_month_over_month_growth(db, dataset):
+    _, facts = dataset
+    months = analytics.month_over_month(db.connection(), analytics.Filters(date(2031, 1, 15), LAST))
+    wanted = expected(facts, in_period(date(2031, 1, 15), LAST), key=lambda r: r.day.replace(day=1))
+    assert list(months["partial"]) == [True, False, False]
+    assert months["gross_growth"].isna().tolist()[:2] == [True, True]  # a partial month and the one after it
+    february, march = wanted[date(2031, 2, 1)], wanted[date(2031, 3, 1)]
+    growth = float((march["gross"] - february["gross"]) / february["gross"])
+    assert months["gross_growth"].iloc[2] == pytest.approx(growth, abs=1e-4)
+
+
+def test_top_and_bottom_practitioners(db, dataset):
+    practitioners, facts = dataset
+    wanted = expected(facts, in_period(FIRST, LAST), key=lambda r: r.practitioner)
+    by_gross = sorted(wanted, key=lambda p: (wanted[p]["gross"], wanted[p]["bookings"]), reverse=True)
+    top = analytics.practitioners_ranked(db.connection(), analytics.Filters(FIRST, LAST), limit=3)
+    assert [str(i) for i in top["practitioner_id"]] == [str(practitioners[p].id) for p in by_gross[:3]]
+    assert top.iloc[0]["practitioner"].startswith("P")
+    assert_figures(top.iloc[0].to_dict(), wanted[by_gross[0]])
+    bottom = analytics.practitioners_ranked(db.connection(), analytics.Filters(FIRST, LAST), limit=2, best=False)
+    assert [str(i) for i in bottom["practitioner_id"]] == [str(practitioners[p].id) for p in by_gross[::-1][:2]]
+
+
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        (None, LAST, "Choose both"),
+        (LAST, FIRST, "ends (01 Jan 2031) before it starts (31 Mar 2031)"),
+        (date(2020, 1, 1), date(2031, 1, 1), "at most three years"),
+    ],
+)
+def test_an_unusable_period_is_refused_in_plain_words(db, start, end, message):
+    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+        analytics.summary(db.connection(), analytics.Filters(start, end))
+
+
+def test_a_period_without_data_is_empty_not_an_error(db, dataset):
+    quiet = analytics.Filters(date(2035, 5, 1), date(2035, 5, 31))
+    assert analytics.summary(db.connection(), quiet).empty
+    series = analytics.over_time(db.connection(), quiet, "week")
+    assert len(series) == 5 and series["gross"].sum() == 0
+    assert analytics.breakdown(db.connection(), quiet, "city").empty
+    assert analytics.practitioners_ranked(db.connection(), quiet).empty
+
+
+def _snapshot(connection) -> dict[str, list]:
+    tables = {
+        "analytics_practitioner_days": "practitioner_id, day, meeting_type",
+        "analytics_days": "day, specialization, province, meeting_type",
+        "analytics_cell_months": "month, cell_i, cell_j, specialization, status",
+        "analytics_cell_supply": "cell_i, cell_j, specialization",
+        "analytics_cell_demand": "day, cell_i, cell_j",
+        "analytics_practitioner_profiles": "practitioner_id",
+    }
+    return {
+        table: connection.execute(text(f"SELECT * FROM {table} ORDER BY {order}")).all()
+        for table, order in tables.items()
+    }
+
+
+def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
+    practitioners, _ = dataset
+    connection = db.connection()
+    # A new booking paid, a booking cancelled and refunded, a practitioner moving province.
+    booking = make_booking(db, practitioner=practitioners[2], start=datetime(2031, 2, 20, 9, tzinfo=UTC))
+    make_transaction(db, booking, created_at=datetime(2031, 2, 19, 9, tzinfo=UTC))
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("10.00"))
+    mover: Practitioner = practitioners[5]
+    mover.city, mover.province = "Kimberley", "Northern Cape"
+    mover.location = "SRID=4326;POINT(24.7499 -28.7282)"
+    db.add(SearchLog(centre="SRID=4326;POINT(20.0 -30.0)", radius_km=10, results_found=0, more_results=False))
+    db.flush()
+    report = analytics.refresh(connection)
+    assert not report.full_rebuild and report.moved_practitioners == 1
+    incremental = _snapshot(connection)
+    analytics.refresh(connection, full=True)
+    assert _snapshot(connection) == incremental
+    provinces = analytics.breakdown(connection, analytics.Filters(FIRST, LAST), "province")
+    assert "Northern Cape" in set(provinces["province"]) and "Limpopo" not in set(provinces["province"])
+
+
+def test_refresh_finds_changes_through_indexes(db, dataset):
+    connection = db.connection()
+    connection.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(
+        connection.execute(
+            text("EXPLAIN " + analytics._FIND_DIRTY),
+            {"since": datetime.now(UTC), "zone": get_settings().default_time_zone},
+        ).scalars()
+    )
+    for table in ("bookings", "payment_transactions", "reviews"):
+        assert f"Seq Scan on {table}" not in plan, plan
+    assert "Index Scan using ix_bookings_updated_at" in plan
+    assert "Index Scan using ix_reviews_updated_at" in plan
+
+
+def test_freshness_says_when_and_how(db, dataset):
+    fresh = analytics.freshness(db.connection())
+    assert fresh is not None and fresh.full_rebuild and fresh.refreshed_at >= fresh.watermark
+
+
+# --- the map
+
+
+def test_cells_hold_their_practitioners_and_count_their_bookings(db, dataset):
+    practitioners, _ = dataset
+    connection = db.connection()
+    filters = analytics.MapFilters(date(2031, 1, 1), date(2031, 3, 1))
+    layer = analytics.booking_cells(connection, filters)
+    booked = connection.execute(
+        text(
+            "SELECT count(*) FROM bookings WHERE session_start >= :a AND session_start < :b "
+            "AND practitioner_id = ANY(:ids)"
+        ),
+        {
+            "a": datetime(2031, 1, 1, tzinfo=ZONE),
+            "b": datetime(2031, 4, 1, tzinfo=ZONE),
+            "ids": [p.id for p in practitioners],
+        },
+    ).scalar()
+    assert layer.total == booked > 0
+    # Every practitioner stands inside the hexagon their bookings are counted in.
+    for practitioner in practitioners:
+        i, j = connection.execute(
+            text("SELECT cell_i, cell_j FROM analytics_practitioner_profiles WHERE practitioner_id = :id"),
+            {"id": practitioner.id},
+        ).one()
+        cell = next((c for c in layer.cells if (c.i, c.j) == (i, j)), None)
+        if cell is None:
+            continue
+        inside = connection.execute(
+            text(
+                "SELECT ST_Contains(ST_GeomFromGeoJSON(:polygon), p.location::geometry) FROM practitioners p "
+                "WHERE p.id = :id"
+            ),
+            {"polygon": __import__("json").dumps(cell.polygon), "id": practitioner.id},
+        ).scalar()
+        assert inside, practitioner.city
+
+
+def test_paid_per_cell_is_the_ledger_net_of_the_sessions(db, dataset):
+    connection = db.connection()
+    filters = analytics.MapFilters(date(2031, 1, 1), date(2031, 3, 1), statuses=(BookingStatus.CANCELLED,))
+    layer = analytics.booking_cells(connection, filters, "paid")
+    net = connection.execute(
+        text(
+            """
+            SELECT coalesce(sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END), 0)
+            FROM bookings b JOIN payment_transactions t ON t.booking_id = b.id
+            WHERE t.status = 'completed' AND b.status = 'cancelled'
+              AND b.session_start >= :a AND b.session_start < :b
+            """
+        ),
+        {"a": datetime(2031, 1, 1, tzinfo=ZONE), "b": datetime(2031, 4, 1, tzinfo=ZONE)},
+    ).scalar()
+    assert Decimal(str(layer.total)) == net
+    assert all(c.value == float(c.paid) for c in layer.cells)
+
+
+def test_cell_breakdown_and_layers_of_supply_and_unmet_demand(db, dataset):
+    practitioners, _ = dataset
+    connection = db.connection()
+    filters = analytics.MapFilters(date(2031, 1, 1), date(2031, 3, 1))
+    durban = analytics.cell_of(connection, -29.8587, 31.0218)
+    table = analytics.cell_breakdown(connection, filters, *durban)
+    healers = table.set_index("specialization").loc["healer"]
+    booked = connection.execute(
+        text("SELECT count(*) FROM bookings WHERE practitioner_id = :id"), {"id": practitioners[0].id}
+    ).scalar()
+    assert healers["bookings"] == booked and healers["practitioners"] == 1
+    assert healers[[s.value for s in BookingStatus]].sum() == booked
+
+    supply = analytics.supply_cells(connection, (Specialization.COUNSELOR,))
+    assert supply.total == 2
+    for when, found in ((datetime(2031, 2, 2, 10, tzinfo=UTC), 0), (datetime(2031, 2, 3, 10, tzinfo=UTC), 4)):
+        db.add(
+            SearchLog(
+                searched_at=when,
+                centre="SRID=4326;POINT(21.0 -31.0)",
+                radius_km=5,
+                results_found=found,
+                more_results=False,
+            )
+        )
+    db.flush()
+    analytics.refresh(connection, full=True)
+    unmet = analytics.unmet_demand_cells(connection, filters)
+    assert unmet.total == 1
+    cell = analytics.cell_of(connection, -31.0, 21.0)
+    assert analytics.unmet_searches_in_cell(connection, filters, *cell) == 1
+    assert unmet.feature_collection("Unmet searches")["features"][0]["id"] == f"{cell[0]}:{cell[1]}"
+
+
+@pytest.mark.parametrize(
+    "first, last, message",
+    [
+        (None, date(2031, 1, 1), "first and a last"),
+        (date(2031, 3, 1), date(2031, 1, 1), "comes before"),
+        (date(2028, 1, 1), date(2031, 1, 1), "at most 36"),
+    ],
+)
+def test_an_unusable_map_period_is_refused(db, first, last, message):
+    with pytest.raises(InvalidInput, match=message):
+        analytics.booking_cells(db.connection(), analytics.MapFilters(first, last))
+
+
+# --- where analytics reads
+
+
+def test_analytics_reads_are_read_only(engine, monkeypatch):
+    monkeypatch.setattr(app_db, "SessionLocal", app_db.sessionmaker(bind=engine))
+    with app_db.analytics_scope() as connection, pytest.raises(InternalError, match="read-only"):
+        connection.execute(text("INSERT INTO analytics_refresh VALUES (1, now(), now(), 0, true)"))
+
+
+def test_a_replica_url_takes_analytics_and_nothing_else(engine, test_database_url, monkeypatch):
+    replica = test_database_url.replace("127.0.0.1", "localhost")
+    monkeypatch.setattr(get_settings(), "analytics_database_url", replica)
+    monkeypatch.setattr(app_db, "SessionLocal", app_db.sessionmaker(bind=engine))
+    with app_db.analytics_scope() as connection:
+        assert connection.engine.url.host == "localhost"
+        assert connection.execute(text("SELECT current_setting('transaction_read_only')")).scalar() == "on"
+    with app_db.session_scope() as session:
+        assert session.get_bind().url.host == "127.0.0.1"
