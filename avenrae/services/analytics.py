@@ -44,6 +44,7 @@ UNKNOWN = "Unknown"
 
 Grain = Literal["day", "week", "month"]
 Dimension = Literal["specialization", "province", "city", "meeting_type"]
+FIGURE_DIMENSIONS: tuple[Dimension, ...] = ("specialization", "province", "city", "meeting_type")
 MapMeasure = Literal["bookings", "paid"]
 
 MEASURES = (
@@ -244,7 +245,7 @@ def by_specialization_over_time(connection: Connection, filters: Filters, grain:
 
 def breakdown(connection: Connection, filters: Filters, by: Dimension) -> pd.DataFrame:
     """The period's figures per specialization, province, city or meeting type, biggest first."""
-    if by not in ("specialization", "province", "city", "meeting_type"):
+    if by not in FIGURE_DIMENSIONS:
         raise InvalidInput({"by": "Break down by specialization, province, city or meeting type."})
     if by == "city":
         where, params = _where(check(filters), profile="p")
@@ -299,9 +300,7 @@ def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     ]
 
 
-def practitioners_ranked(
-    connection: Connection, filters: Filters, *, limit: int = 10, best: bool = True
-) -> pd.DataFrame:
+def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 10, best: bool = True) -> pd.DataFrame:
     """The practitioners who brought in the most (or, best=False, the least) gross
     bookings value in the period, among those with a booking or a payment in it."""
     if not 1 <= limit <= 100:

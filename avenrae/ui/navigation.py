@@ -42,6 +42,7 @@ MODERATORS = CASHIERS
 CLIENTS = frozenset({Role.CLIENT})
 PRACTITIONERS = frozenset({Role.PRACTITIONER})
 ADMINS = frozenset({Role.ADMIN})
+ANALYSTS = frozenset({Role.ANALYST, Role.ADMIN})
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
@@ -51,6 +52,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Bookings", SCHEDULERS),
     PageSpec("pages/payments.py", "Payments", ":material/payments:", "Money", CASHIERS),
     PageSpec("pages/earnings.py", "Earnings", ":material/account_balance_wallet:", "Money", SCHEDULERS),
+    PageSpec("pages/revenue.py", "Revenue & fees", ":material/query_stats:", "Analytics", ANALYSTS),
+    PageSpec("pages/bookings_map.py", "Bookings map", ":material/hexagon:", "Analytics", ANALYSTS),
     PageSpec("pages/my_reviews.py", "My reviews", ":material/rate_review:", "Trust & safety", CLIENTS),
     PageSpec("pages/reviews.py", "Reviews", ":material/reviews:", "Trust & safety", PRACTITIONERS),
     PageSpec("pages/verification.py", "Verification", ":material/verified:", "Trust & safety", PRACTITIONERS),

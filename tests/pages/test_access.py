@@ -18,6 +18,8 @@ EXPECTED = {
     "pages/payments.py": {Role.STAFF, Role.ADMIN},
     "pages/earnings.py": {Role.PRACTITIONER, Role.STAFF, Role.ADMIN},
     "pages/notifications.py": set(Role),
+    "pages/revenue.py": {Role.ANALYST, Role.ADMIN},
+    "pages/bookings_map.py": {Role.ANALYST, Role.ADMIN},
     "pages/my_reviews.py": {Role.CLIENT},
     "pages/reviews.py": {Role.PRACTITIONER},
     "pages/verification.py": {Role.PRACTITIONER},

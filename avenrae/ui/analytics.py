@@ -1,0 +1,138 @@
+"""What the analytics pages share: cached reads, tables as shown, exports of exactly those."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from avenrae.db import analytics_scope
+from avenrae.services import analytics
+from avenrae.services.errors import ServiceError
+from avenrae.ui import feedback
+from avenrae.ui import format as fmt
+
+# Figures cached this long; the rollups themselves change at most every refresh.
+CACHE_SECONDS = 300
+
+DIMENSION_LABELS = {
+    "period": "Period",
+    "specialization": "Specialization",
+    "province": "Province",
+    "city": "City",
+    "meeting_type": "Meeting type",
+    "practitioner": "Practitioner",
+    "partial": "Partial month",
+    "gross_growth": "Gross growth (%)",
+    "platform_fees_growth": "Fee growth (%)",
+    "bookings_growth": "Bookings growth (%)",
+}
+PERCENT_COLUMNS = ("cancellation_rate", "no_show_rate", "gross_growth", "platform_fees_growth", "bookings_growth")
+
+
+def read(query: Callable[..., Any], *args: Any) -> Any:
+    """Run one analytics query on the read-only connection; a ServiceError is shown and stops the page."""
+    try:
+        return _cached(query.__name__, args, _stamp())
+    except ServiceError as problem:
+        feedback.show_error(problem)
+        st.stop()
+
+
+def _stamp() -> str:
+    """Changes whenever the rollups are refreshed, so cached figures never outlive them."""
+    fresh = freshness()
+    return fresh.refreshed_at.isoformat() if fresh else "never"
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def freshness() -> analytics.Freshness | None:
+    with analytics_scope() as connection:
+        return analytics.freshness(connection)
+
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner="Adding up ...", max_entries=200)
+def _cached(name: str, args: tuple[Any, ...], stamp: str) -> Any:
+    with analytics_scope() as connection:
+        return getattr(analytics, name)(connection, *args)
+
+
+def freshness_note() -> analytics.Freshness:
+    """Say how fresh the figures are (stopping the page if they were never computed)."""
+    fresh = freshness()
+    if fresh is None:
+        st.warning(
+            "The figures have not been computed yet. They appear after the first analytics refresh: "
+            "`python -m avenrae jobs refresh-analytics` (the app server runs it every ten minutes)."
+        )
+        st.stop()
+    age = datetime.now(fresh.refreshed_at.tzinfo) - fresh.refreshed_at
+    minutes = int(age.total_seconds() // 60)
+    ago = "just now" if minutes < 1 else f"{fmt.count(minutes, 'minute')} ago" if minutes < 120 else "hours ago"
+    st.caption(
+        f":material/update: Figures as of {fmt.local_time(fresh.refreshed_at)} ({ago}); refreshed every ten "
+        f"minutes. Days are in {fmt.default_zone()}."
+    )
+    return fresh
+
+
+def shown(frame: pd.DataFrame, *, drop: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A figures frame as the page shows it (and exports it): labelled columns, money in
+    rand to the cent, rates and growth as percentages, names of enums as words."""
+    table = frame.drop(columns=[c for c in (*drop, "practitioner_id") if c in frame.columns]).copy()
+    for column in table.columns:
+        if column in analytics.FIGURES and column in ("gross", "platform_fees", "refunds", "earnings", "net"):
+            table[column] = table[column].map(lambda v: round(float(v), 2))
+        elif column in PERCENT_COLUMNS:
+            table[column] = (table[column].astype(float) * 100).round(1)
+        elif column == "average_rating":
+            table[column] = table[column].astype(float).round(2)
+        elif column in ("specialization", "meeting_type"):
+            table[column] = table[column].map(fmt.label)
+        elif column == "period":
+            table[column] = pd.to_datetime(table[column]).dt.date
+    labels = {**analytics.FIGURE_LABELS, **DIMENSION_LABELS}
+    labels.update({c: f"{analytics.FIGURE_LABELS[c]} (%)" for c in ("cancellation_rate", "no_show_rate")})
+    return table.rename(columns={c: labels.get(c, c) for c in table.columns})
+
+
+def column_config(table: pd.DataFrame) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for column in table.columns:
+        if column.endswith("(R)"):
+            config[column] = st.column_config.NumberColumn(column, format="R %.2f")
+        elif column.endswith("(%)"):
+            config[column] = st.column_config.NumberColumn(column, format="%.1f%%")
+        elif column == "Period":
+            config[column] = st.column_config.DateColumn(column, format="D MMM YYYY")
+    return config
+
+
+def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str) -> None:
+    """Show a table and offer it as CSV, exactly as shown."""
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config(frame))
+    st.download_button(
+        f"CSV: {name}",
+        to_csv(frame),
+        file_name=f"{file_stem}-{key}.csv",
+        mime="text/csv",
+        key=f"csv_{key}",
+        icon=":material/download:",
+    )
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode("utf-8")
+
+
+def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """One workbook, one sheet per table (sheet names cut to Excel's 31 characters)."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    return buffer.getvalue()

@@ -1,0 +1,187 @@
+"""Revenue & fees: what clients paid, what the platform earned, what went back, and bookings,
+over time and by specialization, province, city, meeting type and practitioner. Read-only."""
+
+from datetime import datetime, timedelta
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from avenrae.models import MeetingType, Specialization
+from avenrae.services import analytics
+from avenrae.ui import analytics as view
+from avenrae.ui import format as fmt
+from avenrae.ui.page import signed_in
+
+signed_in(__file__)
+st.title("Revenue & fees")
+view.freshness_note()
+
+today = datetime.now().astimezone().date()
+top = st.columns([2.2, 1, 1.6, 1.6, 1.4])
+period = top[0].date_input(
+    "Period", value=(today - timedelta(days=364), today), format="DD/MM/YYYY", key="revenue_period"
+)
+grain = top[1].selectbox("Group by", ["month", "week", "day"], format_func=str.capitalize, key="revenue_grain")
+specializations = top[2].multiselect(
+    "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="revenue_specs"
+)
+provinces = top[3].multiselect("Province", view.read(analytics.provinces), placeholder="All", key="revenue_provinces")
+meeting_types = top[4].multiselect(
+    "Meeting type", list(MeetingType), format_func=fmt.label, placeholder="All", key="revenue_meeting"
+)
+st.caption(
+    "Money comes from the payments ledger: completed charges and refunds on the day they were made. "
+    "Platform fees are the fee share of charges less that of refunds; practitioner earnings are service "
+    "amounts less their share of refunds. Booking counts come from bookings, by the day of the session."
+)
+
+if not isinstance(period, tuple) or len(period) != 2:
+    st.info("Choose the last day of the period too.")
+    st.stop()
+filters = analytics.Filters(
+    start=period[0],
+    end=period[1],
+    specializations=tuple(specializations),
+    provinces=tuple(provinces),
+    meeting_types=tuple(meeting_types),
+)
+totals: analytics.Summary = view.read(analytics.summary, filters)
+if totals.empty:
+    st.info(
+        f"No bookings or payments between {period[0]:%d %b %Y} and {period[1]:%d %b %Y} under these filters. "
+        "Try a longer period or fewer filters."
+    )
+    st.stop()
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+cols = st.columns(4)
+cols[0].metric("Gross bookings value", fmt.rand(totals.gross), help="What clients paid (completed charges)")
+cols[1].metric("Platform fees", fmt.rand(totals.platform_fees), help="The platform's revenue, after refunds")
+cols[2].metric("Refunds", fmt.rand(totals.refunds))
+cols[3].metric("Practitioner earnings", fmt.rand(totals.earnings), help="Service amounts less refunds")
+cols = st.columns(4)
+cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
+cols[1].metric("Cancellation rate", percent(totals.cancellation_rate))
+cols[2].metric("No-show rate", percent(totals.no_show_rate), help="Of sessions that were due: no-shows")
+cols[3].metric(
+    "Average rating",
+    "–" if totals.average_rating is None else f"{totals.average_rating:.2f} ★",
+    help=f"Of {fmt.count(totals.reviews, 'published review')}",
+)
+
+series = view.read(analytics.over_time, filters, grain)
+stacked = view.read(analytics.by_specialization_over_time, filters, grain)
+by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
+best = view.read(analytics.practitioners_ranked, filters)
+worst = view.read(analytics.practitioners_ranked, filters, 10, False)
+months = view.read(analytics.month_over_month, filters)
+
+CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
+COLOURS = {"Gross": "#2F6B4F", "Platform fees": "#C98B2B", "Refunds": "#B5483B"}
+SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "#2B7BB9", "Counselor": "#C98B2B"}
+file_stem = f"avenrae-revenue-{period[0]}-{period[1]}"
+tables = {
+    "Over time": view.shown(series),
+    "By specialization": view.shown(by["specialization"]),
+    "By province": view.shown(by["province"]),
+    "By city": view.shown(by["city"]),
+    "By meeting type": view.shown(by["meeting_type"]),
+    "Top practitioners": view.shown(best),
+    "Bottom practitioners": view.shown(worst),
+    "Month over month": view.shown(months),
+}
+
+tabs = st.tabs(["Over time", "By specialization", "By place", "Practitioners", "Month over month"])
+with tabs[0]:
+    chart = go.Figure()
+    for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
+        chart.add_scatter(
+            x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
+            line=dict(color=COLOURS[name]),
+        )  # fmt: skip
+    chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
+    st.plotly_chart(chart, width="stretch", key="chart_over_time")
+    view.table("Over time", tables["Over time"], key="over_time", file_stem=file_stem)
+with tabs[1]:
+    frame = stacked.assign(specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float))
+    st.plotly_chart(
+        px.bar(
+            frame,
+            x="period",
+            y="gross",
+            color="specialization",
+            color_discrete_map=SPECIALIZATION_COLOURS,
+            labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
+            title=f"Gross bookings value by specialization and {grain}",
+        ).update_layout(**CHART),
+        width="stretch",
+        key="chart_specialization",
+    )
+    view.table("By specialization", tables["By specialization"], key="specialization", file_stem=file_stem)
+with tabs[2]:
+    provinces_frame = by["province"].assign(
+        gross=by["province"]["gross"].map(float), platform_fees=by["province"]["platform_fees"].map(float)
+    )
+    st.plotly_chart(
+        px.bar(
+            provinces_frame.melt(id_vars="province", value_vars=["gross", "platform_fees"]),
+            x="value",
+            y="province",
+            color="variable",
+            orientation="h",
+            barmode="group",
+            color_discrete_map={"gross": COLOURS["Gross"], "platform_fees": COLOURS["Platform fees"]},
+            labels={"value": "Rand", "province": "", "variable": ""},
+            title="Gross and platform fees by province",
+        )
+        .for_each_trace(lambda t: t.update(name="Gross" if t.name == "gross" else "Platform fees"))
+        .update_layout(**CHART)
+        .update_yaxes(autorange="reversed"),
+        width="stretch",
+        key="chart_province",
+    )
+    view.table("By province", tables["By province"], key="province", file_stem=file_stem)
+    st.subheader("By city")
+    view.table("By city", tables["By city"], key="city", file_stem=file_stem)
+    st.subheader("By meeting type")
+    view.table("By meeting type", tables["By meeting type"], key="meeting_type", file_stem=file_stem)
+with tabs[3]:
+    leaders = best.assign(gross=best["gross"].map(float))
+    st.plotly_chart(
+        px.bar(
+            leaders,
+            x="gross",
+            y="practitioner",
+            orientation="h",
+            color="specialization",
+            color_discrete_map={k.lower(): v for k, v in SPECIALIZATION_COLOURS.items()},
+            labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
+            title="Top practitioners by gross bookings value",
+        )
+        .update_layout(**CHART)
+        .update_yaxes(autorange="reversed"),
+        width="stretch",
+        key="chart_practitioners",
+    )
+    st.subheader("Top 10")
+    view.table("Top practitioners", tables["Top practitioners"], key="top", file_stem=file_stem)
+    st.subheader("Bottom 10", help="Least gross among practitioners with a booking or a payment in the period")
+    view.table("Bottom practitioners", tables["Bottom practitioners"], key="bottom", file_stem=file_stem)
+with tabs[4]:
+    st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
+    view.table("Month over month", tables["Month over month"], key="months", file_stem=file_stem)
+
+st.download_button(
+    "Download every table as Excel",
+    view.to_excel(tables),
+    file_name=f"{file_stem}.xlsx",
+    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    type="primary",
+    icon=":material/table_view:",
+    key="excel",
+)

@@ -1,0 +1,164 @@
+"""Revenue & fees and Bookings map in AppTest: figures as the service computes them, exports
+that hold exactly the tables shown, plain words for a bad period and for a quiet one."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+import streamlit as st
+
+from avenrae.models import BookingStatus, MeetingType, Role, Specialization, TransactionKind
+from avenrae.services import analytics
+from avenrae.ui import format as fmt
+from tests.factories import make_booking, make_practitioner, make_transaction, make_user
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def analyst(db):
+    return make_user(db, role=Role.ANALYST)
+
+
+@pytest.fixture
+def recent(db):
+    """Paid sessions over the last few weeks, in two provinces, one refunded."""
+    durban = make_practitioner(db, rate="333.33", first_name="Thandi", last_name="Mokoena")
+    cape = make_practitioner(
+        db, specialization=Specialization.MEDIUM, city="Cape Town", province="Western Cape",
+        location=(-33.92, 18.42), rate="500.00", first_name="Pieter", last_name="Botha",
+    )  # fmt: skip
+    for n in range(8):
+        practitioner = durban if n % 2 else cape
+        start = datetime.combine(TODAY - timedelta(days=3 + 4 * n), datetime.min.time(), UTC) + timedelta(hours=9)
+        status = BookingStatus.CANCELLED if n == 3 else BookingStatus.COMPLETED
+        booking = make_booking(
+            db, practitioner=practitioner, start=start, status=status,
+            meeting_type=MeetingType.ONLINE if n % 3 else MeetingType.IN_PERSON,
+        )  # fmt: skip
+        make_transaction(db, booking, created_at=start - timedelta(days=1))
+        if status == BookingStatus.CANCELLED:
+            make_transaction(db, booking, kind=TransactionKind.REFUND, created_at=start)
+    analytics.refresh(db.connection())
+    return durban, cape
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What each download button would hand the browser, by label."""
+    offered: dict[str, bytes] = {}
+    original = st.download_button
+
+    def record(label, data, *args, **kwargs):
+        offered[label] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", record)
+    return offered
+
+
+def metric(app, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def test_revenue_page_shows_the_service_figures(db, page, analyst, recent):
+    app = page("pages/revenue.py", user=analyst)
+    assert not app.exception, app.exception
+    totals = analytics.summary(db.connection(), analytics.Filters(TODAY - timedelta(days=364), TODAY))
+    assert metric(app, "Gross bookings value") == fmt.rand(totals.gross)
+    assert metric(app, "Platform fees") == fmt.rand(totals.platform_fees)
+    assert metric(app, "Refunds") == fmt.rand(totals.refunds) != fmt.rand(0)
+    assert metric(app, "Bookings") == "8"
+    assert "payments ledger" in " ".join(c.value for c in app.caption)
+    assert "Figures as of" in " ".join(c.value for c in app.caption)
+    shown = {frame.value.columns[0]: frame.value for frame in app.dataframe}
+    cities = next(f for f in app.dataframe if "City" in f.value.columns).value
+    assert set(cities["City"]) == {"Durban", "Cape Town"}
+    top = next(f for f in app.dataframe if "Practitioner" in f.value.columns).value
+    assert top.iloc[0]["Practitioner"] in ("Thandi Mokoena", "Pieter Botha")
+    assert shown
+
+
+def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downloads):
+    app = page("pages/revenue.py", user=analyst)
+    frames = [f.value for f in app.dataframe]
+    csvs = [data for label, data in downloads.items() if label.startswith("CSV: ")]
+    assert len(csvs) == len(frames) == 8
+    for frame, data in zip(frames, csvs, strict=True):
+        assert data.decode() == frame.to_csv(index=False)
+        again = pd.read_csv(io.BytesIO(data))
+        assert list(again.columns) == list(frame.columns) and len(again) == len(frame)
+    workbook = pd.read_excel(io.BytesIO(downloads["Download every table as Excel"]), sheet_name=None)
+    assert len(workbook) == len(frames)
+    for frame, sheet in zip(frames, workbook.values(), strict=True):
+        assert list(sheet.columns) == list(frame.columns)
+        for column in frame.columns:
+            if frame[column].dtype.kind == "f":
+                assert sheet[column].fillna(-1).round(2).tolist() == frame[column].fillna(-1).round(2).tolist()
+            else:
+                assert sheet[column].astype(str).tolist() == frame[column].astype(str).tolist()
+
+
+def test_filters_change_the_figures(db, page, analyst, recent):
+    app = page("pages/revenue.py", user=analyst)
+    before = metric(app, "Gross bookings value")
+    app.multiselect(key="revenue_provinces").set_value(["Western Cape"]).run()
+    after = metric(app, "Gross bookings value")
+    assert after != before
+    wanted = analytics.summary(
+        db.connection(),
+        analytics.Filters(TODAY - timedelta(days=364), TODAY, provinces=("Western Cape",)),
+    )
+    assert after == fmt.rand(wanted.gross)
+
+
+def test_a_quiet_period_is_an_empty_state(db, page, analyst, recent):
+    app = page("pages/revenue.py", user=analyst)
+    app.date_input(key="revenue_period").set_value((date(2019, 1, 1), date(2019, 1, 31))).run()
+    assert not app.exception
+    assert any("No bookings or payments between 01 Jan 2019 and 31 Jan 2019" in i.value for i in app.info)
+    assert not app.metric and not app.dataframe
+
+
+def test_a_half_chosen_or_overlong_period_is_explained(db, page, analyst, recent):
+    app = page("pages/revenue.py", user=analyst)
+    app.date_input(key="revenue_period").set_value((date(2026, 1, 1),)).run()
+    assert any("last day" in i.value for i in app.info)
+    app.date_input(key="revenue_period").set_value((date(2019, 1, 1), TODAY)).run()
+    assert any("at most three years" in e.value for e in app.error)
+
+
+def test_never_refreshed_figures_say_how_to_get_them(db, page, analyst):
+    app = page("pages/revenue.py", user=analyst)
+    assert any("refresh-analytics" in w.value for w in app.warning)
+    assert not app.metric
+
+
+def test_bookings_map_shows_cells_and_a_breakdown(db, page, analyst, recent):
+    app = page("pages/bookings_map.py", user=analyst)
+    assert not app.exception, app.exception
+    assert metric(app, "Bookings") == "8"
+    assert metric(app, "Hexagons with bookings") == "2"
+    picker = app.selectbox(key="map_cell")
+    busiest = picker.options[1]
+    assert "2 bookings" in busiest or "4 bookings" in busiest
+    picker.set_value(busiest.split()[1]).run()  # the option's key, "i:j"
+    breakdown = next(f for f in app.dataframe if "Practitioners now" in f.value.columns).value
+    assert breakdown["Bookings"].sum() == 4
+    assert set(breakdown["Specialization"]) == {fmt.label(s.value) for s in Specialization}
+
+
+def test_bookings_map_filters_and_quiet_months(db, page, analyst, recent):
+    app = page("pages/bookings_map.py", user=analyst)
+    app.multiselect(key="map_status").set_value([BookingStatus.CANCELLED]).run()
+    assert metric(app, "Bookings") == "1"
+    app.radio(key="map_measure").set_value("paid").run()
+    assert metric(app, "Amount paid") == fmt.rand(Decimal("0.00"))  # paid, then refunded in full
+    first = app.selectbox(key="map_first")
+    app.selectbox(key="map_last").set_value(first.options[0]).run()
+    app.selectbox(key="map_first").set_value(first.options[1]).run()
+    assert any("comes before" in e.value for e in app.error)
