@@ -623,7 +623,7 @@ class _Seeder:
         return self.report
 
     def _search_count(self) -> int:
-        return max(200, self.options.bookings // 100)
+        return max(200, self.options.bookings // 1000)
 
     def _load_searches(self) -> None:
         """Searches from the last year, centred on towns of every size (so the smallest

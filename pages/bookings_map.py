@@ -46,10 +46,11 @@ measure = top[4].radio(
     horizontal=True, key="map_measure",
 )  # fmt: skip
 layers = st.columns([1, 1, 3])
-show_supply = layers[0].toggle("Practitioner supply", value=True, key="map_supply")
+show_supply = layers[0].toggle("Practitioner supply", value=False, key="map_supply")
 show_demand = layers[1].toggle("Unmet demand", value=True, key="map_demand")
 layers[2].caption(
-    "Each hexagon covers about 585 km². Bookings count where the practitioner practises, by the month of the "
+    f"Each hexagon covers about {analytics.HEX_AREA_KM2:,} km². Bookings count where the practitioner practises, "
+    "by the month of the "
     "session; amount paid is what clients paid for those sessions less refunds (payments ledger). Unmet demand: "
     "searches from the search page that found nobody."
 )
@@ -68,26 +69,23 @@ summary[3].metric("Unmet searches", fmt.count(int(unmet.total)))
 
 
 def draw() -> folium.Map:
-    folium_map = maps.base_map(zoom=5)
+    folium_map = maps.base_map(location=(-30.2, 25.2), zoom=6)
     if booked.cells:
-        values = [c.value for c in booked.cells]
-        scale = cm.LinearColormap(
-            ["#FFF5D6", "#F6C35B", "#E07B39", "#B5483B", "#6E1F2A"], vmin=min(values), vmax=max(values) or 1
-        )
-        scale.caption = value_label
+        # On a square-root scale, so a few busy city hexagons do not wash out the rest.
+        top_value = max(c.value for c in booked.cells) ** 0.5 or 1
+        scale = cm.LinearColormap(["#F6C35B", "#E07B39", "#B5483B", "#6E1F2A"], vmin=0, vmax=top_value)
         folium.GeoJson(
             booked.feature_collection(value_label),
             name="Bookings",
             style_function=lambda f: {
-                "fillColor": scale(f["properties"]["value"]),
+                "fillColor": scale(f["properties"]["value"] ** 0.5),
                 "color": "#6E1F2A",
-                "weight": 0.4,
-                "fillOpacity": 0.75,
+                "weight": 0.6,
+                "fillOpacity": 0.8,
             },
             highlight_function=lambda f: {"weight": 2, "color": "#1B1B1B"},
             tooltip=folium.GeoJsonTooltip(fields=[value_label], localize=True),
         ).add_to(folium_map)
-        scale.add_to(folium_map)
     if show_supply and supply.cells:
         group = folium.FeatureGroup(name="Practitioner supply")
         for cell in supply.cells:
@@ -120,6 +118,20 @@ if not booked.cells:
         "The supply and unmet demand layers still show."
     )
 events = maps.show(draw(), key="bookings_map", height=560, returned_objects=["last_clicked"])
+if booked.cells:
+    # The legend under the map: branca's own needs d3 from the internet.
+    lowest, highest = min(c.value for c in booked.cells), max(c.value for c in booked.cells)
+    shown_value = fmt.rand if measure == "paid" else (lambda v: fmt.count(int(v)))
+    st.markdown(
+        "<div style='display:flex;align-items:center;gap:.6rem;font-size:.85rem'>"
+        f"<span>{value_label}: {shown_value(lowest)}</span>"
+        "<span style='flex:0 0 180px;height:10px;border-radius:3px;"
+        "background:linear-gradient(90deg,#F6C35B,#E07B39,#B5483B,#6E1F2A)'></span>"
+        f"<span>{shown_value(highest)}</span>"
+        "<span style='margin-left:1rem;color:#2B7BB9'>● practitioners</span>"
+        "<span style='color:#6B4FA0'>◌ searches that found nobody</span></div>",
+        unsafe_allow_html=True,
+    )
 
 # A click on the map, or a pick from the busiest hexagons, shows that hexagon's breakdown.
 clicked = events.get("last_clicked")

@@ -18,10 +18,24 @@ st.title("Revenue & fees")
 view.freshness_note()
 
 today = datetime.now().astimezone().date()
+PRESETS = {
+    "Last 30 days": (today - timedelta(days=29), today),
+    "Last 3 months": (today - timedelta(days=91), today),
+    "Last 12 months": (today - timedelta(days=364), today),
+    "This year": (today.replace(month=1, day=1), today),
+}
+
+
+def use_preset() -> None:
+    chosen = st.session_state.get("revenue_preset")
+    if chosen:
+        st.session_state["revenue_period"] = PRESETS[chosen]
+
+
+st.session_state.setdefault("revenue_period", PRESETS["Last 12 months"])
+st.pills("Quick period", list(PRESETS), key="revenue_preset", on_change=use_preset)
 top = st.columns([2.2, 1, 1.6, 1.6, 1.4])
-period = top[0].date_input(
-    "Period", value=(today - timedelta(days=364), today), format="DD/MM/YYYY", key="revenue_period"
-)
+period = top[0].date_input("Period", format="DD/MM/YYYY", key="revenue_period")
 grain = top[1].selectbox("Group by", ["month", "week", "day"], format_func=str.capitalize, key="revenue_grain")
 specializations = top[2].multiselect(
     "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="revenue_specs"
@@ -105,6 +119,8 @@ with tabs[0]:
             line=dict(color=COLOURS[name]),
         )  # fmt: skip
     chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
+    if grain == "month":
+        chart.update_xaxes(dtick="M1", tickformat="%b %Y")
     st.plotly_chart(chart, width="stretch", key="chart_over_time")
     view.table("Over time", tables["Over time"], key="over_time", file_stem=file_stem)
 with tabs[1]:

@@ -32,10 +32,12 @@ from avenrae.config import get_settings
 from avenrae.models import BookingStatus, MeetingType, Specialization
 from avenrae.services.errors import InvalidInput
 
-# Map hexagons: 15 km edges (about 585 km² each) on the Africa Albers equal-area
-# projection, so every cell covers the same ground from Musina to Cape Agulhas.
+# Map hexagons: 25 km edges (about 1,624 km² each, readable country-wide) on the Africa
+# Albers equal-area projection, so every cell covers the same ground from Musina to
+# Cape Agulhas. Changing the size needs `jobs refresh-analytics --full`.
 HEX_SRID = 102022
-HEX_EDGE_METRES = 15_000
+HEX_EDGE_METRES = 25_000
+HEX_AREA_KM2 = round(3 * 3**0.5 / 2 * (HEX_EDGE_METRES / 1000) ** 2)
 # Rows changed this long before the last refresh began are looked at again, so a
 # transaction that started before the refresh and committed after it is not missed.
 SAFETY_MARGIN = timedelta(minutes=10)

@@ -18,10 +18,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from sqlalchemy import create_engine
 
 from avenrae import db as app_db
 from avenrae import seed
 from avenrae.config import REPO_ROOT, libpq_url
+from avenrae.services import analytics
 from tests.stripe_fake import WEBHOOK_SECRET
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,6 +51,10 @@ def e2e_database_url(server_url: str) -> str:
     url = app_db.sibling_database(server_url, "avenrae_e2e", recreate=True)
     app_db.migrate(url)
     seed.seed(libpq_url(url), E2E_SEED, show_progress=False)
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        analytics.refresh(connection)
+    engine.dispose()
     return url
 
 
