@@ -630,6 +630,8 @@ class _Seeder:
         often find nobody: the unmet demand analysts map), each logged with what a search
         for that place, radius and specialization finds on its first page."""
         self.bar.set_description("Seeding search log")
+        # Statistics first: without them the planner may walk every practitioner per search.
+        self.cur.execute("ANALYZE practitioners")
         count = self._search_count()
         rng = np.random.default_rng([self.options.seed, 7])
         place = rng.integers(0, len(self.gazetteer), count)
@@ -666,6 +668,7 @@ class _Seeder:
                     SELECT 1 FROM practitioners p
                     WHERE ST_DWithin(p.location, c.centre, s.radius * 1000.0)
                       AND (w.spec IS NULL OR p.specialization = w.spec)
+                    ORDER BY p.location <-> c.centre
                     LIMIT %(page)s + 1) hit
                 ) found(n)
             """,
