@@ -17,4 +17,5 @@ except database_error() as exc:
 auth.render_cookie_action()
 if user is not None:
     st.sidebar.caption(f"Logged in as **{fmt.md(user.full_name)}** · {fmt.label(user.role.value)}")
-st.navigation(navigation.build(user, auth.logout_page, unread)).run()
+# Every page of the role stays in sight: an admin has more than the ten shown by default.
+st.navigation(navigation.build(user, auth.logout_page, unread), expanded=True).run()
