@@ -89,7 +89,7 @@ def draw() -> folium.Map:
     if show_supply and supply.cells:
         group = folium.FeatureGroup(name="Practitioner supply")
         for cell in supply.cells:
-            centre = _centre(cell)
+            centre = cell.centre
             folium.CircleMarker(
                 centre, radius=2 + min(cell.value, 400) ** 0.5 / 2, color="#2B7BB9", weight=1, fill=True,
                 fill_opacity=0.35, tooltip=f"{fmt.count(int(cell.value), 'practitioner')}",
@@ -99,17 +99,12 @@ def draw() -> folium.Map:
         group = folium.FeatureGroup(name="Unmet demand")
         for cell in unmet.cells:
             folium.CircleMarker(
-                _centre(cell), radius=3 + min(cell.value, 100) ** 0.5 * 1.5, color="#6B4FA0", weight=2,
+                cell.centre, radius=3 + min(cell.value, 100) ** 0.5 * 1.5, color="#6B4FA0", weight=2,
                 fill=False, dash_array="4 3", tooltip=f"{fmt.count(int(cell.value), 'search')} found nobody",
             ).add_to(group)  # fmt: skip
         group.add_to(folium_map)
     folium.LayerControl(collapsed=False).add_to(folium_map)
     return folium_map
-
-
-def _centre(cell: analytics.Cell) -> tuple[float, float]:
-    ring = cell.polygon["coordinates"][0][:-1]
-    return (sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring))
 
 
 if not booked.cells:
@@ -179,7 +174,7 @@ if picked is not None:
 
 st.subheader("Busiest hexagons")
 if busiest:
-    centres = [_centre(c) for c in busiest]
+    centres = [c.centre for c in busiest]
     view.table(
         "busiest hexagons",
         pd.DataFrame(

@@ -97,7 +97,7 @@ FIGURE_LABELS = {
     "average_rating": "Average rating",
     "reviews": "Published reviews",
 }
-_MONEY_FIGURES = ("gross", "platform_fees", "refunds", "earnings", "net")
+MONEY_FIGURES = ("gross", "platform_fees", "refunds", "earnings", "net")
 _FIGURES_SQL = ", ".join(f"{sql} AS {name}" for name, sql in FIGURES.items())
 
 
@@ -119,6 +119,11 @@ class Filters:
     def days(self) -> int:
         assert self.start and self.end
         return (self.end - self.start).days + 1
+
+
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def check(filters: Filters) -> Filters:
@@ -155,7 +160,7 @@ def _frame(connection: Connection, sql: str, params: dict[str, Any]) -> pd.DataF
     result = connection.execute(text(sql), params)
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     for column in frame.columns:
-        if column in _MONEY_FIGURES or column in _MONEY or column == "paid":
+        if column in MONEY_FIGURES or column in _MONEY or column == "paid":
             frame[column] = frame[column].map(Decimal)
         elif column.endswith("_rate") or column == "average_rating":
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -191,15 +196,8 @@ def summary(connection: Connection, filters: Filters) -> Summary:
         f"SELECT {_FIGURES_SQL} FROM (SELECT {_SUMS} FROM analytics_days a WHERE {where}) a",
         params,
     )
-    row = frame.iloc[0].to_dict()
-    return Summary(
-        **{
-            key: (None if pd.isna(value) else value)
-            if key in ("cancellation_rate", "no_show_rate", "average_rating")
-            else value
-            for key, value in row.items()
-        }
-    )
+    # Only the rates and the rating can be missing (nothing to divide by).
+    return Summary(**{key: None if pd.isna(value) else value for key, value in frame.iloc[0].items()})
 
 
 def _periods(grain: Grain) -> str:
@@ -277,7 +275,7 @@ def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     months = over_time(connection, filters, "month")
     start, end = filters.start, filters.end
     assert start and end
-    next_months = [(m.replace(day=28) + timedelta(days=4)).replace(day=1) for m in months["period"]]
+    next_months = [next_month(m) for m in months["period"]]
     months["partial"] = [
         bool(m < start or following - timedelta(days=1) > end)
         for m, following in zip(months["period"], next_months, strict=True)
@@ -367,6 +365,11 @@ class MapFilters:
     statuses: tuple[BookingStatus, ...] = ()
     specializations: tuple[Specialization, ...] = ()
 
+    @property
+    def last_day(self) -> date:
+        assert self.last_month
+        return next_month(self.last_month) - timedelta(days=1)
+
 
 def check_map(filters: MapFilters) -> MapFilters:
     if filters.first_month is None or filters.last_month is None:
@@ -404,6 +407,12 @@ class Cell:
     bookings: int
     paid: Decimal
     polygon: dict[str, Any]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(latitude, longitude) of the hexagon's middle: the mean of its six corners."""
+        ring = self.polygon["coordinates"][0][:-1]
+        return (sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring))
 
 
 @dataclass(frozen=True)
@@ -477,7 +486,6 @@ def supply_cells(connection: Connection, specializations: tuple[Specialization, 
 def unmet_demand_cells(connection: Connection, filters: MapFilters) -> CellLayer:
     """Searches that found nobody, per hexagon of the search's centre, over the months."""
     checked = check_map(filters)
-    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     rows = connection.execute(
         text(
             f"""
@@ -488,7 +496,7 @@ def unmet_demand_cells(connection: Connection, filters: MapFilters) -> CellLayer
             ORDER BY cell_i, cell_j
             """
         ),
-        {"first": checked.first_month, "last": last_day},
+        {"first": checked.first_month, "last": checked.last_day},
     ).all()
     cells = [Cell(i, j, float(n), 0, Decimal(0), polygon) for i, j, n, polygon in rows]
     return CellLayer(cells, sum(c.value for c in cells))
@@ -510,8 +518,6 @@ def cell_breakdown(connection: Connection, filters: MapFilters, i: int, j: int) 
     """One hexagon's bookings and amount paid by specialization and status, with its
     practitioners (supply) and the searches from it that found nobody."""
     where, params = _map_where(filters)
-    checked = check_map(filters)
-    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     return _frame(
         connection,
         f"""
@@ -531,20 +537,19 @@ def cell_breakdown(connection: Connection, filters: MapFilters, i: int, j: int) 
         LEFT JOIN analytics_cell_supply sup ON sup.cell_i = :i AND sup.cell_j = :j AND sup.specialization = s.spec
         ORDER BY s.spec
         """,
-        {**params, "i": i, "j": j, "last_day": last_day},
+        {**params, "i": i, "j": j},
     )
 
 
 def unmet_searches_in_cell(connection: Connection, filters: MapFilters, i: int, j: int) -> int:
     checked = check_map(filters)
-    last_day = (checked.last_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     return int(
         connection.execute(
             text(
                 "SELECT coalesce(sum(unmet), 0) FROM analytics_cell_demand "
                 "WHERE cell_i = :i AND cell_j = :j AND day BETWEEN :first AND :last"
             ),
-            {"i": i, "j": j, "first": checked.first_month, "last": last_day},
+            {"i": i, "j": j, "first": checked.first_month, "last": checked.last_day},
         ).scalar_one()
     )
 

@@ -85,7 +85,7 @@ def shown(frame: pd.DataFrame, *, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     rand to the cent, rates and growth as percentages, names of enums as words."""
     table = frame.drop(columns=[c for c in (*drop, "practitioner_id") if c in frame.columns]).copy()
     for column in table.columns:
-        if column in analytics.FIGURES and column in ("gross", "platform_fees", "refunds", "earnings", "net"):
+        if column in analytics.MONEY_FIGURES:
             table[column] = table[column].map(lambda v: round(float(v), 2))
         elif column in PERCENT_COLUMNS:
             table[column] = (table[column].astype(float) * 100).round(1)
