@@ -64,12 +64,13 @@ def time_picker(
         format="DD/MM/YYYY",
     )
     times = open_times(practitioner_id, time_zone, on, ignore=ignore)
-    if not times:
-        st.info(f"No open times on {on:%a %d %b}. The first open day is {first:%a %d %b}.")
-        return None
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
+    # Said even when it was the day's last open time.
     earlier_choice = st.session_state.get(f"{key}_time")
     if earlier_choice and earlier_choice not in labels:
         st.warning(f"{earlier_choice} was just taken — pick another time.")
+    if not times:
+        st.info(f"No open times on {on:%a %d %b}. The first open day is {first:%a %d %b}.")
+        return None
     chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
     return labels.get(chosen) if chosen else None
