@@ -690,6 +690,48 @@ class AnalyticsDay(Measures, Base):
     )
 
 
+class AnalyticsPractitionerMonth(Measures, Base):
+    """One practitioner's figures for one calendar month and meeting type: rankings over
+    whole months read these instead of thirty times as many practitioner-days."""
+
+    __tablename__ = "analytics_practitioner_months"
+    __table_args__ = (Index("ix_analytics_practitioner_months_month_gross", "month", "gross"),)
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, sort_order=-3)
+    month: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-2)
+    meeting_type: Mapped[MeetingType] = mapped_column(
+        pg_enum(MeetingType, "meeting_type"), primary_key=True, sort_order=-1
+    )
+
+
+class _CityKeys:
+    specialization: Mapped[Specialization] = mapped_column(
+        pg_enum(Specialization, "specialization_type"), primary_key=True, sort_order=-4
+    )
+    province: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-3)
+    city: Mapped[str] = mapped_column(String(120), primary_key=True, sort_order=-2)
+    meeting_type: Mapped[MeetingType] = mapped_column(
+        pg_enum(MeetingType, "meeting_type"), primary_key=True, sort_order=-1
+    )
+
+
+class AnalyticsCityDay(Measures, _CityKeys, Base):
+    """Figures per day, city (with its province), specialization and meeting type: the
+    part-months at the edges of a period."""
+
+    __tablename__ = "analytics_city_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-5)
+
+
+class AnalyticsCityMonth(Measures, _CityKeys, Base):
+    """Figures per calendar month, city, specialization and meeting type: the whole months of a period."""
+
+    __tablename__ = "analytics_city_months"
+
+    month: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-5)
+
+
 class AnalyticsPractitionerProfile(Base):
     """Where each practitioner counts in the rollups: the dimensions as last refreshed and
     the hexagon of the map grid their practice lies in."""

@@ -65,6 +65,7 @@ MEASURES = (
 )
 _MONEY = ("gross", "gross_fees", "refunds", "refunded_fees")
 _SUMS = ", ".join(f"coalesce(sum({m}), 0) AS {m}" for m in MEASURES)
+_MEASURED = ", ".join(f"a.{m}" for m in MEASURES)
 
 # The figures shown, from summed measures (aliases a.*): name -> SQL.
 FIGURES = {
@@ -139,11 +140,12 @@ def check(filters: Filters) -> Filters:
     return filters
 
 
-def _where(filters: Filters, *, profile: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The WHERE clause for a rollup aliased `a`; dimensions from `profile` when given."""
+def _where(filters: Filters, *, profile: str | None = None, period: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause for a rollup aliased `a`; dimensions from `profile` when given;
+    the period's days unless another `period` clause (with its own parameters) is given."""
     dims = profile or "a"
-    clauses = ["a.day BETWEEN :start AND :end"]
-    params: dict[str, Any] = {"start": filters.start, "end": filters.end}
+    clauses = [period or "a.day BETWEEN :start AND :end"]
+    params: dict[str, Any] = {} if period else {"start": filters.start, "end": filters.end}
     if filters.specializations:
         clauses.append(f"{dims}.specialization = ANY(CAST(:specializations AS specialization_type[]))")
         params["specializations"] = [s.value for s in filters.specializations]
@@ -154,6 +156,43 @@ def _where(filters: Filters, *, profile: str | None = None) -> tuple[str, dict[s
         clauses.append("a.meeting_type = ANY(CAST(:meeting_types AS meeting_type[]))")
         params["meeting_types"] = [m.value for m in filters.meeting_types]
     return " AND ".join(clauses), params
+
+
+def _period_parts(filters: Filters) -> list[tuple[Literal["months", "days"], str, dict[str, Any]]]:
+    """The period as its whole calendar months and the days left over at either end, each
+    with the WHERE clause that picks them from a month rollup or a day rollup aliased `a`."""
+    start, end = filters.start, filters.end
+    assert start and end
+    first = start if start.day == 1 else next_month(start)
+    after = next_month(end) if next_month(end) - timedelta(days=1) == end else end.replace(day=1)
+    if first >= after:
+        return [("days", "a.day BETWEEN :start AND :end", {"start": start, "end": end})]
+    parts: list[tuple[Literal["months", "days"], str, dict[str, Any]]] = [
+        ("months", "a.month >= :first_month AND a.month < :after_months", {"first_month": first, "after_months": after})
+    ]
+    edges = [(start, first - timedelta(days=1)), (after, end)]
+    edges = [(low, high) for low, high in edges if low <= high]
+    if edges:
+        clause = " OR ".join(f"a.day BETWEEN :edge{n}_start AND :edge{n}_end" for n in range(len(edges)))
+        params = {}
+        for n, (low, high) in enumerate(edges):
+            params |= {f"edge{n}_start": low, f"edge{n}_end": high}
+        parts.append(("days", f"({clause})", params))
+    return parts
+
+
+def _whole_months_and_edges(
+    filters: Filters, select: str, sources: dict[str, str], *, profile: str | None = None, extra: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A UNION ALL of `select` over the month rollup for the period's whole months and the
+    day rollup for the days at its ends (sources: "months" and "days" -> FROM clause),
+    narrowed by an `extra` condition when given."""
+    parts, params = [], {}
+    for grain, period, period_params in _period_parts(filters):
+        where, where_params = _where(filters, profile=profile, period=period)
+        parts.append(f"SELECT {select} FROM {sources[grain]} WHERE {where}{f' AND {extra}' if extra else ''}")
+        params |= where_params | period_params
+    return " UNION ALL ".join(parts), params
 
 
 def _frame(connection: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
@@ -248,12 +287,13 @@ def breakdown(connection: Connection, filters: Filters, by: Dimension) -> pd.Dat
     if by not in FIGURE_DIMENSIONS:
         raise InvalidInput({"by": "Break down by specialization, province, city or meeting type."})
     if by == "city":
-        where, params = _where(check(filters), profile="p")
-        source = (
-            "analytics_practitioner_days a JOIN analytics_practitioner_profiles p USING (practitioner_id) "
-            f"WHERE {where} GROUP BY p.city, p.province"
+        rows, params = _whole_months_and_edges(
+            check(filters),
+            f"a.city, a.province, {_MEASURED}",
+            {"months": "analytics_city_months a", "days": "analytics_city_days a"},
         )
-        keys = "p.city, p.province"
+        source = f"({rows}) a GROUP BY a.city, a.province"
+        keys = "a.city, a.province"
         names = "city, province"
     else:
         where, params = _where(check(filters))
@@ -300,23 +340,43 @@ def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     ]
 
 
+_PRACTITIONER_SOURCES = {
+    grain: f"analytics_practitioner_{grain} a JOIN analytics_practitioner_profiles p USING (practitioner_id)"
+    for grain in ("months", "days")
+}
+
+
 def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 10, best: bool = True) -> pd.DataFrame:
     """The practitioners who brought in the most (or, best=False, the least) gross
     bookings value in the period, among those with a booking or a payment in it."""
     if not 1 <= limit <= 100:
         raise InvalidInput({"limit": "Show between 1 and 100 practitioners."})
-    where, params = _where(check(filters), profile="p")
+    checked = check(filters)
     order = "DESC" if best else "ASC"
+    if best:
+        leaders, params = _leading_candidates(checked)
+        rows, row_params = _whole_months_and_edges(
+            checked,
+            f"a.practitioner_id, {_MEASURED}",
+            _PRACTITIONER_SOURCES,
+            profile="p",
+            extra="a.practitioner_id IN (SELECT practitioner_id FROM candidates)",
+        )
+        params |= row_params
+    else:
+        leaders = ""
+        rows, params = _whole_months_and_edges(
+            checked, f"a.practitioner_id, {_MEASURED}", _PRACTITIONER_SOURCES, profile="p"
+        )
     return _frame(
         connection,
         f"""
+        {leaders}
         SELECT u.first_name || ' ' || u.last_name AS practitioner, r.specialization::text AS specialization,
                r.city, r.province, {", ".join(f"r.{name}" for name in FIGURES)}, r.practitioner_id
         FROM (
             SELECT a.practitioner_id, p.specialization, p.city, p.province, {_FIGURES_SQL}
-            FROM (SELECT a.practitioner_id, {_SUMS}
-                  FROM analytics_practitioner_days a JOIN analytics_practitioner_profiles p USING (practitioner_id)
-                  WHERE {where} GROUP BY a.practitioner_id) a
+            FROM (SELECT a.practitioner_id, {_SUMS} FROM ({rows}) a GROUP BY a.practitioner_id) a
             JOIN analytics_practitioner_profiles p USING (practitioner_id)
             ORDER BY gross {order}, bookings {order}, a.practitioner_id
             LIMIT :limit
@@ -326,6 +386,54 @@ def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 
         ORDER BY r.gross {order}, r.bookings {order}, r.practitioner_id
         """,
         {**params, "limit": limit},
+    )
+
+
+def _leading_candidates(filters: Filters) -> tuple[str, dict[str, Any]]:
+    """A WITH clause naming `candidates`: a few practitioners among whom the period's top
+    `:limit` by gross surely are, found without adding up every practitioner's figures.
+
+    Gross is never negative, so a practitioner's gross in the period is at most the sum of
+    their month rows over the months the period touches. Whoever reaches the gross T of the
+    limit-th best of a first guess (each month's leaders) therefore has a month row of at
+    least T / (rows a practitioner can have there): one index range scan per month finds
+    all of them, and only they are added up exactly.
+    """
+    assert filters.start and filters.end
+    dims, params = _where(filters, profile="p", period="true")
+    first, last = filters.start.replace(day=1), filters.end.replace(day=1)
+    rows_per_month = len(filters.meeting_types or tuple(MeetingType))
+    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    seeds, seed_params = _whole_months_and_edges(
+        filters,
+        "a.practitioner_id, a.gross",
+        _PRACTITIONER_SOURCES,
+        profile="p",
+        extra="a.practitioner_id IN (SELECT practitioner_id FROM seeds)",
+    )
+    by_month = f"""
+        SELECT a.practitioner_id FROM analytics_practitioner_months a
+        JOIN analytics_practitioner_profiles p USING (practitioner_id)
+        WHERE a.month = m.month AND {dims}"""
+    return (
+        f"""
+        WITH touched AS (
+            SELECT generate_series(CAST(:touched_first AS date), CAST(:touched_last AS date),
+                                   interval '1 month')::date AS month
+        ), seeds AS (
+            SELECT DISTINCT s.practitioner_id
+            FROM touched m CROSS JOIN LATERAL ({by_month} ORDER BY a.gross DESC LIMIT :limit) s
+        ), threshold AS (
+            SELECT CASE WHEN count(*) < :limit THEN 0 ELSE min(gross) END AS gross
+            FROM (SELECT sum(gross) AS gross FROM ({seeds}) a GROUP BY practitioner_id
+                  ORDER BY 1 DESC LIMIT :limit) t
+        ), candidates AS (
+            SELECT DISTINCT c.practitioner_id
+            FROM touched m CROSS JOIN LATERAL ({by_month}
+                AND a.gross >= (SELECT floor(gross * 100 / :rows_touched) / 100 FROM threshold)) c
+        )
+        """,
+        params | seed_params | {"touched_first": first, "touched_last": last, "rows_touched": months * rows_per_month},
     )
 
 
@@ -717,7 +825,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     step.run(
         "temporary tables",
         "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, "
-        "pg_temp.analytics_dirty_days, pg_temp.analytics_dirty_months",
+        "pg_temp.analytics_dirty_days, pg_temp.analytics_dirty_months, pg_temp.analytics_dirty_practitioner_months",
     )
     for table in (
         "analytics_dirty (practitioner_id uuid, day date, PRIMARY KEY (practitioner_id, day))",
@@ -786,23 +894,14 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         )
     report.days = connection.execute(text("SELECT count(*) FROM analytics_dirty_days")).scalar_one()
 
-    step.run(
-        "clear days",
-        "DELETE FROM analytics_days" + ("" if full else " WHERE day IN (SELECT day FROM analytics_dirty_days)"),
-    )
-    step.run(
-        "days",
-        f"""
-        INSERT INTO analytics_days (day, specialization, province, meeting_type, {", ".join(MEASURES)})
-        SELECT a.day, p.specialization, p.province, a.meeting_type, {", ".join(f"sum(a.{m})" for m in MEASURES)}
-        FROM analytics_practitioner_days a
-        JOIN analytics_practitioner_profiles p USING (practitioner_id)
-        {"" if full else "WHERE a.day IN (SELECT day FROM analytics_dirty_days)"}
-        GROUP BY 1, 2, 3, 4
-        """,
-    )
-
-    report.months = _refresh_cell_months(step, full)
+    step.run("months to roll up", """
+        CREATE TEMP TABLE analytics_dirty_months ON COMMIT DROP AS
+        SELECT DISTINCT date_trunc('month', day)::date AS month FROM analytics_dirty_days
+    """)  # fmt: skip
+    report.months = int(connection.execute(text("SELECT count(*) FROM analytics_dirty_months")).scalar_one())
+    _refresh_platform_rollups(step, full)
+    _refresh_practitioner_months(step, full)
+    _refresh_cell_months(step, full)
     step.run("clear supply", "DELETE FROM analytics_cell_supply")
     step.run(
         "supply",
@@ -850,12 +949,86 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     return report
 
 
-def _refresh_cell_months(step: _Steps, full: bool) -> int:
+_SUMMED = ", ".join(f"sum(a.{m})" for m in MEASURES)
+_CITY_KEYS = "specialization, province, city, meeting_type"
+
+
+def _refresh_platform_rollups(step: _Steps, full: bool) -> None:
+    """Days and months of the changed days, by city: each rollup from the finer one below it."""
+    dirty_days = "" if full else " WHERE day IN (SELECT day FROM analytics_dirty_days)"
+    in_dirty_months = (
+        "" if full else " WHERE date_trunc('month', day)::date IN (SELECT month FROM analytics_dirty_months)"
+    )
+    step.run("clear city days", "DELETE FROM analytics_city_days" + dirty_days)
+    step.run(
+        "city days",
+        f"""
+        INSERT INTO analytics_city_days (day, {_CITY_KEYS}, {", ".join(MEASURES)})
+        SELECT a.day, p.specialization, p.province, p.city, a.meeting_type, {_SUMMED}
+        FROM analytics_practitioner_days a
+        JOIN analytics_practitioner_profiles p USING (practitioner_id)
+        {"" if full else "WHERE a.day IN (SELECT day FROM analytics_dirty_days)"}
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+    )
+    step.run("clear days", "DELETE FROM analytics_days" + dirty_days)
+    step.run(
+        "days",
+        f"""
+        INSERT INTO analytics_days (day, specialization, province, meeting_type, {", ".join(MEASURES)})
+        SELECT a.day, a.specialization, a.province, a.meeting_type, {_SUMMED}
+        FROM analytics_city_days a {dirty_days}
+        GROUP BY 1, 2, 3, 4
+        """,
+    )
+    step.run(
+        "clear city months",
+        "DELETE FROM analytics_city_months"
+        + ("" if full else " WHERE month IN (SELECT month FROM analytics_dirty_months)"),
+    )
+    step.run(
+        "city months",
+        f"""
+        INSERT INTO analytics_city_months (month, {_CITY_KEYS}, {", ".join(MEASURES)})
+        SELECT date_trunc('month', a.day)::date, {", ".join(f"a.{k}" for k in _CITY_KEYS.split(", "))}, {_SUMMED}
+        FROM analytics_city_days a {in_dirty_months}
+        GROUP BY 1, 2, 3, 4, 5
+        """,
+    )
+
+
+def _refresh_practitioner_months(step: _Steps, full: bool) -> None:
+    """Each practitioner's months that hold a changed day (moving practitioners changes none)."""
+    if full:
+        step.run("clear practitioner months", "DELETE FROM analytics_practitioner_months")
+        scope = ""
+    else:
+        step.run("practitioner months to roll up", """
+            CREATE TEMP TABLE analytics_dirty_practitioner_months ON COMMIT DROP AS
+            SELECT DISTINCT practitioner_id, date_trunc('month', day)::date AS month FROM analytics_dirty
+        """)  # fmt: skip
+        step.run(
+            "clear practitioner months",
+            "DELETE FROM analytics_practitioner_months a USING analytics_dirty_practitioner_months d "
+            "WHERE a.practitioner_id = d.practitioner_id AND a.month = d.month",
+        )
+        scope = (
+            "JOIN analytics_dirty_practitioner_months d ON d.practitioner_id = a.practitioner_id "
+            "AND a.day >= d.month AND a.day < d.month + interval '1 month'"
+        )
+    step.run(
+        "practitioner months",
+        f"""
+        INSERT INTO analytics_practitioner_months (practitioner_id, month, meeting_type, {", ".join(MEASURES)})
+        SELECT a.practitioner_id, date_trunc('month', a.day)::date, a.meeting_type, {_SUMMED}
+        FROM analytics_practitioner_days a {scope}
+        GROUP BY 1, 2, 3
+        """,
+    )
+
+
+def _refresh_cell_months(step: _Steps, full: bool) -> None:
     """Bookings per hexagon and month of the session, for the months that changed."""
-    step.run("months to roll up", """
-        CREATE TEMP TABLE analytics_dirty_months ON COMMIT DROP AS
-        SELECT DISTINCT date_trunc('month', day)::date AS month FROM analytics_dirty_days
-    """)  # fmt: skip
     step.run(
         "clear cell months",
         "DELETE FROM analytics_cell_months"
@@ -889,4 +1062,3 @@ def _refresh_cell_months(step: _Steps, full: bool) -> int:
         GROUP BY 1, 2, 3, 4, 5
         """,
     )
-    return int(step.connection.execute(text("SELECT count(*) FROM analytics_dirty_months")).scalar_one())

@@ -165,7 +165,11 @@ def expected(facts: list[Row], keep=lambda row: True, key=lambda row: None) -> d
             "cancelled": int(s["cancelled"]),
             "no_shows": int(s["no_shows"]),
             "reviews": int(s["rating_count"]),
-            "average_rating": round(float(s["rating_sum"] / s["rating_count"]), 2) if s["rating_count"] else None,
+            "average_rating": (
+                float((s["rating_sum"] / s["rating_count"]).quantize(CENT, rounding=ROUND_HALF_UP))
+                if s["rating_count"]
+                else None
+            ),
         }
     return figures
 
@@ -223,8 +227,13 @@ def test_filters_narrow_every_figure(db, dataset, filters, keep):
     assert_figures(vars(analytics.summary(db.connection(), filters)), wanted)
 
 
+# Whole months only; whole months with days at both ends; days inside one month.
+PERIODS = [(FIRST, LAST), (date(2031, 1, 15), date(2031, 3, 10)), (date(2031, 2, 3), date(2031, 2, 16))]
+
+
+@pytest.mark.parametrize("start, end", PERIODS)
 @pytest.mark.parametrize("by", ["specialization", "province", "city", "meeting_type"])
-def test_breakdowns_match_the_raw_rows(db, dataset, by):
+def test_breakdowns_match_the_raw_rows(db, dataset, by, start, end):
     _, facts = dataset
     attribute = {
         "specialization": lambda r: PRACTITIONERS[r.practitioner][0].value,
@@ -232,8 +241,8 @@ def test_breakdowns_match_the_raw_rows(db, dataset, by):
         "city": lambda r: PRACTITIONERS[r.practitioner][1],
         "meeting_type": lambda r: r.meeting_type.value,
     }[by]
-    wanted = expected(facts, in_period(FIRST, LAST), key=attribute)
-    frame = analytics.breakdown(db.connection(), analytics.Filters(FIRST, LAST), by)
+    wanted = expected(facts, in_period(start, end), key=attribute)
+    frame = analytics.breakdown(db.connection(), analytics.Filters(start, end), by)
     assert set(frame[by]) == set(wanted)
     for row in frame.to_dict("records"):
         assert_figures(row, wanted[row[by]])
@@ -281,16 +290,71 @@ def test_month_over_month_growth(db, dataset):
     assert months["gross_growth"].iloc[2] == pytest.approx(growth, abs=1e-4)
 
 
-def test_top_and_bottom_practitioners(db, dataset):
+@pytest.mark.parametrize(
+    "start, end, months, edges",
+    [
+        (FIRST, LAST, (date(2031, 1, 1), date(2031, 4, 1)), []),
+        (
+            date(2031, 1, 15),
+            date(2031, 3, 10),
+            (date(2031, 2, 1), date(2031, 3, 1)),
+            [(date(2031, 1, 15), date(2031, 1, 31)), (date(2031, 3, 1), date(2031, 3, 10))],
+        ),
+        (date(2031, 2, 1), date(2031, 2, 27), None, [(date(2031, 2, 1), date(2031, 2, 27))]),
+        (date(2031, 1, 31), date(2031, 2, 28), (date(2031, 2, 1), date(2031, 3, 1)), [(date(2031, 1, 31),) * 2]),
+    ],
+)
+def test_a_period_reads_whole_months_from_month_rollups_and_only_its_ends_from_days(start, end, months, edges):
+    parts = {grain: params for grain, _, params in analytics._period_parts(analytics.Filters(start, end))}
+    if months is None:
+        assert parts == {"days": {"start": start, "end": end}}
+        return
+    assert (parts["months"]["first_month"], parts["months"]["after_months"]) == months
+    found = parts.get("days", {})
+    assert [(found[f"edge{n}_start"], found[f"edge{n}_end"]) for n in range(len(found) // 2)] == edges
+
+
+@pytest.mark.parametrize("start, end", PERIODS)
+def test_top_and_bottom_practitioners(db, dataset, start, end):
     practitioners, facts = dataset
-    wanted = expected(facts, in_period(FIRST, LAST), key=lambda r: r.practitioner)
+    wanted = expected(facts, in_period(start, end), key=lambda r: r.practitioner)
     by_gross = sorted(wanted, key=lambda p: (wanted[p]["gross"], wanted[p]["bookings"]), reverse=True)
-    top = analytics.practitioners_ranked(db.connection(), analytics.Filters(FIRST, LAST), limit=3)
+    top = analytics.practitioners_ranked(db.connection(), analytics.Filters(start, end), limit=3)
     assert [str(i) for i in top["practitioner_id"]] == [str(practitioners[p].id) for p in by_gross[:3]]
     assert top.iloc[0]["practitioner"].startswith("P")
     assert_figures(top.iloc[0].to_dict(), wanted[by_gross[0]])
-    bottom = analytics.practitioners_ranked(db.connection(), analytics.Filters(FIRST, LAST), limit=2, best=False)
+    bottom = analytics.practitioners_ranked(db.connection(), analytics.Filters(start, end), limit=2, best=False)
     assert [str(i) for i in bottom["practitioner_id"]] == [str(practitioners[p].id) for p in by_gross[::-1][:2]]
+
+
+@pytest.mark.parametrize(
+    "filters, keep",
+    [
+        (analytics.Filters(date(2031, 1, 20), date(2031, 3, 5)), lambda r: True),
+        (analytics.Filters(FIRST, LAST, meeting_types=(MeetingType.ONLINE,)), lambda r: r.meeting_type == "online"),
+        (analytics.Filters(FIRST, LAST, provinces=("Western Cape", "Gauteng")), lambda r: r.practitioner in (2, 3, 4)),
+    ],
+)
+def test_the_leaders_are_found_exactly_without_adding_up_everyone(db, dataset, filters, keep):
+    """Whatever the limit, the top practitioners (found from each month's leaders and a
+    gross threshold) are exactly those a full ranking of everyone's figures gives."""
+    practitioners, facts = dataset
+    wanted = expected(facts, lambda r: keep(r) and filters.start <= r.day <= filters.end, key=lambda r: r.practitioner)
+    ranking = sorted(wanted, key=lambda p: (-wanted[p]["gross"], -wanted[p]["bookings"], str(practitioners[p].id)))
+    for limit in range(1, len(ranking) + 1):
+        top = analytics.practitioners_ranked(db.connection(), filters, limit=limit)
+        assert [str(i) for i in top["practitioner_id"]] == [str(practitioners[p].id) for p in ranking[:limit]]
+        assert list(top["gross"]) == [wanted[p]["gross"] for p in ranking[:limit]]
+
+
+def test_the_leaders_are_found_through_the_month_and_gross_index(db, dataset):
+    connection = db.connection()
+    connection.execute(text("SET LOCAL enable_seqscan = off"))
+    leaders, params = analytics._leading_candidates(analytics.Filters(FIRST, LAST))
+    plan = "\n".join(
+        connection.execute(text(f"EXPLAIN {leaders} SELECT * FROM candidates"), params | {"limit": 10}).scalars()
+    )
+    assert "ix_analytics_practitioner_months_month_gross" in plan, plan
 
 
 @pytest.mark.parametrize(
@@ -319,6 +383,9 @@ def _snapshot(connection) -> dict[str, list]:
     tables = {
         "analytics_practitioner_days": "practitioner_id, day, meeting_type",
         "analytics_days": "day, specialization, province, meeting_type",
+        "analytics_city_days": "day, specialization, province, city, meeting_type",
+        "analytics_city_months": "month, specialization, province, city, meeting_type",
+        "analytics_practitioner_months": "practitioner_id, month, meeting_type",
         "analytics_cell_months": "month, cell_i, cell_j, specialization, status",
         "analytics_cell_supply": "cell_i, cell_j, specialization",
         "analytics_cell_demand": "day, cell_i, cell_j",
