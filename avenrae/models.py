@@ -662,8 +662,22 @@ class Measures:
     rating_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=21)
 
 
-class AnalyticsPractitionerDay(Measures, Base):
-    """One practitioner's figures for one day and meeting type: the finest rollup."""
+class SessionMeasures:
+    """For the map: the day's sessions by status, and what clients paid for them (the
+    ledger net of refunds, whenever paid)."""
+
+    pending: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=30)
+    confirmed: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", sort_order=31)
+    paid_pending: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=32)
+    paid_confirmed: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=33)
+    paid_completed: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=34)
+    paid_cancelled: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=35)
+    paid_no_show: Mapped[Decimal] = mapped_column(Total, nullable=False, server_default="0", sort_order=36)
+
+
+class AnalyticsPractitionerDay(Measures, SessionMeasures, Base):
+    """One practitioner's figures for one day and meeting type: the finest rollup, which
+    every other one is summed from."""
 
     __tablename__ = "analytics_practitioner_days"
     __table_args__ = (Index("ix_analytics_practitioner_days_day", "day", postgresql_using="brin"),)

@@ -682,20 +682,39 @@ def _day_start(day: str) -> str:
     return f"(({day})::timestamp AT TIME ZONE :zone)"
 
 
+# Beyond MEASURES, a practitioner-day holds the day's sessions by status and what clients
+# paid for them (the ledger net of refunds, whenever paid), for the map's hexagon months.
+STATUS_MEASURES = {
+    BookingStatus.PENDING: ("pending", "paid_pending"),
+    BookingStatus.CONFIRMED: ("confirmed", "paid_confirmed"),
+    BookingStatus.COMPLETED: ("completed", "paid_completed"),
+    BookingStatus.CANCELLED: ("cancelled", "paid_cancelled"),
+    BookingStatus.NO_SHOW: ("no_shows", "paid_no_show"),
+}
+FACT_COLUMNS = (*MEASURES, "pending", "confirmed", *(paid for _, paid in STATUS_MEASURES.values()))
+_BOOKED = {
+    "bookings": "count(*)",
+    **{count: f"count(*) FILTER (WHERE b.status = '{status.value}')" for status, (count, _) in STATUS_MEASURES.items()},
+    **{
+        paid: f"coalesce(sum(pay.paid) FILTER (WHERE b.status = '{status.value}'), 0)"
+        for status, (_, paid) in STATUS_MEASURES.items()
+    },
+    "rating_sum": "coalesce(sum(r.rating) FILTER (WHERE r.status = 'published'), 0)",
+    "rating_count": "count(r.rating) FILTER (WHERE r.status = 'published')",
+}
+_PAID = ("charges", "gross", "gross_fees", "refund_count", "refunds", "refunded_fees")
+
 # Practitioner-day facts, straight from the raw tables. {booked_scope} narrows the
-# bookings side (a JOIN), {paid_practitioners} and {paid_scope} the ledger side.
+# bookings side (a JOIN) and {session_paid} joins what each of its bookings was paid;
+# {paid_source} and {paid_scope} narrow the ledger side.
 _FACTS = f"""
 WITH booked AS (
     SELECT b.practitioner_id, {_local_day("b.session_start")} AS day, b.meeting_type,
-           count(*) AS bookings,
-           count(*) FILTER (WHERE b.status = 'completed') AS completed,
-           count(*) FILTER (WHERE b.status = 'cancelled') AS cancelled,
-           count(*) FILTER (WHERE b.status = 'no_show') AS no_shows,
-           coalesce(sum(r.rating) FILTER (WHERE r.status = 'published'), 0) AS rating_sum,
-           count(r.rating) FILTER (WHERE r.status = 'published') AS rating_count
+           {", ".join(f"{sql} AS {name}" for name, sql in _BOOKED.items())}
     FROM bookings b
     {{booked_scope}}
     LEFT JOIN reviews r ON r.booking_id = b.id
+    {{session_paid}}
     GROUP BY 1, 2, 3
 ), split AS (
     SELECT b.practitioner_id, {_local_day("t.created_at")} AS day, b.meeting_type, t.kind, t.amount,
@@ -715,26 +734,37 @@ WITH booked AS (
     {{paid_scope}}
     GROUP BY 1, 2, 3
 )
-INSERT INTO analytics_practitioner_days (practitioner_id, day, meeting_type, {", ".join(MEASURES)})
-SELECT practitioner_id, day, meeting_type, {", ".join(f"sum({m})" for m in MEASURES)}
+INSERT INTO analytics_practitioner_days (practitioner_id, day, meeting_type, {", ".join(FACT_COLUMNS)})
+SELECT practitioner_id, day, meeting_type, {", ".join(f"sum({c})" for c in FACT_COLUMNS)}
 FROM (
-    SELECT practitioner_id, day, meeting_type, bookings, completed, cancelled, no_shows,
-           0, 0, 0, 0, 0, 0, rating_sum, rating_count
+    SELECT practitioner_id, day, meeting_type, {", ".join(c if c in _BOOKED else "0" for c in FACT_COLUMNS)}
     FROM booked
     UNION ALL
-    SELECT practitioner_id, day, meeting_type, 0, 0, 0, 0,
-           charges, gross, gross_fees, refund_count, refunds, refunded_fees, 0, 0
+    SELECT practitioner_id, day, meeting_type, {", ".join(c if c in _PAID else "0" for c in FACT_COLUMNS)}
     FROM paid
-) facts ({", ".join(("practitioner_id", "day", "meeting_type", *MEASURES))})
+) facts (practitioner_id, day, meeting_type, {", ".join(FACT_COLUMNS)})
 GROUP BY 1, 2, 3
 ORDER BY 2, 1, 3
 """
+_NET_PAID = "sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END)"
 
-_FACTS_ALL = _FACTS.format(booked_scope="", paid_source="bookings b", paid_scope="")
+_FACTS_ALL = _FACTS.format(
+    booked_scope="",
+    session_paid=(
+        f"LEFT JOIN (SELECT t.booking_id, {_NET_PAID} AS paid FROM payment_transactions t "
+        "WHERE t.status = 'completed' GROUP BY 1) pay ON pay.booking_id = b.id"
+    ),
+    paid_source="bookings b",
+    paid_scope="",
+)
 _FACTS_DIRTY = _FACTS.format(
     booked_scope=(
         "JOIN analytics_dirty d ON d.practitioner_id = b.practitioner_id "
         f"AND b.session_start >= {_day_start('d.day')} AND b.session_start < {_day_start('d.day + 1')}"
+    ),
+    session_paid=(
+        f"LEFT JOIN LATERAL (SELECT {_NET_PAID} AS paid FROM payment_transactions t "
+        "WHERE t.booking_id = b.id AND t.status = 'completed') pay ON true"
     ),
     paid_source=(
         "(SELECT DISTINCT practitioner_id FROM analytics_dirty) dp "
@@ -743,7 +773,8 @@ _FACTS_DIRTY = _FACTS.format(
     paid_scope="JOIN analytics_dirty d ON d.practitioner_id = s.practitioner_id AND d.day = s.day",
 )
 
-# Rows whose change may move figures: (practitioner, day) pairs to recompute.
+# Rows whose change may move figures: (practitioner, day) pairs to recompute. A ledger
+# row moves the figures of the day it was made and of its session's day.
 _FIND_DIRTY = f"""
 INSERT INTO analytics_dirty (practitioner_id, day)
 SELECT practitioner_id, day FROM bookings b
@@ -754,8 +785,9 @@ SELECT b.practitioner_id, {_local_day("t.created_at")}
 FROM bookings b JOIN payment_transactions t ON t.booking_id = b.id
 WHERE b.updated_at >= :since
 UNION
-SELECT b.practitioner_id, {_local_day("t.created_at")}
+SELECT b.practitioner_id, v.day
 FROM payment_transactions t JOIN bookings b ON b.id = t.booking_id
+CROSS JOIN LATERAL (VALUES ({_local_day("t.created_at")}), ({_local_day("b.session_start")})) AS v(day)
 WHERE t.created_at >= :since
 UNION
 SELECT b.practitioner_id, {_local_day("b.session_start")}
@@ -771,6 +803,105 @@ FROM practitioners p
 CROSS JOIN LATERAL ({_cell_of("p.location")}) cell
 WHERE {{scope}}
 """
+
+# Practitioner-days with where each practitioner counts: what every coarser rollup sums.
+_FACTS_WITH_PROFILES = (
+    "(SELECT * FROM analytics_practitioner_days JOIN analytics_practitioner_profiles USING (practitioner_id))"
+)
+_PROFILE_COLUMNS = ("specialization", "province", "city", "cell_i", "cell_j")
+_MONTH = "date_trunc('month', a.day)::date"
+
+
+@dataclass(frozen=True)
+class _Rollup:
+    """A rollup table summed from practitioner-days (with their profiles): rebuilt from
+    `full_source`, or kept by adding the signed change of the rows that changed."""
+
+    table: str
+    keys: dict[str, str]  # column -> expression over the source, aliased a
+    full_source: str
+    measures: dict[str, str] = field(default_factory=lambda: {m: f"a.{m}" for m in MEASURES})
+    # Joined after the source (for example to turn status columns into rows).
+    unpivot: str = ""
+    # A row whose counts all reach zero holds nothing any more and goes.
+    counts: tuple[str, ...] = ("bookings", "charges", "refund_count", "rating_count")
+
+    def _insert(self, source: str) -> str:
+        columns = ", ".join((*self.keys, *self.measures))
+        keys = ", ".join(self.keys.values())
+        sums = ", ".join(f"sum({sql})" for sql in self.measures.values())
+        return (
+            f"INSERT INTO {self.table} ({columns}) SELECT {keys}, {sums} FROM {source} a {self.unpivot} "
+            f"GROUP BY {', '.join(str(n + 1) for n in range(len(self.keys)))}"
+        )
+
+    def rebuild(self, step: _Steps) -> None:
+        step.run(f"clear {self.table}", f"DELETE FROM {self.table}")
+        step.run(self.table, self._insert(self.full_source))
+
+    def add(self, step: _Steps, changes: str) -> None:
+        additions = ", ".join(f"{m} = {self.table}.{m} + excluded.{m}" for m in self.measures)
+        step.run(self.table, f"{self._insert(changes)} ON CONFLICT ({', '.join(self.keys)}) DO UPDATE SET {additions}")
+        step.run(
+            f"empty {self.table}",
+            f"""
+            DELETE FROM {self.table} t
+            WHERE ({", ".join(f"t.{k}" for k in self.keys)})
+                  IN (SELECT {", ".join(self.keys.values())} FROM {changes} a {self.unpivot})
+              AND {" AND ".join(f"t.{c} = 0" for c in self.counts)}
+            """,
+        )
+
+
+_CITY = {"specialization": "a.specialization", "province": "a.province", "city": "a.city"}
+_ROLLUPS = (
+    _Rollup(
+        "analytics_city_days",
+        {"day": "a.day", **_CITY, "meeting_type": "a.meeting_type"},
+        full_source=_FACTS_WITH_PROFILES,
+    ),
+    _Rollup(
+        "analytics_days",
+        {
+            "day": "a.day",
+            "specialization": "a.specialization",
+            "province": "a.province",
+            "meeting_type": "a.meeting_type",
+        },
+        full_source="analytics_city_days",
+    ),
+    _Rollup(
+        "analytics_city_months",
+        {"month": _MONTH, **_CITY, "meeting_type": "a.meeting_type"},
+        full_source="analytics_city_days",
+    ),
+    _Rollup(
+        "analytics_practitioner_months",
+        {"practitioner_id": "a.practitioner_id", "month": _MONTH, "meeting_type": "a.meeting_type"},
+        full_source="analytics_practitioner_days",
+    ),
+    _Rollup(
+        "analytics_cell_months",
+        {
+            "month": _MONTH,
+            "cell_i": "a.cell_i",
+            "cell_j": "a.cell_j",
+            "specialization": "a.specialization",
+            "status": "s.status",
+        },
+        full_source=_FACTS_WITH_PROFILES,
+        measures={"bookings": "s.bookings", "paid": "s.paid"},
+        unpivot=(
+            "CROSS JOIN LATERAL (VALUES "
+            + ", ".join(
+                f"('{status.value}'::booking_status, a.{count}, a.{paid})"
+                for status, (count, paid) in STATUS_MEASURES.items()
+            )
+            + ") s(status, bookings, paid) WHERE s.bookings <> 0 OR s.paid <> 0"
+        ),
+        counts=("bookings",),
+    ),
+)
 
 
 @dataclass
@@ -806,10 +937,12 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     """Bring the rollups up to date in the caller's transaction.
 
     Incremental: only the practitioner-days whose bookings, ledger rows or reviews
-    changed since the last refresh (less SAFETY_MARGIN) are recomputed, then the days
-    and months they fall in. The first refresh, or full=True, rebuilds everything.
-    Rows are replaced with DELETE and INSERT, never TRUNCATE, so readers keep seeing
-    the previous figures until this transaction commits and are never blocked.
+    changed since the last refresh (less SAFETY_MARGIN) are recomputed, and every other
+    rollup is kept by adding the difference: those rows' new figures less their old
+    ones, so the work follows what changed, not how much history there is. The first
+    refresh, or full=True, rebuilds everything. Rows are replaced and updated in place,
+    never TRUNCATEd, so readers keep seeing the previous figures until this transaction
+    commits and are never blocked.
     """
     started = time.perf_counter()
     zone = get_settings().default_time_zone
@@ -824,18 +957,16 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     # Dropped first: a caller may refresh twice in one transaction (tests, a rebuild after a refresh).
     step.run(
         "temporary tables",
-        "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, "
-        "pg_temp.analytics_dirty_days, pg_temp.analytics_dirty_months, pg_temp.analytics_dirty_practitioner_months",
+        "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, pg_temp.analytics_changes",
     )
     for table in (
         "analytics_dirty (practitioner_id uuid, day date, PRIMARY KEY (practitioner_id, day))",
         "analytics_profiles_now (LIKE analytics_practitioner_profiles)",
-        "analytics_dirty_days (day date PRIMARY KEY)",
     ):
         step.run("temporary tables", f"CREATE TEMP TABLE {table} ON COMMIT DROP")
 
-    # Where practitioners count: changed profiles are taken up, and every day they had
-    # figures on is recomputed under their new specialization, province and hexagon.
+    # Where practitioners count: changed profiles are taken up, and every day a moved
+    # practitioner has figures on moves with them to their new specialization, province and hexagon.
     if full:
         step.run("current profiles", _PROFILES_NOW.format(scope="true"))
     else:
@@ -858,6 +989,14 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         """,
     )
     report.moved_practitioners = connection.execute(text("SELECT count(*) FROM analytics_profiles_now")).scalar_one()
+    if not full:
+        step.run(
+            "moved practitioners' days",
+            "INSERT INTO analytics_dirty SELECT a.practitioner_id, a.day FROM analytics_practitioner_days a "
+            "WHERE a.practitioner_id IN (SELECT practitioner_id FROM analytics_profiles_now) ON CONFLICT DO NOTHING",
+        )
+        # The old figures of what is about to change, under the old profiles, taken away ...
+        step.run("old figures", f"CREATE TEMP TABLE analytics_changes ON COMMIT DROP AS {_changed_facts('-')}")
     step.run(
         "profiles",
         """
@@ -871,9 +1010,8 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     if full:
         step.run("clear practitioner days", "DELETE FROM analytics_practitioner_days")
         report.practitioner_days = step.run("practitioner days", _FACTS_ALL)
-        step.run(
-            "days to roll up", "INSERT INTO analytics_dirty_days SELECT DISTINCT day FROM analytics_practitioner_days"
-        )
+        for rollup in _ROLLUPS:
+            rollup.rebuild(step)
     else:
         step.run(
             "clear practitioner days",
@@ -881,27 +1019,15 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
             "WHERE a.practitioner_id = d.practitioner_id AND a.day = d.day",
         )
         report.practitioner_days = step.run("practitioner days", _FACTS_DIRTY)
-        step.run(
-            "days to roll up",
-            """
-            INSERT INTO analytics_dirty_days
-            SELECT day FROM analytics_dirty
-            UNION
-            SELECT a.day FROM analytics_practitioner_days a
-            WHERE a.practitioner_id IN (SELECT practitioner_id FROM analytics_profiles_now)
-            ON CONFLICT DO NOTHING
-            """,
-        )
-    report.days = connection.execute(text("SELECT count(*) FROM analytics_dirty_days")).scalar_one()
+        # ... and the new ones, under the new profiles, added.
+        step.run("new figures", f"INSERT INTO analytics_changes {_changed_facts('')}")
+        for rollup in _ROLLUPS:
+            rollup.add(step, "analytics_changes")
+    period_source = "analytics_practitioner_days" if full else "analytics_dirty"
+    report.days, report.months = connection.execute(
+        text(f"SELECT count(DISTINCT day), count(DISTINCT date_trunc('month', day)) FROM {period_source}")
+    ).one()
 
-    step.run("months to roll up", """
-        CREATE TEMP TABLE analytics_dirty_months ON COMMIT DROP AS
-        SELECT DISTINCT date_trunc('month', day)::date AS month FROM analytics_dirty_days
-    """)  # fmt: skip
-    report.months = int(connection.execute(text("SELECT count(*) FROM analytics_dirty_months")).scalar_one())
-    _refresh_platform_rollups(step, full)
-    _refresh_practitioner_months(step, full)
-    _refresh_cell_months(step, full)
     step.run("clear supply", "DELETE FROM analytics_cell_supply")
     step.run(
         "supply",
@@ -949,116 +1075,13 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     return report
 
 
-_SUMMED = ", ".join(f"sum(a.{m})" for m in MEASURES)
-_CITY_KEYS = "specialization, province, city, meeting_type"
-
-
-def _refresh_platform_rollups(step: _Steps, full: bool) -> None:
-    """Days and months of the changed days, by city: each rollup from the finer one below it."""
-    dirty_days = "" if full else " WHERE day IN (SELECT day FROM analytics_dirty_days)"
-    in_dirty_months = (
-        "" if full else " WHERE date_trunc('month', day)::date IN (SELECT month FROM analytics_dirty_months)"
-    )
-    step.run("clear city days", "DELETE FROM analytics_city_days" + dirty_days)
-    step.run(
-        "city days",
-        f"""
-        INSERT INTO analytics_city_days (day, {_CITY_KEYS}, {", ".join(MEASURES)})
-        SELECT a.day, p.specialization, p.province, p.city, a.meeting_type, {_SUMMED}
-        FROM analytics_practitioner_days a
-        JOIN analytics_practitioner_profiles p USING (practitioner_id)
-        {"" if full else "WHERE a.day IN (SELECT day FROM analytics_dirty_days)"}
-        GROUP BY 1, 2, 3, 4, 5
-        """,
-    )
-    step.run("clear days", "DELETE FROM analytics_days" + dirty_days)
-    step.run(
-        "days",
-        f"""
-        INSERT INTO analytics_days (day, specialization, province, meeting_type, {", ".join(MEASURES)})
-        SELECT a.day, a.specialization, a.province, a.meeting_type, {_SUMMED}
-        FROM analytics_city_days a {dirty_days}
-        GROUP BY 1, 2, 3, 4
-        """,
-    )
-    step.run(
-        "clear city months",
-        "DELETE FROM analytics_city_months"
-        + ("" if full else " WHERE month IN (SELECT month FROM analytics_dirty_months)"),
-    )
-    step.run(
-        "city months",
-        f"""
-        INSERT INTO analytics_city_months (month, {_CITY_KEYS}, {", ".join(MEASURES)})
-        SELECT date_trunc('month', a.day)::date, {", ".join(f"a.{k}" for k in _CITY_KEYS.split(", "))}, {_SUMMED}
-        FROM analytics_city_days a {in_dirty_months}
-        GROUP BY 1, 2, 3, 4, 5
-        """,
-    )
-
-
-def _refresh_practitioner_months(step: _Steps, full: bool) -> None:
-    """Each practitioner's months that hold a changed day (moving practitioners changes none)."""
-    if full:
-        step.run("clear practitioner months", "DELETE FROM analytics_practitioner_months")
-        scope = ""
-    else:
-        step.run("practitioner months to roll up", """
-            CREATE TEMP TABLE analytics_dirty_practitioner_months ON COMMIT DROP AS
-            SELECT DISTINCT practitioner_id, date_trunc('month', day)::date AS month FROM analytics_dirty
-        """)  # fmt: skip
-        step.run(
-            "clear practitioner months",
-            "DELETE FROM analytics_practitioner_months a USING analytics_dirty_practitioner_months d "
-            "WHERE a.practitioner_id = d.practitioner_id AND a.month = d.month",
-        )
-        scope = (
-            "JOIN analytics_dirty_practitioner_months d ON d.practitioner_id = a.practitioner_id "
-            "AND a.day >= d.month AND a.day < d.month + interval '1 month'"
-        )
-    step.run(
-        "practitioner months",
-        f"""
-        INSERT INTO analytics_practitioner_months (practitioner_id, month, meeting_type, {", ".join(MEASURES)})
-        SELECT a.practitioner_id, date_trunc('month', a.day)::date, a.meeting_type, {_SUMMED}
-        FROM analytics_practitioner_days a {scope}
-        GROUP BY 1, 2, 3
-        """,
-    )
-
-
-def _refresh_cell_months(step: _Steps, full: bool) -> None:
-    """Bookings per hexagon and month of the session, for the months that changed."""
-    step.run(
-        "clear cell months",
-        "DELETE FROM analytics_cell_months"
-        + ("" if full else " WHERE month IN (SELECT month FROM analytics_dirty_months)"),
-    )
-    next_month = "m.month + interval '1 month'"
-    month_scope = (
-        ""
-        if full
-        else f"JOIN analytics_dirty_months m ON b.session_start >= {_day_start('m.month')} "
-        f"AND b.session_start < {_day_start(next_month)}"
-    )
-    step.run(
-        "cell months",
-        f"""
-        WITH sessions AS (
-            SELECT b.id, b.practitioner_id, b.status,
-                   date_trunc('month', {_local_day("b.session_start")})::date AS month
-            FROM bookings b {month_scope}
-        ), paid AS (
-            SELECT t.booking_id, sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END) AS paid
-            FROM payment_transactions t JOIN sessions s ON s.id = t.booking_id
-            WHERE t.status = 'completed'
-            GROUP BY t.booking_id
-        )
-        INSERT INTO analytics_cell_months (month, cell_i, cell_j, specialization, status, bookings, paid)
-        SELECT s.month, p.cell_i, p.cell_j, p.specialization, s.status, count(*), coalesce(sum(paid.paid), 0)
-        FROM sessions s
-        JOIN analytics_practitioner_profiles p ON p.practitioner_id = s.practitioner_id
-        LEFT JOIN paid ON paid.booking_id = s.id
-        GROUP BY 1, 2, 3, 4, 5
-        """,
+def _changed_facts(sign: str) -> str:
+    """The dirty practitioner-days with their practitioners' profiles, measures signed."""
+    columns = ", ".join(f"{sign}a.{c} AS {c}" for c in FACT_COLUMNS)
+    profile = ", ".join(f"p.{c}" for c in _PROFILE_COLUMNS)
+    return (
+        f"SELECT a.practitioner_id, a.day, a.meeting_type, {profile}, {columns} "
+        "FROM analytics_dirty d "
+        "JOIN analytics_practitioner_days a ON a.practitioner_id = d.practitioner_id AND a.day = d.day "
+        "JOIN analytics_practitioner_profiles p ON p.practitioner_id = a.practitioner_id"
     )

@@ -1,6 +1,7 @@
 """Analytics by city and practitioner at scale: city rollups per day and per month, and
 practitioner figures per month, so breakdowns by city and practitioner rankings read whole
-months from small tables instead of every practitioner-day.
+months from small tables instead of every practitioner-day; practitioner-days also carry
+sessions by status, so every rollup is kept by adding what changed.
 
 Revision ID: 20261201_analytics_months
 Revises: 20261125_analytics
@@ -34,6 +35,9 @@ MEASURES = (
 )
 
 
+STATUSES = ("pending", "confirmed", "completed", "cancelled", "no_show")
+
+
 def _existing(name: str) -> postgresql.ENUM:
     return postgresql.ENUM(name=name, create_type=False)
 
@@ -55,7 +59,18 @@ def _city_rollup(table: str, period: str) -> None:
     )
 
 
+SESSION_MEASURES = (
+    ("pending", sa.Integer()),
+    ("confirmed", sa.Integer()),
+    *((f"paid_{status}", sa.Numeric(precision=16, scale=2)) for status in STATUSES),
+)
+
+
 def upgrade() -> None:
+    # The map's hexagon months are summed from practitioner-days too, so they need the
+    # sessions by status and what was paid for them.
+    for name, kind in SESSION_MEASURES:
+        op.add_column("analytics_practitioner_days", sa.Column(name, kind, server_default="0", nullable=False))
     _city_rollup("analytics_city_days", "day")
     _city_rollup("analytics_city_months", "month")
     op.create_table(
@@ -78,3 +93,5 @@ def downgrade() -> None:
     op.drop_table("analytics_practitioner_months")
     op.drop_table("analytics_city_months")
     op.drop_table("analytics_city_days")
+    for name, _ in SESSION_MEASURES:
+        op.drop_column("analytics_practitioner_days", name)

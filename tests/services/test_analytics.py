@@ -18,6 +18,7 @@ from sqlalchemy.exc import InternalError
 from avenrae import db as app_db
 from avenrae.config import get_settings
 from avenrae.models import (
+    Booking,
     BookingStatus,
     MeetingType,
     PaymentStatus,
@@ -398,19 +399,47 @@ def _snapshot(connection) -> dict[str, list]:
 
 
 def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
+    """Changes after the last refresh, each found by its own path, recomputed alone and
+    added to every rollup, give exactly what rebuilding everything gives."""
     practitioners, _ = dataset
     connection = db.connection()
-    # A new booking paid, a booking cancelled and refunded, a practitioner moving province.
+    # The dataset was refreshed long ago; what follows happens after that.
+    later = datetime(2032, 1, 2, 10, tzinfo=UTC)
+    connection.execute(text("UPDATE analytics_refresh SET watermark = :at"), {"at": later - timedelta(days=1)})
+    # A new booking paid, then partly refunded.
     booking = make_booking(db, practitioner=practitioners[2], start=datetime(2031, 2, 20, 9, tzinfo=UTC))
     make_transaction(db, booking, created_at=datetime(2031, 2, 19, 9, tzinfo=UTC))
-    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("10.00"))
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("10.00"), created_at=later)
+    # An old session refunded without its booking row changing; another cancelled.
+    old, other = db.execute(
+        text(
+            "SELECT b.id FROM bookings b WHERE b.status = 'confirmed' AND EXISTS (SELECT FROM payment_transactions t "
+            "WHERE t.booking_id = b.id AND t.kind = 'charge' AND t.status = 'completed') ORDER BY b.id LIMIT 2"
+        )
+    ).scalars()
+    make_transaction(db, db.get(Booking, old), kind=TransactionKind.REFUND, amount=Decimal("5.55"), created_at=later)
+    db.execute(text("UPDATE bookings SET status = 'cancelled' WHERE id = :id"), {"id": other})
+    hidden = db.execute(
+        text("UPDATE reviews SET status = 'hidden' WHERE id = (SELECT min(id::text)::uuid FROM reviews "
+             "WHERE status = 'published') RETURNING id")
+    ).scalar_one()  # fmt: skip
+    # A practitioner moving province (and hexagon), and a search that found nobody.
     mover: Practitioner = practitioners[5]
     mover.city, mover.province = "Kimberley", "Northern Cape"
     mover.location = "SRID=4326;POINT(24.7499 -28.7282)"
-    db.add(SearchLog(centre="SRID=4326;POINT(20.0 -30.0)", radius_km=10, results_found=0, more_results=False))
+    db.add(
+        SearchLog(
+            centre="SRID=4326;POINT(20.0 -30.0)", radius_km=10, results_found=0, more_results=False, searched_at=later
+        )
+    )
     db.flush()
+    for table, ids in (("bookings", [booking.id, other]), ("reviews", [hidden]), ("practitioners", [mover.id])):
+        connection.execute(text(f"UPDATE {table} SET updated_at = :at WHERE id = ANY(:ids)"), {"at": later, "ids": ids})
+    everything = connection.execute(text("SELECT count(*) FROM analytics_practitioner_days")).scalar_one()
+
     report = analytics.refresh(connection)
     assert not report.full_rebuild and report.moved_practitioners == 1
+    assert 0 < report.practitioner_days < everything / 2
     incremental = _snapshot(connection)
     analytics.refresh(connection, full=True)
     assert _snapshot(connection) == incremental
