@@ -397,7 +397,9 @@ def _plan_bookings(
     completed = status == code[BookingStatus.COMPLETED]
 
     lead = ((rng.random(b) * 29 + 1) * 86400).astype(np.int64)
-    created = np.minimum(start - lead, now - 3600)
+    # A session too near to have been booked `lead` ahead was booked within the last month:
+    # spread over those days, not all an hour ago (which would pile a month's sales on today).
+    created = np.where(start - lead <= now - 3600, start - lead, now - 3600 - (lead - 86400))
     # Pending bookings are fresh: a client is at the payment step right now.
     created = np.where(pending, now - (60 + rng.random(b) * 540).astype(np.int64), created)
 
@@ -631,11 +633,12 @@ class _Seeder:
         often find nobody: the unmet demand analysts map), each logged with what a search
         for that place, radius and specialization finds on its first page."""
         self.bar.set_description("Seeding search log")
-        # Statistics first: without them the planner may walk every practitioner per search.
-        # A plain index scan stops at the first page and one more; a bitmap scan would
-        # gather every practitioner in a city's 100 km box first, for each search.
+        # Each search must walk the GiST index and stop at a page and one more. A bitmap
+        # scan would first gather every practitioner in a city's 100 km box; a sequential
+        # scan "until 21 are found" reads all of them for a town where nobody practises.
         self.cur.execute("ANALYZE practitioners")
         self.cur.execute("SET LOCAL enable_bitmapscan = off")
+        self.cur.execute("SET LOCAL enable_seqscan = off")
         count = self._search_count()
         rng = np.random.default_rng([self.options.seed, 7])
         place = rng.integers(0, len(self.gazetteer), count)
