@@ -612,10 +612,13 @@ class _Seeder:
                     lambda name, t: self.report.steps.append((f"key {name}", 0, time.perf_counter() - t)),
                 )
                 self.cur.execute("DROP TABLE seed_people, seed_practitioners, seed_clients, seed_bookings")
-                # After the keys: each logged search counts practitioners with the GiST index,
-                # stopping at a page and one more (no order needed to count).
-                self._load_searches()
                 self.cur.execute("ALTER TABLE practitioners ENABLE TRIGGER practitioners_search_document")
+            # Each logged search counts practitioners with the GiST index, which only serves
+            # queries once the load has committed: the load updated practitioners (ratings)
+            # before the index was rebuilt, and PostgreSQL keeps such an index from the
+            # transaction that built it, so every search would read every practitioner.
+            with self.conn.transaction():
+                self._load_searches()
         finally:
             self.bar.close()
         analyze_started = time.perf_counter()
@@ -633,9 +636,9 @@ class _Seeder:
         often find nobody: the unmet demand analysts map), each logged with what a search
         for that place, radius and specialization finds on its first page."""
         self.bar.set_description("Seeding search log")
-        # Each search must walk the GiST index and stop at a page and one more. A bitmap
-        # scan would first gather every practitioner in a city's 100 km box; a sequential
-        # scan "until 21 are found" reads all of them for a town where nobody practises.
+        # Each search walks the GiST index and stops at a page and one more. A bitmap scan
+        # would first gather every practitioner in a city's 100 km box; a sequential scan
+        # "until 21 are found" reads all of them for a town where nobody practises.
         self.cur.execute("ANALYZE practitioners")
         self.cur.execute("SET LOCAL enable_bitmapscan = off")
         self.cur.execute("SET LOCAL enable_seqscan = off")
@@ -646,8 +649,7 @@ class _Seeder:
         spec = rng.integers(0, len(SPECIALIZATIONS) + 1, count)  # the last: any specialization
         radius = rng.choice([5, 10, 25, 50, 100], count, p=[0.2, 0.3, 0.3, 0.15, 0.05])
         searched = pg_time(self.now_s - rng.integers(60, 365 * 86400, count))
-        # One small query per search, planned for its own centre: as one statement over all
-        # of them the planner once chose to read every practitioner for each search.
+        # One small query per search, planned for its own centre.
         started = time.perf_counter()
         found = np.zeros(count, dtype=np.int64)
         page = 20
