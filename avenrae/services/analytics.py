@@ -354,7 +354,7 @@ def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 
     checked = check(filters)
     order = "DESC" if best else "ASC"
     if best:
-        leaders, params = _leading_candidates(checked)
+        leaders, params = _leading_candidates(connection, checked, limit)
         rows, row_params = _whole_months_and_edges(
             checked,
             f"a.practitioner_id, {_MEASURED}",
@@ -389,21 +389,23 @@ def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 
     )
 
 
-def _leading_candidates(filters: Filters) -> tuple[str, dict[str, Any]]:
+def _leading_candidates(connection: Connection, filters: Filters, limit: int) -> tuple[str, dict[str, Any]]:
     """A WITH clause naming `candidates`: a few practitioners among whom the period's top
-    `:limit` by gross surely are, found without adding up every practitioner's figures.
+    `limit` by gross surely are, found without adding up every practitioner's figures.
 
     Gross is never negative, so a practitioner's gross in the period is at most the sum of
     their month rows over the months the period touches. Whoever reaches the gross T of the
     limit-th best of a first guess (each month's leaders) therefore has a month row of at
     least T / (rows a practitioner can have there): one index range scan per month finds
-    all of them, and only they are added up exactly.
+    all of them, and only they are added up exactly. The bound is worked out first, so
+    the planner sees how few rows reach it.
     """
     assert filters.start and filters.end
     dims, params = _where(filters, profile="p", period="true")
     first, last = filters.start.replace(day=1), filters.end.replace(day=1)
     rows_per_month = len(filters.meeting_types or tuple(MeetingType))
     months = (last.year - first.year) * 12 + last.month - first.month + 1
+    params |= {"touched_first": first, "touched_last": last, "limit": limit}
     seeds, seed_params = _whole_months_and_edges(
         filters,
         "a.practitioner_id, a.gross",
@@ -411,29 +413,41 @@ def _leading_candidates(filters: Filters) -> tuple[str, dict[str, Any]]:
         profile="p",
         extra="a.practitioner_id IN (SELECT practitioner_id FROM seeds)",
     )
+    touched = """
+        WITH touched AS (
+            SELECT generate_series(CAST(:touched_first AS date), CAST(:touched_last AS date),
+                                   interval '1 month')::date AS month
+        )"""
     by_month = f"""
         SELECT a.practitioner_id FROM analytics_practitioner_months a
         JOIN analytics_practitioner_profiles p USING (practitioner_id)
         WHERE a.month = m.month AND {dims}"""
-    return (
-        f"""
-        WITH touched AS (
-            SELECT generate_series(CAST(:touched_first AS date), CAST(:touched_last AS date),
-                                   interval '1 month')::date AS month
-        ), seeds AS (
-            SELECT DISTINCT s.practitioner_id
-            FROM touched m CROSS JOIN LATERAL ({by_month} ORDER BY a.gross DESC LIMIT :limit) s
-        ), threshold AS (
-            SELECT CASE WHEN count(*) < :limit THEN 0 ELSE min(gross) END AS gross
+    threshold = connection.execute(
+        text(
+            f"""
+            {touched}, seeds AS (
+                SELECT DISTINCT s.practitioner_id
+                FROM touched m CROSS JOIN LATERAL ({by_month} ORDER BY a.gross DESC LIMIT :seed_rows) s
+            )
+            SELECT CASE WHEN count(*) < :limit THEN 0 ELSE min(gross) END
             FROM (SELECT sum(gross) AS gross FROM ({seeds}) a GROUP BY practitioner_id
                   ORDER BY 1 DESC LIMIT :limit) t
-        ), candidates AS (
+            """
+        ),
+        # A practitioner has a row per meeting type: enough rows for `limit` of them each month.
+        params | seed_params | {"seed_rows": limit * rows_per_month},
+    ).scalar_one()
+    bound = (Decimal(threshold) * 100 / (months * rows_per_month)).to_integral_value(rounding="ROUND_FLOOR") / 100
+    return (
+        f"""
+        {touched}, candidates AS (
             SELECT DISTINCT c.practitioner_id
-            FROM touched m CROSS JOIN LATERAL ({by_month}
-                AND a.gross >= (SELECT floor(gross * 100 / :rows_touched) / 100 FROM threshold)) c
+            -- OFFSET 0 keeps this a range scan of the (month, gross) index per month; pulled
+            -- up into a join, the planner would read every month row of the period instead.
+            FROM touched m CROSS JOIN LATERAL ({by_month} AND a.gross >= :bound OFFSET 0) c
         )
         """,
-        params | seed_params | {"touched_first": first, "touched_last": last, "rows_touched": months * rows_per_month},
+        params | {"bound": bound},
     )
 
 

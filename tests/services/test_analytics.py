@@ -351,10 +351,9 @@ def test_the_leaders_are_found_exactly_without_adding_up_everyone(db, dataset, f
 def test_the_leaders_are_found_through_the_month_and_gross_index(db, dataset):
     connection = db.connection()
     connection.execute(text("SET LOCAL enable_seqscan = off"))
-    leaders, params = analytics._leading_candidates(analytics.Filters(FIRST, LAST))
-    plan = "\n".join(
-        connection.execute(text(f"EXPLAIN {leaders} SELECT * FROM candidates"), params | {"limit": 10}).scalars()
-    )
+    leaders, params = analytics._leading_candidates(connection, analytics.Filters(FIRST, LAST), 3)
+    assert params["bound"] > 0
+    plan = "\n".join(connection.execute(text(f"EXPLAIN {leaders} SELECT * FROM candidates"), params).scalars())
     assert "ix_analytics_practitioner_months_month_gross" in plan, plan
 
 
