@@ -92,7 +92,10 @@ series = view.read(analytics.over_time, filters, grain)
 stacked = view.read(analytics.by_specialization_over_time, filters, grain)
 by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
 best = view.read(analytics.practitioners_ranked, filters)
-worst = view.read(analytics.practitioners_ranked, filters, 10, False)
+# The bottom of the ranking has no shortcut: it adds up every practitioner in the period,
+# seconds on a large platform, so it is worked out only when asked for.
+show_bottom = st.session_state.get("revenue_bottom", False)
+worst = view.read(analytics.practitioners_ranked, filters, 10, False) if show_bottom else None
 months = view.read(analytics.month_over_month, filters)
 
 CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
@@ -106,7 +109,7 @@ tables = {
     "By city": view.shown(by["city"]),
     "By meeting type": view.shown(by["meeting_type"]),
     "Top practitioners": view.shown(best),
-    "Bottom practitioners": view.shown(worst),
+    **({"Bottom practitioners": view.shown(worst)} if worst is not None else {}),
     "Month over month": view.shown(months),
 }
 
@@ -187,7 +190,13 @@ with tabs[3]:
     st.subheader("Top 10")
     view.table("Top practitioners", tables["Top practitioners"], key="top", file_stem=file_stem)
     st.subheader("Bottom 10", help="Least gross among practitioners with a booking or a payment in the period")
-    view.table("Bottom practitioners", tables["Bottom practitioners"], key="bottom", file_stem=file_stem)
+    st.toggle(
+        "Rank the lowest earners too",
+        key="revenue_bottom",
+        help="Adds up every practitioner's figures for the period: a few seconds on a large platform.",
+    )
+    if worst is not None:
+        view.table("Bottom practitioners", tables["Bottom practitioners"], key="bottom", file_stem=file_stem)
 with tabs[4]:
     st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
     view.table("Month over month", tables["Month over month"], key="months", file_stem=file_stem)

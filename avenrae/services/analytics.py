@@ -985,11 +985,15 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         step.run("current profiles", _PROFILES_NOW.format(scope="true"))
     else:
         step.run("changed rows", _FIND_DIRTY, {"since": since})
+        # Temporary tables have no statistics until analyzed: without them the planner
+        # expects many rows and joins by scanning whole rollups instead of looking rows up.
+        step.run("changed rows", "ANALYZE analytics_dirty")
         step.run(
             "current profiles",
             _PROFILES_NOW.format(
-                scope="p.updated_at >= :since OR (p.id IN (SELECT practitioner_id FROM analytics_dirty) "
-                "AND p.id NOT IN (SELECT practitioner_id FROM analytics_practitioner_profiles))"
+                scope="p.id IN (SELECT id FROM practitioners WHERE updated_at >= :since "
+                "UNION SELECT d.practitioner_id FROM analytics_dirty d WHERE NOT EXISTS "
+                "(SELECT FROM analytics_practitioner_profiles o WHERE o.practitioner_id = d.practitioner_id))"
             ),
             {"since": since},
         )
@@ -1010,6 +1014,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
             "WHERE a.practitioner_id IN (SELECT practitioner_id FROM analytics_profiles_now) ON CONFLICT DO NOTHING",
         )
         # The old figures of what is about to change, under the old profiles, taken away ...
+        step.run("moved practitioners' days", "ANALYZE analytics_dirty")
         step.run("old figures", f"CREATE TEMP TABLE analytics_changes ON COMMIT DROP AS {_changed_facts('-')}")
     step.run(
         "profiles",
@@ -1035,6 +1040,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         report.practitioner_days = step.run("practitioner days", _FACTS_DIRTY)
         # ... and the new ones, under the new profiles, added.
         step.run("new figures", f"INSERT INTO analytics_changes {_changed_facts('')}")
+        step.run("new figures", "ANALYZE analytics_changes")
         for rollup in _ROLLUPS:
             rollup.add(step, "analytics_changes")
     period_source = "analytics_practitioner_days" if full else "analytics_dirty"

@@ -87,7 +87,8 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
     app = page("pages/revenue.py", user=analyst)
     frames = [f.value for f in app.dataframe]
     csvs = [data for label, data in downloads.items() if label.startswith("CSV: ")]
-    assert len(csvs) == len(frames) == 8
+    assert len(csvs) == len(frames) == 7
+    assert "Bottom practitioners" not in workbook_sheets(downloads)
     for frame, data in zip(frames, csvs, strict=True):
         assert data.decode() == frame.to_csv(index=False)
         again = pd.read_csv(io.BytesIO(data))
@@ -101,6 +102,26 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
                 assert sheet[column].fillna(-1).round(2).tolist() == frame[column].fillna(-1).round(2).tolist()
             else:
                 assert sheet[column].astype(str).tolist() == frame[column].astype(str).tolist()
+
+
+def workbook_sheets(downloads) -> dict[str, pd.DataFrame]:
+    return pd.read_excel(io.BytesIO(downloads["Download every table as Excel"]), sheet_name=None)
+
+
+def test_the_lowest_earners_are_ranked_when_asked_for_and_then_exported(db, page, analyst, recent, downloads):
+    app = page("pages/revenue.py", user=analyst)
+    app.toggle(key="revenue_bottom").set_value(True).run()
+    assert not app.exception, app.exception
+    frames = [f.value for f in app.dataframe]
+    assert len(frames) == 8
+    lowest = analytics.practitioners_ranked(
+        db.connection(), analytics.Filters(TODAY - timedelta(days=364), TODAY), 10, False
+    )
+    shown = frames[6]  # after the top 10, before month over month
+    assert shown["Practitioner"].tolist() == lowest["practitioner"].tolist()
+    assert sorted(shown["Practitioner"]) == ["Pieter Botha", "Thandi Mokoena"]
+    exported = workbook_sheets(downloads)["Bottom practitioners"]
+    assert exported["Practitioner"].tolist() == shown["Practitioner"].tolist()
 
 
 def test_filters_change_the_figures(db, page, analyst, recent):
