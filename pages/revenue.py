@@ -170,7 +170,7 @@ with tabs[2]:
     st.subheader("By meeting type")
     view.table("By meeting type", tables["By meeting type"], key="meeting_type", file_stem=file_stem)
 with tabs[3]:
-    leaders = best.assign(gross=best["gross"].map(float))
+    leaders = best.assign(gross=best["gross"].map(float), specialization=best["specialization"].map(fmt.label))
     st.plotly_chart(
         px.bar(
             leaders,
@@ -178,12 +178,12 @@ with tabs[3]:
             y="practitioner",
             orientation="h",
             color="specialization",
-            color_discrete_map={k.lower(): v for k, v in SPECIALIZATION_COLOURS.items()},
+            color_discrete_map=SPECIALIZATION_COLOURS,
+            # Ranked by gross, whatever the colour: plotly would otherwise group bars by specialization.
+            category_orders={"practitioner": leaders["practitioner"].tolist()},
             labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
             title="Top practitioners by gross bookings value",
-        )
-        .update_layout(**CHART)
-        .update_yaxes(autorange="reversed"),
+        ).update_layout(**CHART),
         width="stretch",
         key="chart_practitioners",
     )
