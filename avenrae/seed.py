@@ -647,26 +647,6 @@ class _Seeder:
         place = rng.integers(0, len(self.gazetteer), count)
         latitude, longitude = _spread_around(rng, self.gazetteer, place)
         spec = rng.integers(0, len(SPECIALIZATIONS) + 1, count)  # the last: any specialization
-        radius = rng.choice([5, 10, 25, 50, 100], count, p=[0.2, 0.3, 0.3, 0.15, 0.05])
-        searched = pg_time(self.now_s - rng.integers(60, 365 * 86400, count))
-        # One small query per search, planned for its own centre.
-        started = time.perf_counter()
-        found = np.zeros(count, dtype=np.int64)
-        page = 20
-        for n in range(count):
-            chosen = SPECIALIZATIONS[spec[n]] if spec[n] < len(SPECIALIZATIONS) else None
-            found[n] = self.cur.execute(
-                """
-                SELECT count(*) FROM (
-                    SELECT 1 FROM practitioners p
-                    WHERE ST_DWithin(p.location, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s)
-                      AND (%s::specialization_type IS NULL OR p.specialization = %s::specialization_type)
-                    LIMIT %s) hit
-                """,
-                (float(longitude[n]), float(latitude[n]), float(radius[n]) * 1000.0, chosen, chosen, page + 1),
-                prepare=False,
-            ).fetchone()[0]
-        self.report.steps.append(("search counts (GiST)", count, time.perf_counter() - started))
         self._staged(
             "search plan (binary COPY)",
             "seed_searches",
@@ -675,27 +655,33 @@ class _Seeder:
                 "place": ("int4", place + 1),
                 "latitude": ("float8", latitude),
                 "longitude": ("float8", longitude),
-                "radius": ("int4", radius),
+                "radius": ("int4", rng.choice([5, 10, 25, 50, 100], count, p=[0.2, 0.3, 0.3, 0.15, 0.05])),
                 "spec": ("int4", spec + 1),
-                "searched": ("timestamptz", searched),
-                "found": ("int8", found),
+                "searched": ("timestamptz", pg_time(self.now_s - rng.integers(60, 365 * 86400, count))),
             },
         )
         self._sql(
             "search_log",
             """
             INSERT INTO search_log (id, searched_at, centre, place, radius_km, filters, results_found, more_results)
-            SELECT pg_temp.seed_uuid(%(seed)s, 'search', s.n), s.searched,
-                   ST_SetSRID(ST_MakePoint(s.longitude, s.latitude), 4326)::geography, (%(labels)s::text[])[s.place],
-                   s.radius, f.filters, least(s.found, %(page)s + 1), s.found > %(page)s
+            SELECT pg_temp.seed_uuid(%(seed)s, 'search', s.n), s.searched, c.centre, (%(labels)s::text[])[s.place],
+                   s.radius, f.filters, least(found.n, %(page)s + 1), found.n > %(page)s
             FROM seed_searches s
+            CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.longitude, s.latitude), 4326)::geography) c(centre)
             CROSS JOIN LATERAL (SELECT (%(specs)s::specialization_type[])[s.spec]) w(spec)
             CROSS JOIN LATERAL (
                 SELECT CASE WHEN w.spec IS NULL THEN '{"sort": "distance"}'::jsonb
                             ELSE jsonb_build_object('specializations', jsonb_build_array(w.spec), 'sort', 'distance')
                        END) f(filters)
+            CROSS JOIN LATERAL (
+                SELECT count(*) FROM (
+                    SELECT 1 FROM practitioners p
+                    WHERE ST_DWithin(p.location, c.centre, s.radius * 1000.0)
+                      AND (w.spec IS NULL OR p.specialization = w.spec)
+                    LIMIT %(page)s + 1) hit
+                ) found(n)
             """,
-            {"labels": [pl.label for pl in self.gazetteer], "specs": list(SPECIALIZATIONS), "page": page},
+            {"labels": [pl.label for pl in self.gazetteer], "specs": list(SPECIALIZATIONS), "page": 20},
         )
         self.cur.execute("DROP TABLE seed_searches")
 
