@@ -221,8 +221,8 @@ def main() -> None:
     print(f"{'query':<56} {'p50 ms':>9} {'baseline ms':>12} {'ratio':>8}")
     for label, ms, baseline, note in results:
         ratio = f"{baseline / ms:7.0f}x" if baseline else ""
-        live_ms = f"{baseline:12.0f}" if baseline else ""
-        print(f"{label:<56} {ms:9.1f} {live_ms:>12} {ratio:>8}  {note}")
+        baseline_ms = f"{baseline:12.0f}" if baseline else ""
+        print(f"{label:<56} {ms:9.1f} {baseline_ms:>12} {ratio:>8}  {note}")
 
     # What the job costs after a thousand bookings change (rolled back afterwards), once a
     # first run has caught up with everything changed before (the seed's own recent rows).

@@ -127,6 +127,11 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+def months_spanned(first: date, last: date) -> int:
+    """How many calendar months from `first`'s to `last`'s, both included."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
+
+
 def check(filters: Filters) -> Filters:
     """The filters, or InvalidInput in plain words when the period cannot be used."""
     if filters.start is None or filters.end is None:
@@ -404,7 +409,7 @@ def _leading_candidates(connection: Connection, filters: Filters, limit: int) ->
     dims, params = _where(filters, profile="p", period="true")
     first, last = filters.start.replace(day=1), filters.end.replace(day=1)
     rows_per_month = len(filters.meeting_types or tuple(MeetingType))
-    months = (last.year - first.year) * 12 + last.month - first.month + 1
+    months = months_spanned(first, last)
     params |= {"touched_first": first, "touched_last": last, "limit": limit}
     seeds, seed_params = _whole_months_and_edges(
         filters,
@@ -499,7 +504,7 @@ def check_map(filters: MapFilters) -> MapFilters:
     first, last = filters.first_month.replace(day=1), filters.last_month.replace(day=1)
     if last < first:
         raise InvalidInput({"period": f"The last month ({last:%b %Y}) comes before the first ({first:%b %Y})."})
-    if (last.year - first.year) * 12 + last.month - first.month >= 36:
+    if months_spanned(first, last) > 36:
         raise InvalidInput({"period": "Choose at most 36 months."})
     return MapFilters(first, last, filters.statuses, filters.specializations)
 
@@ -1043,9 +1048,10 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         step.run("new figures", "ANALYZE analytics_changes")
         for rollup in _ROLLUPS:
             rollup.add(step, "analytics_changes")
-    period_source = "analytics_practitioner_days" if full else "analytics_dirty"
+    # Days with figures: after a rebuild the platform's day rollup holds exactly those.
+    touched_days = "analytics_days" if full else "analytics_dirty"
     report.days, report.months = connection.execute(
-        text(f"SELECT count(DISTINCT day), count(DISTINCT date_trunc('month', day)) FROM {period_source}")
+        text(f"SELECT count(DISTINCT day), count(DISTINCT date_trunc('month', day)) FROM {touched_days}")
     ).one()
 
     step.run("clear supply", "DELETE FROM analytics_cell_supply")
