@@ -27,9 +27,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
+import psycopg.sql
 from tqdm import tqdm
 
-from avenrae import geo, seed_text
+from avenrae import geo, seed_demo, seed_text
 from avenrae.config import get_settings
 from avenrae.models import Base, BookingStatus, Role, Specialization
 from avenrae.services import accounts
@@ -87,6 +88,8 @@ class SeedOptions:
 @dataclass
 class SeedReport:
     rows: dict[str, int] = field(default_factory=dict)
+    # Of those, what the demo accounts' work added (seed_demo: a few bookings, payments, notices).
+    demo_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     steps: list[tuple[str, int, float]] = field(default_factory=list)
 
@@ -375,7 +378,10 @@ def _plan_bookings(
 
     client_weights = rng.lognormal(0, 1.0, options.clients)
     client = rng.choice(options.clients, size=b, p=client_weights / client_weights.sum())
-    client[np.flatnonzero(practitioner == 0)[::3][:25]] = 0  # the demo client's sessions
+    # The demo client's sessions: 25 of the demo practitioner's, spread over the whole time
+    # line, so some are recent (reviewable), some ahead (to cancel or move).
+    demo_practitioner = np.flatnonzero(practitioner == 0)
+    client[demo_practitioner[np.unique(np.linspace(0, len(demo_practitioner) - 1, 25).astype(np.int64))]] = 0
 
     roll = rng.random(b)
     code = STATUS_CODE
@@ -552,8 +558,9 @@ def _restore_keys(cur: psycopg.Cursor, keys: _Keys, on_step: Callable[[str, floa
 
 
 class _Seeder:
-    def __init__(self, conn: psycopg.Connection, options: SeedOptions, show_progress: bool):
+    def __init__(self, conn: psycopg.Connection, options: SeedOptions, show_progress: bool, url: str):
         self.conn = conn
+        self.url = url
         self.cur = conn.cursor()
         self.options = options
         self.anchor = _anchor(options)
@@ -621,12 +628,29 @@ class _Seeder:
                 self._load_searches()
         finally:
             self.bar.close()
+        demo_started = time.perf_counter()
+        before = self._counts()
+        seed_demo.run(self.url, now=self.anchor)
+        for table, rows in self._counts().items():
+            if rows != before[table]:
+                self.report.demo_rows[table] = rows - before[table]
+                self.report.rows[table] = self.report.rows.get(table, 0) + rows - before[table]
+        self.report.steps.append(("demo accounts' work (through the flows)", 0, time.perf_counter() - demo_started))
         analyze_started = time.perf_counter()
         self.conn.autocommit = True
         self.cur.execute(f"ANALYZE {', '.join(SEEDED_TABLES)}")
         self.report.steps.append(("analyze", 0, time.perf_counter() - analyze_started))
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _counts(self) -> dict[str, int]:
+        counted = "SELECT count(*) FROM {}"  # the models' own table names, quoted by psycopg
+        found = {
+            table: self.cur.execute(psycopg.sql.SQL(counted).format(psycopg.sql.Identifier(table))).fetchone()[0]
+            for table in SEEDED_TABLES
+        }
+        self.conn.rollback()  # only read: end the transaction the counts began
+        return found
 
     def _search_count(self) -> int:
         return max(200, self.options.bookings // 1000)
@@ -927,7 +951,7 @@ class _Seeder:
                 id, client_id, practitioner_id, created_by_id, session_start, session_end, blocked_until, status,
                 meeting_type, notes, currency, service_amount, platform_fee_rate, platform_fee,
                 total_amount, payment_status, stripe_payment_intent_id, confirmed_at, completed_at,
-                cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at)
+                cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at, pays_by, hold_expires_at)
             SELECT b.id, b.client_user_id, b.practitioner_id,
                    CASE WHEN b.staff_booked = 1 THEN %(staff_id)s::uuid END,
                    b.session_start, b.session_end, b.session_end,
@@ -935,7 +959,7 @@ class _Seeder:
                    (ARRAY['in_person', 'online']::meeting_type[])[b.meeting + 1],
                    coalesce((%(notes)s::text[])[b.note_idx], ''),
                    'ZAR', a.service, %(fee_rate)s, a.fee, a.service + a.fee,
-                   (CASE b.pay WHEN 0 THEN 'pending' WHEN 2 THEN 'failed'
+                   (CASE b.pay WHEN 0 THEN 'pending' WHEN 2 THEN 'expired'
                          ELSE CASE WHEN b.refund = 1 THEN 'refunded' ELSE 'completed' END
                     END)::payment_status,
                    CASE WHEN b.method = 0 THEN 'pi_seed' || replace(b.charge_id::text, '-', '') END,
@@ -950,7 +974,12 @@ class _Seeder:
                    b.created,
                    CASE WHEN b.cancel_by > 0 THEN b.cancelled
                         WHEN b.status = %(completed)s THEN b.session_end + interval '30 minutes'
-                        ELSE b.created END
+                        ELSE b.created END,
+                   -- Unpaid bookings wait for an EFT: held a day, until two hours before the session.
+                   CASE WHEN b.pay = 0 THEN 'eft' END,
+                   CASE WHEN b.pay = 0
+                        THEN greatest(least(b.created + interval '24 hours', b.session_start - interval '2 hours'),
+                                      b.created + interval '15 minutes') END
             FROM seed_bookings b
             CROSS JOIN LATERAL (SELECT b.rate_cents / 100.0 AS service,
                                        round(b.rate_cents / 100.0 * %(fee_rate)s, 2) AS fee) a
@@ -978,9 +1007,9 @@ class _Seeder:
                         ELSE (ARRAY['CARD', 'EFT', 'CASH'])[b.method + 1] || '-' || (100000 + b.n) END,
                    b.rate_cents / 100.0 + round(b.rate_cents / 100.0 * %(fee_rate)s, 2),
                    'ZAR',
-                   (ARRAY['pending', 'completed', 'failed']::payment_status[])[b.pay + 1],
+                   (ARRAY['pending', 'completed', 'expired']::payment_status[])[b.pay + 1],
                    'charge:' || b.id,
-                   CASE WHEN b.pay = 2 THEN 'Not paid before the booking hold expired.' END,
+                   CASE WHEN b.pay = 2 THEN 'The booking was cancelled before it was paid.' END,
                    CASE WHEN b.method > 0 AND b.pay = 1 THEN %(staff_id)s::uuid END,
                    b.created + CASE WHEN b.pay = 1 THEN interval '2 minutes' ELSE interval '0' END
             FROM seed_bookings b
@@ -1096,7 +1125,7 @@ def seed(url: str, options: SeedOptions, show_progress: bool = True) -> SeedRepo
     with psycopg.connect(url) as conn:
         _refuse_if_seeded(conn.cursor())
         conn.rollback()
-        return _Seeder(conn, options, show_progress).run()
+        return _Seeder(conn, options, show_progress, url).run()
 
 
 def _refuse_if_seeded(cur: psycopg.Cursor) -> None:

@@ -6,8 +6,8 @@ bookings. Two sources, never mixed up:
 
 - money comes from the payments ledger: completed charges and refunds, on the day
   (in the platform's time zone) they were made. A ledger row splits into the
-  practitioner's share, round(amount x service / total, 2) as on the Earnings page,
-  and the platform's fee share, the rest; for a charge these are exactly the booking's
+  practitioner's share and the platform's fee share by the ledger's one rule
+  (ledger.fee_split and its SQL twin); for a charge these are exactly the booking's
   service amount and platform fee.
 - booking counts come from bookings, on the day of the session; ratings from the
   published reviews of those sessions.
@@ -30,6 +30,8 @@ from sqlalchemy import Connection, text
 
 from avenrae.config import get_settings
 from avenrae.models import BookingStatus, MeetingType, Specialization
+from avenrae.months import months_spanned, next_month
+from avenrae.services import ledger
 from avenrae.services.errors import InvalidInput
 
 # Map hexagons: 25 km edges (about 1,624 km² each, readable country-wide) on the Africa
@@ -120,16 +122,6 @@ class Filters:
     def days(self) -> int:
         assert self.start and self.end
         return (self.end - self.start).days + 1
-
-
-def next_month(day: date) -> date:
-    """The first day of the month after `day`'s."""
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def months_spanned(first: date, last: date) -> int:
-    """How many calendar months from `first`'s to `last`'s, both included."""
-    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def check(filters: Filters) -> Filters:
@@ -737,7 +729,7 @@ WITH booked AS (
     GROUP BY 1, 2, 3
 ), split AS (
     SELECT b.practitioner_id, {_local_day("t.created_at")} AS day, b.meeting_type, t.kind, t.amount,
-           t.amount - round(t.amount * b.service_amount / b.total_amount, 2) AS fee_share
+           {ledger.FEE_SHARE_SQL} AS fee_share
     FROM {{paid_source}}
     JOIN payment_transactions t ON t.booking_id = b.id
     WHERE t.status = 'completed' AND b.total_amount > 0
