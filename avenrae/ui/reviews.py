@@ -68,7 +68,8 @@ def shifted_shortcuts(keys: dict[str, str]) -> None:
         "  const label = (doc.avenraeShiftKeys || {})[(event.key || '').toUpperCase()];"
         "  const typing = ['INPUT', 'TEXTAREA', 'SELECT'].includes((event.target.tagName || '').toUpperCase());"
         "  if (!label || !event.shiftKey || event.ctrlKey || event.metaKey || event.altKey || typing) return;"
-        "  const button = [...doc.querySelectorAll('button')].find((b) => b.innerText.trim().startsWith(label));"
+        "  const button = [...doc.querySelectorAll('button[data-testid^=\"stBaseButton\"]')]"
+        "    .find((b) => b.innerText.trim().split('\\n')[0].trim() === label);"
         "  if (button && !button.disabled) { event.preventDefault(); button.click(); }"
         "});"
         "})();</script>",

@@ -60,7 +60,7 @@ def affected_list(affected: list[availability.Affected], time_zone: str) -> None
     for booking in affected:
         st.markdown(
             f"- {booking.session_start.astimezone(ZoneInfo(time_zone)):%a %d %b %Y, %H:%M} · "
-            f"{fmt.md(booking.client_name)} · {booking.status}"
+            f"{fmt.md(booking.client_name)} · {fmt.label(booking.status)}"
         )
 
 
