@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -47,6 +48,7 @@ MAX_PRACTITIONERS = 2_000_000
 MAX_BOOKINGS = 20_000_000
 HISTORY_DAYS = 395  # a little over 13 months of past sessions
 HORIZON_DAYS = 60
+FORWARD_DAYS = 14  # how fast bookings thin out ahead of now (days for the weight to fall to 1/e)
 SLOT_HOURS = 2  # bookings start on a 2-hour grid; sessions last at most 90 minutes
 LOCAL_TZ = ZoneInfo("Africa/Johannesburg")
 
@@ -153,8 +155,15 @@ def random_uuids(seed: int, stream: str, count: int) -> np.ndarray:
     return raw.view("V16").reshape(count)
 
 
+def _value(cursor: psycopg.Cursor) -> Any:
+    """The one value of a query that always returns one row."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
 def as_uuid(record: np.void) -> uuid.UUID:
-    return uuid.UUID(bytes=bytes(record))
+    return uuid.UUID(bytes=record.tobytes())
 
 
 def pg_time(unix_seconds: np.ndarray) -> np.ndarray:
@@ -349,11 +358,20 @@ def _plan_bookings(
     for t, starts in enumerate(slot_lists):
         slots[t, : len(starts)] = starts
 
+    now = int(anchor.timestamp())
+    # Each slot weighs 1 in the past; ahead, the weight thins out (bookings far ahead are the
+    # few made so far), so this month's sales are not swollen by every future session.
+    cumulative = []
+    for starts in slot_lists:
+        weight = np.where(starts <= now, 1.0, np.exp(-(starts - now) / (FORWARD_DAYS * 86400)))
+        cumulative.append(np.concatenate([[0.0], np.cumsum(weight)]))
+    room = np.array([int(c[-1]) for c in cumulative])  # bookings a template's stretches can hold
+
     # How many bookings each practitioner gets: popular ones more, unverified fewer.
     popularity = rng.lognormal(0, 0.8, p) * np.where(people.verification == 0, 1.0, 0.3)
     popularity[0] = popularity.max()  # the demo practitioner has a full diary
     counts = rng.multinomial(b, popularity / popularity.sum())
-    capacity = slot_counts[people.template]
+    capacity = room[people.template]
     overflow = int(np.maximum(counts - capacity, 0).sum())
     counts = np.minimum(counts, capacity)
     if overflow:
@@ -361,19 +379,24 @@ def _plan_bookings(
         before = np.cumsum(spare) - spare
         counts += np.clip(overflow - before, 0, spare)
 
-    # Booking j of a practitioner with k bookings takes a slot from the j-th of k equal
-    # stretches of their slot list: distinct slots, so no two of them overlap.
+    # Booking j of a practitioner with k bookings takes a slot from the j-th of k stretches
+    # of equal weight of their slot list: distinct slots, so no two of them overlap (a
+    # stretch weighs at least 1, and no slot weighs more, so it holds at least one slot).
     practitioner = np.repeat(np.arange(p), counts)
     j = np.arange(b) - np.repeat(np.cumsum(counts) - counts, counts)
     k = counts[practitioner]
-    n_slots = slot_counts[people.template[practitioner]]
-    low = j * n_slots // k
-    high = (j + 1) * n_slots // k
+    template = people.template[practitioner]
+    low = np.zeros(b, dtype=np.int64)
+    high = np.zeros(b, dtype=np.int64)
+    for t, cum in enumerate(cumulative):
+        mine = template == t
+        low[mine] = np.searchsorted(cum, j[mine] * cum[-1] / k[mine], side="right") - 1
+        high[mine] = np.searchsorted(cum, (j[mine] + 1) * cum[-1] / k[mine], side="right") - 1
+    high = np.maximum(np.minimum(high, slot_counts[template]), low + 1)
     slot = low + (rng.random(b) * (high - low)).astype(np.int64)
-    start = slots[people.template[practitioner], slot]
+    start = slots[template, slot]
     duration = people.duration[practitioner]
     end = start + duration * 60
-    now = int(anchor.timestamp())
     past = end <= now
 
     client_weights = rng.lognormal(0, 1.0, options.clients)
@@ -646,7 +669,7 @@ class _Seeder:
     def _counts(self) -> dict[str, int]:
         counted = "SELECT count(*) FROM {}"  # the models' own table names, quoted by psycopg
         found = {
-            table: self.cur.execute(psycopg.sql.SQL(counted).format(psycopg.sql.Identifier(table))).fetchone()[0]
+            table: _value(self.cur.execute(psycopg.sql.SQL(counted).format(psycopg.sql.Identifier(table))))
             for table in SEEDED_TABLES
         }
         self.conn.rollback()  # only read: end the transaction the counts began
@@ -937,7 +960,7 @@ class _Seeder:
             {name: (pg_type, plan[name]) for name, pg_type in BOOKING_STAGING_TYPES.items()},
         )
         staff_email = next(email for role, email, _, _ in DEMO_ACCOUNTS if role == Role.STAFF)
-        staff_id = self.cur.execute("SELECT id FROM users WHERE email = %s", (staff_email,)).fetchone()[0]
+        staff_id = _value(self.cur.execute("SELECT id FROM users WHERE email = %s", (staff_email,)))
         params = {
             "staff_id": staff_id,
             "fee_rate": self.fee_rate,
@@ -1129,7 +1152,7 @@ def seed(url: str, options: SeedOptions, show_progress: bool = True) -> SeedRepo
 
 
 def _refuse_if_seeded(cur: psycopg.Cursor) -> None:
-    existing = cur.execute("SELECT count(*) FROM users").fetchone()[0]
+    existing = _value(cur.execute("SELECT count(*) FROM users"))
     if existing:
         raise SeedError(
             f"the database already holds {existing:,} users: run `python -m avenrae db reset --yes` "
@@ -1139,4 +1162,4 @@ def _refuse_if_seeded(cur: psycopg.Cursor) -> None:
 
 def is_seeded(url: str) -> bool:
     with psycopg.connect(url) as conn:
-        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0])
+        return bool(_value(conn.execute("SELECT EXISTS (SELECT 1 FROM users)")))

@@ -171,7 +171,7 @@ def _period_parts(filters: Filters) -> list[tuple[Literal["months", "days"], str
     edges = [(low, high) for low, high in edges if low <= high]
     if edges:
         clause = " OR ".join(f"a.day BETWEEN :edge{n}_start AND :edge{n}_end" for n in range(len(edges)))
-        params = {}
+        params: dict[str, Any] = {}
         for n, (low, high) in enumerate(edges):
             params |= {f"edge{n}_start": low, f"edge{n}_end": high}
         parts.append(("days", f"({clause})", params))
@@ -184,7 +184,8 @@ def _whole_months_and_edges(
     """A UNION ALL of `select` over the month rollup for the period's whole months and the
     day rollup for the days at its ends (sources: "months" and "days" -> FROM clause),
     narrowed by an `extra` condition when given."""
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
     for grain, period, period_params in _period_parts(filters):
         where, where_params = _where(filters, profile=profile, period=period)
         parts.append(f"SELECT {select} FROM {sources[grain]} WHERE {where}{f' AND {extra}' if extra else ''}")
@@ -233,7 +234,8 @@ def summary(connection: Connection, filters: Filters) -> Summary:
         params,
     )
     # Only the rates and the rating can be missing (nothing to divide by).
-    return Summary(**{key: None if pd.isna(value) else value for key, value in frame.iloc[0].items()})
+    values: dict[str, Any] = {str(key): None if pd.isna(value) else value for key, value in frame.iloc[0].items()}
+    return Summary(**values)
 
 
 def _periods(grain: Grain) -> str:
@@ -963,7 +965,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     report = RefreshReport(full_rebuild=full)
     step = _Steps(connection, report, zone)
     watermark = connection.execute(text("SELECT now()")).scalar_one()
-    since = None if full else previous - SAFETY_MARGIN
+    since: datetime | None = None if full or previous is None else previous - SAFETY_MARGIN
 
     # Dropped first: a caller may refresh twice in one transaction (tests, a rebuild after a refresh).
     step.run(

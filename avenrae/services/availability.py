@@ -12,6 +12,7 @@ import bisect
 import itertools
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from avenrae.db import rows_changed
 from avenrae.models import (
     OPERATORS,
     SLOT_HOLDING_STATUSES,
@@ -181,9 +183,12 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
 # --- changing it ---------------------------------------------------------------------
 
 
-def _check_ranges(ranges: list[tuple[int | date, time, time]], label) -> dict[str, str]:
+Day = int | date  # a weekday (0 = Monday) or one date
+
+
+def _check_ranges(ranges: list[tuple[Day, time, time]], label: Callable[[Day], str]) -> dict[str, str]:
     problems: dict[str, str] = {}
-    by_day: dict[object, list[tuple[time, time]]] = {}
+    by_day: dict[Day, list[tuple[time, time]]] = {}
     for day, start, end in ranges:
         if start is None or end is None:
             problems["hours"] = f"{label(day)}: give both a start and an end time."
@@ -192,12 +197,12 @@ def _check_ranges(ranges: list[tuple[int | date, time, time]], label) -> dict[st
             problems["hours"] = f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."
             continue
         by_day.setdefault(day, []).append((start, end))
-    for day, day_ranges in by_day.items():
+    for each, day_ranges in by_day.items():
         day_ranges.sort()
         for (start_a, end_a), (start_b, end_b) in pairwise(day_ranges):
             if start_b < end_a:
                 problems["hours"] = (
-                    f"{label(day)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
+                    f"{label(each)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
                 )
     return problems
 
@@ -310,7 +315,9 @@ def set_weekly_hours(
     for item in ranges:
         if not 0 <= item.day_of_week <= 6:
             raise InvalidInput({"hours": "Days run from Monday to Sunday."})
-    problems = _check_ranges([(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day])
+    problems = _check_ranges(
+        [(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day] if isinstance(day, int) else ""
+    )
     if problems:
         raise InvalidInput(problems)
     session.execute(delete(AvailabilitySlot).where(AvailabilitySlot.practitioner_id == practitioner_id))
@@ -403,7 +410,7 @@ def remove_time_off(
             AvailabilityException.id == time_off_id, AvailabilityException.practitioner_id == practitioner_id
         )
     )
-    if removed.rowcount == 0:
+    if rows_changed(removed) == 0:
         raise NotFound("That time off does not exist any more.")
 
 
@@ -430,6 +437,7 @@ def update_rules(
     if problems:
         raise InvalidInput(problems)
     practitioner = session.get(Practitioner, practitioner_id)
+    assert practitioner is not None  # _check_editor found it
     practitioner.buffer_minutes = buffer_minutes
     practitioner.min_notice_minutes = min_notice_minutes
     practitioner.booking_horizon_days = booking_horizon_days
@@ -458,10 +466,10 @@ def _day_ranges(session: Session, found: Rules, first_day: date, last_day: date)
     ):
         overrides.setdefault(on_date, []).append((start, end))
     days: dict[date, list[tuple[time, time]]] = {}
-    day = first_day
-    while day <= last_day:
-        days[day] = sorted(overrides.get(day, weekly.get(day.weekday(), [])))
-        day += timedelta(days=1)
+    on = first_day
+    while on <= last_day:
+        days[on] = sorted(overrides.get(on, weekly.get(on.weekday(), [])))
+        on += timedelta(days=1)
     return days
 
 

@@ -683,13 +683,13 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
     row = session.execute(
         select(
             Practitioner.id,
-            User.first_name + " " + User.last_name,
+            (User.first_name + " " + User.last_name).label("name"),
             Practitioner.specialization,
-            Practitioner.verification_status == VerificationStatus.VERIFIED,
+            (Practitioner.verification_status == VerificationStatus.VERIFIED).label("verified"),
             Practitioner.rating,
             Practitioner.review_count,
-            Practitioner.rate_per_session,
-            Practitioner.session_duration_minutes,
+            Practitioner.rate_per_session.label("rate"),
+            Practitioner.session_duration_minutes.label("session_minutes"),
             Practitioner.offers_in_person,
             Practitioner.offers_online,
             Practitioner.city,
@@ -705,7 +705,7 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
     ).first()
     if row is None:
         raise NotFound("That practitioner is not taking bookings.")
-    return BookablePractitioner(*row)
+    return BookablePractitioner(**row._mapping)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.models import (
     OPERATORS,
@@ -306,7 +306,7 @@ def _room(session: Session, charge: PaymentTransaction) -> Decimal:
             PaymentTransaction.refund_of_id == charge.id, PaymentTransaction.status.in_(LIVE)
         )
     )
-    return max(charge.amount - Decimal(taken), Decimal(0))
+    return max(charge.amount - Decimal(taken or 0), Decimal(0))
 
 
 def _refund_row(
@@ -471,18 +471,12 @@ def sync_provider_refunds(
     )
     changed = 0
     for state in refunds:
+        ours = and_(PaymentTransaction.provider == provider, PaymentTransaction.provider_reference == state.reference)
+        if state.ledger_row is not None:
+            ours = or_(ours, PaymentTransaction.id == state.ledger_row)
         row = session.scalar(
             select(PaymentTransaction)
-            .where(
-                PaymentTransaction.kind == TransactionKind.REFUND,
-                or_(
-                    and_(
-                        PaymentTransaction.provider == provider,
-                        PaymentTransaction.provider_reference == state.reference,
-                    ),
-                    PaymentTransaction.id == state.ledger_row if state.ledger_row else False,
-                ),
-            )
+            .where(PaymentTransaction.kind == TransactionKind.REFUND, ours)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
@@ -568,7 +562,9 @@ def _totals_columns() -> tuple[ColumnElement, ...]:
     done = PaymentTransaction.status == PaymentStatus.COMPLETED
     charge = PaymentTransaction.kind == TransactionKind.CHARGE
 
-    def total(value: ColumnElement, *where: ColumnElement) -> ColumnElement:
+    def total(
+        value: ColumnElement[Decimal] | InstrumentedAttribute[Decimal], *where: ColumnElement[bool]
+    ) -> ColumnElement:
         return func.coalesce(func.sum(value).filter(done, *where), 0)
 
     return (

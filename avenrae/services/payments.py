@@ -245,7 +245,7 @@ class StripeGateway:
             )
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
-        return PaymentPage(reference=page.id, url=page.url, customer_reference=customer)
+        return PaymentPage(reference=page.id, url=page.url or "", customer_reference=customer)
 
     def payment_state(self, page_reference: str) -> PaymentState:
         try:
@@ -257,11 +257,17 @@ class StripeGateway:
     def refund(
         self, *, payment_reference: str, amount: Decimal | None, idempotency_key: str, metadata: dict[str, str]
     ) -> RefundState:
-        params: dict[str, Any] = {"payment_intent": payment_reference, "metadata": metadata}
-        if amount is not None:
-            params["amount"] = to_cents(amount)
         try:
-            refund = self.client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
+            if amount is None:  # everything that was paid
+                refund = self.client.v1.refunds.create(
+                    params={"payment_intent": payment_reference, "metadata": metadata},
+                    options={"idempotency_key": idempotency_key},
+                )
+            else:
+                refund = self.client.v1.refunds.create(
+                    params={"payment_intent": payment_reference, "metadata": metadata, "amount": to_cents(amount)},
+                    options={"idempotency_key": idempotency_key},
+                )
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
         return _refund_state(refund)
@@ -288,7 +294,7 @@ def online_gateway() -> PaymentGateway | None:
 # --- paying by EFT -------------------------------------------------------------------------
 
 
-def eft_reference(booking_id: uuid.UUID) -> str:
+def eft_reference(booking_id: uuid.UUID | str) -> str:
     """The reference clients quote on a bank transfer: AVN- and the booking's first eight hex digits."""
     return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
 

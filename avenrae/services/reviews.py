@@ -14,8 +14,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import OPERATORS, Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
@@ -154,7 +155,7 @@ def _views() -> Select:
             Review.status,
             Review.flags,
             Review.moderation_reason,
-            Review.practitioner_reply,
+            Review.practitioner_reply.label("reply"),
             Review.replied_at,
             Review.created_at,
         )
@@ -165,8 +166,8 @@ def _views() -> Select:
     )
 
 
-def _view(row) -> ReviewView:
-    return ReviewView(*row[:9], list(row[9]), *row[10:14])
+def _view(row: Row[Any] | Any) -> ReviewView:
+    return ReviewView(**{**row._mapping, "flags": list(row.flags)})
 
 
 def _moderator(actor: Actor) -> None:

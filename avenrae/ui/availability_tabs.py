@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date, time, timedelta
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
 from avenrae.services import availability, bookings, flows
 from avenrae.services.validation import FieldError
@@ -18,7 +19,10 @@ DECIDE_KEY = "availability_in_the_way"
 KEEP, CANCEL = "Keep them: I will see these clients as booked", "Cancel them with a full refund"
 
 
-def _save(change: Callable[[str | None], Callable], *, name: str, success: str, clear: tuple[str, ...] = ()) -> None:
+Change = Callable[[flows.InTheWay], Callable[[Session], list[uuid.UUID]]]
+
+
+def _save(change: Change, *, name: str, success: str, clear: tuple[str, ...] = ()) -> None:
     """Run `change(decision)`; when booked sessions are in the way, remember the change under
     `name` and ask. Typed values stay on error; `clear` keys empty after success."""
     try:
@@ -44,6 +48,7 @@ def decision(name: str, time_zone: str, success: str, clear: tuple[str, ...] = (
     waiting = st.session_state.get(DECIDE_KEY)
     if not waiting or waiting[0] != name:
         return
+    change: Change
     _, affected, change = waiting
     with st.container(border=True):
         st.warning(str(flows.BookingsInTheWay(affected)))
@@ -84,6 +89,14 @@ def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
     decision("weekly", plan.rules.time_zone, "Weekly hours saved.")
 
 
+def _remove_time_off(
+    rules: availability.Rules, actor: bookings.Actor, time_off_id: uuid.UUID
+) -> Callable[[Session], None]:
+    return lambda session: availability.remove_time_off(
+        session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, time_off_id=time_off_id
+    )
+
+
 TIME_OFF_KEYS = ("off_first", "off_last", "off_part", "off_from", "off_to", "off_reason")
 
 
@@ -94,12 +107,7 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
         begins, ends = (fmt.local_time(moment, rules.time_zone) for moment in (entry.starts_at, entry.ends_at))
         left.write(f"**{begins} – {ends}**" + (f" · {fmt.md(entry.reason)}" if entry.reason else ""))
         if right.button("Remove", key=f"remove_{entry.id}"):
-            feedback.attempt(
-                lambda session, entry_id=entry.id: availability.remove_time_off(
-                    session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, time_off_id=entry_id
-                ),
-                success="Time off removed.",
-            )
+            feedback.attempt(_remove_time_off(rules, actor, entry.id), success="Time off removed.")
     if not plan.time_off:
         st.info("No time off planned.")
     with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed

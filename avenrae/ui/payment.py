@@ -90,7 +90,7 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
     with st.form(f"manual_payment_{row.id}", clear_on_submit=True):
         st.markdown(f"**{title}**")
         left, middle, right = st.columns(3)
-        method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.get)
+        method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__)
         reference = middle.text_input("Reference or receipt number", placeholder=reference_for(row.id))
         amount = right.number_input("Amount received (R)", min_value=0.0, value=float(row.total_amount), step=10.0)
         if st.form_submit_button("Record payment"):
@@ -99,7 +99,7 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
                     session=session,
                     booking_id=row.id,
                     actor=actor,
-                    method=method,
+                    method=method or "",
                     reference=reference,
                     amount=Decimal(str(amount)),
                 ),

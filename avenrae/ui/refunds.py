@@ -63,7 +63,9 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         )
         st.caption("Online payments go back through Stripe. For EFT or cash payments, pay the client first:")
         left, right = st.columns(2)
-        method = left.selectbox("Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.get)
+        method = left.selectbox(
+            "Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__
+        )
         reference = right.text_input("Refund reference (EFT or cash only)")
         submitted = st.form_submit_button(f"Refund {reference_for(chosen)}", type="primary")
     if submitted:
