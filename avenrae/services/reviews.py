@@ -167,7 +167,8 @@ def _views() -> Select:
 
 
 def _view(row: Row[Any] | Any) -> ReviewView:
-    return ReviewView(**{**row._mapping, "flags": list(row.flags)})
+    fields = {key: value for key, value in row._mapping.items() if key != "author_id"}
+    return ReviewView(**{**fields, "flags": list(row.flags)})
 
 
 def _moderator(actor: Actor) -> None:
@@ -272,15 +273,17 @@ def mine(*, session: Session, actor: Actor) -> list[ReviewView]:
 def get(*, session: Session, actor: Actor, review_id: uuid.UUID) -> ReviewView:
     """One review, if this person may see it: published ones to everyone, the rest only
     to their author, the practitioner reviewed and staff."""
-    row = session.execute(_views().where(Review.id == review_id).add_columns(Review.client_id)).one_or_none()
+    row = session.execute(
+        _views().where(Review.id == review_id).add_columns(Review.client_id.label("author_id"))
+    ).one_or_none()
     if row is None:
         raise NotFound("No such review.")
-    view = _view(row[:-1])
+    view = _view(row)
     if view.status != ReviewStatus.PUBLISHED and actor.role not in OPERATORS:
         own_practitioner = session.scalar(
             select(Practitioner.id).where(Practitioner.user_id == actor.id, Practitioner.id == view.practitioner_id)
         )
-        if row[-1] != actor.id and own_practitioner is None:
+        if row.author_id != actor.id and own_practitioner is None:
             raise NotFound("No such review.")  # not "forbidden": that would confirm it exists
     return view
 
