@@ -87,6 +87,16 @@ def km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0088 * math.asin(math.sqrt(a))
 
 
+def _code_order(code: str):
+    """A code names the places it was placed at before the others, and a suburb or township
+    before the city that lists dozens of codes; then the most likely first."""
+
+    def order(place: Place) -> tuple[bool, bool, int]:
+        return code not in place.postal_codes, len(place.all_postal_codes) > CITY_CODES, -place.rank
+
+    return order
+
+
 class Gazetteer:
     """Every place, with indexes by name key, by postal code and on a coarse grid."""
 
@@ -103,16 +113,11 @@ class Gazetteer:
                 if len(key) >= 2:
                     self.by_key.setdefault(key, []).append(place)
                     self.by_loose_key.setdefault(loose_key(key), []).append(place)
-            for code in place.postal_codes:
+            for code in place.all_postal_codes:
                 self.by_code.setdefault(code, []).append(place)
-        for place in self.places:
-            for code in place.weak_postal_codes:
-                self.by_code.setdefault(code, []).append(place)
-        for code, coded in self.by_code.items():
-            # A code names the places it was placed at before the others, and a suburb or
-            # township before the city that lists dozens of codes.
-            coded.sort(key=lambda p: (code not in p.postal_codes, len(p.all_postal_codes) > CITY_CODES, -p.rank))
             self.grid.setdefault(self._cell(place.latitude, place.longitude), []).append(place)
+        for code, coded in self.by_code.items():
+            coded.sort(key=_code_order(code))
         self.by_label = {}
         for place in self.places:
             self.by_label.setdefault(name_key(place.label), place)
@@ -127,8 +132,11 @@ class Gazetteer:
     def _cell(self, latitude: float, longitude: float) -> tuple[int, int]:
         return math.floor(latitude / self.GRID_DEGREES), math.floor(longitude / self.GRID_DEGREES)
 
-    def nearest(self, latitude: float, longitude: float, *, populated: bool = True) -> tuple[Place, float] | None:
-        """The closest place (with a population, by default) and its distance in km; None beyond ~110 km."""
+    def nearest(self, latitude: float, longitude: float, *, populated: bool = False) -> tuple[Place, float] | None:
+        """The closest place (only those with a known population if `populated`) and its distance in km.
+
+        None when nothing is within a degree or so (about 100 km).
+        """
         row, column = self._cell(latitude, longitude)
         best: tuple[Place, float] | None = None
         for dr in (-2, -1, 0, 1, 2):
