@@ -6,7 +6,21 @@ helpers (`point`, `within`, ...) live in `postgis`.
 """
 
 from avenrae.geo.gazetteer import PROVINCES, Place, gazetteer, km, name_key, normalise
-from avenrae.geo.lookup import Located, PlaceNotFound, Precision, candidates, geocode, locate, parse, suggest_names
+from avenrae.geo.lookup import (
+    PIN_MAX_KM_FROM_A_PLACE,
+    Located,
+    PinOutside,
+    PlaceNotFound,
+    Precision,
+    candidates,
+    geocode,
+    locate,
+    parse,
+    pin,
+    suggest_names,
+)
+from avenrae.geo.online import ATTRIBUTION as ONLINE_ATTRIBUTION
+from avenrae.geo.online import resolve
 from avenrae.geo.postgis import (
     GEOGRAPHY_POINT,
     GEOMETRY_POINT,
@@ -21,9 +35,12 @@ from avenrae.geo.postgis import (
 __all__ = [
     "GEOGRAPHY_POINT",
     "GEOMETRY_POINT",
+    "ONLINE_ATTRIBUTION",
+    "PIN_MAX_KM_FROM_A_PLACE",
     "PROVINCES",
     "SPHERE_MARGIN",
     "Located",
+    "PinOutside",
     "Place",
     "PlaceNotFound",
     "Precision",
@@ -37,10 +54,12 @@ __all__ = [
     "name_key",
     "normalise",
     "parse",
+    "pin",
     "place_near",
     "places",
     "point",
     "point_wkt",
+    "resolve",
     "search_places",
     "suggest_names",
     "within",

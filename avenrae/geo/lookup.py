@@ -142,7 +142,7 @@ class Located:
     unplaced: str | None = None
     # Same-named places elsewhere, most likely first, for the person to choose from.
     alternatives: tuple[Place, ...] = ()
-    # For online answers: the provider's own name for the place.
+    # For online answers: the provider's full name for the place (an address, often).
     display_name: str | None = None
 
     @property
@@ -156,7 +156,7 @@ class Located:
         if self.precision == Precision.PIN:
             return f"your map pin ({self.latitude:.5f}, {self.longitude:.5f}), near {self.place.label}"
         if self.precision == Precision.ONLINE:
-            return f"{self.display_name or self.place.label} (found online in OpenStreetMap)"
+            return f"{self.place.label} (found online: OpenStreetMap data via Nominatim)"
         return self.place.label
 
     @property
@@ -301,6 +301,29 @@ def locate(query: str) -> Located:
         if agreeing:
             return _located(text, agreeing[0], Precision.CITY, unplaced=parsed.names[0])
     raise PlaceNotFound(text, suggest_names(parsed.names[0] if parsed.names else text))
+
+
+# South Africa's mainland, generously: a pin outside it, or far from every place, is refused.
+SOUTH_AFRICA_BOUNDS = ((-35.0, 16.3), (-22.0, 33.0))
+PIN_MAX_KM_FROM_A_PLACE = 60
+
+
+class PinOutside(ValueError):
+    """A map pin that is not in South Africa."""
+
+    def __init__(self) -> None:
+        super().__init__("That point is not in South Africa. Click where you work on the map, or clear the pin.")
+
+
+def pin(latitude: float, longitude: float) -> Located:
+    """A practitioner's own point on the map, named after the nearest place."""
+    (south, west), (north, east) = SOUTH_AFRICA_BOUNDS
+    if not (south <= latitude <= north and west <= longitude <= east):
+        raise PinOutside()
+    nearest = gazetteer().nearest(latitude, longitude)
+    if nearest is None or nearest[1] > PIN_MAX_KM_FROM_A_PLACE:
+        raise PinOutside()
+    return Located(f"{latitude:.5f}, {longitude:.5f}", nearest[0], Precision.PIN, latitude, longitude)
 
 
 def geocode(query: str) -> Place:
