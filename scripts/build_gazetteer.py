@@ -88,6 +88,8 @@ PACKAGES = (GEONAMES, POSTAL, SIMPLEMAPS, POSTAL_PROVINCES)
 MERGE_KM = 25
 # A postal row farther than this from every gazetteer place of its code's provinces contradicts its code.
 POSTAL_CONTRADICTION_KM = 40
+# A postal row named after a distant town belongs to the gazetteer place within this distance of its point.
+HOST_KM = MERGE_KM
 STATE_CODES = {
     "EC": "Eastern Cape",
     "FS": "Free State",
@@ -283,7 +285,7 @@ def postal_places(rows: list[dict], anchors: list[Candidate], prefixes: dict[str
         allowed = prefixes.get(code[:2]) or set(PROVINCES.values())
         anchor, distance = _nearest(anchors, row["latitude"], row["longitude"], allowed)
         if anchor is None or distance > POSTAL_CONTRADICTION_KM:
-            dropped["contradicts its code's provinces"] += 1
+            dropped["dropped (contradict their code's provinces)"] += 1
             continue
         by_name[(row["city"].strip(), anchor.province)].append({**row, "postal_code": code})
     places = []
@@ -303,24 +305,53 @@ def postal_places(rows: list[dict], anchors: list[Candidate], prefixes: dict[str
             )
             (home.append(row) if home is not None else clusters.append([row]))
         clusters.sort(key=len, reverse=True)
+        namesakes = [
+            a
+            for a in anchors
+            if a.province == province and name_key(name) in {name_key(n) for n in (a.name, *a.alternate_names)}
+        ]
         for i, cluster in enumerate(clusters):
             codes = {r["postal_code"] for r in cluster if r["accuracy"]}
             weak = {r["postal_code"] for r in cluster} - codes
             if i == 0:
                 weak |= {r["postal_code"] for r in named if r not in placed} - codes
+            latitude = round(statistics.median(r["latitude"] for r in cluster), 5)
+            longitude = round(statistics.median(r["longitude"] for r in cluster), 5)
+            if namesakes and all(km(a.latitude, a.longitude, latitude, longitude) > MERGE_KM for a in namesakes):
+                # Rows named after a town far away are its mail centre's codes for the place where
+                # they are (rural Limpopo codes named "Pietersburg"): give them to that place.
+                hosts = [
+                    a
+                    for a in anchors
+                    if a.province == province and km(a.latitude, a.longitude, latitude, longitude) <= HOST_KM
+                ]
+                host = max(hosts, key=lambda a: a.population, default=None)  # the town with the post office
+                if host is not None:
+                    dropped["named after a distant mail centre, given to the place they are at"] += len(cluster)
+                    places.append(
+                        Candidate(
+                            name=host.name,
+                            province=host.province,
+                            latitude=host.latitude,
+                            longitude=host.longitude,
+                            sources={"postal"},
+                            weak_postal_codes=codes | weak,
+                        )
+                    )
+                    continue
             places.append(
                 Candidate(
                     name=name,
                     province=province,
-                    latitude=round(statistics.median(r["latitude"] for r in cluster), 5),
-                    longitude=round(statistics.median(r["longitude"] for r in cluster), 5),
+                    latitude=latitude,
+                    longitude=longitude,
                     sources={"postal"},
                     postal_codes=codes,
                     weak_postal_codes=weak,
                 )
             )
     for reason, count in dropped.items():
-        print(f"  postal rows dropped ({reason}): {count}")
+        print(f"  postal rows {reason}: {count}")
     return places
 
 
