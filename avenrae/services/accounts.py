@@ -544,7 +544,8 @@ class PractitionerProfile:
     session_duration_minutes: int
     meeting_types: tuple[MeetingType, ...]
     location_note: str | None = None
-    pin: tuple[float, float] | None = None  # set when the location is a map pin
+    location: tuple[float, float] | None = None
+    pin: tuple[float, float] | None = None  # the location, when it is a map pin
 
     @property
     def street_address(self) -> str:
@@ -559,13 +560,11 @@ def get_practitioner_profile(*, session: Session, user_id: uuid.UUID) -> Practit
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user_id))
     if practitioner is None:
         raise NotFound("You do not have a practitioner profile.")
-    pin = None
-    if practitioner.location_precision == geo.Precision.PIN:
-        point = geo.as_geometry(Practitioner.location)
-        row = session.execute(
-            select(func.ST_Y(point), func.ST_X(point)).where(Practitioner.id == practitioner.id)
-        ).one()
-        pin = (float(row[0]), float(row[1]))
+    point = geo.as_geometry(Practitioner.location)
+    latitude, longitude = session.execute(
+        select(func.ST_Y(point), func.ST_X(point)).where(Practitioner.id == practitioner.id)
+    ).one()
+    location = (float(latitude), float(longitude))
     return PractitionerProfile(
         specialization=practitioner.specialization,
         service_address=practitioner.service_address,
@@ -576,7 +575,8 @@ def get_practitioner_profile(*, session: Session, user_id: uuid.UUID) -> Practit
         session_duration_minutes=practitioner.session_duration_minutes,
         meeting_types=tuple(practitioner.meeting_types),
         location_note=practitioner.location_note or _town_label(practitioner),
-        pin=pin,
+        location=location,
+        pin=location if practitioner.location_precision == geo.Precision.PIN else None,
     )
 
 
