@@ -150,8 +150,12 @@ class Gazetteer:
         return best
 
     @cached_property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.by_key)
+    def keys_by_initial(self) -> dict[str, tuple[str, ...]]:
+        """Name keys by their first letter: what suggestions compare a misspelling with."""
+        grouped: dict[str, list[str]] = {}
+        for key in self.by_key:
+            grouped.setdefault(key[0], []).append(key)
+        return {initial: tuple(keys) for initial, keys in grouped.items()}
 
 
 def _read(path: Path) -> list[Place]:

@@ -337,7 +337,10 @@ def suggest_names(text: str, limit: int = 3) -> list[str]:
     if len(key) < 3:
         return []
     index = gazetteer().by_key
-    close = difflib.get_close_matches(key, gazetteer().keys, n=limit * 3, cutoff=0.75)
+    # Misspellings seldom change the first letter or the length by much: comparing only those
+    # keys keeps a refusal as fast as an answer (difflib over every key took ~6 ms).
+    pool = [k for k in gazetteer().keys_by_initial.get(key[0], ()) if abs(len(k) - len(key)) <= 3]
+    close = difflib.get_close_matches(key, pool, n=limit * 3, cutoff=0.75)
     labels: list[str] = []
     for match in close:
         label = index[match][0].label
