@@ -120,6 +120,9 @@ def test_postal_rows_that_contradict_their_code_are_dropped():
 def test_ambiguous_names_offer_the_other_places():
     located = geo.locate("Chatsworth")
     assert "Chatsworth, Western Cape" in [p.label for p in located.alternatives]
+    assert located.sentence == (
+        "Placed at Chatsworth, KwaZulu-Natal (for the Chatsworth elsewhere, type “Chatsworth, Western Cape”)"
+    )
     assert geo.locate("Chatsworth, Western Cape").place.province == "Western Cape"
 
 

@@ -157,6 +157,12 @@ class Located:
             return f"your map pin ({self.latitude:.5f}, {self.longitude:.5f}), near {self.place.label}"
         if self.precision == Precision.ONLINE:
             return f"{self.place.label} (found online: OpenStreetMap data via Nominatim)"
+        elsewhere = [p for p in self.alternatives if p.province != self.place.province and p.name == self.place.name][
+            :2
+        ]
+        if elsewhere:
+            others = " and ".join(f"“{p.label}”" for p in elsewhere)
+            return f"{self.place.label} (for the {self.place.name} elsewhere, type {others})"
         return self.place.label
 
     @property
