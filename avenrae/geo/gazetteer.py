@@ -118,7 +118,7 @@ class Gazetteer:
             self.grid.setdefault(self._cell(place.latitude, place.longitude), []).append(place)
         for code, coded in self.by_code.items():
             coded.sort(key=_code_order(code))
-        self.by_label = {}
+        self.by_label: dict[str, Place] = {}
         for place in self.places:
             self.by_label.setdefault(name_key(place.label), place)
 

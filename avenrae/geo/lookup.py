@@ -302,8 +302,8 @@ def locate(query: str) -> Located:
     for i, (places, _) in enumerate(found[1:], start=1):
         if not places:
             continue
-        context = next((later for later, _ in found[i + 1 :] if later), None)
-        agreeing = [p for p in places if _near(p, context)] if context else places
+        later = [p for p, _ in found[i + 1 :] if p]
+        agreeing = [p for p in places if _near(p, later[0])] if later else places
         if agreeing:
             return _located(text, agreeing[0], Precision.CITY, unplaced=parsed.names[0])
     raise PlaceNotFound(text, suggest_names(parsed.names[0] if parsed.names else text))

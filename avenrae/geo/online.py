@@ -108,22 +108,18 @@ def lookup(query: str, *, session: Session) -> tuple[Place, str] | None:
     except Exception as exc:  # geopy, socket and HTTP errors alike: stay offline
         log.warning("Nominatim lookup failed, staying offline: %s", exc)
         return None
-    place, display_name = answer if answer else (None, None)
+    row = {"provider": PROVIDER, "query_key": key, "found": answer is not None}
+    if answer is not None:
+        place, display_name = answer
+        row |= {
+            "latitude": place.latitude,
+            "longitude": place.longitude,
+            "name": place.name,
+            "province": place.province,
+            "display_name": display_name,
+        }
     with session.begin_nested():
-        session.execute(
-            insert(GeocodeCache)
-            .values(
-                provider=PROVIDER,
-                query_key=key,
-                found=place is not None,
-                latitude=place.latitude if place else None,
-                longitude=place.longitude if place else None,
-                name=place.name if place else None,
-                province=place.province if place else None,
-                display_name=display_name,
-            )
-            .on_conflict_do_nothing()
-        )
+        session.execute(insert(GeocodeCache).values(**row).on_conflict_do_nothing())
     return answer
 
 
