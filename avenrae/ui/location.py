@@ -28,6 +28,10 @@ def pin_picker(
         folium.Marker(pin, tooltip="Where you see clients", icon=folium.Icon(color="green", icon="home")).add_to(
             folium_map
         )
+    elif centre:
+        folium.CircleMarker(
+            centre, radius=7, color="#2F6B4F", fill=True, fill_opacity=0.6, tooltip="Where clients find you now"
+        ).add_to(folium_map)
     events = maps.show(folium_map, key=f"{key}_map", height=380, returned_objects=["last_clicked"])
     clicked = events.get("last_clicked")
     # streamlit-folium keeps reporting the last click; act on each click once only.
