@@ -144,6 +144,23 @@ def test_parsing_keeps_place_names_and_the_postal_code(query, postal_code, names
     assert (parsed.postal_code, parsed.names) == (postal_code, names)
 
 
+@pytest.mark.parametrize(
+    ("query", "label", "precision"),
+    [
+        ("Umlazi Durban", "Umlazi, KwaZulu-Natal", Precision.PLACE),
+        ("Mitchells Plain Cape Town", "Mitchells Plain, Western Cape", Precision.PLACE),
+        ("Soweto Johannesburg Gauteng", "Soweto, Gauteng", Precision.PLACE),
+        ("Hillbrow Johannesburg", "Johannesburg, Gauteng", Precision.CITY),
+        ("12 Florida Road Morningside Durban", "Durban, KwaZulu-Natal", Precision.CITY),
+        ("7 Beach Rd Muizenberg", "Muizenberg, Western Cape", Precision.PLACE),
+        ("Durban North", "Durban North, KwaZulu-Natal", Precision.PLACE),  # a place itself: not split
+    ],
+)
+def test_parts_typed_without_commas(query, label, precision):
+    located = geo.locate(query)
+    assert (located.place.label, located.precision) == (label, precision)
+
+
 def test_the_province_given_is_a_filter():
     assert geo.parse("Stand 55, Giyani, Limpopo").province == "Limpopo"
     assert geo.locate("umlazi, kzn").place.label == "Umlazi, KwaZulu-Natal"

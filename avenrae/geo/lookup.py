@@ -93,6 +93,7 @@ STREET_WORDS = {
     "close", "cl", "way", "boulevard", "blvd", "highway", "hwy", "terrace", "walk", "circle", "square", "sq",
     "section", "straat", "weg", "laan", "rylaan", "singel", "steeg", "pad",
 }  # fmt: skip
+STREET_WORD = re.compile(r"\b(" + "|".join(sorted(STREET_WORDS)) + r")\b\.?", re.IGNORECASE)
 # Parts that name a box, a plot or a unit, never a place.
 UNIT_PART = re.compile(
     r"^(p\s*o\s*box|po\s*box|box|postnet suite|private bag|p\s*bag|stand|erf|plot|unit|flat|suite|house|apartment|"
@@ -212,6 +213,13 @@ def parse(query: str) -> ParsedQuery:
                 parsed.names.append(raw.strip().replace(codes[0], "").strip())
             continue
         if _is_street(words):
+            # "12 Florida Road Morningside Durban 4001", typed without commas: the place follows the street.
+            street_words = list(STREET_WORD.finditer(raw))
+            after = raw[street_words[-1].end() :].split() if len(street_words) and words[0] not in STREET_WORDS else []
+            if after and POSTAL_CODE.match(after[-1]):
+                parsed.postal_code = parsed.postal_code or after.pop()
+            if after:
+                parsed.names.append(" ".join(after))
             continue
         parsed.names.append(raw.strip())
     return parsed
@@ -265,6 +273,21 @@ def _located(query: str, place: Place, precision: Precision, **details) -> Locat
     return Located(query, place, precision, place.latitude, place.longitude, **details)
 
 
+def _split_run_together(name: str, province: str | None) -> list[str]:
+    """'Umlazi Durban' or 'Mitchells Plain Cape Town', typed without a comma, as two parts.
+
+    Only a name that is not a place itself is split, before the shortest ending that is one.
+    """
+    words = name.split()
+    if len(words) < 2 or candidates(name, province)[0]:
+        return [name]
+    for i in range(1, len(words)):
+        tail = " ".join(words[i:])
+        if _exact(tail, province):
+            return [*_split_run_together(" ".join(words[:i]), province), tail]
+    return [name]
+
+
 def locate(query: str) -> Located:
     """Where `query` is, offline; PlaceNotFound with suggestions when nothing fits."""
     text = (query or "").strip()
@@ -272,7 +295,9 @@ def locate(query: str) -> Located:
     if not parsed.names and not parsed.postal_code:
         raise PlaceNotFound(text, [])
     province = parsed.province
-    found = [candidates(name, province) for name in parsed.names]
+    names = [part for name in parsed.names for part in _split_run_together(name, province)]
+    parsed.names = names
+    found = [candidates(name, province) for name in names]
     known_code = gazetteer().near_code(parsed.postal_code) if parsed.postal_code else None
     by_code = list(gazetteer().by_code.get(known_code or "", ()))
     if province:
