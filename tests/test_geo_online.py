@@ -221,3 +221,19 @@ def test_a_practitioner_placed_online_is_told_so_and_a_refusal_writes_nothing(db
         accounts.sign_up(session=db, form=unknown)
     assert "Xyzzyville" in refused.value.problems["place"]
     assert db.scalar(select(func.count()).select_from(Practitioner)) == before
+
+
+def test_the_geocoder_settings_are_checked():
+    from pydantic import ValidationError
+
+    from avenrae.config import Settings
+
+    assert Settings(geocoder="nominatim", nominatim_url="https://nominatim.example.co.za/").nominatim_url == (
+        "https://nominatim.example.co.za"
+    )
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        Settings(nominatim_url="nominatim.example.co.za")
+    with pytest.raises(ValidationError):
+        Settings(geocoder="google")
+    with pytest.raises(ValidationError):  # the public server allows one request a second
+        Settings(nominatim_min_delay_seconds=0.2)
