@@ -4,18 +4,17 @@ import streamlit as st
 
 from avenrae.ui import auth, navigation
 from avenrae.ui import format as fmt
-from avenrae.ui.page import database_error
+from avenrae.ui.page import database_error, database_unavailable
 
 st.set_page_config(page_title="Avenrae", page_icon="🌿", layout="wide")
 
 try:
     user = auth.current_user()
     unread = auth.unread_notifications(user)
-except database_error() as exc:
-    st.error(f"The database is not reachable right now: {exc}")
-    st.stop()
-auth.render_cookie_action()
-if user is not None:
-    st.sidebar.caption(f"Logged in as **{fmt.md(user.full_name)}** · {fmt.label(user.role.value)}")
-# Every page of the role stays in sight: an admin has more than the ten shown by default.
-st.navigation(navigation.build(user, auth.logout_page, unread), expanded=True).run()
+    auth.render_cookie_action()
+    if user is not None:
+        st.sidebar.caption(f"Logged in as **{fmt.md(user.full_name)}** · {fmt.label(user.role.value)}")
+    # Every page of the role stays in sight: an admin has more than the ten shown by default.
+    st.navigation(navigation.build(user, auth.logout_page, unread), expanded=True).run()
+except database_error() as exc:  # from any page: one banner, and the page returns by itself
+    database_unavailable(exc)

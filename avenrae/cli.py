@@ -109,6 +109,8 @@ def cmd_db_migrate(args: argparse.Namespace) -> None:
 def cmd_db_seed(args: argparse.Namespace) -> None:
     from avenrae import seed
 
+    if get_settings().production:
+        raise CommandError("refusing to load demo data in production (AVENRAE_ENVIRONMENT=production)")
     options = seed.SeedOptions(
         practitioners=args.practitioners, clients=args.clients, bookings=args.bookings, seed=args.seed
     )
@@ -214,7 +216,48 @@ def cmd_assets(args: argparse.Namespace) -> None:
     _say(f"Map assets ready in {assets.VENDOR_DIR} ({fetched} downloaded).")
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from avenrae import deploy
+
+    found = [str(problem) for problem in deploy.problems(get_settings())] if args.deploy else _database_problems()
+    for line in found:
+        print(line)
+    return 1 if found else 0
+
+
+def _database_problems() -> list[str]:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+
+    from avenrae.db import migrations_config
+
+    url = _database_url()
+    try:
+        _check_connection(url)
+    except CommandError as exc:
+        return [f"DATABASE_URL: {exc}."]
+    head = ScriptDirectory.from_config(migrations_config()).get_current_head()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except sqlalchemy.exc.ProgrammingError:
+        current = None
+    finally:
+        engine.dispose()
+    if current != head:
+        return [
+            f"DATABASE_URL: the schema is at {current or 'nothing'}, not {head}. Fix: python -m avenrae db migrate."
+        ]
+    return []
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
+    from avenrae import deploy
+
+    blockers = deploy.serving_blockers(get_settings())
+    if blockers:
+        raise CommandError(f"not serving in production: {blockers[0]} (python -m avenrae check --deploy lists all)")
     if not get_settings().database_url:
         localdb.up(REPO_ROOT, get_settings().state_dir, log=_say)
     command = [
@@ -228,14 +271,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
         "--server.address",
         args.address,
     ]
-    _say(f"Serving Avenrae on http://localhost:{args.port}")
+    shown = "localhost" if args.address in ("127.0.0.1", "localhost") else args.address
+    _say(f"Serving Avenrae on http://{shown}:{args.port}")
     sys.stdout.flush()
     os.chdir(REPO_ROOT)
     if args.dry_run:
         print(" ".join(command))
         return
     # Become the server (rather than wait on a child), so a stop signal reaches it.
-    os.execv(sys.executable, command)
+    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
 
 
 # --- wiring ------------------------------------------------------------------------
@@ -298,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="background work: expire unpaid holds, complete finished sessions, send e-mail",
         description="Run one background job once. `serve` already runs them on their schedule "
         "(expire-pending, send-email and refresh-payments every minute, refund-owed every five minutes, "
-        "refresh-analytics every ten, complete-finished hourly); use this from cron "
+        "refresh-analytics every ten, complete-finished hourly, purge-expired daily); use this from cron "
         "or a systemd timer when the app runs elsewhere.",
     )
     jobs.add_argument(
@@ -310,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
             "refresh-payments",
             "refund-owed",
             "refresh-analytics",
+            "purge-expired",
         ],
     )
     jobs.add_argument(
@@ -321,9 +366,23 @@ def build_parser() -> argparse.ArgumentParser:
     assets.add_argument("--force", action="store_true", help="download again even if present")
     assets.set_defaults(handler=cmd_assets)
 
+    check = commands.add_parser(
+        "check",
+        help="check the database (or, with --deploy, the production settings)",
+        description="Without options: the database is reachable and migrated. With --deploy: every unsafe or "
+        "missing setting for production, one line each with its fix. Prints nothing and exits 0 when all is well.",
+    )
+    check.add_argument("--deploy", action="store_true", help="check the settings for a production deployment")
+    check.set_defaults(handler=cmd_check)
+
     serve = commands.add_parser("serve", help="start the database if needed and serve the app")
     serve.add_argument("--port", type=_port, default=8501)
-    serve.add_argument("--address", default="0.0.0.0")
+    serve.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface, "
+        "e.g. behind a proxy on another host)",
+    )
     serve.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(handler=cmd_serve)
     return parser
@@ -333,8 +392,9 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, pydantic.ValidationError):
         problem = exc.errors()[0]
-        setting = ".".join(str(part) for part in problem["loc"]) or "a setting"
-        text = f"setting {setting.upper()}: {problem['msg'].removeprefix('Value error, ')}"
+        field = ".".join(str(part) for part in problem["loc"]).upper()
+        setting = "DATABASE_URL" if field == "DATABASE_URL" else f"AVENRAE_{field}" if field else "a setting"
+        text = f"setting {setting}: {problem['msg'].removeprefix('Value error, ')}"
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -357,14 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
     )
     try:
-        args.handler(args)
+        status = args.handler(args)
     except expected as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 def run() -> None:

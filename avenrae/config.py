@@ -11,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_BYTES = 32
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def normalise_database_url(url: str) -> str:
@@ -61,17 +63,37 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
 
-    # Bookings: how long an unpaid booking holds its slot; whether practitioners not yet
-    # verified can be booked.
+    # Sign-in limits per client address, counted across every app server: login attempts
+    # per 15 minutes and sign-ups per hour.
+    login_attempts_per_ip: int = Field(default=30, ge=1)
+    signups_per_ip: int = Field(default=10, ge=1)
+    # A refresh token presented again this soon after it was rotated (two tabs restoring
+    # the same remember-me cookie at once) gets the same successor instead of a theft alarm.
+    refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Bookings: how long an unpaid booking holds its slot; the longest any hold may last
+    # (opening a card payment page extends it up to this); how many unpaid holds one client
+    # may have at once; whether practitioners not yet verified can be booked.
     booking_hold_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    booking_hold_max_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    max_unpaid_holds: int = Field(default=3, ge=1, le=100)
     allow_unverified_bookings: bool = False
+
+    # Retention (POPIA: keep personal information no longer than needed); the purge job
+    # deletes older rows daily.
+    login_attempts_retention_days: int = Field(default=90, ge=1)
+    expired_tokens_retention_days: int = Field(default=7, ge=0)
+    stripe_events_retention_days: int = Field(default=30, ge=4)  # Stripe retries for 3 days
 
     # E-mail for notifications; without a host, notifications stay in the app only.
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = True
+    # starttls (port 587) or tls (implicit, port 465), both with a verified certificate;
+    # none only for a relay on this machine (localhost).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(default=20, gt=0, le=300)
     smtp_from: str = "Avenrae <no-reply@avenrae.co.za>"
 
     # Stripe: with a secret key, clients pay on Stripe Checkout; without one, staff record
@@ -106,12 +128,30 @@ class Settings(BaseSettings):
             return None
         return normalise_database_url(value.strip())
 
+    @field_validator("jwt_secret", "stripe_secret_key", "stripe_webhook_secret", "smtp_password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("jwt_secret")
     @classmethod
     def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters; generate one with `openssl rand -base64 48`")
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes; generate one with `openssl rand -base64 48`")
         return value
+
+    @model_validator(mode="after")
+    def _smtp_in_clear_only_on_this_machine(self) -> Settings:
+        if self.smtp_security == "none" and self.smtp_host and self.smtp_host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "AVENRAE_SMTP_SECURITY=none sends passwords and mail in clear: only allowed for a relay on "
+                "localhost; use starttls or tls"
+            )
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @field_validator("platform_fee_rate")
     @classmethod

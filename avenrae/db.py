@@ -62,6 +62,24 @@ def session_scope() -> Iterator[Session]:
 
 
 @contextmanager
+def independent_transaction(session: Session) -> Iterator[Connection]:
+    """A transaction beside the caller's, on the same database, committed on its own: for
+    records that must be kept whatever the caller's transaction then does (a failed login,
+    a revoked session). It sees only committed rows, and must not wait for rows the caller's
+    transaction has locked."""
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    with _independent_engine(url).begin() as connection:
+        yield connection
+
+
+@cache
+def _independent_engine(url: str) -> Engine:
+    # Connections of their own: the caller holds one of the main pool's while it waits for
+    # this, so borrowing from that pool could starve under load.
+    return create_engine(url, poolclass=NullPool)
+
+
+@contextmanager
 def analytics_scope() -> Iterator[Connection]:
     """A read-only connection for analytics: on AVENRAE_ANALYTICS_DATABASE_URL (a replica)
     when set, else on the main database. Whatever happens, nothing is committed."""
@@ -82,8 +100,12 @@ def analytics_scope() -> Iterator[Connection]:
         session.close()
 
 
+def migrations_config() -> Config:
+    return Config(str(REPO_ROOT / "alembic.ini"))
+
+
 def _alembic(url: str, action: str, revision: str) -> None:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
+    config = migrations_config()
     engine = create_engine(normalise_database_url(url))
     try:
         with engine.begin() as connection:

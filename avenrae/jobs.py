@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from avenrae.db import session_scope
-from avenrae.services import analytics, bookings, notifications, payments
+from avenrae.services import analytics, bookings, notifications, payments, retention
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def _complete_finished(session: Session) -> str:
     return f"Marked {bookings.complete_finished(session=session)} finished sessions as completed."
 
 
-def _send_email(session: Session) -> str:
-    sent, failed = notifications.send_pending_emails(session=session)
+def _send_email(_session: Session) -> str:  # one transaction per message, of its own
+    sent, failed = notifications.send_pending_emails()
     return f"Sent {sent} e-mails; {failed} failed."
 
 
@@ -49,9 +49,16 @@ def _refresh_payments(session: Session) -> str:
     return f"Confirmed {payments.refresh_open_payments(session=session)} bookings paid online."
 
 
-def _refund_owed(session: Session) -> str:
-    done, left = payments.refund_owed_automatically(session=session)
-    return f"Refunded {done} cancelled bookings online; {left} still owed."
+def _refund_owed(_session: Session) -> str:  # one transaction per booking and per refund, of their own
+    run = payments.refund_owed_automatically()
+    return (
+        f"Sent {run.sent} refunds online; the provider refused {run.refused} (left to staff); "
+        f"{run.waiting} wait for the next run."
+    )
+
+
+def _purge_expired(session: Session) -> str:
+    return str(retention.purge_expired(session=session))
 
 
 def _refresh_analytics(session: Session, full: bool = False) -> str:
@@ -71,6 +78,7 @@ JOBS: dict[str, Job] = {
         Job("refresh-payments", 60, _refresh_payments, enabled=_online_payments),
         Job("refund-owed", 300, _refund_owed, enabled=_online_payments),
         Job("refresh-analytics", 600, _refresh_analytics),
+        Job("purge-expired", 86400, _purge_expired),
     )
 }
 

@@ -229,7 +229,11 @@ def free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a server could listen on the port now. Like PostgreSQL, bind with
+    SO_REUSEADDR: connections of a stopped server lingering in TIME_WAIT do not keep
+    its port (a restart keeps its port, and running servers can reach it again)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

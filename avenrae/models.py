@@ -180,6 +180,8 @@ class User(UuidPk, Timestamps, Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Made by `db seed`: a demo account, refused at login in production.
+    is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # What the Users page searches with LIKE '%word%' (trigram-indexed): names and email.
     search_text: Mapped[str] = mapped_column(
@@ -354,6 +356,12 @@ class Booking(UuidPk, Timestamps, Base):
         Index("ix_bookings_status_session_start", "status", "session_start"),
         Index("ix_bookings_practitioner_session_start", "practitioner_id", "session_start"),
         Index("ix_bookings_client_session_start", "client_id", "session_start"),
+        # Cancelled bookings that owe a refund: the Payments page and the refund job.
+        Index(
+            "ix_bookings_refund_owed",
+            "cancelled_at",
+            postgresql_where=text("status = 'cancelled' AND refund_due > 0"),
+        ),
         CheckConstraint("session_end > session_start", name="session_ends_after_start"),
         CheckConstraint("blocked_until >= session_end", name="blocked_after_end"),
         CheckConstraint(
@@ -544,6 +552,23 @@ class PaymentTransaction(UuidPk, CreatedAt, Base):
     idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # A refund: the charge it gives money back from.
+    refund_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("payment_transactions.id"))
+
+
+class CheckoutPage(CreatedAt, Base):
+    """A payment page this platform made for a booking: only money taken on one of these,
+    of the amount and currency it asked for, counts for the booking."""
+
+    __tablename__ = "checkout_pages"
+    __table_args__ = (Index("ix_checkout_pages_booking", "booking_id"),)
+
+    reference: Mapped[str] = mapped_column(String(255), primary_key=True)
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), nullable=False)
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class RefreshToken(UuidPk, CreatedAt, Base):
@@ -551,6 +576,7 @@ class RefreshToken(UuidPk, CreatedAt, Base):
     __table_args__ = (
         Index("ix_refresh_tokens_user", "user_id"),
         Index("ix_refresh_tokens_family", "family_id"),
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -604,8 +630,57 @@ class StripeEvent(Base):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, server_default=func.now(), index=True
+    )
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UnmatchedPayment(UuidPk, CreatedAt, Base):
+    """Money that arrived naming a booking but not as this platform asked for it (another
+    payment page, another amount or currency): never counted, refunded, shown to staff."""
+
+    __tablename__ = "unmatched_payments"
+
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The provider's id of the money movement (a PaymentIntent); one row per payment.
+    payment_reference: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    # The booking it named, if that booking exists.
+    booking_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("bookings.id"))
+    named_booking: Mapped[str | None] = mapped_column(String(64))
+    amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    # pending until the provider has the refund; refunded, failed, or nothing_to_refund.
+    refund_status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="pending")
+    refund_reference: Mapped[str | None] = mapped_column(String(255))
+    refund_failure: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionCode(Base):
+    """A single-use code the browser trades for setting or clearing the remember-me
+    cookie (see avenrae/ui/auth.py). The token is stored enciphered with the code, which
+    only the browser has, so these rows alone give nobody a session."""
+
+    __tablename__ = "session_codes"
+    __table_args__ = (Index("ix_session_codes_expires_at", "expires_at"),)
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sealed_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class RateLimitCounter(Base):
+    """Hits per key (an action and who: "login-ip:196.25.1.1") per fixed window; a
+    sliding window is estimated from the current and the previous one."""
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class SearchLog(UuidPk, Base):
@@ -635,6 +710,7 @@ class LoginAttempt(UuidPk, Base):
     __tablename__ = "login_attempts"
     __table_args__ = (
         Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),
+        Index("ix_login_attempts_attempted_at", "attempted_at"),
         CheckConstraint("reason IN ('ok', 'unknown_email', 'bad_password', 'inactive', 'locked')", name="reason_known"),
     )
 

@@ -34,7 +34,7 @@ from avenrae.config import get_settings
 from avenrae.models import Base, BookingStatus, Role, Specialization
 from avenrae.services import accounts
 
-DEMO_PASSWORD = "Avenrae-demo-2026"
+DEMO_PASSWORD = "Avenrae-demo-2026"  # noqa: S105 - the documented demo password; refused in production
 DEMO_ACCOUNTS = (
     (Role.ADMIN, "admin@demo.avenrae.co.za", "Amahle", "Zungu"),
     (Role.STAFF, "staff@demo.avenrae.co.za", "Pieter", "Venter"),
@@ -739,7 +739,7 @@ class _Seeder:
         self._sql(
             "users",
             """
-            INSERT INTO users (id, email, password_hash, role, first_name, last_name, phone, is_active,
+            INSERT INTO users (id, email, password_hash, role, first_name, last_name, phone, is_active, is_demo,
                                created_at, updated_at)
             SELECT s.id,
                    lower(replace((%(first)s::text[])[s.first + 1] || '.' || (%(last)s::text[])[s.last + 1]
@@ -747,7 +747,7 @@ class _Seeder:
                    %(locked)s,
                    (ARRAY['practitioner', 'client']::user_role[])[s.role + 1],
                    (%(first)s::text[])[s.first + 1], (%(last)s::text[])[s.last + 1],
-                   '+27' || s.phone, true, s.joined, s.joined
+                   '+27' || s.phone, true, true, s.joined, s.joined
             FROM seed_people s
             """,
             {"first": list(seed_text.FIRST_NAMES), "last": list(seed_text.LAST_NAMES), "locked": locked_hash},
@@ -882,8 +882,8 @@ class _Seeder:
                 user_id = as_uuid(people.user_ids[o.practitioners])
             else:
                 self.cur.execute(
-                    "INSERT INTO users (id, email, password_hash, role, first_name, last_name, created_at, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO users (id, email, password_hash, role, first_name, last_name, is_demo, created_at, "
+                    "updated_at) VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s)",
                     (
                         as_uuid(people.user_ids[o.practitioners + o.clients + k]),
                         email,

@@ -146,6 +146,7 @@ if "cancel" in actions:
             )
             if outcome:
                 st.session_state[feedback.FLASH_KEY] = outcome.message
+                payment.send_refunds(outcome.to_send)
                 st.rerun()
 
 if "reschedule" in actions:

@@ -7,18 +7,14 @@ import streamlit as st
 
 from avenrae.ui import format as fmt
 from avenrae.ui import maps, overview
-from avenrae.ui.page import database_error, signed_in
+from avenrae.ui.page import signed_in
 
 signed_in(__file__)
 st.title("Avenrae operations")
 
-try:
-    figures = overview.live_figures()
-    health = overview.health()
-    supply = overview.supply_by_city()
-except database_error() as exc:
-    st.error(f"The database is not reachable right now: {exc}")
-    st.stop()
+figures = overview.live_figures()
+health = overview.health()
+supply = overview.supply_by_city()
 
 month = figures.month.month_start.strftime("%B %Y")
 st.caption(f"Live figures · money this month ({month}) comes from the payments ledger")

@@ -13,7 +13,7 @@ from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
-from avenrae.ui.payment import reference_for
+from avenrae.ui.payment import reference_for, send_refunds
 
 user = signed_in(__file__)
 actor = bookings.Actor(user.id, user.role)
@@ -48,6 +48,7 @@ try:
             page=int(page_number),
         )
         owed = payments.refunds_owed(session=session, actor=actor)
+        unmatched = payments.unmatched_payments(session=session, actor=actor)
 except ServiceError as problem:
     feedback.show_error(problem)
     st.stop()
@@ -93,6 +94,27 @@ for entry in owed:
             f"{fmt.local_time(entry.cancelled_at)} · paid via {entry.paid_by}"
         )
 
+if unmatched:
+    st.subheader("Payments that did not match their booking")
+    st.caption(
+        "Money that named a booking but was not what we asked for (another payment page, amount or currency). "
+        "It never counts as paid and goes back to the payer automatically."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "When": [fmt.local_time(u.created_at) for u in unmatched],
+                "Amount": [f"{u.amount_cents / 100:,.2f} {u.currency}" for u in unmatched],
+                "Booking named": [reference_for(u.booking_id) if u.booking_id else u.named_booking for u in unmatched],
+                "Why": [u.reason for u in unmatched],
+                "Refund": [fmt.label(u.refund_status) for u in unmatched],
+                "Payment": [u.payment_reference for u in unmatched],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
 st.subheader("Refund a booking")
 candidates = {reference_for(r.booking_id): r.booking_id for r in found.rows}
 for entry in owed:
@@ -110,7 +132,7 @@ with st.form("refund", clear_on_submit=True):
     method = left.selectbox("Paid back by", list(payments.MANUAL_METHODS), format_func=payments.MANUAL_METHODS.get)
     reference = right.text_input("Refund reference (EFT or cash only)")
     if st.form_submit_button("Refund", type="primary"):
-        feedback.attempt(
+        done = feedback.attempt(
             lambda session: payments.refund(
                 session=session,
                 booking_id=candidates[chosen],
@@ -120,5 +142,9 @@ with st.form("refund", clear_on_submit=True):
                 method=method,
                 reference=reference,
             ),
-            success=f"Refund of {fmt.rand(amount)} recorded for {chosen}.",
+            rerun=False,
         )
+        if done:
+            st.session_state[feedback.FLASH_KEY] = f"Refund of {fmt.rand(amount)} recorded for {chosen}."
+            send_refunds(done.to_send)
+            st.rerun()

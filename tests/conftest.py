@@ -58,6 +58,11 @@ def engine(test_database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+# Written in transactions of their own (avenrae.db.independent_transaction), so a test's
+# rollback does not remove them.
+INDEPENDENT_RECORDS = ("login_attempts", "rate_limit_counters")
+
+
 @pytest.fixture
 def connection(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
@@ -69,6 +74,9 @@ def connection(engine: Engine) -> Iterator[Connection]:
         finally:
             app_db.SessionLocal.kw = saved
             transaction.rollback()
+            with engine.begin() as cleanup:
+                for table in INDEPENDENT_RECORDS:
+                    cleanup.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

@@ -131,7 +131,12 @@ class FakeStripe(stripe.HTTPClient):
                 shown["payment_intent"] = self.intents[page["payment_intent"]]
             return shown, 200
         if method == "POST" and path == "/v1/refunds":
-            return self._refund(form["payment_intent"], int(form["amount"]), "succeeded"), 200
+            intent = form["payment_intent"]
+            left = self.intents[intent]["amount_received"] - sum(
+                r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent
+            )
+            metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
+            return self._refund(intent, int(form.get("amount", left)), "succeeded", metadata), 200
         if method == "GET" and path == "/v1/refunds":
             found = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
             return {"object": "list", "data": found, "has_more": False, "url": "/v1/refunds"}, 200
@@ -168,7 +173,7 @@ class FakeStripe(stripe.HTTPClient):
         self.sessions[page["id"]] = page
         return page
 
-    def _refund(self, intent_id: str, cents: int, status: str) -> dict:
+    def _refund(self, intent_id: str, cents: int, status: str, metadata: dict | None = None) -> dict:
         intent = self.intents[intent_id]
         already = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent_id)
         if already + cents > intent["amount_received"]:
@@ -180,7 +185,7 @@ class FakeStripe(stripe.HTTPClient):
             "currency": "zar",
             "payment_intent": intent_id,
             "status": status,
-            "metadata": intent["metadata"],
+            "metadata": metadata if metadata is not None else intent["metadata"],
         }
         self.refunds[refund["id"]] = refund
         return refund

@@ -1,8 +1,9 @@
 """Accounts: sign-up, login with lockout, passwords, profiles and user administration.
 
 Refusals that must leave a trace (a failed login, a reused refresh token) are written
-to the caller's session before the error is raised: callers catch the error inside
-their `session_scope()` so the trace is committed.
+in a transaction of their own, so they are kept whatever the caller's transaction does.
+Logins for one email are taken one at a time (a transaction-level advisory lock), so
+parallel guesses cannot outrun the lockout.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import NoReturn
 
 import bcrypt
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from avenrae import geo
 from avenrae.config import get_settings
+from avenrae.db import independent_transaction
 from avenrae.models import Client, LoginAttempt, MeetingType, Practitioner, Role, Specialization, User
-from avenrae.services import audit, tokens, validation
+from avenrae.services import audit, ratelimit, tokens, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
 from avenrae.services.validation import email as valid_email
@@ -113,10 +116,14 @@ def find_by_email(session: Session, address: str) -> User | None:
     return session.scalar(select(User).where(func.lower(User.email) == email_key(address)))
 
 
-def get_current(*, session: Session, user_id: uuid.UUID) -> CurrentUser | None:
-    """The user behind a session, or None when they may no longer use the platform."""
+def get_current(*, session: Session, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> CurrentUser | None:
+    """The user behind a session, or None when they may no longer use the platform, or when
+    the session (its token family) was ended: logged out, a password change, a deactivation."""
     user = session.get(User, user_id)
-    if user is None or not user.is_active or user.deleted_at is not None:
+    if not tokens.may_log_in(user):
+        return None
+    assert user is not None
+    if family_id is not None and not tokens.family_is_live(session, family_id):
         return None
     practitioner_id = session.scalar(select(Practitioner.id).where(Practitioner.user_id == user.id))
     return CurrentUser(
@@ -303,11 +310,14 @@ def _practitioner_details(session: Session, form, problems: dict[str, str]) -> P
     return PractitionerDetails(form.specialization, street, located, bio, rate, duration, meeting_types)
 
 
-def sign_up(*, session: Session, form: SignUp) -> User:
-    """Create a client or practitioner with their profile; InvalidInput or Conflict otherwise."""
+def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) -> User:
+    """Create a client or practitioner with their profile; InvalidInput or Conflict otherwise
+    (RateLimited when one address signs up too often)."""
     problems: dict[str, str] = {}
     if form.role not in SELF_SERVICE_ROLES:
         raise PermissionDenied("Only clients and practitioners can sign up themselves.")
+    if ip_address:
+        ratelimit.hit(session, signup_limit(), ip_address)
     address = _collect(problems, "email", lambda: valid_email(form.email))
     first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
     last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
@@ -385,6 +395,27 @@ class AccountDisabled(LoginRefused):
     pass
 
 
+class TooManyAttempts(LoginRefused):
+    def __init__(self, limited: ratelimit.RateLimited):
+        super().__init__(str(limited))
+        self.retry_after = limited.retry_after
+
+
+def login_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "login-ip",
+        get_settings().login_attempts_per_ip,
+        timedelta(minutes=15),
+        "Too many login attempts from your network.",
+    )
+
+
+def signup_limit() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "signup-ip", get_settings().signups_per_ip, timedelta(hours=1), "Too many sign-ups from your network."
+    )
+
+
 WRONG_CREDENTIALS = "That email and password do not match. Check them and try again."
 FAILURE_REASONS = ("unknown_email", "bad_password")
 
@@ -428,43 +459,60 @@ def locked_until(session: Session, address: str, now: datetime) -> datetime | No
     return until if until is not None and until > now else None
 
 
-def _attempt(session: Session, address: str, user: User | None, reason: str, ip: str | None, now: datetime) -> None:
-    session.add(
-        LoginAttempt(
-            email=email_key(address)[:254],
-            user_id=user.id if user else None,
-            succeeded=reason == "ok",
-            reason=reason,
-            ip_address=ip,
-            attempted_at=now,
+def _refused(session: Session, address: str, reason: str, ip: str | None, now: datetime) -> None:
+    """Record a refused attempt in a transaction of its own: kept whatever the caller does.
+    (No user id: the user row may not be visible outside the caller's transaction.)"""
+    with independent_transaction(session) as connection:
+        connection.execute(
+            insert(LoginAttempt).values(
+                email=email_key(address)[:254], succeeded=False, reason=reason, ip_address=ip, attempted_at=now
+            )
         )
-    )
-    session.flush()
 
 
 def login(
     *, session: Session, email: str, password: str, ip_address: str | None = None, now: datetime | None = None
 ) -> LoginResult:
     """Check the credentials and issue tokens, or raise a LoginRefused (see module doc)."""
-    now = now or datetime.now(UTC)
     if not email.strip() or not password:
         raise InvalidCredentials("Enter your email and password.")
+    if ip_address:
+        try:
+            ratelimit.hit(session, login_limit(), ip_address, now=now)
+        except ratelimit.RateLimited as limited:
+            raise TooManyAttempts(limited) from None
+    # One login per email at a time, until the caller's transaction ends: the lockout check
+    # below always sees the failures recorded before it (the clock is read after waiting).
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("avenrae.login:" + email_key(email), 0))))
+    now = now or datetime.now(UTC)
     lock = locked_until(session, email, now)
     if lock is not None:
-        _attempt(session, email, None, "locked", ip_address, now)
+        _refused(session, email, "locked", ip_address, now)
         raise AccountLocked(lock)
     user = find_by_email(session, email)
     if user is None:
         verify_password(password, _dummy_hash())  # same cost as a real check
-        _attempt(session, email, None, "unknown_email", ip_address, now)
+        _refused(session, email, "unknown_email", ip_address, now)
         _raise_after_failure(session, email, now)
+    assert user is not None
     if not verify_password(password, user.password_hash):
-        _attempt(session, email, user, "bad_password", ip_address, now)
+        _refused(session, email, "bad_password", ip_address, now)
         _raise_after_failure(session, email, now)
-    if not user.is_active or user.deleted_at is not None:
-        _attempt(session, email, user, "inactive", ip_address, now)
+    if not tokens.may_log_in(user):
+        _refused(session, email, "inactive", ip_address, now)
+        if user.is_active and user.deleted_at is None:
+            raise AccountDisabled("Demo accounts cannot log in on a production server.")
         raise AccountDisabled("This account is deactivated. Please contact Avenrae support.")
-    _attempt(session, email, user, "ok", ip_address, now)
+    session.add(
+        LoginAttempt(
+            email=email_key(email)[:254],
+            user_id=user.id,
+            succeeded=True,
+            reason="ok",
+            ip_address=ip_address,
+            attempted_at=now,
+        )
+    )
     user.last_login_at = now
     pair = tokens.issue(session=session, user=user, now=now)
     current = get_current(session=session, user_id=user.id)
@@ -472,7 +520,7 @@ def login(
     return LoginResult(user=current, tokens=pair)
 
 
-def _raise_after_failure(session: Session, address: str, now: datetime):
+def _raise_after_failure(session: Session, address: str, now: datetime) -> NoReturn:
     lock = locked_until(session, address, now)
     if lock is not None:
         raise AccountLocked(lock)

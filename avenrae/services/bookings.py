@@ -135,6 +135,14 @@ _PARTIES = (
         _CLIENT_USER.deleted_at.label("client_deleted_at"),
         _CLIENT_USER.first_name.label("client_first_name"),
         _CLIENT_USER.last_name.label("client_last_name"),
+        select(func.count())
+        .where(
+            Booking.client_id == bindparam("client_id"),
+            Booking.status == BookingStatus.PENDING,
+            Booking.hold_expires_at > bindparam("now"),
+        )
+        .scalar_subquery()
+        .label("client_unpaid_holds"),
     )
     .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
     .outerjoin(_CLIENT_USER, _CLIENT_USER.id == bindparam("client_id"))
@@ -186,11 +194,20 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
     if actor.role not in (Role.CLIENT, *STAFF_SIDE):
         raise PermissionDenied("Only clients and staff can book sessions.")
     problems: dict[str, str] = {}
+    # One booking per client at a time, so the cap on unpaid holds cannot be outrun in parallel.
+    session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended("avenrae.holds:" + str(request.client_id), 0)))
+    )
     practitioner = session.execute(
-        _PARTIES, {"practitioner_id": request.practitioner_id, "client_id": request.client_id}
+        _PARTIES, {"practitioner_id": request.practitioner_id, "client_id": request.client_id, "now": now}
     ).first()
     if practitioner is None:
         raise NotFound("That practitioner is not taking bookings.")
+    if practitioner.client_unpaid_holds >= settings.max_unpaid_holds:
+        raise Conflict(
+            f"There are already {practitioner.client_unpaid_holds} unpaid bookings held for this client. "
+            "Pay for one (or cancel it) before booking another."
+        )
     if (
         practitioner.client_role != Role.CLIENT
         or not practitioner.client_active

@@ -1,14 +1,17 @@
 """In-app notifications, and e-mail copies sent from an outbox when SMTP is configured.
 
 Notifications are written in the same transaction as whatever they announce, so a
-failed booking announces nothing. E-mails are never sent from inside a transaction
+failed booking announces nothing. E-mails are never sent from inside the change's transaction
 (a rollback cannot unsend one): the row is marked pending and `send_pending_emails`
-sends it after the commit, from the page that made the change or from the job.
+sends it after the commit, from the page that made the change or from the job, over
+verified TLS, each message marked sent in its own transaction.
 """
 
 from __future__ import annotations
 
+import logging
 import smtplib
+import ssl
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +22,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
+from avenrae.db import session_scope
 from avenrae.models import Notification, User
-from avenrae.services.errors import InvalidInput
+from avenrae.services.errors import InvalidInput, ServiceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,43 +126,88 @@ def mark_read(
     return session.execute(statement.values(read_at=now or datetime.now(UTC))).rowcount
 
 
-def send_pending_emails(*, session: Session, limit: int = 200) -> tuple[int, int]:
-    """Send e-mail copies waiting in the outbox; returns (sent, failed). The caller commits."""
+class EmailTransportError(ServiceError):
+    """The mail server cannot be used safely (no TLS offered, a certificate that does not verify)."""
+
+
+def _connect() -> smtplib.SMTP:
+    """A logged-in connection to the mail server, always over verified TLS unless the server
+    is this machine (AVENRAE_SMTP_SECURITY=none): never a password or a message in clear."""
     settings = get_settings()
-    if not settings.smtp_host:
-        return 0, 0
-    rows = session.execute(
-        select(Notification.id, Notification.title, Notification.message, User.email, User.first_name)
-        .join(User, User.id == Notification.user_id)
-        .where(Notification.email_status == "pending")
-        .order_by(Notification.created_at)
-        .limit(limit)
-        .with_for_update(of=Notification, skip_locked=True)
-    ).all()
-    if not rows:
-        return 0, 0
-    sent = failed = 0
+    assert settings.smtp_host is not None
+    context = ssl.create_default_context()
+    timeout = settings.smtp_timeout_seconds
+    if settings.smtp_security == "tls":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
     try:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20)
-    except OSError:
-        return 0, 0  # the server is down: everything stays pending for the next run
-    with smtp:
-        if settings.smtp_starttls and smtp.has_extn("starttls"):
-            smtp.starttls()
+        if settings.smtp_security == "starttls":
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise EmailTransportError(f"{settings.smtp_host} does not offer STARTTLS; not sending in clear.")
+            smtp.starttls(context=context)
+            smtp.ehlo()
         if settings.smtp_username and settings.smtp_password:
             smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
-        for row in rows:
-            message = EmailMessage()
-            message["From"] = settings.smtp_from
-            message["To"] = row.email
-            message["Subject"] = f"Avenrae: {row.title}"
-            message.set_content(f"Hello {row.first_name},\n\n{row.message}\n\n— Avenrae\n")
-            try:
-                smtp.send_message(message)
-                status = "sent"
+    except BaseException:
+        smtp.close()
+        raise
+    return smtp
+
+
+def _message(email: str, first_name: str, title: str, text: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = get_settings().smtp_from
+    message["To"] = email
+    message["Subject"] = f"Avenrae: {title}"
+    message.set_content(f"Hello {first_name},\n\n{text}\n\n— Avenrae\n")
+    return message
+
+
+_NEXT = (
+    select(Notification.id, Notification.title, Notification.message, User.email, User.first_name)
+    .join(User, User.id == Notification.user_id)
+    .where(Notification.email_status == "pending")
+    .order_by(Notification.created_at)
+    .limit(1)
+    .with_for_update(of=Notification, skip_locked=True)
+)
+
+
+def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
+    """Send e-mail copies waiting in the outbox, each in a transaction of its own (the row
+    locked while it is sent, marked sent as soon as the server took it), so a failure or a
+    timeout later never sends one again. Returns (sent, failed)."""
+    if not email_enabled():
+        return 0, 0
+    with session_scope() as session:
+        if session.scalar(select(func.count()).select_from(_NEXT.subquery())) == 0:
+            return 0, 0
+    try:
+        smtp = _connect()
+    except (OSError, smtplib.SMTPException, EmailTransportError) as error:
+        log.warning("e-mail not sent, the outbox waits: %s", error)
+        return 0, 0  # the server is down or unsafe: everything stays pending for the next run
+    sent = failed = 0
+    with smtp:
+        for _ in range(limit):
+            with session_scope() as session:
+                row = session.execute(_NEXT).first()
+                if row is None:
+                    break
+                try:
+                    smtp.send_message(_message(row.email, row.first_name, row.title, row.message))
+                except smtplib.SMTPRecipientsRefused:
+                    status = "failed"  # this address will never take it
+                except (OSError, smtplib.SMTPException) as error:
+                    log.warning("e-mail not sent, the outbox waits: %s", error)
+                    break  # the connection is gone: this one and the rest wait for the next run
+                else:
+                    status = "sent"
+                session.execute(update(Notification).where(Notification.id == row.id).values(email_status=status))
+            if status == "sent":
                 sent += 1
-            except smtplib.SMTPException:
-                status = "failed"
+            else:
                 failed += 1
-            session.execute(update(Notification).where(Notification.id == row.id).values(email_status=status))
     return sent, failed

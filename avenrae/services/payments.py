@@ -16,7 +16,10 @@ change to them.
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,33 +27,42 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import stripe
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
+from avenrae.db import session_scope
 from avenrae.models import (
     Booking,
     BookingStatus,
+    CheckoutPage,
     PaymentStatus,
     PaymentTransaction,
     Practitioner,
     Role,
     StripeEvent,
     TransactionKind,
+    UnmatchedPayment,
     User,
 )
 from avenrae.services import audit, bookings, notifications, validation
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.pricing import CENT, to_cents
 
+log = logging.getLogger(__name__)
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
 # Stripe will not keep a Checkout page open for less than 30 minutes.
 CHECKOUT_MINUTES = 31
 
 
 class PaymentError(ServiceError):
-    """The gateway refused or could not be reached; nothing was changed."""
+    """The gateway refused or could not be reached; nothing was changed. `transient`: it
+    could not be reached (try again later), rather than refused."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class WebhookRejected(ServiceError):
@@ -84,12 +96,45 @@ class PaymentPage:
 
 @dataclass(frozen=True)
 class PaymentState:
-    """What the provider says about a booking's payment."""
+    """What the provider says about a payment page: whether it was paid, and what."""
 
     status: Literal["paid", "open", "failed", "expired"]
     payment_reference: str | None  # the provider's id of the money movement (a PaymentIntent)
-    amount: Decimal
+    amount_cents: int  # what the merchant receives, in the smallest unit of `currency`
+    currency: str  # lower case ISO code, "zar"
     failure: str | None = None
+
+    @property
+    def amount(self) -> Decimal:
+        return _money(self.amount_cents)
+
+
+def _reference(value: Any) -> str | None:
+    """An id, whether Stripe sent the object expanded or only its id."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.get("id")
+
+
+def page_state(page: Mapping[str, Any]) -> PaymentState:
+    """A Checkout Session (retrieved, or from an event) as a PaymentState.
+
+    With Adaptive Pricing the client pays in their own currency and `currency_conversion`
+    holds what the merchant receives, in the currency the page was made in (ZAR).
+    """
+    conversion = page.get("currency_conversion") or {}
+    cents = conversion.get("amount_total") if conversion else page.get("amount_total")
+    currency = (conversion.get("source_currency") if conversion else page.get("currency")) or ""
+    intent = page.get("payment_intent")
+    intent_id = _reference(intent)
+    if page.get("payment_status") == "paid":
+        return PaymentState("paid", intent_id, int(cents or 0), currency.lower())
+    error = intent.get("last_payment_error") if isinstance(intent, Mapping) else None
+    failure = error.get("message") if error else None
+    status: Literal["open", "failed", "expired"] = (
+        "expired" if page.get("status") == "expired" else "failed" if failure else "open"
+    )
+    return PaymentState(status, intent_id, 0, currency.lower(), failure)
 
 
 @dataclass(frozen=True)
@@ -97,6 +142,7 @@ class RefundState:
     reference: str
     amount: Decimal
     status: PaymentStatus  # pending, completed or failed
+    ledger_row: str | None = None  # the ledger row that asked for it (its metadata), when ours
 
 
 class PaymentGateway(Protocol):
@@ -109,15 +155,19 @@ class PaymentGateway(Protocol):
     def payment_state(self, page_reference: str) -> PaymentState: ...
 
     def refund(
-        self, *, payment_reference: str, amount: Decimal, idempotency_key: str, booking_id: uuid.UUID
-    ) -> RefundState: ...
+        self, *, payment_reference: str, amount: Decimal | None, idempotency_key: str, metadata: dict[str, str]
+    ) -> RefundState:
+        """Give back `amount` (None: everything) of a payment; the same key never refunds twice."""
+        ...
 
     def refunds(self, payment_reference: str) -> list[RefundState]: ...
 
 
 def _stripe_failure(error: stripe.StripeError) -> PaymentError:
-    if isinstance(error, stripe.APIConnectionError):
-        return PaymentError("We could not reach Stripe, so nothing was charged or refunded. Try again in a minute.")
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (error.http_status or 0) >= 500:
+        return PaymentError(
+            "We could not reach Stripe, so nothing was charged or refunded. Try again in a minute.", transient=True
+        )
     if isinstance(error, stripe.CardError):
         return PaymentError(f"The card was refused: {error.user_message or 'declined'}.")
     detail = error.user_message or getattr(error, "_message", None) or "an unexpected error"
@@ -135,6 +185,16 @@ _REFUND_STATUS = {
 
 def _money(cents: int | None) -> Decimal:
     return (Decimal(cents or 0) / 100).quantize(CENT)
+
+
+def _refund_state(refund: stripe.Refund) -> RefundState:
+    found = refund.to_dict()
+    return RefundState(
+        found["id"],
+        _money(found.get("amount")),
+        _REFUND_STATUS.get(found.get("status") or "", PaymentStatus.PENDING),
+        (found.get("metadata") or {}).get("ledger_row"),
+    )
 
 
 class StripeGateway:
@@ -192,41 +252,26 @@ class StripeGateway:
             page = self.client.v1.checkout.sessions.retrieve(page_reference, params={"expand": ["payment_intent"]})
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
-        intent = page.payment_intent
-        intent_id = intent if isinstance(intent, str) or intent is None else intent.id
-        if page.payment_status == "paid":
-            return PaymentState("paid", intent_id, _money(page.amount_total))
-        failure = None
-        if intent is not None and not isinstance(intent, str) and intent.last_payment_error:
-            failure = intent.last_payment_error.message
-        if page.status == "expired":
-            return PaymentState("expired", intent_id, Decimal(0), failure)
-        return PaymentState("failed" if failure else "open", intent_id, Decimal(0), failure)
+        return page_state(page.to_dict())
 
     def refund(
-        self, *, payment_reference: str, amount: Decimal, idempotency_key: str, booking_id: uuid.UUID
+        self, *, payment_reference: str, amount: Decimal | None, idempotency_key: str, metadata: dict[str, str]
     ) -> RefundState:
+        params: dict[str, Any] = {"payment_intent": payment_reference, "metadata": metadata}
+        if amount is not None:
+            params["amount"] = to_cents(amount)
         try:
-            refund = self.client.v1.refunds.create(
-                params={
-                    "payment_intent": payment_reference,
-                    "amount": to_cents(amount),
-                    "metadata": {"booking_id": str(booking_id)},
-                },
-                options={"idempotency_key": idempotency_key},
-            )
+            refund = self.client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key})
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
-        return RefundState(refund.id, _money(refund.amount), _REFUND_STATUS.get(refund.status, PaymentStatus.PENDING))
+        return _refund_state(refund)
 
     def refunds(self, payment_reference: str) -> list[RefundState]:
         try:
             found = self.client.v1.refunds.list(params={"payment_intent": payment_reference, "limit": 100})
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
-        return [
-            RefundState(r.id, _money(r.amount), _REFUND_STATUS.get(r.status, PaymentStatus.PENDING)) for r in found.data
-        ]
+        return [_refund_state(r) for r in found.data]
 
 
 @functools.cache
@@ -384,7 +429,7 @@ def _settle_charge(
     amount: Decimal,
     method: str | None = None,
     created_by_id: uuid.UUID | None = None,
-) -> None:
+) -> PaymentTransaction:
     """Mark the booking's pending charge completed, or add a completed charge when none is pending."""
     pending = _pending_charge(session, booking.id)
     if pending is not None and pending.amount == amount:
@@ -394,22 +439,22 @@ def _settle_charge(
         pending.method = method
         pending.created_by_id = created_by_id
         session.flush()
-        return
-    session.add(
-        PaymentTransaction(
-            booking_id=booking.id,
-            user_id=booking.client_id,
-            kind=TransactionKind.CHARGE,
-            provider=provider,
-            method=method,
-            provider_reference=reference,
-            amount=amount,
-            status=PaymentStatus.COMPLETED,
-            idempotency_key=f"{provider}:charge:{reference}",
-            created_by_id=created_by_id,
-        )
+        return pending
+    charge = PaymentTransaction(
+        booking_id=booking.id,
+        user_id=booking.client_id,
+        kind=TransactionKind.CHARGE,
+        provider=provider,
+        method=method,
+        provider_reference=reference,
+        amount=amount,
+        status=PaymentStatus.COMPLETED,
+        idempotency_key=f"{provider}:charge:{reference}",
+        created_by_id=created_by_id,
     )
+    session.add(charge)
     session.flush()
+    return charge
 
 
 @dataclass(frozen=True)
@@ -428,7 +473,9 @@ def start_online_payment(
 ) -> PayLink:
     """The hosted payment page for a pending booking (the same one while it is open).
 
-    Opening it holds the time for as long as the page stays open (at least 30 minutes).
+    Opening it holds the time while the page stays open (Stripe keeps a page at least 30
+    minutes), but never longer than AVENRAE_BOOKING_HOLD_MAX_MINUTES from the booking: a
+    payment after the hold ends is given back.
     """
     now = now or datetime.now(UTC)
     gateway = gateway or online_gateway()
@@ -467,9 +514,11 @@ def start_online_payment(
     )
     if page.customer_reference and client.stripe_customer_id != page.customer_reference:
         client.stripe_customer_id = page.customer_reference
+    _record_page(session, booking, page, gateway.name, expires)
     booking.stripe_checkout_session_id = page.reference
     booking.stripe_checkout_url = page.url
-    booking.hold_expires_at = max(booking.hold_expires_at or expires, expires)
+    longest = booking.created_at + timedelta(minutes=get_settings().booking_hold_max_minutes)
+    booking.hold_expires_at = max(booking.hold_expires_at or now, min(expires, longest))
     pending = _pending_charge(session, booking.id)
     if pending is not None:
         pending.provider = gateway.name
@@ -484,13 +533,13 @@ def apply_payment(
     provider: str,
     reference: str,
     amount: Decimal,
-    gateway: PaymentGateway | None = None,
     now: datetime | None = None,
 ) -> str:
-    """Money arrived for a booking (from a webhook or a refresh). Safe to call repeatedly.
+    """Money we asked for arrived for a booking (the amount was checked by the caller).
+    Safe to call repeatedly.
 
     A pending booking is confirmed. Money for a booking that can no longer take it (the
-    hold ran out, or it was already paid) is refunded in full straight away.
+    hold ran out, or it was already paid) is queued to be refunded in full straight away.
     """
     now = now or datetime.now(UTC)
     booking = _load_booking(session, booking_id)
@@ -507,7 +556,7 @@ def apply_payment(
     if already:
         return "already recorded"
     was_paid = balance(session, booking.id).charged > 0
-    _settle_charge(session, booking, provider=provider, reference=reference, amount=amount)
+    charge = _settle_charge(session, booking, provider=provider, reference=reference, amount=amount)
     if booking.status == BookingStatus.PENDING and not was_paid:
         bookings.confirm(session=session, booking_id=booking.id, now=now)
         booking.stripe_payment_intent_id = reference
@@ -516,9 +565,7 @@ def apply_payment(
     # Too late or twice: give this payment back.
     _restate(session, booking)
     reason = "Paid after the booking was cancelled." if booking.status == BookingStatus.CANCELLED else "Paid twice."
-    _refund_to_gateway(
-        session, booking, amount=amount, payment_reference=reference, provider=provider, gateway=gateway, reason=reason
-    )
+    _queue_refund_row(session, booking, charge, amount, reason=reason)
     notifications.notify(
         session=session,
         item=notifications.Item(
@@ -530,7 +577,7 @@ def apply_payment(
             {"booking_id": str(booking.id)},
         ),
     )
-    return "refunded"
+    return "refund queued"
 
 
 def note_failed_payment(*, session: Session, booking_id: uuid.UUID, message: str | None) -> None:
@@ -555,7 +602,132 @@ def note_failed_payment(*, session: Session, booking_id: uuid.UUID, message: str
     session.flush()
 
 
+# --- matching money to what we asked for ---------------------------------------------------
+
+
+def _mismatch(booking: Booking, state: PaymentState) -> str | None:
+    """Why a paid page's money is not what the booking asked for, or None when it is."""
+    if state.currency != "zar":
+        return f"Paid in {state.currency.upper() or 'an unknown currency'}, not in rand."
+    if state.amount_cents != to_cents(booking.total_amount):
+        return f"Paid R{_money(state.amount_cents):,.2f}, but the booking costs R{booking.total_amount:,.2f}."
+    return None
+
+
+def _record_page(session: Session, booking: Booking, page: PaymentPage, provider: str, expires: datetime) -> None:
+    session.execute(
+        pg_insert(CheckoutPage)
+        .values(
+            reference=page.reference,
+            booking_id=booking.id,
+            provider=provider,
+            amount_cents=to_cents(booking.total_amount),
+            currency="zar",
+            expires_at=expires,
+        )
+        .on_conflict_do_nothing(index_elements=[CheckoutPage.reference])
+    )
+
+
+def _apply_page_state(
+    session: Session,
+    booking: Booking,
+    page_reference: str,
+    state: PaymentState,
+    *,
+    provider: str,
+    event_id: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """A paid page this platform made for the booking: confirm it when the money is exactly
+    what was asked for; otherwise the money is unmatched and goes back."""
+    problem = _mismatch(booking, state)
+    if problem is not None or not state.payment_reference:
+        return _record_unmatched(
+            session,
+            provider=provider,
+            reference=state.payment_reference or page_reference,
+            booking_id=booking.id,
+            named=str(booking.id),
+            amount_cents=state.amount_cents,
+            currency=state.currency,
+            reason=problem or "The payment page says paid but names no payment.",
+            event_id=event_id,
+            refundable=bool(state.payment_reference),
+        )
+    return apply_payment(
+        session=session,
+        booking_id=booking.id,
+        provider=provider,
+        reference=state.payment_reference,
+        amount=state.amount,
+        now=now,
+    )
+
+
+def _record_unmatched(
+    session: Session,
+    *,
+    provider: str,
+    reference: str,
+    booking_id: uuid.UUID | None,
+    named: str | None,
+    amount_cents: int,
+    currency: str,
+    reason: str,
+    event_id: str | None,
+    refundable: bool = True,
+) -> str:
+    """Keep money that is not what we asked for out of the ledger, queue its refund, tell staff."""
+    refund_status = "pending" if refundable and amount_cents > 0 else "nothing_to_refund"
+    recorded = session.execute(
+        pg_insert(UnmatchedPayment)
+        .values(
+            provider=provider,
+            payment_reference=reference,
+            event_id=event_id,
+            booking_id=booking_id,
+            named_booking=(named or "")[:64] or None,
+            amount_cents=amount_cents,
+            currency=(currency or "???")[:3].upper(),
+            reason=reason,
+            refund_status=refund_status,
+        )
+        .on_conflict_do_nothing(index_elements=[UnmatchedPayment.payment_reference])
+        .returning(UnmatchedPayment.id)
+    ).scalar()
+    if recorded is None:
+        return "already recorded as unmatched"
+    audit.record(
+        session=session,
+        actor_id=None,
+        action="payment.unmatched",
+        target_type="booking" if booking_id else "payment",
+        target_id=booking_id or reference,
+        after={"payment_reference": reference, "amount_cents": amount_cents, "currency": currency, "event": event_id},
+        reason=reason,
+    )
+    return "unmatched: " + ("refund queued" if refund_status == "pending" else "nothing to refund")
+
+
+def _named_booking(data: Mapping[str, Any]) -> str | None:
+    """The booking an object says it is for (metadata, or the page's client reference,
+    which a payer can set themselves): a claim to check, never proof."""
+    raw = (data.get("metadata") or {}).get("booking_id") or data.get("client_reference_id")
+    return str(raw)[:64] if raw else None
+
+
+def _as_uuid(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
 # --- refunds -----------------------------------------------------------------------------
+
+# Automatic refunds stop after this many refusals for one booking: staff take over.
+MAX_AUTOMATIC_REFUND_FAILURES = 3
 
 
 def _charges_to_refund(session: Session, booking_id: uuid.UUID) -> list[PaymentTransaction]:
@@ -573,44 +745,54 @@ def _charges_to_refund(session: Session, booking_id: uuid.UUID) -> list[PaymentT
     )
 
 
-def _refund_to_gateway(
+def _room(session: Session, charge: PaymentTransaction) -> Decimal:
+    """What of one online charge has not been refunded (pending refunds count)."""
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
+            PaymentTransaction.refund_of_id == charge.id,
+            PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED)),
+        )
+    )
+    return max(charge.amount - Decimal(refunded), Decimal(0))
+
+
+def _queue_refund_row(
     session: Session,
     booking: Booking,
-    *,
+    charge: PaymentTransaction,
     amount: Decimal,
-    payment_reference: str,
-    provider: str,
-    gateway: PaymentGateway | None,
+    *,
     reason: str,
     created_by_id: uuid.UUID | None = None,
 ) -> PaymentTransaction:
-    """Ask the provider to refund and write the refund row with what it said."""
-    gateway = gateway or online_gateway()
-    if gateway is None or gateway.name != provider:
-        raise PaymentError(f"Refunds of {provider} payments need {provider} to be configured.")
+    """A pending refund of an online charge, with the idempotency key it will always be sent
+    with: written (and committed by the caller) before the provider is asked, so a crash in
+    between can only lead to the same refund being asked for again, never a second one."""
     row_id = uuid.uuid4()
-    result = gateway.refund(
-        payment_reference=payment_reference,
-        amount=amount,
-        idempotency_key=f"avenrae-refund-{row_id}",
-        booking_id=booking.id,
-    )
     row = PaymentTransaction(
         id=row_id,
         booking_id=booking.id,
         user_id=booking.client_id,
         kind=TransactionKind.REFUND,
-        provider=provider,
-        provider_reference=result.reference,
+        provider=charge.provider,
         amount=amount,
-        status=result.status,
-        idempotency_key=f"{provider}:refund:{result.reference}",
+        status=PaymentStatus.PENDING,
+        idempotency_key=f"{charge.provider}:refund:{row_id}",
         failure_reason=reason,
         created_by_id=created_by_id,
+        refund_of_id=charge.id,
     )
     session.add(row)
     _restate(session, booking)
     return row
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What a refund (or a cancellation) did: rows written, and the online ones still to send."""
+
+    rows: list[PaymentTransaction]
+    to_send: list[uuid.UUID]
 
 
 def refund(
@@ -620,14 +802,14 @@ def refund(
     actor: bookings.Actor | None,
     amount: Decimal,
     reason: str,
-    gateway: PaymentGateway | None = None,
     method: str | None = None,
     reference: str | None = None,
-) -> list[PaymentTransaction]:
+) -> RefundResult:
     """Give money back for a booking, never more than was paid.
 
-    Online payments are refunded through their gateway. Manual payments are refunded by
-    staff by hand (cash or EFT) and recorded here with the method and reference.
+    Manual payments are refunded by staff by hand (cash or EFT) and recorded here with the
+    method and reference. Online payments get a pending refund row each; once the caller
+    has committed, `send_queued_refunds` asks the provider (the refund job retries).
     `actor` None is the platform itself (the policy's automatic refunds).
     """
     if actor is not None:
@@ -653,16 +835,8 @@ def refund(
     for charge in _charges_to_refund(session, booking.id):
         if left <= 0:
             break
-        already = session.scalar(
-            select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
-                PaymentTransaction.booking_id == booking.id,
-                PaymentTransaction.kind == TransactionKind.REFUND,
-                PaymentTransaction.provider == charge.provider,
-                PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED)),
-            )
-        )
-        room = charge.amount - Decimal(already) if charge.provider != "manual" else charge.amount
-        part = min(left, max(room, Decimal(0)))
+        room = charge.amount if charge.provider == "manual" else _room(session, charge)
+        part = min(left, room)
         if part <= 0:
             continue
         if charge.provider == "manual":
@@ -670,6 +844,7 @@ def refund(
                 raise InvalidInput(
                     {"reference": "This was paid by hand: pay the refund by EFT or cash and give its reference."}
                 )
+            assert reference is not None
             row = PaymentTransaction(
                 booking_id=booking.id,
                 user_id=booking.client_id,
@@ -682,19 +857,13 @@ def refund(
                 idempotency_key=f"manual:refund:{uuid.uuid4()}",
                 failure_reason=reason,
                 created_by_id=actor.id if actor else None,
+                refund_of_id=charge.id,
             )
             session.add(row)
             _restate(session, booking)
         else:
-            row = _refund_to_gateway(
-                session,
-                booking,
-                amount=part,
-                payment_reference=charge.provider_reference,
-                provider=charge.provider,
-                gateway=gateway,
-                reason=reason,
-                created_by_id=actor.id if actor else None,
+            row = _queue_refund_row(
+                session, booking, charge, part, reason=reason, created_by_id=actor.id if actor else None
             )
         written.append(row)
         left -= part
@@ -721,7 +890,7 @@ def refund(
             after={"refunded": str(amount), "rows": [str(r.id) for r in written]},
             reason=reason,
         )
-    return written
+    return RefundResult(written, [row.id for row in written if row.provider != "manual"])
 
 
 def refund_outstanding(session: Session, booking: Booking) -> Decimal:
@@ -735,7 +904,7 @@ def refund_outstanding(session: Session, booking: Booking) -> Decimal:
 @dataclass(frozen=True)
 class CancelOutcome:
     refund_due: Decimal
-    refunded_now: Decimal
+    to_send: list[uuid.UUID]  # online refunds queued; send them once this has committed
     message: str
 
 
@@ -747,13 +916,12 @@ def cancel_booking(
     reason: str,
     on_behalf_of: Literal["client", "practitioner"] | None = None,
     refund_override: Decimal | None = None,
-    gateway: PaymentGateway | None = None,
     now: datetime | None = None,
 ) -> CancelOutcome:
-    """Cancel under the policy and pay back what it owes where the money can go back by itself.
+    """Cancel under the policy and queue what it owes back where the money can go back by itself.
 
-    Online payments are refunded at once; if the gateway is unreachable the refund stays
-    owed and the refund job retries it. Manual payments stay owed until staff pay them out.
+    Online payments get their refund queued (sent once the caller has committed; the refund
+    job retries). Manual payments stay owed until staff pay them out.
     """
     cancelled = bookings.cancel(
         session=session,
@@ -768,61 +936,194 @@ def cancel_booking(
     if not owed:
         return CancelOutcome(
             owed,
-            Decimal(0),
+            [],
             "Booking cancelled. Nothing was paid, so nothing is refunded."
             if not balance(session, booking_id).charged
             else "Booking cancelled. No refund is due.",
         )
-    refunded = _refund_automatically(session, cancelled.booking, gateway)
-    if refunded == owed:
-        return CancelOutcome(owed, refunded, f"Booking cancelled. R{owed:,.2f} is being refunded.")
+    queued = _queue_automatic_refund(session, cancelled.booking)
+    if queued:
+        return CancelOutcome(owed, queued, f"Booking cancelled. R{owed:,.2f} is being refunded.")
     return CancelOutcome(
-        owed,
-        refunded,
-        f"Booking cancelled. R{owed:,.2f} is owed back; staff will pay it out and record it on Payments.",
+        owed, [], f"Booking cancelled. R{owed:,.2f} is owed back; staff will pay it out and record it on Payments."
     )
 
 
-def _refund_automatically(session: Session, booking: Booking, gateway: PaymentGateway | None) -> Decimal:
-    """Refund what is owed through the online gateway, inside a savepoint: on failure, nothing."""
-    outstanding = refund_outstanding(session, booking)
-    online = [c for c in _charges_to_refund(session, booking.id) if c.provider != "manual"]
-    if not outstanding or not online:
-        return Decimal(0)
+def _queue_automatic_refund(session: Session, booking: Booking) -> list[uuid.UUID]:
+    """Queue what the policy still owes on the booking's online payments; the ids queued."""
+    outstanding = min(refund_outstanding(session, booking), balance(session, booking.id).refundable)
+    if outstanding <= 0 or not any(c.provider != "manual" for c in _charges_to_refund(session, booking.id)):
+        return []
     try:
         with session.begin_nested():
-            refund(
+            return refund(
                 session=session,
                 booking_id=booking.id,
                 actor=None,
-                amount=min(outstanding, balance(session, booking.id).refundable),
+                amount=outstanding,
                 reason="Refund under the cancellation policy.",
-                gateway=gateway,
-            )
-    except PaymentError:
-        return Decimal(0)
-    return outstanding
+            ).to_send
+    except InvalidInput:  # the owed money sits partly on manual payments: staff pay it out
+        return []
 
 
-def refund_owed_automatically(*, session: Session, gateway: PaymentGateway | None = None) -> tuple[int, int]:
-    """The job: retry automatic refunds still owed on cancelled, online-paid bookings.
+SendOutcome = Literal["sent", "refused", "skipped"]
 
-    Returns (refunded, still owed).
+
+@dataclass(frozen=True)
+class RefundRun:
+    sent: int = 0
+    refused: int = 0  # the provider said no: marked failed, for staff
+    waiting: int = 0  # could not be sent now (provider unreachable, an error): tried again later
+
+
+def send_refund(row_id: uuid.UUID, *, gateway: PaymentGateway | None = None) -> SendOutcome:
+    """Ask the provider for one queued refund, in a transaction of its own.
+
+    Always with the row's own idempotency key, so asking again (after a crash, a timeout
+    or by two servers) returns the same refund.
     """
-    candidates = session.scalars(
-        select(Booking)
+    with session_scope() as session:
+        row = session.scalar(
+            select(PaymentTransaction)
+            .where(PaymentTransaction.id == row_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None or row.status != PaymentStatus.PENDING or row.provider_reference is not None:
+            return "skipped"
+        gateway = gateway or online_gateway()
+        if gateway is None or gateway.name != row.provider:
+            raise PaymentError(f"Refunds of {row.provider} payments need {row.provider} to be configured.")
+        charge = session.get(PaymentTransaction, row.refund_of_id) if row.refund_of_id else None
+        if charge is None or not charge.provider_reference:
+            raise PaymentError("This refund does not say which payment it comes out of.")
+        try:
+            result = gateway.refund(
+                payment_reference=charge.provider_reference,
+                amount=row.amount,
+                idempotency_key=f"avenrae-refund-{row.id}",
+                metadata={"booking_id": str(row.booking_id), "ledger_row": str(row.id)},
+            )
+        except PaymentError as refused:
+            if refused.transient:
+                raise  # stays queued: the refund job asks again, with the same key
+            row.status = PaymentStatus.FAILED
+            row.failure_reason = f"{row.failure_reason} Refused: {refused}"
+            _restate(session, _load_booking(session, row.booking_id))
+            return "refused"
+        row.provider_reference = result.reference
+        row.status = result.status
+        _restate(session, _load_booking(session, row.booking_id))
+    return "sent"
+
+
+def send_unmatched_refund(unmatched_id: uuid.UUID, *, gateway: PaymentGateway | None = None) -> SendOutcome:
+    """Give back one unmatched payment in full, in a transaction of its own."""
+    with session_scope() as session:
+        row = session.scalar(
+            select(UnmatchedPayment)
+            .where(UnmatchedPayment.id == unmatched_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None or row.refund_status != "pending":
+            return "skipped"
+        gateway = gateway or online_gateway()
+        if gateway is None or gateway.name != row.provider:
+            raise PaymentError(f"Refunds of {row.provider} payments need {row.provider} to be configured.")
+        try:
+            result = gateway.refund(
+                payment_reference=row.payment_reference,
+                amount=None,
+                idempotency_key=f"avenrae-unmatched-refund-{row.payment_reference}",
+                metadata={"unmatched_payment": str(row.id)},
+            )
+        except PaymentError as refused:
+            if refused.transient:
+                raise
+            row.refund_status, row.refund_failure = "failed", str(refused)
+            return "refused"
+        row.refund_reference = result.reference
+        row.refund_status = {PaymentStatus.COMPLETED: "refunded", PaymentStatus.FAILED: "failed"}.get(
+            result.status, "pending"
+        )
+    return "sent"
+
+
+def send_queued_refunds(
+    *, gateway: PaymentGateway | None = None, booking_id: uuid.UUID | None = None, ids: list[uuid.UUID] | None = None
+) -> RefundRun:
+    """Send the online refunds written but not yet sent (of one booking, or these rows, or
+    all, unmatched payments included), each in its own transaction: one failure (Stripe down,
+    a bug) never stops the others or undoes what was sent."""
+    with session_scope() as session:
+        queued = select(PaymentTransaction.id).where(
+            PaymentTransaction.kind == TransactionKind.REFUND,
+            PaymentTransaction.status == PaymentStatus.PENDING,
+            PaymentTransaction.provider_reference.is_(None),
+            PaymentTransaction.provider != "manual",
+        )
+        if booking_id is not None:
+            queued = queued.where(PaymentTransaction.booking_id == booking_id)
+        if ids is not None:
+            queued = queued.where(PaymentTransaction.id.in_(ids))
+        rows = session.scalars(queued.order_by(PaymentTransaction.created_at)).all()
+        unmatched = (
+            session.scalars(
+                select(UnmatchedPayment.id)
+                .where(UnmatchedPayment.refund_status == "pending")
+                .order_by(UnmatchedPayment.created_at)
+            ).all()
+            if booking_id is None and ids is None
+            else []
+        )
+    outcomes: list[str] = []
+    for send, item in [(send_refund, r) for r in rows] + [(send_unmatched_refund, u) for u in unmatched]:
+        try:
+            outcomes.append(send(item, gateway=gateway))
+        except Exception:  # isolated to this refund: it stays queued and the job tries again
+            log.exception("refund %s could not be sent", item)
+            outcomes.append("waiting")
+    return RefundRun(*(outcomes.count(kind) for kind in ("sent", "refused", "waiting")))
+
+
+def _owed_online() -> Select:
+    """Cancelled bookings whose policy refund is not fully queued or paid yet, that were paid
+    online, and where automatic refunds have not failed too often."""
+    refunds = PaymentTransaction.kind == TransactionKind.REFUND
+    live = PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED))
+    since = func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, live), 0) - Booking.refunded_before_cancel
+    return (
+        select(Booking.id)
+        .join(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
         .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .group_by(Booking.id)
+        .having(
+            Booking.refund_due - since > 0,
+            func.count().filter(
+                PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.provider != "manual"
+            )
+            > 0,
+            func.count().filter(refunds, PaymentTransaction.status == PaymentStatus.FAILED)
+            < MAX_AUTOMATIC_REFUND_FAILURES,
+        )
         .order_by(Booking.cancelled_at)
-    ).all()
-    done = left = 0
-    for booking in candidates:
-        if not refund_outstanding(session, booking):
-            continue
-        if _refund_automatically(session, booking, gateway):
-            done += 1
-        else:
-            left += 1
-    return done, left
+    )
+
+
+def refund_owed_automatically(*, gateway: PaymentGateway | None = None) -> RefundRun:
+    """The job: queue what cancellations still owe on online payments (one transaction per
+    booking), then send every queued refund (one transaction each)."""
+    with session_scope() as session:
+        owed = session.scalars(_owed_online()).all()
+    for booking_id in owed:
+        try:
+            with session_scope() as session:
+                _queue_automatic_refund(session, _load_booking(session, booking_id))
+        except Exception:  # isolated to this booking; the next run tries again
+            log.exception("could not queue the refund of booking %s", booking_id)
+    return send_queued_refunds(gateway=gateway)
 
 
 def sync_refunds(
@@ -834,14 +1135,29 @@ def sync_refunds(
     if gateway is None:
         return 0
     booking = _load_booking(session, booking_id)
+    charge = session.scalar(
+        select(PaymentTransaction).where(
+            PaymentTransaction.provider_reference == payment_reference,
+            PaymentTransaction.kind == TransactionKind.CHARGE,
+        )
+    )
     changed = 0
     for state in gateway.refunds(payment_reference):
+        ours = _as_uuid(state.ledger_row)
         row = session.scalar(
-            select(PaymentTransaction).where(
-                PaymentTransaction.provider == gateway.name,
-                PaymentTransaction.provider_reference == state.reference,
+            select(PaymentTransaction)
+            .where(
                 PaymentTransaction.kind == TransactionKind.REFUND,
+                or_(
+                    and_(
+                        PaymentTransaction.provider == gateway.name,
+                        PaymentTransaction.provider_reference == state.reference,
+                    ),
+                    PaymentTransaction.id == ours if ours else False,
+                ),
             )
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         if row is None:
             session.add(
@@ -855,14 +1171,32 @@ def sync_refunds(
                     status=state.status,
                     idempotency_key=f"{gateway.name}:refund:{state.reference}",
                     failure_reason="Refunded in the payment provider's dashboard.",
+                    refund_of_id=charge.id if charge else None,
                 )
             )
             changed += 1
-        elif row.status == PaymentStatus.PENDING and state.status != PaymentStatus.PENDING:
+        elif row.status == PaymentStatus.PENDING and (
+            state.status != PaymentStatus.PENDING or row.provider_reference is None
+        ):
+            row.provider_reference = state.reference
             row.status = state.status
             changed += 1
     _restate(session, booking)
     return changed
+
+
+def _sync_unmatched_refund(session: Session, payment_reference: str, gateway: PaymentGateway) -> str:
+    row = session.scalar(
+        select(UnmatchedPayment).where(UnmatchedPayment.payment_reference == payment_reference).with_for_update()
+    )
+    if row is None:
+        return "ignored: not a payment of ours"
+    for state in gateway.refunds(payment_reference):
+        if state.status == PaymentStatus.COMPLETED:
+            row.refund_status, row.refund_reference = "refunded", state.reference
+        elif state.status == PaymentStatus.FAILED and row.refund_status != "refunded":
+            row.refund_status, row.refund_reference = "failed", state.reference
+    return f"unmatched payment refund {row.refund_status}"
 
 
 def refresh_payment(
@@ -877,17 +1211,14 @@ def refresh_payment(
     if gateway is None or not booking.stripe_checkout_session_id:
         return "no online payment"
     state = gateway.payment_state(booking.stripe_checkout_session_id)
-    if state.status == "paid" and state.payment_reference:
-        outcome = apply_payment(
-            session=session,
-            booking_id=booking.id,
-            provider=gateway.name,
-            reference=state.payment_reference,
-            amount=state.amount,
-            gateway=gateway,
-            now=now,
+    if state.status == "paid":
+        outcome = _apply_page_state(
+            session, booking, booking.stripe_checkout_session_id, state, provider=gateway.name, now=now
         )
-        sync_refunds(session=session, booking_id=booking.id, payment_reference=state.payment_reference, gateway=gateway)
+        if state.payment_reference and not outcome.startswith("unmatched"):
+            sync_refunds(
+                session=session, booking_id=booking.id, payment_reference=state.payment_reference, gateway=gateway
+            )
         return outcome
     if state.status == "failed":
         return "failed: " + (state.failure or "declined")
@@ -917,14 +1248,6 @@ def refresh_open_payments(*, session: Session, gateway: PaymentGateway | None = 
 # --- webhooks ----------------------------------------------------------------------------
 
 
-def _booking_id_of(data: dict[str, Any]) -> uuid.UUID | None:
-    raw = (data.get("metadata") or {}).get("booking_id") or data.get("client_reference_id")
-    try:
-        return uuid.UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
-
-
 def handle_webhook(
     *,
     session: Session,
@@ -935,7 +1258,11 @@ def handle_webhook(
 ) -> str:
     """Verify a Stripe webhook and apply it exactly once. Returns what was done.
 
-    WebhookRejected (HTTP 400) when the signature, the secret or the timestamp is wrong.
+    WebhookRejected (HTTP 400) when the signature, the secret or the timestamp is wrong;
+    PaymentError (HTTP 503, Stripe retries) only when Stripe must be asked and cannot be
+    reached. Money is counted only when it is exactly what this platform asked for, on a
+    payment page it made for that booking; anything else is recorded as unmatched and its
+    refund queued (send it with `send_queued_refunds` once this has committed).
     """
     configured = get_settings().stripe_webhook_secret
     secret = secret or (configured.get_secret_value() if configured else None)
@@ -945,69 +1272,119 @@ def handle_webhook(
         event = stripe.Webhook.construct_event(payload, signature or "", secret)
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise WebhookRejected("The webhook signature does not verify.") from error
+    # The body as Stripe sent it (plain JSON; the library's objects may hold Decimals).
+    raw = json.loads(payload)
     stored = session.execute(
         pg_insert(StripeEvent)
-        .values(id=event.id, type=event.type, payload=event.to_dict())
+        .values(id=event.id, type=event.type, payload=raw)
         .on_conflict_do_nothing(index_elements=[StripeEvent.id])
         .returning(StripeEvent.id)
     ).scalar()
     if stored is None:
         return "duplicate"
-    data = event.data.object.to_dict()
-    booking_id = _booking_id_of(data)
-    outcome = "ignored"
-    if booking_id is not None and session.get(Booking, booking_id) is None:
-        outcome = "unknown booking"
-    elif booking_id is not None or event.type.startswith(("charge.", "refund.")):
-        outcome = _apply_event(session, event.type, data, booking_id, gateway)
+    data = (raw.get("data") or {}).get("object") or {}
+    gateway = gateway or online_gateway()
+    outcome = _apply_event(session, event.type, data, event.id, gateway)
     session.execute(update(StripeEvent).where(StripeEvent.id == event.id).values(processed_at=func.now()))
     return outcome
 
 
 def _apply_event(
-    session: Session, kind: str, data: dict[str, Any], booking_id: uuid.UUID | None, gateway: PaymentGateway | None
+    session: Session, kind: str, data: dict[str, Any], event_id: str, gateway: PaymentGateway | None
 ) -> str:
-    gateway = gateway or online_gateway()
     provider = gateway.name if gateway else "stripe"
-    if kind == "checkout.session.completed" and data.get("payment_status") == "paid" and booking_id:
-        return apply_payment(
-            session=session,
-            booking_id=booking_id,
-            provider=provider,
-            reference=data["payment_intent"],
-            amount=_money(data.get("amount_total")),
-            gateway=gateway,
-        )
-    if kind == "payment_intent.succeeded" and booking_id:
-        return apply_payment(
-            session=session,
-            booking_id=booking_id,
-            provider=provider,
-            reference=data["id"],
-            amount=_money(data.get("amount_received")),
-            gateway=gateway,
-        )
-    if kind == "payment_intent.payment_failed" and booking_id:
+    if kind == "checkout.session.completed":
+        return _on_page_completed(session, data, event_id, provider)
+    if kind == "payment_intent.succeeded":
+        return _on_payment_succeeded(session, data, event_id, gateway, provider)
+    if kind == "payment_intent.payment_failed":
+        known = _as_uuid(_named_booking(data))
+        booking = session.get(Booking, known) if known else None
+        if booking is None or not booking.stripe_checkout_session_id:
+            return "ignored: not a payment of ours"
+        if booking.status != BookingStatus.PENDING:
+            return "ignored: the booking is not waiting for payment"
         note_failed_payment(
-            session=session, booking_id=booking_id, message=(data.get("last_payment_error") or {}).get("message")
+            session=session, booking_id=booking.id, message=(data.get("last_payment_error") or {}).get("message")
         )
         return "failure noted"
-    if kind.startswith(("charge.refund", "refund.")) or kind == "charge.refunded":
-        intent = data.get("payment_intent")
-        if not intent:
+    if kind == "charge.refunded" or kind.startswith(("charge.refund", "refund.")):
+        intent = _reference(data.get("payment_intent"))
+        if not intent or gateway is None:
             return "ignored"
-        if booking_id is None:
-            booking_id = session.scalar(
-                select(PaymentTransaction.booking_id).where(
-                    PaymentTransaction.provider_reference == intent, PaymentTransaction.kind == TransactionKind.CHARGE
-                )
+        booking_id = session.scalar(
+            select(PaymentTransaction.booking_id).where(
+                PaymentTransaction.provider_reference == intent, PaymentTransaction.kind == TransactionKind.CHARGE
             )
+        )
         if booking_id is None:
-            return "unknown booking"
+            return _sync_unmatched_refund(session, intent, gateway)
         # Re-read the refunds from Stripe: events about them can arrive in any order.
         changed = sync_refunds(session=session, booking_id=booking_id, payment_reference=intent, gateway=gateway)
         return f"refunds synced ({changed} changed)"
     return "ignored"
+
+
+def _on_page_completed(session: Session, data: dict[str, Any], event_id: str, provider: str) -> str:
+    state = page_state(data)
+    if state.status != "paid":
+        return "ignored: not paid yet"
+    page = session.get(CheckoutPage, data.get("id"))
+    booking = session.get(Booking, page.booking_id) if page is not None else None
+    if booking is None:
+        named = _named_booking(data)
+        if named is None:
+            return "ignored: not a payment page of ours"
+        known = _as_uuid(named)
+        return _record_unmatched(
+            session,
+            provider=provider,
+            reference=state.payment_reference or str(data.get("id")),
+            booking_id=known if known and session.get(Booking, known) else None,
+            named=named,
+            amount_cents=state.amount_cents,
+            currency=state.currency,
+            reason="Paid on a payment page this platform did not make for the booking.",
+            event_id=event_id,
+            refundable=bool(state.payment_reference),
+        )
+    return _apply_page_state(session, booking, page.reference, state, provider=provider, event_id=event_id)
+
+
+def _on_payment_succeeded(
+    session: Session, data: dict[str, Any], event_id: str, gateway: PaymentGateway | None, provider: str
+) -> str:
+    intent = str(data.get("id"))
+    charged = select(PaymentTransaction.id).where(
+        PaymentTransaction.provider_reference == intent, PaymentTransaction.kind == TransactionKind.CHARGE
+    )
+    unmatched = select(UnmatchedPayment.id).where(UnmatchedPayment.payment_reference == intent)
+    if session.scalar(select(exists(charged) | exists(unmatched))):
+        return "already recorded"
+    named = _named_booking(data)
+    if named is None:
+        return "ignored: not a payment of ours"
+    known = _as_uuid(named)
+    booking = session.get(Booking, known) if known else None
+    if booking is not None and gateway is not None:
+        # Which of the pages we made for this booking took this payment, in Stripe's own words.
+        for page in session.scalars(select(CheckoutPage.reference).where(CheckoutPage.booking_id == booking.id)):
+            state = gateway.payment_state(page)
+            if state.payment_reference == intent:
+                if state.status != "paid":
+                    return "waiting for the payment page to complete"
+                return _apply_page_state(session, booking, page, state, provider=provider, event_id=event_id)
+    return _record_unmatched(
+        session,
+        provider=provider,
+        reference=intent,
+        booking_id=booking.id if booking else None,
+        named=named,
+        amount_cents=int(data.get("amount_received") or 0),
+        currency=str(data.get("currency") or ""),
+        reason="Not a payment this platform asked for: no payment page of ours for the booking took it.",
+        event_id=event_id,
+    )
 
 
 # --- what the pages show ---------------------------------------------------------------------
@@ -1177,29 +1554,50 @@ class OwedRefund:
 
 
 def refunds_owed(*, session: Session, actor: bookings.Actor) -> list[OwedRefund]:
-    """Cancelled bookings whose policy refund has not been (fully) paid out yet."""
+    """Cancelled bookings whose policy refund has not been (fully) paid out yet, in one query."""
     _staff(actor)
-    found = []
-    for booking, client in session.execute(
-        select(Booking, User)
+    refunds = PaymentTransaction.kind == TransactionKind.REFUND
+    live = PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED))
+    since = func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, live), 0) - Booking.refunded_before_cancel
+    outstanding = Booking.refund_due - since
+    paid_by = func.array_agg(func.distinct(PaymentTransaction.provider)).filter(
+        PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.status == PaymentStatus.COMPLETED
+    )
+    rows = session.execute(
+        select(
+            Booking.id,
+            (User.first_name + " " + User.last_name).label("client_name"),
+            Booking.session_start,
+            Booking.cancelled_at,
+            outstanding.label("outstanding"),
+            paid_by.label("paid_by"),
+        )
         .join(User, User.id == Booking.client_id)
+        .outerjoin(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
         .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .group_by(Booking.id, User.id)
+        .having(outstanding > 0)
         .order_by(Booking.cancelled_at)
-    ):
-        outstanding = refund_outstanding(session, booking)
-        if outstanding:
-            providers = {c.provider for c in _charges_to_refund(session, booking.id)}
-            found.append(
-                OwedRefund(
-                    booking.id,
-                    client.full_name,
-                    booking.session_start,
-                    booking.cancelled_at,
-                    outstanding,
-                    ", ".join(sorted(providers)) or "nothing recorded",
-                )
-            )
-    return found
+    ).all()
+    return [
+        OwedRefund(
+            r.id,
+            r.client_name,
+            r.session_start,
+            r.cancelled_at,
+            Decimal(r.outstanding),
+            ", ".join(sorted(r.paid_by or ())) or "nothing recorded",
+        )
+        for r in rows
+    ]
+
+
+def unmatched_payments(*, session: Session, actor: bookings.Actor, limit: int = 50) -> list[UnmatchedPayment]:
+    """Money that named a booking but was not what we asked for, newest first: for staff."""
+    _staff(actor)
+    return list(
+        session.scalars(select(UnmatchedPayment).order_by(UnmatchedPayment.created_at.desc()).limit(limit))
+    )
 
 
 @dataclass(frozen=True)

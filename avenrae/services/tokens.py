@@ -1,14 +1,23 @@
 """Access tokens (JWT, HS256) and rotating refresh tokens.
 
 A refresh token is random, shown to its holder once and stored only as a SHA-256
-hash. Each use rotates it: the presented token is marked used and a new one of the
-same family is issued. Presenting a token that was already used means someone holds
-a copy, so the whole family is revoked and everyone holding it must log in again.
+hash. Each use rotates it: the presented token is marked used and its successor, of
+the same family, is issued. Presenting a token that was already used means someone
+holds a copy, so the whole family is revoked and everyone holding it must log in
+again; except within a few seconds of the rotation (two tabs restoring one cookie at
+once), when the same successor is handed out again. Successors are derived from the
+token with the signing secret, so they can be handed out again without being stored.
+
+A family is one logged-in browser: while it has a live token the browser's session
+stands; logging out, a password change or a deactivation revokes it, and the next page
+load notices (`family_is_live`).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import os
 import secrets
 import uuid
@@ -17,11 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
-from avenrae.models import RefreshToken, Role, User
+from avenrae.db import independent_transaction
+from avenrae.models import RefreshToken, Role, SessionCode, User
 from avenrae.services.errors import ServiceError
 
 ALGORITHM = "HS256"
@@ -82,27 +92,43 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def issue(
-    *, session: Session, user: User, now: datetime | None = None, family_id: uuid.UUID | None = None
-) -> TokenPair:
-    """A new access token and a new refresh token (in a new family unless one is given)."""
-    settings = get_settings()
-    now = _now(now)
-    access_expires = now + timedelta(hours=settings.access_token_hours)
-    refresh_expires = now + timedelta(days=settings.refresh_token_days)
-    access = jwt.encode(
+def successor_of(refresh_token: str) -> str:
+    """The token a rotation of `refresh_token` issues: unguessable without the signing secret."""
+    digest = hmac.new(signing_secret().encode(), b"successor:" + refresh_token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def access_token(user_id: uuid.UUID, role: Role, now: datetime) -> tuple[str, datetime]:
+    """A signed access token for the user and when it expires."""
+    expires = now + timedelta(hours=get_settings().access_token_hours)
+    token = jwt.encode(
         {
-            "sub": str(user.id),
-            "role": user.role.value,
+            "sub": str(user_id),
+            "role": role.value,
             "iat": int(now.timestamp()),
-            "exp": int(access_expires.timestamp()),
+            "exp": int(expires.timestamp()),
             "iss": ISSUER,
             "jti": secrets.token_hex(8),
         },
         signing_secret(),
         algorithm=ALGORITHM,
     )
-    refresh = secrets.token_urlsafe(32)
+    return token, expires
+
+
+def issue(
+    *,
+    session: Session,
+    user: User,
+    now: datetime | None = None,
+    family_id: uuid.UUID | None = None,
+    refresh_token: str | None = None,
+) -> TokenPair:
+    """A new access token and a new refresh token (in a new family unless one is given)."""
+    now = _now(now)
+    access, access_expires = access_token(user.id, user.role, now)
+    refresh_expires = now + timedelta(days=get_settings().refresh_token_days)
+    refresh = refresh_token or secrets.token_urlsafe(32)
     family = family_id or uuid.uuid4()
     session.add(
         RefreshToken(user_id=user.id, family_id=family, token_hash=hash_token(refresh), expires_at=refresh_expires)
@@ -131,29 +157,148 @@ def decode_access(token: str, now: datetime | None = None) -> AccessClaims:
     return AccessClaims(user_id=user_id, role=role, expires_at=expires)
 
 
+def may_log_in(user: User | None) -> bool:
+    """The one rule for who may hold a session: active, not deleted, and no demo account
+    (made by `db seed`) on a production server."""
+    return (
+        user is not None
+        and user.is_active
+        and user.deleted_at is None
+        and not (user.is_demo and get_settings().production)
+    )
+
+
+def _find(session: Session, refresh_token: str) -> RefreshToken | None:
+    return session.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token)))
+
+
+def _revoke_whatever_happens(session: Session, family_id: uuid.UUID, now: datetime) -> None:
+    """Revoke a family in a transaction of its own (kept even if the caller's rolls back),
+    and in the caller's, which sees tokens it issued but has not committed."""
+    with independent_transaction(session) as connection:
+        connection.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    revoke_family(session=session, family_id=family_id, now=now)
+
+
 def rotate(*, session: Session, refresh_token: str, now: datetime | None = None) -> tuple[User, TokenPair]:
     """Spend a refresh token for a new pair of the same family.
 
-    Reuse of a spent token revokes its family and raises TokenReused; the revocation is
-    written to `session` first, so the caller must commit even when catching it.
+    Reuse of a spent token (after the grace period) revokes its family and raises
+    TokenReused; the revocation is kept whatever the caller's transaction does. Call it
+    before the caller's transaction has touched this family's tokens.
     """
     now = _now(now)
-    stored = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_token(refresh_token)).with_for_update()
-    )
+    stored = _find(session, refresh_token)
     if stored is None or stored.revoked_at is not None:
         raise TokenError("Your saved session has ended; please log in again.")
-    if stored.rotated_at is not None:
-        revoke_family(session=session, family_id=stored.family_id, now=now)
-        raise TokenReused("This session was used somewhere else, so we signed it out everywhere. Please log in again.")
     if stored.expires_at <= now:
         raise TokenError("Your saved session has expired; please log in again.")
     user = session.get(User, stored.user_id)
-    if user is None or not user.is_active or user.deleted_at is not None:
-        revoke_family(session=session, family_id=stored.family_id, now=now)
+    if not may_log_in(user):
+        _revoke_whatever_happens(session, stored.family_id, now)
         raise TokenError("This account can no longer log in.")
-    stored.rotated_at = now
-    return user, issue(session=session, user=user, now=now, family_id=stored.family_id)
+    assert user is not None
+    presented = refresh_token
+    grace = timedelta(seconds=get_settings().refresh_reuse_grace_seconds)
+    # A token rotated moments ago by another tab: hand out the token that rotation issued
+    # (following the chain if it moved on), without rotating again.
+    for _ in range(5):
+        if stored.rotated_at is None:
+            break
+        if now - stored.rotated_at > grace:
+            _revoke_whatever_happens(session, stored.family_id, now)
+            raise TokenReused(
+                "This session was used somewhere else, so we signed it out everywhere. Please log in again."
+            )
+        presented = successor_of(presented)
+        found = _find(session, presented)
+        if found is None or found.revoked_at is not None:
+            raise TokenError("Your saved session has ended; please log in again.")
+        stored = found
+    if presented != refresh_token:
+        return user, _same_session(user, presented, stored, now)
+    locked = session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.id == stored.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    if locked.rotated_at is not None:  # another tab rotated it while we waited: its successor is ours too
+        successor = successor_of(presented)
+        row = _find(session, successor)
+        assert row is not None
+        return user, _same_session(user, successor, row, now)
+    locked.rotated_at = now
+    return user, issue(
+        session=session, user=user, now=now, family_id=locked.family_id, refresh_token=successor_of(presented)
+    )
+
+
+def _same_session(user: User, refresh_token: str, stored: RefreshToken, now: datetime) -> TokenPair:
+    """The pair for a refresh token that another tab's rotation already issued."""
+    access, access_expires = access_token(user.id, user.role, now)
+    return TokenPair(access, refresh_token, stored.family_id, access_expires, stored.expires_at)
+
+
+def family_is_live(session: Session, family_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Whether the browser session of this family still stands (not logged out, revoked or expired)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    RefreshToken.family_id == family_id,
+                    RefreshToken.revoked_at.is_(None),
+                    RefreshToken.expires_at > _now(now),
+                )
+            )
+        )
+    )
+
+
+# --- single-use codes for the remember-me cookie -----------------------------------------
+
+CODE_LIFETIME = timedelta(minutes=2)
+
+
+def _keystream(code: str, length: int) -> bytes:
+    return hashlib.shake_256(b"avenrae-session-code:" + code.encode()).digest(length)
+
+
+def new_cookie_code(*, session: Session, refresh_token: str | None, now: datetime | None = None) -> str:
+    """A code the browser trades once, within two minutes, for setting the remember-me cookie
+    to `refresh_token` (or clearing it, for None). Kept in the database, so any app server
+    can redeem it; the token is stored enciphered with the code, which only the browser holds."""
+    code = secrets.token_urlsafe(24)
+    sealed = None
+    if refresh_token is not None:
+        plain = refresh_token.encode()
+        sealed = bytes(a ^ b for a, b in zip(plain, _keystream(code, len(plain)), strict=True))
+    session.execute(
+        insert(SessionCode).values(
+            code_hash=hash_token(code), sealed_token=sealed, expires_at=_now(now) + CODE_LIFETIME
+        )
+    )
+    return code
+
+
+def redeem_cookie_code(*, session: Session, code: str, now: datetime | None = None) -> tuple[bool, str | None]:
+    """(valid, refresh token or None to clear); each code works once."""
+    row = session.execute(
+        delete(SessionCode)
+        .where(SessionCode.code_hash == hash_token(code), SessionCode.expires_at > _now(now))
+        .returning(SessionCode.sealed_token)
+    ).first()
+    if row is None:
+        return False, None
+    sealed = row.sealed_token
+    if sealed is None:
+        return True, None
+    return True, bytes(a ^ b for a, b in zip(sealed, _keystream(code, len(sealed)), strict=True)).decode()
 
 
 def revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime | None = None) -> int:

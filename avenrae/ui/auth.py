@@ -1,20 +1,21 @@
 """Who is logged in: login, logout and "remember me" for Streamlit sessions.
 
-A session keeps its tokens in `st.session_state`. "Remember me" keeps the refresh token
-in an HttpOnly, SameSite=Strict cookie that page scripts cannot read. Streamlit cannot
-set cookies itself, so the app server has two small routes (avenrae/ui/server.py):
-the page hands the browser a single-use code, the browser posts it to the route, and
-the route answers with Set-Cookie. On a reload the new session finds the cookie in
-`st.context.cookies`, rotates the refresh token and sets the new one the same way.
+A session keeps its tokens in `st.session_state` (on the server) and checks on every
+run that its token family is still live, so a logout elsewhere, a password change or a
+deactivation ends it at the next click. "Remember me" keeps the refresh token in an
+HttpOnly, SameSite=Strict cookie that page scripts cannot read. Streamlit cannot set
+cookies itself, so the app server has a small route (avenrae/ui/server.py): the page
+hands the browser a single-use code (kept in the database, so any app server can take
+it), the browser posts it to the route, and the route answers with Set-Cookie. On a
+reload the new session finds the cookie in `st.context.cookies`, rotates the refresh
+token and sets the new one the same way.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -27,7 +28,9 @@ COOKIE_ACTION_KEY = "avenrae_cookie_action"
 COOKIE_TRIED_KEY = "avenrae_cookie_tried"
 NOTICE_KEY = "avenrae_auth_notice"
 COOKIE_NAME = "avenrae_session"
-CODE_LIFETIME_SECONDS = 120
+SESSION_ENDED = (
+    "Your session has ended (you logged out elsewhere, or the password or account changed). Please log in again."
+)
 
 
 @dataclass
@@ -39,34 +42,13 @@ class AuthState:
     remember: bool
 
 
-# --- single-use codes the cookie routes exchange (same process as the app) ----------
-
-_codes: dict[str, tuple[float, str | None]] = {}
-_codes_lock = threading.Lock()
-
-
-def _new_code(refresh_token: str | None) -> str:
-    """A code the browser can trade once for setting (token) or clearing (None) the cookie."""
-    code = secrets.token_urlsafe(24)
-    now = time.monotonic()
-    with _codes_lock:
-        for stale in [c for c, (born, _) in _codes.items() if now - born > CODE_LIFETIME_SECONDS]:
-            del _codes[stale]
-        _codes[code] = (now, refresh_token)
-    return code
-
-
-def redeem_code(code: str) -> tuple[bool, str | None]:
-    """(valid, refresh token or None to clear); each code works once, within two minutes."""
-    with _codes_lock:
-        entry = _codes.pop(code, None)
-    if entry is None or time.monotonic() - entry[0] > CODE_LIFETIME_SECONDS:
-        return False, None
-    return True, entry[1]
+# --- the remember-me cookie ------------------------------------------------------------
 
 
 def _schedule_cookie(refresh_token: str | None) -> None:
-    st.session_state[COOKIE_ACTION_KEY] = _new_code(refresh_token)
+    """Let the browser set the cookie to `refresh_token` (None: clear it) on this run."""
+    with session_scope() as session:
+        st.session_state[COOKIE_ACTION_KEY] = tokens.new_cookie_code(session=session, refresh_token=refresh_token)
 
 
 def render_cookie_action() -> None:
@@ -115,23 +97,10 @@ def _restore_from_cookie() -> AuthState | None:
     return state
 
 
-def _refresh(state: AuthState) -> AuthState | None:
-    """The access token ran out during a long session: rotate the refresh token."""
-    with session_scope() as session:
-        try:
-            user, pair = tokens.rotate(session=session, refresh_token=state.refresh_token)
-        except tokens.TokenError as refused:
-            failure = str(refused)
-        else:
-            failure = None
-    if failure:
-        _forget(failure)
-        return None
-    renewed = AuthState(user.id, pair.access_token, pair.refresh_token, pair.family_id, state.remember)
-    st.session_state[SESSION_KEY] = renewed
-    if renewed.remember:
-        _schedule_cookie(renewed.refresh_token)
-    return renewed
+def _renew_access(state: AuthState, user: CurrentUser) -> None:
+    """The access token ran out during a long session whose family is live: sign a new one.
+    (The refresh token stays: it lives on the server, or in the cookie for the next visit.)"""
+    state.access_token, _ = tokens.access_token(user.id, user.role, datetime.now(UTC))
 
 
 def _forget(notice: str | None) -> None:
@@ -143,20 +112,20 @@ def _forget(notice: str | None) -> None:
 
 
 def current_user() -> CurrentUser | None:
-    """The logged-in user, checked against the database on every run; None when anonymous."""
+    """The logged-in user, checked against the database on every run (the account and the
+    session's token family); None when anonymous."""
     state: AuthState | None = st.session_state.get(SESSION_KEY) or _restore_from_cookie()
     if state is None:
+        return None
+    with session_scope() as session:
+        user = accounts.get_current(session=session, user_id=state.user_id, family_id=state.family_id)
+    if user is None:
+        _forget(SESSION_ENDED)
         return None
     try:
         tokens.decode_access(state.access_token)
     except tokens.TokenError:
-        state = _refresh(state)
-        if state is None:
-            return None
-    with session_scope() as session:
-        user = accounts.get_current(session=session, user_id=state.user_id)
-    if user is None:
-        _forget("This account can no longer log in.")
+        _renew_access(state, user)
     return user
 
 
@@ -166,6 +135,10 @@ def unread_notifications(user: CurrentUser | None) -> int:
         return 0
     with session_scope() as session:
         return notifications.unread_count(session=session, user_id=user.id)
+
+
+def has_notice() -> bool:
+    return bool(st.session_state.get(NOTICE_KEY))
 
 
 def take_notice() -> str | None:
@@ -178,11 +151,11 @@ def take_notice() -> str | None:
 
 def log_in(email: str, password: str, *, remember: bool) -> str | None:
     """Log in and keep the session; returns the refusal to show, or None on success."""
-    with session_scope() as session:
-        try:
+    try:
+        with session_scope() as session:
             result = accounts.login(session=session, email=email, password=password, ip_address=_client_ip())
-        except accounts.LoginRefused as refused:
-            return str(refused)  # inside the scope, so the failed attempt is recorded
+    except accounts.LoginRefused as refused:
+        return str(refused)  # the attempt is recorded whatever happens to this transaction
     pair = result.tokens
     st.session_state[SESSION_KEY] = AuthState(
         result.user.id, pair.access_token, pair.refresh_token, pair.family_id, remember

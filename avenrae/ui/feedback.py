@@ -14,6 +14,7 @@ from avenrae.ui import outbox
 
 T = TypeVar("T")
 FLASH_KEY = "avenrae_flash"
+WARNING_KEY = "avenrae_flash_warning"
 
 
 def show_error(error: ServiceError) -> None:
@@ -45,3 +46,6 @@ def show_flash() -> None:
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
         st.success(message)
+    warning = st.session_state.pop(WARNING_KEY, None)
+    if warning:
+        st.warning(warning)

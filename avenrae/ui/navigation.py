@@ -66,7 +66,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),
     PageSpec("pages/signup.py", "Sign up", ":material/person_add:", "Welcome", ANONYMOUS),
 )
-FORCED_PASSWORD_CHANGE = "pages/account.py"
+FORCED_PASSWORD_CHANGE = "pages/account.py"  # noqa: S105 - a page path, not a password
 
 
 def spec_for(page_file: str) -> PageSpec:

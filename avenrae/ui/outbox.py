@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 
-from avenrae.db import session_scope
 from avenrae.services import notifications
 
 _lock = threading.Lock()
@@ -19,8 +18,7 @@ def flush_soon() -> None:
         if not _lock.acquire(blocking=False):
             return  # a flush is already running; it will pick these up
         try:
-            with session_scope() as session:
-                notifications.send_pending_emails(session=session)
+            notifications.send_pending_emails()
         finally:
             _lock.release()
 

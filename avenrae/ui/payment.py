@@ -80,6 +80,21 @@ def pay_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
                 )
 
 
+def send_refunds(queued: list) -> None:
+    """Once the change that queued them has committed: ask the provider for these refunds now
+    (the refund job retries whatever cannot be sent)."""
+    if not queued:
+        return
+    run = payments.send_queued_refunds(ids=queued)
+    if run.waiting:
+        st.session_state[feedback.WARNING_KEY] = (
+            "Stripe could not be reached, so the refund has not gone out yet; it is retried automatically "
+            "every few minutes."
+        )
+    elif run.refused:
+        st.session_state[feedback.WARNING_KEY] = "Stripe refused the refund; it is listed under Payments for staff."
+
+
 def _status_words(outcome: str) -> str:
     if outcome.startswith("failed: "):
         return f"The last attempt did not go through ({outcome.removeprefix('failed: ')}). You can try again."

@@ -7,6 +7,7 @@ their schedule. Run with `streamlit run avenrae/ui/server.py`.
 """
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import streamlit as st
@@ -16,11 +17,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
-from avenrae import jobs
+from avenrae import deploy, jobs
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import session_scope
-from avenrae.services import payments
-from avenrae.ui.auth import COOKIE_NAME, redeem_code
+from avenrae.services import payments, tokens
+from avenrae.ui.auth import COOKIE_NAME
+
+log = logging.getLogger(__name__)
+# Request bodies are read only this far: a cookie code is 32 characters, Stripe's events a
+# few kilobytes.
+MAX_CODE_BYTES = 1024
+MAX_WEBHOOK_BYTES = 1024 * 1024
 
 # A folder named pages/ beside the entry script makes Streamlit fall back to its first
 # multipage mode: a deep link such as /users would run pages/users.py directly, around
@@ -28,13 +35,42 @@ from avenrae.ui.auth import COOKIE_NAME, redeem_code
 PagesManager.uses_pages_directory = False
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (BodyTooLarge) as soon as it is longer than `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def _redeem(code: str) -> tuple[bool, str | None]:
+    with session_scope() as session:
+        return tokens.redeem_cookie_code(session=session, code=code)
+
+
 async def remember_session(request: Request) -> Response:
-    code = (await request.body()).decode(errors="replace").strip()
-    valid, refresh_token = redeem_code(code)
+    try:
+        code = (await read_body(request, MAX_CODE_BYTES)).decode(errors="replace").strip()
+    except BodyTooLarge:
+        return Response("request too large", status_code=413)
+    valid, refresh_token = await run_in_threadpool(_redeem, code)
     if not valid:
         return Response("unknown or expired code", status_code=400)
     response = Response(status_code=204)
-    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    secure = (
+        get_settings().production
+        or request.url.scheme == "https"
+        or request.headers.get("x-forwarded-proto") == "https"
+    )
     if refresh_token is None:
         response.delete_cookie(COOKIE_NAME, path="/", secure=secure, httponly=True, samesite="strict")
     else:
@@ -53,22 +89,37 @@ async def remember_session(request: Request) -> Response:
 
 def _apply_stripe_event(payload: bytes, signature: str | None) -> str:
     with session_scope() as session:
-        return payments.handle_webhook(session=session, payload=payload, signature=signature)
+        outcome = payments.handle_webhook(session=session, payload=payload, signature=signature)
+    # Committed: refunds it queued (money that came too late, or unmatched) may go out now.
+    if "refund" in outcome:
+        payments.send_queued_refunds()
+    return outcome
 
 
 async def stripe_webhook(request: Request) -> Response:
-    """Stripe's events: 400 when not provably from Stripe; 500 (Stripe retries) when applying failed."""
-    payload = await request.body()
+    """Stripe's events: 400 when not provably from Stripe, 413 when too large, 503 (Stripe
+    retries) while Stripe cannot be reached; otherwise 200 with what was done."""
+    try:
+        payload = await read_body(request, MAX_WEBHOOK_BYTES)
+    except BodyTooLarge:
+        return JSONResponse({"error": "event too large"}, status_code=413)
     try:
         outcome = await run_in_threadpool(_apply_stripe_event, payload, request.headers.get("stripe-signature"))
     except payments.WebhookRejected as rejected:
         return JSONResponse({"error": str(rejected)}, status_code=400)
+    except payments.PaymentError as unreachable:
+        log.warning("Stripe webhook deferred: %s", unreachable)
+        return JSONResponse({"error": "Stripe cannot be reached; try again"}, status_code=503)
     return JSONResponse({"result": outcome})
 
 
 @contextlib.asynccontextmanager
 async def background_jobs(_app: st.App) -> AsyncIterator[None]:
-    """Expire unpaid holds, complete finished sessions and send e-mail while the server runs."""
+    """Expire unpaid holds, complete finished sessions and send e-mail while the server runs.
+    In production, refuse to start at all while a setting puts money or sessions at risk."""
+    blockers = deploy.serving_blockers(get_settings())
+    if blockers:
+        raise SystemExit(f"not serving in production: {blockers[0]}")
     scheduler = jobs.Scheduler()
     scheduler.start()
     try:

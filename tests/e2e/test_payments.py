@@ -16,17 +16,20 @@ from sqlalchemy.orm import Session
 from avenrae.models import (
     Booking,
     BookingStatus,
+    CheckoutPage,
     MeetingType,
     PaymentStatus,
     PaymentTransaction,
     Practitioner,
     Role,
     StripeEvent,
+    UnmatchedPayment,
     User,
 )
 from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import availability, bookings
 from avenrae.ui.payment import reference_for
+from tests import stripe_objects
 from tests.stripe_fake import signed_event
 
 pytestmark = pytest.mark.e2e
@@ -129,20 +132,38 @@ def test_the_webhook_endpoint_verifies_and_applies_once(app_url, e2e_database_ur
             request=bookings.BookingRequest(client.id, practitioner.id, start, MeetingType.ONLINE),
             actor=bookings.Actor(client.id, Role.CLIENT),
         )
-        cents = int(session.get(Booking, booking_id).total_amount * 100)
+        booking = session.get(Booking, booking_id)
+        cents = int(booking.total_amount * 100)
+        # As "Pay online" leaves it: the Checkout page made for this booking.
+        page_id = f"cs_e2e_{booking_id.hex[:12]}"
+        session.add(
+            CheckoutPage(
+                reference=page_id,
+                booking_id=booking_id,
+                provider="stripe",
+                amount_cents=cents,
+                currency="zar",
+                expires_at=now + timedelta(minutes=31),
+            )
+        )
+        booking.stripe_checkout_session_id = page_id
         session.commit()
     endpoint = f"{app_url}/_avenrae/stripe/webhook"
-    intent = {
-        "id": f"pi_e2e_{booking_id.hex[:10]}",
-        "object": "payment_intent",
-        "amount_received": cents,
-        "metadata": {"booking_id": str(booking_id)},
-    }
-    payload, signature = signed_event("payment_intent.succeeded", intent)
+    intent_id = f"pi_e2e_{booking_id.hex[:10]}"
+    paid = stripe_objects.checkout_session(id=page_id, payment_intent=intent_id, amount_total=cents)
+    payload, signature = signed_event("checkout.session.completed", paid)
+    # Someone pays R1 on a payment link naming the booking: kept apart, never counted.
+    forged = stripe_objects.checkout_session(
+        id="cs_e2e_link", payment_intent="pi_e2e_link", amount_total=100, client_reference_id=str(booking_id)
+    )
+    assert post(endpoint, *signed_event("checkout.session.completed", forged)) == (
+        200,
+        {"result": "unmatched: refund queued"},
+    )
 
     assert post(endpoint, payload, signature.replace("v1=", "v1=f"))[0] == 400
     assert post(endpoint, payload, None)[0] == 400
-    old_payload, old_signature = signed_event("payment_intent.succeeded", intent, at=int(now.timestamp()) - 3600)
+    old_payload, old_signature = signed_event("checkout.session.completed", paid, at=int(now.timestamp()) - 3600)
     assert post(endpoint, old_payload, old_signature)[0] == 400
     with Session(engine) as session:
         assert session.get(Booking, booking_id).status == BookingStatus.PENDING  # nothing applied yet
@@ -153,6 +174,7 @@ def test_the_webhook_endpoint_verifies_and_applies_once(app_url, e2e_database_ur
         booking = session.get(Booking, booking_id)
         assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
         charges = session.scalars(select(PaymentTransaction).where(PaymentTransaction.booking_id == booking_id)).all()
-        assert [(c.status, c.provider_reference) for c in charges] == [(PaymentStatus.COMPLETED, intent["id"])]
+        assert [(c.status, c.provider_reference) for c in charges] == [(PaymentStatus.COMPLETED, intent_id)]
+        assert session.scalars(select(UnmatchedPayment.payment_reference)).all() == ["pi_e2e_link"]
         assert session.get(StripeEvent, json.loads(payload)["id"]).processed_at is not None
     engine.dispose()

@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import avenrae.ui.server  # noqa: F401 - turns off Streamlit's pages/-folder mode, as `serve` does
@@ -12,6 +13,20 @@ from avenrae.models import Role, User
 from avenrae.services import tokens
 from avenrae.ui import auth
 from tests.factories import make_client, make_practitioner, make_user
+
+
+@pytest.fixture(autouse=True)
+def _pages_through_app_py(monkeypatch) -> None:
+    """Run every page inside app.py's navigation, as `serve` does. (AppTest re-detects the
+    pages/ folder before each run and would otherwise run a page on its own, skipping
+    app.py: its login check, sidebar and database banner.)"""
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 import pytest
 
 from avenrae.models import Role
-from avenrae.ui import navigation
+from avenrae.ui import auth, navigation
 from avenrae.ui.page import NO_ACCESS
 from tests.pages.conftest import make_person
 
@@ -71,4 +71,7 @@ def test_a_deactivated_user_is_treated_as_logged_out(db, page):
     user.is_active = False
     db.flush()
     app = page("pages/users.py", user=user)
-    assert refused(app)
+    # Sent to log in again, told why; nothing of the Users page is shown.
+    assert [t.value for t in app.title] == ["Log in to Avenrae"]
+    assert [i.value for i in app.info] == [auth.SESSION_ENDED]
+    assert auth.SESSION_KEY not in app.session_state

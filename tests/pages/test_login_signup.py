@@ -3,6 +3,7 @@
 from sqlalchemy import func, select
 
 from avenrae.models import LoginAttempt, Practitioner, Role, Specialization, User
+from avenrae.services import tokens
 from avenrae.ui import auth
 from tests.factories import PASSWORD, make_client
 
@@ -27,8 +28,14 @@ def test_wrong_password_shows_the_message_and_records_the_attempt(db, page):
 def test_logging_in_lands_on_the_roles_first_page(db, page, monkeypatch):
     make_client(db, email="sipho@example.co.za", first_name="Sipho")
     codes = []
-    real = auth._new_code
-    monkeypatch.setattr(auth, "_new_code", lambda token: codes.append(token) or real(token))
+    real = tokens.new_cookie_code
+    monkeypatch.setattr(
+        tokens,
+        "new_cookie_code",
+        lambda *, session, refresh_token: (
+            codes.append(refresh_token) or real(session=session, refresh_token=refresh_token)
+        ),
+    )
     app = page("pages/login.py")
     inputs = {t.label: t for t in app.text_input}
     inputs["Email"].input("SIPHO@example.co.za")

@@ -24,8 +24,10 @@ def test_inbox_unread_count_and_marking_read(db):
     assert notifications.unread_count(session=db, user_id=sipho.id) == 2
     entries = notifications.inbox(session=db, user_id=sipho.id)
     assert {e.title for e in entries} == {"One", "Two"}
-    assert notifications.mark_read(session=db, user_id=sipho.id, ids=[entries[0].id],
-                                   now=datetime(2030, 1, 1, tzinfo=UTC)) == 1
+    assert (
+        notifications.mark_read(session=db, user_id=sipho.id, ids=[entries[0].id], now=datetime(2030, 1, 1, tzinfo=UTC))
+        == 1
+    )
     assert notifications.unread_count(session=db, user_id=sipho.id) == 1
     # Someone else's notification cannot be marked through another account.
     theirs = notifications.inbox(session=db, user_id=lerato.id)[0]
@@ -39,7 +41,7 @@ def test_without_smtp_nothing_waits_to_be_mailed(db, monkeypatch):
     monkeypatch.setattr(get_settings(), "smtp_host", None)
     notifications.notify(session=db, item=item(make_client(db)))
     assert db.scalar(select(Notification.email_status)) == "none"
-    assert notifications.send_pending_emails(session=db) == (0, 0)
+    assert notifications.send_pending_emails() == (0, 0)
 
 
 class Inbox(Sink):
@@ -62,7 +64,7 @@ def smtp_server(monkeypatch):
     settings = get_settings()
     monkeypatch.setattr(settings, "smtp_host", "127.0.0.1")
     monkeypatch.setattr(settings, "smtp_port", port)
-    monkeypatch.setattr(settings, "smtp_starttls", False)
+    monkeypatch.setattr(settings, "smtp_security", "none")
     yield inbox
     controller.stop()
 
@@ -71,8 +73,8 @@ def test_email_copies_go_out_after_the_fact_and_once(db, smtp_server):
     client = make_client(db, email="sipho@example.co.za", first_name="Sipho")
     notifications.notify(session=db, item=item(client, message="Your session on Mon 07 Jan is confirmed."))
     assert db.scalar(select(Notification.email_status)) == "pending"
-    assert notifications.send_pending_emails(session=db) == (1, 0)
-    assert notifications.send_pending_emails(session=db) == (0, 0)
+    assert notifications.send_pending_emails() == (1, 0)
+    assert notifications.send_pending_emails() == (0, 0)
     [envelope] = smtp_server.messages
     assert envelope.rcpt_tos == ["sipho@example.co.za"]
     body = envelope.content.decode()
@@ -86,5 +88,5 @@ def test_a_server_that_is_down_leaves_mail_waiting(db, monkeypatch):
     monkeypatch.setattr(settings, "smtp_host", "127.0.0.1")
     monkeypatch.setattr(settings, "smtp_port", 1)
     notifications.notify(session=db, item=item(make_client(db)))
-    assert notifications.send_pending_emails(session=db) == (0, 0)
+    assert notifications.send_pending_emails() == (0, 0)
     assert db.scalar(select(Notification.email_status)) == "pending"

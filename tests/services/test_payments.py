@@ -18,6 +18,7 @@ from avenrae.models import (
     Role,
     StripeEvent,
     TransactionKind,
+    UnmatchedPayment,
 )
 from avenrae.services import bookings, payments
 from avenrae.services.errors import InvalidInput, PermissionDenied
@@ -64,6 +65,7 @@ def pending(db, client):
 
 
 def ledger_rows(db, booking):
+    db.expire_all()  # rows may have been settled in transactions of their own (sending refunds)
     return db.scalars(
         select(PaymentTransaction)
         .where(PaymentTransaction.booking_id == booking.id)
@@ -216,17 +218,28 @@ def test_a_wrong_secret_or_an_old_timestamp_is_rejected(db, fake, gateway, clien
     assert pending.status == BookingStatus.PENDING
 
 
-def test_an_event_for_an_unknown_booking_is_recorded_and_ignored(db, gateway):
+def test_an_event_for_an_unknown_booking_is_kept_apart_and_given_back(db, fake, gateway):
     ghost = {
         "id": "pi_ghost",
         "object": "payment_intent",
         "amount_received": 1000,
+        "currency": "zar",
         "metadata": {"booking_id": "00000000-0000-0000-0000-000000000000"},
     }
-    assert deliver(db, gateway, "payment_intent.succeeded", ghost)[0] == "unknown booking"
+    fake.intents["pi_ghost"] = {**ghost, "amount": 1000}
+    assert deliver(db, gateway, "payment_intent.succeeded", ghost)[0] == "unmatched: refund queued"
     event = db.scalars(select(StripeEvent)).one()
     assert event.processed_at is not None
     assert db.scalar(select(func.count()).select_from(PaymentTransaction)) == 0
+    unmatched = db.scalars(select(UnmatchedPayment)).one()
+    assert (unmatched.booking_id, unmatched.named_booking, unmatched.amount_cents) == (
+        None,
+        "00000000-0000-0000-0000-000000000000",
+        1000,
+    )
+    assert payments.send_queued_refunds(gateway=gateway) == payments.RefundRun(sent=1)
+    db.refresh(unmatched)
+    assert unmatched.refund_status == "refunded" and unmatched.refund_reference.startswith("re_")
 
 
 def test_a_declined_card_keeps_the_booking_pending_and_tells_the_client(db, fake, gateway, client, pending):
@@ -244,7 +257,8 @@ def test_money_arriving_after_the_hold_ran_out_goes_straight_back(db, fake, gate
     payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     bookings.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
     intent = fake.pay(pending.stripe_checkout_session_id)
-    assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "refunded"
+    assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "refund queued"
+    assert payments.send_queued_refunds(gateway=gateway) == payments.RefundRun(sent=1)
     rows = ledger_rows(db, pending)  # all written in this test's one transaction: same created_at
     assert sorted((r.kind.value, r.status.value) for r in rows) == [
         ("charge", "completed"),
@@ -344,58 +358,55 @@ def paid_online(db, fake, gateway, client, booking):
 
 def test_staff_refund_part_then_the_rest_never_more(db, fake, gateway, staff, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    payments.refund(
-        session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late", gateway=gateway
-    )
-    assert fake.sent[-1].form["amount"] == "10000" and fake.sent[-1].headers["Idempotency-Key"].startswith(
-        "avenrae-refund-"
-    )
+    first = payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late")
+    assert payments.send_queued_refunds(gateway=gateway, ids=first.to_send) == payments.RefundRun(sent=1)
+    assert fake.sent[-1].form["amount"] == "10000"
+    assert fake.sent[-1].headers["Idempotency-Key"] == f"avenrae-refund-{first.to_send[0]}"
     with pytest.raises(InvalidInput, match=r"At most R417\.50"):
-        payments.refund(
-            session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.51"), reason="x", gateway=gateway
-        )
-    payments.refund(
-        session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.50"), reason="Unwell", gateway=gateway
-    )
+        payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.51"), reason="x")
+    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.50"), reason="Unwell")
+    payments.send_queued_refunds(gateway=gateway)
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
     assert payments.balance(db, pending.id).refundable == 0
 
 
-def test_a_refund_stripe_refuses_writes_nothing(db, fake, gateway, staff, client, pending):
+def test_a_refund_stripe_refuses_is_marked_failed_and_the_money_stays_refundable(
+    db, fake, gateway, staff, client, pending
+):
     paid_online(db, fake, gateway, client, pending)
+    queued = payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("50"), reason="x")
     fake.fail_next = "invalid"
-    with pytest.raises(payments.PaymentError, match="Stripe refused"), db.begin_nested():
-        payments.refund(
-            session=db, booking_id=pending.id, actor=staff, amount=Decimal("50"), reason="x", gateway=gateway
-        )
-    assert [r.kind for r in ledger_rows(db, pending)] == [TransactionKind.CHARGE]
+    assert payments.send_queued_refunds(gateway=gateway, ids=queued.to_send) == payments.RefundRun(refused=1)
+    refund = [r for r in ledger_rows(db, pending) if r.kind == TransactionKind.REFUND]
+    assert [r.status for r in refund] == [PaymentStatus.FAILED] and "Stripe refused" in refund[0].failure_reason
+    assert payments.balance(db, pending.id).refundable == Decimal("517.50")
 
 
 def test_cancelling_a_day_ahead_refunds_online_payments_at_once(db, fake, gateway, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    outcome = payments.cancel_booking(
-        session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling", gateway=gateway
-    )
-    assert outcome.refund_due == outcome.refunded_now == Decimal("517.50")
+    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
+    assert outcome.refund_due == Decimal("517.50") and len(outcome.to_send) == 1
     assert outcome.message == "Booking cancelled. R517.50 is being refunded."
+    assert payments.send_queued_refunds(gateway=gateway, ids=outcome.to_send) == payments.RefundRun(sent=1)
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
     assert payments.refund_outstanding(db, pending) == 0
 
 
-def test_when_stripe_is_down_the_refund_stays_owed_and_the_job_pays_it(db, fake, gateway, client, pending):
+def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fake, gateway, client, pending):
     paid_online(db, fake, gateway, client, pending)
+    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
     fake.fail_next = "network"
-    outcome = payments.cancel_booking(
-        session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling", gateway=gateway
-    )
-    assert outcome.refunded_now == 0 and "owed back" in outcome.message
+    assert payments.send_queued_refunds(gateway=gateway, ids=outcome.to_send) == payments.RefundRun(waiting=1)
     db.refresh(pending)
     assert pending.status == BookingStatus.CANCELLED
-    assert payments.refund_outstanding(db, pending) == Decimal("517.50")
-    assert payments.refund_owed_automatically(session=db, gateway=gateway) == (1, 0)
-    assert payments.refund_outstanding(db, pending) == 0
+    assert payments.refund_outstanding(db, pending) == 0  # queued: owed no more, not yet paid out
+    assert payments.refund_owed_automatically(gateway=gateway) == payments.RefundRun(sent=1)
+    db.refresh(pending)
+    assert pending.payment_status == PaymentStatus.REFUNDED
+    keys = [call.headers["Idempotency-Key"] for call in fake.sent if call.path == "/v1/refunds"]
+    assert keys == [f"avenrae-refund-{outcome.to_send[0]}"] * 2  # the retry asked for the same refund
 
 
 def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, client, pending):
@@ -442,9 +453,8 @@ def test_settled_ledger_rows_never_change_and_none_is_deleted(db, pending):
 
 def test_staff_ledger_totals_and_filters(db, fake, gateway, staff, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    payments.refund(
-        session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill", gateway=gateway
-    )
+    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill")
+    payments.send_queued_refunds(gateway=gateway)
     page = payments.ledger(session=db, actor=staff)
     assert page.total == 2
     assert (page.totals.charged, page.totals.refunded, page.totals.net) == (
@@ -468,9 +478,8 @@ def test_practitioner_earnings_by_month_are_service_amounts_less_their_share_of_
     db, fake, gateway, staff, client, pending
 ):
     paid_online(db, fake, gateway, client, pending)
-    payments.refund(
-        session=db, booking_id=pending.id, actor=staff, amount=Decimal("115.00"), reason="Half hour", gateway=gateway
-    )
+    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("115.00"), reason="Half hour")
+    payments.send_queued_refunds(gateway=gateway)
     owner = db.scalar(select(Practitioner.user_id).where(Practitioner.id == pending.practitioner_id))
     [month] = payments.earnings(session=db, actor=bookings.Actor(owner, Role.PRACTITIONER))
     # R115 of R517.50 refunded; the practitioner's share is 450/517.50 of it: R100.00.

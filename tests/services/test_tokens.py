@@ -27,17 +27,20 @@ def test_rotation_spends_the_token_and_keeps_the_family(db):
     assert second.refresh_expires_at == NOW + timedelta(hours=1, days=7)
 
 
+LATER = NOW + timedelta(minutes=1)  # past the grace period for a token rotated at NOW
+
+
 def test_reusing_a_spent_token_revokes_the_whole_family(db):
     user = make_client(db)
     first = tokens.issue(session=db, user=user, now=NOW)
     _, second = tokens.rotate(session=db, refresh_token=first.refresh_token, now=NOW)
     other_browser = tokens.issue(session=db, user=user, now=NOW)
     with pytest.raises(tokens.TokenReused):
-        tokens.rotate(session=db, refresh_token=first.refresh_token, now=NOW)
+        tokens.rotate(session=db, refresh_token=first.refresh_token, now=LATER)
     with pytest.raises(tokens.TokenError):
-        tokens.rotate(session=db, refresh_token=second.refresh_token, now=NOW)
+        tokens.rotate(session=db, refresh_token=second.refresh_token, now=LATER)
     # Another browser of the same user is a different family and carries on.
-    tokens.rotate(session=db, refresh_token=other_browser.refresh_token, now=NOW)
+    tokens.rotate(session=db, refresh_token=other_browser.refresh_token, now=LATER)
 
 
 def test_the_reuse_revocation_is_kept_when_caught_inside_the_scope(db):
@@ -45,7 +48,7 @@ def test_the_reuse_revocation_is_kept_when_caught_inside_the_scope(db):
     first = tokens.issue(session=db, user=user, now=NOW)
     _, _second = tokens.rotate(session=db, refresh_token=first.refresh_token, now=NOW)
     with session_scope() as session, pytest.raises(tokens.TokenReused):
-        tokens.rotate(session=session, refresh_token=first.refresh_token, now=NOW)
+        tokens.rotate(session=session, refresh_token=first.refresh_token, now=LATER)
     live = db.scalars(select(RefreshToken).where(RefreshToken.revoked_at.is_(None))).all()
     assert live == []
 

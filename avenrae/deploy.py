@@ -1,0 +1,105 @@
+"""What a production deployment must get right before it faces the internet.
+
+`python -m avenrae check --deploy` lists every problem with its fix (as Django's
+`check --deploy` does); `serve` refuses to start in production while a problem that
+would put money or sessions at risk remains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from avenrae.config import MIN_SECRET_BYTES, Settings
+
+STRIPE_TEST_PREFIXES = ("sk_test_", "rk_test_")
+
+
+@dataclass(frozen=True)
+class Problem:
+    setting: str
+    problem: str
+    fix: str
+    # The server will not start in production while this is wrong.
+    blocks_serving: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.setting}: {self.problem} Fix: {self.fix}"
+
+
+def problems(settings: Settings) -> list[Problem]:
+    """Every unsafe or missing setting for a production deployment, in a fixed order."""
+    found: list[Problem] = []
+    if not settings.production:
+        found.append(
+            Problem(
+                "AVENRAE_ENVIRONMENT",
+                f"is {settings.environment!r}, so the production safeguards are off.",
+                "set AVENRAE_ENVIRONMENT=production.",
+                blocks_serving=False,
+            )
+        )
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        found.append(
+            Problem(
+                "AVENRAE_JWT_SECRET",
+                "is not set, so sessions are signed with a key generated on this one machine.",
+                f"set it to at least {MIN_SECRET_BYTES} random bytes (`openssl rand -base64 48`), "
+                "the same on every app server.",
+            )
+        )
+    public = urlsplit(settings.public_url)
+    if public.scheme != "https" or not public.hostname:
+        found.append(
+            Problem(
+                "AVENRAE_PUBLIC_URL",
+                f"is {settings.public_url!r}, not an https address: cookies and payment returns would travel in clear.",
+                "set it to the https address clients use, e.g. https://ops.avenrae.co.za.",
+            )
+        )
+    stripe_key = settings.stripe_secret_key.get_secret_value() if settings.stripe_secret_key else ""
+    if stripe_key.startswith(STRIPE_TEST_PREFIXES):
+        found.append(
+            Problem(
+                "AVENRAE_STRIPE_SECRET_KEY",
+                "is a test-mode key: clients would 'pay' with test cards and nothing would be charged.",
+                "use the live secret key (sk_live_...) from the Stripe dashboard.",
+            )
+        )
+    if stripe_key and not settings.stripe_webhook_secret:
+        found.append(
+            Problem(
+                "AVENRAE_STRIPE_WEBHOOK_SECRET",
+                "is not set, so Stripe's events are refused and bookings are confirmed only by the minute job.",
+                "add the endpoint <public URL>/_avenrae/stripe/webhook in the Stripe dashboard and set its "
+                "signing secret (whsec_...).",
+                blocks_serving=False,
+            )
+        )
+    if not settings.database_url:
+        found.append(
+            Problem(
+                "DATABASE_URL",
+                "is not set, so the server would use the project-local cluster in .avenrae/ (no backups, no replica).",
+                "point it at the production PostgreSQL (see docs/deploy.md).",
+                blocks_serving=False,
+            )
+        )
+    if settings.allow_unverified_bookings:
+        found.append(
+            Problem(
+                "AVENRAE_ALLOW_UNVERIFIED_BOOKINGS",
+                "is true: clients can book and pay practitioners nobody has checked.",
+                "leave it unset (false) in production.",
+                blocks_serving=False,
+            )
+        )
+    return found
+
+
+def serving_blockers(settings: Settings) -> list[Problem]:
+    """In production, the problems the server refuses to start with; none elsewhere."""
+    if not settings.production:
+        return []
+    return [problem for problem in problems(settings) if problem.blocks_serving]
