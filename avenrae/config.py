@@ -79,6 +79,15 @@ class Settings(BaseSettings):
     max_unpaid_holds: int = Field(default=3, ge=1, le=100)
     allow_unverified_bookings: bool = False
 
+    # Paying by EFT: a booking held for a bank transfer stays held this many hours, but only
+    # until this many hours before the session (never past it); and the account clients pay.
+    eft_hold_hours: int = Field(default=24, ge=1, le=14 * 24)
+    eft_cutoff_hours: int = Field(default=2, ge=0, le=7 * 24)
+    eft_bank_name: str | None = None
+    eft_account_name: str | None = None
+    eft_account_number: str | None = None
+    eft_branch_code: str | None = None
+
     # Retention (POPIA: keep personal information no longer than needed); the purge job
     # deletes older rows daily.
     login_attempts_retention_days: int = Field(default=90, ge=1)
@@ -147,6 +156,16 @@ class Settings(BaseSettings):
                 "AVENRAE_SMTP_SECURITY=none sends passwords and mail in clear: only allowed for a relay on "
                 "localhost; use starttls or tls"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _demo_bank_account_outside_production(self) -> Settings:
+        # So a demo shows the whole EFT path; production names its own account (check --deploy).
+        if not self.production and not any(
+            (self.eft_bank_name, self.eft_account_name, self.eft_account_number, self.eft_branch_code)
+        ):
+            self.eft_bank_name, self.eft_account_name = "First National Bank", "Avenrae Demo (Pty) Ltd"
+            self.eft_account_number, self.eft_branch_code = "62000000001", "250655"
         return self
 
     @property

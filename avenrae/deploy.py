@@ -77,6 +77,18 @@ def problems(settings: Settings) -> list[Problem]:
                 blocks_serving=False,
             )
         )
+    bank = (settings.eft_bank_name, settings.eft_account_name, settings.eft_account_number, settings.eft_branch_code)
+    if not all(bank):
+        found.append(
+            Problem(
+                "AVENRAE_EFT_BANK_NAME",
+                "and the other AVENRAE_EFT_* settings are not all set, so clients paying by EFT are not told "
+                "where to pay.",
+                "set AVENRAE_EFT_BANK_NAME, AVENRAE_EFT_ACCOUNT_NAME, AVENRAE_EFT_ACCOUNT_NUMBER and "
+                "AVENRAE_EFT_BRANCH_CODE to the platform's bank account.",
+                blocks_serving=False,
+            )
+        )
     if not settings.database_url:
         found.append(
             Problem(

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from avenrae.db import session_scope
-from avenrae.services import analytics, bookings, notifications, payments, retention
+from avenrae.services import analytics, flows, notifications, payments, retention
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,11 @@ class Job:
 
 
 def _expire_pending(session: Session) -> str:
-    return f"Cancelled {bookings.expire_pending(session=session)} unpaid bookings whose hold ran out."
+    return f"Cancelled {flows.expire_pending(session=session)} unpaid bookings whose hold ran out."
 
 
 def _complete_finished(session: Session) -> str:
-    return f"Marked {bookings.complete_finished(session=session)} finished sessions as completed."
+    return f"Marked {flows.complete_finished(session=session)} finished sessions as completed."
 
 
 def _send_email(_session: Session) -> str:  # one transaction per message, of its own
@@ -46,11 +46,11 @@ def _send_email(_session: Session) -> str:  # one transaction per message, of it
 
 
 def _refresh_payments(session: Session) -> str:
-    return f"Confirmed {payments.refresh_open_payments(session=session)} bookings paid online."
+    return f"Confirmed {flows.refresh_open_payments(session=session)} bookings paid online."
 
 
 def _refund_owed(_session: Session) -> str:  # one transaction per booking and per refund, of their own
-    run = payments.refund_owed_automatically()
+    run = flows.refund_owed_automatically()
     return (
         f"Sent {run.sent} refunds online; the provider refused {run.refused} (left to staff); "
         f"{run.waiting} wait for the next run."

@@ -51,6 +51,19 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# Role groups, each defined once here; pages and services compose them.
+# People who sign up themselves and use the marketplace.
+MEMBERS = frozenset({Role.CLIENT, Role.PRACTITIONER})
+# Avenrae's own people: they see the operations side (Home).
+EMPLOYEES = frozenset({Role.STAFF, Role.ANALYST, Role.ADMIN})
+# Employees who act for clients and practitioners: book, cancel, take payments and refunds,
+# moderate reviews, verify practitioners, edit anyone's availability.
+OPERATORS = frozenset({Role.STAFF, Role.ADMIN})
+# Employees who read the analytics.
+ANALYSTS = frozenset({Role.ANALYST, Role.ADMIN})
+ADMINS = frozenset({Role.ADMIN})
+
+
 class Specialization(StrEnum):
     HEALER = "healer"
     PROPHET = "prophet"
@@ -75,6 +88,8 @@ class PaymentStatus(StrEnum):
     COMPLETED = "completed"
     REFUNDED = "refunded"
     FAILED = "failed"
+    # Nobody paid before the hold ran out (or the booking was cancelled before it was paid).
+    EXPIRED = "expired"
 
 
 class MeetingType(StrEnum):
@@ -115,7 +130,7 @@ def pg_enum(enum_cls: type[StrEnum], name: str) -> Enum:
     return Enum(enum_cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
-def _in(column: str, values: tuple[StrEnum, ...]) -> str:
+def sql_in(column: str, values: tuple[StrEnum, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
@@ -351,7 +366,7 @@ class Booking(UuidPk, Timestamps, Base):
             (text("tstzrange(session_start, blocked_until, '[)')"), "&&"),
             name="ex_bookings_no_overlap",
             using="gist",
-            where=text(_in("status", SLOT_HOLDING_STATUSES)),
+            where=text(sql_in("status", SLOT_HOLDING_STATUSES)),
         ),
         Index("ix_bookings_status_session_start", "status", "session_start"),
         Index("ix_bookings_practitioner_session_start", "practitioner_id", "session_start"),
@@ -415,6 +430,9 @@ class Booking(UuidPk, Timestamps, Base):
     cancellation_reason: Mapped[str | None] = mapped_column(Text)
     # An unpaid pending booking holds its slot until then, and is cancelled after.
     hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How the client is paying a pending booking: 'online' (a card, minutes) or 'eft' (a bank
+    # transfer, a day: see bookings.hold_until).
+    pays_by: Mapped[str | None] = mapped_column(String(8))
     # What the cancellation policy says the client gets back; payments pays it.
     refund_due: Mapped[Decimal | None] = mapped_column(Money)
     # Refunds already made when the booking was cancelled: what the policy still owes is

@@ -23,13 +23,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
+import psycopg.sql
 from tqdm import tqdm
 
-from avenrae import geo, seed_text
+from avenrae import geo, seed_demo, seed_text
 from avenrae.config import get_settings
 from avenrae.models import Base, BookingStatus, Role, Specialization
 from avenrae.services import accounts
@@ -46,6 +48,7 @@ MAX_PRACTITIONERS = 2_000_000
 MAX_BOOKINGS = 20_000_000
 HISTORY_DAYS = 395  # a little over 13 months of past sessions
 HORIZON_DAYS = 60
+FORWARD_DAYS = 14  # how fast bookings thin out ahead of now (days for the weight to fall to 1/e)
 SLOT_HOURS = 2  # bookings start on a 2-hour grid; sessions last at most 90 minutes
 LOCAL_TZ = ZoneInfo("Africa/Johannesburg")
 
@@ -87,6 +90,8 @@ class SeedOptions:
 @dataclass
 class SeedReport:
     rows: dict[str, int] = field(default_factory=dict)
+    # Of those, what the demo accounts' work added (seed_demo: a few bookings, payments, notices).
+    demo_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     steps: list[tuple[str, int, float]] = field(default_factory=list)
 
@@ -150,8 +155,15 @@ def random_uuids(seed: int, stream: str, count: int) -> np.ndarray:
     return raw.view("V16").reshape(count)
 
 
+def _value(cursor: psycopg.Cursor) -> Any:
+    """The one value of a query that always returns one row."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
 def as_uuid(record: np.void) -> uuid.UUID:
-    return uuid.UUID(bytes=bytes(record))
+    return uuid.UUID(bytes=record.tobytes())
 
 
 def pg_time(unix_seconds: np.ndarray) -> np.ndarray:
@@ -346,11 +358,20 @@ def _plan_bookings(
     for t, starts in enumerate(slot_lists):
         slots[t, : len(starts)] = starts
 
+    now = int(anchor.timestamp())
+    # Each slot weighs 1 in the past; ahead, the weight thins out (bookings far ahead are the
+    # few made so far), so this month's sales are not swollen by every future session.
+    cumulative = []
+    for starts in slot_lists:
+        weight = np.where(starts <= now, 1.0, np.exp(-(starts - now) / (FORWARD_DAYS * 86400)))
+        cumulative.append(np.concatenate([[0.0], np.cumsum(weight)]))
+    room = np.array([int(c[-1]) for c in cumulative])  # bookings a template's stretches can hold
+
     # How many bookings each practitioner gets: popular ones more, unverified fewer.
     popularity = rng.lognormal(0, 0.8, p) * np.where(people.verification == 0, 1.0, 0.3)
     popularity[0] = popularity.max()  # the demo practitioner has a full diary
     counts = rng.multinomial(b, popularity / popularity.sum())
-    capacity = slot_counts[people.template]
+    capacity = room[people.template]
     overflow = int(np.maximum(counts - capacity, 0).sum())
     counts = np.minimum(counts, capacity)
     if overflow:
@@ -358,24 +379,32 @@ def _plan_bookings(
         before = np.cumsum(spare) - spare
         counts += np.clip(overflow - before, 0, spare)
 
-    # Booking j of a practitioner with k bookings takes a slot from the j-th of k equal
-    # stretches of their slot list: distinct slots, so no two of them overlap.
+    # Booking j of a practitioner with k bookings takes a slot from the j-th of k stretches
+    # of equal weight of their slot list: distinct slots, so no two of them overlap (a
+    # stretch weighs at least 1, and no slot weighs more, so it holds at least one slot).
     practitioner = np.repeat(np.arange(p), counts)
     j = np.arange(b) - np.repeat(np.cumsum(counts) - counts, counts)
     k = counts[practitioner]
-    n_slots = slot_counts[people.template[practitioner]]
-    low = j * n_slots // k
-    high = (j + 1) * n_slots // k
+    template = people.template[practitioner]
+    low = np.zeros(b, dtype=np.int64)
+    high = np.zeros(b, dtype=np.int64)
+    for t, cum in enumerate(cumulative):
+        mine = template == t
+        low[mine] = np.searchsorted(cum, j[mine] * cum[-1] / k[mine], side="right") - 1
+        high[mine] = np.searchsorted(cum, (j[mine] + 1) * cum[-1] / k[mine], side="right") - 1
+    high = np.maximum(np.minimum(high, slot_counts[template]), low + 1)
     slot = low + (rng.random(b) * (high - low)).astype(np.int64)
-    start = slots[people.template[practitioner], slot]
+    start = slots[template, slot]
     duration = people.duration[practitioner]
     end = start + duration * 60
-    now = int(anchor.timestamp())
     past = end <= now
 
     client_weights = rng.lognormal(0, 1.0, options.clients)
     client = rng.choice(options.clients, size=b, p=client_weights / client_weights.sum())
-    client[np.flatnonzero(practitioner == 0)[::3][:25]] = 0  # the demo client's sessions
+    # The demo client's sessions: 25 of the demo practitioner's, spread over the whole time
+    # line, so some are recent (reviewable), some ahead (to cancel or move).
+    demo_practitioner = np.flatnonzero(practitioner == 0)
+    client[demo_practitioner[np.unique(np.linspace(0, len(demo_practitioner) - 1, 25).astype(np.int64))]] = 0
 
     roll = rng.random(b)
     code = STATUS_CODE
@@ -552,8 +581,9 @@ def _restore_keys(cur: psycopg.Cursor, keys: _Keys, on_step: Callable[[str, floa
 
 
 class _Seeder:
-    def __init__(self, conn: psycopg.Connection, options: SeedOptions, show_progress: bool):
+    def __init__(self, conn: psycopg.Connection, options: SeedOptions, show_progress: bool, url: str):
         self.conn = conn
+        self.url = url
         self.cur = conn.cursor()
         self.options = options
         self.anchor = _anchor(options)
@@ -621,12 +651,29 @@ class _Seeder:
                 self._load_searches()
         finally:
             self.bar.close()
+        demo_started = time.perf_counter()
+        before = self._counts()
+        seed_demo.run(self.url, now=self.anchor)
+        for table, rows in self._counts().items():
+            if rows != before[table]:
+                self.report.demo_rows[table] = rows - before[table]
+                self.report.rows[table] = self.report.rows.get(table, 0) + rows - before[table]
+        self.report.steps.append(("demo accounts' work (through the flows)", 0, time.perf_counter() - demo_started))
         analyze_started = time.perf_counter()
         self.conn.autocommit = True
         self.cur.execute(f"ANALYZE {', '.join(SEEDED_TABLES)}")
         self.report.steps.append(("analyze", 0, time.perf_counter() - analyze_started))
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    def _counts(self) -> dict[str, int]:
+        counted = "SELECT count(*) FROM {}"  # the models' own table names, quoted by psycopg
+        found = {
+            table: _value(self.cur.execute(psycopg.sql.SQL(counted).format(psycopg.sql.Identifier(table))))
+            for table in SEEDED_TABLES
+        }
+        self.conn.rollback()  # only read: end the transaction the counts began
+        return found
 
     def _search_count(self) -> int:
         return max(200, self.options.bookings // 1000)
@@ -913,7 +960,7 @@ class _Seeder:
             {name: (pg_type, plan[name]) for name, pg_type in BOOKING_STAGING_TYPES.items()},
         )
         staff_email = next(email for role, email, _, _ in DEMO_ACCOUNTS if role == Role.STAFF)
-        staff_id = self.cur.execute("SELECT id FROM users WHERE email = %s", (staff_email,)).fetchone()[0]
+        staff_id = _value(self.cur.execute("SELECT id FROM users WHERE email = %s", (staff_email,)))
         params = {
             "staff_id": staff_id,
             "fee_rate": self.fee_rate,
@@ -927,7 +974,7 @@ class _Seeder:
                 id, client_id, practitioner_id, created_by_id, session_start, session_end, blocked_until, status,
                 meeting_type, notes, currency, service_amount, platform_fee_rate, platform_fee,
                 total_amount, payment_status, stripe_payment_intent_id, confirmed_at, completed_at,
-                cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at)
+                cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at, pays_by, hold_expires_at)
             SELECT b.id, b.client_user_id, b.practitioner_id,
                    CASE WHEN b.staff_booked = 1 THEN %(staff_id)s::uuid END,
                    b.session_start, b.session_end, b.session_end,
@@ -935,7 +982,7 @@ class _Seeder:
                    (ARRAY['in_person', 'online']::meeting_type[])[b.meeting + 1],
                    coalesce((%(notes)s::text[])[b.note_idx], ''),
                    'ZAR', a.service, %(fee_rate)s, a.fee, a.service + a.fee,
-                   (CASE b.pay WHEN 0 THEN 'pending' WHEN 2 THEN 'failed'
+                   (CASE b.pay WHEN 0 THEN 'pending' WHEN 2 THEN 'expired'
                          ELSE CASE WHEN b.refund = 1 THEN 'refunded' ELSE 'completed' END
                     END)::payment_status,
                    CASE WHEN b.method = 0 THEN 'pi_seed' || replace(b.charge_id::text, '-', '') END,
@@ -950,7 +997,12 @@ class _Seeder:
                    b.created,
                    CASE WHEN b.cancel_by > 0 THEN b.cancelled
                         WHEN b.status = %(completed)s THEN b.session_end + interval '30 minutes'
-                        ELSE b.created END
+                        ELSE b.created END,
+                   -- Unpaid bookings wait for an EFT: held a day, until two hours before the session.
+                   CASE WHEN b.pay = 0 THEN 'eft' END,
+                   CASE WHEN b.pay = 0
+                        THEN greatest(least(b.created + interval '24 hours', b.session_start - interval '2 hours'),
+                                      b.created + interval '15 minutes') END
             FROM seed_bookings b
             CROSS JOIN LATERAL (SELECT b.rate_cents / 100.0 AS service,
                                        round(b.rate_cents / 100.0 * %(fee_rate)s, 2) AS fee) a
@@ -978,9 +1030,9 @@ class _Seeder:
                         ELSE (ARRAY['CARD', 'EFT', 'CASH'])[b.method + 1] || '-' || (100000 + b.n) END,
                    b.rate_cents / 100.0 + round(b.rate_cents / 100.0 * %(fee_rate)s, 2),
                    'ZAR',
-                   (ARRAY['pending', 'completed', 'failed']::payment_status[])[b.pay + 1],
+                   (ARRAY['pending', 'completed', 'expired']::payment_status[])[b.pay + 1],
                    'charge:' || b.id,
-                   CASE WHEN b.pay = 2 THEN 'Not paid before the booking hold expired.' END,
+                   CASE WHEN b.pay = 2 THEN 'The booking was cancelled before it was paid.' END,
                    CASE WHEN b.method > 0 AND b.pay = 1 THEN %(staff_id)s::uuid END,
                    b.created + CASE WHEN b.pay = 1 THEN interval '2 minutes' ELSE interval '0' END
             FROM seed_bookings b
@@ -1096,11 +1148,11 @@ def seed(url: str, options: SeedOptions, show_progress: bool = True) -> SeedRepo
     with psycopg.connect(url) as conn:
         _refuse_if_seeded(conn.cursor())
         conn.rollback()
-        return _Seeder(conn, options, show_progress).run()
+        return _Seeder(conn, options, show_progress, url).run()
 
 
 def _refuse_if_seeded(cur: psycopg.Cursor) -> None:
-    existing = cur.execute("SELECT count(*) FROM users").fetchone()[0]
+    existing = _value(cur.execute("SELECT count(*) FROM users"))
     if existing:
         raise SeedError(
             f"the database already holds {existing:,} users: run `python -m avenrae db reset --yes` "
@@ -1110,4 +1162,4 @@ def _refuse_if_seeded(cur: psycopg.Cursor) -> None:
 
 def is_seeded(url: str) -> bool:
     with psycopg.connect(url) as conn:
-        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0])
+        return bool(_value(conn.execute("SELECT EXISTS (SELECT 1 FROM users)")))

@@ -32,7 +32,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from avenrae.models import Booking, BookingStatus, MeetingType, PaymentTransaction, Practitioner, Role
-from avenrae.services import availability, bookings, payments
+from avenrae.services import availability, bookings, flows, ledger
 from tests.factories import make_client, make_practitioner, make_user, make_weekly_hours
 from tests.stripe_fake import WEBHOOK_SECRET, signed_event
 
@@ -60,11 +60,11 @@ def pending_bookings(engine, count: int) -> list[tuple]:
                 end=now + timedelta(days=30),
             )
             start = slots[index // len(practitioners)]
-            booking_id = bookings.create(
+            booking_id = flows.book(
                 session=session,
                 request=bookings.BookingRequest(client_id, practitioner_id, start, MeetingType.ONLINE),
                 actor=bookings.Actor(client_id, Role.CLIENT),
-            )
+            ).id
             total = session.get(Booking, booking_id).total_amount
             made.append((booking_id, int(total * 100)))
             session.commit()
@@ -88,7 +88,7 @@ def webhooks(engine, count: int) -> None:
 
     def deliver(payload, signature) -> str:
         with Session(engine) as session:
-            outcome = payments.handle_webhook(
+            outcome = flows.handle_webhook(
                 session=session, payload=payload, signature=signature, secret=WEBHOOK_SECRET
             )
             session.commit()
@@ -135,22 +135,22 @@ def ledger_queries(engine, rounds: int) -> None:
         owner = bookings.Actor(session.get(Practitioner, busiest).user_id, Role.PRACTITIONER)
         rows = session.execute(text("SELECT count(*) FROM payment_transactions")).scalar()
         now = datetime.now(UTC)
-        period = payments.LedgerFilter(start=now - timedelta(days=30), end=now + timedelta(days=1))
+        period = ledger.LedgerFilter(start=now - timedelta(days=30), end=now + timedelta(days=1))
 
         def baseline():
             session.scalars(select(PaymentTransaction).order_by(PaymentTransaction.created_at.desc()).limit(50)).all()
 
         base = median_ms(baseline, rounds)
-        page = median_ms(lambda: payments.ledger(session=session, actor=staff, filters=period), rounds)
+        page = median_ms(lambda: ledger.ledger_page(session=session, role=staff.role, filters=period), rounds)
         searched = median_ms(
-            lambda: payments.ledger(
+            lambda: ledger.ledger_page(
                 session=session,
-                actor=staff,
-                filters=payments.LedgerFilter(start=period.start, end=period.end, text="ndlovu"),
+                role=staff.role,
+                filters=ledger.LedgerFilter(start=period.start, end=period.end, text="ndlovu"),
             ),
             rounds,
         )
-        earned = median_ms(lambda: payments.earnings(session=session, actor=owner), rounds)
+        earned = median_ms(lambda: ledger.earnings(session=session, role=owner.role, user_id=owner.id), rounds)
     print(f"\nledger of {rows:,} rows, median of {rounds}")
     print(f"  newest 50 rows, no joins (baseline)      {base:8.2f} ms")
     for label, value in [

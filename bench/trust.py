@@ -33,7 +33,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from avenrae.models import Review, ReviewStatus, Role
-from avenrae.services import reviews, verification
+from avenrae.services import flows, reviews, verification
 from avenrae.services.bookings import Actor
 from tests.factories import make_user, sample_document
 
@@ -60,7 +60,7 @@ def moderation(engine, rounds: int) -> None:
         with Session(engine) as session:
             if start_status == ReviewStatus.PUBLISHED:
                 session.execute(update(Review).where(Review.id == target).values(status=ReviewStatus.HIDDEN))
-            reviews.moderate(session=session, actor=staff, review_id=target, action="publish")
+            flows.moderate_review(session=session, actor=staff, review_id=target, action="publish")
             session.rollback()
 
     def status_change_without_rule():

@@ -47,7 +47,7 @@ if not found:
     st.info("No entries match.")
     st.stop()
 pages = max(1, -(-total // 50))
-st.caption(f"{fmt.count(total, 'entry')} · page {int(page)} of {pages:,} · times in {fmt.default_zone()}")
+st.caption(f"{fmt.count(total, 'entry', 'entries')} · page {int(page)} of {pages:,} · times in {fmt.default_zone()}")
 st.dataframe(
     pd.DataFrame(
         {

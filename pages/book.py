@@ -6,7 +6,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import bookings, verification
+from avenrae.services import bookings, flows, verification
 from avenrae.services.errors import NotFound
 from avenrae.ui import booking, feedback, pickers
 from avenrae.ui import format as fmt
@@ -29,7 +29,11 @@ try:
     practitioner_id = uuid.UUID(st.query_params.get("practitioner", ""))
 except ValueError:
     chosen = pickers.person(
-        Role.PRACTITIONER, key="book_with", label="practitioner", show_email=user.role != Role.CLIENT
+        Role.PRACTITIONER,
+        key="book_with",
+        label="practitioner",
+        show_email=user.role != Role.CLIENT,
+        bookable_only=True,
     )
     if chosen is None:
         st.page_link("pages/search.py", label="Or find one near you on the map", icon=":material/travel_explore:")
@@ -62,16 +66,25 @@ with st.container(border=True):
     ui_reviews.latest(practitioner.id)
 if not practitioner.bookable:
     st.warning("This practitioner is not verified yet, so they cannot be booked.")
+    st.page_link("pages/search.py", label="Back to the search for someone else", icon=":material/travel_explore:")
     st.stop()
 
 start = booking.time_picker(practitioner.id, practitioner.time_zone, practitioner.booking_horizon_days, key="book")
-meeting = st.radio("How to meet", practitioner.meeting_types, horizontal=True, format_func=lambda m: fmt.label(m.value))
-notes = st.text_area("Anything the practitioner should know (optional)", max_chars=bookings.MAX_NOTES)
+asked = st.query_params.get("meeting")  # the way of meeting the search asked for
+meeting = st.radio(
+    "How to meet",
+    practitioner.meeting_types,
+    index=next((i for i, m in enumerate(practitioner.meeting_types) if m.value == asked), 0),
+    horizontal=True,
+    format_func=lambda m: fmt.label(m.value),
+)
+notes = st.text_area("Anything the practitioner should know (optional)")
 
 price = practitioner.price
 st.markdown(
     f"**{practitioner.session_minutes}-minute session** · {fmt.rand(price.service_amount)} "
-    f"+ platform fee {fmt.rand(price.platform_fee)} (15%) = **{fmt.rand(price.total_amount)}**"
+    f"+ platform fee {fmt.rand(price.platform_fee)} ({fmt.percent(price.platform_fee_rate)}) "
+    f"= **{fmt.rand(price.total_amount)}**"
 )
 if start is None:
     st.caption("Choose a time to continue.")
@@ -81,9 +94,7 @@ if st.button(
 ):
     request = bookings.BookingRequest(client_id, practitioner.id, start, meeting, notes)
     actor = bookings.Actor(user.id, user.role)
-    booked = feedback.attempt(
-        lambda session: bookings.create(session=session, request=request, actor=actor), rerun=False
-    )
+    booked = feedback.attempt(lambda session: flows.book(session=session, request=request, actor=actor).id, rerun=False)
     if booked:
         st.session_state[feedback.FLASH_KEY] = (
             "Booked! The time is held for you while you pay; until then the booking is pending."

@@ -1,13 +1,14 @@
 """Bookings map: where sessions happen, where practitioners are and where searches find
 nobody, on a grid of equal-area hexagons. Read-only."""
 
-from datetime import date, datetime
+from datetime import datetime
 
 import branca.colormap as cm
 import folium
 import pandas as pd
 import streamlit as st
 
+from avenrae import months as calendar_months
 from avenrae.models import BookingStatus, Specialization
 from avenrae.services import analytics
 from avenrae.ui import analytics as view
@@ -20,16 +21,8 @@ st.title("Bookings map")
 view.freshness_note()
 
 
-def month_list(last: date, count: int = 36) -> list[date]:
-    months, month = [], last.replace(day=1)
-    for _ in range(count):
-        months.append(month)
-        month = (month.replace(day=1) - pd.Timedelta(days=1)).replace(day=1)
-    return months[::-1]
-
-
 this_month = datetime.now().astimezone().date().replace(day=1)
-months = month_list((this_month + pd.Timedelta(days=62)).replace(day=1), 39)
+months = calendar_months.months_up_to(calendar_months.next_month(calendar_months.next_month(this_month)), 39)
 top = st.columns([1.2, 1.2, 2, 2, 1.4])
 first = top[0].selectbox(
     "From", months, index=months.index(this_month) - 11, format_func=lambda m: f"{m:%b %Y}", key="map_first"

@@ -5,14 +5,13 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import bookings, payments
+from avenrae.services import ledger
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, pickers
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
-actor = bookings.Actor(user.id, user.role)
 st.title("Earnings" if user.role != Role.PRACTITIONER else "My earnings")
 
 practitioner_id = None
@@ -24,7 +23,9 @@ if user.role != Role.PRACTITIONER:
 
 try:
     with session_scope() as session:
-        months = payments.earnings(session=session, actor=actor, practitioner_id=practitioner_id)
+        months = ledger.earnings(
+            session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id
+        )
 except ServiceError as problem:
     feedback.show_error(problem)
     st.stop()

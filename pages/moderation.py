@@ -5,7 +5,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import ReviewStatus
-from avenrae.services import reviews
+from avenrae.services import flows, reviews
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
@@ -31,9 +31,10 @@ VIEWS = {
     "Published (to hide)": ReviewStatus.PUBLISHED,
     "Hidden (to publish again)": ReviewStatus.HIDDEN,
 }
-left, middle, right = st.columns([3, 2, 1])
 FIRST = next(iter(VIEWS))
-view = left.segmented_control("Queue", list(VIEWS), default=FIRST, key="moderation_view") or FIRST
+# The queue choice on a row of its own: its three buttons need the width.
+view = st.segmented_control("Queue", list(VIEWS), default=FIRST, key="moderation_view") or FIRST
+middle, right = st.columns([4, 1], vertical_alignment="bottom")
 words = middle.text_input("Client or practitioner", placeholder="Part of a name or e-mail", key="moderation_text")
 flagged_only = right.toggle("Flagged only", key="moderation_flagged")
 status = VIEWS[view]
@@ -66,34 +67,37 @@ with st.container(border=True):
     reason_pick = st.selectbox(
         "Reason (needed to reject or hide; the client sees it)", COMMON_REASONS, key=f"reason_pick_{current.id}"
     )
-    reason_typed = st.text_input("Or type a reason", key=f"reason_typed_{current.id}", max_chars=reviews.REASON_MAX)
+    reason_typed = st.text_input("Or type a reason", key=f"reason_typed_{current.id}")
     reason = reason_typed.strip() or reason_pick
     buttons = st.columns(4)
     if status != ReviewStatus.PUBLISHED and buttons[0].button(
         "Publish", type="primary", shortcut="P", help="Shortcut: P", width="stretch"
     ):
         feedback.attempt(
-            lambda s: reviews.moderate(session=s, actor=actor, review_id=current.id, action="publish"),
+            lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="publish"),
             success="Published. The rating is updated.",
         )
     if status == ReviewStatus.PENDING and buttons[1].button(
         "Reject", shortcut="J", help="Shortcut: J", width="stretch"
     ):
         feedback.attempt(
-            lambda s: reviews.moderate(session=s, actor=actor, review_id=current.id, action="reject", reason=reason),
+            lambda s: flows.moderate_review(
+                session=s, actor=actor, review_id=current.id, action="reject", reason=reason
+            ),
             success="Rejected; the client has been told why.",
         )
     if status == ReviewStatus.PUBLISHED and buttons[1].button(
         "Hide", shortcut="H", help="Shortcut: H", width="stretch"
     ):
         feedback.attempt(
-            lambda s: reviews.moderate(session=s, actor=actor, review_id=current.id, action="hide", reason=reason),
+            lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="hide", reason=reason),
             success="Hidden; the rating is updated and the client has been told why.",
         )
     if len(waiting) > 1 and buttons[3].button("Next", shortcut="N", help="Shortcut: N (skip for now)", width="stretch"):
         skipped.add(current.id)
         st.rerun()
-    st.caption("Keys: P publish · J reject · H hide · N next")
+    st.caption("Keys: P publish · J reject · H hide · N next (with or without Shift)")
+    ui_reviews.shifted_shortcuts({"P": "Publish", "J": "Reject", "H": "Hide", "N": "Next"})
 
 st.subheader("In this queue")
 st.dataframe(

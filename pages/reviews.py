@@ -3,7 +3,7 @@
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.services import reviews
+from avenrae.services import flows, reviews
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
@@ -44,10 +44,10 @@ for review in published:
         ui_reviews.card(review)
         if review.reply is None:
             with st.form(f"reply_{review.id}", clear_on_submit=True):
-                text = st.text_area("Your public reply", max_chars=reviews.COMMENT_MAX, key=f"reply_text_{review.id}")
+                text = st.text_area("Your public reply", key=f"reply_text_{review.id}")
                 if st.form_submit_button("Post reply"):
                     feedback.attempt(
-                        lambda s, review_id=review.id, typed=text: reviews.reply(
+                        lambda s, review_id=review.id, typed=text: flows.reply_to_review(
                             session=s, actor=actor, review_id=review_id, text=typed
                         ),
                         success="Your reply is posted.",

@@ -25,7 +25,16 @@ from sqlalchemy.orm import Session
 from avenrae import geo
 from avenrae.config import get_settings
 from avenrae.db import independent_transaction
-from avenrae.models import Client, LoginAttempt, MeetingType, Practitioner, Role, Specialization, User
+from avenrae.models import (
+    Client,
+    LoginAttempt,
+    MeetingType,
+    Practitioner,
+    Role,
+    Specialization,
+    User,
+    VerificationStatus,
+)
 from avenrae.services import audit, ratelimit, tokens, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
@@ -173,11 +182,16 @@ class Person:
         return f"{self.name}{kind}" + (f" · {self.place}" if self.place else "")
 
 
-def find_people(*, session: Session, role: Role, query: str = "", limit: int = 20) -> list[Person]:
-    """Active clients or practitioners whose name or email holds every word of `query`."""
+def find_people(
+    *, session: Session, role: Role, query: str = "", limit: int = 20, bookable_only: bool = False
+) -> list[Person]:
+    """Active clients or practitioners whose name or email holds every word of `query`
+    (`bookable_only`: practitioners clients can book now)."""
     if role not in SELF_SERVICE_ROLES:
         raise InvalidInput({"role": "Pick clients or practitioners."})
     conditions = [User.role == role, User.is_active.is_(True), User.deleted_at.is_(None)]
+    if bookable_only and not get_settings().allow_unverified_bookings:
+        conditions.append(Practitioner.verification_status == VerificationStatus.VERIFIED)
     for word in query.strip().lower().split()[:5]:
         pattern = validation.contains(word)
         conditions.append(User.search_text.like(pattern))
@@ -319,8 +333,8 @@ def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) ->
     if ip_address:
         ratelimit.hit(session, signup_limit(), ip_address)
     address = _collect(problems, "email", lambda: valid_email(form.email))
-    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
-    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
+    last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
     phone = _collect(
         problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
     )
@@ -557,8 +571,8 @@ class ProfileUpdate:
 def update_profile(*, session: Session, user_id: uuid.UUID, form: ProfileUpdate) -> User:
     user = _get_or_raise(session, user_id)
     problems: dict[str, str] = {}
-    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
-    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
+    last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
     phone = _collect(
         problems, "phone", lambda: south_african_phone(form.phone, required=user.role == Role.PRACTITIONER)
     )
@@ -699,8 +713,8 @@ def create_staff_user(*, session: Session, actor_id: uuid.UUID | None, form: Sta
     if form.role not in STAFF_ROLES:
         problems["role"] = "Staff accounts are staff, analyst or admin; clients and practitioners sign up themselves."
     address = _collect(problems, "email", lambda: valid_email(form.email))
-    first = _collect(problems, "first_name", lambda: text(form.first_name, label="First name", max_length=100))
-    last = _collect(problems, "last_name", lambda: text(form.last_name, label="Last name", max_length=100))
+    first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
+    last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
     _collect(
         problems,
         "temporary_password",

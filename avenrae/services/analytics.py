@@ -6,8 +6,8 @@ bookings. Two sources, never mixed up:
 
 - money comes from the payments ledger: completed charges and refunds, on the day
   (in the platform's time zone) they were made. A ledger row splits into the
-  practitioner's share, round(amount x service / total, 2) as on the Earnings page,
-  and the platform's fee share, the rest; for a charge these are exactly the booking's
+  practitioner's share and the platform's fee share by the ledger's one rule
+  (ledger.fee_split and its SQL twin); for a charge these are exactly the booking's
   service amount and platform fee.
 - booking counts come from bookings, on the day of the session; ratings from the
   published reviews of those sessions.
@@ -30,6 +30,8 @@ from sqlalchemy import Connection, text
 
 from avenrae.config import get_settings
 from avenrae.models import BookingStatus, MeetingType, Specialization
+from avenrae.months import months_spanned, next_month
+from avenrae.services import ledger
 from avenrae.services.errors import InvalidInput
 
 # Map hexagons: 25 km edges (about 1,624 km² each, readable country-wide) on the Africa
@@ -122,16 +124,6 @@ class Filters:
         return (self.end - self.start).days + 1
 
 
-def next_month(day: date) -> date:
-    """The first day of the month after `day`'s."""
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def months_spanned(first: date, last: date) -> int:
-    """How many calendar months from `first`'s to `last`'s, both included."""
-    return (last.year - first.year) * 12 + last.month - first.month + 1
-
-
 def check(filters: Filters) -> Filters:
     """The filters, or InvalidInput in plain words when the period cannot be used."""
     if filters.start is None or filters.end is None:
@@ -179,7 +171,7 @@ def _period_parts(filters: Filters) -> list[tuple[Literal["months", "days"], str
     edges = [(low, high) for low, high in edges if low <= high]
     if edges:
         clause = " OR ".join(f"a.day BETWEEN :edge{n}_start AND :edge{n}_end" for n in range(len(edges)))
-        params = {}
+        params: dict[str, Any] = {}
         for n, (low, high) in enumerate(edges):
             params |= {f"edge{n}_start": low, f"edge{n}_end": high}
         parts.append(("days", f"({clause})", params))
@@ -192,7 +184,8 @@ def _whole_months_and_edges(
     """A UNION ALL of `select` over the month rollup for the period's whole months and the
     day rollup for the days at its ends (sources: "months" and "days" -> FROM clause),
     narrowed by an `extra` condition when given."""
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
     for grain, period, period_params in _period_parts(filters):
         where, where_params = _where(filters, profile=profile, period=period)
         parts.append(f"SELECT {select} FROM {sources[grain]} WHERE {where}{f' AND {extra}' if extra else ''}")
@@ -241,7 +234,8 @@ def summary(connection: Connection, filters: Filters) -> Summary:
         params,
     )
     # Only the rates and the rating can be missing (nothing to divide by).
-    return Summary(**{key: None if pd.isna(value) else value for key, value in frame.iloc[0].items()})
+    values: dict[str, Any] = {str(key): None if pd.isna(value) else value for key, value in frame.iloc[0].items()}
+    return Summary(**values)
 
 
 def _periods(grain: Grain) -> str:
@@ -737,7 +731,7 @@ WITH booked AS (
     GROUP BY 1, 2, 3
 ), split AS (
     SELECT b.practitioner_id, {_local_day("t.created_at")} AS day, b.meeting_type, t.kind, t.amount,
-           t.amount - round(t.amount * b.service_amount / b.total_amount, 2) AS fee_share
+           {ledger.FEE_SHARE_SQL} AS fee_share
     FROM {{paid_source}}
     JOIN payment_transactions t ON t.booking_id = b.id
     WHERE t.status = 'completed' AND b.total_amount > 0
@@ -971,7 +965,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     report = RefreshReport(full_rebuild=full)
     step = _Steps(connection, report, zone)
     watermark = connection.execute(text("SELECT now()")).scalar_one()
-    since = None if full else previous - SAFETY_MARGIN
+    since: datetime | None = None if full or previous is None else previous - SAFETY_MARGIN
 
     # Dropped first: a caller may refresh twice in one transaction (tests, a rebuild after a refresh).
     step.run(

@@ -3,37 +3,47 @@
 Hours are wall-clock times in the practitioner's time zone. A day's bookable slots are
 its hours cut into session-length pieces, less the past, the notice period, anything
 beyond the booking horizon, time off, and bookings that hold time (with the buffer
-after each). Unpaid holds that have run out are cancelled before slots are worked out.
+after each; see HOLDS_TIME: an unpaid hold that has run out holds nothing).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from avenrae.db import rows_changed
 from avenrae.models import (
+    OPERATORS,
     SLOT_HOLDING_STATUSES,
     AvailabilityException,
     AvailabilityOverride,
     AvailabilitySlot,
     Booking,
     Practitioner,
-    Role,
     User,
+    sql_in,
 )
+from avenrae.services import validation
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-STAFF_SIDE = (Role.STAFF, Role.ADMIN)
 MAX_TIME_OFF_DAYS = 366
+
+# What keeps a booking's time from everyone else, said once for the open times, the check
+# when booking and the expiry of holds: pending or confirmed, and not an unpaid hold that
+# has run out (the booking flow releases those on the spot, the expiry job everywhere).
+HOLDS_TIME = f"{sql_in('status', SLOT_HOLDING_STATUSES)} AND (hold_expires_at IS NULL OR hold_expires_at > :now)"
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,11 @@ class Rules:
     min_notice_minutes: int
     booking_horizon_days: int
 
+    @classmethod
+    def from_row(cls, row: Any) -> Rules:
+        """From any row that names the practitioner's scheduling columns (see `RULE_COLUMNS`)."""
+        return cls(**{field: getattr(row, column) for field, column in _RULE_FIELDS.items()})
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.time_zone)
@@ -94,21 +109,25 @@ class Schedule:
 # --- reading -------------------------------------------------------------------------
 
 
+# Rules' fields and the practitioner columns they come from: select RULE_COLUMNS in any
+# query and build the rules with Rules.from_row.
+_RULE_FIELDS = {
+    "practitioner_id": "id",
+    "user_id": "user_id",
+    "time_zone": "time_zone",
+    "session_minutes": "session_duration_minutes",
+    "buffer_minutes": "buffer_minutes",
+    "min_notice_minutes": "min_notice_minutes",
+    "booking_horizon_days": "booking_horizon_days",
+}
+RULE_COLUMNS = tuple(getattr(Practitioner, column) for column in _RULE_FIELDS.values())
+
+
 def rules(*, session: Session, practitioner_id: uuid.UUID) -> Rules:
-    row = session.execute(
-        select(
-            Practitioner.id,
-            Practitioner.user_id,
-            Practitioner.time_zone,
-            Practitioner.session_duration_minutes,
-            Practitioner.buffer_minutes,
-            Practitioner.min_notice_minutes,
-            Practitioner.booking_horizon_days,
-        ).where(Practitioner.id == practitioner_id)
-    ).first()
+    row = session.execute(select(*RULE_COLUMNS).where(Practitioner.id == practitioner_id)).first()
     if row is None:
         raise NotFound("That practitioner does not exist.")
-    return Rules(*row)
+    return Rules.from_row(row)
 
 
 def schedule(*, session: Session, practitioner_id: uuid.UUID, now: datetime | None = None) -> Schedule:
@@ -156,7 +175,7 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
     actor = session.get(User, actor_id)
     if actor is None or not actor.is_active or actor.deleted_at is not None:
         raise PermissionDenied("Please log in again.")
-    if actor.id != found.user_id and actor.role not in STAFF_SIDE:
+    if actor.id != found.user_id and actor.role not in OPERATORS:
         raise PermissionDenied("You can only change your own availability.")
     return found
 
@@ -164,9 +183,12 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
 # --- changing it ---------------------------------------------------------------------
 
 
-def _check_ranges(ranges: list[tuple[int | date, time, time]], label) -> dict[str, str]:
+Day = int | date  # a weekday (0 = Monday) or one date
+
+
+def _check_ranges(ranges: list[tuple[Day, time, time]], label: Callable[[Day], str]) -> dict[str, str]:
     problems: dict[str, str] = {}
-    by_day: dict[object, list[tuple[time, time]]] = {}
+    by_day: dict[Day, list[tuple[time, time]]] = {}
     for day, start, end in ranges:
         if start is None or end is None:
             problems["hours"] = f"{label(day)}: give both a start and an end time."
@@ -175,14 +197,114 @@ def _check_ranges(ranges: list[tuple[int | date, time, time]], label) -> dict[st
             problems["hours"] = f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."
             continue
         by_day.setdefault(day, []).append((start, end))
-    for day, day_ranges in by_day.items():
+    for each, day_ranges in by_day.items():
         day_ranges.sort()
         for (start_a, end_a), (start_b, end_b) in pairwise(day_ranges):
             if start_b < end_a:
                 problems["hours"] = (
-                    f"{label(day)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
+                    f"{label(each)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
                 )
     return problems
+
+
+_TIME = r"(\d{1,2})(?:[:h.](\d{2}))?"
+_RANGE = re.compile(rf"^\s*{_TIME}\s*(?:-|–|—|to)\s*{_TIME}\s*$", re.IGNORECASE)
+
+
+def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
+    """Hours as people type them, for one day: "09:00-12:00, 14:00-17:00", "9-17", "8h30 to 13h";
+    blank is a day off. FieldError naming the day and the part it could not read."""
+    ranges = []
+    for part in (typed or "").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        found = _RANGE.match(part)
+        bounds = None
+        if found:
+            try:
+                start_hour, start_minute, end_hour, end_minute = (int(g or 0) for g in found.groups())
+                bounds = (time(start_hour, start_minute), time(end_hour, end_minute) if end_hour < 24 else time.max)
+            except ValueError:
+                bounds = None
+        if bounds is None:
+            raise validation.FieldError(
+                f"{day_name}: “{part.strip()}” is not a time range; write it like 09:00-17:00 "
+                "(several with commas), or leave the day empty."
+            )
+        ranges.append(bounds)
+    return ranges
+
+
+@dataclass(frozen=True)
+class Affected:
+    """A booking a change of hours would leave outside them."""
+
+    id: uuid.UUID
+    session_start: datetime
+    client_name: str
+    status: str
+
+
+def _upcoming_bookings(session: Session, practitioner_id: uuid.UUID, now: datetime) -> list[Affected]:
+    rows = session.execute(
+        select(Booking.id, Booking.session_start, User.first_name + " " + User.last_name, Booking.status)
+        .join(User, User.id == Booking.client_id)
+        .where(
+            Booking.practitioner_id == practitioner_id,
+            text(HOLDS_TIME).bindparams(now=now),
+            Booking.session_start > now,
+        )
+        .order_by(Booking.session_start)
+    ).all()
+    return [Affected(row[0], row[1], row[2], row[3].value) for row in rows]
+
+
+def bookings_outside_hours(
+    *, session: Session, practitioner_id: uuid.UUID, ranges: list[HoursRange], now: datetime | None = None
+) -> list[Affected]:
+    """Upcoming bookings that new weekly hours would no longer cover (dates with hours of their
+    own keep those)."""
+    now = now or datetime.now(UTC)
+    found = rules(session=session, practitioner_id=practitioner_id)
+    special = set(
+        session.scalars(
+            select(AvailabilityOverride.on_date).where(
+                AvailabilityOverride.practitioner_id == practitioner_id,
+                AvailabilityOverride.on_date >= now.astimezone(found.zone).date(),
+            )
+        )
+    )
+    outside = []
+    for booking in _upcoming_bookings(session, practitioner_id, now):
+        local = booking.session_start.astimezone(found.zone)
+        if local.date() in special:
+            continue
+        ends = (local + found.session).time()
+        if not any(r.day_of_week == local.weekday() and r.start <= local.time() and ends <= r.end for r in ranges):
+            outside.append(booking)
+    return outside
+
+
+def bookings_during(
+    *, session: Session, practitioner_id: uuid.UUID, starts_at: datetime, ends_at: datetime, now: datetime | None = None
+) -> list[Affected]:
+    """Upcoming bookings that time off from `starts_at` to `ends_at` would fall on."""
+    now = now or datetime.now(UTC)
+    found = rules(session=session, practitioner_id=practitioner_id)
+    return [
+        b
+        for b in _upcoming_bookings(session, practitioner_id, now)
+        if b.session_start < ends_at and b.session_start + found.session > starts_at
+    ]
+
+
+def time_off_span(
+    *, first_day: date, last_day: date, start_time: time | None, end_time: time | None, zone: ZoneInfo
+) -> tuple[datetime, datetime]:
+    """The instants time off covers: whole days, or two times of one day."""
+    if start_time is not None and end_time is not None:
+        return datetime.combine(first_day, start_time, zone), datetime.combine(first_day, end_time, zone)
+    return datetime.combine(first_day, time(0), zone), datetime.combine(last_day + timedelta(days=1), time(0), zone)
 
 
 def set_weekly_hours(
@@ -193,7 +315,9 @@ def set_weekly_hours(
     for item in ranges:
         if not 0 <= item.day_of_week <= 6:
             raise InvalidInput({"hours": "Days run from Monday to Sunday."})
-    problems = _check_ranges([(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day])
+    problems = _check_ranges(
+        [(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day] if isinstance(day, int) else ""
+    )
     if problems:
         raise InvalidInput(problems)
     session.execute(delete(AvailabilitySlot).where(AvailabilitySlot.practitioner_id == practitioner_id))
@@ -260,17 +384,15 @@ def add_time_off(
             problems["start_time"] = "Times of day work for a single day; use whole days for a longer break."
         elif start_time >= end_time:
             problems["end_time"] = "The end time must be after the start time."
-    reason = (reason or "").strip()
-    if len(reason) > 200:
-        problems["reason"] = "Keep the reason under 200 characters."
+    try:
+        reason = validation.text(reason, label="The reason", max_length=200, required=False)
+    except validation.FieldError as error:
+        problems["reason"] = str(error)
     if problems:
         raise InvalidInput(problems)
-    if start_time is not None and end_time is not None:
-        starts_at = datetime.combine(first_day, start_time, zone)
-        ends_at = datetime.combine(first_day, end_time, zone)
-    else:
-        starts_at = datetime.combine(first_day, time(0), zone)
-        ends_at = datetime.combine(last_day + timedelta(days=1), time(0), zone)
+    starts_at, ends_at = time_off_span(
+        first_day=first_day, last_day=last_day, start_time=start_time, end_time=end_time, zone=zone
+    )
     if ends_at <= (now or datetime.now(UTC)):
         raise InvalidInput({"last_day": "That time has already passed."})
     entry = AvailabilityException(practitioner_id=practitioner_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
@@ -288,7 +410,7 @@ def remove_time_off(
             AvailabilityException.id == time_off_id, AvailabilityException.practitioner_id == practitioner_id
         )
     )
-    if removed.rowcount == 0:
+    if rows_changed(removed) == 0:
         raise NotFound("That time off does not exist any more.")
 
 
@@ -315,6 +437,7 @@ def update_rules(
     if problems:
         raise InvalidInput(problems)
     practitioner = session.get(Practitioner, practitioner_id)
+    assert practitioner is not None  # _check_editor found it
     practitioner.buffer_minutes = buffer_minutes
     practitioner.min_notice_minutes = min_notice_minutes
     practitioner.booking_horizon_days = booking_horizon_days
@@ -343,10 +466,10 @@ def _day_ranges(session: Session, found: Rules, first_day: date, last_day: date)
     ):
         overrides.setdefault(on_date, []).append((start, end))
     days: dict[date, list[tuple[time, time]]] = {}
-    day = first_day
-    while day <= last_day:
-        days[day] = sorted(overrides.get(day, weekly.get(day.weekday(), [])))
-        day += timedelta(days=1)
+    on = first_day
+    while on <= last_day:
+        days[on] = sorted(overrides.get(on, weekly.get(on.weekday(), [])))
+        on += timedelta(days=1)
     return days
 
 
@@ -363,11 +486,9 @@ def _busy(
     intervals: list[tuple[datetime, datetime]] = []
     held = select(Booking.session_start, Booking.blocked_until).where(
         Booking.practitioner_id == found.practitioner_id,
-        Booking.status.in_(SLOT_HOLDING_STATUSES),
+        text(HOLDS_TIME).bindparams(now=now),
         Booking.session_start < end + found.buffer,
         Booking.blocked_until > start,
-        # An unpaid hold that has run out no longer blocks anyone (the expiry job cancels it).
-        (Booking.hold_expires_at.is_(None)) | (Booking.hold_expires_at > now),
     )
     if ignore is not None:
         held = held.where(Booking.id != ignore)
@@ -453,7 +574,7 @@ def bookable_slots(
 # Everything booking one time asks, in one round trip: the working ranges of its local
 # date (that date's overrides if it has any, else its weekday's hours), whether time
 # off covers it and whether a booking holds it.
-_SLOT_FACTS = text("""
+_SLOT_FACTS = text(f"""
     WITH override AS (
         SELECT start_time, end_time FROM availability_overrides
         WHERE practitioner_id = :practitioner_id AND on_date = :on_date
@@ -471,12 +592,11 @@ _SLOT_FACTS = text("""
            ) AS time_off,
            EXISTS (
                SELECT FROM bookings
-               WHERE practitioner_id = :practitioner_id AND status IN ('pending', 'confirmed')
+               WHERE practitioner_id = :practitioner_id AND {HOLDS_TIME}
                  AND session_start < :held_until AND blocked_until > :start
-                 AND (hold_expires_at IS NULL OR hold_expires_at > :now)
                  AND id IS DISTINCT FROM CAST(:ignore AS uuid)
            ) AS taken
-""")
+""")  # noqa: S608 - HOLDS_TIME is this module's own constant; every value is bound
 
 
 def slot_state(

@@ -7,7 +7,10 @@
 The database decides races: two clients after one slot both pass the checks, both
 insert, and the exclusion constraint (ex_bookings_no_overlap, buffers included) lets
 one through; the other becomes SlotTaken with nothing written. Cancelling records the
-refund the policy owes; the payments service pays it.
+refund the policy owes, from the amount paid it is given; the ledger pays it.
+
+This module keeps booking state and policy only: money lives in the ledger and
+notifications are written by the flows (avenrae/services/flows.py) that call it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -24,23 +28,21 @@ from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
 from avenrae.models import (
+    OPERATORS,
     Booking,
     BookingStatus,
     MeetingType,
     PaymentStatus,
-    PaymentTransaction,
     Practitioner,
     Role,
-    TransactionKind,
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, availability, notifications, pricing, validation
+from avenrae.services import audit, availability, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
 MAX_NOTES = 1000
-STAFF_SIDE = (Role.STAFF, Role.ADMIN)
 
 TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED}),
@@ -68,8 +70,9 @@ class Actor:
     role: Role
 
     @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_SIDE
+    def is_operator(self) -> bool:
+        """Staff or an admin: acts for clients and practitioners."""
+        return self.role in OPERATORS
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,8 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _local(moment: datetime, time_zone: str) -> str:
-    from zoneinfo import ZoneInfo
-
+def local_time(moment: datetime, time_zone: str) -> str:
+    """An instant as people read it in a message: "Tue 03 Dec 2026 at 10:00"."""
     return moment.astimezone(ZoneInfo(time_zone)).strftime("%a %d %b %Y at %H:%M")
 
 
@@ -119,13 +121,7 @@ _PRACTITIONER_USER = aliased(User)
 # active practitioner; NULL client columns: no such client).
 _PARTIES = (
     select(
-        Practitioner.id,
-        Practitioner.user_id,
-        Practitioner.time_zone,
-        Practitioner.session_duration_minutes,
-        Practitioner.buffer_minutes,
-        Practitioner.min_notice_minutes,
-        Practitioner.booking_horizon_days,
+        *availability.RULE_COLUMNS,
         Practitioner.verification_status,
         Practitioner.offers_in_person,
         Practitioner.offers_online,
@@ -152,76 +148,78 @@ _PARTIES = (
         _PRACTITIONER_USER.deleted_at.is_(None),
     )
 )
-# The booking, its pending charge and both notifications in one statement. ON CONFLICT
-# DO NOTHING turns the exclusion constraint's refusal into "no row" instead of an error
-# that would spoil the caller's transaction; then nothing else is written either.
+# The booking in one statement. ON CONFLICT DO NOTHING turns the exclusion constraint's
+# refusal into "no row" instead of an error that would spoil the caller's transaction.
 _BOOK = text("""
-    WITH booked AS (
-        INSERT INTO bookings (id, client_id, practitioner_id, created_by_id, session_start, session_end,
-                              blocked_until, status, meeting_type, notes, service_amount, platform_fee_rate,
-                              platform_fee, total_amount, payment_status, hold_expires_at)
-        VALUES (:id, :client_id, :practitioner_id, :created_by_id, :start, :end, :blocked_until, 'pending',
-                CAST(:meeting_type AS meeting_type), :notes, :service, :fee_rate, :fee, :total, 'pending',
-                :hold_until)
-        ON CONFLICT DO NOTHING
-        RETURNING id
-    ), charged AS (
-        INSERT INTO payment_transactions (booking_id, user_id, kind, provider, amount, status, idempotency_key)
-        SELECT id, :client_id, 'charge', 'pending', :total, 'pending', 'booking:' || id || ':' || 'charge'
-        FROM booked
-    ), told AS (
-        INSERT INTO notifications (user_id, type, title, message, data, email_status)
-        SELECT note.user_id, note.type, note.title, note.message, jsonb_build_object('booking_id', booked.id),
-               :email_status
-        FROM booked CROSS JOIN (VALUES
-            (CAST(:client_id AS uuid), 'booking_received', 'Booking received', CAST(:client_message AS text)),
-            (CAST(:practitioner_user_id AS uuid), 'booking_new', 'New booking', CAST(:practitioner_message AS text))
-        ) AS note(user_id, type, title, message)
-    )
-    SELECT id FROM booked
+    INSERT INTO bookings (id, client_id, practitioner_id, created_by_id, session_start, session_end,
+                          blocked_until, status, meeting_type, notes, service_amount, platform_fee_rate,
+                          platform_fee, total_amount, payment_status, hold_expires_at, pays_by)
+    VALUES (:id, :client_id, :practitioner_id, :created_by_id, :start, :end, :blocked_until, 'pending',
+            CAST(:meeting_type AS meeting_type), :notes, :service, :fee_rate, :fee, :total, 'pending',
+            :hold_until, :pays_by)
+    ON CONFLICT DO NOTHING
+    RETURNING id
 """)
 
+PaysBy = Literal["online", "eft"]
 
-def create(*, session: Session, request: BookingRequest, actor: Actor, now: datetime | None = None) -> uuid.UUID:
-    """A pending booking, its pending payment and the two notifications, all or none.
 
-    Returns the booking's id; SlotTaken when someone else holds the time.
+def eft_deadline(*, session_start: datetime, now: datetime) -> datetime | None:
+    """Until when a bank transfer can hold a time: AVENRAE_EFT_HOLD_HOURS from now, but
+    at least AVENRAE_EFT_CUTOFF_HOURS before the session (never past it). None when the
+    session is too soon for a transfer to clear (pay by card or in person then)."""
+    settings = get_settings()
+    deadline = min(
+        now + timedelta(hours=settings.eft_hold_hours),
+        session_start - timedelta(hours=settings.eft_cutoff_hours),
+    )
+    return deadline if deadline >= now + timedelta(minutes=settings.booking_hold_minutes) else None
+
+
+def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> datetime:
+    """How long a new unpaid booking holds its time: a card payment takes minutes
+    (AVENRAE_BOOKING_HOLD_MINUTES), a bank transfer a day (`eft_deadline`)."""
+    card = now + timedelta(minutes=get_settings().booking_hold_minutes)
+    if pays_by == "eft":
+        return eft_deadline(session_start=session_start, now=now) or card
+    return card
+
+
+def create(
+    *, session: Session, request: BookingRequest, actor: Actor, pays_by: PaysBy, now: datetime | None = None
+) -> Booking:
+    """A pending booking holding its time until it is paid (see `hold_until`).
+
+    SlotTaken when someone else holds the time; nothing is written then.
     """
     now = _now(now)
     settings = get_settings()
     if actor.role == Role.CLIENT and actor.id != request.client_id:
         raise PermissionDenied("You can only book sessions for yourself.")
-    if actor.role not in (Role.CLIENT, *STAFF_SIDE):
+    if actor.role not in (Role.CLIENT, *OPERATORS):
         raise PermissionDenied("Only clients and staff can book sessions.")
     problems: dict[str, str] = {}
     # One booking per client at a time, so the cap on unpaid holds cannot be outrun in parallel.
     session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended("avenrae.holds:" + str(request.client_id), 0)))
     )
-    practitioner = session.execute(
+    parties = session.execute(
         _PARTIES, {"practitioner_id": request.practitioner_id, "client_id": request.client_id, "now": now}
     ).first()
-    if practitioner is None:
+    if parties is None:
         raise NotFound("That practitioner is not taking bookings.")
-    if practitioner.client_unpaid_holds >= settings.max_unpaid_holds:
+    if parties.client_unpaid_holds >= settings.max_unpaid_holds:
         raise Conflict(
-            f"There are already {practitioner.client_unpaid_holds} unpaid bookings held for this client. "
+            f"There are already {parties.client_unpaid_holds} unpaid bookings held for this client. "
             "Pay for one (or cancel it) before booking another."
         )
-    if (
-        practitioner.client_role != Role.CLIENT
-        or not practitioner.client_active
-        or practitioner.client_deleted_at is not None
-    ):
+    if parties.client_role != Role.CLIENT or not parties.client_active or parties.client_deleted_at is not None:
         problems["client"] = "Choose an active client to book for."
-    if practitioner.verification_status != VerificationStatus.VERIFIED and not settings.allow_unverified_bookings:
+    if parties.verification_status != VerificationStatus.VERIFIED and not settings.allow_unverified_bookings:
         raise PermissionDenied("This practitioner is not verified yet, so they cannot be booked.")
     offered = [
         kind
-        for kind, on in (
-            (MeetingType.IN_PERSON, practitioner.offers_in_person),
-            (MeetingType.ONLINE, practitioner.offers_online),
-        )
+        for kind, on in ((MeetingType.IN_PERSON, parties.offers_in_person), (MeetingType.ONLINE, parties.offers_online))
         if on
     ]
     try:
@@ -230,21 +228,23 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
         meeting = None
     if meeting not in offered:
         problems["meeting_type"] = f"This practitioner meets {' or '.join(m.value.replace('_', ' ') for m in offered)}."
-    notes = (request.notes or "").strip()
-    if len(notes) > MAX_NOTES:
-        problems["notes"] = f"Keep notes under {MAX_NOTES:,} characters."
+    try:
+        notes = validation.text(request.notes, label="Notes", max_length=MAX_NOTES, required=False)
+    except validation.FieldError as error:
+        problems["notes"], notes = str(error), ""
     start = request.start
     if start.tzinfo is None:
         problems["start"] = "The start time needs a time zone."
     if problems:
         raise InvalidInput(problems)
+    assert meeting is not None
     start = start.astimezone(UTC)
     if start <= now:
         raise InvalidInput({"start": "That time has already passed."})
-    found = availability.Rules(*practitioner[:7])
+    found = availability.Rules.from_row(parties)
     _check_slot(session, found, start, now)
 
-    price = pricing.quote(practitioner.rate_per_session)
+    price = pricing.quote(parties.rate_per_session)
     end = start + found.session
     booking_id = session.execute(
         _BOOK,
@@ -252,7 +252,7 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
             "id": uuid.uuid4(),
             "client_id": request.client_id,
             "practitioner_id": found.practitioner_id,
-            "created_by_id": actor.id if actor.is_staff else None,
+            "created_by_id": actor.id if actor.is_operator else None,
             "start": start,
             "end": end,
             "blocked_until": end + found.buffer,
@@ -262,19 +262,13 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
             "fee_rate": price.platform_fee_rate,
             "fee": price.platform_fee,
             "total": price.total_amount,
-            "hold_until": now + timedelta(minutes=settings.booking_hold_minutes),
-            "email_status": notifications.new_email_status(),
-            "practitioner_user_id": found.user_id,
-            "client_message": f"Your session on {_local(start, settings.default_time_zone)} is held for "
-            f"{settings.booking_hold_minutes} minutes until it is paid.",
-            "practitioner_message": f"{practitioner.client_first_name} {practitioner.client_last_name} booked "
-            f"{_local(start, found.time_zone)} "
-            f"({meeting.value.replace('_', ' ')}); it is confirmed once paid.",
+            "hold_until": hold_until(pays_by=pays_by, session_start=start, now=now),
+            "pays_by": pays_by,
         },
     ).scalar()
     if booking_id is None:
         raise SlotTaken()
-    if actor.is_staff:
+    if actor.is_operator:
         audit.record(
             session=session,
             actor_id=actor.id,
@@ -283,87 +277,96 @@ def create(*, session: Session, request: BookingRequest, actor: Actor, now: date
             target_id=booking_id,
             after={"client_id": str(request.client_id), "start": start.isoformat()},
         )
-    return booking_id
+    booking = session.get(Booking, booking_id)
+    assert booking is not None
+    return booking
+
+
+def pay_by_eft(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Booking:
+    """The client will pay by bank transfer: the hold becomes the transfer's deadline."""
+    now = _now(now)
+    booking = _load(session, booking_id)
+    side = _side(session, booking, actor)
+    if side == "practitioner":
+        raise PermissionDenied("The client or our staff choose how a booking is paid.")
+    if booking.status != BookingStatus.PENDING or (booking.hold_expires_at and booking.hold_expires_at <= now):
+        raise IllegalTransition("Only a booking still held for payment can be paid by EFT.")
+    deadline = eft_deadline(session_start=booking.session_start, now=booking.created_at)
+    if deadline is None or deadline <= now:
+        raise IllegalTransition(
+            "This session is too soon for a bank transfer to clear; pay online or by cash or card with our staff."
+        )
+    booking.pays_by = "eft"
+    booking.hold_expires_at = max(booking.hold_expires_at or now, deadline)
+    session.flush()
+    return booking
 
 
 # --- holds that run out --------------------------------------------------------------
 
 
-def expire_pending(*, session: Session, now: datetime | None = None, practitioner_id: uuid.UUID | None = None) -> int:
-    """Cancel unpaid bookings whose hold ran out, so they block nobody; returns how many."""
+@dataclass(frozen=True)
+class Expired:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    session_start: datetime
+
+
+def expire_holds(
+    *,
+    session: Session,
+    now: datetime | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    between: tuple[datetime, datetime] | None = None,
+) -> list[Expired]:
+    """Unpaid bookings whose hold ran out stop holding their time (cancelled, payment
+    expired): all of them, or one practitioner's over a stretch of time."""
     now = _now(now)
     condition = [Booking.status == BookingStatus.PENDING, Booking.hold_expires_at <= now]
     if practitioner_id is not None:
         condition.append(Booking.practitioner_id == practitioner_id)
-    expired = session.execute(
+    if between is not None:
+        condition += [Booking.session_start < between[1], Booking.blocked_until > between[0]]
+    rows = session.execute(
         update(Booking)
         .where(*condition)
         .values(
             status=BookingStatus.CANCELLED,
             cancelled_at=now,
-            payment_status=PaymentStatus.FAILED,
-            cancellation_reason="Not paid before the hold ran out.",
+            payment_status=PaymentStatus.EXPIRED,
+            cancellation_reason=NOT_PAID_IN_TIME,
             refund_due=0,
         )
         .returning(Booking.id, Booking.client_id, Booking.session_start)
+        .execution_options(synchronize_session=False)
     ).all()
-    if not expired:
-        return 0
-    session.execute(
-        update(PaymentTransaction)
-        .where(
-            PaymentTransaction.booking_id.in_([row.id for row in expired]),
-            PaymentTransaction.status == PaymentStatus.PENDING,
-        )
-        .values(status=PaymentStatus.FAILED, failure_reason="Not paid before the booking hold ran out.")
-    )
-    zone = get_settings().default_time_zone
-    notifications.notify_many(
-        session=session,
-        items=[
-            notifications.Item(
-                row.client_id,
-                "booking_expired",
-                "Booking not kept",
-                f"We released your session on {_local(row.session_start, zone)} because it was not paid in time.",
-                {"booking_id": str(row.id)},
-            )
-            for row in expired
-        ],
-    )
-    return len(expired)
+    return [Expired(*row) for row in rows]
 
 
-def complete_finished(*, session: Session, now: datetime | None = None) -> int:
-    """Mark confirmed sessions that have ended as completed (the nightly job)."""
+NOT_PAID_IN_TIME = "Not paid before the hold ran out."
+
+
+def finish_sessions(*, session: Session, now: datetime | None = None) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Confirmed sessions that have ended become completed; returns (booking, client) pairs."""
     now = _now(now)
-    finished = session.execute(
-        update(Booking)
-        .where(Booking.status == BookingStatus.CONFIRMED, Booking.session_end <= now)
-        .values(status=BookingStatus.COMPLETED, completed_at=now)
-        .returning(Booking.id, Booking.client_id)
-    ).all()
-    notifications.notify_many(
-        session=session,
-        items=[
-            notifications.Item(
-                row.client_id,
-                "booking_completed",
-                "How was your session?",
-                "Your session is complete. You can leave a review under My bookings.",
-                {"booking_id": str(row.id)},
-            )
-            for row in finished
-        ],
-    )
-    return len(finished)
+    return [
+        (row.id, row.client_id)
+        for row in session.execute(
+            update(Booking)
+            .where(Booking.status == BookingStatus.CONFIRMED, Booking.session_end <= now)
+            .values(status=BookingStatus.COMPLETED, completed_at=now)
+            .returning(Booking.id, Booking.client_id)
+        ).all()
+    ]
 
 
 # --- the lifecycle -------------------------------------------------------------------
 
 
-def _load(session: Session, booking_id: uuid.UUID, *, lock: bool = True) -> Booking:
-    statement = select(Booking).where(Booking.id == booking_id)
+def load(session: Session, booking_id: uuid.UUID, *, lock: bool = True) -> Booking:
+    """The booking as the database has it now (locked for this transaction unless asked not
+    to); NotFound otherwise."""
+    statement = select(Booking).where(Booking.id == booking_id).execution_options(populate_existing=True)
     if lock:
         statement = statement.with_for_update()
     booking = session.scalar(statement)
@@ -372,13 +375,18 @@ def _load(session: Session, booking_id: uuid.UUID, *, lock: bool = True) -> Book
     return booking
 
 
+_load = load
+
+
 def _practitioner_user(session: Session, booking: Booking) -> uuid.UUID:
-    return session.scalar(select(Practitioner.user_id).where(Practitioner.id == booking.practitioner_id))
+    user_id = session.scalar(select(Practitioner.user_id).where(Practitioner.id == booking.practitioner_id))
+    assert user_id is not None
+    return user_id
 
 
 def _side(session: Session, booking: Booking, actor: Actor) -> Literal["client", "practitioner", "staff"]:
     """Which party the actor is in this booking; PermissionDenied for anyone else."""
-    if actor.is_staff:
+    if actor.is_operator:
         return "staff"
     if actor.role == Role.CLIENT and booking.client_id == actor.id:
         return "client"
@@ -399,40 +407,43 @@ def _move(booking: Booking, to: BookingStatus) -> None:
     booking.status = to
 
 
-def _notify_both(session: Session, booking: Booking, kind: str, title: str, message: str) -> None:
-    """`message` holds '{when}', filled in each person's time zone."""
-    practitioner = session.get(Practitioner, booking.practitioner_id)
-    notifications.notify_many(
-        session=session,
-        items=[
-            notifications.Item(
-                booking.client_id,
-                kind,
-                title,
-                message.format(when=_local(booking.session_start, get_settings().default_time_zone)),
-                {"booking_id": str(booking.id)},
-            ),
-            notifications.Item(
-                practitioner.user_id,
-                kind,
-                title,
-                message.format(when=_local(booking.session_start, practitioner.time_zone)),
-                {"booking_id": str(booking.id)},
-            ),
-        ],
-    )
-
-
 def confirm(*, session: Session, booking_id: uuid.UUID, now: datetime | None = None) -> Booking:
-    """Paid: the booking is confirmed. Called by the payments service."""
+    """Paid: the booking is confirmed."""
     booking = _load(session, booking_id)
     _move(booking, BookingStatus.CONFIRMED)
     booking.confirmed_at = _now(now)
     booking.hold_expires_at = None
     booking.payment_status = PaymentStatus.COMPLETED
     session.flush()
-    _notify_both(session, booking, "booking_confirmed", "Booking confirmed", "The session on {when} is confirmed.")
     return booking
+
+
+def expired_unpaid(booking: Booking) -> bool:
+    """Cancelled only because nobody paid in time: money arriving late can still book it."""
+    return booking.status == BookingStatus.CANCELLED and booking.cancellation_reason == NOT_PAID_IN_TIME
+
+
+def reinstate(*, session: Session, booking_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Late money for a booking whose hold ran out: confirm it again if its time is still
+    free (the exclusion constraint decides). False, and nothing changed, when it is not."""
+    now = _now(now)
+    booking = _load(session, booking_id)
+    if not expired_unpaid(booking) or booking.session_start <= now:
+        return False
+    try:
+        with session.begin_nested():
+            booking.status = BookingStatus.CONFIRMED
+            booking.confirmed_at = now
+            booking.cancelled_at = None
+            booking.cancellation_reason = None
+            booking.hold_expires_at = None
+            session.flush()
+    except IntegrityError as exc:
+        session.refresh(booking)
+        if getattr(exc.orig, "sqlstate", None) == "23P01":
+            return False
+        raise
+    return True
 
 
 def complete(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Booking:
@@ -447,7 +458,6 @@ def complete(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: date
     _move(booking, BookingStatus.COMPLETED)
     booking.completed_at = now
     session.flush()
-    _notify_both(session, booking, "booking_completed", "Session completed", "The session on {when} is complete.")
     return booking
 
 
@@ -462,8 +472,7 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
         raise InvalidInput({"status": "A no-show can be recorded once the session has started."})
     _move(booking, BookingStatus.NO_SHOW)
     session.flush()
-    _notify_both(session, booking, "booking_no_show", "Missed session", "The session on {when} was missed.")
-    if actor.is_staff:
+    if actor.is_operator:
         audit.record(
             session=session,
             actor_id=actor.id,
@@ -476,34 +485,6 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
     return booking
 
 
-def paid_amount(session: Session, booking_id: uuid.UUID) -> Decimal:
-    """Charged and not yet refunded, from the ledger."""
-    charged, refunded = session.execute(
-        select(
-            func.coalesce(
-                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.CHARGE), 0
-            ),
-            func.coalesce(
-                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.REFUND), 0
-            ),
-        ).where(PaymentTransaction.booking_id == booking_id, PaymentTransaction.status == PaymentStatus.COMPLETED)
-    ).one()
-    return Decimal(charged) - Decimal(refunded)
-
-
-def refunded_amount(session: Session, booking_id: uuid.UUID) -> Decimal:
-    """Refunds made or under way for a booking, from the ledger."""
-    return Decimal(
-        session.scalar(
-            select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
-                PaymentTransaction.booking_id == booking_id,
-                PaymentTransaction.kind == TransactionKind.REFUND,
-                PaymentTransaction.status.in_((PaymentStatus.PENDING, PaymentStatus.COMPLETED)),
-            )
-        )
-    )
-
-
 def refund_owed(
     *, paid: Decimal, start: datetime, cancelled_at: datetime, cancelled_for: Literal["client", "practitioner"]
 ) -> Decimal:
@@ -514,6 +495,15 @@ def refund_owed(
     return paid if start - cancelled_at >= FULL_REFUND_NOTICE else Decimal("0.00")
 
 
+def policy_text() -> str:
+    """The cancellation policy in words, as clients and staff are shown it."""
+    hours = int(FULL_REFUND_NOTICE.total_seconds() // 3600)
+    return (
+        f"Clients who cancel {hours} hours or more ahead get everything back, later nothing; "
+        "when a practitioner cancels, the client gets everything back."
+    )
+
+
 @dataclass(frozen=True)
 class CancellationTerms:
     paid: Decimal
@@ -522,13 +512,12 @@ class CancellationTerms:
 
 
 def cancellation_terms(
-    *, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None
+    *, session: Session, booking_id: uuid.UUID, actor: Actor, paid: Decimal, now: datetime | None = None
 ) -> CancellationTerms:
-    """What cancelling now would refund, by who asks, so the page can say it before anyone confirms."""
+    """What cancelling now would refund of `paid`, by who asks, so it is said before anyone confirms."""
     now = _now(now)
-    booking = _load(session, booking_id)
+    booking = _load(session, booking_id, lock=False)
     _side(session, booking, actor)
-    paid = paid_amount(session, booking.id)
     return CancellationTerms(
         paid=paid,
         refund_if_client_cancels=refund_owed(
@@ -538,23 +527,20 @@ def cancellation_terms(
     )
 
 
-@dataclass(frozen=True)
-class Cancellation:
-    booking: Booking
-    refund_due: Decimal
-
-
 def cancel(
     *,
     session: Session,
     booking_id: uuid.UUID,
     actor: Actor,
     reason: str,
+    paid: Decimal,
+    refunded: Decimal,
     now: datetime | None = None,
     on_behalf_of: Literal["client", "practitioner"] | None = None,
     refund_override: Decimal | None = None,
-) -> Cancellation:
-    """Cancel a pending or confirmed booking and record the refund owed.
+) -> Booking:
+    """Cancel a pending or confirmed booking and record the refund the policy owes of `paid`
+    (`refunded`: refunds already made, which the owed refund comes on top of).
 
     Staff cancel on behalf of the client (the policy applies) or of the practitioner
     (full refund), and may override the amount with a reason.
@@ -566,17 +552,16 @@ def cancel(
     if not reason:
         raise InvalidInput({"reason": "Say why the booking is cancelled."})
     if len(reason) > 500:
-        raise InvalidInput({"reason": "Keep the reason under 500 characters."})
+        raise InvalidInput({"reason": f"Keep the reason under 500 characters (cut {len(reason) - 500:,})."})
     if side == "staff":
         if on_behalf_of not in ("client", "practitioner"):
             raise InvalidInput({"on_behalf_of": "Say whether the client or the practitioner asked to cancel."})
-        cancelled_for = on_behalf_of
+        cancelled_for: Literal["client", "practitioner"] = on_behalf_of
     else:
         if refund_override is not None:
             raise PermissionDenied("Only staff can change the refund.")
         cancelled_for = side
     _check_move(booking, BookingStatus.CANCELLED)
-    paid = paid_amount(session, booking.id)
     owed = refund_owed(paid=paid, start=booking.session_start, cancelled_at=now, cancelled_for=cancelled_for)
     if refund_override is not None:
         if not Decimal(0) <= refund_override <= paid:
@@ -588,20 +573,9 @@ def cancel(
     booking.cancelled_by_id = actor.id
     booking.cancellation_reason = reason
     booking.refund_due = owed
-    booking.refunded_before_cancel = refunded_amount(session, booking.id)
+    booking.refunded_before_cancel = refunded
     booking.hold_expires_at = None
-    if booking.payment_status == PaymentStatus.PENDING:
-        booking.payment_status = PaymentStatus.FAILED
-        session.execute(
-            update(PaymentTransaction)
-            .where(PaymentTransaction.booking_id == booking.id, PaymentTransaction.status == PaymentStatus.PENDING)
-            .values(status=PaymentStatus.FAILED, failure_reason="The booking was cancelled before it was paid.")
-        )
     session.flush()
-    refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
-    _notify_both(
-        session, booking, "booking_cancelled", "Booking cancelled", "The session on {when} was cancelled." + refund_text
-    )
     if side == "staff":
         audit.record(
             session=session,
@@ -618,7 +592,7 @@ def cancel(
             },
             reason=reason,
         )
-    return Cancellation(booking=booking, refund_due=owed)
+    return booking
 
 
 def reschedule(
@@ -653,7 +627,6 @@ def reschedule(
         if getattr(exc.orig, "sqlstate", None) == "23P01":
             raise SlotTaken() from exc
         raise
-    _notify_both(session, booking, "booking_rescheduled", "Booking moved", "The session is now on {when}.")
     if side == "staff":
         audit.record(
             session=session,
@@ -710,13 +683,13 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
     row = session.execute(
         select(
             Practitioner.id,
-            User.first_name + " " + User.last_name,
+            (User.first_name + " " + User.last_name).label("name"),
             Practitioner.specialization,
-            Practitioner.verification_status == VerificationStatus.VERIFIED,
+            (Practitioner.verification_status == VerificationStatus.VERIFIED).label("verified"),
             Practitioner.rating,
             Practitioner.review_count,
-            Practitioner.rate_per_session,
-            Practitioner.session_duration_minutes,
+            Practitioner.rate_per_session.label("rate"),
+            Practitioner.session_duration_minutes.label("session_minutes"),
             Practitioner.offers_in_person,
             Practitioner.offers_online,
             Practitioner.city,
@@ -732,7 +705,7 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
     ).first()
     if row is None:
         raise NotFound("That practitioner is not taking bookings.")
-    return BookablePractitioner(*row)
+    return BookablePractitioner(**row._mapping)
 
 
 @dataclass(frozen=True)
@@ -755,6 +728,13 @@ class BookingRow:
     practitioner_time_zone: str
     hold_expires_at: datetime | None
     notes: str
+    pays_by: str | None
+    cancellation_reason: str | None
+
+    @property
+    def expired_unpaid(self) -> bool:
+        """Cancelled only because nobody paid in time (late money can still book it)."""
+        return self.status == BookingStatus.CANCELLED and self.cancellation_reason == NOT_PAID_IN_TIME
 
 
 @dataclass(frozen=True)
@@ -799,11 +779,13 @@ def _rows_statement() -> tuple[Select, Any, Any]:
                 Booking.client_id,
                 (client.c.first_name + " " + client.c.last_name).label("client_name"),
                 Booking.practitioner_id,
-                Practitioner.user_id,
+                Practitioner.user_id.label("practitioner_user_id"),
                 (practitioner_user.c.first_name + " " + practitioner_user.c.last_name).label("practitioner_name"),
-                Practitioner.time_zone,
+                Practitioner.time_zone.label("practitioner_time_zone"),
                 Booking.hold_expires_at,
                 Booking.notes,
+                Booking.pays_by,
+                Booking.cancellation_reason,
             )
             .join(Practitioner, Practitioner.id == Booking.practitioner_id)
             .join(client, client.c.id == Booking.client_id)
@@ -826,7 +808,7 @@ def list_for(
         conditions.append(Booking.client_id == actor.id)
     elif actor.role == Role.PRACTITIONER:
         conditions.append(Practitioner.user_id == actor.id)
-    elif not actor.is_staff:
+    elif not actor.is_operator:
         raise PermissionDenied("Bookings are for clients, practitioners and staff.")
     if filters.statuses:
         conditions.append(Booking.status.in_(filters.statuses))
@@ -850,7 +832,7 @@ def list_for(
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    return BookingPage(rows=[BookingRow(*row) for row in rows], total=total, page=page, page_size=page_size)
+    return BookingPage(rows=[BookingRow(**row._mapping) for row in rows], total=total, page=page, page_size=page_size)
 
 
 def get_for(*, session: Session, actor: Actor, booking_id: uuid.UUID) -> BookingRow:
@@ -858,9 +840,9 @@ def get_for(*, session: Session, actor: Actor, booking_id: uuid.UUID) -> Booking
     row = session.execute(statement.where(Booking.id == booking_id)).first()
     if row is None:
         raise NotFound("That booking does not exist.")
-    found = BookingRow(*row)
+    found = BookingRow(**row._mapping)
     if (
-        actor.is_staff
+        actor.is_operator
         or (actor.role == Role.CLIENT and found.client_id == actor.id)
         or (actor.role == Role.PRACTITIONER and found.practitioner_user_id == actor.id)
     ):
@@ -873,7 +855,7 @@ def allowed_actions(row: BookingRow, actor: Actor, now: datetime | None = None) 
     now = _now(now)
     mine_as_client = actor.role == Role.CLIENT and row.client_id == actor.id
     mine_as_practitioner = actor.role == Role.PRACTITIONER and row.practitioner_user_id == actor.id
-    if not (actor.is_staff or mine_as_client or mine_as_practitioner):
+    if not (actor.is_operator or mine_as_client or mine_as_practitioner):
         return []
     actions = []
     if row.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):

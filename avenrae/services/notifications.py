@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
-from avenrae.db import session_scope
+from avenrae.db import rows_changed, session_scope
 from avenrae.models import Notification, User
 from avenrae.services.errors import InvalidInput, ServiceError
 
@@ -123,7 +123,7 @@ def mark_read(
     statement = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     if ids is not None:
         statement = statement.where(Notification.id.in_(ids))
-    return session.execute(statement.values(read_at=now or datetime.now(UTC))).rowcount
+    return rows_changed(session.execute(statement.values(read_at=now or datetime.now(UTC))))
 
 
 class EmailTransportError(ServiceError):

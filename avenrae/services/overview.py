@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import time as clock
+from datetime import date
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from avenrae.models import (
-    Booking,
-    BookingStatus,
-    PaymentStatus,
-    PaymentTransaction,
-    Practitioner,
-    Specialization,
-    TransactionKind,
-    User,
-)
+from avenrae import months
+from avenrae.models import Booking, BookingStatus, Practitioner, Specialization, User
+from avenrae.services import ledger
 
 
 @dataclass(frozen=True)
@@ -88,36 +79,10 @@ def database_health(session: Session) -> DatabaseHealth:
     )
 
 
-def month_bounds(today: date, time_zone: str) -> tuple[datetime, datetime]:
-    """The first instant of `today`'s month and of the next, in `time_zone`."""
-    zone = ZoneInfo(time_zone)
-    start = datetime.combine(today.replace(day=1), clock(), zone)
-    following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return start, datetime.combine(following, clock(), zone)
-
-
 def month_figures(session: Session, today: date, time_zone: str) -> MonthFigures:
     """Money moved and sessions booked in the calendar month holding `today`."""
-    start, end = month_bounds(today, time_zone)
-    fee_share = PaymentTransaction.amount * Booking.platform_fee / func.nullif(Booking.total_amount, 0)
-    money = session.execute(
-        select(
-            func.coalesce(
-                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.CHARGE), 0
-            ),
-            func.coalesce(
-                func.sum(PaymentTransaction.amount).filter(PaymentTransaction.kind == TransactionKind.REFUND), 0
-            ),
-            func.coalesce(func.sum(fee_share).filter(PaymentTransaction.kind == TransactionKind.CHARGE), 0)
-            - func.coalesce(func.sum(fee_share).filter(PaymentTransaction.kind == TransactionKind.REFUND), 0),
-        )
-        .join(Booking, Booking.id == PaymentTransaction.booking_id)
-        .where(
-            PaymentTransaction.status == PaymentStatus.COMPLETED,
-            PaymentTransaction.created_at >= start,
-            PaymentTransaction.created_at < end,
-        )
-    ).one()
+    start, end = months.month_bounds(today, time_zone)
+    money = ledger.totals_between(session, start, end)
     sessions = session.scalar(
         select(func.count())
         .select_from(Booking)
@@ -129,9 +94,9 @@ def month_figures(session: Session, today: date, time_zone: str) -> MonthFigures
     )
     return MonthFigures(
         month_start=start.date(),
-        charged=Decimal(money[0]).quantize(Decimal("0.01")),
-        refunded=Decimal(money[1]).quantize(Decimal("0.01")),
-        platform_fees=Decimal(money[2]).quantize(Decimal("0.01")),
+        charged=money.charged,
+        refunded=money.refunded,
+        platform_fees=money.platform_fees,
         sessions_booked=sessions or 0,
     )
 

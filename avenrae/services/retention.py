@@ -19,6 +19,7 @@ from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
+from avenrae.db import rows_changed
 from avenrae.models import LoginAttempt, RateLimitCounter, RefreshToken, SessionCode, StripeEvent
 
 
@@ -45,7 +46,7 @@ def purge_expired(*, session: Session, now: datetime | None = None) -> Purged:
     tokens_before = now - timedelta(days=settings.expired_tokens_retention_days)
 
     def deleted(statement) -> int:
-        return session.execute(statement).rowcount
+        return rows_changed(session.execute(statement))
 
     return Purged(
         login_attempts=deleted(

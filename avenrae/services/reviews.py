@@ -14,19 +14,19 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from avenrae.models import Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
-from avenrae.services import audit, notifications, validation
+from avenrae.models import OPERATORS, Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
+from avenrae.services import audit, validation
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
 REVIEW_WINDOW = timedelta(days=90)
 COMMENT_MAX = 2000
 REASON_MAX = 500
-MODERATORS = (Role.STAFF, Role.ADMIN)
 
 # What staff may do to a review in each state, and where it ends up.
 MODERATION = {
@@ -84,8 +84,17 @@ def flag_matches(text: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
 
     def add(flag: str, snippets: list[str]) -> None:
-        if snippets:
-            found.setdefault(flag, []).extend(s.strip() for s in snippets)
+        # Each thing once: two patterns may catch the same number, or part of it, and people
+        # write one number with and without spaces. Compared on letters and digits only.
+        def key(snippet: str) -> str:
+            return "".join(ch for ch in snippet.casefold() if ch.isalnum())
+
+        kept: list[str] = []
+        for snippet in sorted({s.strip() for s in snippets}, key=lambda s: (-len(key(s)), text.find(s))):
+            if not any(key(snippet) in key(longer) for longer in kept):
+                kept.append(snippet)
+        if kept:
+            found.setdefault(flag, []).extend(sorted(kept, key=text.find))
 
     add("contact", [m.group(0) for pattern in _CONTACT for m in pattern.finditer(text)])
     add("profanity", [m.group(0) for m in _PROFANITY.finditer(text.translate(_LEET))])
@@ -146,7 +155,7 @@ def _views() -> Select:
             Review.status,
             Review.flags,
             Review.moderation_reason,
-            Review.practitioner_reply,
+            Review.practitioner_reply.label("reply"),
             Review.replied_at,
             Review.created_at,
         )
@@ -157,12 +166,12 @@ def _views() -> Select:
     )
 
 
-def _view(row) -> ReviewView:
-    return ReviewView(*row[:9], list(row[9]), *row[10:14])
+def _view(row: Row[Any] | Any) -> ReviewView:
+    return ReviewView(**{**row._mapping, "flags": list(row.flags)})
 
 
 def _moderator(actor: Actor) -> None:
-    if actor.role not in MODERATORS:
+    if actor.role not in OPERATORS:
         raise PermissionDenied("Only staff can moderate reviews.")
 
 
@@ -176,8 +185,14 @@ def _practitioner_of(session: Session, actor: Actor) -> Practitioner:
 # ---------------------------------------------------------------------------- clients
 
 
+def open_for_review(now: datetime) -> ColumnElement[bool]:
+    """The one rule for which sessions can be reviewed, used to list them and to write:
+    completed, and ended 90 days ago or less (exactly 90 days still counts)."""
+    return and_(Booking.status == BookingStatus.COMPLETED, Booking.session_end >= now - REVIEW_WINDOW)
+
+
 def reviewable(*, session: Session, actor: Actor, now: datetime | None = None) -> list[Reviewable]:
-    """The client's completed sessions of the last 90 days that have no review yet."""
+    """The client's sessions open for review that have no review yet, newest first."""
     if actor.role != Role.CLIENT:
         return []
     now = now or datetime.now(UTC)
@@ -191,12 +206,7 @@ def reviewable(*, session: Session, actor: Actor, now: datetime | None = None) -
         .join(Practitioner, Practitioner.id == Booking.practitioner_id)
         .join(_practitioner_user, _practitioner_user.id == Practitioner.user_id)
         .outerjoin(Review, Review.booking_id == Booking.id)
-        .where(
-            Booking.client_id == actor.id,
-            Booking.status == BookingStatus.COMPLETED,
-            Booking.session_end > now - REVIEW_WINDOW,
-            Review.id.is_(None),
-        )
+        .where(Booking.client_id == actor.id, open_for_review(now), Review.id.is_(None))
         .order_by(Booking.session_start.desc())
     ).all()
     return [Reviewable(b, name, start, end + REVIEW_WINDOW) for b, name, start, end in rows]
@@ -234,9 +244,9 @@ def write(
     booking = session.scalar(select(Booking).where(Booking.id == booking_id).with_for_update())
     if booking is None or actor.role != Role.CLIENT or booking.client_id != actor.id:
         raise PermissionDenied("You can only review your own sessions.")
-    if booking.status != BookingStatus.COMPLETED:
-        raise Conflict("You can review a session once it has taken place and been marked completed.")
-    if booking.session_end < now - REVIEW_WINDOW:
+    if not session.scalar(select(open_for_review(now)).where(Booking.id == booking.id)):
+        if booking.status != BookingStatus.COMPLETED:
+            raise Conflict("You can review a session once it has taken place and been marked completed.")
         raise Conflict("Reviews are open for 90 days after a session; this one is older.")
     if session.scalar(select(Review.id).where(Review.booking_id == booking_id)) is not None:
         raise Conflict("You have already reviewed this session.")
@@ -266,7 +276,7 @@ def get(*, session: Session, actor: Actor, review_id: uuid.UUID) -> ReviewView:
     if row is None:
         raise NotFound("No such review.")
     view = _view(row[:-1])
-    if view.status != ReviewStatus.PUBLISHED and actor.role not in MODERATORS:
+    if view.status != ReviewStatus.PUBLISHED and actor.role not in OPERATORS:
         own_practitioner = session.scalar(
             select(Practitioner.id).where(Practitioner.user_id == actor.id, Practitioner.id == view.practitioner_id)
         )
@@ -334,16 +344,6 @@ def reply(*, session: Session, actor: Actor, review_id: uuid.UUID, text: str, no
         raise Conflict("You have already replied to this review.")
     review.practitioner_reply = text
     review.replied_at = now or datetime.now(UTC)
-    notifications.notify(
-        session=session,
-        item=notifications.Item(
-            review.client_id,
-            "review_reply",
-            "Your practitioner replied",
-            f"{practitioner.user.full_name} replied to your review: “{_excerpt(text)}”",
-            {"review_id": str(review.id)},
-        ),
-    )
     session.flush()
     return review
 
@@ -418,47 +418,9 @@ def moderate(
         after={"status": target.value, "rating": review.rating},
         reason=reason or None,
     )
-    practitioner_user_id = session.scalar(select(Practitioner.user_id).where(Practitioner.id == review.practitioner_id))
-    told = {
-        "publish": [
-            notifications.Item(
-                review.client_id,
-                "review_published",
-                "Your review is published",
-                "Thank you: your review is now on the practitioner's profile.",
-                {"review_id": str(review.id)},
-            ),
-            notifications.Item(
-                practitioner_user_id,
-                "review_new",
-                "A new review",
-                f"A client rated a session {review.rating} out of 5: “{_excerpt(review.comment)}”",
-                {"review_id": str(review.id)},
-            ),
-        ],
-        "reject": [
-            notifications.Item(
-                review.client_id,
-                "review_rejected",
-                "Your review was not published",
-                f"Our moderators did not publish your review: {reason}",
-                {"review_id": str(review.id)},
-            ),
-        ],
-        "hide": [
-            notifications.Item(
-                review.client_id,
-                "review_hidden",
-                "Your review was taken down",
-                f"Our moderators removed your review from the profile: {reason}",
-                {"review_id": str(review.id)},
-            ),
-        ],
-    }[action]
-    notifications.notify_many(session=session, items=told)
     session.flush()  # the rating rule runs now, inside this transaction
     return review
 
 
-def _excerpt(text: str, length: int = 120) -> str:
+def excerpt(text: str, length: int = 120) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"

@@ -239,7 +239,9 @@ def resolve(query: SearchQuery, *, session: Session | None = None) -> ResolvedSe
 
     text = query.text or ""
     if len(text) > MAX_TEXT_LENGTH:
-        problems["text"] = f"Keep the search words under {MAX_TEXT_LENGTH} characters."
+        problems["text"] = (
+            f"Keep the search words under {MAX_TEXT_LENGTH} characters (cut {len(text) - MAX_TEXT_LENGTH:,})."
+        )
     words = words_of(text)
     sort = query.sort or ("relevance" if words else "distance")
     if sort not in SORTS:

@@ -30,7 +30,7 @@ from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
-from avenrae.db import independent_transaction
+from avenrae.db import independent_transaction, rows_changed
 from avenrae.models import RefreshToken, Role, SessionCode, User
 from avenrae.services.errors import ServiceError
 
@@ -308,7 +308,7 @@ def revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime | Non
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=_now(now))
     )
-    return result.rowcount
+    return rows_changed(result)
 
 
 def revoke_all(*, session: Session, user_id: uuid.UUID, now: datetime | None = None) -> int:
@@ -318,4 +318,4 @@ def revoke_all(*, session: Session, user_id: uuid.UUID, now: datetime | None = N
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=_now(now))
     )
-    return result.rowcount
+    return rows_changed(result)

@@ -20,9 +20,19 @@ def text(value: str | None, *, label: str, max_length: int, required: bool = Tru
             raise FieldError(f"{label} is required.")
         return ""
     if len(cleaned) > max_length:
-        raise FieldError(f"{label} must be at most {max_length} characters.")
+        raise FieldError(
+            f"{label} is {len(cleaned):,} characters; the most is {max_length:,}, so cut {len(cleaned) - max_length:,}."
+        )
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in cleaned):
         raise FieldError(f"{label} contains characters that cannot be shown.")
+    return cleaned
+
+
+def person_name(value: str | None, *, label: str, max_length: int = 100) -> str:
+    """A name as people write it, in any script, with at least one letter (not only emoji or symbols)."""
+    cleaned = text(value, label=label, max_length=max_length)
+    if not any(unicodedata.category(ch).startswith("L") for ch in cleaned):
+        raise FieldError(f"{label} needs at least one letter.")
     return cleaned
 
 

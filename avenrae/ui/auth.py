@@ -80,13 +80,13 @@ def _restore_from_cookie() -> AuthState | None:
     token = st.context.cookies.get(COOKIE_NAME)
     if not isinstance(token, str) or not token:  # AppTest has no real cookies
         return None
+    failure: str | None = None
     with session_scope() as session:
         try:
             user, pair = tokens.rotate(session=session, refresh_token=token)
         except tokens.TokenError as refused:
-            failure = str(refused)  # caught inside the scope: a reuse revocation is committed
+            failure = str(refused)  # the reuse revocation is kept whatever happens to this transaction
         else:
-            failure = None
             state = AuthState(user.id, pair.access_token, pair.refresh_token, pair.family_id, remember=True)
     if failure:
         st.session_state[NOTICE_KEY] = failure

@@ -27,42 +27,49 @@ def open_times(
         )
 
 
-def first_open_day(practitioner_id: uuid.UUID, time_zone: str, days: int) -> date | None:
-    """The first local date with an open time within `days`, looking two weeks at a time."""
+def open_days(practitioner_id: uuid.UUID, time_zone: str, days: int, *, ignore: uuid.UUID | None = None) -> list[date]:
+    """The local dates with an open time within `days` (looked up three weeks at a time, up to
+    ten dates): what a client picks from with one click."""
     zone = ZoneInfo(time_zone)
     today = datetime.now(zone).date()
-    for offset in range(0, days, 14):
+    found: list[date] = []
+    for offset in range(0, days, 21):
         start = datetime.combine(today + timedelta(days=offset), time(0), zone)
         with session_scope() as session:
-            found = availability.bookable_slots(
+            slots = availability.bookable_slots(
                 session=session,
                 practitioner_id=practitioner_id,
                 start=start.astimezone(UTC),
-                end=(start + timedelta(days=14)).astimezone(UTC),
+                end=(start + timedelta(days=min(21, days - offset))).astimezone(UTC),
+                ignore_booking_id=ignore,
             )
-        if found:
-            return found[0].astimezone(zone).date()
-    return None
+        found += sorted({slot.astimezone(zone).date() for slot in slots})
+        if len(found) >= 10:
+            break
+    return found[:10]
 
 
 def time_picker(
     practitioner_id: uuid.UUID, time_zone: str, horizon_days: int, *, key: str, ignore: uuid.UUID | None = None
 ) -> datetime | None:
-    """A date, then one of its open times (in the practitioner's time zone); None until chosen."""
+    """A day (one click on the next open days, or any date), then one of its open times (in
+    the practitioner's time zone); None until chosen."""
     zone = ZoneInfo(time_zone)
     today = datetime.now(zone).date()
-    first = first_open_day(practitioner_id, time_zone, horizon_days)
-    if first is None:
+    days = open_days(practitioner_id, time_zone, horizon_days, ignore=ignore)
+    if not days:
         st.warning("This practitioner has no open times in the coming weeks.")
         return None
-    on = st.date_input(
-        "Date",
-        value=first,
+    picked = st.pills("Day", days, default=days[0], format_func=lambda d: f"{d:%a %d %b}", key=f"{key}_day")
+    other = st.date_input(
+        "Or another date",
+        value=None,
         min_value=today,
         max_value=today + timedelta(days=horizon_days),
         key=f"{key}_date",
         format="DD/MM/YYYY",
     )
+    on = other or picked or days[0]
     times = open_times(practitioner_id, time_zone, on, ignore=ignore)
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
     # Said even when it was the day's last open time.
@@ -70,7 +77,7 @@ def time_picker(
     if earlier_choice and earlier_choice not in labels:
         st.warning(f"{earlier_choice} was just taken — pick another time.")
     if not times:
-        st.info(f"No open times on {on:%a %d %b}. The first open day is {first:%a %d %b}.")
+        st.info(f"No open times on {on:%a %d %b}. The next open day is {days[0]:%a %d %b}.")
         return None
     chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
     return labels.get(chosen) if chosen else None

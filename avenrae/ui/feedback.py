@@ -24,12 +24,21 @@ def show_error(error: ServiceError) -> None:
         st.error(str(error))
 
 
-def attempt(change: Callable[[Session], T], *, success: str | None = None, rerun: bool = True) -> T | None:
-    """Run `change` in one transaction. On a ServiceError show it and change nothing;
-    on success remember `success` for the next run and rerun the page."""
+def attempt(
+    change: Callable[[Session], T],
+    *,
+    success: str | None = None,
+    rerun: bool = True,
+    raises: tuple[type[ServiceError], ...] = (),
+) -> T | None:
+    """Run `change` in one transaction. On a ServiceError show it and change nothing (errors
+    of the kinds in `raises` are left to the caller); on success remember `success` for the
+    next run and rerun the page."""
     try:
         with session_scope() as session:
             result = change(session)
+    except raises:
+        raise
     except ServiceError as error:
         show_error(error)
         return None

@@ -17,11 +17,11 @@ def rand(amount: Decimal | float | int) -> str:
     return f"{sign}R{abs(value):,.2f}"
 
 
-def count(value: int, noun: str | None = None) -> str:
-    """1,234 — or with a noun, "1 booking" / "2 bookings"."""
+def count(value: int, noun: str | None = None, plural: str | None = None) -> str:
+    """1,234 — or with a noun, "1 booking" / "2 bookings" ("1 entry" / "2 entries" given the plural)."""
     if noun is None:
         return f"{value:,}"
-    return f"{value:,} {noun}" + ("" if value == 1 else "s")
+    return f"{value:,} " + (noun if value == 1 else plural or noun + "s")
 
 
 def distance(km: float) -> str:
@@ -47,6 +47,11 @@ def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%
 def money(value: float | Decimal) -> Decimal:
     """A number from a widget as rand and cents."""
     return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def percent(fraction: Decimal | float) -> str:
+    """A rate as people read it: 0.15 -> '15%', 0.125 -> '12.5%'."""
+    return f"{Decimal(str(fraction)) * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def label(value: str) -> str:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+from avenrae.config import get_settings
 from avenrae.models import MeetingType, Specialization
 from avenrae.services.accounts import PractitionerProfile
 from avenrae.ui import format as fmt
@@ -47,7 +48,8 @@ def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str,
         step=50.0,
         format="%.2f",
         value=float(current.rate_per_session) if current else 400.0,
-        help="Clients pay this plus the platform's 15% fee; you earn this amount.",
+        help=f"Clients pay this plus the platform's {fmt.percent(get_settings().platform_fee_rate)} fee; "
+        "you earn this amount.",
     )
     duration = right.number_input(
         "Session length (minutes)",
@@ -62,7 +64,7 @@ def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str,
         default=list(current.meeting_types) if current else list(MeetingType),
         format_func=lambda m: fmt.label(m.value),
     )
-    bio = st.text_area("About you", value=current.bio if current else "", max_chars=4000, height=140)
+    bio = st.text_area("About you", value=current.bio if current else "", height=140)
     return {
         "specialization": specialization,
         "street_address": street,

@@ -110,7 +110,9 @@ def base_map(location: tuple[float, float] = SOUTH_AFRICA_CENTRE, zoom: int = 5,
             interactive=False,
             control=False,
         ).add_to(folium_map)
-    folium_map.get_root().header.add_child(Element("<style>.leaflet-container { background: #D9E4EA; }</style>"))
+    folium_map.get_root().header.add_child(  # type: ignore[attr-defined]  # a Figure, which folium types as Element
+        Element("<style>.leaflet-container { background: #D9E4EA; }</style>")
+    )
     return folium_map
 
 

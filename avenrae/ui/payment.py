@@ -1,4 +1,5 @@
-"""The payment step of a pending booking: pay online (link and QR code), or staff record cash/EFT."""
+"""The payment step of a pending booking: pay online (link and QR code) or by EFT (bank
+details, reference, deadline); staff record cash, EFT or card-machine payments, also late."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from decimal import Decimal
 import segno
 import streamlit as st
 
-from avenrae.services import bookings, payments
+from avenrae.db import session_scope
+from avenrae.services import bookings, flows, ledger, payments
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
+
+reference_for = payments.eft_reference
 
 
 def qr_png(url: str) -> bytes:
@@ -19,65 +23,101 @@ def qr_png(url: str) -> bytes:
     return buffer.getvalue()
 
 
-def reference_for(booking_id) -> str:
-    """The short reference clients quote when paying by EFT."""
-    return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
-
-
 def pay_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     """Under a pending booking: how it gets paid, for the client and for staff."""
     online = payments.online_gateway() is not None
     st.subheader("Payment")
-    if online:
-        link = st.session_state.get(f"pay_link_{row.id}")
-        if link is None and st.button(f"Pay {fmt.rand(row.total_amount)} online", type="primary"):
-            link = feedback.attempt(
-                lambda session: payments.start_online_payment(session=session, booking_id=row.id, actor=actor),
+    if online and row.pays_by != "eft":
+        _online(row, actor)
+    else:
+        _eft(row, actor)
+    if actor.is_operator:
+        manual_payment_form(row, actor, "Record a payment received by hand")
+
+
+def _eft(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    with session_scope() as session:
+        booking = bookings.load(session, row.id, lock=False)
+        instructions = flows.eft_instructions(booking)
+    details = payments.bank_details()
+    deadline = fmt.local_time(row.hold_expires_at, fmt.default_zone()) if row.hold_expires_at else "the hold ends"
+    st.info(
+        f"Pay **{fmt.rand(row.total_amount)}** by EFT with the reference **{reference_for(row.id)}** by "
+        f"**{deadline}**; our staff confirm the booking as soon as it arrives."
+        if details
+        else instructions
+    )
+    if details:
+        st.markdown("  \n".join(fmt.md(line) for line in details.lines()))
+
+
+def _online(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    link = st.session_state.get(f"pay_link_{row.id}")
+    left, right = st.columns(2)
+    if link is None and left.button(f"Pay {fmt.rand(row.total_amount)} online", type="primary"):
+        link = feedback.attempt(
+            lambda session: flows.pay_online(session=session, booking_id=row.id, actor=actor), rerun=False
+        )
+        if link:
+            st.session_state[f"pay_link_{row.id}"] = link
+    if link is None and right.button("Pay by EFT instead", help="A bank transfer; the time is held longer for it."):
+        feedback.attempt(
+            lambda session: flows.pay_by_eft(session=session, booking_id=row.id, actor=actor),
+            success="You are paying by EFT: the account and the deadline are below.",
+        )
+    if link:
+        left, right = st.columns([3, 1])
+        left.link_button("Open the secure Stripe payment page", link.url, type="primary")
+        left.caption(
+            f"Or scan the code with a phone. The page stays open, and the time held, until "
+            f"{fmt.local_time(link.expires_at, fmt.default_zone(), '%H:%M')}."
+        )
+        right.image(qr_png(link.url), width=160)
+    if st.button("Check payment status"):
+        outcome = feedback.attempt(
+            lambda session: flows.refresh_payment(session=session, booking_id=row.id), rerun=False
+        )
+        if outcome == "confirmed":
+            st.session_state[feedback.FLASH_KEY] = "Paid — the booking is confirmed."
+            st.rerun()
+        elif outcome is not None:
+            st.info(_status_words(outcome))
+
+
+def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: str) -> None:
+    """Staff record money received by hand (EFT, cash, card machine): the booking is confirmed,
+    or booked again when its hold had run out and the time is still free."""
+    with st.form(f"manual_payment_{row.id}", clear_on_submit=True):
+        st.markdown(f"**{title}**")
+        left, middle, right = st.columns(3)
+        method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__)
+        reference = middle.text_input("Reference or receipt number", placeholder=reference_for(row.id))
+        amount = right.number_input("Amount received (R)", min_value=0.0, value=float(row.total_amount), step=10.0)
+        if st.form_submit_button("Record payment"):
+            said = feedback.attempt(
+                lambda session: flows.record_manual_payment(
+                    session=session,
+                    booking_id=row.id,
+                    actor=actor,
+                    method=method or "",
+                    reference=reference,
+                    amount=Decimal(str(amount)),
+                ),
                 rerun=False,
             )
-            if link:
-                st.session_state[f"pay_link_{row.id}"] = link
-        if link:
-            left, right = st.columns([3, 1])
-            left.link_button("Open the secure Stripe payment page", link.url, type="primary")
-            left.caption(
-                f"Or scan the code with a phone. The page stays open, and the time held, until "
-                f"{fmt.local_time(link.expires_at, fmt.default_zone(), '%H:%M')}."
-            )
-            right.image(qr_png(link.url), width=160)
-        if st.button("Check payment status"):
-            outcome = feedback.attempt(
-                lambda session: payments.refresh_payment(session=session, booking_id=row.id), rerun=False
-            )
-            if outcome == "confirmed":
-                st.session_state[feedback.FLASH_KEY] = "Paid — the booking is confirmed."
+            if said:
+                st.session_state[feedback.FLASH_KEY] = said
                 st.rerun()
-            elif outcome is not None:
-                st.info(_status_words(outcome))
-    else:
-        st.info(
-            f"Pay {fmt.rand(row.total_amount)} by EFT or cash with the reference **{reference_for(row.id)}**; "
-            "our staff confirm the booking as soon as it arrives."
-        )
-    if actor.is_staff:
-        with st.form(f"manual_payment_{row.id}", clear_on_submit=True):
-            st.markdown("**Record a payment received by hand**")
-            left, middle, right = st.columns(3)
-            method = left.selectbox("Method", list(payments.MANUAL_METHODS), format_func=payments.MANUAL_METHODS.get)
-            reference = middle.text_input("Reference or receipt number", placeholder=reference_for(row.id))
-            amount = right.number_input("Amount received (R)", min_value=0.0, value=float(row.total_amount), step=10.0)
-            if st.form_submit_button("Record payment"):
-                feedback.attempt(
-                    lambda session: payments.record_manual_payment(
-                        session=session,
-                        booking_id=row.id,
-                        actor=actor,
-                        method=method,
-                        reference=reference,
-                        amount=Decimal(str(amount)),
-                    ),
-                    success="Payment recorded; the booking is confirmed.",
-                )
+
+
+def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    """A booking released because nobody paid in time, when the money turns up after all."""
+    st.subheader("Payment arrived late?")
+    st.caption(
+        "Record it here: if the time is still free the booking is booked again and confirmed; "
+        "if someone else has it, the money is listed under Payments as owed back."
+    )
+    manual_payment_form(row, actor, "Record a late payment")
 
 
 def send_refunds(queued: list) -> None:

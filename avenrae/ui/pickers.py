@@ -9,10 +9,13 @@ from avenrae.models import Role
 from avenrae.services import accounts
 
 
-def person(role: Role, *, key: str, label: str, show_email: bool = True) -> accounts.Person | None:
+def person(
+    role: Role, *, key: str, label: str, show_email: bool = True, bookable_only: bool = False
+) -> accounts.Person | None:
     """A search box and the matching clients or practitioners (at most 20); None until chosen.
 
-    Clients choosing a practitioner do not see e-mail addresses (`show_email=False`).
+    Clients choosing a practitioner do not see e-mail addresses (`show_email=False`), and
+    someone about to book sees only practitioners who can be booked (`bookable_only`).
     """
     query = st.text_input(
         f"Find a {label}",
@@ -22,7 +25,7 @@ def person(role: Role, *, key: str, label: str, show_email: bool = True) -> acco
         args=(f"{key}_choice", None),
     )
     with session_scope() as session:
-        found = accounts.find_people(session=session, role=role, query=query)
+        found = accounts.find_people(session=session, role=role, query=query, bookable_only=bookable_only)
     if not found:
         st.caption(f"No {label} matches “{query}”." if query else f"No {label}s yet.")
         return None

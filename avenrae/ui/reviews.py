@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import streamlit as st
@@ -52,3 +53,25 @@ def latest(practitioner_id: uuid.UUID) -> None:
     with st.expander(f"What clients say ({fmt.count(len(found), 'recent review')})"):
         for review in found:
             card(review)
+
+
+def shifted_shortcuts(keys: dict[str, str]) -> None:
+    """Let Shift+P do what P does (and so on): Streamlit's button shortcuts match the key
+    without modifiers only, and people type capitals too. Clicks the button with that label."""
+    labels = {key.upper(): label for key, label in keys.items()}
+    st.html(
+        "<script>(function () {"
+        "const doc = window.parent.document;"
+        f"doc.avenraeShiftKeys = {json.dumps(labels)};"
+        "if (doc.avenraeShiftListening) return; doc.avenraeShiftListening = true;"
+        "doc.addEventListener('keydown', (event) => {"
+        "  const label = (doc.avenraeShiftKeys || {})[(event.key || '').toUpperCase()];"
+        "  const typing = ['INPUT', 'TEXTAREA', 'SELECT'].includes((event.target.tagName || '').toUpperCase());"
+        "  if (!label || !event.shiftKey || event.ctrlKey || event.metaKey || event.altKey || typing) return;"
+        "  const button = [...doc.querySelectorAll('button[data-testid^=\"stBaseButton\"]')]"
+        "    .find((b) => b.innerText.trim().split('\\n')[0].trim() === label);"
+        "  if (button && !button.disabled) { event.preventDefault(); button.click(); }"
+        "});"
+        "})();</script>",
+        unsafe_allow_javascript=True,
+    )

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from avenrae.services import availability
+from avenrae.ui import format as fmt
 
 DAY_NAMES = list(availability.DAY_NAMES)
 COMMON_ZONES = [
@@ -22,39 +23,45 @@ COMMON_ZONES = [
 ]
 
 
-def weekly_hours_editor(weekly: list[availability.HoursRange], *, key: str) -> list[availability.HoursRange]:
-    """An editable table of weekly ranges (one row each); returns what it holds now."""
-    frame = pd.DataFrame(
-        {  # object columns, so an empty week still edits as days and times
-            "Day": pd.Series([DAY_NAMES[r.day_of_week] for r in weekly], dtype=object),
-            "From": pd.Series([r.start for r in weekly], dtype=object),
-            "To": pd.Series([r.end for r in weekly], dtype=object),
-        }
-    )
-    edited = st.data_editor(
-        frame,
-        key=key,
-        num_rows="dynamic",
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "Day": st.column_config.SelectboxColumn("Day", options=DAY_NAMES, required=True),
-            "From": st.column_config.TimeColumn("From", format="HH:mm", step=900, required=True),
-            "To": st.column_config.TimeColumn("To", format="HH:mm", step=900, required=True),
-        },
-    )
-    ranges = []
-    for row in edited.itertuples(index=False):
-        if pd.isna(row.Day) and pd.isna(row.From) and pd.isna(row.To):
-            continue  # an empty row left behind
-        ranges.append(
-            availability.HoursRange(
-                DAY_NAMES.index(row.Day) if isinstance(row.Day, str) else -1,
-                row.From if isinstance(row.From, time) else None,
-                row.To if isinstance(row.To, time) else None,
-            )
+def hours_text(ranges: list[tuple[time, time]]) -> str:
+    return ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in ranges)
+
+
+def weekly_hours_inputs(weekly: list[availability.HoursRange], *, key: str) -> dict[int, str]:
+    """One line of hours per weekday ("09:00-12:00, 14:00-17:00"; empty: closed), as typed."""
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for item in weekly:
+        by_day.setdefault(item.day_of_week, []).append((item.start, item.end))
+    typed = {}
+    for day, name in enumerate(DAY_NAMES):
+        left, right = st.columns([1, 4], vertical_alignment="center")
+        left.markdown(f"**{name}**")
+        typed[day] = right.text_input(
+            name,
+            value=hours_text(by_day.get(day, [])),
+            key=f"{key}_{day}",
+            placeholder="Closed",
+            label_visibility="collapsed",
         )
-    return ranges
+    return typed
+
+
+def parse_week(typed: dict[int, str]) -> list[availability.HoursRange]:
+    """The typed week as ranges; FieldError naming the day and what could not be read."""
+    return [
+        availability.HoursRange(day, start, end)
+        for day, text in typed.items()
+        for start, end in availability.parse_day_hours(text, day_name=DAY_NAMES[day])
+    ]
+
+
+def affected_list(affected: list[availability.Affected], time_zone: str) -> None:
+    """The booked sessions a change would leave out, each named, for the decision that follows."""
+    for booking in affected:
+        st.markdown(
+            f"- {booking.session_start.astimezone(ZoneInfo(time_zone)):%a %d %b %Y, %H:%M} · "
+            f"{fmt.md(booking.client_name)} · {fmt.label(booking.status)}"
+        )
 
 
 def slot_grid(slots: list[datetime], time_zone: str, first_day, days: int = 14) -> pd.DataFrame:

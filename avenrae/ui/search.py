@@ -8,6 +8,7 @@ import streamlit as st
 from folium.plugins import FastMarkerCluster
 
 from avenrae import geo
+from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import MeetingType, Specialization
 from avenrae.services import pricing, search
@@ -81,9 +82,7 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
             placeholder="All specializations",
             key=f"{key}_specs",
         )
-        text = text_col.text_input(
-            "Words", placeholder="e.g. grief, isiZulu, herbs", max_chars=search.MAX_TEXT_LENGTH, key=f"{key}_text"
-        )
+        text = text_col.text_input("Words", placeholder="e.g. grief, isiZulu, herbs", key=f"{key}_text")
         with st.expander("More filters"):
             left, middle, right = st.columns(3)
             meeting = left.radio(
@@ -165,7 +164,12 @@ def rating_label(hit: search.Hit) -> str:
     return f"★ {hit.rating:.1f} ({hit.review_count} review{'s' if hit.review_count != 1 else ''})"
 
 
-def popup_html(hit: search.Hit) -> str:
+def bookable(hit: search.Hit) -> bool:
+    """Whether clients can book this practitioner now (verified, or unverified ones allowed)."""
+    return hit.verified or get_settings().allow_unverified_bookings
+
+
+def popup_html(hit: search.Hit, meeting: MeetingType | None = None) -> str:
     """Everything user-written is escaped: a bio can hold anything."""
     badge = (
         '<span style="color:#2F6B4F;font-weight:600">✔ Verified</span>'
@@ -179,28 +183,43 @@ def popup_html(hit: search.Hit) -> str:
         f"{fmt.escape(rating_label(hit))}<br>{fmt.escape(price_label(hit.rate))}<br>"
         f"<b>{fmt.distance(hit.distance_km)}</b> away · {fmt.escape(hit.city or '')}"
         f'<p style="margin:6px 0 0;color:#444">{bio}</p>'
-        f'<a href="{booking_url(hit.practitioner_id)}" target="_top" style="display:inline-block;margin-top:6px;'
-        f'font-weight:600;color:#2F6B4F">Book a session →</a></div>'
+        + (
+            f'<a href="{booking_url(hit.practitioner_id, meeting)}" target="_top" style="display:inline-block;'
+            f'margin-top:6px;font-weight:600;color:#2F6B4F">Book a session →</a></div>'
+            if bookable(hit)
+            else '<p style="margin:6px 0 0;color:#8a8a8a">Not bookable until our staff have verified them.</p></div>'
+        )
     )
 
 
-def booking_url(practitioner_id) -> str:
+def booking_params(practitioner_id, meeting: MeetingType | None = None) -> dict[str, str]:
+    """What the Book a session page is opened with: the practitioner, and the way of meeting
+    the search asked for."""
+    return {"practitioner": str(practitioner_id), **({"meeting": meeting.value} if meeting else {})}
+
+
+def booking_url(practitioner_id, meeting: MeetingType | None = None) -> str:
     """The Book a session page for one practitioner (the map's iframe opens it in the whole window)."""
     base = (st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"{'/' + base if base else ''}/book?practitioner={practitioner_id}"
+    query = "&".join(f"{name}={value}" for name, value in booking_params(practitioner_id, meeting).items())
+    return f"{'/' + base if base else ''}/book?{query}"
 
 
 def book_button(page: search.SearchPage) -> None:
-    """Pick one of the results and go to booking them."""
+    """Pick one of the results that can be booked and go to booking them."""
+    open_to_book = [hit for hit in page.hits if bookable(hit)]
+    if not open_to_book:
+        st.caption("None of these practitioners can be booked yet: our staff have not verified them.")
+        return
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     chosen = left.selectbox(
         "Book with",
-        page.hits,
+        open_to_book,
         format_func=lambda h: f"{h.name} · {fmt.label(h.specialization.value)} · {fmt.distance(h.distance_km)}",
         key="book_with_result",
     )
     if right.button("Book a session", type="primary", width="stretch"):
-        st.switch_page("pages/book.py", query_params={"practitioner": str(chosen.practitioner_id)})
+        st.switch_page("pages/book.py", query_params=booking_params(chosen.practitioner_id, page.search.meeting_type))
 
 
 def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
@@ -236,7 +255,7 @@ def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
                 hit.longitude,
                 COLOURS[hit.specialization][0],
                 ICONS[hit.specialization],
-                popup_html(hit),
+                popup_html(hit, page.search.meeting_type),
                 f"{fmt.escape(hit.name)} · {fmt.distance(hit.distance_km)}",
             ]
             for hit in layer.markers
@@ -311,7 +330,10 @@ def results_table(page: search.SearchPage) -> None:
         {
             "Name": [h.name for h in hits],
             "Specialization": [fmt.label(h.specialization.value) for h in hits],
-            "Verified": ["✔ Verified" if h.verified else "Not verified" for h in hits],
+            "Verified": [
+                "✔ Verified" if h.verified else "Not verified" + ("" if bookable(h) else " (not bookable yet)")
+                for h in hits
+            ],
             "Rating": [rating_label(h) for h in hits],
             "You pay": [fmt.rand(pricing.quote(h.rate).total_amount) for h in hits],
             "Distance": [fmt.distance(h.distance_km) for h in hits],
@@ -338,6 +360,8 @@ def empty_state(found: search.ResolvedSearch) -> tuple[str, int | None]:
     )
     where = found.place_label.split(",")[0] if found.place_label else "that point"
     message = f"No {kinds} within {found.radius_km:g} km of {where}"
+    if found.words:  # a wider circle does not help words nobody uses
+        return message + f" match “{' '.join(found.words)}”. Check the words, or clear them to see everyone.", None
     if (
         found.words
         or found.min_rating

@@ -20,7 +20,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from avenrae import deploy, jobs
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import session_scope
-from avenrae.services import payments, tokens
+from avenrae.services import flows, payments, tokens
 from avenrae.ui.auth import COOKIE_NAME
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ async def remember_session(request: Request) -> Response:
 
 def _apply_stripe_event(payload: bytes, signature: str | None) -> str:
     with session_scope() as session:
-        outcome = payments.handle_webhook(session=session, payload=payload, signature=signature)
+        outcome = flows.handle_webhook(session=session, payload=payload, signature=signature)
     # Committed: refunds it queued (money that came too late, or unmatched) may go out now.
     if "refund" in outcome:
         payments.send_queued_refunds()

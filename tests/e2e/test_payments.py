@@ -27,7 +27,7 @@ from avenrae.models import (
     User,
 )
 from avenrae.seed import DEMO_PASSWORD
-from avenrae.services import availability, bookings
+from avenrae.services import availability, bookings, flows
 from avenrae.ui.payment import reference_for
 from tests import stripe_objects
 from tests.stripe_fake import signed_event
@@ -65,24 +65,24 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
     page.get_by_role("textbox", name="Reason").fill("The client is unwell")
     page.get_by_test_id("stRadioGroup").get_by_text("Practitioner", exact=True).click()  # a full refund
     offline.settle()  # the radio reruns the page; a stale copy of the form lingers until it ends
-    page.get_by_role("button", name="Cancel booking").click()
+    page.get_by_role("button", name="Cancel this booking…").click()
+    page.get_by_text(re.compile(r"goes back\.")).wait_for(timeout=TIMEOUT)  # named, with its refund, first
+    page.get_by_role("button", name="Yes, cancel this booking").click()
     page.get_by_text(re.compile(r"Booking cancelled\. R[\d.,]+ is owed back")).wait_for(timeout=TIMEOUT)
 
     page.get_by_role("link", name="Payments").click()
     page.get_by_role("heading", name="Refunds owed").wait_for(timeout=TIMEOUT)
     reference = reference_for(booking_id)
-    page.get_by_text(re.compile(rf"booking {reference}")).wait_for(timeout=TIMEOUT)
-    page.get_by_role("combobox", name="Booking").click()
-    page.keyboard.type(reference)  # the list is long and drawn lazily: narrow it first
-    page.get_by_role("option", name=reference).click()
+    owed = page.get_by_test_id("stHorizontalBlock").filter(has_text=f"booking {reference}")
+    owed.get_by_role("button", name="Pay out").click()
     offline.settle()
     engine = create_engine(e2e_database_url)
     with Session(engine) as session:
         total = session.get(Booking, booking_id).total_amount
-    page.get_by_role("spinbutton", name="Amount (R)").fill(f"{total}")
+    assert page.get_by_role("spinbutton", name="Amount (R)").input_value() == f"{total:.2f}"  # what it is owed
     page.get_by_role("textbox", name="Reason (the client sees it)").fill("Cancelled by the practitioner")
     page.get_by_role("textbox", name="Refund reference (EFT or cash only)").fill("EFT out E2E-1")
-    page.get_by_role("button", name="Refund", exact=True).click()
+    page.get_by_role("button", name=f"Refund {reference}").click()
     page.get_by_text(f"Refund of R{total:,.2f} recorded for {reference}.").wait_for(timeout=TIMEOUT)
     page.get_by_role("textbox", name="Client, practitioner or reference").fill("E2E-1")
     page.keyboard.press("Enter")
@@ -127,11 +127,11 @@ def test_the_webhook_endpoint_verifies_and_applies_once(app_url, e2e_database_ur
             start=now + timedelta(days=3),
             end=now + timedelta(days=30),
         )[-1]
-        booking_id = bookings.create(
+        booking_id = flows.book(
             session=session,
             request=bookings.BookingRequest(client.id, practitioner.id, start, MeetingType.ONLINE),
             actor=bookings.Actor(client.id, Role.CLIENT),
-        )
+        ).id
         booking = session.get(Booking, booking_id)
         cents = int(booking.total_amount * 100)
         # As "Pay online" leaves it: the Checkout page made for this booking.

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind
-from avenrae.services import payments
+from avenrae.services import flows, payments
 from avenrae.ui.payment import reference_for
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
 from tests.stripe_fake import FakeStripe, client_for
@@ -104,7 +104,7 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
 def paid_by_hand(db, booking, staff_user):
     from avenrae.services import bookings
 
-    payments.record_manual_payment(
+    flows.record_manual_payment(
         session=db,
         booking_id=booking.id,
         actor=bookings.Actor(staff_user.id, Role.STAFF),
@@ -123,14 +123,15 @@ def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, 
     table = app.dataframe[0].value
     assert list(table["Reference"]) == ["FNB 77"] and list(table["Paid via"]) == ["EFT"]
     next(n for n in app.number_input if n.label == "Amount (R)").set_value(100.0)
-    app.button(key="FormSubmitter:refund-Refund").click()
+    refund_button = f"Refund {reference_for(pending.id)}"
+    next(b for b in app.button if b.label == refund_button).click()
     app = app.run()
     assert app.error  # no reason, no reference: refused
     assert db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).all() == []
     next(n for n in app.number_input if n.label == "Amount (R)").set_value(100.0)
     next(t for t in app.text_input if t.label.startswith("Reason")).input("Session cut short")
     next(t for t in app.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
-    app.button(key="FormSubmitter:refund-Refund").click()
+    next(b for b in app.button if b.label == refund_button).click()
     app = app.run()
     assert app.success[0].value == f"Refund of R100.00 recorded for {reference_for(pending.id)}."
     refund = db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).one()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from avenrae import db as app_db
 from avenrae.config import get_settings
 from avenrae.models import BookingStatus, MeetingType, PaymentStatus, PaymentTransaction, Role, TransactionKind
-from avenrae.services import bookings, payments
+from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import Conflict
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
 from tests.stripe_fake import FakeStripe, client_for
@@ -50,7 +50,7 @@ def paid_online_and_cancelled(session: Session, fake: FakeStripe) -> list:
         intent = f"pi_flaky_{booking.id.hex[:10]}"
         fake.intents[intent] = {"id": intent, "amount": 51750, "amount_received": 51750, "metadata": {}}
         make_transaction(session, booking, provider="stripe", provider_reference=intent, amount=booking.total_amount)
-        bookings.cancel(
+        flows.cancel(
             session=session,
             booking_id=booking.id,
             actor=bookings.Actor(staff.id, Role.STAFF),
@@ -68,7 +68,7 @@ def test_a_refund_job_that_fails_half_way_never_pays_the_first_refund_twice(comm
     with Session(committed_db, expire_on_commit=False) as session:
         owed = paid_online_and_cancelled(session, fake)
     flaky = FlakyGateway(fake, works=1)
-    run = payments.refund_owed_automatically(gateway=flaky)
+    run = flows.refund_owed_automatically(gateway=flaky)
     assert run == payments.RefundRun(sent=1, waiting=1)
     with Session(committed_db) as session:
         rows = session.scalars(
@@ -78,13 +78,13 @@ def test_a_refund_job_that_fails_half_way_never_pays_the_first_refund_twice(comm
         assert sorted(r.provider_reference is not None for r in rows) == [False, True]
     # The next run asks again for the one that failed, with the same key, and never again for the first.
     steady = FlakyGateway(fake, works=10)
-    assert payments.refund_owed_automatically(gateway=steady) == payments.RefundRun(sent=1)
+    assert flows.refund_owed_automatically(gateway=steady) == payments.RefundRun(sent=1)
     assert len(fake.refunds) == 2
     assert steady.calls == [flaky.calls[1]]
     with Session(committed_db) as session:
         for booking_id in owed:
-            assert payments.balance(session, booking_id).status == PaymentStatus.REFUNDED
-    assert payments.refund_owed_automatically(gateway=steady) == payments.RefundRun()
+            assert ledger.balance(session, booking_id).status == PaymentStatus.REFUNDED
+    assert flows.refund_owed_automatically(gateway=steady) == payments.RefundRun()
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def open_all_week(db):
 
 def book(db, client, practitioner, hours_ahead: int):
     start = (NOW + timedelta(days=2)).replace(hour=8, minute=0, second=0) + timedelta(hours=hours_ahead)
-    return bookings.create(
+    return flows.book(
         session=db,
         request=bookings.BookingRequest(client.id, practitioner.id, start, MeetingType.ONLINE),
         actor=bookings.Actor(client.id, Role.CLIENT),
@@ -114,7 +114,7 @@ def test_a_client_holds_at_most_three_unpaid_bookings(db, open_all_week):
     # Paying one frees a place.
     staff = bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
     first = db.scalars(select(bookings.Booking).where(bookings.Booking.client_id == client.id)).first()
-    payments.record_manual_payment(
+    flows.record_manual_payment(
         session=db,
         booking_id=first.id,
         actor=staff,
@@ -140,7 +140,7 @@ def test_paying_online_never_holds_a_booking_past_the_longest_hold(db, monkeypat
     )
     make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
     gateway = payments.StripeGateway(client_for(FakeStripe()))
-    link = payments.start_online_payment(
+    link = flows.pay_online(
         session=db, booking_id=booking.id, actor=bookings.Actor(client.id, Role.CLIENT), gateway=gateway, now=NOW
     )
     assert link.expires_at == created + timedelta(minutes=40)  # not the page's 31 minutes from now
@@ -156,13 +156,13 @@ def test_the_owed_refunds_list_is_one_query_however_many_are_owed(db):
             status=BookingStatus.CONFIRMED,
         )
         make_transaction(db, booking, provider="manual", method="eft", amount=booking.total_amount)
-        bookings.cancel(session=db, booking_id=booking.id, actor=staff, reason="Ill", on_behalf_of="practitioner")
+        flows.cancel(session=db, booking_id=booking.id, actor=staff, reason="Ill", on_behalf_of="practitioner")
     db.flush()
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(db.get_bind(), "before_cursor_execute", listener)
     try:
-        owed = payments.refunds_owed(session=db, actor=staff)
+        owed = ledger.refunds_owed(session=db, role=staff.role)
     finally:
         event.remove(db.get_bind(), "before_cursor_execute", listener)
     assert len(owed) == 6 and {o.outstanding for o in owed} == {Decimal("517.50")} and len(statements) == 1

@@ -15,8 +15,16 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from avenrae.config import get_settings
-from avenrae.models import AuditLog, BookingStatus, PaymentStatus, PaymentTransaction, StripeEvent, UnmatchedPayment
-from avenrae.services import bookings, payments
+from avenrae.models import (
+    AuditLog,
+    BookingStatus,
+    PaymentStatus,
+    PaymentTransaction,
+    Practitioner,
+    StripeEvent,
+    UnmatchedPayment,
+)
+from avenrae.services import bookings, flows, payments
 from avenrae.services.pricing import to_cents
 from avenrae.ui import server
 from tests import stripe_objects
@@ -59,16 +67,14 @@ def booking(db, client):
 @pytest.fixture
 def page(db, fake, gateway, client, booking):
     """The Checkout page we made for the booking; the client has paid on it."""
-    payments.start_online_payment(
-        session=db, booking_id=booking.id, actor=bookings.Actor(client.id, client.role), gateway=gateway
-    )
+    flows.pay_online(session=db, booking_id=booking.id, actor=bookings.Actor(client.id, client.role), gateway=gateway)
     intent = fake.pay(booking.stripe_checkout_session_id)
     return booking.stripe_checkout_session_id, intent["id"]
 
 
 def deliver(db, gateway, kind, data):
     payload, signature = signed_event(kind, data)
-    return payments.handle_webhook(
+    return flows.handle_webhook(
         session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
     )
 
@@ -284,7 +290,9 @@ def test_while_stripe_cannot_be_reached_the_event_waits_for_a_retry(db, fake, we
 
 def test_money_that_came_too_late_is_refunded_as_soon_as_the_event_is_applied(db, fake, webhook, booking, page):
     page_id, intent = page
-    bookings.expire_pending(session=db, now=booking.hold_expires_at + timedelta(hours=2))
+    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(hours=2))
+    # Its time has gone to someone else meanwhile.
+    make_booking(db, practitioner=db.get(Practitioner, booking.practitioner_id), start=booking.session_start)
     status, body = webhook(
         "checkout.session.completed",
         stripe_objects.checkout_session(id=page_id, payment_intent=intent, amount_total=51750),

@@ -27,6 +27,10 @@ from tests.factories import PASSWORD, make_client
 
 GOOD = {
     "AVENRAE_ENVIRONMENT": "production",
+    "AVENRAE_EFT_BANK_NAME": "First National Bank",
+    "AVENRAE_EFT_ACCOUNT_NAME": "Avenrae (Pty) Ltd",
+    "AVENRAE_EFT_ACCOUNT_NUMBER": "62000000000",
+    "AVENRAE_EFT_BRANCH_CODE": "250655",
     "AVENRAE_JWT_SECRET": "k" * 48,
     "AVENRAE_PUBLIC_URL": "https://ops.avenrae.co.za",
     "AVENRAE_STRIPE_SECRET_KEY": "sk_live_0123456789",
@@ -56,6 +60,7 @@ def test_check_deploy_prints_one_line_per_problem_and_nothing_once_fixed():
         "AVENRAE_PUBLIC_URL": "http://ops.avenrae.co.za",
         "AVENRAE_STRIPE_SECRET_KEY": "sk_test_0123456789",
         "AVENRAE_STRIPE_WEBHOOK_SECRET": "",
+        "AVENRAE_EFT_BANK_NAME": "",
         "DATABASE_URL": "",
     }
     refused = avenrae("check", "--deploy", **wrong)
@@ -66,6 +71,7 @@ def test_check_deploy_prints_one_line_per_problem_and_nothing_once_fixed():
         "AVENRAE_PUBLIC_URL",
         "AVENRAE_STRIPE_SECRET_KEY",
         "AVENRAE_STRIPE_WEBHOOK_SECRET",
+        "AVENRAE_EFT_BANK_NAME",
         "DATABASE_URL",
     ]
     assert all("Fix: " in line for line in lines)

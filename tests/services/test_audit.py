@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from avenrae.models import AuditLog, BookingStatus, Role
-from avenrae.services import accounts, audit, payments
+from avenrae.services import accounts, audit, flows
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from tests.factories import make_booking, make_transaction, make_user
@@ -28,11 +28,11 @@ def test_a_cancellation_on_behalf_and_its_refund_leave_one_row_each(db, staff):
     booking = make_booking(db, start=datetime.now(UTC) + timedelta(days=5), status=BookingStatus.CONFIRMED)
     make_transaction(db, booking)
     actor = Actor(staff.id, Role.STAFF)
-    payments.cancel_booking(
+    flows.cancel(
         session=db, booking_id=booking.id, actor=actor, reason="Client phoned in sick", on_behalf_of="client"
     )
     assert [(r.action, r.actor_id, r.target_id) for r in rows(db)] == [("booking.cancel", staff.id, str(booking.id))]
-    payments.refund(
+    flows.refund(
         session=db,
         booking_id=booking.id,
         actor=actor,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.models import MeetingType, Role
-from avenrae.services import bookings
+from avenrae.services import bookings, flows
 from tests.factories import make_client, make_practitioner, make_weekly_hours
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ def setup(engine, practitioners: int, clients: int) -> tuple[list, list]:
 def attempt(engine, client_id, practitioner_id, start) -> str:
     with Session(engine) as session:
         try:
-            bookings.create(
+            flows.book(
                 session=session,
                 request=bookings.BookingRequest(client_id, practitioner_id, start, MeetingType.IN_PERSON),
                 actor=bookings.Actor(client_id, Role.CLIENT),

@@ -20,7 +20,7 @@ from avenrae.models import (
     TransactionKind,
     VerificationStatus,
 )
-from avenrae.services import availability, bookings
+from avenrae.services import availability, bookings, flows
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
 
@@ -61,9 +61,8 @@ def request(client, practitioner, hhmm="10:00", day=MONDAY, **changes) -> bookin
 
 
 def book(db, client, practitioner, hhmm="10:00", by=None, **changes) -> Booking:
-    booking_id = bookings.create(session=db, request=request(client, practitioner, hhmm, **changes),
-                                 actor=actor(by or client), now=NOW)
-    return db.get(Booking, booking_id)
+    return flows.book(session=db, request=request(client, practitioner, hhmm, **changes),
+                      actor=actor(by or client), now=NOW)
 
 
 # --- creating ------------------------------------------------------------------------
@@ -76,7 +75,8 @@ def test_a_booking_and_its_pending_payment_are_written_together(db, client, prac
     # The rate is the service amount; 15% of R333.30 is R49.995, half-up to R50.00; the client pays both.
     assert (booking.service_amount, booking.platform_fee_rate, booking.platform_fee, booking.total_amount) == (
         Decimal("333.30"), Decimal("0.1500"), Decimal("50.00"), Decimal("383.30"))
-    assert booking.hold_expires_at == NOW + timedelta(minutes=15)
+    # Without Stripe the client pays by EFT: held until two hours before the session (a day at most).
+    assert (booking.pays_by, booking.hold_expires_at) == ("eft", at("08:00"))
     [charge] = db.scalars(select(PaymentTransaction).where(PaymentTransaction.booking_id == booking.id)).all()
     assert (charge.kind, charge.status, charge.amount) == ("charge", PaymentStatus.PENDING, Decimal("383.30"))
     notes = db.scalars(select(Notification).order_by(Notification.type)).all()
@@ -123,9 +123,9 @@ def test_bad_requests_are_refused_and_write_nothing(db, client, practitioner, ch
 def test_a_client_cannot_book_for_someone_else(db, client, practitioner):
     other = make_client(db)
     with pytest.raises(PermissionDenied):
-        bookings.create(session=db, request=request(other, practitioner), actor=actor(client), now=NOW)
+        flows.book(session=db, request=request(other, practitioner), actor=actor(client), now=NOW)
     with pytest.raises(PermissionDenied):
-        bookings.create(session=db, request=request(client, practitioner), actor=actor(practitioner.user), now=NOW)
+        flows.book(session=db, request=request(client, practitioner), actor=actor(practitioner.user), now=NOW)
     assert count(db, Booking) == 0
 
 
@@ -175,12 +175,13 @@ def test_the_buffer_is_kept_by_the_database_too(db, client, practitioner, monkey
 
 def test_unpaid_holds_expire_and_free_the_slot(db, client, practitioner):
     booking = book(db, client, practitioner)
-    assert bookings.expire_pending(session=db, now=NOW + timedelta(minutes=14)) == 0
-    assert bookings.expire_pending(session=db, now=NOW + timedelta(minutes=15)) == 1
+    held_until = booking.hold_expires_at
+    assert flows.expire_pending(session=db, now=held_until - timedelta(minutes=1)) == 0
+    assert flows.expire_pending(session=db, now=held_until) == 1
     db.refresh(booking)
     assert (booking.status, booking.payment_status, booking.refund_due) == (
-        BookingStatus.CANCELLED, PaymentStatus.FAILED, Decimal("0.00"))
-    assert db.scalar(select(PaymentTransaction.status)) == PaymentStatus.FAILED
+        BookingStatus.CANCELLED, PaymentStatus.EXPIRED, Decimal("0.00"))
+    assert db.scalar(select(PaymentTransaction.status)) == PaymentStatus.EXPIRED
     assert count(db, Notification, Notification.type == "booking_expired") == 1
     assert at("10:00") in availability.bookable_slots(
         session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
@@ -198,18 +199,18 @@ def test_pending_to_confirmed_to_completed(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner))
     assert (booking.status, booking.hold_expires_at) == (BookingStatus.CONFIRMED, None)
     with pytest.raises(InvalidInput, match="once it has ended"):
-        bookings.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("10:59"))
+        flows.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("10:59"))
     with pytest.raises(PermissionDenied):
-        bookings.complete(session=db, booking_id=booking.id, actor=actor(client), now=at("11:00"))
-    done = bookings.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("11:00"))
+        flows.complete(session=db, booking_id=booking.id, actor=actor(client), now=at("11:00"))
+    done = flows.complete(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("11:00"))
     assert done.status == BookingStatus.COMPLETED
 
 
 def test_no_show_only_after_the_start(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner))
     with pytest.raises(InvalidInput, match="has started"):
-        bookings.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("09:59"))
-    assert bookings.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+        flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("09:59"))
+    assert flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
                                  now=at("10:05")).status == BookingStatus.NO_SHOW
 
 
@@ -229,11 +230,11 @@ def test_illegal_transitions_are_refused_with_a_message(db, client, practitioner
                            status=status)
     staff = bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
     calls = {
-        "cancel": lambda: bookings.cancel(session=db, booking_id=booking.id, actor=staff, reason="x", now=NOW,
-                                          on_behalf_of="client"),
-        "complete": lambda: bookings.complete(session=db, booking_id=booking.id, actor=staff, now=NOW),
+        "cancel": lambda: flows.cancel(session=db, booking_id=booking.id, actor=staff, reason="x", now=NOW,
+                                       on_behalf_of="client"),
+        "complete": lambda: flows.complete(session=db, booking_id=booking.id, actor=staff, now=NOW),
         "confirm": lambda: bookings.confirm(session=db, booking_id=booking.id, now=NOW),
-        "no_show": lambda: bookings.mark_no_show(session=db, booking_id=booking.id, actor=staff, now=NOW),
+        "no_show": lambda: flows.mark_no_show(session=db, booking_id=booking.id, actor=staff, now=NOW),
     }
     with pytest.raises(bookings.IllegalTransition, match="cannot become"):
         calls[action]()
@@ -244,15 +245,15 @@ def test_illegal_transitions_are_refused_with_a_message(db, client, practitioner
 # --- cancelling and what is owed -----------------------------------------------------
 
 
-def cancel(db, booking, who, when, **kwargs) -> bookings.Cancellation:
-    return bookings.cancel(session=db, booking_id=booking.id, actor=actor(who), reason="Something came up",
-                           now=when, **kwargs)
+def cancel(db, booking, who, when, **kwargs) -> flows.CancelOutcome:
+    return flows.cancel(session=db, booking_id=booking.id, actor=actor(who), reason="Something came up",
+                        now=when, **kwargs)
 
 
 def test_client_cancelling_a_day_ahead_gets_everything_back(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
     result = cancel(db, booking, client, at("10:00"))  # exactly 24 hours before
-    assert result.refund_due == Decimal("383.30") == result.booking.refund_due
+    assert result.refund_due == Decimal("383.30") == booking.refund_due
 
 
 def test_client_cancelling_late_gets_nothing_back(db, client, practitioner):
@@ -265,11 +266,11 @@ def test_practitioner_cancelling_always_refunds_in_full(db, client, practitioner
     assert cancel(db, booking, practitioner.user, at("09:55")).refund_due == Decimal("383.30")
 
 
-def test_an_unpaid_booking_owes_nothing_and_its_payment_fails(db, client, practitioner):
+def test_an_unpaid_booking_owes_nothing_and_its_payment_expires(db, client, practitioner):
     booking = book(db, client, practitioner)
     result = cancel(db, booking, client, NOW)
     assert result.refund_due == Decimal("0.00")
-    assert result.booking.payment_status == PaymentStatus.FAILED
+    assert booking.payment_status == PaymentStatus.EXPIRED
 
 
 def test_staff_cancel_for_either_side_and_may_override_with_a_reason(db, client, practitioner):
@@ -292,7 +293,7 @@ def test_only_staff_override_refunds_and_reasons_are_required(db, client, practi
     with pytest.raises(PermissionDenied):
         cancel(db, booking, client, NOW, refund_override=Decimal("1.00"))
     with pytest.raises(InvalidInput, match="why"):
-        bookings.cancel(session=db, booking_id=booking.id, actor=actor(client), reason="  ", now=NOW)
+        flows.cancel(session=db, booking_id=booking.id, actor=actor(client), reason="  ", now=NOW)
     db.refresh(booking)
     assert booking.status == BookingStatus.CONFIRMED
 
@@ -318,7 +319,7 @@ def test_refunds_already_paid_are_not_owed_twice(db, client, practitioner):
 
 def test_reschedule_moves_to_a_free_slot(db, client, practitioner):
     booking = book(db, client, practitioner, "10:00")
-    moved = bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"),
+    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"),
                                 now=NOW)
     assert (moved.session_start, moved.session_end) == (at("14:00"), at("15:00"))
     assert at("10:00") in availability.bookable_slots(
@@ -329,10 +330,10 @@ def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, 
     booking = book(db, client, practitioner, "10:00")
     book(db, make_client(db), practitioner, "14:00")
     with pytest.raises(bookings.SlotTaken):
-        bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
     monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
     with pytest.raises(bookings.SlotTaken):
-        bookings.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
     db.refresh(booking)
     assert booking.session_start == at("10:00")
 
@@ -341,11 +342,11 @@ def test_only_the_parties_and_staff_touch_a_booking(db, client, practitioner):
     booking = book(db, client, practitioner)
     stranger = make_client(db)
     for call in (
-        lambda: bookings.cancel(session=db, booking_id=booking.id, actor=actor(stranger), reason="x", now=NOW),
-        lambda: bookings.reschedule(session=db, booking_id=booking.id, actor=actor(stranger),
+        lambda: flows.cancel(session=db, booking_id=booking.id, actor=actor(stranger), reason="x", now=NOW),
+        lambda: flows.reschedule(session=db, booking_id=booking.id, actor=actor(stranger),
                                     new_start=at("14:00"), now=NOW),
         lambda: bookings.get_for(session=db, actor=actor(stranger), booking_id=booking.id),
-        lambda: bookings.cancel(session=db, booking_id=booking.id, actor=actor(make_practitioner(db).user),
+        lambda: flows.cancel(session=db, booking_id=booking.id, actor=actor(make_practitioner(db).user),
                                 reason="x", now=NOW),
     ):
         with pytest.raises(PermissionDenied):

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from avenrae import months
 from avenrae.models import BookingStatus, PaymentStatus, Specialization, TransactionKind
 from avenrae.services import overview
 from tests.factories import make_booking, make_practitioner, make_transaction
@@ -14,10 +15,10 @@ ZONE = "Africa/Johannesburg"
 
 
 def test_month_bounds_follow_south_african_time():
-    start, end = overview.month_bounds(TODAY, ZONE)
+    start, end = months.month_bounds(TODAY, ZONE)
     assert start == datetime(2026, 10, 31, 22, 0, tzinfo=UTC)
     assert end == datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
-    december_start, december_end = overview.month_bounds(date(2026, 12, 31), ZONE)
+    december_start, december_end = months.month_bounds(date(2026, 12, 31), ZONE)
     assert december_end.astimezone(UTC) == datetime(2026, 12, 31, 22, 0, tzinfo=UTC)
     assert december_start.month == 12
 

@@ -20,7 +20,7 @@ from avenrae.models import (
     TransactionKind,
     UnmatchedPayment,
 )
-from avenrae.services import bookings, payments
+from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
 from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
@@ -81,7 +81,7 @@ def as_client(user) -> bookings.Actor:
 
 
 def test_the_payment_page_asks_stripe_for_the_total_in_cents_zar_with_the_booking(db, fake, gateway, client, pending):
-    link = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    link = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     customer_call, session_call = fake.sent
     assert customer_call.path == "/v1/customers" and customer_call.form["email"] == "lindiwe@example.co.za"
     assert customer_call.headers["Idempotency-Key"] == f"avenrae-customer-{client.id}"
@@ -96,15 +96,15 @@ def test_the_payment_page_asks_stripe_for_the_total_in_cents_zar_with_the_bookin
     assert client.stripe_customer_id == next(iter(fake.customers))
     assert pending.hold_expires_at >= NOW + timedelta(minutes=30)  # held as long as the page is open
     # Asking again gives the same page and creates no second customer.
-    again = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    again = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     assert again.url == link.url and len(fake.sent) == 2
 
 
 def test_a_retried_request_after_a_lost_answer_gets_the_same_page(db, fake, gateway, client, pending):
-    first = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    first = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     pending.stripe_checkout_url = None  # as if our commit had been lost after Stripe answered
     db.flush()
-    second = payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    second = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     assert second.url == first.url
     assert len(fake.sessions) == 1  # Stripe replayed the idempotent request
 
@@ -112,7 +112,7 @@ def test_a_retried_request_after_a_lost_answer_gets_the_same_page(db, fake, gate
 def test_stripe_unreachable_leaves_the_booking_pending_and_says_so(db, fake, gateway, client, pending):
     fake.fail_next = "network"
     with pytest.raises(payments.PaymentError, match="could not reach Stripe"), db.begin_nested():
-        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+        flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING and pending.stripe_checkout_session_id is None
     assert [r.status for r in ledger_rows(db, pending)] == [PaymentStatus.PENDING]
@@ -121,21 +121,21 @@ def test_stripe_unreachable_leaves_the_booking_pending_and_says_so(db, fake, gat
 def test_only_the_client_or_staff_open_the_payment_page(db, gateway, pending):
     stranger = make_client(db)
     with pytest.raises(PermissionDenied):
-        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(stranger), gateway=gateway)
+        flows.pay_online(session=db, booking_id=pending.id, actor=as_client(stranger), gateway=gateway)
 
 
 def test_without_stripe_keys_online_payment_is_refused_plainly(db, client, pending, monkeypatch):
     monkeypatch.setattr(payments, "online_gateway", lambda: None)
     with pytest.raises(payments.PaymentError, match="pay by EFT or cash"):
-        payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client))
+        flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client))
 
 
 def test_refresh_confirms_a_paid_booking_once(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
-    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "open"
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    assert flows.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "open"
     fake.pay(pending.stripe_checkout_session_id)
-    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "confirmed"
-    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "already recorded"
+    assert flows.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "confirmed"
+    assert flows.refresh_payment(session=db, booking_id=pending.id, gateway=gateway) == "already recorded"
     db.refresh(pending)
     assert (pending.status, pending.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
     [charge] = ledger_rows(db, pending)
@@ -149,22 +149,18 @@ def test_refresh_confirms_a_paid_booking_once(db, fake, gateway, client, pending
 def deliver(db, gateway, kind, data, **signing):
     payload, signature = signed_event(kind, data, **signing)
     return (
-        payments.handle_webhook(
-            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
-        ),
+        flows.handle_webhook(session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET),
         payload,
         signature,
     )
 
 
 def test_a_valid_event_is_applied_once_even_when_delivered_three_times(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     intent = fake.pay(pending.stripe_checkout_session_id)
     payload, signature = signed_event("payment_intent.succeeded", intent)
     outcomes = [
-        payments.handle_webhook(
-            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
-        )
+        flows.handle_webhook(session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET)
         for _ in range(3)
     ]
     assert outcomes == ["confirmed", "duplicate", "duplicate"]
@@ -177,7 +173,7 @@ def test_a_valid_event_is_applied_once_even_when_delivered_three_times(db, fake,
 
 
 def test_both_events_of_one_payment_record_it_once(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     intent = fake.pay(pending.stripe_checkout_session_id)
     page = dict(fake.sessions[pending.stripe_checkout_session_id])
     assert deliver(db, gateway, "checkout.session.completed", page)[0] == "confirmed"
@@ -194,24 +190,22 @@ def test_both_events_of_one_payment_record_it_once(db, fake, gateway, client, pe
     ],
 )
 def test_forged_events_are_rejected_and_change_nothing(db, fake, gateway, client, pending, tamper):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     payload, signature = tamper(*signed_event("payment_intent.succeeded", fake.pay(pending.stripe_checkout_session_id)))
     with pytest.raises(payments.WebhookRejected):
-        payments.handle_webhook(
-            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
-        )
+        flows.handle_webhook(session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET)
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
     assert db.scalar(select(func.count()).select_from(StripeEvent)) == 0
 
 
 def test_a_wrong_secret_or_an_old_timestamp_is_rejected(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     intent = fake.pay(pending.stripe_checkout_session_id)
     for signing in ({"secret": "whsec_someone_else"}, {"at": int(NOW.timestamp()) - 3600}):
         payload, signature = signed_event("payment_intent.succeeded", intent, **signing)
         with pytest.raises(payments.WebhookRejected):
-            payments.handle_webhook(
+            flows.handle_webhook(
                 session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
             )
     db.refresh(pending)
@@ -243,26 +237,44 @@ def test_an_event_for_an_unknown_booking_is_kept_apart_and_given_back(db, fake, 
 
 
 def test_a_declined_card_keeps_the_booking_pending_and_tells_the_client(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     intent = fake.decline(pending.stripe_checkout_session_id, "Your card has insufficient funds.")
     assert deliver(db, gateway, "payment_intent.payment_failed", intent)[0] == "failure noted"
     db.refresh(pending)
     assert (pending.status, pending.payment_status) == (BookingStatus.PENDING, PaymentStatus.PENDING)
     told = db.scalars(select(Notification).where(Notification.user_id == client.id)).one()
     assert told.title == "Payment did not go through" and "insufficient funds" in told.message
-    assert payments.refresh_payment(session=db, booking_id=pending.id, gateway=gateway).startswith("failed: Your card")
+    assert flows.refresh_payment(session=db, booking_id=pending.id, gateway=gateway).startswith("failed: Your card")
 
 
-def test_money_arriving_after_the_hold_ran_out_goes_straight_back(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
-    bookings.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+def test_money_arriving_after_the_hold_ran_out_books_the_time_again_when_it_is_free(db, fake, gateway, client, pending):
+    payments_page = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    assert payments_page.url
+    flows.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.CANCELLED, PaymentStatus.EXPIRED)
+    intent = fake.pay(pending.stripe_checkout_session_id)
+    assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "confirmed"
+    db.refresh(pending)
+    assert (pending.status, pending.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+
+
+def test_money_arriving_after_the_time_went_to_someone_else_goes_straight_back(db, fake, gateway, client, pending):
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+    make_booking(
+        db,
+        practitioner=db.get(Practitioner, pending.practitioner_id),
+        start=pending.session_start,
+        status=BookingStatus.CONFIRMED,
+    )
     intent = fake.pay(pending.stripe_checkout_session_id)
     assert deliver(db, gateway, "payment_intent.succeeded", intent)[0] == "refund queued"
     assert payments.send_queued_refunds(gateway=gateway) == payments.RefundRun(sent=1)
     rows = ledger_rows(db, pending)  # all written in this test's one transaction: same created_at
     assert sorted((r.kind.value, r.status.value) for r in rows) == [
         ("charge", "completed"),
-        ("charge", "failed"),
+        ("charge", "expired"),
         ("refund", "completed"),
     ]
     db.refresh(pending)
@@ -271,7 +283,7 @@ def test_money_arriving_after_the_hold_ran_out_goes_straight_back(db, fake, gate
 
 
 def test_refunds_made_in_the_stripe_dashboard_arrive_through_charge_refunded(db, fake, gateway, client, pending):
-    payments.start_online_payment(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     intent = fake.pay(pending.stripe_checkout_session_id)
     deliver(db, gateway, "payment_intent.succeeded", intent)
     fake.dashboard_refund(intent["id"], 10000)
@@ -285,9 +297,7 @@ def test_refunds_made_in_the_stripe_dashboard_arrive_through_charge_refunded(db,
     outcome, payload, signature = deliver(db, gateway, "charge.refunded", charge)
     assert outcome == "refunds synced (1 changed)"
     assert (
-        payments.handle_webhook(
-            session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
-        )
+        flows.handle_webhook(session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET)
         == "duplicate"
     )
     assert (
@@ -309,7 +319,7 @@ def test_refunds_made_in_the_stripe_dashboard_arrive_through_charge_refunded(db,
 
 
 def test_staff_record_an_eft_and_the_booking_is_confirmed_and_audited(db, staff, pending):
-    payments.record_manual_payment(
+    flows.record_manual_payment(
         session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 12345", amount=Decimal("517.50")
     )
     db.refresh(pending)
@@ -330,7 +340,7 @@ def test_staff_record_an_eft_and_the_booking_is_confirmed_and_audited(db, staff,
 def test_bad_manual_payments_are_refused_and_write_nothing(db, staff, pending, changes, field):
     values = {"method": "cash", "reference": "Receipt 7", "amount": Decimal("517.50"), **changes}
     with pytest.raises(InvalidInput) as refused:
-        payments.record_manual_payment(session=db, booking_id=pending.id, actor=staff, **values)
+        flows.record_manual_payment(session=db, booking_id=pending.id, actor=staff, **values)
     assert field in refused.value.problems
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
@@ -339,7 +349,7 @@ def test_bad_manual_payments_are_refused_and_write_nothing(db, staff, pending, c
 
 def test_clients_cannot_record_payments(db, client, pending):
     with pytest.raises(PermissionDenied):
-        payments.record_manual_payment(
+        flows.record_manual_payment(
             session=db,
             booking_id=pending.id,
             actor=as_client(client),
@@ -350,7 +360,7 @@ def test_clients_cannot_record_payments(db, client, pending):
 
 
 def paid_online(db, fake, gateway, client, booking):
-    payments.start_online_payment(session=db, booking_id=booking.id, actor=as_client(client), gateway=gateway)
+    flows.pay_online(session=db, booking_id=booking.id, actor=as_client(client), gateway=gateway)
     deliver(db, gateway, "payment_intent.succeeded", fake.pay(booking.stripe_checkout_session_id))
     db.refresh(booking)
     return booking
@@ -358,51 +368,51 @@ def paid_online(db, fake, gateway, client, booking):
 
 def test_staff_refund_part_then_the_rest_never_more(db, fake, gateway, staff, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    first = payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late")
+    first = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late")
     assert payments.send_queued_refunds(gateway=gateway, ids=first.to_send) == payments.RefundRun(sent=1)
     assert fake.sent[-1].form["amount"] == "10000"
     assert fake.sent[-1].headers["Idempotency-Key"] == f"avenrae-refund-{first.to_send[0]}"
     with pytest.raises(InvalidInput, match=r"At most R417\.50"):
-        payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.51"), reason="x")
-    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.50"), reason="Unwell")
+        flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.51"), reason="x")
+    flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("417.50"), reason="Unwell")
     payments.send_queued_refunds(gateway=gateway)
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
-    assert payments.balance(db, pending.id).refundable == 0
+    assert ledger.balance(db, pending.id).refundable == 0
 
 
 def test_a_refund_stripe_refuses_is_marked_failed_and_the_money_stays_refundable(
     db, fake, gateway, staff, client, pending
 ):
     paid_online(db, fake, gateway, client, pending)
-    queued = payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("50"), reason="x")
+    queued = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("50"), reason="x")
     fake.fail_next = "invalid"
     assert payments.send_queued_refunds(gateway=gateway, ids=queued.to_send) == payments.RefundRun(refused=1)
     refund = [r for r in ledger_rows(db, pending) if r.kind == TransactionKind.REFUND]
     assert [r.status for r in refund] == [PaymentStatus.FAILED] and "Stripe refused" in refund[0].failure_reason
-    assert payments.balance(db, pending.id).refundable == Decimal("517.50")
+    assert ledger.balance(db, pending.id).refundable == Decimal("517.50")
 
 
 def test_cancelling_a_day_ahead_refunds_online_payments_at_once(db, fake, gateway, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
     assert outcome.refund_due == Decimal("517.50") and len(outcome.to_send) == 1
     assert outcome.message == "Booking cancelled. R517.50 is being refunded."
     assert payments.send_queued_refunds(gateway=gateway, ids=outcome.to_send) == payments.RefundRun(sent=1)
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
-    assert payments.refund_outstanding(db, pending) == 0
+    assert ledger.owed(db, pending) == 0
 
 
 def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fake, gateway, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
     fake.fail_next = "network"
     assert payments.send_queued_refunds(gateway=gateway, ids=outcome.to_send) == payments.RefundRun(waiting=1)
     db.refresh(pending)
     assert pending.status == BookingStatus.CANCELLED
-    assert payments.refund_outstanding(db, pending) == 0  # queued: owed no more, not yet paid out
-    assert payments.refund_owed_automatically(gateway=gateway) == payments.RefundRun(sent=1)
+    assert ledger.owed(db, pending) == 0  # queued: owed no more, not yet paid out
+    assert flows.refund_owed_automatically(gateway=gateway) == payments.RefundRun(sent=1)
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
     keys = [call.headers["Idempotency-Key"] for call in fake.sent if call.path == "/v1/refunds"]
@@ -410,16 +420,16 @@ def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fa
 
 
 def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, client, pending):
-    payments.record_manual_payment(
+    flows.record_manual_payment(
         session=db, booking_id=pending.id, actor=staff, method="cash", reference="Receipt 9", amount=Decimal("517.50")
     )
-    outcome = payments.cancel_booking(session=db, booking_id=pending.id, actor=as_client(client), reason="Sick")
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Sick")
     assert "staff will pay it out" in outcome.message
-    owed = payments.refunds_owed(session=db, actor=staff)
-    assert [(o.booking_id, o.outstanding, o.paid_by) for o in owed] == [(pending.id, Decimal("517.50"), "manual")]
+    owed = ledger.refunds_owed(session=db, role=staff.role)
+    assert [(o.booking_id, o.outstanding, o.paid_via) for o in owed] == [(pending.id, Decimal("517.50"), "Cash")]
     with pytest.raises(InvalidInput, match="give its reference"):
-        payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
-    payments.refund(
+        flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
+    flows.refund(
         session=db,
         booking_id=pending.id,
         actor=staff,
@@ -428,7 +438,7 @@ def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, clien
         method="eft",
         reference="FNB out 1",
     )
-    assert payments.refunds_owed(session=db, actor=staff) == []
+    assert ledger.refunds_owed(session=db, role=staff.role) == []
 
 
 # --- the database keeps the ledger honest ------------------------------------------------------
@@ -453,35 +463,38 @@ def test_settled_ledger_rows_never_change_and_none_is_deleted(db, pending):
 
 def test_staff_ledger_totals_and_filters(db, fake, gateway, staff, client, pending):
     paid_online(db, fake, gateway, client, pending)
-    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill")
+    flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill")
     payments.send_queued_refunds(gateway=gateway)
-    page = payments.ledger(session=db, actor=staff)
+    page = ledger.ledger_page(session=db, role=staff.role)
     assert page.total == 2
     assert (page.totals.charged, page.totals.refunded, page.totals.net) == (
         Decimal("517.50"),
         Decimal("17.50"),
         Decimal("500.00"),
     )
-    assert page.totals.platform_fees == Decimal("67.50")
-    refunds_only = payments.ledger(
-        session=db, actor=staff, filters=payments.LedgerFilter(kinds=(TransactionKind.REFUND,))
+    # The fee share of the charge, less the fee share of the refund: R17.50 - round(17.50 x 450/517.50) = R2.28.
+    assert page.totals.platform_fees == Decimal("65.22")
+    refunds_only = ledger.ledger_page(
+        session=db, role=staff.role, filters=ledger.LedgerFilter(kinds=(TransactionKind.REFUND,))
     )
     assert [r.amount for r in refunds_only.rows] == [Decimal("17.50")]
-    assert payments.ledger(session=db, actor=staff, filters=payments.LedgerFilter(text="lindiwe")).total == 2
+    assert ledger.ledger_page(session=db, role=staff.role, filters=ledger.LedgerFilter(text="lindiwe")).total == 2
     with pytest.raises(InvalidInput):
-        payments.ledger(session=db, actor=staff, filters=payments.LedgerFilter(start=NOW, end=NOW - timedelta(days=1)))
+        ledger.ledger_page(
+            session=db, role=staff.role, filters=ledger.LedgerFilter(start=NOW, end=NOW - timedelta(days=1))
+        )
     with pytest.raises(PermissionDenied):
-        payments.ledger(session=db, actor=as_client(client))
+        ledger.ledger_page(session=db, role=Role.CLIENT)
 
 
 def test_practitioner_earnings_by_month_are_service_amounts_less_their_share_of_refunds(
     db, fake, gateway, staff, client, pending
 ):
     paid_online(db, fake, gateway, client, pending)
-    payments.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("115.00"), reason="Half hour")
+    flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("115.00"), reason="Half hour")
     payments.send_queued_refunds(gateway=gateway)
     owner = db.scalar(select(Practitioner.user_id).where(Practitioner.id == pending.practitioner_id))
-    [month] = payments.earnings(session=db, actor=bookings.Actor(owner, Role.PRACTITIONER))
+    [month] = ledger.earnings(session=db, role=Role.PRACTITIONER, user_id=owner)
     # R115 of R517.50 refunded; the practitioner's share is 450/517.50 of it: R100.00.
     assert (month.sessions, month.earned, month.refunds, month.net) == (
         1,
@@ -490,6 +503,4 @@ def test_practitioner_earnings_by_month_are_service_amounts_less_their_share_of_
         Decimal("350.00"),
     )
     with pytest.raises(PermissionDenied):
-        payments.earnings(
-            session=db, actor=bookings.Actor(owner, Role.PRACTITIONER), practitioner_id=make_practitioner(db).id
-        )
+        ledger.earnings(session=db, role=Role.PRACTITIONER, user_id=owner, practitioner_id=make_practitioner(db).id)

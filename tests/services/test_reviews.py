@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from avenrae.models import AuditLog, BookingStatus, Notification, Practitioner, Review, ReviewStatus, Role, User
-from avenrae.services import reviews
+from avenrae.services import flows, reviews
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user
@@ -103,7 +103,7 @@ def test_only_one_review_per_session(db, done):
         (None, "Fine.", "rating", "1 to 5 stars"),
         (4, "", "comment", "Write a few words"),
         (4, "   \n ", "comment", "Write a few words"),
-        (4, "x" * 2001, "comment", "at most 2000 characters"),
+        (4, "x" * 2001, "comment", "the most is 2,000, so cut 1"),
     ],
 )
 def test_bad_ratings_and_comments_are_refused_with_nothing_written(db, done, rating, comment, field, message):
@@ -180,7 +180,7 @@ def test_a_flagged_review_carries_its_flags_into_the_queue_first(db, staff):
 
 def test_publishing_updates_the_rating_and_tells_both_sides(db, done, staff):
     review = reviews.write(session=db, actor=client_of(db, done), booking_id=done.id, rating=4, comment="Helpful.")
-    reviews.moderate(session=db, actor=staff, review_id=review.id, action="publish")
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="publish")
     practitioner = done.practitioner
     db.refresh(practitioner)
     assert (practitioner.rating, practitioner.review_count) == (Decimal("4.00"), 1)
@@ -191,9 +191,9 @@ def test_publishing_updates_the_rating_and_tells_both_sides(db, done, staff):
 def test_rejecting_needs_a_reason_and_tells_the_client_why(db, done, staff):
     review = reviews.write(session=db, actor=client_of(db, done), booking_id=done.id, rating=1, comment="Rubbish!!")
     with pytest.raises(InvalidInput, match="A reason is required"):
-        reviews.moderate(session=db, actor=staff, review_id=review.id, action="reject", reason=" ")
+        flows.moderate_review(session=db, actor=staff, review_id=review.id, action="reject", reason=" ")
     assert db.get(Review, review.id).status == ReviewStatus.PENDING
-    reviews.moderate(session=db, actor=staff, review_id=review.id, action="reject", reason="Says nothing about it")
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="reject", reason="Says nothing about it")
     message = db.scalar(select(Notification.message).where(Notification.type == "review_rejected"))
     assert "Says nothing about it" in message
     assert db.get(Review, review.id).moderation_reason == "Says nothing about it"
@@ -207,11 +207,11 @@ def test_hiding_a_published_review_takes_it_out_of_the_rating(db, staff):
     ]
     db.refresh(practitioner)
     assert (practitioner.rating, practitioner.review_count) == (Decimal("3.33"), 3)
-    reviews.moderate(session=db, actor=staff, review_id=published[2].id, action="hide", reason="Personal attack")
+    flows.moderate_review(session=db, actor=staff, review_id=published[2].id, action="hide", reason="Personal attack")
     db.refresh(practitioner)
     assert (practitioner.rating, practitioner.review_count) == (Decimal("4.50"), 2)
-    reviews.moderate(session=db, actor=staff, review_id=published[0].id, action="hide", reason="Asked by client")
-    reviews.moderate(session=db, actor=staff, review_id=published[1].id, action="hide", reason="Asked by client")
+    flows.moderate_review(session=db, actor=staff, review_id=published[0].id, action="hide", reason="Asked by client")
+    flows.moderate_review(session=db, actor=staff, review_id=published[1].id, action="hide", reason="Asked by client")
     db.refresh(practitioner)
     assert (practitioner.rating, practitioner.review_count) == (None, 0)
 
@@ -223,7 +223,7 @@ def test_hiding_a_published_review_takes_it_out_of_the_rating(db, staff):
 def test_moderation_only_moves_along_its_rules(db, staff, start, action):
     review = make_review(db, make_booking(db, status=BookingStatus.COMPLETED), status=start)
     with pytest.raises(Conflict, match="refresh the queue"):
-        reviews.moderate(session=db, actor=staff, review_id=review.id, action=action, reason="Because")
+        flows.moderate_review(session=db, actor=staff, review_id=review.id, action=action, reason="Because")
     assert db.get(Review, review.id).status == start
     assert count(db, AuditLog) == 0
 
@@ -233,7 +233,7 @@ def test_only_staff_moderate(db, role):
     review = make_review(db, make_booking(db, status=BookingStatus.COMPLETED), status=ReviewStatus.PENDING)
     someone = as_actor(make_user(db, role=role))
     with pytest.raises(PermissionDenied):
-        reviews.moderate(session=db, actor=someone, review_id=review.id, action="publish")
+        flows.moderate_review(session=db, actor=someone, review_id=review.id, action="publish")
     with pytest.raises(PermissionDenied):
         reviews.queue(session=db, actor=someone)
     assert db.get(Review, review.id).status == ReviewStatus.PENDING
@@ -243,7 +243,7 @@ def test_only_staff_moderate(db, role):
 def test_each_moderation_leaves_exactly_one_audit_row(db, staff, action, reason):
     start = ReviewStatus.PUBLISHED if action == "hide" else ReviewStatus.PENDING
     review = make_review(db, make_booking(db, status=BookingStatus.COMPLETED), status=start)
-    reviews.moderate(session=db, actor=staff, review_id=review.id, action=action, reason=reason)
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action=action, reason=reason)
     rows = db.scalars(select(AuditLog)).all()
     assert [(r.actor_id, r.action, r.target_id, r.before["status"]) for r in rows] == [
         (staff.id, f"review.{action}", str(review.id), start.value)
@@ -266,9 +266,9 @@ def test_the_practitioner_replies_once_to_a_published_review(db):
     booking = make_booking(db, status=BookingStatus.COMPLETED)
     review = make_review(db, booking)
     practitioner = Actor(booking.practitioner.user_id, Role.PRACTITIONER)
-    reviews.reply(session=db, actor=practitioner, review_id=review.id, text="Thank you, go well.")
+    flows.reply_to_review(session=db, actor=practitioner, review_id=review.id, text="Thank you, go well.")
     with pytest.raises(Conflict, match="already replied"):
-        reviews.reply(session=db, actor=practitioner, review_id=review.id, text="Again")
+        flows.reply_to_review(session=db, actor=practitioner, review_id=review.id, text="Again")
     assert db.get(Review, review.id).practitioner_reply == "Thank you, go well."
 
 
@@ -277,10 +277,10 @@ def test_no_reply_to_someone_elses_or_an_unpublished_review(db):
     theirs = make_review(db, make_booking(db, status=BookingStatus.COMPLETED))
     owner = Actor(db.get(Practitioner, pending.practitioner_id).user_id, Role.PRACTITIONER)
     with pytest.raises(Conflict, match="once the review is published"):
-        reviews.reply(session=db, actor=owner, review_id=pending.id, text="Thanks")
+        flows.reply_to_review(session=db, actor=owner, review_id=pending.id, text="Thanks")
     with pytest.raises(NotFound):
-        reviews.reply(session=db, actor=owner, review_id=theirs.id, text="Thanks")
+        flows.reply_to_review(session=db, actor=owner, review_id=theirs.id, text="Thanks")
     with pytest.raises(InvalidInput, match="Your reply is required"):
-        reviews.reply(session=db, actor=owner, review_id=pending.id, text="")
+        flows.reply_to_review(session=db, actor=owner, review_id=pending.id, text="")
     assert db.get(Review, theirs.id).practitioner_reply is None
     assert db.get(Review, pending.id).practitioner_reply is None

@@ -1,0 +1,858 @@
+"""What crosses capabilities, in one place: book -> charge -> notify; cancel -> refund ->
+notify; pay -> confirm -> notify; holds that run out; reviews and their notices.
+
+Each flow calls the services that own each part (bookings for state and policy, the
+ledger for money, payments for gateways and matching) and is the only writer of
+notifications, so following one booking's story means reading one function. Flows take
+the caller's session and never commit, like every service; what must happen after the
+commit (sending a queued refund, an e-mail) is returned or left to the jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from avenrae.config import get_settings
+from avenrae.db import session_scope
+from avenrae.models import Booking, BookingStatus, PaymentStatus, Practitioner, Review, User
+from avenrae.services import audit, availability, bookings, ledger, notifications, payments, reviews
+from avenrae.services.errors import Conflict, InvalidInput, PermissionDenied
+
+log = logging.getLogger(__name__)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _operator(actor: bookings.Actor) -> None:
+    if not actor.is_operator:
+        raise PermissionDenied("Only staff can record payments and refunds.")
+
+
+# --- who is told what ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parties:
+    client_id: uuid.UUID
+    client_name: str
+    practitioner_user_id: uuid.UUID
+    practitioner_name: str
+    practitioner_zone: str
+
+
+def _parties(session: Session, booking: Booking) -> _Parties:
+    client = session.get(User, booking.client_id)
+    practitioner = session.get(Practitioner, booking.practitioner_id)
+    assert client is not None and practitioner is not None
+    return _Parties(
+        client.id, client.full_name, practitioner.user_id, practitioner.user.full_name, practitioner.time_zone
+    )
+
+
+Message = Callable[[str, str], str]  # (when, in the reader's time zone; the other side's name) -> text
+
+
+def _tell_both(
+    session: Session, booking: Booking, kind: str, title: str, client: Message, practitioner: Message
+) -> None:
+    """One notice to each side of a booking, each with the time in their own time zone."""
+    parties = _parties(session, booking)
+    data = {"booking_id": str(booking.id)}
+    notifications.notify_many(
+        session=session,
+        items=[
+            notifications.Item(
+                parties.client_id,
+                kind,
+                title,
+                client(
+                    bookings.local_time(booking.session_start, get_settings().default_time_zone),
+                    parties.practitioner_name,
+                ),
+                data,
+            ),
+            notifications.Item(
+                parties.practitioner_user_id,
+                kind,
+                title,
+                practitioner(
+                    bookings.local_time(booking.session_start, parties.practitioner_zone), parties.client_name
+                ),
+                data,
+            ),
+        ],
+    )
+
+
+def _tell_client(session: Session, booking: Booking, kind: str, title: str, message: str) -> None:
+    notifications.notify(
+        session=session,
+        item=notifications.Item(booking.client_id, kind, title, message, {"booking_id": str(booking.id)}),
+    )
+
+
+def eft_instructions(booking: Booking) -> str:
+    """How to pay a booking by bank transfer: amount, reference, account and deadline."""
+    details = payments.bank_details()
+    account = "; ".join(details.lines()) if details else "ask our staff for the account details"
+    deadline = (
+        bookings.local_time(booking.hold_expires_at, get_settings().default_time_zone)
+        if booking.hold_expires_at
+        else ""
+    )
+    return (
+        f"Pay R{booking.total_amount:,.2f} by EFT with the reference {payments.eft_reference(booking.id)} "
+        f"({account})" + (f" by {deadline}" if deadline else "") + "; the booking is confirmed when it arrives."
+    )
+
+
+def _confirmed(session: Session, booking: Booking) -> None:
+    message: Message = lambda when, other: f"Your session with {other} on {when} is confirmed."  # noqa: E731
+    _tell_both(session, booking, "booking_confirmed", "Booking confirmed", message, message)
+
+
+# --- booking ---------------------------------------------------------------------------
+
+
+def book(
+    *, session: Session, request: bookings.BookingRequest, actor: bookings.Actor, now: datetime | None = None
+) -> Booking:
+    """A pending booking, its open charge and both notices, all or none. Holds of that
+    practitioner that ran out a moment ago are released first, so the open times shown and
+    the database agree at every second."""
+    now = _now(now)
+    if request.start.tzinfo is not None:
+        expire_pending(
+            session=session,
+            now=now,
+            practitioner_id=request.practitioner_id,
+            between=(request.start - timedelta(days=1), request.start + timedelta(days=1)),
+        )
+    booking = bookings.create(
+        session=session,
+        request=request,
+        actor=actor,
+        pays_by="online" if payments.online_gateway() else "eft",
+        now=now,
+    )
+    ledger.open_charge(session, booking)
+    zone = get_settings().default_time_zone
+    meeting = booking.meeting_type.value.replace("_", " ")
+
+    def to_client(when: str, practitioner: str) -> str:
+        held = f"Your session with {practitioner} on {when} is held for you. "
+        if booking.pays_by == "eft":
+            return held + eft_instructions(booking)
+        assert booking.hold_expires_at is not None
+        return held + f"Pay online by {bookings.local_time(booking.hold_expires_at, zone)} to keep it."
+
+    _tell_both(
+        session,
+        booking,
+        "booking_received",
+        "Booking received",
+        to_client,
+        lambda when, client: f"{client} booked {when} ({meeting}); it is confirmed once paid.",
+    )
+    return booking
+
+
+def pay_by_eft(
+    *, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, now: datetime | None = None
+) -> Booking:
+    """The client will pay by bank transfer: the hold becomes the transfer's deadline, and
+    they are told the account, the reference and the deadline."""
+    booking = bookings.pay_by_eft(session=session, booking_id=booking_id, actor=actor, now=now)
+    _tell_client(session, booking, "payment_eft", "Paying by EFT", eft_instructions(booking))
+    return booking
+
+
+def pay_online(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    gateway: payments.PaymentGateway | None = None,
+    now: datetime | None = None,
+) -> payments.PayLink:
+    """The hosted payment page of a pending booking, for its client or staff."""
+    booking = bookings.load(session, booking_id)
+    if not actor.is_operator and booking.client_id != actor.id:
+        raise PermissionDenied("That booking is not yours.")
+    return payments.open_payment_page(session=session, booking=booking, gateway=gateway, now=now)
+
+
+def reschedule(
+    *, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, new_start: datetime, now: datetime | None = None
+) -> Booking:
+    before = bookings.load(session, booking_id).session_start
+    booking = bookings.reschedule(session=session, booking_id=booking_id, actor=actor, new_start=new_start, now=now)
+    if booking.session_start != before:
+        moved: Message = lambda when, other: f"Your session with {other} is now on {when}."  # noqa: E731
+        _tell_both(session, booking, "booking_rescheduled", "Booking moved", moved, moved)
+    return booking
+
+
+def complete(*, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, now: datetime | None = None) -> Booking:
+    booking = bookings.complete(session=session, booking_id=booking_id, actor=actor, now=now)
+    _tell_both(
+        session,
+        booking,
+        "booking_completed",
+        "Session completed",
+        lambda when, other: f"Your session with {other} on {when} is complete. You can review it under My reviews.",
+        lambda when, other: f"Your session with {other} on {when} is complete.",
+    )
+    return booking
+
+
+def mark_no_show(
+    *, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, now: datetime | None = None
+) -> Booking:
+    booking = bookings.mark_no_show(session=session, booking_id=booking_id, actor=actor, now=now)
+    _tell_both(
+        session,
+        booking,
+        "booking_no_show",
+        "Missed session",
+        lambda when, other: f"Your session with {other} on {when} was missed.",
+        lambda when, other: f"{other} missed the session on {when}.",
+    )
+    return booking
+
+
+# --- money in ----------------------------------------------------------------------------
+
+
+def money_received(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    provider: str,
+    reference: str,
+    amount: Decimal,
+    method: str | None = None,
+    created_by_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Money we asked for arrived for a booking (already matched). Safe to call repeatedly.
+
+    A pending booking is confirmed; one whose hold ran out is booked again when its time
+    is still free. Money for a booking that can no longer take it (its time went to
+    someone else, it was cancelled, or it was paid twice) is refunded in full.
+    """
+    now = _now(now)
+    booking = bookings.load(session, booking_id)
+    if ledger.charge_recorded(session, provider, reference):
+        return "already recorded"
+    was_paid = ledger.balance(session, booking.id).charged > 0
+    charge = ledger.settle_charge(
+        session,
+        booking,
+        provider=provider,
+        reference=reference,
+        amount=amount,
+        method=method,
+        created_by_id=created_by_id,
+    )
+    if not was_paid and booking.status == BookingStatus.PENDING:
+        bookings.confirm(session=session, booking_id=booking.id, now=now)
+    elif not was_paid and bookings.reinstate(session=session, booking_id=booking.id, now=now):
+        booking.payment_status = PaymentStatus.COMPLETED
+    else:
+        return _give_back(session, booking, charge.amount, late=booking.status == BookingStatus.CANCELLED)
+    if provider != ledger.MANUAL:
+        booking.stripe_payment_intent_id = reference
+    ledger.restate(session, booking)
+    _confirmed(session, booking)
+    return "confirmed"
+
+
+def _give_back(session: Session, booking: Booking, amount: Decimal, *, late: bool) -> str:
+    """Money the booking cannot take: online it is refunded at once; by hand it is owed."""
+    reason = "Paid after the booking's time had gone." if late else "Paid twice."
+    if booking.status == BookingStatus.CANCELLED:
+        # Owed back on top of whatever the cancellation owed.
+        booking.refund_due = min(booking.total_amount, (booking.refund_due or Decimal(0)) + amount)
+    try:
+        with session.begin_nested():
+            ledger.write_refund(session, booking, amount, reason=reason)
+    except InvalidInput:  # paid by hand: staff pay it back and record it on Payments
+        if booking.status != BookingStatus.CANCELLED:
+            booking.refund_due = amount
+        _tell_client(
+            session,
+            booking,
+            "payment_returned",
+            "Payment to be returned",
+            f"We received R{amount:,.2f} for a booking that could not take it ({reason.lower()[:-1]}); "
+            "our staff will pay it back to you.",
+        )
+        return "refund owed"
+    _tell_client(
+        session,
+        booking,
+        "payment_returned",
+        "Payment returned",
+        f"We received R{amount:,.2f} for a booking that could not take it ({reason.lower()[:-1]}); "
+        "it is being refunded in full.",
+    )
+    return "refund queued"
+
+
+def record_manual_payment(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    method: str,
+    reference: str,
+    amount: Decimal,
+    now: datetime | None = None,
+) -> str:
+    """Staff record cash, EFT or a card machine payment received for a booking: a pending one
+    is confirmed; one whose hold ran out is booked again if its time is still free, and
+    otherwise the money is owed back. Returns what happened, in words for staff."""
+    _operator(actor)
+    now = _now(now)
+    booking = bookings.load(session, booking_id)
+    reference = payments.check_manual_payment(booking, method=method, reference=reference, amount=amount)
+    late = bookings.expired_unpaid(booking)
+    if booking.status != BookingStatus.PENDING and not late:
+        raise bookings.IllegalTransition(
+            f"Only pending bookings take a payment; this one is {booking.status.value.replace('_', ' ')}."
+        )
+    if booking.status == BookingStatus.PENDING and booking.hold_expires_at and booking.hold_expires_at <= now:
+        expire_pending(session=session, now=now, practitioner_id=booking.practitioner_id)
+        late = True
+    before = {"status": booking.status.value, "payment_status": booking.payment_status.value}
+    outcome = money_received(
+        session=session,
+        booking_id=booking.id,
+        provider=ledger.MANUAL,
+        reference=reference,
+        amount=booking.total_amount,
+        method=method,
+        created_by_id=actor.id,
+        now=now,
+    )
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action="payment.record_manual",
+        target_type="booking",
+        target_id=booking.id,
+        before=before,
+        after={
+            "status": booking.status.value,
+            "amount": str(booking.total_amount),
+            "method": method,
+            "reference": reference,
+            "outcome": outcome,
+        },
+    )
+    if outcome == "confirmed":
+        return (
+            "Payment recorded; the booking is booked again and confirmed."
+            if late
+            else "Payment recorded; the booking is confirmed."
+        )
+    return (
+        "Payment recorded, but the time has gone to someone else: the booking stays cancelled and "
+        f"R{booking.total_amount:,.2f} is owed back to the client (see Payments)."
+    )
+
+
+def payment_failed(*, session: Session, booking: Booking, message: str | None) -> None:
+    """A card was declined on the payment page: the booking stays pending, the client is told."""
+    text = message or "The payment did not go through."
+    ledger.note_charge_failure(session, booking, text)
+    _tell_client(
+        session,
+        booking,
+        "payment_failed",
+        "Payment did not go through",
+        f"{text} Your booking is still held; you can try again from My bookings until the hold runs out.",
+    )
+
+
+def handle_webhook(
+    *,
+    session: Session,
+    payload: bytes,
+    signature: str | None,
+    gateway: payments.PaymentGateway | None = None,
+    secret: str | None = None,
+) -> str:
+    """A Stripe webhook, verified and applied exactly once. Returns what was done.
+
+    WebhookRejected (HTTP 400) when it is not provably from Stripe; PaymentError (HTTP 503,
+    Stripe retries) only when Stripe must be asked and cannot be reached. Money counts only
+    when it matches (see payments); refunds it queues go out with `send_queued_refunds`
+    once this has committed.
+    """
+    event = payments.receive_event(session=session, payload=payload, signature=signature, secret=secret)
+    if event is None:
+        return "duplicate"
+    gateway = gateway or payments.online_gateway()
+    provider = gateway.name if gateway else "stripe"
+    outcome = _apply_event(session, event, gateway, provider)
+    payments.event_processed(session, event.id)
+    return outcome
+
+
+def _apply_event(
+    session: Session, event: payments.WebhookEvent, gateway: payments.PaymentGateway | None, provider: str
+) -> str:
+    kind, data = event.type, event.data
+    found: payments.Match | str
+    if kind == "checkout.session.completed":
+        found = payments.match_completed_page(session, data, event.id, provider)
+    elif kind == "payment_intent.succeeded":
+        found = payments.match_succeeded_payment(session, data, event.id, gateway, provider)
+    elif kind == "payment_intent.payment_failed":
+        waiting = payments.failed_attempt(session, data)
+        if isinstance(waiting, str):
+            return waiting
+        payment_failed(session=session, booking=waiting, message=(data.get("last_payment_error") or {}).get("message"))
+        return "failure noted"
+    elif kind == "charge.refunded" or kind.startswith(("charge.refund", "refund.")):
+        return _refunds_changed(session, data, gateway)
+    else:
+        return "ignored"
+    if isinstance(found, str):
+        return found
+    return money_received(
+        session=session,
+        booking_id=found.booking.id,
+        provider=found.provider,
+        reference=found.payment_reference,
+        amount=found.amount,
+    )
+
+
+def _refunds_changed(session: Session, data: dict, gateway: payments.PaymentGateway | None) -> str:
+    intent = payments.reference_of(data.get("payment_intent"))
+    if not intent or gateway is None:
+        return "ignored"
+    booking_id = ledger.any_charge_with_reference(session, intent)
+    if booking_id is None:
+        return payments.sync_unmatched_refund(session, intent, gateway)
+    # Re-read the refunds from Stripe: events about them can arrive in any order.
+    changed = payments.sync_refunds(session, bookings.load(session, booking_id), intent, gateway)
+    return f"refunds synced ({changed} changed)"
+
+
+def refresh_payment(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    gateway: payments.PaymentGateway | None = None,
+    now: datetime | None = None,
+) -> str:
+    """Ask the provider how the booking's payment stands and apply it: for deployments
+    without a public webhook URL, and for the "Check payment status" button."""
+    gateway = gateway or payments.online_gateway()
+    booking = bookings.load(session, booking_id, lock=False)
+    if gateway is None or not booking.stripe_checkout_session_id:
+        return "no online payment"
+    found = payments.page_state_of(session, booking, gateway)
+    if isinstance(found, str):
+        return found
+    if isinstance(found, payments.PaymentState):
+        return "failed: " + (found.failure or "declined") if found.status == "failed" else found.status
+    outcome = money_received(
+        session=session,
+        booking_id=booking.id,
+        provider=found.provider,
+        reference=found.payment_reference,
+        amount=found.amount,
+        now=now,
+    )
+    payments.sync_refunds(session, booking, found.payment_reference, gateway)
+    return outcome
+
+
+def refresh_open_payments(*, session: Session, gateway: payments.PaymentGateway | None = None) -> int:
+    """The job: refresh every pending booking with an open payment page; returns how many confirmed."""
+    gateway = gateway or payments.online_gateway()
+    if gateway is None:
+        return 0
+    confirmed = 0
+    for booking_id in session.scalars(
+        select(Booking.id).where(
+            Booking.status == BookingStatus.PENDING, Booking.stripe_checkout_session_id.is_not(None)
+        )
+    ).all():
+        try:
+            with session.begin_nested():
+                if refresh_payment(session=session, booking_id=booking_id, gateway=gateway) == "confirmed":
+                    confirmed += 1
+        except payments.PaymentError:
+            continue
+    return confirmed
+
+
+# --- money out ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """Refund rows written, and the online ones to send once this has committed."""
+
+    rows: list
+    to_send: list[uuid.UUID]
+
+
+def refund(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    amount: Decimal,
+    reason: str,
+    method: str | None = None,
+    reference: str | None = None,
+) -> RefundResult:
+    """Staff give money back for a booking, never more than was paid: by hand for manual
+    payments (with the method and reference), through the provider for online ones."""
+    _operator(actor)
+    booking = bookings.load(session, booking_id)
+    reason = (reason or "").strip()
+    amount = Decimal(amount).quantize(Decimal("0.01"))
+    before = ledger.balance(session, booking.id).refundable
+    if not reason:
+        raise InvalidInput({"reason": "Say why the money is given back."})
+    rows = ledger.write_refund(
+        session, booking, amount, reason=reason, created_by_id=actor.id, method=method, reference=reference
+    )
+    _tell_client(session, booking, "refund", "Refund on its way", f"R{amount:,.2f} is being refunded to you. {reason}")
+    audit.record(
+        session=session,
+        actor_id=actor.id,
+        action="payment.refund",
+        target_type="booking",
+        target_id=booking.id,
+        before={"refundable": str(before)},
+        after={"refunded": str(amount), "rows": [str(r.id) for r in rows]},
+        reason=reason,
+    )
+    return RefundResult(rows, [r.id for r in rows if r.provider != ledger.MANUAL])
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    refund_due: Decimal
+    to_send: list[uuid.UUID]  # online refunds queued; send them once this has committed
+    message: str
+
+
+def cancel(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    reason: str,
+    on_behalf_of: Literal["client", "practitioner"] | None = None,
+    refund_override: Decimal | None = None,
+    now: datetime | None = None,
+) -> CancelOutcome:
+    """Cancel under the policy, queue what it owes back where the money can go back by
+    itself (online payments), and tell both sides. Manual payments stay owed until staff
+    pay them out."""
+    booking = bookings.load(session, booking_id)
+    booking = bookings.cancel(
+        session=session,
+        booking_id=booking_id,
+        actor=actor,
+        reason=reason,
+        paid=ledger.paid(session, booking.id),
+        refunded=ledger.refunded(session, booking.id),
+        now=now,
+        on_behalf_of=on_behalf_of,
+        refund_override=refund_override,
+    )
+    ledger.close_open_charges(
+        session, [booking.id], status=PaymentStatus.EXPIRED, reason="The booking was cancelled before it was paid."
+    )
+    ledger.restate(session, booking)
+    owed = booking.refund_due or Decimal("0.00")
+    queued = _queue_automatic_refund(session, booking) if owed else []
+    refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
+    _tell_both(
+        session,
+        booking,
+        "booking_cancelled",
+        "Booking cancelled",
+        lambda when, other: f"Your session with {other} on {when} was cancelled.{refund_text}",
+        lambda when, other: f"The session with {other} on {when} was cancelled.{refund_text}",
+    )
+    if not owed:
+        nothing_paid = not ledger.balance(session, booking.id).charged
+        message = "Nothing was paid, so nothing is refunded." if nothing_paid else "No refund is due."
+    elif queued:
+        message = f"R{owed:,.2f} is being refunded."
+    else:
+        message = f"R{owed:,.2f} is owed back; staff will pay it out and record it on Payments."
+    return CancelOutcome(owed, queued, "Booking cancelled. " + message)
+
+
+def _queue_automatic_refund(session: Session, booking: Booking) -> list[uuid.UUID]:
+    """Queue what the policy still owes on the booking's online payments; the ids queued."""
+    outstanding = min(ledger.owed(session, booking), ledger.balance(session, booking.id).refundable)
+    if outstanding <= 0 or not ledger.has_online_charges(session, booking.id):
+        return []
+    try:
+        with session.begin_nested():
+            rows = ledger.write_refund(session, booking, outstanding, reason="Refund under the cancellation policy.")
+    except InvalidInput:  # the money owed sits partly on manual payments: staff pay it out
+        return []
+    return [r.id for r in rows]
+
+
+def refund_owed_automatically(*, gateway: payments.PaymentGateway | None = None) -> payments.RefundRun:
+    """The job: queue what cancellations still owe on online payments (one transaction per
+    booking), then send every queued refund (one transaction each)."""
+    with session_scope() as session:
+        owed = ledger.owed_online(session)
+    for booking_id in owed:
+        try:
+            with session_scope() as session:
+                _queue_automatic_refund(session, bookings.load(session, booking_id))
+        except Exception:  # isolated to this booking; the next run tries again
+            log.exception("could not queue the refund of booking %s", booking_id)
+    return payments.send_queued_refunds(gateway=gateway)
+
+
+# --- time passing ------------------------------------------------------------------------
+
+
+def expire_pending(
+    *,
+    session: Session,
+    now: datetime | None = None,
+    practitioner_id: uuid.UUID | None = None,
+    between: tuple[datetime, datetime] | None = None,
+) -> int:
+    """Release unpaid bookings whose hold ran out (payment expired), and tell their clients."""
+    expired = bookings.expire_holds(session=session, now=now, practitioner_id=practitioner_id, between=between)
+    if not expired:
+        return 0
+    ledger.close_open_charges(
+        session, [row.id for row in expired], status=PaymentStatus.EXPIRED, reason="Not paid before the hold ran out."
+    )
+    zone = get_settings().default_time_zone
+    notifications.notify_many(
+        session=session,
+        items=[
+            notifications.Item(
+                row.client_id,
+                "booking_expired",
+                "Booking not kept",
+                f"We released your session on {bookings.local_time(row.session_start, zone)} because it was not "
+                "paid in time. If you paid by EFT after all, our staff will book it again or refund you.",
+                {"booking_id": str(row.id)},
+            )
+            for row in expired
+        ],
+    )
+    return len(expired)
+
+
+def complete_finished(*, session: Session, now: datetime | None = None) -> int:
+    """Mark confirmed sessions that have ended as completed (the hourly job), and invite reviews."""
+    finished = bookings.finish_sessions(session=session, now=now)
+    notifications.notify_many(
+        session=session,
+        items=[
+            notifications.Item(
+                client_id,
+                "booking_completed",
+                "How was your session?",
+                "Your session is complete. You can leave a review under My reviews.",
+                {"booking_id": str(booking_id)},
+            )
+            for booking_id, client_id in finished
+        ],
+    )
+    return len(finished)
+
+
+# --- availability that meets bookings ---------------------------------------------------
+
+
+class BookingsInTheWay(Conflict):
+    """A change of hours or time off would leave booked sessions outside them: say whether to
+    keep them or cancel them with a full refund, then ask again."""
+
+    def __init__(self, affected: list[availability.Affected]):
+        self.affected = affected
+        many = len(affected) != 1
+        super().__init__(
+            f"{len(affected)} booked session{'s' if many else ''} {'fall' if many else 'falls'} outside the new times. "
+            "Keep them, or cancel them with a full refund to the client."
+        )
+
+
+InTheWay = Literal["keep", "cancel"] | None
+
+
+def _settle_affected(
+    session: Session, affected: list[availability.Affected], actor: bookings.Actor, decision: InTheWay
+) -> list[uuid.UUID]:
+    if affected and decision is None:
+        raise BookingsInTheWay(affected)
+    if decision != "cancel":
+        return []
+    to_send: list[uuid.UUID] = []
+    for booking in affected:
+        outcome = cancel(
+            session=session,
+            booking_id=booking.id,
+            actor=actor,
+            reason="The practitioner is not available at that time any more.",
+            on_behalf_of="practitioner" if actor.is_operator else None,
+        )
+        to_send += outcome.to_send
+    return to_send
+
+
+def set_weekly_hours(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor: bookings.Actor,
+    ranges: list[availability.HoursRange],
+    bookings_in_the_way: InTheWay = None,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """New weekly hours. Booked sessions they would no longer cover are kept or cancelled
+    (fully refunded) as asked; BookingsInTheWay when there are some and nobody said. Returns
+    online refunds to send once this has committed."""
+    affected = availability.bookings_outside_hours(
+        session=session, practitioner_id=practitioner_id, ranges=ranges, now=now
+    )
+    availability.set_weekly_hours(session=session, practitioner_id=practitioner_id, actor_id=actor.id, ranges=ranges)
+    return _settle_affected(session, affected, actor, bookings_in_the_way)
+
+
+def add_time_off(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor: bookings.Actor,
+    first_day: date,
+    last_day: date,
+    reason: str = "",
+    start_time: time | None = None,
+    end_time: time | None = None,
+    bookings_in_the_way: InTheWay = None,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Time off; booked sessions it falls on are kept or cancelled (fully refunded) as asked."""
+    entry = availability.add_time_off(
+        session=session,
+        practitioner_id=practitioner_id,
+        actor_id=actor.id,
+        first_day=first_day,
+        last_day=last_day,
+        reason=reason,
+        start_time=start_time,
+        end_time=end_time,
+        now=now,
+    )
+    affected = availability.bookings_during(
+        session=session, practitioner_id=practitioner_id, starts_at=entry.starts_at, ends_at=entry.ends_at, now=now
+    )
+    return _settle_affected(session, affected, actor, bookings_in_the_way)
+
+
+# --- reviews -----------------------------------------------------------------------------
+
+
+def reply_to_review(
+    *, session: Session, actor: bookings.Actor, review_id: uuid.UUID, text: str, now: datetime | None = None
+) -> Review:
+    review = reviews.reply(session=session, actor=actor, review_id=review_id, text=text, now=now)
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.id == review.practitioner_id))
+    assert practitioner is not None and review.practitioner_reply is not None
+    notifications.notify(
+        session=session,
+        item=notifications.Item(
+            review.client_id,
+            "review_reply",
+            "Your practitioner replied",
+            f"{practitioner.user.full_name} replied to your review: “{reviews.excerpt(review.practitioner_reply)}”",
+            {"review_id": str(review.id)},
+        ),
+    )
+    return review
+
+
+def moderate_review(
+    *,
+    session: Session,
+    actor: bookings.Actor,
+    review_id: uuid.UUID,
+    action: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Review:
+    """Publish, reject or hide a review, and tell the client (and, on publishing, the practitioner)."""
+    review = reviews.moderate(session=session, actor=actor, review_id=review_id, action=action, reason=reason, now=now)
+    data = {"review_id": str(review.id)}
+    told = {
+        "publish": [
+            notifications.Item(
+                review.client_id,
+                "review_published",
+                "Your review is published",
+                "Thank you: your review is now on the practitioner's profile.",
+                data,
+            ),
+            notifications.Item(
+                _practitioner_user_id(session, review.practitioner_id),
+                "review_new",
+                "A new review",
+                f"A client rated a session {review.rating} out of 5: “{reviews.excerpt(review.comment)}”",
+                data,
+            ),
+        ],
+        "reject": [
+            notifications.Item(
+                review.client_id,
+                "review_rejected",
+                "Your review was not published",
+                f"Our moderators did not publish your review: {review.moderation_reason}",
+                data,
+            )
+        ],
+        "hide": [
+            notifications.Item(
+                review.client_id,
+                "review_hidden",
+                "Your review was taken down",
+                f"Our moderators removed your review from the profile: {review.moderation_reason}",
+                data,
+            )
+        ],
+    }[action]
+    notifications.notify_many(session=session, items=told)
+    return review
+
+
+def _practitioner_user_id(session: Session, practitioner_id: uuid.UUID) -> uuid.UUID:
+    user_id = session.scalar(select(Practitioner.user_id).where(Practitioner.id == practitioner_id))
+    assert user_id is not None
+    return user_id

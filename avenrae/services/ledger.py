@@ -1,0 +1,812 @@
+"""The ledger: every movement of money for a booking, one row each in payment_transactions.
+
+This module alone reads and writes that table. A row is written once and, while pending,
+settled once (the database refuses anything else, and refunds beyond what was paid). A
+booking's payment_status is derived from its rows (`restate`), in the same transaction
+as every change to them.
+
+How a payment splits: the practitioner's share of any ledger amount is
+round(amount x service / total, 2) and the platform's fee share is the rest (`fee_split`,
+and `PRACTITIONER_SHARE_SQL` for the same rule in SQL). For a charge of the whole total
+these are exactly the booking's service amount and platform fee; a refund takes back from
+each in the same proportion. Earnings, Payments, Home, Revenue and the analytics refresh
+all split money this one way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
+
+from avenrae.models import (
+    OPERATORS,
+    Booking,
+    BookingStatus,
+    PaymentStatus,
+    PaymentTransaction,
+    Practitioner,
+    Role,
+    TransactionKind,
+    User,
+)
+from avenrae.services import validation
+from avenrae.services.errors import InvalidInput, PermissionDenied
+from avenrae.services.pricing import CENT
+
+MANUAL = "manual"
+MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
+# Refunds being paid out or paid: what no longer can be refunded.
+LIVE = (PaymentStatus.PENDING, PaymentStatus.COMPLETED)
+
+
+# --- how money splits ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    practitioner: Decimal
+    platform: Decimal
+
+
+def fee_split(amount: Decimal, *, service_amount: Decimal, total_amount: Decimal) -> Split:
+    """The practitioner's and the platform's parts of a ledger amount for a booking."""
+    if total_amount <= 0:
+        return Split(Decimal("0.00"), Decimal(amount))
+    practitioner = (Decimal(amount) * service_amount / total_amount).quantize(CENT, rounding=ROUND_HALF_UP)
+    return Split(practitioner, Decimal(amount) - practitioner)
+
+
+# The same rule in SQL, for a ledger row `t` of a booking `b` (PostgreSQL rounds numeric
+# halves away from zero: half-up for the positive amounts of the ledger).
+PRACTITIONER_SHARE_SQL = "round(t.amount * b.service_amount / nullif(b.total_amount, 0), 2)"
+FEE_SHARE_SQL = f"t.amount - coalesce({PRACTITIONER_SHARE_SQL}, 0)"
+
+
+def _practitioner_share() -> ColumnElement[Decimal]:
+    return func.coalesce(
+        func.round(PaymentTransaction.amount * Booking.service_amount / func.nullif(Booking.total_amount, 0), 2), 0
+    )
+
+
+def _fee_share() -> ColumnElement[Decimal]:
+    return PaymentTransaction.amount - _practitioner_share()
+
+
+# --- one booking's money -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Balance:
+    charged: Decimal  # completed charges
+    refunded: Decimal  # completed refunds
+    refunds_pending: Decimal
+    charges_pending: int
+    charges_failed: int
+    charges_expired: int
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.charged - self.refunded - self.refunds_pending
+
+    @property
+    def status(self) -> PaymentStatus:
+        if self.charged == 0:
+            if self.charges_pending:
+                return PaymentStatus.PENDING
+            if self.charges_failed:
+                return PaymentStatus.FAILED
+            return PaymentStatus.EXPIRED if self.charges_expired else PaymentStatus.PENDING
+        if self.refunded >= self.charged:
+            return PaymentStatus.REFUNDED
+        return PaymentStatus.COMPLETED
+
+
+def _sum(kind: TransactionKind, *statuses: PaymentStatus) -> ColumnElement[Decimal]:
+    wanted = and_(PaymentTransaction.kind == kind, PaymentTransaction.status.in_(statuses))
+    return func.coalesce(func.sum(PaymentTransaction.amount).filter(wanted), 0)
+
+
+def balance(session: Session, booking_id: uuid.UUID) -> Balance:
+    charge = PaymentTransaction.kind == TransactionKind.CHARGE
+    row = session.execute(
+        select(
+            _sum(TransactionKind.CHARGE, PaymentStatus.COMPLETED),
+            _sum(TransactionKind.REFUND, PaymentStatus.COMPLETED),
+            _sum(TransactionKind.REFUND, PaymentStatus.PENDING),
+            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.PENDING),
+            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.FAILED),
+            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.EXPIRED),
+        ).where(PaymentTransaction.booking_id == booking_id)
+    ).one()
+    return Balance(Decimal(row[0]), Decimal(row[1]), Decimal(row[2]), row[3], row[4], row[5])
+
+
+def restate(session: Session, booking: Booking) -> Balance:
+    """Write the booking's payment_status as its ledger says."""
+    session.flush()
+    found = balance(session, booking.id)
+    booking.payment_status = found.status
+    session.flush()
+    return found
+
+
+def paid(session: Session, booking_id: uuid.UUID) -> Decimal:
+    """Charged and not yet refunded (completed rows)."""
+    found = balance(session, booking_id)
+    return found.charged - found.refunded
+
+
+def refunded(session: Session, booking_id: uuid.UUID) -> Decimal:
+    """Refunds made or under way."""
+    found = balance(session, booking_id)
+    return found.refunded + found.refunds_pending
+
+
+def owed(session: Session, booking: Booking) -> Decimal:
+    """What a cancellation still owes back: the refund due less the refunds made since."""
+    if not booking.refund_due or booking.cancelled_at is None:
+        return Decimal("0.00")
+    since = refunded(session, booking.id) - booking.refunded_before_cancel
+    return max(booking.refund_due - since, Decimal("0.00"))
+
+
+# --- charges -----------------------------------------------------------------------------
+
+
+def open_charge(session: Session, booking: Booking) -> None:
+    """The pending charge of a new booking: what the client is asked to pay."""
+    session.add(
+        PaymentTransaction(
+            booking_id=booking.id,
+            user_id=booking.client_id,
+            kind=TransactionKind.CHARGE,
+            provider="pending",
+            amount=booking.total_amount,
+            status=PaymentStatus.PENDING,
+            idempotency_key=f"booking:{booking.id}:charge",
+        )
+    )
+    session.flush()
+
+
+def pending_charge(session: Session, booking_id: uuid.UUID) -> PaymentTransaction | None:
+    return session.scalar(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.booking_id == booking_id,
+            PaymentTransaction.kind == TransactionKind.CHARGE,
+            PaymentTransaction.status == PaymentStatus.PENDING,
+        )
+        .order_by(PaymentTransaction.created_at)
+        .limit(1)
+    )
+
+
+def expect_provider(session: Session, booking: Booking, provider: str) -> None:
+    """The pending charge will be paid through `provider` (a payment page was opened)."""
+    pending = pending_charge(session, booking.id)
+    if pending is not None:
+        pending.provider = provider
+        session.flush()
+
+
+def note_charge_failure(session: Session, booking: Booking, message: str) -> None:
+    """A payment attempt was declined; the charge stays open for another try."""
+    pending = pending_charge(session, booking.id)
+    if pending is not None:
+        pending.failure_reason = message[:500]
+        session.flush()
+
+
+def charge_recorded(session: Session, provider: str, reference: str) -> bool:
+    """Whether this provider's payment is already a completed charge."""
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(PaymentTransaction)
+            .where(
+                PaymentTransaction.provider == provider,
+                PaymentTransaction.provider_reference == reference,
+                PaymentTransaction.kind == TransactionKind.CHARGE,
+                PaymentTransaction.status == PaymentStatus.COMPLETED,
+            )
+        )
+    )
+
+
+def any_charge_with_reference(session: Session, reference: str) -> uuid.UUID | None:
+    """The booking a provider's payment was charged to, if any."""
+    return session.scalar(
+        select(PaymentTransaction.booking_id).where(
+            PaymentTransaction.provider_reference == reference, PaymentTransaction.kind == TransactionKind.CHARGE
+        )
+    )
+
+
+def settle_charge(
+    session: Session,
+    booking: Booking,
+    *,
+    provider: str,
+    reference: str,
+    amount: Decimal,
+    method: str | None = None,
+    created_by_id: uuid.UUID | None = None,
+) -> PaymentTransaction:
+    """Mark the booking's pending charge completed, or add a completed charge when none is pending."""
+    pending = pending_charge(session, booking.id)
+    if pending is not None and pending.amount == amount:
+        pending.status = PaymentStatus.COMPLETED
+        pending.provider = provider
+        pending.provider_reference = reference
+        pending.method = method
+        pending.created_by_id = created_by_id
+        charge = pending
+    else:
+        charge = PaymentTransaction(
+            booking_id=booking.id,
+            user_id=booking.client_id,
+            kind=TransactionKind.CHARGE,
+            provider=provider,
+            method=method,
+            provider_reference=reference,
+            amount=amount,
+            status=PaymentStatus.COMPLETED,
+            idempotency_key=f"{provider}:charge:{reference}",
+            created_by_id=created_by_id,
+        )
+        session.add(charge)
+    restate(session, booking)
+    return charge
+
+
+def close_open_charges(
+    session: Session, booking_ids: Sequence[uuid.UUID], *, status: PaymentStatus, reason: str
+) -> None:
+    """The bookings will not be paid (cancelled, or their hold ran out): settle their open charges."""
+    session.execute(
+        update(PaymentTransaction)
+        .where(
+            PaymentTransaction.booking_id.in_(booking_ids),
+            PaymentTransaction.kind == TransactionKind.CHARGE,
+            PaymentTransaction.status == PaymentStatus.PENDING,
+        )
+        .values(status=status, failure_reason=reason)
+    )
+
+
+# --- refunds -----------------------------------------------------------------------------
+
+
+def charges_to_refund(session: Session, booking_id: uuid.UUID) -> list[PaymentTransaction]:
+    """Completed charges, newest first (refunds come out of the latest money in)."""
+    return list(
+        session.scalars(
+            select(PaymentTransaction)
+            .where(
+                PaymentTransaction.booking_id == booking_id,
+                PaymentTransaction.kind == TransactionKind.CHARGE,
+                PaymentTransaction.status == PaymentStatus.COMPLETED,
+            )
+            .order_by(PaymentTransaction.created_at.desc())
+        )
+    )
+
+
+def _room(session: Session, charge: PaymentTransaction) -> Decimal:
+    """What of one online charge has not been refunded (pending refunds count)."""
+    taken = session.scalar(
+        select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
+            PaymentTransaction.refund_of_id == charge.id, PaymentTransaction.status.in_(LIVE)
+        )
+    )
+    return max(charge.amount - Decimal(taken or 0), Decimal(0))
+
+
+def _refund_row(
+    booking: Booking,
+    charge: PaymentTransaction,
+    amount: Decimal,
+    *,
+    reason: str,
+    created_by_id: uuid.UUID | None,
+    method: str | None = None,
+    reference: str | None = None,
+) -> PaymentTransaction:
+    row_id = uuid.uuid4()
+    by_hand = charge.provider == MANUAL
+    return PaymentTransaction(
+        id=row_id,
+        booking_id=booking.id,
+        user_id=booking.client_id,
+        kind=TransactionKind.REFUND,
+        provider=charge.provider,
+        method=method if by_hand else None,
+        provider_reference=reference if by_hand else None,
+        amount=amount,
+        # Paid out by hand already; online ones wait to be sent, with the key they are
+        # always sent with (written and committed first: a crash in between can only ask
+        # for the same refund again, never a second one).
+        status=PaymentStatus.COMPLETED if by_hand else PaymentStatus.PENDING,
+        idempotency_key=f"{charge.provider}:refund:{row_id}",
+        failure_reason=reason,
+        created_by_id=created_by_id,
+        refund_of_id=charge.id,
+    )
+
+
+def write_refund(
+    session: Session,
+    booking: Booking,
+    amount: Decimal,
+    *,
+    reason: str,
+    created_by_id: uuid.UUID | None = None,
+    method: str | None = None,
+    reference: str | None = None,
+) -> list[PaymentTransaction]:
+    """Refund rows for `amount`, out of the newest charges first. Manual payments are paid
+    back by staff, who give the method and reference; online ones are queued to be sent
+    (`unsent_refunds`). InvalidInput when the payments cannot return that much."""
+    found = balance(session, booking.id)
+    if amount <= 0:
+        raise InvalidInput({"amount": "Refund more than R0."})
+    if amount > found.refundable:
+        raise InvalidInput(
+            {"amount": f"At most R{found.refundable:,.2f} can be refunded: that is what was paid and not yet refunded."}
+        )
+    written: list[PaymentTransaction] = []
+    left = amount
+    for charge in charges_to_refund(session, booking.id):
+        if left <= 0:
+            break
+        part = min(left, charge.amount if charge.provider == MANUAL else _room(session, charge))
+        if part <= 0:
+            continue
+        if charge.provider == MANUAL and (method not in MANUAL_METHODS or not (reference or "").strip()):
+            raise InvalidInput(
+                {"reference": "This was paid by hand: pay the refund by EFT or cash and give its reference."}
+            )
+        row = _refund_row(
+            booking,
+            charge,
+            part,
+            reason=reason,
+            created_by_id=created_by_id,
+            method=method,
+            reference=(reference or "").strip() or None,
+        )
+        session.add(row)
+        written.append(row)
+        left -= part
+    if left > 0:
+        raise InvalidInput({"amount": "That is more than the payments of this booking can return."})
+    restate(session, booking)
+    return written
+
+
+def has_online_charges(session: Session, booking_id: uuid.UUID) -> bool:
+    return any(c.provider != MANUAL for c in charges_to_refund(session, booking_id))
+
+
+def unsent_refunds(
+    session: Session, *, booking_id: uuid.UUID | None = None, ids: Sequence[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
+    """Online refunds written but not yet sent to their provider, oldest first."""
+    queued = select(PaymentTransaction.id).where(
+        PaymentTransaction.kind == TransactionKind.REFUND,
+        PaymentTransaction.status == PaymentStatus.PENDING,
+        PaymentTransaction.provider_reference.is_(None),
+        PaymentTransaction.provider != MANUAL,
+    )
+    if booking_id is not None:
+        queued = queued.where(PaymentTransaction.booking_id == booking_id)
+    if ids is not None:
+        queued = queued.where(PaymentTransaction.id.in_(ids))
+    return list(session.scalars(queued.order_by(PaymentTransaction.created_at)))
+
+
+@dataclass(frozen=True)
+class RefundToSend:
+    row: PaymentTransaction
+    payment_reference: str  # the provider's payment it comes out of
+
+
+def lock_refund_to_send(session: Session, row_id: uuid.UUID) -> RefundToSend | None:
+    """A queued refund, locked while it is sent; None when it was sent meanwhile."""
+    row = session.scalar(
+        select(PaymentTransaction)
+        .where(PaymentTransaction.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None or row.status != PaymentStatus.PENDING or row.provider_reference is not None:
+        return None
+    charge = session.get(PaymentTransaction, row.refund_of_id) if row.refund_of_id else None
+    if charge is None or not charge.provider_reference:
+        raise InvalidInput({"refund": "This refund does not say which payment it comes out of."})
+    return RefundToSend(row, charge.provider_reference)
+
+
+def settle_refund(
+    session: Session, row: PaymentTransaction, *, reference: str | None, status: PaymentStatus, note: str = ""
+) -> None:
+    """The provider answered about a refund: its reference and whether it went through."""
+    if reference is not None:
+        row.provider_reference = reference
+    row.status = status
+    if note:
+        row.failure_reason = f"{row.failure_reason} {note}".strip()
+    booking = session.get(Booking, row.booking_id)
+    assert booking is not None
+    restate(session, booking)
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    """A refund as the provider lists it."""
+
+    reference: str
+    amount: Decimal
+    status: PaymentStatus
+    ledger_row: uuid.UUID | None  # the row that asked for it, when it was ours
+
+
+def sync_provider_refunds(
+    session: Session, booking: Booking, *, provider: str, payment_reference: str, refunds: list[ProviderRefund]
+) -> int:
+    """Bring the refunds of one online payment in line with the provider's list (refunds
+    made in its dashboard, refunds that settled later). Returns rows changed."""
+    charge = session.scalar(
+        select(PaymentTransaction).where(
+            PaymentTransaction.provider_reference == payment_reference,
+            PaymentTransaction.kind == TransactionKind.CHARGE,
+        )
+    )
+    changed = 0
+    for state in refunds:
+        ours = and_(PaymentTransaction.provider == provider, PaymentTransaction.provider_reference == state.reference)
+        if state.ledger_row is not None:
+            ours = or_(ours, PaymentTransaction.id == state.ledger_row)
+        row = session.scalar(
+            select(PaymentTransaction)
+            .where(PaymentTransaction.kind == TransactionKind.REFUND, ours)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            session.add(
+                PaymentTransaction(
+                    booking_id=booking.id,
+                    user_id=booking.client_id,
+                    kind=TransactionKind.REFUND,
+                    provider=provider,
+                    provider_reference=state.reference,
+                    amount=state.amount,
+                    status=state.status,
+                    idempotency_key=f"{provider}:refund:{state.reference}",
+                    failure_reason="Refunded in the payment provider's dashboard.",
+                    refund_of_id=charge.id if charge else None,
+                )
+            )
+            changed += 1
+        elif row.status == PaymentStatus.PENDING and (
+            state.status != PaymentStatus.PENDING or row.provider_reference is None
+        ):
+            row.provider_reference = state.reference
+            row.status = state.status
+            changed += 1
+    restate(session, booking)
+    return changed
+
+
+# Automatic refunds stop after this many refusals for one booking: staff take over.
+MAX_AUTOMATIC_REFUND_FAILURES = 3
+
+
+def owed_online(session: Session) -> list[uuid.UUID]:
+    """Cancelled bookings whose refund is not fully queued or paid yet, that were paid
+    online, and where automatic refunds have not been refused too often."""
+    refunds = PaymentTransaction.kind == TransactionKind.REFUND
+    since = (
+        func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
+        - Booking.refunded_before_cancel
+    )
+    online_charges = func.count().filter(
+        PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.provider != MANUAL
+    )
+    return list(
+        session.scalars(
+            select(Booking.id)
+            .join(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
+            .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+            .group_by(Booking.id)
+            .having(
+                Booking.refund_due - since > 0,
+                online_charges > 0,
+                func.count().filter(refunds, PaymentTransaction.status == PaymentStatus.FAILED)
+                < MAX_AUTOMATIC_REFUND_FAILURES,
+            )
+            .order_by(Booking.cancelled_at)
+        )
+    )
+
+
+# --- what the pages show -----------------------------------------------------------------
+
+
+def _operators_only(role: Role) -> None:
+    if role not in OPERATORS:
+        raise PermissionDenied("Only staff can see payments and refunds.")
+
+
+@dataclass(frozen=True)
+class Totals:
+    charged: Decimal
+    refunded: Decimal
+    platform_fees: Decimal  # fee share of charges less fee share of refunds
+    earnings: Decimal  # practitioners' share of charges less their share of refunds
+
+    @property
+    def net(self) -> Decimal:
+        return self.charged - self.refunded
+
+
+def _totals_columns() -> tuple[ColumnElement, ...]:
+    done = PaymentTransaction.status == PaymentStatus.COMPLETED
+    charge = PaymentTransaction.kind == TransactionKind.CHARGE
+
+    def total(
+        value: ColumnElement[Decimal] | InstrumentedAttribute[Decimal], *where: ColumnElement[bool]
+    ) -> ColumnElement:
+        return func.coalesce(func.sum(value).filter(done, *where), 0)
+
+    return (
+        total(PaymentTransaction.amount, charge),
+        total(PaymentTransaction.amount, ~charge),
+        total(_fee_share(), charge) - total(_fee_share(), ~charge),
+        total(_practitioner_share(), charge) - total(_practitioner_share(), ~charge),
+    )
+
+
+def _totals(row: Sequence) -> Totals:
+    return Totals(*(Decimal(value).quantize(CENT) for value in row))
+
+
+def totals_between(session: Session, start: datetime, end: datetime) -> Totals:
+    """Money moved between two instants (completed rows, by when they were made)."""
+    return _totals(
+        session.execute(
+            select(*_totals_columns())
+            .select_from(PaymentTransaction)
+            .join(Booking, Booking.id == PaymentTransaction.booking_id)
+            .where(PaymentTransaction.created_at >= start, PaymentTransaction.created_at < end)
+        ).one()
+    )
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    start: datetime | None = None
+    end: datetime | None = None
+    kinds: tuple[TransactionKind, ...] = ()
+    statuses: tuple[PaymentStatus, ...] = ()
+    providers: tuple[str, ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: uuid.UUID
+    created_at: datetime
+    booking_id: uuid.UUID
+    kind: TransactionKind
+    provider: str
+    method: str | None
+    provider_reference: str | None
+    amount: Decimal
+    status: PaymentStatus
+    client_name: str
+    practitioner_name: str
+    note: str | None
+
+    @property
+    def paid_via(self) -> str:
+        """How the money moved, in words: "EFT", "Cash", "Stripe"."""
+        return MANUAL_METHODS.get(self.method or "", "By hand" if self.provider == MANUAL else self.provider.title())
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    rows: list[LedgerRow]
+    total: int
+    totals: Totals
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def ledger_page(
+    *, session: Session, role: Role, filters: LedgerFilter = LedgerFilter(), page: int = 1, page_size: int = 50
+) -> LedgerPage:
+    """The ledger for staff: newest first, filtered, with totals over everything that matches."""
+    _operators_only(role)
+    if filters.start and filters.end and filters.start >= filters.end:
+        raise InvalidInput({"end": "The end of the period is before its start."})
+    client = aliased(User)
+    practitioner_user = aliased(User)
+    conditions = []
+    if filters.start:
+        conditions.append(PaymentTransaction.created_at >= filters.start)
+    if filters.end:
+        conditions.append(PaymentTransaction.created_at < filters.end)
+    if filters.kinds:
+        conditions.append(PaymentTransaction.kind.in_(filters.kinds))
+    if filters.statuses:
+        conditions.append(PaymentTransaction.status.in_(filters.statuses))
+    if filters.providers:
+        conditions.append(PaymentTransaction.provider.in_(filters.providers))
+    words = filters.text.lower().split()[:4]
+    for word in words:
+        pattern = validation.contains(word)
+        conditions.append(
+            or_(
+                client.search_text.like(pattern),
+                practitioner_user.search_text.like(pattern),
+                func.lower(PaymentTransaction.provider_reference).like(pattern),
+            )
+        )
+
+    def with_names(query: Select) -> Select:
+        return (
+            query.join(client, client.id == Booking.client_id)
+            .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+            .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
+        )
+
+    with_bookings = select(PaymentTransaction).join(Booking, Booking.id == PaymentTransaction.booking_id)
+    # The totals need the names only to match words; joining them anyway doubles the time.
+    matching = (with_names(with_bookings) if words else with_bookings).where(*conditions)
+    sums = session.execute(matching.with_only_columns(func.count(), *_totals_columns())).one()
+    rows = session.execute(
+        with_names(
+            select(PaymentTransaction, client, practitioner_user).join(
+                Booking, Booking.id == PaymentTransaction.booking_id
+            )
+        )
+        .where(*conditions)
+        .order_by(PaymentTransaction.created_at.desc(), PaymentTransaction.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    return LedgerPage(
+        rows=[
+            LedgerRow(
+                t.id,
+                t.created_at,
+                t.booking_id,
+                t.kind,
+                t.provider,
+                t.method,
+                t.provider_reference,
+                t.amount,
+                t.status,
+                c.full_name,
+                p.full_name,
+                t.failure_reason,
+            )
+            for t, c, p in rows
+        ],
+        total=sums[0],
+        totals=_totals(sums[1:]),
+        page=page,
+        page_size=page_size,
+    )
+
+
+@dataclass(frozen=True)
+class OwedRefund:
+    booking_id: uuid.UUID
+    client_name: str
+    session_start: datetime
+    cancelled_at: datetime
+    outstanding: Decimal
+    paid_via: str  # how the money came in, in words: "EFT", "Stripe, Cash"
+
+
+def refunds_owed(*, session: Session, role: Role) -> list[OwedRefund]:
+    """Cancelled bookings whose refund has not been (fully) paid out yet, in one query."""
+    _operators_only(role)
+    refunds = PaymentTransaction.kind == TransactionKind.REFUND
+    since = (
+        func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
+        - Booking.refunded_before_cancel
+    )
+    outstanding = Booking.refund_due - since
+    charged = and_(
+        PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.status == PaymentStatus.COMPLETED
+    )
+    rows = session.execute(
+        select(
+            Booking.id,
+            (User.first_name + " " + User.last_name).label("client_name"),
+            Booking.session_start,
+            Booking.cancelled_at,
+            outstanding.label("outstanding"),
+            func.array_agg(func.distinct(func.coalesce(PaymentTransaction.method, PaymentTransaction.provider)))
+            .filter(charged)
+            .label("paid_via"),
+        )
+        .join(User, User.id == Booking.client_id)
+        .outerjoin(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
+        .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .group_by(Booking.id, User.id)
+        .having(outstanding > 0)
+        .order_by(Booking.cancelled_at)
+    ).all()
+    return [
+        OwedRefund(
+            r.id,
+            r.client_name,
+            r.session_start,
+            r.cancelled_at,
+            Decimal(r.outstanding),
+            ", ".join(sorted(MANUAL_METHODS.get(way, way.title()) for way in r.paid_via or ())) or "nothing recorded",
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class EarningsMonth:
+    month: str  # "2026-11"
+    sessions: int
+    earned: Decimal  # the practitioner's share of completed charges
+    refunds: Decimal  # their share of refunds
+    net: Decimal
+
+
+def earnings(
+    *, session: Session, role: Role, user_id: uuid.UUID, practitioner_id: uuid.UUID | None = None, months: int = 12
+) -> list[EarningsMonth]:
+    """A practitioner's money by month, in their time zone: their share of completed
+    charges, less their share of refunds (the platform fee is the platform's)."""
+    if role == Role.PRACTITIONER:
+        own = session.scalar(select(Practitioner.id).where(Practitioner.user_id == user_id))
+        if practitioner_id not in (None, own):
+            raise PermissionDenied("You can only see your own earnings.")
+        practitioner_id = own
+    elif role not in OPERATORS:
+        raise PermissionDenied("Earnings are for practitioners and staff.")
+    if practitioner_id is None:
+        raise InvalidInput({"practitioner": "Choose a practitioner."})
+    zone = session.scalar(select(Practitioner.time_zone).where(Practitioner.id == practitioner_id))
+    month = func.to_char(func.timezone(zone, PaymentTransaction.created_at), "YYYY-MM")
+    share = _practitioner_share()
+    is_charge = PaymentTransaction.kind == TransactionKind.CHARGE
+    rows = session.execute(
+        select(
+            month.label("month"),
+            func.count(func.distinct(Booking.id)).filter(is_charge),
+            func.coalesce(func.sum(share).filter(is_charge), 0),
+            func.coalesce(func.sum(share).filter(~is_charge), 0),
+        )
+        .join(Booking, Booking.id == PaymentTransaction.booking_id)
+        .where(
+            Booking.practitioner_id == practitioner_id,
+            PaymentTransaction.status == PaymentStatus.COMPLETED,
+            PaymentTransaction.created_at >= func.now() - timedelta(days=31 * months),
+        )
+        .group_by(month)
+        .order_by(month.desc())
+    ).all()
+    return [EarningsMonth(m, n, Decimal(e), Decimal(r), Decimal(e) - Decimal(r)) for m, n, e, r in rows]

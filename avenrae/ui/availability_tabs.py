@@ -1,0 +1,196 @@
+"""The tabs of the Availability page. Each save that would leave booked sessions outside the
+new times lists them and asks what to do (keep them, or cancel them with a full refund)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, time, timedelta
+
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from avenrae.services import availability, bookings, flows
+from avenrae.services.validation import FieldError
+from avenrae.ui import feedback, payment, schedule
+from avenrae.ui import format as fmt
+
+DECIDE_KEY = "availability_in_the_way"
+KEEP, CANCEL = "Keep them: I will see these clients as booked", "Cancel them with a full refund"
+
+
+Change = Callable[[flows.InTheWay], Callable[[Session], list[uuid.UUID]]]
+
+
+def _save(change: Change, *, name: str, success: str, clear: tuple[str, ...] = ()) -> None:
+    """Run `change(decision)`; when booked sessions are in the way, remember the change under
+    `name` and ask. Typed values stay on error; `clear` keys empty after success."""
+    try:
+        to_send = feedback.attempt(change(None), rerun=False, raises=(flows.BookingsInTheWay,))
+    except flows.BookingsInTheWay as in_the_way:
+        st.session_state[DECIDE_KEY] = (name, in_the_way.affected, change)
+        st.rerun()
+    if to_send is not None:
+        _finish(to_send, success, clear)
+
+
+def _finish(to_send: list[uuid.UUID], success: str, clear: tuple[str, ...]) -> None:
+    st.session_state.pop(DECIDE_KEY, None)
+    for key in clear:
+        st.session_state.pop(key, None)
+    payment.send_refunds(to_send)
+    st.session_state[feedback.FLASH_KEY] = success
+    st.rerun()
+
+
+def decision(name: str, time_zone: str, success: str, clear: tuple[str, ...] = ()) -> None:
+    """Where a save was stopped by booked sessions: list them and ask."""
+    waiting = st.session_state.get(DECIDE_KEY)
+    if not waiting or waiting[0] != name:
+        return
+    change: Change
+    _, affected, change = waiting
+    with st.container(border=True):
+        st.warning(str(flows.BookingsInTheWay(affected)))
+        schedule.affected_list(affected, time_zone)
+        choice = st.radio("What should happen to them?", [KEEP, CANCEL], key=f"{name}_choice")
+        left, right = st.columns(2)
+        if left.button("Save with this choice", type="primary", key=f"{name}_decide"):
+            to_send = feedback.attempt(change("cancel" if choice == CANCEL else "keep"), rerun=False)
+            if to_send is not None:
+                _finish(to_send, success, clear)
+        if right.button("Go back and change it", key=f"{name}_back"):
+            st.session_state.pop(DECIDE_KEY, None)
+            st.rerun()
+
+
+def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
+    st.write("Type the hours you work each day, e.g. 09:00-12:00, 14:00-17:00. Leave a day empty when you are closed.")
+    typed = schedule.weekly_hours_inputs(plan.weekly, key="weekly_hours")
+    if st.button("Save weekly hours", type="primary"):
+        try:
+            ranges = schedule.parse_week(typed)
+        except FieldError as error:
+            st.error(str(error))
+            return
+        _save(
+            lambda decided: (
+                lambda session: flows.set_weekly_hours(
+                    session=session,
+                    practitioner_id=plan.rules.practitioner_id,
+                    actor=actor,
+                    ranges=ranges,
+                    bookings_in_the_way=decided,
+                )
+            ),
+            name="weekly",
+            success="Weekly hours saved.",
+        )
+    decision("weekly", plan.rules.time_zone, "Weekly hours saved.")
+
+
+def _remove_time_off(
+    rules: availability.Rules, actor: bookings.Actor, time_off_id: uuid.UUID
+) -> Callable[[Session], None]:
+    return lambda session: availability.remove_time_off(
+        session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, time_off_id=time_off_id
+    )
+
+
+TIME_OFF_KEYS = ("off_first", "off_last", "off_part", "off_from", "off_to", "off_reason")
+
+
+def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) -> None:
+    rules = plan.rules
+    for entry in plan.time_off:
+        left, right = st.columns([5, 1])
+        begins, ends = (fmt.local_time(moment, rules.time_zone) for moment in (entry.starts_at, entry.ends_at))
+        left.write(f"**{begins} – {ends}**" + (f" · {fmt.md(entry.reason)}" if entry.reason else ""))
+        if right.button("Remove", key=f"remove_{entry.id}"):
+            feedback.attempt(_remove_time_off(rules, actor, entry.id), success="Time off removed.")
+    if not plan.time_off:
+        st.info("No time off planned.")
+    with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed
+        st.subheader("Add time off")
+        left, right = st.columns(2)
+        first_day = left.date_input("First day", value=today, min_value=today, key="off_first", format="DD/MM/YYYY")
+        last_day = right.date_input("Last day", value=today, min_value=today, key="off_last", format="DD/MM/YYYY")
+        part = st.checkbox("Only part of a day (use the first day and these times)", key="off_part")
+        left, right = st.columns(2)
+        start_time = left.time_input("From", value=time(9, 0), step=900, key="off_from")
+        end_time = right.time_input("To", value=time(12, 0), step=900, key="off_to")
+        reason = st.text_input("Reason (only you and our staff see it)", key="off_reason")
+        submitted = st.form_submit_button("Add time off")
+    if submitted:
+        _save(
+            lambda decided: (
+                lambda session: flows.add_time_off(
+                    session=session,
+                    practitioner_id=rules.practitioner_id,
+                    actor=actor,
+                    first_day=first_day,
+                    last_day=last_day,
+                    reason=reason,
+                    start_time=start_time if part else None,
+                    end_time=end_time if part else None,
+                    bookings_in_the_way=decided,
+                )
+            ),
+            name="time_off",
+            success="Time off added.",
+            clear=TIME_OFF_KEYS,
+        )
+    decision("time_off", rules.time_zone, "Time off added.", TIME_OFF_KEYS)
+
+
+def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: date) -> None:
+    rules = plan.rules
+    st.write("Hours for one date that replace that weekday's usual hours, e.g. a late opening.")
+    by_date: dict = {}
+    for entry in plan.overrides:
+        by_date.setdefault(entry.on_date, []).append((entry.start, entry.end))
+
+    def set_hours(on_date: date, ranges: list) -> Callable:
+        return lambda session: availability.set_date_hours(
+            session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, on_date=on_date, ranges=ranges
+        )
+
+    for on_date, day_ranges in by_date.items():
+        left, right = st.columns([5, 1])
+        left.write(f"**{on_date:%a %d %b %Y}**: " + schedule.hours_text(day_ranges))
+        if right.button("Clear", key=f"clear_{on_date}"):
+            feedback.attempt(set_hours(on_date, []), success=f"{on_date:%d %b} is back to the usual hours.")
+    with st.form("special_date"):
+        left, middle, right = st.columns(3)
+        on_date = left.date_input("Date", value=today + timedelta(days=1), min_value=today, format="DD/MM/YYYY")
+        start_time = middle.time_input("From", value=time(17, 0), step=900)
+        end_time = right.time_input("To", value=time(19, 0), step=900)
+        if st.form_submit_button("Add these hours"):
+            feedback.attempt(
+                set_hours(on_date, [*by_date.get(on_date, []), (start_time, end_time)]),
+                success=f"Hours for {on_date:%d %b} saved.",
+            )
+
+
+def booking_rules(plan: availability.Schedule, actor: bookings.Actor) -> None:
+    rules = plan.rules
+    with st.form("rules"):
+        left, right = st.columns(2)
+        buffer = left.number_input("Buffer after each session (minutes)", 0, 240, rules.buffer_minutes, step=5)
+        notice = right.number_input("Minimum notice (hours)", 0.0, 336.0, rules.min_notice_minutes / 60, step=0.5)
+        horizon = left.number_input("Clients can book up to (days ahead)", 1, 365, rules.booking_horizon_days)
+        zones = sorted(set(schedule.COMMON_ZONES) | {rules.time_zone})
+        time_zone = right.selectbox("Time zone", zones, index=zones.index(rules.time_zone))
+        if st.form_submit_button("Save booking rules", type="primary"):
+            feedback.attempt(
+                lambda session: availability.update_rules(
+                    session=session,
+                    practitioner_id=rules.practitioner_id,
+                    actor_id=actor.id,
+                    buffer_minutes=int(buffer),
+                    min_notice_minutes=round(notice * 60),
+                    booking_horizon_days=int(horizon),
+                    time_zone=time_zone,
+                ),
+                success="Booking rules saved.",
+            )

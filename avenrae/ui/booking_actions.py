@@ -1,0 +1,210 @@
+"""One booking on the Bookings page: which one is chosen (it stays chosen after an action),
+what it says, and what can be done with it. Every action that cannot be undone names its
+booking and asks first, saying the refund it gives; forms start empty after a success."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.models import BookingStatus, PaymentStatus, Role
+from avenrae.services import bookings, flows, ledger
+from avenrae.services.accounts import CurrentUser
+from avenrae.services.errors import ServiceError
+from avenrae.ui import booking, feedback, payment
+from avenrae.ui import format as fmt
+
+SELECTED_KEY = "bookings_selected"
+CONFIRM_KEY = "bookings_confirm"
+
+
+def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
+    """Practitioners read their own bookings in their own time zone; everyone else in the platform's."""
+    return row.practitioner_time_zone if user.role == Role.PRACTITIONER else fmt.default_zone()
+
+
+def title(user: CurrentUser, row: bookings.BookingRow) -> str:
+    """A booking named so nobody mistakes it for another: when, with whom, and its state."""
+    other = row.practitioner_name if user.role == Role.CLIENT else row.client_name
+    if user.role not in (Role.CLIENT, Role.PRACTITIONER):
+        other = f"{row.client_name} with {row.practitioner_name}"
+    return f"{fmt.local_time(row.session_start, zone_for(user, row))} · {other} · {fmt.label(row.status.value)}"
+
+
+def choose(rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.Actor) -> bookings.BookingRow | None:
+    """The booking being looked at. It stays the same one across actions and reruns, also
+    when it has left the list above (cancelled, moved to another page); a link may name it."""
+    wanted = st.session_state.get(SELECTED_KEY) or st.query_params.get("booking")
+    options = {str(row.id): row for row in rows}
+    if wanted and wanted not in options:
+        try:
+            with session_scope() as session:
+                found = bookings.get_for(session=session, actor=actor, booking_id=uuid.UUID(wanted))
+            options = {wanted: found, **options}
+        except (ServiceError, ValueError):
+            wanted = None
+    if not options:
+        return None
+    ids = list(options)
+    chosen = st.selectbox(
+        "Booking",
+        ids,
+        index=ids.index(wanted) if wanted in options else 0,
+        format_func=lambda key: title(user, options[key]),
+        key="bookings_pick",
+    )
+    st.session_state[SELECTED_KEY] = chosen
+    return options[chosen]
+
+
+def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
+    zone = zone_for(user, row)
+    with session_scope() as session:
+        booked = bookings.load(session, row.id, lock=False)
+        still_owed = ledger.owed(session, booked)
+        refunded = ledger.refunded(session, row.id)
+    with st.container(border=True):
+        ends = fmt.local_time(row.session_end, zone, "%H:%M")
+        st.markdown(
+            f"**{fmt.local_time(row.session_start, zone)}–{ends}** · {fmt.label(row.meeting_type.value)} · "
+            f"{fmt.md(row.client_name)} with {fmt.md(row.practitioner_name)}"
+        )
+        st.markdown(
+            f"Status: **{fmt.label(row.status.value)}** · payment: **{fmt.label(row.payment_status.value)}** · "
+            f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
+        )
+        if row.status == BookingStatus.PENDING and row.hold_expires_at:
+            st.info(f"Held until {fmt.local_time(row.hold_expires_at, zone)} while it is paid.")
+        if row.expired_unpaid:
+            st.caption(
+                "Released because it was not paid in time. Money that still arrives books it again if the time is free."
+            )
+        if still_owed:
+            st.markdown(f"Refund owed: **{fmt.rand(still_owed)}** (staff pay it out)")
+        elif row.payment_status == PaymentStatus.REFUNDED or (row.refund_due and refunded):
+            st.markdown(f"Refunded: **{fmt.rand(refunded)}**")
+        if row.notes:
+            st.caption("Notes: " + fmt.md(row.notes))
+
+
+def _done(message: str, *keys: str) -> None:
+    """After a change: say what happened, clear the form, keep the booking chosen."""
+    st.session_state[feedback.FLASH_KEY] = message
+    st.session_state.pop(CONFIRM_KEY, None)
+    for key in keys:
+        st.session_state.pop(key, None)
+    st.rerun()
+
+
+def _act(change, message: str, *keys: str) -> None:
+    """Run a change; on success say so, clear the form and keep the booking chosen."""
+    if feedback.attempt(change, rerun=False):
+        _done(message, *keys)
+
+
+def _refund_words(amount: Decimal, paid: Decimal) -> str:
+    if not paid:
+        return "Nothing has been paid, so nothing is refunded."
+    return f"{fmt.rand(amount)} of the {fmt.rand(paid)} paid goes back." if amount else "No refund is due."
+
+
+def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Actor, now: datetime) -> None:
+    with session_scope() as session:
+        terms = bookings.cancellation_terms(
+            session=session, booking_id=row.id, actor=actor, paid=ledger.paid(session, row.id), now=now
+        )
+    st.caption(bookings.policy_text())
+    reason_key = f"cancel_reason_{row.id}"
+    with st.form(f"cancel_{row.id}", border=False):
+        reason = st.text_input("Reason", key=reason_key)
+        on_behalf, override = None, None
+        if actor.is_operator:
+            on_behalf = st.radio("Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label)
+            if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)"):
+                override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid))
+        asked = st.form_submit_button("Cancel this booking…")
+    if asked:
+        st.session_state[CONFIRM_KEY] = {
+            "action": "cancel",
+            "booking": row.id,
+            "reason": reason,
+            "on_behalf": on_behalf,
+            "override": None if override is None else fmt.money(override),
+        }
+    pending = st.session_state.get(CONFIRM_KEY)
+    if not pending or pending["booking"] != row.id or pending["action"] != "cancel":
+        return
+    side = pending["on_behalf"] or ("client" if user.role == Role.CLIENT else "practitioner")
+    refund = pending["override"]
+    if refund is None:
+        refund = terms.refund_if_client_cancels if side == "client" else terms.refund_if_practitioner_cancels
+    with st.container(border=True):
+        st.warning(f"Cancel **{fmt.md(title(user, row))}**? {_refund_words(refund, terms.paid)}")
+        yes, no = st.columns(2)
+        if yes.button("Yes, cancel this booking", type="primary", key=f"confirm_cancel_{row.id}"):
+            outcome = feedback.attempt(
+                lambda session: flows.cancel(
+                    session=session,
+                    booking_id=row.id,
+                    actor=actor,
+                    reason=pending["reason"],
+                    on_behalf_of=pending["on_behalf"],
+                    refund_override=pending["override"],
+                ),
+                rerun=False,
+            )
+            if outcome:
+                payment.send_refunds(outcome.to_send)
+                _done(f"{title(user, row).rsplit(' · ', 1)[0]}: {outcome.message}", reason_key)
+            else:
+                st.session_state.pop(CONFIRM_KEY, None)
+        if no.button("Keep it", key=f"keep_{row.id}"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            st.rerun()
+
+
+def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    with session_scope() as session:
+        practitioner = bookings.practitioner_for_booking(session=session, practitioner_id=row.practitioner_id)
+    new_start = booking.time_picker(
+        row.practitioner_id,
+        practitioner.time_zone,
+        practitioner.booking_horizon_days,
+        key=f"move_{row.id}",
+        ignore=row.id,
+    )
+    if new_start and st.button(f"Move to {fmt.local_time(new_start, practitioner.time_zone)}", type="primary"):
+        _act(
+            lambda session: flows.reschedule(session=session, booking_id=row.id, actor=actor, new_start=new_start),
+            "Booking moved.",
+            f"move_{row.id}_time",
+            f"move_{row.id}_date",
+        )
+
+
+def after_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Actor, actions: list[str]) -> None:
+    if "complete" in actions and st.button("Mark completed", key=f"complete_{row.id}"):
+        _act(
+            lambda session: flows.complete(session=session, booking_id=row.id, actor=actor), "Session marked completed."
+        )
+    if "no_show" not in actions:
+        return
+    if st.button("The client did not come…", key=f"no_show_{row.id}"):
+        st.session_state[CONFIRM_KEY] = {"action": "no_show", "booking": row.id}
+    pending = st.session_state.get(CONFIRM_KEY)
+    if pending and pending["booking"] == row.id and pending["action"] == "no_show":
+        with st.container(border=True):
+            st.warning(f"Record **{fmt.md(title(user, row))}** as missed? Nothing is refunded for a no-show.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, record a no-show", type="primary", key=f"confirm_no_show_{row.id}"):
+                _act(
+                    lambda session: flows.mark_no_show(session=session, booking_id=row.id, actor=actor),
+                    "No-show recorded.",
+                )
+            if no.button("Not a no-show", key=f"keep_show_{row.id}"):
+                st.session_state.pop(CONFIRM_KEY, None)
+                st.rerun()

@@ -1,0 +1,111 @@
+"""Refunds on the Payments page: what is owed, and the form that pays a booking back."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from avenrae.db import session_scope
+from avenrae.services import bookings, flows, ledger
+from avenrae.ui import feedback
+from avenrae.ui import format as fmt
+from avenrae.ui.payment import reference_for, send_refunds
+
+CHOSEN_KEY = "refund_booking"
+
+
+def owed_list(owed: list[ledger.OwedRefund]) -> None:
+    """Every cancellation whose refund is not paid out yet, each with a button to pay it."""
+    st.subheader("Refunds owed")
+    if not owed:
+        st.caption("Nothing owed: every cancellation's refund has been paid out.")
+    for entry in owed:
+        with st.container(border=True):
+            left, right = st.columns([5, 1])
+            left.markdown(
+                f"**{fmt.rand(entry.outstanding)}** to {fmt.md(entry.client_name)} · booking "
+                f"{reference_for(entry.booking_id)} for {fmt.local_time(entry.session_start)}, cancelled "
+                f"{fmt.local_time(entry.cancelled_at)} · paid via {entry.paid_via}"
+            )
+            if right.button("Pay out", key=f"pay_out_{entry.booking_id}"):
+                st.session_state[CHOSEN_KEY] = str(entry.booking_id)
+
+
+def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list[ledger.LedgerRow]) -> None:
+    """Refund a booking: the booking owed money comes first, with what it is owed."""
+    st.subheader("Refund a booking")
+    owed_by_id = {str(entry.booking_id): entry.outstanding for entry in owed}
+    candidates = list(dict.fromkeys([*owed_by_id, *(str(r.booking_id) for r in rows)]))
+    if not candidates:
+        st.caption("Bookings owed a refund, or with payments in the table above, can be refunded here.")
+        return
+    wanted = st.session_state.get(CHOSEN_KEY)
+    chosen = st.selectbox(
+        "Booking",
+        candidates,
+        index=candidates.index(wanted) if wanted in candidates else 0,
+        format_func=lambda key: (
+            reference_for(key) + (f" · owed {fmt.rand(owed_by_id[key])}" if key in owed_by_id else "")
+        ),
+    )
+    st.session_state[CHOSEN_KEY] = chosen
+    with session_scope() as session:
+        refundable = ledger.balance(session, uuid.UUID(chosen)).refundable
+    default = owed_by_id.get(chosen, refundable)
+    st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
+    with st.form(f"refund_{chosen}"):
+        amount = st.number_input("Amount (R)", min_value=0.0, value=float(default), step=10.0)
+        reason = st.text_input(
+            "Reason (the client sees it)", value="Refund under the cancellation policy." if chosen in owed_by_id else ""
+        )
+        st.caption("Online payments go back through Stripe. For EFT or cash payments, pay the client first:")
+        left, right = st.columns(2)
+        method = left.selectbox(
+            "Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__
+        )
+        reference = right.text_input("Refund reference (EFT or cash only)")
+        submitted = st.form_submit_button(f"Refund {reference_for(chosen)}", type="primary")
+    if submitted:
+        done = feedback.attempt(
+            lambda session: flows.refund(
+                session=session,
+                booking_id=uuid.UUID(chosen),
+                actor=actor,
+                amount=Decimal(str(amount)),
+                reason=reason,
+                method=method,
+                reference=reference,
+            ),
+            rerun=False,
+        )
+        if done:
+            st.session_state[feedback.FLASH_KEY] = f"Refund of {fmt.rand(amount)} recorded for {reference_for(chosen)}."
+            send_refunds(done.to_send)
+            st.rerun()
+
+
+def unmatched_table(unmatched: list) -> None:
+    if not unmatched:
+        return
+    st.subheader("Payments that did not match their booking")
+    st.caption(
+        "Money that named a booking but was not what we asked for (another payment page, amount or currency). "
+        "It never counts as paid and goes back to the payer automatically."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "When": [fmt.local_time(u.created_at) for u in unmatched],
+                "Amount": [f"{u.amount_cents / 100:,.2f} {u.currency}" for u in unmatched],
+                "Booking named": [reference_for(u.booking_id) if u.booking_id else u.named_booking for u in unmatched],
+                "Why": [u.reason for u in unmatched],
+                "Refund": [fmt.label(u.refund_status) for u in unmatched],
+                "Payment": [u.payment_reference for u in unmatched],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )

@@ -1,0 +1,409 @@
+"""The everyday flows as people use them (issue 15), on the pages in AppTest: EFT that can be
+paid, actions that never land on the wrong booking, states that agree, availability edits
+that lose nothing, input kept, no dead ends."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.config import get_settings
+from avenrae.models import (
+    AvailabilityException,
+    AvailabilitySlot,
+    Booking,
+    BookingStatus,
+    MeetingType,
+    Notification,
+    PaymentStatus,
+    Role,
+    VerificationStatus,
+)
+from avenrae.services import audit, bookings, flows, ledger, payments, reviews
+from avenrae.ui import booking_actions
+from avenrae.ui import format as fmt
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
+
+SAST = ZoneInfo("Africa/Johannesburg")
+EVERY_DAY = {day: [("08:00", "18:00")] for day in range(7)}
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def soon(hours: float) -> datetime:
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def healer(db):
+    found = make_practitioner(db, first_name="Thandeka", last_name="Zulu", rate="400.00", offers_online=True)
+    make_weekly_hours(db, found, EVERY_DAY)
+    return found
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe", last_name="Dube")
+
+
+@pytest.fixture
+def staff(db):
+    return make_user(db, role=Role.STAFF, first_name="Pieter", last_name="Venter")
+
+
+def button(app, label: str):
+    return next(b for b in app.button if b.label == label)
+
+
+def book(db, client, practitioner, hours_ahead: float) -> Booking:
+    return flows.book(
+        session=db,
+        request=bookings.BookingRequest(client.id, practitioner.id, soon(hours_ahead), MeetingType.ONLINE),
+        actor=bookings.Actor(client.id, Role.CLIENT),
+    )
+
+
+# --- 1. EFT that can be paid -----------------------------------------------------------------
+
+
+def test_a_client_booking_without_stripe_is_told_the_account_reference_and_deadline(db, page, healer, client):
+    booking = book(db, client, healer, hours_ahead=72)
+    deadline = booking.hold_expires_at
+    held_for = deadline - booking.created_at
+    assert abs(held_for - timedelta(hours=get_settings().eft_hold_hours)) < timedelta(minutes=1)
+    app = page("pages/bookings.py", user=client)
+    shown = " ".join(i.value for i in app.info) + " ".join(m.value for m in app.markdown)
+    assert payments.eft_reference(booking.id) in shown and "R460.00" in shown
+    assert fmt.local_time(deadline, fmt.default_zone()) in shown
+    assert "Account number: 62000000001" in shown and "Branch code: 250655" in shown
+    told = db.scalars(
+        select(Notification.message).where(Notification.user_id == client.id, Notification.type == "booking_received")
+    ).one()
+    assert payments.eft_reference(booking.id) in told and "62000000001" in told
+    assert bookings.local_time(deadline, fmt.default_zone()) in told
+
+
+def test_the_eft_hold_never_runs_past_the_session(db, healer, client):
+    booking = book(db, client, healer, hours_ahead=6)
+    assert booking.hold_expires_at == booking.session_start - timedelta(hours=get_settings().eft_cutoff_hours)
+
+
+def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_it_again(
+    db, page, healer, client, staff
+):
+    booking = book(db, client, healer, hours_ahead=72)
+    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
+    db.refresh(booking)
+    assert (booking.status, booking.payment_status) == (BookingStatus.CANCELLED, PaymentStatus.EXPIRED)
+    app = page("pages/bookings.py", user=staff)
+    app.segmented_control[0].set_value("All").run()
+    assert any("payment: **Expired**" in m.value for m in app.markdown)
+    assert any(s.value == "Payment arrived late?" for s in app.subheader)
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55123")
+    button(app, "Record payment").click()
+    app = app.run()
+    assert app.success[0].value == "Payment recorded; the booking is booked again and confirmed."
+    db.refresh(booking)
+    assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+
+
+def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, client, staff):
+    booking = book(db, client, healer, hours_ahead=72)
+    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
+    make_booking(db, practitioner=healer, start=booking.session_start)  # someone else has it now
+    said = flows.record_manual_payment(
+        session=db,
+        booking_id=booking.id,
+        actor=bookings.Actor(staff.id, Role.STAFF),
+        method="eft",
+        reference="FNB 7",
+        amount=booking.total_amount,
+    )
+    assert said.startswith("Payment recorded, but the time has gone to someone else")
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and ledger.owed(db, booking) == Decimal("460.00")
+    app = page("pages/payments.py", user=staff)
+    assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in app.markdown)
+
+
+# --- 2. one click never cancels the wrong booking --------------------------------------------
+
+
+def paid(db, practitioner, client, hours: float) -> Booking:
+    booking = make_booking(db, practitioner=practitioner, client=client, start=soon(hours))
+    make_transaction(db, booking)
+    return booking
+
+
+def test_cancelling_names_the_booking_asks_first_and_stays_on_it(db, page, healer, client):
+    first = paid(db, healer, client, 48)
+    second = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=client)
+    app.selectbox(key="bookings_pick").set_value(str(second.id)).run()
+    app.text_input(key=f"cancel_reason_{second.id}").input("Travelling that week")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    db.refresh(second)
+    assert second.status == BookingStatus.CONFIRMED  # nothing happens before the confirmation
+    question = app.warning[0].value
+    assert fmt.local_time(second.session_start, fmt.default_zone()) in question
+    assert "R460.00 of the R460.00 paid goes back" in question
+    button(app, "Yes, cancel this booking").click()
+    app = app.run()
+    db.refresh(first)
+    db.refresh(second)
+    assert second.status == BookingStatus.CANCELLED and first.status == BookingStatus.CONFIRMED
+    assert app.success[0].value.endswith(
+        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
+    )
+    assert app.selectbox(key="bookings_pick").value == str(second.id)  # still the one acted on
+    assert app.session_state[booking_actions.SELECTED_KEY] == str(second.id)
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+
+
+def test_keep_it_changes_nothing_and_another_booking_has_its_own_empty_reason(db, page, healer, client):
+    first = paid(db, healer, client, 48)
+    second = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=client)
+    app.text_input(key=f"cancel_reason_{first.id}").input("Changed my mind")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    button(app, "Keep it").click()
+    app = app.run()
+    db.refresh(first)
+    assert first.status == BookingStatus.CONFIRMED
+    app.selectbox(key="bookings_pick").set_value(str(second.id)).run()
+    assert app.text_input(key=f"cancel_reason_{second.id}").value == ""
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+
+
+def test_a_no_show_is_recorded_only_after_confirming(db, page, healer, client):
+    booking = paid(db, healer, client, -2)
+    app = page("pages/bookings.py", user=healer.user)
+    app.segmented_control[0].set_value("Past").run()
+    button(app, "The client did not come…").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    assert "as missed?" in app.warning[0].value
+    button(app, "Yes, record a no-show").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.NO_SHOW and app.success[0].value == "No-show recorded."
+
+
+# --- 3. states that agree ----------------------------------------------------------------------
+
+
+def test_after_staff_pay_out_an_owed_refund_the_client_reads_refunded_not_owed(db, page, healer, client, staff):
+    booking = paid(db, healer, client, 72)
+    flows.cancel(session=db, booking_id=booking.id, actor=bookings.Actor(client.id, Role.CLIENT), reason="Ill")
+    app = page("pages/bookings.py", user=client)
+    app.segmented_control[0].set_value("All").run()
+    assert any(m.value == "Refund owed: **R460.00** (staff pay it out)" for m in app.markdown)
+    office = page("pages/payments.py", user=staff)
+    assert office.selectbox[0].value == str(booking.id)  # the booking owed comes first ...
+    assert next(n for n in office.number_input if n.label == "Amount (R)").value == 460.0  # ... with what it is owed
+    next(t for t in office.text_input if t.label.startswith("Refund reference")).input("FNB out 9")
+    next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
+    office = office.run()
+    assert office.success[0].value == f"Refund of R460.00 recorded for {payments.eft_reference(booking.id)}."
+    app.run()
+    shown = [m.value for m in app.markdown]
+    assert "Refunded: **R460.00**" in shown and not any(v.startswith("Refund owed") for v in shown)
+    assert any("payment: **Refunded**" in v for v in shown)
+
+
+def test_payments_say_how_money_came_in(db, page, healer, client, staff):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking, method="cash", provider="manual")
+    app = page("pages/payments.py", user=staff)
+    assert list(app.dataframe[0].value["Paid via"]) == ["Cash"]
+
+
+def test_a_confirmation_says_with_whom(db, healer, client, staff):
+    booking = book(db, client, healer, hours_ahead=72)
+    flows.record_manual_payment(
+        session=db,
+        booking_id=booking.id,
+        actor=bookings.Actor(staff.id, Role.STAFF),
+        method="eft",
+        reference="FNB 1",
+        amount=booking.total_amount,
+    )
+    told = dict(
+        db.execute(
+            select(Notification.user_id, Notification.message).where(Notification.type == "booking_confirmed")
+        ).all()
+    )
+    assert "with Thandeka Zulu" in told[client.id] and "with Lindiwe Dube" in told[healer.user_id]
+
+
+# --- 4. availability edits that lose nothing -------------------------------------------------
+
+
+def weekly(app, day: int):
+    return app.text_input(key=f"weekly_hours_{day}")
+
+
+def test_hours_that_cannot_be_read_are_refused_by_name_and_nothing_is_saved(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    weekly(app, 0).input("9 till late")
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    assert app.error[0].value.startswith("Monday: “9 till late” is not a time range")
+    assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7
+    assert weekly(app, 0).value == "9 till late"  # kept to correct
+
+
+def test_removing_a_day_with_bookings_on_it_lists_them_and_asks(db, page, healer, client):
+    booking = paid(db, healer, client, 72)
+    weekday = booking.session_start.astimezone(SAST).weekday()
+    app = page("pages/availability.py", user=healer.user)
+    weekly(app, weekday).input("")
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    assert app.warning[0].value.startswith("1 booked session falls outside the new times.")
+    assert any("Lindiwe Dube" in m.value for m in app.markdown)
+    assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7  # not saved yet
+    app.radio(key="weekly_choice").set_value(app.radio(key="weekly_choice").options[1])  # cancel with refund
+    button(app, "Save with this choice").click()
+    app = app.run()
+    assert app.success[0].value == "Weekly hours saved."
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("460.00")
+    assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 6
+
+
+def test_time_off_over_a_booking_can_keep_it(db, page, healer, client):
+    booking = paid(db, healer, client, 72)
+    day = booking.session_start.astimezone(SAST).date()
+    app = page("pages/availability.py", user=healer.user)
+    app.date_input(key="off_first").set_value(day)
+    app.date_input(key="off_last").set_value(day)
+    app.text_input(key="off_reason").input("Conference")
+    button(app, "Add time off").click()
+    app = app.run()
+    assert "falls outside the new times" in app.warning[0].value
+    button(app, "Save with this choice").click()  # the first choice: keep them
+    app = app.run()
+    assert app.success[0].value == "Time off added."
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    assert count(db, AvailabilityException, AvailabilityException.practitioner_id == healer.id) == 1
+    assert app.text_input(key="off_reason").value == ""  # cleared after success
+
+
+def test_a_refused_time_off_keeps_what_was_typed(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    today = datetime.now(SAST).date()
+    app.date_input(key="off_first").set_value(today + timedelta(days=3))
+    app.date_input(key="off_last").set_value(today + timedelta(days=1))
+    app.text_input(key="off_reason").input("Holiday")
+    button(app, "Add time off").click()
+    app = app.run()
+    assert app.error and app.text_input(key="off_reason").value == "Holiday"
+    assert app.date_input(key="off_first").value == today + timedelta(days=3)
+
+
+# --- 5. input kept, and said how much to cut ------------------------------------------------------
+
+
+def test_a_review_too_long_is_kept_with_how_much_to_cut(db, page, healer, client):
+    make_booking(db, practitioner=healer, client=client, start=soon(-30), status=BookingStatus.COMPLETED)
+    app = page("pages/my_reviews.py", user=client)
+    text = "Wonderful. " * 1000  # 10,999 characters once the last space is trimmed
+    app.text_area[0].input(text)
+    next(b for b in app.button if b.label.startswith("Send")).click()
+    app = app.run()
+    assert "is 10,999 characters; the most is 2,000, so cut 8,999." in app.error[0].value
+    assert app.text_area[0].value == text
+
+
+@pytest.mark.parametrize("name", ["🙂🙂", "—", "***"])
+def test_names_need_a_letter(db, page, name):
+    user = make_client(db)
+    app = page("pages/account.py", user=user)
+    next(t for t in app.text_input if t.label == "First name").input(name)
+    next(b for b in app.button if b.label.startswith("Save")).click()
+    app = app.run()
+    assert any("First name needs at least one letter." in e.value for e in app.error)
+    db.refresh(user)
+    assert user.first_name == "Test"
+
+
+# --- 6. no dead ends ------------------------------------------------------------------------------
+
+
+def test_unverified_practitioners_show_as_not_bookable_in_search(db, page, client):
+    pending = make_practitioner(db, first_name="Unchecked", verification_status=VerificationStatus.PENDING)
+    make_weekly_hours(db, pending, EVERY_DAY)
+    verified = make_practitioner(db, first_name="Checked")
+    make_weekly_hours(db, verified, EVERY_DAY)
+    app = page("pages/search.py", user=client)
+    app.selectbox(key="find_place").set_value("Durban, KwaZulu-Natal").run()
+    table = app.table[0].value
+    status = dict(zip(table["Name"], table["Verified"], strict=True))
+    assert status[pending.user.full_name] == "Not verified (not bookable yet)"
+    assert [o.split(" · ")[0] for o in app.selectbox(key="book_with_result").options] == [verified.user.full_name]
+
+
+def test_the_booking_page_of_an_unverified_practitioner_links_back_to_search(db, page, client):
+    pending = make_practitioner(db, verification_status=VerificationStatus.PENDING)
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(pending.id)
+    app = app.run()
+    assert app.warning[0].value == "This practitioner is not verified yet, so they cannot be booked."
+    assert [link.label for link in app.get("page_link")] == ["Back to the search for someone else"]
+
+
+def test_nonsense_words_do_not_suggest_a_wider_circle(db, page, client, healer):
+    app = page("pages/search.py", user=client)
+    app.text_input(key="find_text").input("xyzzyqq").run()
+    message = app.info[0].value
+    assert "match “xyzzyqq”" in message and "widen" not in message
+    assert not [b for b in app.button if b.label.startswith("Search within")]
+
+
+def test_the_meeting_type_asked_for_in_search_is_the_one_chosen_to_book(db, page, client):
+    both = make_practitioner(db, offers_online=True, offers_in_person=True)
+    make_weekly_hours(db, both, EVERY_DAY)
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(both.id)
+    app.query_params["meeting"] = "online"
+    app = app.run()
+    assert app.radio[0].value == MeetingType.ONLINE
+
+
+def test_open_days_are_one_click_away(db, page, client, healer):
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(healer.id)
+    app = app.run()
+    days = app.pills(key="book_day")
+    today = datetime.now(SAST).date()
+    assert len(days.options) == 10 and days.options[3] == f"{today + timedelta(days=3):%a %d %b}"
+    assert days.value == today  # the first open day is chosen to start with
+    days.set_value(today + timedelta(days=3)).run()
+    shown = app.pills(key="book_time")
+    assert shown.options and app.pills(key="book_day").value == today + timedelta(days=3)
+
+
+# --- 7. demo data shows every feature (the seed, checked in tests/test_seed.py) and small things ---
+
+
+def test_the_audit_log_counts_entries_in_english(db, page):
+    admin = make_user(db, role=Role.ADMIN)
+    for action in ("user.create", "user.change_role"):
+        audit.record(session=db, actor_id=admin.id, action=action, target_type="user", target_id=admin.id)
+    app = page("pages/audit.py", user=admin)
+    assert app.caption[0].value.startswith("2 entries ·")
+
+
+def test_a_phone_number_is_flagged_once():
+    found = reviews.flag_matches("Call me on 082 123 4567 or 0821234567, or 082 123 4567 again")
+    numbers = [snippet for snippet in found["contact"] if any(ch.isdigit() for ch in snippet)]
+    assert numbers == ["082 123 4567"]
