@@ -2,7 +2,7 @@
 cache of online geocoder answers so each query is asked once.
 
 Revision ID: 20261202_geocoding
-Revises: 20261202_security
+Revises: 20261202_eft_and_expiry
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "20261202_geocoding"
-down_revision: str | Sequence[str] | None = "20261202_security"
+down_revision: str | Sequence[str] | None = "20261202_eft_and_expiry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
