@@ -112,6 +112,24 @@ class Settings(BaseSettings):
     # Where the app is reached from outside; Stripe sends clients back here after paying.
     public_url: str = "http://localhost:8501"
 
+    # Geocoding: "offline" (the built-in gazetteer only) or "nominatim", which asks a Nominatim
+    # server when the gazetteer refuses a place or only finds its town. Answers are cached in
+    # the database; on any error or timeout the offline answer stands.
+    geocoder: Literal["offline", "nominatim"] = "offline"
+    nominatim_url: str = "https://nominatim.openstreetmap.org"
+    # Nominatim's usage policy asks for an agent naming the application and a contact.
+    nominatim_user_agent: str = "Avenrae operations platform (https://avenrae.co.za; ops@avenrae.co.za)"
+    nominatim_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    # At most one request per this many seconds from each server process (the public server allows one per second).
+    nominatim_min_delay_seconds: float = Field(default=1.0, ge=1.0)
+
+    @field_validator("nominatim_url")
+    @classmethod
+    def _nominatim_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, for example https://nominatim.example.co.za")
+        return value.rstrip("/")
+
     @field_validator("database_url", "analytics_database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -248,6 +249,10 @@ class Practitioner(UuidPk, Timestamps, Base):
         CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_range"),
         CheckConstraint("min_notice_minutes BETWEEN 0 AND 20160", name="notice_range"),
         CheckConstraint("booking_horizon_days BETWEEN 1 AND 365", name="horizon_range"),
+        CheckConstraint(
+            "location_precision IN ('place', 'postal area', 'city', 'map pin', 'online')",
+            name="location_precision_known",
+        ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True)
@@ -264,6 +269,10 @@ class Practitioner(UuidPk, Timestamps, Base):
     service_address: Mapped[str] = mapped_column(String(255), nullable=False)
     city: Mapped[str | None] = mapped_column(String(120))
     province: Mapped[str | None] = mapped_column(String(40))
+    # How the location was found ("place", "postal area", "city", "map pin", "online"; NULL for
+    # older rows: the town) and what the practitioner was told ("Umlazi, KwaZulu-Natal (postal area 4066)").
+    location_precision: Mapped[str | None] = mapped_column(String(20))
+    location_note: Mapped[str | None] = mapped_column(String(300))
     service_radius_km: Mapped[int] = mapped_column(Integer, nullable=False, server_default="50")
     rate_per_session: Mapped[Decimal] = mapped_column(Money, nullable=False)
     session_duration_minutes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="60")
@@ -912,3 +921,25 @@ class AnalyticsRefresh(Base):
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     seconds: Mapped[Decimal] = mapped_column(Numeric(10, 3), nullable=False)
     full_rebuild: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class GeocodeCache(Base):
+    """What an online geocoder answered for a query, so each query is asked once; found = false keeps refusals."""
+
+    __tablename__ = "geocode_cache"
+    __table_args__ = (
+        CheckConstraint(
+            "NOT found OR (latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180 AND province IS NOT NULL)",
+            name="found_has_a_point",
+        ),
+    )
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    query_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    found: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    name: Mapped[str | None] = mapped_column(String(200))
+    province: Mapped[str | None] = mapped_column(String(40))
+    display_name: Mapped[str | None] = mapped_column(Text)
+    looked_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

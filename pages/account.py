@@ -6,7 +6,7 @@ from avenrae.db import session_scope
 from avenrae.models import Role
 from avenrae.services import accounts
 from avenrae.services.errors import InvalidInput
-from avenrae.ui import auth, feedback, forms
+from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
@@ -63,12 +63,16 @@ with st.form("details"):
 if user.role == Role.PRACTITIONER:
     with session_scope() as session:
         profile = accounts.get_practitioner_profile(session=session, user_id=user.id)
+    st.subheader("Where you see clients")
+    location.placed(profile.location_note)
+    st.caption("Click the map to pin your place exactly; without a pin we place you by the town below.")
+    pin = location.pin_picker(key="account_pin", current=profile.pin, centre=profile.location)
     with st.form("practice"):
         st.subheader("Your practice")
         st.caption("This is what clients see when they search. Changing your town moves you on the map.")
         practice = forms.practitioner_fields(profile)
         if st.form_submit_button("Save practice"):
-            form = accounts.PractitionerProfileUpdate(**practice)
+            form = accounts.PractitionerProfileUpdate(**practice, pin=pin)
             feedback.attempt(
                 lambda s: accounts.update_practitioner_profile(session=s, user_id=user.id, form=form),
                 success="Your practice details are saved.",

@@ -6,6 +6,7 @@ from avenrae.db import session_scope
 from avenrae.services import accounts
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback
+from avenrae.ui import format as fmt
 from avenrae.ui import search as finder
 from avenrae.ui.page import signed_in
 
@@ -34,6 +35,8 @@ with st.container():  # one element whatever it holds, so the map below keeps it
         more = "+" if page.has_more else ""
         last = page.first_number + len(page.hits) - 1
         st.caption(f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {found.centre_label}")
+    if found.place_note:
+        st.caption(f":material/location_on: {fmt.md(found.place_note)}")
 
 # The table needs only the page of results; the map (which counts everyone else too)
 # fills its place above it afterwards, so the list shows first on a busy city.

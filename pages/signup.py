@@ -4,7 +4,8 @@ import streamlit as st
 
 from avenrae.models import Role
 from avenrae.services import accounts
-from avenrae.ui import auth, feedback, forms, navigation
+from avenrae.ui import auth, feedback, forms, location, navigation
+from avenrae.ui import format as fmt
 from avenrae.ui.page import guard
 
 guard(__file__)
@@ -18,6 +19,11 @@ with middle:
         horizontal=True,
         format_func=lambda r: "Book sessions" if r == Role.CLIENT else "Offer sessions as a practitioner",
     )
+    pin = None
+    if role == Role.PRACTITIONER:
+        st.markdown("**Where you see clients** (optional): click the map to pin it exactly.")
+        st.caption("Without a pin we place you by the suburb, township, town or postal code you type below.")
+        pin = location.pin_picker(key="signup_pin")
     with st.form("signup"):
         left, right = st.columns(2)
         first_name = left.text_input("First name", autocomplete="given-name")
@@ -48,10 +54,13 @@ with middle:
             last_name=last_name,
             phone=phone,
             **practice,
+            pin=pin,
         )
         created = feedback.attempt(lambda session: accounts.sign_up(session=session, form=form), rerun=False)
         if created is not None:
             auth.log_in(email, password, remember=False)
-            st.session_state[feedback.FLASH_KEY] = "Welcome to Avenrae! Your account is ready."
+            note = created.practitioner.location_note if role == Role.PRACTITIONER else None
+            placed = f" Clients find you at {fmt.md(note)}." if note else ""
+            st.session_state[feedback.FLASH_KEY] = f"Welcome to Avenrae! Your account is ready.{placed}"
             st.switch_page(navigation.default_page(auth.current_user()))
     st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -239,17 +239,23 @@ class SignUp:
     rate_per_session: Decimal | str | None = None
     session_duration_minutes: int | str = 60
     meeting_types: list[MeetingType] = field(default_factory=lambda: [MeetingType.IN_PERSON, MeetingType.ONLINE])
+    # A point clicked on the map (latitude, longitude): the exact place of practice.
+    pin: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
 class PractitionerDetails:
     specialization: Specialization
     street_address: str
-    place: geo.Place
+    located: geo.Located
     bio: str
     rate: Decimal
     duration: int
     meeting_types: tuple[MeetingType, ...]
+
+    @property
+    def place(self) -> geo.Place:
+        return self.located.place
 
     @property
     def service_address(self) -> str:
@@ -261,7 +267,7 @@ def _collect(problems: dict[str, str], name: str, check):
         return check()
     except FieldError as exc:
         problems[name] = str(exc)
-    except geo.PlaceNotFound as exc:
+    except (geo.PlaceNotFound, geo.PinOutside) as exc:
         problems[name] = str(exc)
     return None
 
@@ -278,7 +284,23 @@ def _money(value: Decimal | str | None, label: str) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def _practitioner_details(form, problems: dict[str, str]) -> PractitionerDetails | None:
+def _locate(session: Session, place_text: str, pin: tuple[float, float] | None) -> geo.Located:
+    """Where a practitioner works: their map pin if they set one, else the place they typed."""
+    if pin is None:
+        return geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
+    pinned = geo.pin(*pin)
+    typed = place_text.strip()
+    if typed:  # their own name for the place, when it is where the pin is
+        try:
+            town = geo.locate(typed).place
+        except geo.PlaceNotFound:
+            town = None
+        if town and geo.km(town.latitude, town.longitude, *pin) <= geo.PIN_MAX_KM_FROM_A_PLACE:
+            return replace(pinned, place=town)
+    return pinned
+
+
+def _practitioner_details(session: Session, form, problems: dict[str, str]) -> PractitionerDetails | None:
     if form.specialization is None:
         problems["specialization"] = "Choose a specialization."
     street = _collect(
@@ -286,7 +308,7 @@ def _practitioner_details(form, problems: dict[str, str]) -> PractitionerDetails
         "street_address",
         lambda: text(form.street_address, label="Street address", max_length=200, required=False),
     )
-    place = _collect(problems, "place", lambda: geo.geocode(text(form.place, label="Town or city", max_length=120)))
+    located = _collect(problems, "place", lambda: _locate(session, form.place, form.pin))
     bio = _collect(problems, "bio", lambda: text(form.bio, label="About you", max_length=4000, required=False))
     rate = _collect(problems, "rate_per_session", lambda: _money(form.rate_per_session, "Rate per session"))
     duration = _collect(
@@ -299,7 +321,7 @@ def _practitioner_details(form, problems: dict[str, str]) -> PractitionerDetails
         problems["meeting_types"] = "Offer at least one way to meet: in person or online."
     if problems:
         return None
-    return PractitionerDetails(form.specialization, street, place, bio, rate, duration, meeting_types)
+    return PractitionerDetails(form.specialization, street, located, bio, rate, duration, meeting_types)
 
 
 def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) -> User:
@@ -317,7 +339,7 @@ def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) ->
         problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
     )
     _collect(problems, "password", lambda: check_password(form.password, email=address or form.email or ""))
-    details = _practitioner_details(form, problems) if form.role == Role.PRACTITIONER else None
+    details = _practitioner_details(session, form, problems) if form.role == Role.PRACTITIONER else None
     if problems:
         raise InvalidInput(problems)
     if find_by_email(session, address) is not None:
@@ -346,10 +368,12 @@ def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) ->
 
 def _new_practitioner(user: User, details: PractitionerDetails) -> Practitioner:
     return Practitioner(
-        user_id=user.id,
+        user=user,
         specialization=details.specialization,
         bio=details.bio,
-        location=geo.point_wkt(details.place.latitude, details.place.longitude),
+        location=geo.point_wkt(details.located.latitude, details.located.longitude),
+        location_precision=details.located.precision.value,
+        location_note=details.located.description,
         service_address=details.service_address,
         city=details.place.name,
         province=details.place.province,
@@ -568,6 +592,7 @@ class PractitionerProfileUpdate:
     rate_per_session: Decimal | str | None
     session_duration_minutes: int | str
     meeting_types: list[MeetingType]
+    pin: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -580,6 +605,9 @@ class PractitionerProfile:
     rate_per_session: Decimal
     session_duration_minutes: int
     meeting_types: tuple[MeetingType, ...]
+    location_note: str | None = None
+    location: tuple[float, float] | None = None
+    pin: tuple[float, float] | None = None  # the location, when it is a map pin
 
     @property
     def street_address(self) -> str:
@@ -594,6 +622,11 @@ def get_practitioner_profile(*, session: Session, user_id: uuid.UUID) -> Practit
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user_id))
     if practitioner is None:
         raise NotFound("You do not have a practitioner profile.")
+    point = geo.as_geometry(Practitioner.location)
+    latitude, longitude = session.execute(
+        select(func.ST_Y(point), func.ST_X(point)).where(Practitioner.id == practitioner.id)
+    ).one()
+    location = (float(latitude), float(longitude))
     return PractitionerProfile(
         specialization=practitioner.specialization,
         service_address=practitioner.service_address,
@@ -603,18 +636,25 @@ def get_practitioner_profile(*, session: Session, user_id: uuid.UUID) -> Practit
         rate_per_session=practitioner.rate_per_session,
         session_duration_minutes=practitioner.session_duration_minutes,
         meeting_types=tuple(practitioner.meeting_types),
+        location_note=practitioner.location_note or _town_label(practitioner),
+        location=location,
+        pin=location if practitioner.location_precision == geo.Precision.PIN else None,
     )
+
+
+def _town_label(practitioner: Practitioner) -> str | None:
+    return f"{practitioner.city}, {practitioner.province}" if practitioner.city else None
 
 
 def update_practitioner_profile(
     *, session: Session, user_id: uuid.UUID, form: PractitionerProfileUpdate
 ) -> Practitioner:
-    """Edit what clients see; a changed town is geocoded again."""
+    """Edit what clients see; a changed town is geocoded again, a map pin is taken as it is."""
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user_id))
     if practitioner is None:
         raise NotFound("You do not have a practitioner profile.")
     problems: dict[str, str] = {}
-    details = _practitioner_details(form, problems)
+    details = _practitioner_details(session, form, problems)
     if details is None:
         raise InvalidInput(problems)
     practitioner.specialization = details.specialization
@@ -624,9 +664,12 @@ def update_practitioner_profile(
     practitioner.offers_in_person = MeetingType.IN_PERSON in details.meeting_types
     practitioner.offers_online = MeetingType.ONLINE in details.meeting_types
     practitioner.service_address = details.service_address
-    if (practitioner.city, practitioner.province) != (details.place.name, details.place.province):
-        practitioner.location = geo.point_wkt(details.place.latitude, details.place.longitude)
-        practitioner.city, practitioner.province = details.place.name, details.place.province
+    located = details.located
+    pinned = geo.Precision.PIN in (located.precision, practitioner.location_precision)
+    if pinned or (practitioner.city, practitioner.province) != (located.place.name, located.place.province):
+        practitioner.location = geo.point_wkt(located.latitude, located.longitude)
+        practitioner.city, practitioner.province = located.place.name, located.place.province
+    practitioner.location_precision, practitioner.location_note = located.precision.value, located.description
     session.flush()
     return practitioner
 

@@ -86,6 +86,8 @@ class ResolvedSearch:
     sort: Sort = "distance"
     page: int = 1
     page_size: int = 20
+    # "Placed at Umlazi, KwaZulu-Natal (postal area 4066)" when the place typed is not a label.
+    place_note: str | None = None
 
     @property
     def centre_label(self) -> str:
@@ -192,18 +194,19 @@ def words_of(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(re.findall(r"\w+", text.lower())))[:MAX_WORDS]
 
 
-def resolve(query: SearchQuery) -> ResolvedSearch:
-    """Check every field; InvalidInput names each problem. Nothing is queried."""
+def resolve(query: SearchQuery, *, session: Session | None = None) -> ResolvedSearch:
+    """Check every field; InvalidInput names each problem. Only an online geocoder, if enabled, is queried."""
     problems: dict[str, str] = {}
     latitude = longitude = None
-    label = None
+    label = note = None
     if query.place and query.place.strip():
         try:
-            place = geo.geocode(query.place)
+            located = geo.resolve(query.place, session=session)
         except geo.PlaceNotFound as exc:
             problems["place"] = str(exc)
         else:
-            latitude, longitude, label = place.latitude, place.longitude, place.label
+            latitude, longitude, label = located.latitude, located.longitude, located.place.label
+            note = None if geo.name_key(query.place) == geo.name_key(label) else located.sentence
     elif query.latitude is not None or query.longitude is not None:
         latitude = _coordinate(query.latitude, "Latitude", 90, problems, "latitude")
         longitude = _coordinate(query.longitude, "Longitude", 180, problems, "longitude")
@@ -266,6 +269,7 @@ def resolve(query: SearchQuery) -> ResolvedSearch:
         sort=sort,
         page=query.page,
         page_size=query.page_size,
+        place_note=note,
     )
 
 
@@ -471,7 +475,7 @@ def _find(session: Session, search: ResolvedSearch, *, offset: int, limit: int) 
 
 def search(*, session: Session, query: SearchQuery | ResolvedSearch, log: bool = True) -> SearchPage:
     """One page of practitioners for a search; the first page of each search is logged."""
-    resolved = query if isinstance(query, ResolvedSearch) else resolve(query)
+    resolved = query if isinstance(query, ResolvedSearch) else resolve(query, session=session)
     offset = (resolved.page - 1) * resolved.page_size
     hits = _find(session, resolved, offset=offset, limit=resolved.page_size + 1)
     page = SearchPage(search=resolved, hits=hits[: resolved.page_size], has_more=len(hits) > resolved.page_size)
@@ -495,7 +499,7 @@ def map_layer(*, session: Session, query: SearchQuery | ResolvedSearch, max_mark
     The browser never receives more than `max_markers` markers plus at most a few
     hundred cells, however many practitioners match.
     """
-    resolved = query if isinstance(query, ResolvedSearch) else resolve(query)
+    resolved = query if isinstance(query, ResolvedSearch) else resolve(query, session=session)
     nearest_first = _without_stop_words(session, replace(resolved, sort="distance", page=1))
     hits = _find(session, nearest_first, offset=0, limit=max_markers + 1)
     if len(hits) <= max_markers:

@@ -38,7 +38,7 @@ def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str,
     place = right.text_input(
         "Town or city",
         value=current.city or "" if current else "",
-        help="Clients find you by this place, e.g. Durban, Soweto or Polokwane.",
+        help="Your suburb, township or town (“Umlazi”, “Soweto, Johannesburg”) or postal code. Clients find you there.",
     )
     left, right = st.columns(2)
     rate = left.number_input(

@@ -68,7 +68,8 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                 options,
                 index=options.index(default),
                 key=f"{key}_place",
-                help="Type to find a town or suburb, or click the map to search around that point.",
+                accept_new_options=True,
+                help="Pick or type a town, suburb, township or postal code, or click the map to search there.",
             )
         radius = radius_col.select_slider(
             "Within", RADII, value=25, format_func=lambda km: f"{km} km", key=f"{key}_radius"

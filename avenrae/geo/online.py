@@ -1,0 +1,150 @@
+"""Nominatim, when the deployer enables it (AVENRAE_GEOCODER=nominatim), behind the offline gazetteer.
+
+Asked only when the offline lookup refuses a query or only finds its town; South Africa only;
+through geopy's Nominatim client with the configured URL and an identifying user agent, at
+most one request per AVENRAE_NOMINATIM_MIN_DELAY_SECONDS from this process. Every answer,
+refusals included, is kept in `geocode_cache`, so a query is asked once. Any error or
+timeout leaves the offline answer (or refusal) as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from avenrae.config import get_settings
+from avenrae.geo.gazetteer import Place, km, normalise
+from avenrae.geo.lookup import NEAR_KM, PROVINCE_BY_NAME, Located, PlaceNotFound, Precision, locate
+from avenrae.models import GeocodeCache
+
+log = logging.getLogger(__name__)
+PROVIDER = "nominatim"
+ATTRIBUTION = "Data © OpenStreetMap contributors, ODbL 1.0 (found through Nominatim)"
+ISO_PROVINCES = {
+    "ZA-EC": "Eastern Cape",
+    "ZA-FS": "Free State",
+    "ZA-GP": "Gauteng",
+    "ZA-GT": "Gauteng",
+    "ZA-KZN": "KwaZulu-Natal",
+    "ZA-NL": "KwaZulu-Natal",
+    "ZA-LP": "Limpopo",
+    "ZA-MP": "Mpumalanga",
+    "ZA-NC": "Northern Cape",
+    "ZA-NW": "North West",
+    "ZA-WC": "Western Cape",
+}
+PLACE_KEYS = ("suburb", "neighbourhood", "quarter", "village", "town", "city_district", "city", "municipality")
+
+
+def enabled() -> bool:
+    return get_settings().geocoder == "nominatim"
+
+
+@lru_cache(maxsize=4)
+def _client(url: str, user_agent: str, timeout: float, min_delay: float):
+    from geopy.extra.rate_limiter import RateLimiter
+    from geopy.geocoders import Nominatim
+
+    parts = urlsplit(url)
+    nominatim = Nominatim(
+        domain=parts.netloc + parts.path.rstrip("/"), scheme=parts.scheme, user_agent=user_agent, timeout=timeout
+    )
+    # RateLimiter holds a lock: concurrent sessions of one server process queue behind it.
+    return RateLimiter(nominatim.geocode, min_delay_seconds=min_delay, max_retries=0, swallow_exceptions=False)
+
+
+def _ask(query: str) -> tuple[Place, str] | None:
+    """Nominatim's best South African answer and its display name, None when it has none; raises on errors."""
+    settings = get_settings()
+    geocode = _client(
+        settings.nominatim_url,
+        settings.nominatim_user_agent,
+        settings.nominatim_timeout_seconds,
+        settings.nominatim_min_delay_seconds,
+    )
+    location = geocode(query, exactly_one=True, country_codes="za", addressdetails=True, language="en")
+    if location is None:
+        return None
+    address = location.raw.get("address", {})
+    province = ISO_PROVINCES.get(address.get("ISO3166-2-lvl4", "")) or PROVINCE_BY_NAME.get(
+        normalise(address.get("state", ""))
+    )
+    if province is None or address.get("country_code", "za") != "za":
+        return None
+    name = location.raw.get("name") or next((address[k] for k in PLACE_KEYS if address.get(k)), None)
+    place = Place(
+        name=(name or location.address.split(",")[0])[:200],
+        province=province,
+        latitude=float(location.latitude),
+        longitude=float(location.longitude),
+        population=0,
+        sources=(PROVIDER,),
+    )
+    return place, location.address
+
+
+def _cache_key(query: str) -> str:
+    return normalise(query)[:300]
+
+
+def lookup(query: str, *, session: Session) -> tuple[Place, str] | None:
+    """The place and Nominatim's display name for `query`, from the cache or asked once; None if unknown.
+
+    None too when Nominatim cannot be reached (then nothing is cached, so it is asked again later).
+    """
+    key = _cache_key(query)
+    cached = session.get(GeocodeCache, (PROVIDER, key))
+    if cached is not None:
+        if not cached.found:
+            return None
+        place = Place(cached.name or "", cached.province or "", cached.latitude or 0, cached.longitude or 0, 0)
+        return place, cached.display_name or place.label
+    try:
+        answer = _ask(query)
+    except Exception as exc:  # geopy, socket and HTTP errors alike: stay offline
+        log.warning("Nominatim lookup failed, staying offline: %s", exc)
+        return None
+    row = {"provider": PROVIDER, "query_key": key, "found": answer is not None}
+    if answer is not None:
+        place, display_name = answer
+        row |= {
+            "latitude": place.latitude,
+            "longitude": place.longitude,
+            "name": place.name,
+            "province": place.province,
+            "display_name": display_name,
+        }
+    with session.begin_nested():
+        session.execute(insert(GeocodeCache).values(**row).on_conflict_do_nothing())
+    return answer
+
+
+def resolve(query: str, *, session: Session | None = None) -> Located:
+    """`locate(query)` offline, then Nominatim (when enabled) if that refused or only found the town."""
+    try:
+        offline = locate(query)
+    except PlaceNotFound:
+        if session is None or not enabled():
+            raise
+        online = lookup(query, session=session)
+        if online is None:
+            raise
+        return _online(query, *online)
+    if not offline.is_approximate or session is None or not enabled():
+        return offline
+    online = lookup(query, session=session)
+    if online is None:
+        return offline
+    place, _ = online
+    # An answer far from the town the offline lookup found is a same-named place elsewhere.
+    if km(place.latitude, place.longitude, offline.latitude, offline.longitude) > NEAR_KM:
+        return offline
+    return _online(query, *online)
+
+
+def _online(query: str, place: Place, display_name: str) -> Located:
+    return Located(query, place, Precision.ONLINE, place.latitude, place.longitude, display_name=display_name)

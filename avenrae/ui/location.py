@@ -1,0 +1,54 @@
+"""Where a practitioner works: a map to pin it on, and the sentence saying where they were placed."""
+
+from __future__ import annotations
+
+import folium
+import streamlit as st
+
+from avenrae.ui import format as fmt
+from avenrae.ui import maps
+
+PIN_ZOOM = 15
+TOWN_ZOOM = 12
+
+
+def pin_picker(
+    *, key: str, current: tuple[float, float] | None = None, centre: tuple[float, float] | None = None
+) -> tuple[float, float] | None:
+    """A map to click where you see clients; returns the pin (latitude, longitude), or None.
+
+    The component keeps its pin in st.session_state[key]; `current` is where it starts
+    (a saved pin), `centre` where the map opens when there is no pin (the practitioner's town).
+    """
+    state = st.session_state.setdefault(key, {"pin": current, "handled": None})
+    pin = state["pin"]
+    view = pin or centre or maps.SOUTH_AFRICA_CENTRE
+    folium_map = maps.base_map(location=view, zoom=PIN_ZOOM if pin else TOWN_ZOOM if centre else 5)
+    if pin:
+        folium.Marker(pin, tooltip="Where you see clients", icon=folium.Icon(color="green", icon="home")).add_to(
+            folium_map
+        )
+    elif centre:
+        folium.CircleMarker(
+            centre, radius=7, color="#2F6B4F", fill=True, fill_opacity=0.6, tooltip="Where clients find you now"
+        ).add_to(folium_map)
+    events = maps.show(folium_map, key=f"{key}_map", height=380, returned_objects=["last_clicked"])
+    clicked = events.get("last_clicked")
+    # streamlit-folium keeps reporting the last click; act on each click once only.
+    if clicked and clicked != state["handled"]:
+        state["handled"] = clicked
+        state["pin"] = (round(clicked["lat"], 6), round(clicked["lng"], 6))
+        st.rerun()
+    if pin:
+        left, right = st.columns([3, 1], vertical_alignment="center")
+        left.caption(f"Pinned at {pin[0]:.5f}, {pin[1]:.5f}. Click the map again to move the pin.")
+        if right.button("Remove the pin", key=f"{key}_remove"):
+            state["pin"] = None
+            st.rerun()
+    return state["pin"]
+
+
+def placed(note: str | None) -> None:
+    """'Clients find you at Umlazi, KwaZulu-Natal (postal area 4066)': what the geocoder made of a place."""
+    if note:
+        st.caption(f":material/location_on: Clients find you at {fmt.md(note)}.")

@@ -1,0 +1,113 @@
+"""Two practitioners sign up, one from Khayelitsha by text, one by a map pin; a client finds both near Cape Town."""
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.test_search import column
+
+pytestmark = pytest.mark.e2e
+TIMEOUT = 45_000
+MARKER = f"zzgeo{uuid.uuid4().hex[:6]}"  # in both bios, so one search finds exactly these two
+PIN = (-33.9806, 18.5764)  # in Gugulethu, which the offline gazetteer knows only by postal code
+
+
+def start_practitioner_sign_up(offline, first_name: str):
+    page = offline.open("/")
+    page.get_by_text("New to Avenrae? Create an account").click()
+    page.get_by_role("heading", name="Create your Avenrae account").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Offer sessions as a practitioner").click()
+    page.get_by_text("Where you see clients").wait_for(timeout=TIMEOUT)
+    return page
+
+
+def fill_the_form(page, first_name: str, town: str):
+    page.get_by_role("textbox", name="First name", exact=True).fill(first_name)
+    page.get_by_role("textbox", name="Last name", exact=True).fill("Geo")
+    page.get_by_role("textbox", name="Email", exact=True).fill(f"{first_name.lower()}.{MARKER}@example.co.za")
+    page.get_by_role("textbox", name="Mobile number", exact=True).fill("082 123 4567")
+    page.get_by_role("textbox", name="Password", exact=True).fill("Sunrise over Khayelitsha 7")
+    page.get_by_role("combobox", name="Specialization").click()
+    page.keyboard.type("Healer")
+    page.keyboard.press("Enter")
+    page.get_by_role("textbox", name="Town or city", exact=True).fill(town)
+    page.get_by_role("textbox", name="About you", exact=True).fill(f"Traditional healer {MARKER}.")
+
+
+def pin_on_the_map(offline, page) -> None:
+    """Zoom the map to PIN as a person would, and click its middle (again, if a loaded machine lost the click)."""
+    pinned = page.get_by_text(re.compile(r"Pinned at -33\.98\d+, 18\.57\d+"))
+    for attempt in range(3):
+        container = offline.map_frame().locator(".leaflet-container")
+        container.wait_for(timeout=TIMEOUT)
+        offline.settle()
+        container.evaluate(
+            """(element, [lat, lng]) => {
+                const map = Object.values(window).find(value => value instanceof L.Map);
+                map.setView([lat, lng], 15, {animate: false});
+            }""",
+            list(PIN),
+        )
+        container.click()  # the middle of the map: the point it was centred on
+        try:
+            pinned.wait_for(timeout=TIMEOUT)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
+def placed_at(offline, page, where: str, screenshot: str) -> None:
+    """After sign-up: My account says where clients find the new practitioner (`where`, a regex); then log out."""
+    page.get_by_role("link", name="My account").click()
+    page.get_by_role("heading", name="Where you see clients").wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile("Clients find you at " + where)).wait_for(timeout=TIMEOUT)
+    offline.screenshot(screenshot)
+    page.get_by_role("link", name="Log out").click()
+    page.get_by_role("heading", name="Log in to Avenrae").wait_for(timeout=TIMEOUT)
+
+
+def test_sign_up_by_text_and_by_pin_then_both_are_found_around_cape_town(offline, browser, app_url):
+    # 1. By text: "Khayelitsha".
+    page = start_practitioner_sign_up(offline, "Ayanda")
+    fill_the_form(page, "Ayanda", "Khayelitsha")
+    page.get_by_role("button", name="Create account").click()
+    placed_at(offline, page, re.escape("Khayelitsha, Western Cape."), "geo-account-by-text")
+
+    # 2. By a pin: zoom the map to Gugulethu as a person would, click, and leave the town empty.
+    page = start_practitioner_sign_up(offline, "Lwazi")
+    pin_on_the_map(offline, page)
+    offline.screenshot("geo-signup-pin")
+    fill_the_form(page, "Lwazi", "")
+    page.get_by_role("button", name="Create account").click()
+    placed_at(offline, page, r"your map pin \(-33\.98\d+, 18\.57\d+\), near .+, Western Cape", "geo-account-pin")
+
+    # 3. A client searches 50 km around Cape Town for the word both bios share.
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    page.get_by_role("combobox", name="Place").click()
+    page.keyboard.type("Cape Town, Western Cape")
+    page.get_by_role("option", name="Cape Town, Western Cape").first.click()
+    offline.settle()
+    slider = page.get_by_role("slider", name="Within")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # 25 -> 50 km
+    page.get_by_role("slider", name="Within").and_(page.locator('[aria-valuetext="50 km"]')).wait_for(timeout=TIMEOUT)
+    offline.settle()
+    page.get_by_role("textbox", name="Words").fill(MARKER)
+    page.keyboard.press("Enter")
+    page.get_by_text(re.compile(r"Showing 1–2 within 50 km of Cape Town")).wait_for(timeout=TIMEOUT)
+    offline.settle()
+    assert sorted(column(page, "Name")) == ["Ayanda Geo", "Lwazi Geo"]
+    offline.screenshot("geo-search-cape-town")
+
+    # 4. Any place can be typed, a postal code too; the page says where it searched.
+    page.get_by_role("combobox", name="Place").click()
+    page.keyboard.type("7785")
+    page.keyboard.press("Enter")
+    page.get_by_text("Placed at Mitchells Plain, Western Cape (postal area 7785)").wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r"Showing 1–2 within 50 km of Mitchells Plain")).wait_for(timeout=TIMEOUT)
+    offline.screenshot("geo-search-postal-code")
