@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy import and_, cast, func, or_
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
+
+# A mapped column (Practitioner.location) or any SQL expression.
+Expression = ColumnElement[Any] | QueryableAttribute[Any]
 
 GEOGRAPHY_POINT = Geography(geometry_type="POINT", srid=4326)
 GEOMETRY_POINT = Geometry(geometry_type="POINT", srid=4326)
 
 
-def point(latitude: float, longitude: float) -> ColumnElement:
+def point(latitude: float | Expression, longitude: float | Expression) -> ColumnElement[Any]:
     """A geography point for SQL, with bound coordinates: longitude first, as PostGIS wants it."""
     return cast(func.ST_SetSRID(func.ST_MakePoint(longitude, latitude), 4326), GEOGRAPHY_POINT)
 
 
-def within(column: ColumnElement, centre: ColumnElement, metres: ColumnElement | float) -> ColumnElement:
+def within(column: Expression, centre: Expression, metres: Expression | float) -> ColumnElement[Any]:
     """`column` lies within `metres` (on the spheroid) of `centre`, index-assisted.
 
     This is what ST_DWithin does inside (a bounding-box test the GiST index answers,
@@ -31,7 +37,7 @@ def within(column: ColumnElement, centre: ColumnElement, metres: ColumnElement |
 SPHERE_MARGIN = 0.99
 
 
-def closer_than(column: ColumnElement, centre: ColumnElement, metres: ColumnElement | float) -> ColumnElement:
+def closer_than(column: Expression, centre: Expression, metres: Expression | float) -> ColumnElement[Any]:
     """Exactly ST_Distance(column, centre) <= metres (spheroid), but cheap for most rows.
 
     The spheroid distance costs ten times the sphere distance (`<->`); a row clearly
@@ -40,7 +46,7 @@ def closer_than(column: ColumnElement, centre: ColumnElement, metres: ColumnElem
     return or_(column.op("<->")(centre) <= metres * SPHERE_MARGIN, func.ST_Distance(column, centre) <= metres)
 
 
-def as_geometry(column: ColumnElement) -> ColumnElement:
+def as_geometry(column: Expression) -> ColumnElement[Any]:
     """A geography column as a geometry, for ST_X/ST_Y and grid snapping."""
     return cast(column, GEOMETRY_POINT)
 

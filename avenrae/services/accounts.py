@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import NoReturn
 
 import bcrypt
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -667,7 +667,7 @@ def update_practitioner_profile(
     located = details.located
     pinned = geo.Precision.PIN in (located.precision, practitioner.location_precision)
     if pinned or (practitioner.city, practitioner.province) != (located.place.name, located.place.province):
-        practitioner.location = geo.point_wkt(located.latitude, located.longitude)
+        practitioner.location = geo.point(located.latitude, located.longitude)
         practitioner.city, practitioner.province = located.place.name, located.place.province
     practitioner.location_precision, practitioner.location_note = located.precision.value, located.description
     session.flush()
@@ -865,7 +865,7 @@ def search_users(
     """Users whose name or email contains `query`, newest first, one page at a time."""
     if page < 1 or not 1 <= page_size <= 200:
         raise InvalidInput({"page": "Page numbers start at 1 and pages hold 1 to 200 users."})
-    conditions = [User.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [User.deleted_at.is_(None)]
     for word in query.strip().lower().split()[:5]:
         pattern = validation.contains(word)
         conditions.append(User.search_text.like(pattern))

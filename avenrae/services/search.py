@@ -243,16 +243,16 @@ def resolve(query: SearchQuery, *, session: Session | None = None) -> ResolvedSe
             f"Keep the search words under {MAX_TEXT_LENGTH} characters (cut {len(text) - MAX_TEXT_LENGTH:,})."
         )
     words = words_of(text)
-    sort = query.sort or ("relevance" if words else "distance")
-    if sort not in SORTS:
+    sort: Sort = "relevance" if words else "distance"
+    if query.sort and query.sort not in SORTS:
         problems["sort"] = "Sort by distance, rating, price or relevance."
-    elif sort == "relevance" and not words:
-        sort = "distance"
+    elif query.sort in SORTS and not (query.sort == "relevance" and not words):
+        sort = SORTS[SORTS.index(query.sort)]
     if query.page < 1:
         problems["page"] = "Pages start at 1."
     if not 1 <= query.page_size <= MAX_PAGE_SIZE:
         problems["page_size"] = f"A page holds 1 to {MAX_PAGE_SIZE} practitioners."
-    if problems:
+    if problems or latitude is None or longitude is None or radius is None:
         raise InvalidInput(problems)
     return ResolvedSearch(
         latitude=latitude,
@@ -328,7 +328,7 @@ def _centre() -> ColumnElement:
 
 def _text_query(count: int) -> ColumnElement:
     """Any of the words (OR), each stemmed by the English configuration; bound, never parsed."""
-    queries = [func.plainto_tsquery("english", bindparam(f"word_{i}", type_=String)) for i in range(count)]
+    queries: list[ColumnElement] = [func.plainto_tsquery("english", bindparam(f"word_{i}", type_=String)) for i in range(count)]
     combined = queries[0]
     for query in queries[1:]:
         combined = combined.op("||")(query)
@@ -437,7 +437,7 @@ def _without_stop_words(session: Session, search: ResolvedSearch) -> ResolvedSea
     if not search.words:
         return search
     nodes = session.scalar(select(func.numnode(_text_query(len(search.words)))), _params(search))
-    if nodes > 0:
+    if nodes:
         return search
     return replace(search, words=(), sort="distance" if search.sort == "relevance" else search.sort)
 
