@@ -328,7 +328,9 @@ def _centre() -> ColumnElement:
 
 def _text_query(count: int) -> ColumnElement:
     """Any of the words (OR), each stemmed by the English configuration; bound, never parsed."""
-    queries: list[ColumnElement] = [func.plainto_tsquery("english", bindparam(f"word_{i}", type_=String)) for i in range(count)]
+    queries: list[ColumnElement] = [
+        func.plainto_tsquery("english", bindparam(f"word_{i}", type_=String)) for i in range(count)
+    ]
     combined = queries[0]
     for query in queries[1:]:
         combined = combined.op("||")(query)
