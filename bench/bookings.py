@@ -3,8 +3,8 @@
     .venv/bin/python bench/bookings.py [--writers 16] [--attempts 6400] [--practitioners 100]
 
 Writers are separate processes (as several app servers would be), each with its own
-connection, all calling `bookings.create` — one transaction writing the booking, its
-pending payment and two notifications — for random open times of the practitioners
+connection, all calling `flows.book` (what the pages and the API call) — one transaction
+releasing lapsed holds near the time, writing the booking, its open charge and two notices — for random open times of the practitioners
 over one week, so many attempts collide and the exclusion constraint decides. The
 baseline is the same work done by one writer in the same run. Afterwards an SQL
 self-join counts overlapping pending/confirmed bookings (must be 0).
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.db import database_url, migrate, sibling_database
 from avenrae.models import MeetingType, Role
-from avenrae.services import availability, bookings
+from avenrae.services import availability, bookings, flows
 from tests.factories import make_client, make_practitioner, make_weekly_hours
 
 SAST = ZoneInfo("Africa/Johannesburg")
@@ -71,7 +71,7 @@ def write(job: tuple[str, list[tuple]]) -> tuple[int, int, int]:
     for client_id, practitioner_id, start in attempts:
         with Session(engine) as session:
             try:
-                bookings.create(
+                flows.book(
                     session=session,
                     request=bookings.BookingRequest(client_id, practitioner_id, start, MeetingType.IN_PERSON),
                     actor=bookings.Actor(client_id, Role.CLIENT),
