@@ -67,6 +67,15 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
+_TRANSACTION_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+
+
+def lock_until_commit(session: Session, name: str) -> None:
+    """Wait for, then hold until this transaction ends, the lock called `name`: work
+    under the same name (one client's bookings, one email's logins) runs one at a time."""
+    session.execute(_TRANSACTION_LOCK, {"name": name})
+
+
 @contextmanager
 def independent_transaction(session: Session) -> Iterator[Connection]:
     """A transaction beside the caller's, on the same database, committed on its own: for

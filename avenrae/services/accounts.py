@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from avenrae import geo
+from avenrae import db, geo
 from avenrae.config import get_settings
 from avenrae.db import independent_transaction
 from avenrae.models import (
@@ -497,7 +497,7 @@ def login(
             raise TooManyAttempts(limited) from None
     # One login per email at a time, until the caller's transaction ends: the lockout check
     # below always sees the failures recorded before it (the clock is read after waiting).
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended("avenrae.login:" + email_key(email), 0))))
+    db.lock_until_commit(session, f"avenrae.login:{email_key(email)}")
     now = now or datetime.now(UTC)
     lock = locked_until(session, email, now)
     if lock is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import delete, select, text
@@ -571,32 +571,71 @@ def bookable_slots(
     return slots
 
 
-# Everything booking one time asks, in one round trip: the working ranges of its local
-# date (that date's overrides if it has any, else its weekday's hours), whether time
-# off covers it and whether a booking holds it.
-_SLOT_FACTS = text(f"""
-    WITH override AS (
-        SELECT start_time, end_time FROM availability_overrides
-        WHERE practitioner_id = :practitioner_id AND on_date = :on_date
-    ), ranges AS (
-        SELECT start_time, end_time FROM override
-        UNION ALL
-        SELECT start_time, end_time FROM availability_slots
-        WHERE practitioner_id = :practitioner_id AND day_of_week = :day_of_week AND NOT EXISTS (SELECT FROM override)
-    )
-    SELECT ARRAY(SELECT start_time FROM ranges ORDER BY start_time) AS starts,
-           ARRAY(SELECT end_time FROM ranges ORDER BY start_time) AS ends,
-           EXISTS (
-               SELECT FROM availability_exceptions
-               WHERE practitioner_id = :practitioner_id AND starts_at < :held_until AND ends_at > :start
-           ) AS time_off,
-           EXISTS (
-               SELECT FROM bookings
-               WHERE practitioner_id = :practitioner_id AND {HOLDS_TIME}
-                 AND session_start < :held_until AND blocked_until > :start
-                 AND id IS DISTINCT FROM CAST(:ignore AS uuid)
-           ) AS taken
-""")  # noqa: S608 - HOLDS_TIME is this module's own constant; every value is bound
+# Everything booking one time asks, read in the same round trip as whatever else the
+# caller selects about the practitioner `p` (join this after `FROM practitioners p`): the
+# working ranges of the time's local date (that date's overrides if it has any, else its
+# weekday's hours), whether time off covers it and whether a booking holds it.
+# Parameters :start, :now and :ignore (a booking to leave out, when one is moved).
+SLOT_FACTS_JOIN = f"""
+    CROSS JOIN LATERAL (
+        SELECT (CAST(:start AS timestamptz) AT TIME ZONE p.time_zone)::date AS on_date,
+               CAST(:start AS timestamptz)
+                 + make_interval(mins => p.session_duration_minutes + p.buffer_minutes) AS held_until
+    ) AS slot
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(r.start_time ORDER BY r.start_time), '{{}}') AS starts,
+               coalesce(array_agg(r.end_time ORDER BY r.start_time), '{{}}') AS ends
+        FROM (
+            SELECT start_time, end_time FROM availability_overrides
+            WHERE practitioner_id = p.id AND on_date = slot.on_date
+            UNION ALL
+            SELECT start_time, end_time FROM availability_slots
+            WHERE practitioner_id = p.id AND day_of_week = extract(isodow FROM slot.on_date)::int - 1
+              AND NOT EXISTS (SELECT FROM availability_overrides
+                              WHERE practitioner_id = p.id AND on_date = slot.on_date)
+        ) AS r
+    ) AS hours
+    CROSS JOIN LATERAL (
+        SELECT EXISTS (
+                   SELECT FROM availability_exceptions
+                   WHERE practitioner_id = p.id AND starts_at < slot.held_until AND ends_at > :start
+               ) AS time_off,
+               EXISTS (
+                   SELECT FROM bookings
+                   WHERE practitioner_id = p.id AND {HOLDS_TIME}
+                     -- the exclusion constraint's own expression, so its GiST index answers
+                     AND tstzrange(session_start, blocked_until, '[)')
+                         && tstzrange(CAST(:start AS timestamptz), slot.held_until, '[)')
+                     AND id IS DISTINCT FROM CAST(:ignore AS uuid)
+               ) AS taken
+    ) AS holds
+"""  # noqa: S608 - HOLDS_TIME is this module's own constant; every value is bound
+SLOT_FACTS_COLUMNS = "hours.starts, hours.ends, holds.time_off, holds.taken"
+_SLOT_FACTS = text(f"SELECT {SLOT_FACTS_COLUMNS} FROM practitioners p {SLOT_FACTS_JOIN} WHERE p.id = :practitioner_id")  # noqa: S608
+
+SlotState = Literal["free", "taken", "closed"]
+
+
+def judge_slot(found: Rules, start: datetime, now: datetime, facts: Any) -> SlotState:
+    """What the facts (a row with SLOT_FACTS_COLUMNS) say about booking `start` now: the
+    same rules as `bookable_slots` — notice and horizon, on the grid of a working range,
+    clear of time off — and then whether a booking is in the way."""
+    start = start.astimezone(UTC)
+    notice, horizon = timedelta(minutes=found.min_notice_minutes), timedelta(days=found.booking_horizon_days)
+    if not now + notice <= start < now + horizon:
+        return "closed"
+    day = start.astimezone(found.zone).date()
+    for range_start, range_end in zip(facts.starts, facts.ends, strict=True):
+        opening = datetime.combine(day, range_start, found.zone)
+        closing = datetime.combine(day, range_end, found.zone)
+        steps, remainder = divmod(start - opening, found.session)
+        if steps >= 0 and not remainder and start + found.session <= closing:
+            break
+    else:
+        return "closed"
+    if facts.time_off:
+        return "closed"
+    return "taken" if facts.taken else "free"
 
 
 def slot_state(
@@ -607,7 +646,7 @@ def slot_state(
     now: datetime | None = None,
     ignore_booking_id: uuid.UUID | None = None,
     found: Rules | None = None,
-) -> str:
+) -> SlotState:
     """'free' when `start` can be booked now, 'taken' when only a booking is in the way,
     'closed' when it is not an open time at all.
 
@@ -616,31 +655,8 @@ def slot_state(
     """
     now = now or datetime.now(UTC)
     found = found or rules(session=session, practitioner_id=practitioner_id)
-    start = start.astimezone(UTC)
-    notice, horizon = timedelta(minutes=found.min_notice_minutes), timedelta(days=found.booking_horizon_days)
-    if not now + notice <= start < now + horizon:
-        return "closed"
-    day = start.astimezone(found.zone).date()
     facts = session.execute(
         _SLOT_FACTS,
-        {
-            "practitioner_id": found.practitioner_id,
-            "on_date": day,
-            "day_of_week": day.weekday(),
-            "start": start,
-            "held_until": start + found.session + found.buffer,
-            "now": now,
-            "ignore": ignore_booking_id,
-        },
+        {"practitioner_id": found.practitioner_id, "start": start, "now": now, "ignore": ignore_booking_id},
     ).one()
-    on_grid = False
-    for range_start, range_end in zip(facts.starts, facts.ends, strict=True):
-        opening = datetime.combine(day, range_start, found.zone)
-        closing = datetime.combine(day, range_end, found.zone)
-        steps, remainder = divmod(start - opening, found.session)
-        if steps >= 0 and not remainder and start + found.session <= closing:
-            on_grid = True
-            break
-    if not on_grid or facts.time_off:
-        return "closed"
-    return "taken" if facts.taken else "free"
+    return judge_slot(found, start, now, facts)

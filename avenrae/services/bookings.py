@@ -22,9 +22,9 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, or_, select, text, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.models import (
@@ -96,17 +96,7 @@ def local_time(moment: datetime, time_zone: str) -> str:
 # --- creating ------------------------------------------------------------------------
 
 
-def _check_slot(
-    session: Session, found: availability.Rules, start: datetime, now: datetime, ignore: uuid.UUID | None = None
-) -> None:
-    state = availability.slot_state(
-        session=session,
-        practitioner_id=found.practitioner_id,
-        start=start,
-        now=now,
-        ignore_booking_id=ignore,
-        found=found,
-    )
+def _refuse_unless_free(state: availability.SlotState) -> None:
     if state == "taken":
         raise SlotTaken()
     if state == "closed":
@@ -115,51 +105,77 @@ def _check_slot(
         )
 
 
-_CLIENT_USER = aliased(User)
-_PRACTITIONER_USER = aliased(User)
-# The practitioner's booking rules and the client, in one round trip (no row: no such
-# active practitioner; NULL client columns: no such client).
-_PARTIES = (
-    select(
-        *availability.RULE_COLUMNS,
-        Practitioner.verification_status,
-        Practitioner.offers_in_person,
-        Practitioner.offers_online,
-        Practitioner.rate_per_session,
-        _CLIENT_USER.role.label("client_role"),
-        _CLIENT_USER.is_active.label("client_active"),
-        _CLIENT_USER.deleted_at.label("client_deleted_at"),
-        _CLIENT_USER.first_name.label("client_first_name"),
-        _CLIENT_USER.last_name.label("client_last_name"),
-        select(func.count())
-        .where(
-            Booking.client_id == bindparam("client_id"),
-            Booking.status == BookingStatus.PENDING,
-            Booking.hold_expires_at > bindparam("now"),
+def _check_slot(
+    session: Session, found: availability.Rules, start: datetime, now: datetime, ignore: uuid.UUID | None = None
+) -> None:
+    _refuse_unless_free(
+        availability.slot_state(
+            session=session,
+            practitioner_id=found.practitioner_id,
+            start=start,
+            now=now,
+            ignore_booking_id=ignore,
+            found=found,
         )
-        .scalar_subquery()
-        .label("client_unpaid_holds"),
     )
-    .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
-    .outerjoin(_CLIENT_USER, _CLIENT_USER.id == bindparam("client_id"))
-    .where(
-        Practitioner.id == bindparam("practitioner_id"),
-        _PRACTITIONER_USER.is_active.is_(True),
-        _PRACTITIONER_USER.deleted_at.is_(None),
-    )
-)
-# The booking in one statement. ON CONFLICT DO NOTHING turns the exclusion constraint's
-# refusal into "no row" instead of an error that would spoil the caller's transaction.
-_BOOK = text("""
+
+
+# What booking a time asks of the database before writing, in one round trip: the
+# practitioner's rules and names, the client, and the slot's facts (see
+# availability.SLOT_FACTS_JOIN). No row: no such active practitioner; NULL client
+# columns: no such client. It first takes the client's booking lock (see `create`).
+_FACTS = text(f"""
+    SELECT p.id, p.user_id, p.time_zone, p.session_duration_minutes, p.buffer_minutes,
+           p.min_notice_minutes, p.booking_horizon_days,
+           p.verification_status, p.offers_in_person, p.offers_online, p.rate_per_session,
+           practitioner.first_name || ' ' || practitioner.last_name AS practitioner_name,
+           client.role AS client_role, client.is_active AS client_active, client.deleted_at AS client_deleted_at,
+           client.first_name || ' ' || client.last_name AS client_name,
+           {availability.SLOT_FACTS_COLUMNS}
+    FROM (SELECT pg_advisory_xact_lock(hashtextextended(:lock, 0))) AS client_lock
+    CROSS JOIN practitioners p
+    JOIN users practitioner ON practitioner.id = p.user_id
+    LEFT JOIN users client ON client.id = :client_id
+    {availability.SLOT_FACTS_JOIN}
+    WHERE p.id = :practitioner_id AND practitioner.is_active AND practitioner.deleted_at IS NULL
+""")  # noqa: S608 - composed of module constants; every value is bound
+# The booking in one statement, returned as a Booking, written only while the client holds
+# fewer than :max_holds unpaid bookings. ON CONFLICT DO NOTHING turns the exclusion
+# constraint's refusal into "no row" rather than an error that would spoil the caller's
+# transaction.
+_INSERT = text("""
     INSERT INTO bookings (id, client_id, practitioner_id, created_by_id, session_start, session_end,
                           blocked_until, status, meeting_type, notes, service_amount, platform_fee_rate,
                           platform_fee, total_amount, payment_status, hold_expires_at, pays_by)
-    VALUES (:id, :client_id, :practitioner_id, :created_by_id, :start, :end, :blocked_until, 'pending',
-            CAST(:meeting_type AS meeting_type), :notes, :service, :fee_rate, :fee, :total, 'pending',
-            :hold_until, :pays_by)
+    SELECT :id, :client_id, :practitioner_id, :created_by_id, :start, :end, :blocked_until, 'pending',
+           CAST(:meeting_type AS meeting_type), :notes, :service, :fee_rate, :fee, :total, 'pending',
+           :hold_until, :pays_by
+    WHERE (SELECT count(*) FROM bookings
+           WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now) < :max_holds
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING *
 """)
+_UNPAID_HOLDS = text(
+    "SELECT count(*) FROM bookings WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now"
+)
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who a booking concerns, as its notices name them."""
+
+    client_id: uuid.UUID
+    client_name: str
+    practitioner_user_id: uuid.UUID
+    practitioner_name: str
+    practitioner_zone: str
+
+
+@dataclass(frozen=True)
+class Created:
+    booking: Booking
+    parties: Parties
+
 
 PaysBy = Literal["online", "eft"]
 
@@ -187,8 +203,9 @@ def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> da
 
 def create(
     *, session: Session, request: BookingRequest, actor: Actor, pays_by: PaysBy, now: datetime | None = None
-) -> Booking:
-    """A pending booking holding its time until it is paid (see `hold_until`).
+) -> Created:
+    """A pending booking holding its time until it is paid (see `hold_until`), with the
+    names its notices need. Two round trips: what the rules ask, then the write.
 
     SlotTaken when someone else holds the time; nothing is written then.
     """
@@ -199,27 +216,40 @@ def create(
     if actor.role not in (Role.CLIENT, *OPERATORS):
         raise PermissionDenied("Only clients and staff can book sessions.")
     problems: dict[str, str] = {}
-    # One booking per client at a time, so the cap on unpaid holds cannot be outrun in parallel.
-    session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended("avenrae.holds:" + str(request.client_id), 0)))
-    )
-    parties = session.execute(
-        _PARTIES, {"practitioner_id": request.practitioner_id, "client_id": request.client_id, "now": now}
+    try:
+        notes = validation.text(request.notes, label="Notes", max_length=MAX_NOTES, required=False)
+    except validation.FieldError as error:
+        problems["notes"], notes = str(error), ""
+    start = request.start
+    if start.tzinfo is None:
+        problems["start"] = "The start time needs a time zone."
+    elif start <= now:
+        problems["start"] = "That time has already passed."
+    if problems:
+        raise InvalidInput(problems)
+    start = start.astimezone(UTC)
+    # The lock makes one client's bookings take turns, so the cap on unpaid holds, counted
+    # by the write below, cannot be outrun in parallel.
+    facts = session.execute(
+        _FACTS,
+        {
+            "lock": f"avenrae.holds:{request.client_id}",
+            "practitioner_id": request.practitioner_id,
+            "client_id": request.client_id,
+            "start": start,
+            "now": now,
+            "ignore": None,
+        },
     ).first()
-    if parties is None:
+    if facts is None:
         raise NotFound("That practitioner is not taking bookings.")
-    if parties.client_unpaid_holds >= settings.max_unpaid_holds:
-        raise Conflict(
-            f"There are already {parties.client_unpaid_holds} unpaid bookings held for this client. "
-            "Pay for one (or cancel it) before booking another."
-        )
-    if parties.client_role != Role.CLIENT or not parties.client_active or parties.client_deleted_at is not None:
+    if facts.client_role != Role.CLIENT or not facts.client_active or facts.client_deleted_at is not None:
         problems["client"] = "Choose an active client to book for."
-    if parties.verification_status != VerificationStatus.VERIFIED and not settings.allow_unverified_bookings:
+    if facts.verification_status != VerificationStatus.VERIFIED and not settings.allow_unverified_bookings:
         raise PermissionDenied("This practitioner is not verified yet, so they cannot be booked.")
     offered = [
         kind
-        for kind, on in ((MeetingType.IN_PERSON, parties.offers_in_person), (MeetingType.ONLINE, parties.offers_online))
+        for kind, on in ((MeetingType.IN_PERSON, facts.offers_in_person), (MeetingType.ONLINE, facts.offers_online))
         if on
     ]
     try:
@@ -228,26 +258,16 @@ def create(
         meeting = None
     if meeting not in offered:
         problems["meeting_type"] = f"This practitioner meets {' or '.join(m.value.replace('_', ' ') for m in offered)}."
-    try:
-        notes = validation.text(request.notes, label="Notes", max_length=MAX_NOTES, required=False)
-    except validation.FieldError as error:
-        problems["notes"], notes = str(error), ""
-    start = request.start
-    if start.tzinfo is None:
-        problems["start"] = "The start time needs a time zone."
     if problems:
         raise InvalidInput(problems)
     assert meeting is not None
-    start = start.astimezone(UTC)
-    if start <= now:
-        raise InvalidInput({"start": "That time has already passed."})
-    found = availability.Rules.from_row(parties)
-    _check_slot(session, found, start, now)
+    found = availability.Rules.from_row(facts)
+    _refuse_unless_free(availability.judge_slot(found, start, now, facts))
 
-    price = pricing.quote(parties.rate_per_session)
+    price = pricing.quote(facts.rate_per_session)
     end = start + found.session
-    booking_id = session.execute(
-        _BOOK,
+    booking = session.scalars(
+        select(Booking).from_statement(_INSERT).execution_options(populate_existing=True),
         {
             "id": uuid.uuid4(),
             "client_id": request.client_id,
@@ -264,9 +284,17 @@ def create(
             "total": price.total_amount,
             "hold_until": hold_until(pays_by=pays_by, session_start=start, now=now),
             "pays_by": pays_by,
+            "now": now,
+            "max_holds": settings.max_unpaid_holds,
         },
-    ).scalar()
-    if booking_id is None:
+    ).one_or_none()
+    if booking is None:
+        held = session.scalar(_UNPAID_HOLDS, {"client_id": request.client_id, "now": now}) or 0
+        if held >= settings.max_unpaid_holds:
+            raise Conflict(
+                f"There are already {held} unpaid bookings held for this client. "
+                "Pay for one (or cancel it) before booking another."
+            )
         raise SlotTaken()
     if actor.is_operator:
         audit.record(
@@ -274,12 +302,11 @@ def create(
             actor_id=actor.id,
             action="booking.create_on_behalf",
             target_type="booking",
-            target_id=booking_id,
+            target_id=booking.id,
             after={"client_id": str(request.client_id), "start": start.isoformat()},
         )
-    booking = session.get(Booking, booking_id)
-    assert booking is not None
-    return booking
+    parties = Parties(request.client_id, facts.client_name, facts.user_id, facts.practitioner_name, facts.time_zone)
+    return Created(booking, parties)
 
 
 def pay_by_eft(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Booking:

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
@@ -42,32 +42,40 @@ def _operator(actor: bookings.Actor) -> None:
 # --- who is told what ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Parties:
-    client_id: uuid.UUID
-    client_name: str
-    practitioner_user_id: uuid.UUID
-    practitioner_name: str
-    practitioner_zone: str
-
-
-def _parties(session: Session, booking: Booking) -> _Parties:
-    client = session.get(User, booking.client_id)
-    practitioner = session.get(Practitioner, booking.practitioner_id)
-    assert client is not None and practitioner is not None
-    return _Parties(
-        client.id, client.full_name, practitioner.user_id, practitioner.user.full_name, practitioner.time_zone
+_CLIENT, _PRACTITIONER_USER = aliased(User), aliased(User)
+_PARTIES = (
+    select(
+        _CLIENT.id,
+        _CLIENT.first_name + " " + _CLIENT.last_name,
+        _PRACTITIONER_USER.id,
+        _PRACTITIONER_USER.first_name + " " + _PRACTITIONER_USER.last_name,
+        Practitioner.time_zone,
     )
+    .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
+    .join(_CLIENT, _CLIENT.id == bindparam("client_id"))
+    .where(Practitioner.id == bindparam("practitioner_id"))
+)
+
+
+def _parties(session: Session, booking: Booking) -> bookings.Parties:
+    row = session.execute(_PARTIES, {"client_id": booking.client_id, "practitioner_id": booking.practitioner_id}).one()
+    return bookings.Parties(*row)
 
 
 Message = Callable[[str, str], str]  # (when, in the reader's time zone; the other side's name) -> text
 
 
 def _tell_both(
-    session: Session, booking: Booking, kind: str, title: str, client: Message, practitioner: Message
+    session: Session,
+    booking: Booking,
+    kind: str,
+    title: str,
+    client: Message,
+    practitioner: Message,
+    parties: bookings.Parties | None = None,
 ) -> None:
     """One notice to each side of a booking, each with the time in their own time zone."""
-    parties = _parties(session, booking)
+    parties = parties or _parties(session, booking)
     data = {"booking_id": str(booking.id)}
     notifications.notify_many(
         session=session,
@@ -128,24 +136,25 @@ def _confirmed(session: Session, booking: Booking) -> None:
 def book(
     *, session: Session, request: bookings.BookingRequest, actor: bookings.Actor, now: datetime | None = None
 ) -> Booking:
-    """A pending booking, its open charge and both notices, all or none. Holds of that
-    practitioner that ran out a moment ago are released first, so the open times shown and
-    the database agree at every second."""
+    """A pending booking, its open charge and both notices, all or none. A hold that ran
+    out a moment ago (the hourly job has not released it yet) never blocks a time shown
+    as open: when one is in the way it is released and the booking tried again."""
     now = _now(now)
-    if request.start.tzinfo is not None:
-        expire_pending(
+    pays_by: bookings.PaysBy = "online" if payments.online_gateway() else "eft"
+    try:
+        created = bookings.create(session=session, request=request, actor=actor, pays_by=pays_by, now=now)
+    except bookings.SlotTaken:
+        # Only a hold that ran out a moment ago may be in the way: release those and try once more.
+        released = expire_pending(
             session=session,
             now=now,
             practitioner_id=request.practitioner_id,
             between=(request.start - timedelta(days=1), request.start + timedelta(days=1)),
         )
-    booking = bookings.create(
-        session=session,
-        request=request,
-        actor=actor,
-        pays_by="online" if payments.online_gateway() else "eft",
-        now=now,
-    )
+        if not released:
+            raise
+        created = bookings.create(session=session, request=request, actor=actor, pays_by=pays_by, now=now)
+    booking = created.booking
     ledger.open_charge(session, booking)
     zone = get_settings().default_time_zone
     meeting = booking.meeting_type.value.replace("_", " ")
@@ -164,6 +173,7 @@ def book(
         "Booking received",
         to_client,
         lambda when, client: f"{client} booked {when} ({meeting}); it is confirmed once paid.",
+        created.parties,
     )
     return booking
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.models import (
@@ -161,18 +161,20 @@ def owed(session: Session, booking: Booking) -> Decimal:
 
 def open_charge(session: Session, booking: Booking) -> None:
     """The pending charge of a new booking: what the client is asked to pay."""
-    session.add(
-        PaymentTransaction(
-            booking_id=booking.id,
-            user_id=booking.client_id,
-            kind=TransactionKind.CHARGE,
-            provider="pending",
-            amount=booking.total_amount,
-            status=PaymentStatus.PENDING,
-            idempotency_key=f"booking:{booking.id}:charge",
-        )
+    session.execute(
+        insert(PaymentTransaction),
+        [
+            {
+                "booking_id": booking.id,
+                "user_id": booking.client_id,
+                "kind": TransactionKind.CHARGE,
+                "provider": "pending",
+                "amount": booking.total_amount,
+                "status": PaymentStatus.PENDING,
+                "idempotency_key": f"booking:{booking.id}:charge",
+            }
+        ],
     )
-    session.flush()
 
 
 def pending_charge(session: Session, booking_id: uuid.UUID) -> PaymentTransaction | None:

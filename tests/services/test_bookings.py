@@ -5,7 +5,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from avenrae.config import get_settings
 from avenrae.models import (
@@ -23,6 +23,7 @@ from avenrae.models import (
 from avenrae.services import availability, bookings, flows
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
+from tests.plans import explain, nodes
 
 SAST = ZoneInfo("Africa/Johannesburg")
 MONDAY = date(2030, 1, 7)
@@ -154,7 +155,7 @@ def test_deactivated_people_cannot_book_or_be_booked(db, client, practitioner):
 def test_the_database_decides_a_race_for_the_slot(db, client, practitioner, monkeypatch):
     book(db, client, practitioner)
     # A second client passed the checks a moment before the first booking committed.
-    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    monkeypatch.setattr(availability, "judge_slot", lambda *args: "free")
     before = (count(db, Booking), count(db, PaymentTransaction), count(db, Notification))
     with pytest.raises(bookings.SlotTaken, match="just taken"):
         book(db, make_client(db), practitioner)
@@ -165,7 +166,7 @@ def test_the_buffer_is_kept_by_the_database_too(db, client, practitioner, monkey
     practitioner.buffer_minutes = 15
     db.flush()
     book(db, client, practitioner, "10:00")
-    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    monkeypatch.setattr(availability, "judge_slot", lambda *args: "free")
     with pytest.raises(bookings.SlotTaken):
         book(db, make_client(db), practitioner, "11:00")  # inside the 15 minutes after 10:00-11:00
 
@@ -185,6 +186,40 @@ def test_unpaid_holds_expire_and_free_the_slot(db, client, practitioner):
     assert count(db, Notification, Notification.type == "booking_expired") == 1
     assert at("10:00") in availability.bookable_slots(
         session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
+
+
+def test_a_hold_that_just_ran_out_gives_way_to_the_next_client(db, client, practitioner):
+    first = book(db, client, practitioner)
+    first.hold_expires_at = NOW + timedelta(minutes=15)  # a card payment's hold
+    db.flush()
+    later = NOW + timedelta(minutes=16)  # run out, and no job has released it yet
+    other = make_client(db)
+    second = flows.book(session=db, request=request(other, practitioner), actor=actor(other), now=later)
+    db.refresh(first)
+    assert (first.status, first.payment_status) == (BookingStatus.CANCELLED, PaymentStatus.EXPIRED)
+    assert (second.status, second.session_start) == (BookingStatus.PENDING, at("10:00"))
+    assert count(db, Notification, Notification.user_id == client.id, Notification.type == "booking_expired") == 1
+
+
+def test_a_live_hold_is_not_released_for_the_next_client(db, client, practitioner):
+    first = book(db, client, practitioner)
+    with pytest.raises(bookings.SlotTaken):
+        book(db, make_client(db), practitioner)
+    db.refresh(first)
+    assert first.status == BookingStatus.PENDING
+
+
+def test_the_slot_check_reads_only_the_bookings_that_overlap(db, client, practitioner):
+    """Booking asks whether a time is held through the exclusion constraint's GiST index,
+    so a practitioner with years of bookings costs the same as a new one. (Sequential scans
+    are off: on a test's few rows the planner would rightly prefer one.)"""
+    db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = explain(db, bookings._FACTS.text, {
+        "lock": "plan", "practitioner_id": practitioner.id, "client_id": client.id,
+        "start": at("10:00"), "now": NOW, "ignore": None})
+    [probe] = [node for node in nodes(plan) if node.get("Relation Name") == "bookings"]
+    assert probe["Index Name"] == "ex_bookings_no_overlap"
+    assert "&&" in probe["Index Cond"]  # the overlap itself is what the index looks up
 
 
 # --- the lifecycle -------------------------------------------------------------------
@@ -331,7 +366,7 @@ def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, 
     book(db, make_client(db), practitioner, "14:00")
     with pytest.raises(bookings.SlotTaken):
         flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
-    monkeypatch.setattr(availability, "slot_state", lambda **kwargs: "free")
+    monkeypatch.setattr(availability, "judge_slot", lambda *args: "free")
     with pytest.raises(bookings.SlotTaken):
         flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
     db.refresh(booking)
