@@ -6,11 +6,10 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import bookings, flows, verification
+from avenrae.services import bookings, flows
 from avenrae.services.errors import NotFound
 from avenrae.ui import booking, feedback, pickers
 from avenrae.ui import format as fmt
-from avenrae.ui import reviews as ui_reviews
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
@@ -47,23 +46,7 @@ except NotFound as missing:
     st.error(str(missing))
     st.stop()
 
-with st.container(border=True):
-    badge = "✔ Verified by Avenrae" if practitioner.verified else "Not verified"
-    stars = (
-        f"★ {practitioner.rating:.2f} from {fmt.count(practitioner.review_count, 'review')}"
-        if practitioner.rating is not None
-        else "No reviews yet"
-    )
-    st.subheader(practitioner.name)
-    st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {stars} · {fmt.md(practitioner.city or '')}")
-    if practitioner.bio:
-        st.text(practitioner.bio)
-    st.caption(
-        verification.health_status_line(
-            verified=practitioner.verified, health_registration=practitioner.health_registration
-        )
-    )
-    ui_reviews.latest(practitioner.id)
+booking.practitioner_card(practitioner)
 if not practitioner.bookable:
     st.warning("This practitioner is not verified yet, so they cannot be booked.")
     st.page_link("pages/search.py", label="Back to the search for someone else", icon=":material/travel_explore:")
@@ -80,17 +63,13 @@ meeting = st.radio(
 )
 notes = st.text_area("Anything the practitioner should know (optional)")
 
-price = practitioner.price
-st.markdown(
-    f"**{practitioner.session_minutes}-minute session** · {fmt.rand(price.service_amount)} "
-    f"+ platform fee {fmt.rand(price.platform_fee)} ({fmt.percent(price.platform_fee_rate)}) "
-    f"= **{fmt.rand(price.total_amount)}**"
-)
+booking.price_line(practitioner)
 if start is None:
     st.caption("Choose a time to continue.")
     st.stop()
 if st.button(
-    f"Book {fmt.local_time(start, practitioner.time_zone)} for {fmt.rand(price.total_amount)}", type="primary"
+    f"Book {fmt.local_time(start, practitioner.time_zone)} for {fmt.rand(practitioner.price.total_amount)}",
+    type="primary",
 ):
     request = bookings.BookingRequest(client_id, practitioner.id, start, meeting, notes)
     actor = bookings.Actor(user.id, user.role)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import ApplicationStatus
-from avenrae.services import verification
+from avenrae.services import flows, verification
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
@@ -71,7 +71,7 @@ with right:
                     st.error("Choose a decision first.")
                 else:
                     feedback.attempt(
-                        lambda s: verification.decide(
+                        lambda s: flows.decide_verification(
                             session=s,
                             actor=actor,
                             application_id=application.id,

@@ -26,6 +26,8 @@ from avenrae import db, geo
 from avenrae.config import get_settings
 from avenrae.db import independent_transaction
 from avenrae.models import (
+    EMPLOYEES,
+    MEMBERS,
     Client,
     LoginAttempt,
     MeetingType,
@@ -43,8 +45,9 @@ from avenrae.services.validation import email as valid_email
 BCRYPT_ROUNDS = 12
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024
-SELF_SERVICE_ROLES = (Role.CLIENT, Role.PRACTITIONER)
-STAFF_ROLES = (Role.STAFF, Role.ANALYST, Role.ADMIN)
+# The groups from models, in the order the sign-up and Users forms offer them.
+SELF_SERVICE_ROLES = tuple(role for role in Role if role in MEMBERS)
+STAFF_ROLES = tuple(role for role in Role if role in EMPLOYEES)
 MAX_RATE = Decimal("100000.00")
 
 
@@ -197,11 +200,11 @@ def find_people(
         conditions.append(User.search_text.like(pattern))
     rows = session.execute(
         select(
-            User.id,
-            User.first_name + " " + User.last_name,
+            User.id.label("user_id"),
+            (User.first_name + " " + User.last_name).label("name"),
             User.email,
-            Practitioner.id,
-            func.coalesce(Practitioner.city, Client.preferred_place),
+            Practitioner.id.label("practitioner_id"),
+            func.coalesce(Practitioner.city, Client.preferred_place).label("place"),
             Practitioner.specialization,
         )
         .outerjoin(Practitioner, Practitioner.user_id == User.id)
@@ -210,7 +213,7 @@ def find_people(
         .order_by(User.first_name, User.last_name, User.id)
         .limit(limit)
     ).all()
-    return [Person(*row) for row in rows]
+    return [Person(**row._mapping) for row in rows]
 
 
 def _get_or_raise(session: Session, user_id: uuid.UUID) -> User:
@@ -889,4 +892,4 @@ def search_users(
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    return UserPage(rows=[UserRow(*row) for row in rows], total=total, page=page, page_size=page_size)
+    return UserPage(rows=[UserRow(**row._mapping) for row in rows], total=total, page=page, page_size=page_size)

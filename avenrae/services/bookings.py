@@ -305,7 +305,13 @@ def create(
             target_id=booking.id,
             after={"client_id": str(request.client_id), "start": start.isoformat()},
         )
-    parties = Parties(request.client_id, facts.client_name, facts.user_id, facts.practitioner_name, facts.time_zone)
+    parties = Parties(
+        client_id=request.client_id,
+        client_name=facts.client_name,
+        practitioner_user_id=facts.user_id,
+        practitioner_name=facts.practitioner_name,
+        practitioner_zone=facts.time_zone,
+    )
     return Created(booking, parties)
 
 
@@ -367,7 +373,7 @@ def expire_holds(
         .returning(Booking.id, Booking.client_id, Booking.session_start)
         .execution_options(synchronize_session=False)
     ).all()
-    return [Expired(*row) for row in rows]
+    return [Expired(**row._mapping) for row in rows]
 
 
 NOT_PAID_IN_TIME = "Not paid before the hold ran out."

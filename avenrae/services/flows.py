@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import Booking, BookingStatus, PaymentStatus, Practitioner, Review, User
-from avenrae.services import audit, availability, bookings, ledger, notifications, payments, reviews
+from avenrae.services import audit, availability, bookings, ledger, notifications, payments, reviews, verification
 from avenrae.services.errors import Conflict, InvalidInput, PermissionDenied
 
 log = logging.getLogger(__name__)
@@ -45,11 +45,11 @@ def _operator(actor: bookings.Actor) -> None:
 _CLIENT, _PRACTITIONER_USER = aliased(User), aliased(User)
 _PARTIES = (
     select(
-        _CLIENT.id,
-        _CLIENT.first_name + " " + _CLIENT.last_name,
-        _PRACTITIONER_USER.id,
-        _PRACTITIONER_USER.first_name + " " + _PRACTITIONER_USER.last_name,
-        Practitioner.time_zone,
+        _CLIENT.id.label("client_id"),
+        (_CLIENT.first_name + " " + _CLIENT.last_name).label("client_name"),
+        _PRACTITIONER_USER.id.label("practitioner_user_id"),
+        (_PRACTITIONER_USER.first_name + " " + _PRACTITIONER_USER.last_name).label("practitioner_name"),
+        Practitioner.time_zone.label("practitioner_zone"),
     )
     .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
     .join(_CLIENT, _CLIENT.id == bindparam("client_id"))
@@ -59,7 +59,7 @@ _PARTIES = (
 
 def _parties(session: Session, booking: Booking) -> bookings.Parties:
     row = session.execute(_PARTIES, {"client_id": booking.client_id, "practitioner_id": booking.practitioner_id}).one()
-    return bookings.Parties(*row)
+    return bookings.Parties(**row._mapping)
 
 
 Message = Callable[[str, str], str]  # (when, in the reader's time zone; the other side's name) -> text
@@ -866,3 +866,30 @@ def _practitioner_user_id(session: Session, practitioner_id: uuid.UUID) -> uuid.
     user_id = session.scalar(select(Practitioner.user_id).where(Practitioner.id == practitioner_id))
     assert user_id is not None
     return user_id
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+def decide_verification(
+    *,
+    session: Session,
+    actor: bookings.Actor,
+    application_id: uuid.UUID,
+    decision: str,
+    message: str = "",
+    health_registration: str = "",
+    now: datetime | None = None,
+) -> verification.Decision:
+    """Staff approve, reject or ask for more; the practitioner is told in the same transaction."""
+    decided = verification.decide(
+        session=session,
+        actor=actor,
+        application_id=application_id,
+        decision=decision,
+        message=message,
+        health_registration=health_registration,
+        now=now,
+    )
+    notifications.notify(session=session, item=decided.notice)
+    return decided

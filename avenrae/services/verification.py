@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from avenrae.models import (
+    OPERATORS,
     ApplicationStatus,
     Practitioner,
     Role,
@@ -39,7 +40,7 @@ from avenrae.services.errors import Conflict, InvalidInput, NotFound, Permission
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MAX_DOCUMENTS = 6
-VERIFIERS = (Role.STAFF, Role.ADMIN)
+VERIFIERS = OPERATORS
 CONTENT_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
 OPEN = (ApplicationStatus.PENDING, ApplicationStatus.NEEDS_INFORMATION)
 
@@ -160,7 +161,8 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
             values[name] = check()
         except validation.FieldError as error:
             problems[name] = str(error)
-    if "legal_name" in values and len(values["legal_name"]) < 2:
+    legal_name = values.get("legal_name")
+    if isinstance(legal_name, str) and len(legal_name) < 2:
         problems["legal_name"] = "Legal name must be at least 2 characters."
     if values.get("registration_number") and not values.get("registration_body"):
         problems["registration_body"] = "Say which body the registration number is with."
@@ -287,7 +289,7 @@ def _views(session: Session, applications: Sequence[VerificationApplication]) ->
         )
     }
     documents: dict[uuid.UUID, list[DocumentInfo]] = {key: [] for key in ids}
-    for application_id, *info in session.execute(
+    for row in session.execute(
         select(
             VerificationDocument.application_id,
             VerificationDocument.id,
@@ -299,7 +301,15 @@ def _views(session: Session, applications: Sequence[VerificationApplication]) ->
         .where(VerificationDocument.application_id.in_(ids))
         .order_by(VerificationDocument.created_at, VerificationDocument.file_name)
     ):
-        documents[application_id].append(DocumentInfo(*info))
+        documents[row.application_id].append(
+            DocumentInfo(
+                id=row.id,
+                file_name=row.file_name,
+                content_type=row.content_type,
+                size_bytes=row.size_bytes,
+                uploaded_at=row.created_at,
+            )
+        )
     messages: dict[uuid.UUID, list[Message]] = {key: [] for key in ids}
     for application_id, kind, author, message, at in session.execute(
         select(
@@ -404,6 +414,13 @@ def document(*, session: Session, actor: Actor, document_id: uuid.UUID) -> tuple
 
 # ---------------------------------------------------------------------------- decisions
 
+
+@dataclass(frozen=True)
+class Decision:
+    application: VerificationApplication
+    notice: notifications.Item
+
+
 DECISIONS = {
     # decision: (application status, practitioner status or None to leave it, message title)
     "approve": (ApplicationStatus.APPROVED, VerificationStatus.VERIFIED, "You are verified"),
@@ -421,9 +438,10 @@ def decide(
     message: str = "",
     health_registration: str = "",
     now: datetime | None = None,
-) -> VerificationApplication:
-    """Approve, reject (with a reason) or ask for more information (saying what). The
-    practitioner is notified; one audit row. On approval staff may record a statutory
+) -> Decision:
+    """Approve, reject (with a reason) or ask for more information (saying what), with one
+    audit row; returns the notice the practitioner is owed (`flows.decide_verification`
+    sends it). On approval staff may record a statutory
     health registration they confirmed, which the profile then names."""
     _verifier(actor)
     if decision not in DECISIONS:
@@ -459,9 +477,9 @@ def decide(
             f"This application is {application.status.value.replace('_', ' ')}; it has already been dealt with "
             "or is waiting for the practitioner. Refresh the queue."
         )
-    practitioner = session.scalar(
+    practitioner = session.scalars(
         select(Practitioner).where(Practitioner.id == application.practitioner_id).with_for_update()
-    )
+    ).one()
     now = now or datetime.now(UTC)
     before = {
         "application": application.status.value,
@@ -504,14 +522,13 @@ def decide(
         "reject": f"Your verification was not approved: {message}",
         "ask": f"Staff need more information to verify you: {message} Answer on the Verification page.",
     }[decision]
-    notifications.notify(
-        session=session,
-        item=notifications.Item(
+    session.flush()
+    return Decision(
+        application=application,
+        notice=notifications.Item(
             practitioner.user_id, f"verification_{decision}", title, body, {"application_id": str(application.id)}
         ),
     )
-    session.flush()
-    return application
 
 
 def health_status_line(*, verified: bool, health_registration: str | None) -> str:

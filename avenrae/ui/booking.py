@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.services import availability
+from avenrae.services import availability, verification
+from avenrae.services.bookings import BookablePractitioner
+from avenrae.ui import format as fmt
+from avenrae.ui import reviews as ui_reviews
 
 
 def open_times(
@@ -81,3 +84,34 @@ def time_picker(
         return None
     chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
     return labels.get(chosen) if chosen else None
+
+
+def practitioner_card(practitioner: BookablePractitioner) -> None:
+    """Who is being booked: name, standing, rating, place, bio and the latest reviews."""
+    with st.container(border=True):
+        badge = "✔ Verified by Avenrae" if practitioner.verified else "Not verified"
+        stars = (
+            f"★ {practitioner.rating:.2f} from {fmt.count(practitioner.review_count, 'review')}"
+            if practitioner.rating is not None
+            else "No reviews yet"
+        )
+        st.subheader(fmt.md(practitioner.name))
+        st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {stars} · {fmt.md(practitioner.city or '')}")
+        if practitioner.bio:
+            st.text(practitioner.bio)
+        st.caption(
+            verification.health_status_line(
+                verified=practitioner.verified, health_registration=practitioner.health_registration
+            )
+        )
+        ui_reviews.latest(practitioner.id)
+
+
+def price_line(practitioner: BookablePractitioner) -> None:
+    """The price as agreed to: the practitioner's rate, the platform fee at its configured rate, the total."""
+    price = practitioner.price
+    st.markdown(
+        f"**{practitioner.session_minutes}-minute session** · {fmt.rand(price.service_amount)} "
+        f"+ platform fee {fmt.rand(price.platform_fee)} ({fmt.percent(price.platform_fee_rate)}) "
+        f"= **{fmt.rand(price.total_amount)}**"
+    )

@@ -11,7 +11,7 @@ from decimal import Decimal
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.models import BookingStatus, PaymentStatus, Role
+from avenrae.models import MEMBERS, BookingStatus, PaymentStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import ServiceError
@@ -30,7 +30,7 @@ def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
 def title(user: CurrentUser, row: bookings.BookingRow) -> str:
     """A booking named so nobody mistakes it for another: when, with whom, and its state."""
     other = row.practitioner_name if user.role == Role.CLIENT else row.client_name
-    if user.role not in (Role.CLIENT, Role.PRACTITIONER):
+    if user.role not in MEMBERS:
         other = f"{row.client_name} with {row.practitioner_name}"
     return f"{fmt.local_time(row.session_start, zone_for(user, row))} · {other} · {fmt.label(row.status.value)}"
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import streamlit as st
 
 from avenrae.config import REPO_ROOT
-from avenrae.models import Role
+from avenrae.models import ADMINS, ANALYSTS, EMPLOYEES, OPERATORS, Role
 from avenrae.services.accounts import CurrentUser
 
 EVERYONE = frozenset(Role)
-STAFF_SIDE = frozenset({Role.STAFF, Role.ANALYST, Role.ADMIN})
 ANONYMOUS: frozenset[Role] = frozenset()
 
 
@@ -34,31 +33,28 @@ class PageSpec:
         return Path(self.path).stem
 
 
-FINDERS = frozenset({Role.CLIENT, Role.STAFF, Role.ADMIN})
-BOOKING_PARTIES = frozenset({Role.CLIENT, Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
-SCHEDULERS = frozenset({Role.PRACTITIONER, Role.STAFF, Role.ADMIN})
-CASHIERS = frozenset({Role.STAFF, Role.ADMIN})
-MODERATORS = CASHIERS
+# Who sees which page, composed from the role groups in models.
 CLIENTS = frozenset({Role.CLIENT})
 PRACTITIONERS = frozenset({Role.PRACTITIONER})
-ADMINS = frozenset({Role.ADMIN})
-ANALYSTS = frozenset({Role.ANALYST, Role.ADMIN})
+FINDERS = CLIENTS | OPERATORS  # find and book a practitioner (operators for a client)
+BOOKING_PARTIES = CLIENTS | PRACTITIONERS | OPERATORS
+SCHEDULERS = PRACTITIONERS | OPERATORS
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", STAFF_SIDE),
+    PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", EMPLOYEES),
     PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Bookings", FINDERS),
     PageSpec("pages/book.py", "Book a session", ":material/event_available:", "Bookings", FINDERS),
     PageSpec("pages/bookings.py", "Bookings", ":material/calendar_month:", "Bookings", BOOKING_PARTIES),
     PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Bookings", SCHEDULERS),
-    PageSpec("pages/payments.py", "Payments", ":material/payments:", "Money", CASHIERS),
+    PageSpec("pages/payments.py", "Payments", ":material/payments:", "Money", OPERATORS),
     PageSpec("pages/earnings.py", "Earnings", ":material/account_balance_wallet:", "Money", SCHEDULERS),
     PageSpec("pages/revenue.py", "Revenue & fees", ":material/query_stats:", "Analytics", ANALYSTS),
     PageSpec("pages/bookings_map.py", "Bookings map", ":material/hexagon:", "Analytics", ANALYSTS),
     PageSpec("pages/my_reviews.py", "My reviews", ":material/rate_review:", "Trust & safety", CLIENTS),
     PageSpec("pages/reviews.py", "Reviews", ":material/reviews:", "Trust & safety", PRACTITIONERS),
     PageSpec("pages/verification.py", "Verification", ":material/verified:", "Trust & safety", PRACTITIONERS),
-    PageSpec("pages/moderation.py", "Review moderation", ":material/fact_check:", "Trust & safety", MODERATORS),
-    PageSpec("pages/verification_queue.py", "Verification queue", ":material/badge:", "Trust & safety", MODERATORS),
+    PageSpec("pages/moderation.py", "Review moderation", ":material/fact_check:", "Trust & safety", OPERATORS),
+    PageSpec("pages/verification_queue.py", "Verification queue", ":material/badge:", "Trust & safety", OPERATORS),
     PageSpec("pages/users.py", "Users", ":material/group:", "Administration", ADMINS),
     PageSpec("pages/audit.py", "Audit log", ":material/history:", "Administration", ADMINS),
     PageSpec("pages/notifications.py", "Notifications", ":material/notifications:", "Account", EVERYONE),

@@ -17,7 +17,7 @@ from avenrae.models import (
     VerificationApplication,
     VerificationStatus,
 )
-from avenrae.services import verification
+from avenrae.services import flows, verification
 from avenrae.services.bookings import Actor
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user, sample_document
 
@@ -176,7 +176,7 @@ def test_asking_for_more_needs_a_message(db, page, applied):
 
 def test_the_practitioner_answers_a_request_for_more(db, page, applied):
     application = db.scalar(select(VerificationApplication))
-    verification.decide(
+    flows.decide_verification(
         session=db,
         actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
         application_id=application.id,

@@ -13,7 +13,7 @@ from avenrae.models import (
     VerificationDocument,
     VerificationStatus,
 )
-from avenrae.services import verification
+from avenrae.services import flows, verification
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_client, make_practitioner, make_user, sample_document
@@ -134,7 +134,7 @@ def test_one_open_application_at_a_time_and_none_once_verified(db, applicant, st
     first = verification.apply(session=db, actor=actor, form=form())
     with pytest.raises(Conflict, match="already have an application"):
         verification.apply(session=db, actor=actor, form=form())
-    verification.decide(session=db, actor=staff, application_id=first.id, decision="approve")
+    flows.decide_verification(session=db, actor=staff, application_id=first.id, decision="approve")
     with pytest.raises(Conflict, match="already verified"):
         verification.apply(session=db, actor=actor, form=form())
     assert count(db, VerificationApplication) == 1
@@ -143,7 +143,7 @@ def test_one_open_application_at_a_time_and_none_once_verified(db, applicant, st
 def test_approval_verifies_notifies_and_audits_once(db, applicant, staff):
     practitioner, actor = applicant
     application = verification.apply(session=db, actor=actor, form=form())
-    verification.decide(
+    flows.decide_verification(
         session=db, actor=staff, application_id=application.id, decision="approve", health_registration=""
     )
     db.refresh(practitioner)
@@ -160,8 +160,8 @@ def test_asking_for_more_then_answering_puts_it_back_in_the_queue(db, applicant,
     practitioner, actor = applicant
     application = verification.apply(session=db, actor=actor, form=form())
     with pytest.raises(InvalidInput, match="What you need is required"):
-        verification.decide(session=db, actor=staff, application_id=application.id, decision="ask")
-    verification.decide(
+        flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="ask")
+    flows.decide_verification(
         session=db, actor=staff, application_id=application.id, decision="ask", message="Please add a photo of your ID."
     )
     assert verification.queue(session=db, actor=staff)[1] == 0
@@ -175,7 +175,7 @@ def test_asking_for_more_then_answering_puts_it_back_in_the_queue(db, applicant,
     queued, total = verification.queue(session=db, actor=staff)
     assert total == 1 and [m.kind for m in queued[0].messages] == ["submitted", "asked", "answered"]
     assert len(queued[0].documents) == 2
-    verification.decide(
+    flows.decide_verification(
         session=db,
         actor=staff,
         application_id=application.id,
@@ -194,10 +194,12 @@ def test_rejection_needs_a_reason_and_a_decided_application_is_not_decided_again
     _, actor = applicant
     application = verification.apply(session=db, actor=actor, form=form())
     with pytest.raises(InvalidInput, match="A reason is required"):
-        verification.decide(session=db, actor=staff, application_id=application.id, decision="reject")
-    verification.decide(session=db, actor=staff, application_id=application.id, decision="approve")
+        flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="reject")
+    flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="approve")
     with pytest.raises(Conflict, match="already been dealt with"):
-        verification.decide(session=db, actor=staff, application_id=application.id, decision="reject", message="Oops")
+        flows.decide_verification(
+            session=db, actor=staff, application_id=application.id, decision="reject", message="Oops"
+        )
     assert count(db, AuditLog) == 1
 
 
@@ -207,7 +209,7 @@ def test_only_staff_verify(db, applicant, role):
     application = verification.apply(session=db, actor=actor, form=form())
     someone = actor if role == Role.PRACTITIONER else Actor(make_user(db, role=role).id, role)
     with pytest.raises(PermissionDenied):
-        verification.decide(session=db, actor=someone, application_id=application.id, decision="approve")
+        flows.decide_verification(session=db, actor=someone, application_id=application.id, decision="approve")
     with pytest.raises(PermissionDenied):
         verification.queue(session=db, actor=someone)
     assert db.get(VerificationApplication, application.id).status == ApplicationStatus.PENDING

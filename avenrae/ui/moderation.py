@@ -1,0 +1,97 @@
+"""The Review moderation page's parts: one review with its flags and one key per decision,
+and the queue as a table. Decisions go through `flows.moderate_review`, which tells the client."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from avenrae.models import ReviewStatus
+from avenrae.services import flows, reviews
+from avenrae.services.bookings import Actor
+from avenrae.services.reviews import ReviewView
+from avenrae.ui import feedback
+from avenrae.ui import format as fmt
+from avenrae.ui import reviews as ui_reviews
+
+COMMON_REASONS = [
+    "",
+    "Contains contact details",
+    "Claims a health outcome we cannot publish as fact",
+    "Abusive or offensive language",
+    "Not about the session",
+    "Personal information about someone else",
+]
+
+
+def decision_panel(
+    current: ReviewView, *, actor: Actor, status: ReviewStatus, waiting: list[ReviewView], skipped: set
+) -> None:
+    """The review at the head of the queue and its buttons (P publish, J reject, H hide, N next)."""
+    with st.container(border=True):
+        ui_reviews.card(current, show_practitioner=True)
+        st.caption(f"Written {_written(current)}")
+        notes = ui_reviews.flag_notes(current)
+        if notes:
+            st.warning("**Flags**\n\n" + "\n".join(f"- {note}" for note in notes))
+        else:
+            st.caption("No automatic flags.")
+        reason_pick = st.selectbox(
+            "Reason (needed to reject or hide; the client sees it)", COMMON_REASONS, key=f"reason_pick_{current.id}"
+        )
+        reason_typed = st.text_input("Or type a reason", key=f"reason_typed_{current.id}")
+        reason = reason_typed.strip() or reason_pick
+        buttons = st.columns(4)
+        if status != ReviewStatus.PUBLISHED and buttons[0].button(
+            "Publish", type="primary", shortcut="P", help="Shortcut: P", width="stretch"
+        ):
+            feedback.attempt(
+                lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="publish"),
+                success="Published. The rating is updated.",
+            )
+        if status == ReviewStatus.PENDING and buttons[1].button(
+            "Reject", shortcut="J", help="Shortcut: J", width="stretch"
+        ):
+            feedback.attempt(
+                lambda s: flows.moderate_review(
+                    session=s, actor=actor, review_id=current.id, action="reject", reason=reason
+                ),
+                success="Rejected; the client has been told why.",
+            )
+        if status == ReviewStatus.PUBLISHED and buttons[1].button(
+            "Hide", shortcut="H", help="Shortcut: H", width="stretch"
+        ):
+            feedback.attempt(
+                lambda s: flows.moderate_review(
+                    session=s, actor=actor, review_id=current.id, action="hide", reason=reason
+                ),
+                success="Hidden; the rating is updated and the client has been told why.",
+            )
+        if len(waiting) > 1 and buttons[3].button(
+            "Next", shortcut="N", help="Shortcut: N (skip for now)", width="stretch"
+        ):
+            skipped.add(current.id)
+            st.rerun()
+        st.caption("Keys: P publish · J reject · H hide · N next (with or without Shift)")
+        ui_reviews.shifted_shortcuts({"P": "Publish", "J": "Reject", "H": "Hide", "N": "Next"})
+
+
+def queue_table(queued: list[ReviewView]) -> None:
+    st.subheader("In this queue")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Written": [_written(r) for r in queued],
+                "Stars": [ui_reviews.stars(r.rating) for r in queued],
+                "Practitioner": [r.practitioner_name for r in queued],
+                "Flags": [", ".join(reviews.FLAG_LABELS[f] for f in r.flags) for r in queued],
+                "Review": [r.comment[:120] for r in queued],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def _written(review: ReviewView) -> str:
+    return fmt.local_time(review.created_at) if review.created_at else ""
