@@ -7,8 +7,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 
-def explain(session: Session, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-    return session.execute(text("EXPLAIN (FORMAT JSON) " + sql), params or {}).scalar()[0]["Plan"]
+def explain(
+    session: Session, sql: str, params: dict[str, Any] | None = None, *, analyze: bool = False
+) -> dict[str, Any]:
+    """The plan of `sql`; with `analyze`, run it too, so nodes carry their actual row counts."""
+    options = "ANALYZE, FORMAT JSON" if analyze else "FORMAT JSON"
+    return session.execute(text(f"EXPLAIN ({options}) " + sql), params or {}).scalar()[0]["Plan"]
 
 
 def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

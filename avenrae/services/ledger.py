@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.models import (
@@ -159,22 +159,28 @@ def owed(session: Session, booking: Booking) -> Decimal:
 # --- charges -----------------------------------------------------------------------------
 
 
+# The INSERT of `open_charge` as SQL, so `flows.book` can send it with the booking's notices
+# as one statement (one round trip, compiled once).
+OPEN_CHARGE_SQL = (
+    "INSERT INTO payment_transactions (booking_id, user_id, kind, provider, amount, status, idempotency_key) "
+    "VALUES (:charge_booking_id, :charge_client_id, 'charge', 'pending', :charge_amount, 'pending', :charge_key)"
+)
+_OPEN_CHARGE = text(OPEN_CHARGE_SQL)
+
+
+def open_charge_params(booking: Booking) -> dict[str, object]:
+    return {
+        "charge_booking_id": booking.id,
+        "charge_client_id": booking.client_id,
+        "charge_amount": booking.total_amount,
+        "charge_key": f"booking:{booking.id}:charge",
+    }
+
+
 def open_charge(session: Session, booking: Booking) -> None:
     """The pending charge of a new booking: what the client is asked to pay."""
-    session.execute(
-        insert(PaymentTransaction),
-        [
-            {
-                "booking_id": booking.id,
-                "user_id": booking.client_id,
-                "kind": TransactionKind.CHARGE,
-                "provider": "pending",
-                "amount": booking.total_amount,
-                "status": PaymentStatus.PENDING,
-                "idempotency_key": f"booking:{booking.id}:charge",
-            }
-        ],
-    )
+    session.flush()
+    session.execute(_OPEN_CHARGE, open_charge_params(booking))
 
 
 def pending_charge(session: Session, booking_id: uuid.UUID) -> PaymentTransaction | None:

@@ -9,6 +9,7 @@ verified TLS, each message marked sent in its own transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 import ssl
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
@@ -58,25 +59,33 @@ def new_email_status() -> str:
     return "pending" if email_enabled() else "none"
 
 
+# One INSERT for any number of notices (arrays unnested), as SQL so `flows.book` can send it
+# with the booking's open charge as one statement.
+INSERT_SQL = (
+    "INSERT INTO notifications (user_id, type, title, message, data, email_status) "
+    "SELECT item.user_id, item.type, item.title, item.message, item.data::jsonb, :email_status "
+    "FROM unnest(CAST(:user_ids AS uuid[]), CAST(:types AS text[]), CAST(:titles AS text[]), "
+    "CAST(:messages AS text[]), CAST(:data AS text[])) AS item(user_id, type, title, message, data)"
+)
+_INSERT = text(INSERT_SQL)
+
+
+def insert_params(items: list[Item]) -> dict[str, object]:
+    return {
+        "email_status": new_email_status(),
+        "user_ids": [item.user_id for item in items],
+        "types": [item.type for item in items],
+        "titles": [item.title for item in items],
+        "messages": [item.message for item in items],
+        "data": [json.dumps(item.data or {}) for item in items],
+    }
+
+
 def notify_many(*, session: Session, items: list[Item]) -> None:
     """Add notifications in the caller's transaction (one INSERT for all)."""
-    if not items:
-        return
-    status = new_email_status()
-    session.execute(
-        insert(Notification),
-        [
-            {
-                "user_id": item.user_id,
-                "type": item.type,
-                "title": item.title,
-                "message": item.message,
-                "data": item.data or {},
-                "email_status": status,
-            }
-            for item in items
-        ],
-    )
+    if items:
+        session.flush()  # the rows they follow go first
+        session.execute(_INSERT, insert_params(items))
 
 
 def notify(*, session: Session, item: Item) -> None:

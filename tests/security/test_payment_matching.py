@@ -58,7 +58,7 @@ def booking(db, client):
         client=client,
         start=NOW + timedelta(days=3),
         status=BookingStatus.PENDING,
-        hold_expires_at=NOW + timedelta(minutes=15),
+        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),  # NOW is read at import: the suite may be slow
     )
     make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
     return booking

@@ -211,15 +211,32 @@ def test_a_live_hold_is_not_released_for_the_next_client(db, client, practitione
 
 def test_the_slot_check_reads_only_the_bookings_that_overlap(db, client, practitioner):
     """Booking asks whether a time is held through the exclusion constraint's GiST index,
-    so a practitioner with years of bookings costs the same as a new one. (Sequential scans
-    are off: on a test's few rows the planner would rightly prefer one.)"""
-    db.execute(text("SET LOCAL enable_seqscan = off"))
-    plan = explain(db, bookings._FACTS.text, {
-        "lock": "plan", "practitioner_id": practitioner.id, "client_id": client.id,
-        "start": at("10:00"), "now": NOW, "ignore": None})
+    so a practitioner with years of bookings costs the same as a new one: with 2,000 past
+    sessions in the diary the check still reads only what overlaps the time asked for."""
+    template = make_booking(db, practitioner=practitioner, client=client, start=at("10:00") - timedelta(days=1))
+    columns = db.scalars(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'bookings' "
+            "AND column_name NOT IN ('id', 'created_at', 'updated_at', 'session_start', 'session_end', 'blocked_until')"
+        )
+    ).all()
+    copied = ", ".join(columns)
+    db.execute(
+        text(
+            f"INSERT INTO bookings ({copied}, session_start, session_end, blocked_until) "
+            f"SELECT {copied}, session_start - n * interval '3 hours', session_end - n * interval '3 hours', "
+            "blocked_until - n * interval '3 hours' FROM bookings, generate_series(1, 2000) AS n WHERE id = :id"
+        ),
+        {"id": template.id},
+    )
+    db.execute(text("ANALYZE bookings"))
+    facts = {"lock": "plan", "practitioner_id": practitioner.id, "client_id": client.id, "start": at("10:00"),
+             "now": NOW, "ignore": None}
+    plan = explain(db, bookings._FACTS.text, facts, analyze=True)
     [probe] = [node for node in nodes(plan) if node.get("Relation Name") == "bookings"]
     assert probe["Index Name"] == "ex_bookings_no_overlap"
     assert "&&" in probe["Index Cond"]  # the overlap itself is what the index looks up
+    assert probe["Actual Rows"] <= 1
 
 
 # --- the lifecycle -------------------------------------------------------------------
