@@ -35,7 +35,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, ratelimit, tokens, validation
+from avenrae.services import audit, ratelimit, tokens, validation, verification
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
 from avenrae.services.validation import email as valid_email
@@ -183,10 +183,18 @@ class Person:
 
 
 def find_people(
-    *, session: Session, role: Role, query: str = "", limit: int = 20, bookable_only: bool = False
+    *,
+    session: Session,
+    role: Role,
+    query: str = "",
+    limit: int = 20,
+    bookable_only: bool = False,
+    match_email: bool = True,
 ) -> list[Person]:
     """Active clients or practitioners whose name or email holds every word of `query`
-    (`bookable_only`: practitioners clients can book now)."""
+    (`bookable_only`: practitioners clients can book now). With `match_email=False` (a
+    client choosing a practitioner, who is never shown e-mail addresses) only names are
+    searched, so the picker cannot tell anyone whose address belongs to a practitioner."""
     if role not in SELF_SERVICE_ROLES:
         raise InvalidInput({"role": "Pick clients or practitioners."})
     conditions = [User.role == role, User.is_active.is_(True), User.deleted_at.is_(None)]
@@ -194,7 +202,10 @@ def find_people(
         conditions.append(Practitioner.verification_status == VerificationStatus.VERIFIED)
     for word in query.strip().lower().split()[:5]:
         pattern = validation.contains(word)
-        conditions.append(User.search_text.like(pattern))
+        if match_email:
+            conditions.append(User.search_text.like(pattern))
+        else:
+            conditions.append(func.lower(User.first_name + " " + User.last_name).like(pattern))
     rows = session.execute(
         select(
             User.id,
@@ -578,8 +589,11 @@ def update_profile(*, session: Session, user_id: uuid.UUID, form: ProfileUpdate)
     )
     if problems:
         raise InvalidInput(problems)
+    before = f"{user.first_name} {user.last_name}"
     user.first_name, user.last_name, user.phone = first, last, phone
     session.flush()
+    if user.role == Role.PRACTITIONER:  # a verified practitioner's new name goes back to staff
+        verification.name_changed(session=session, user=user, before=before, after=f"{first} {last}")
     return user
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from avenrae.models import (
@@ -604,6 +604,87 @@ def decide(
         item=notifications.Item(
             practitioner.user_id, f"verification_{decision}", title, body, {"application_id": str(application.id)}
         ),
+    )
+    session.flush()
+    return application
+
+
+def name_changed(*, session: Session, user: User, before: str, after: str) -> VerificationApplication | None:
+    """A verified practitioner who changes their name goes back to staff: the badge is off
+    (status pending) until staff approve the new name. A new application, copied from the
+    approved one with its documents, waits in the queue; one audit row; staff are notified.
+    Called by accounts.update_profile in the same transaction; None when nothing changes."""
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id).with_for_update())
+    if practitioner is None or practitioner.verification_status != VerificationStatus.VERIFIED or before == after:
+        return None
+    approved = session.scalar(
+        select(VerificationApplication)
+        .where(
+            VerificationApplication.practitioner_id == practitioner.id,
+            VerificationApplication.status == ApplicationStatus.APPROVED,
+        )
+        .order_by(VerificationApplication.decided_at.desc().nulls_last(), VerificationApplication.created_at.desc())
+        .limit(1)
+    )
+    note = f"Changed their name from “{before}” to “{after}”. Check that the new name belongs to the verified person."
+    application = VerificationApplication(
+        practitioner_id=practitioner.id,
+        legal_name=approved.legal_name if approved else after,
+        registration_body=approved.registration_body if approved else None,
+        registration_number=approved.registration_number if approved else None,
+        years_of_practice=approved.years_of_practice if approved else 0,
+        statement=(approved.statement if approved else note)[:4000],
+    )
+    session.add(application)
+    session.flush()
+    if approved is not None:  # the documents staff approved, copied inside the database
+        columns = ["file_name", "content_type", "size_bytes", "sha256", "content", "thumbnail", "uploaded_by_id"]
+        session.execute(
+            insert(VerificationDocument).from_select(
+                ["application_id", *columns],
+                select(literal(application.id), *(getattr(VerificationDocument, c) for c in columns)).where(
+                    VerificationDocument.application_id == approved.id
+                ),
+            )
+        )
+    session.add(_message(application_id=application.id, author_id=user.id, kind="renamed", message=note))
+    practitioner.verification_status = VerificationStatus.PENDING
+    practitioner.verified_at = None
+    audit.record(
+        session=session,
+        actor_id=user.id,
+        action="verification.name_change",
+        target_type="practitioner",
+        target_id=practitioner.id,
+        before={"name": before, "practitioner": VerificationStatus.VERIFIED.value},
+        after={"name": after, "practitioner": VerificationStatus.PENDING.value},
+        reason="A verified practitioner changed their name.",
+    )
+    staff = session.scalars(
+        select(User.id).where(User.role.in_(VERIFIERS), User.is_active.is_(True), User.deleted_at.is_(None))
+    ).all()
+    notifications.notify_many(
+        session=session,
+        items=[
+            notifications.Item(
+                user.id,
+                "verification_name_change",
+                "Your new name goes to staff",
+                "You changed your name, so staff check it again before clients see the verified badge. "
+                "You will be notified of their decision.",
+                {"application_id": str(application.id)},
+            ),
+            *(
+                notifications.Item(
+                    staff_id,
+                    "verification_name_change",
+                    "A verified practitioner changed their name",
+                    f"{before} is now called {after}. Their verification is back in the queue.",
+                    {"application_id": str(application.id)},
+                )
+                for staff_id in staff
+            ),
+        ],
     )
     session.flush()
     return application

@@ -20,6 +20,7 @@ MESSAGE_WORDS = {
     "answered": "answered",
     "approved": "approved",
     "rejected": "did not approve",
+    "renamed": "changed their name",
 }
 STATUS_WORDS = {
     "pending": "Waiting for staff",
