@@ -54,7 +54,7 @@ with st.container(border=True):
         if practitioner.rating is not None
         else "No reviews yet"
     )
-    st.subheader(practitioner.name)
+    st.subheader(fmt.md(practitioner.name))
     st.caption(f"{fmt.label(practitioner.specialization)} · {badge} · {stars} · {fmt.md(practitioner.city or '')}")
     if practitioner.bio:
         st.text(practitioner.bio)

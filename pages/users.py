@@ -87,7 +87,7 @@ with roles_col:
                 lambda s: accounts.change_role(
                     session=s, actor_id=admin.id, user_id=chosen.id, role=new_role, reason=reason
                 ),
-                success=f"{chosen.email} is now {fmt.label(new_role.value).lower()}.",
+                success=f"{fmt.md(chosen.email)} is now {fmt.label(new_role.value).lower()}.",
             )
     else:
         st.caption(f"{fmt.label(chosen.role.value)}s keep their role.")

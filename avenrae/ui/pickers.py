@@ -7,6 +7,7 @@ import streamlit as st
 from avenrae.db import session_scope
 from avenrae.models import Role
 from avenrae.services import accounts
+from avenrae.ui import format as fmt
 
 
 def person(
@@ -29,7 +30,7 @@ def person(
             session=session, role=role, query=query, bookable_only=bookable_only, match_email=show_email
         )
     if not found:
-        st.caption(f"No {label} matches “{query}”." if query else f"No {label}s yet.")
+        st.caption(f"No {label} matches “{fmt.md(query)}”." if query else f"No {label}s yet.")
         return None
     return st.selectbox(
         label.capitalize(),
