@@ -515,6 +515,7 @@ class VerificationDocument(UuidPk, CreatedAt, Base):
         Index("ix_verification_documents_application", "application_id"),
         CheckConstraint("content_type IN ('application/pdf', 'image/jpeg', 'image/png')", name="content_type_allowed"),
         CheckConstraint("octet_length(content) BETWEEN 1 AND 5242880", name="size_limit"),
+        CheckConstraint("thumbnail IS NULL OR octet_length(thumbnail) <= 262144", name="thumbnail_size_limit"),
     )
 
     application_id: Mapped[uuid.UUID] = mapped_column(
@@ -525,6 +526,8 @@ class VerificationDocument(UuidPk, CreatedAt, Base):
     size_bytes: Mapped[int] = mapped_column(Integer, nullable=False)
     sha256: Mapped[str] = mapped_column(String(64), nullable=False)
     content: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
+    # A small JPEG made when an image was uploaded (decoded in full once, then); None for PDFs.
+    thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     uploaded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
 

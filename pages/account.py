@@ -4,7 +4,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import accounts
+from avenrae.services import accounts, flows
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
@@ -54,10 +54,21 @@ with st.form("details"):
     first_name = left.text_input("First name", value=user.first_name)
     last_name = right.text_input("Last name", value=user.last_name)
     phone = left.text_input("Mobile number", value=user.phone or "", placeholder="082 123 4567")
+    if user.role == Role.PRACTITIONER:
+        st.caption(
+            "If you are verified, a new name goes back to staff to check; until they confirm it, clients see no badge."
+        )
     if st.form_submit_button("Save details"):
         form = accounts.ProfileUpdate(first_name=first_name, last_name=last_name, phone=phone)
+        renamed = (first_name.strip(), last_name.strip()) != (user.first_name, user.last_name)
         feedback.attempt(
-            lambda s: accounts.update_profile(session=s, user_id=user.id, form=form), success="Your details are saved."
+            lambda s: flows.update_profile(session=s, user_id=user.id, form=form),
+            success="Your details are saved."
+            + (
+                " If you were verified, your new name is with staff now; you will be notified of their decision."
+                if renamed and user.role == Role.PRACTITIONER
+                else ""
+            ),
         )
 
 if user.role == Role.PRACTITIONER:

@@ -28,7 +28,7 @@ for entry in entries:
         left, right = st.columns([6, 1])
         marker = "" if entry.read_at else "● "
         left.markdown(f"**{marker}{fmt.md(entry.title)}** · {fmt.local_time(entry.created_at)}")
-        left.write(entry.message)
+        left.markdown(fmt.md(entry.message))  # written by the platform, but it quotes names and reasons
         if entry.read_at is None and right.button("Mark read", key=f"read_{entry.id}"):
             feedback.attempt(
                 lambda session, entry=entry: notifications.mark_read(session=session, user_id=user.id, ids=[entry.id])

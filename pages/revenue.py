@@ -170,7 +170,11 @@ with tabs[2]:
     st.subheader("By meeting type")
     view.table("By meeting type", tables["By meeting type"], key="meeting_type", file_stem=file_stem)
 with tabs[3]:
-    leaders = best.assign(gross=best["gross"].map(float), specialization=best["specialization"].map(fmt.label))
+    leaders = best.assign(
+        gross=best["gross"].map(float),
+        specialization=best["specialization"].map(fmt.label),
+        practitioner=best["practitioner"].map(fmt.escape),  # plotly renders <a>, <b>, ... in labels
+    )
     st.plotly_chart(
         px.bar(
             leaders,

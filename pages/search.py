@@ -34,7 +34,8 @@ with st.container():  # one element whatever it holds, so the map below keeps it
     else:
         more = "+" if page.has_more else ""
         last = page.first_number + len(page.hits) - 1
-        st.caption(f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {found.centre_label}")
+        centre = fmt.md(found.centre_label)
+        st.caption(f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {centre}")
     if found.place_note:
         st.caption(f":material/location_on: {fmt.md(found.place_note)}")
 

@@ -43,12 +43,7 @@ choices = {
 application = choices[st.selectbox("Application", list(choices))]
 
 left, right = st.columns([3, 2])
-with left:
-    st.subheader(application.practitioner_name)
-    st.caption(f"{fmt.md(application.practitioner_email)} · {fmt.label(application.specialization)}")
-    ui_verification.details(application)
-    st.caption("Documents")
-    ui_verification.documents(application, actor, inline=True)
+# The decision form first: whatever the documents below do, staff can always decide.
 with right:
     st.caption("Messages")
     ui_verification.messages(application)
@@ -79,5 +74,11 @@ with right:
                             message=message,
                             health_registration=registration,
                         ),
-                        success=f"Decision sent to {application.practitioner_name}.",
+                        success=f"Decision sent to {fmt.md(application.practitioner_name)}.",
                     )
+with left:
+    st.subheader(fmt.md(application.practitioner_name))
+    st.caption(f"{fmt.md(application.practitioner_email)} · {fmt.label(application.specialization)}")
+    ui_verification.details(application)
+    st.caption("Documents")
+    ui_verification.documents(application, actor, inline=True)

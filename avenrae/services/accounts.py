@@ -186,10 +186,18 @@ class Person:
 
 
 def find_people(
-    *, session: Session, role: Role, query: str = "", limit: int = 20, bookable_only: bool = False
+    *,
+    session: Session,
+    role: Role,
+    query: str = "",
+    limit: int = 20,
+    bookable_only: bool = False,
+    match_email: bool = True,
 ) -> list[Person]:
     """Active clients or practitioners whose name or email holds every word of `query`
-    (`bookable_only`: practitioners clients can book now)."""
+    (`bookable_only`: practitioners clients can book now). With `match_email=False` (a
+    client choosing a practitioner, who is never shown e-mail addresses) only names are
+    searched, so the picker cannot tell anyone whose address belongs to a practitioner."""
     if role not in SELF_SERVICE_ROLES:
         raise InvalidInput({"role": "Pick clients or practitioners."})
     conditions = [User.role == role, User.is_active.is_(True), User.deleted_at.is_(None)]
@@ -197,7 +205,10 @@ def find_people(
         conditions.append(Practitioner.verification_status == VerificationStatus.VERIFIED)
     for word in query.strip().lower().split()[:5]:
         pattern = validation.contains(word)
-        conditions.append(User.search_text.like(pattern))
+        if match_email:
+            conditions.append(User.search_text.like(pattern))
+        else:
+            conditions.append(func.lower(User.first_name + " " + User.last_name).like(pattern))
     rows = session.execute(
         select(
             User.id.label("user_id"),

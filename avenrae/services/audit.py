@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from avenrae.models import AuditLog, Role, User
-from avenrae.services import validation
+from avenrae.services import spreadsheet, validation
 from avenrae.services.errors import InvalidInput, PermissionDenied
 
 
@@ -154,20 +154,16 @@ def export_csv(*, session: Session, actor_role: Role, filters: AuditFilter = Aud
     for row in rows:
         entry = AuditRow(*row)
         writer.writerow(
-            [
+            spreadsheet.cell(value)
+            for value in [
                 entry.at.astimezone(UTC).isoformat(timespec="seconds"),
-                _safe_cell(entry.actor),
+                entry.actor,
                 entry.action,
                 entry.target_type,
                 entry.target_id or "",
                 json.dumps(entry.before, sort_keys=True) if entry.before is not None else "",
                 json.dumps(entry.after, sort_keys=True) if entry.after is not None else "",
-                _safe_cell(entry.reason or ""),
+                entry.reason or "",
             ]
         )
     return buffer.getvalue(), len(rows)
-
-
-def _safe_cell(value: str) -> str:
-    """Text a spreadsheet would run as a formula ('=HYPERLINK(...)') is prefixed with a quote."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

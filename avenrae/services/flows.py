@@ -23,8 +23,18 @@ from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
-from avenrae.models import Booking, BookingStatus, PaymentStatus, Practitioner, Review, User
-from avenrae.services import audit, availability, bookings, ledger, notifications, payments, reviews, verification
+from avenrae.models import Booking, BookingStatus, PaymentStatus, Practitioner, Review, Role, User
+from avenrae.services import (
+    accounts,
+    audit,
+    availability,
+    bookings,
+    ledger,
+    notifications,
+    payments,
+    reviews,
+    verification,
+)
 from avenrae.services.errors import Conflict, InvalidInput, PermissionDenied
 
 log = logging.getLogger(__name__)
@@ -897,3 +907,16 @@ def decide_verification(
     )
     notifications.notify(session=session, item=decided.notice)
     return decided
+
+
+def update_profile(*, session: Session, user_id: uuid.UUID, form: accounts.ProfileUpdate) -> User:
+    """Someone changes their name or phone. A verified practitioner's new name goes back to
+    staff (`verification.name_changed`); they and staff are told in the same transaction."""
+    before = session.scalars(select(User.first_name + " " + User.last_name).where(User.id == user_id)).first()
+    user = accounts.update_profile(session=session, user_id=user_id, form=form)
+    after = f"{user.first_name} {user.last_name}"
+    if user.role == Role.PRACTITIONER and before is not None:
+        renamed = verification.name_changed(session=session, user=user, before=before, after=after)
+        if renamed is not None:
+            notifications.notify_many(session=session, items=renamed.notices)
+    return user

@@ -1,8 +1,12 @@
 """Practitioner verification: an application with documents, staff's decision, the badge.
 
-Documents are PDF, JPEG or PNG, at most 5 MB each, and their type is read from their
-content (the name a browser sends proves nothing); images must also decode. They are
-kept in the database, never under the web root, and are shown only to their
+Documents are PDF, JPEG or PNG, at most 5 MB each and at most 6 at a time (counted, and
+sizes checked, before any file is read), and their type is read from their content (the
+name a browser sends proves nothing). Images are decoded in full once, at upload, after
+their pixel count is read from the header (at most 25 megapixels): a decompression bomb
+or a truncated file is refused in plain words and nothing is stored. A small thumbnail
+is kept next to each image, so staff's queue never decodes the original again. Documents
+are kept in the database, never under the web root, and are shown only to their
 practitioner and to staff.
 
 A practitioner's `verification_status` follows their latest application: pending while
@@ -15,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from avenrae.models import (
@@ -40,6 +44,8 @@ from avenrae.services.errors import Conflict, InvalidInput, NotFound, Permission
 
 MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
 MAX_DOCUMENTS = 6
+MAX_IMAGE_PIXELS = 25_000_000  # a 5 MB file may claim any size; 25 MP is a generous phone photo or A4 scan
+THUMBNAIL_SIZE = (320, 320)
 VERIFIERS = OPERATORS
 CONTENT_TYPES = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG"}
 OPEN = (ApplicationStatus.PENDING, ApplicationStatus.NEEDS_INFORMATION)
@@ -58,10 +64,24 @@ _LOOKS_LIKE = [
 
 @dataclass(frozen=True)
 class Upload:
-    """A file as the browser sent it."""
+    """A file as the browser sent it: its bytes, or its size and a way to read it later
+    (so that too many or too large files are refused before any is read)."""
 
     name: str
-    data: bytes
+    data: bytes = b""
+    size: int | None = None
+    read: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def length(self) -> int:
+        return self.size if self.size is not None else len(self.data)
+
+    def content(self) -> bytes:
+        return self.read() if self.read is not None else self.data
+
+
+class BadImage(Exception):
+    """An image that cannot be (safely) decoded; the message says why in plain words."""
 
 
 def _message(**fields) -> VerificationMessage:
@@ -69,43 +89,104 @@ def _message(**fields) -> VerificationMessage:
     return VerificationMessage(created_at=datetime.now(UTC), **fields)
 
 
+def _image_kind(head: bytes) -> str | None:
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
+
+
 def sniff(data: bytes) -> str | None:
-    """The content type the bytes really are (PDF, JPEG or PNG), or None."""
-    head = data[:1024]
+    """The content type the bytes really are (PDF, JPEG or PNG), or None. Images are
+    recognised from their header only; `decode_image` reads them in full."""
     if data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]:
         return "application/pdf"
-    kind = None
-    if head.startswith(b"\xff\xd8\xff"):
-        kind = "image/jpeg"
-    elif head.startswith(b"\x89PNG\r\n\x1a\n"):
-        kind = "image/png"
+    kind = _image_kind(data[:16])
     if kind is None:
         return None
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
+    except Image.DecompressionBombError:
+        return kind  # an image all right; decode_image says why it is refused
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
     return kind
 
 
+def _as_rgb(image: Image.Image) -> Image.Image:
+    try:
+        return image.convert("RGB")
+    except ValueError:  # a mode Pillow cannot turn into RGB directly (16-bit grey, ...)
+        return image.convert("L").convert("RGB")
+
+
+def decode_image(data: bytes) -> bytes:
+    """Decode the image in full (after checking its pixel count from the header) and return
+    a small JPEG thumbnail of it; BadImage says in plain words why an image is refused."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise BadImage(
+                    f"is {width:,} × {height:,} pixels ({width * height / 1_000_000:.0f} megapixels); images may be "
+                    f"at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels. Save it at a smaller size and upload it "
+                    "again."
+                )
+            image.load()  # every pixel: a truncated or corrupt file fails here, not on staff's screen
+            image.thumbnail(THUMBNAIL_SIZE)
+            thumb = image.convert("RGBA") if image.mode in ("P", "LA", "PA") else image
+            if thumb.mode != "RGB":
+                background = Image.new("RGB", thumb.size, (255, 255, 255))
+                if thumb.mode == "RGBA":
+                    background.paste(thumb, mask=thumb.getchannel("A"))
+                else:
+                    background.paste(_as_rgb(thumb))
+                thumb = background
+            out = io.BytesIO()
+            thumb.save(out, "JPEG", quality=80)
+            return out.getvalue()
+    except Image.DecompressionBombError:
+        raise BadImage(
+            f"has far too many pixels; images may be at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels. "
+            "Save it at a smaller size and upload it again."
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning):
+        raise BadImage(
+            "is damaged or incomplete: it could not be read to the end. Save or scan it again and upload the new file."
+        ) from None
+
+
 def _check_document(upload: Upload) -> VerificationDocument | str:
     name = (upload.name or "document").strip()[-255:] or "document"
-    if not upload.data:
+    if upload.length == 0:
         return f"{name} is empty."
-    if len(upload.data) > MAX_DOCUMENT_BYTES:
-        return f"{name} is {len(upload.data) / 1024 / 1024:.1f} MB; each document may be at most 5 MB."
-    kind = sniff(upload.data)
+    if upload.length > MAX_DOCUMENT_BYTES:
+        return f"{name} is {upload.length / 1024 / 1024:.1f} MB; each document may be at most 5 MB."
+    data = upload.content()
+    if not data:
+        return f"{name} is empty."
+    if len(data) > MAX_DOCUMENT_BYTES:
+        return f"{name} is {len(data) / 1024 / 1024:.1f} MB; each document may be at most 5 MB."
+    kind = sniff(data)
     if kind is None:
-        looks = next((what for magic, what in _LOOKS_LIKE if upload.data.startswith(magic)), None)
+        looks = next((what for magic, what in _LOOKS_LIKE if data.startswith(magic)), None)
         said = f" (its content looks like {looks})" if looks else ""
         return f"{name} is not a PDF, JPEG or PNG file{said}. Upload a scan or photo of the document."
+    thumbnail = None
+    if kind != "application/pdf":
+        try:
+            thumbnail = decode_image(data)
+        except BadImage as bad:
+            return f"{name} {bad}"
     return VerificationDocument(
         file_name=name,
         content_type=kind,
-        size_bytes=len(upload.data),
-        sha256=hashlib.sha256(upload.data).hexdigest(),
-        content=upload.data,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        content=data,
+        thumbnail=thumbnail,
     )
 
 
@@ -398,6 +479,20 @@ def queue(
     return _views(session, applications), total
 
 
+def thumbnails(*, session: Session, actor: Actor, application_id: uuid.UUID) -> dict[uuid.UUID, bytes]:
+    """The small previews of an application's images (made at upload), by document id, in
+    one query; for staff and the application's practitioner only. Originals are not read."""
+    rows = session.execute(
+        select(VerificationDocument.id, VerificationDocument.thumbnail, Practitioner.user_id)
+        .join(VerificationApplication, VerificationApplication.id == VerificationDocument.application_id)
+        .join(Practitioner, Practitioner.id == VerificationApplication.practitioner_id)
+        .where(VerificationDocument.application_id == application_id)
+    ).all()
+    if any(actor.role not in VERIFIERS and owner != actor.id for _, _, owner in rows):
+        raise NotFound("No such application.")
+    return {document_id: thumbnail for document_id, thumbnail, _ in rows if thumbnail is not None}
+
+
 def document(*, session: Session, actor: Actor, document_id: uuid.UUID) -> tuple[DocumentInfo, bytes]:
     """A document's bytes, for staff and the practitioner who uploaded it only."""
     row = session.execute(
@@ -528,6 +623,93 @@ def decide(
         notice=notifications.Item(
             practitioner.user_id, f"verification_{decision}", title, body, {"application_id": str(application.id)}
         ),
+    )
+
+
+@dataclass(frozen=True)
+class Renamed:
+    application: VerificationApplication
+    notices: list[notifications.Item]
+
+
+def name_changed(*, session: Session, user: User, before: str, after: str) -> Renamed | None:
+    """A verified practitioner who changes their name goes back to staff: the badge is off
+    (status pending) until staff approve the new name. A new application, copied from the
+    approved one with its documents, waits in the queue; one audit row; staff are notified.
+    `flows.update_profile` calls this in the same transaction and sends the notices
+    returned (to the practitioner and to staff); None when nothing changes."""
+    practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id).with_for_update())
+    if practitioner is None or practitioner.verification_status != VerificationStatus.VERIFIED or before == after:
+        return None
+    approved = session.scalar(
+        select(VerificationApplication)
+        .where(
+            VerificationApplication.practitioner_id == practitioner.id,
+            VerificationApplication.status == ApplicationStatus.APPROVED,
+        )
+        .order_by(VerificationApplication.decided_at.desc().nulls_last(), VerificationApplication.created_at.desc())
+        .limit(1)
+    )
+    note = f"Changed their name from “{before}” to “{after}”. Check that the new name belongs to the verified person."
+    application = VerificationApplication(
+        practitioner_id=practitioner.id,
+        legal_name=approved.legal_name if approved else after,
+        registration_body=approved.registration_body if approved else None,
+        registration_number=approved.registration_number if approved else None,
+        years_of_practice=approved.years_of_practice if approved else 0,
+        statement=(approved.statement if approved else note)[:4000],
+    )
+    session.add(application)
+    session.flush()
+    if approved is not None:  # the documents staff approved, copied inside the database
+        columns = ["file_name", "content_type", "size_bytes", "sha256", "content", "thumbnail", "uploaded_by_id"]
+        session.execute(
+            insert(VerificationDocument).from_select(
+                ["application_id", *columns],
+                select(literal(application.id), *(getattr(VerificationDocument, c) for c in columns)).where(
+                    VerificationDocument.application_id == approved.id
+                ),
+            )
+        )
+    session.add(_message(application_id=application.id, author_id=user.id, kind="renamed", message=note))
+    practitioner.verification_status = VerificationStatus.PENDING
+    practitioner.verified_at = None
+    audit.record(
+        session=session,
+        actor_id=user.id,
+        action="verification.name_change",
+        target_type="practitioner",
+        target_id=practitioner.id,
+        before={"name": before, "practitioner": VerificationStatus.VERIFIED.value},
+        after={"name": after, "practitioner": VerificationStatus.PENDING.value},
+        reason="A verified practitioner changed their name.",
+    )
+    staff = session.scalars(
+        select(User.id).where(User.role.in_(VERIFIERS), User.is_active.is_(True), User.deleted_at.is_(None))
+    ).all()
+    session.flush()
+    return Renamed(
+        application=application,
+        notices=[
+            notifications.Item(
+                user.id,
+                "verification_name_change",
+                "Your new name goes to staff",
+                "You changed your name, so staff check it again before clients see the verified badge. "
+                "You will be notified of their decision.",
+                {"application_id": str(application.id)},
+            ),
+            *(
+                notifications.Item(
+                    staff_id,
+                    "verification_name_change",
+                    "A verified practitioner changed their name",
+                    f"{before} is now called {after}. Their verification is back in the queue.",
+                    {"application_id": str(application.id)},
+                )
+                for staff_id in staff
+            ),
+        ],
     )
 
 

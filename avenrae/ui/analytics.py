@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from avenrae.db import analytics_scope
-from avenrae.services import analytics
+from avenrae.services import analytics, spreadsheet
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
@@ -126,7 +126,8 @@ def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str) -> None:
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    """The table as CSV, with any text a spreadsheet would run as a formula made inert."""
+    return spreadsheet.frame(frame).to_csv(index=False).encode("utf-8")
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:
@@ -134,5 +135,5 @@ def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
-            frame.to_excel(writer, sheet_name=name[:31], index=False)
+            spreadsheet.frame(frame).to_excel(writer, sheet_name=name[:31], index=False)
     return buffer.getvalue()

@@ -159,7 +159,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
             )
             if outcome:
                 payment.send_refunds(outcome.to_send)
-                _done(f"{title(user, row).rsplit(' · ', 1)[0]}: {outcome.message}", reason_key)
+                _done(f"{fmt.md(title(user, row).rsplit(' · ', 1)[0])}: {outcome.message}", reason_key)
             else:
                 st.session_state.pop(CONFIRM_KEY, None)
         if no.button("Keep it", key=f"keep_{row.id}"):

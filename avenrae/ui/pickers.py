@@ -7,6 +7,7 @@ import streamlit as st
 from avenrae.db import session_scope
 from avenrae.models import Role
 from avenrae.services import accounts
+from avenrae.ui import format as fmt
 
 
 def person(
@@ -20,14 +21,16 @@ def person(
     query = st.text_input(
         f"Find a {label}",
         key=f"{key}_query",
-        placeholder="Part of a name or email",
+        placeholder="Part of a name or email" if show_email else "Part of a name",
         on_change=st.session_state.pop,  # a new search starts a new choice
         args=(f"{key}_choice", None),
     )
     with session_scope() as session:
-        found = accounts.find_people(session=session, role=role, query=query, bookable_only=bookable_only)
+        found = accounts.find_people(
+            session=session, role=role, query=query, bookable_only=bookable_only, match_email=show_email
+        )
     if not found:
-        st.caption(f"No {label} matches “{query}”." if query else f"No {label}s yet.")
+        st.caption(f"No {label} matches “{fmt.md(query)}”." if query else f"No {label}s yet.")
         return None
     return st.selectbox(
         label.capitalize(),

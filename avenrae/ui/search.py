@@ -358,10 +358,11 @@ def empty_state(found: search.ResolvedSearch) -> tuple[str, int | None]:
     wider = next((r for r in RADII if r >= found.radius_km * 3), None) or (
         search.MAX_RADIUS_KM if found.radius_km < search.MAX_RADIUS_KM else None
     )
-    where = found.place_label.split(",")[0] if found.place_label else "that point"
+    where = fmt.md(found.place_label.split(",")[0]) if found.place_label else "that point"
     message = f"No {kinds} within {found.radius_km:g} km of {where}"
     if found.words:  # a wider circle does not help words nobody uses
-        return message + f" match “{' '.join(found.words)}”. Check the words, or clear them to see everyone.", None
+        words = fmt.md(" ".join(found.words))
+        return message + f" match “{words}”. Check the words, or clear them to see everyone.", None
     if (
         found.words
         or found.min_rating

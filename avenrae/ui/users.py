@@ -28,7 +28,7 @@ def create_staff_form(admin: CurrentUser) -> None:
             )
             feedback.attempt(
                 lambda s: accounts.create_staff_user(session=s, actor_id=admin.id, form=form),
-                success=f"Account created for {email}. Share the temporary password safely.",
+                success=f"Account created for {fmt.md(email)}. Share the temporary password safely.",
             )
 
 
@@ -65,14 +65,14 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                     lambda s: accounts.set_active(
                         session=s, actor_id=admin.id, user_id=chosen.id, active=False, reason=reason
                     ),
-                    success=f"{chosen.email} is deactivated and logged out everywhere.",
+                    success=f"{fmt.md(chosen.email)} is deactivated and logged out everywhere.",
                 )
         elif st.button("Reactivate"):
             feedback.attempt(
                 lambda s: accounts.set_active(
                     session=s, actor_id=admin.id, user_id=chosen.id, active=True, reason=reason
                 ),
-                success=f"{chosen.email} can log in again.",
+                success=f"{fmt.md(chosen.email)} can log in again.",
             )
     with password_col:
         temporary_password = st.text_input("New temporary password", type="password", key="reset_password")
@@ -81,7 +81,7 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                 lambda s: accounts.set_temporary_password(
                     session=s, actor_id=admin.id, user_id=chosen.id, password=temporary_password, reason=reason
                 ),
-                success=f"{chosen.email} must choose a new password at their next login.",
+                success=f"{fmt.md(chosen.email)} must choose a new password at their next login.",
             )
 
 
@@ -100,5 +100,5 @@ def _role_control(admin: CurrentUser, chosen: UserRow, reason: str) -> None:
             lambda s: accounts.change_role(
                 session=s, actor_id=admin.id, user_id=chosen.id, role=new_role, reason=reason
             ),
-            success=f"{chosen.email} is now {fmt.label(new_role.value).lower()}.",
+            success=f"{fmt.md(chosen.email)} is now {fmt.label(new_role.value).lower()}.",
         )

@@ -1,0 +1,77 @@
+"""Exports cannot hurt staff: a practitioner named like a formula is plain text in every
+CSV and Excel file the platform hands out (OWASP: CSV injection)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import openpyxl
+import pandas as pd
+import pytest
+import streamlit as st
+
+from avenrae.models import BookingStatus, Role
+from avenrae.services import analytics, audit, spreadsheet
+from tests.factories import make_booking, make_practitioner, make_transaction, make_user
+
+HOSTILE = '=HYPERLINK("http://evil","x")'
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    offered: dict[str, bytes] = {}
+    original = st.download_button
+
+    def record(label, data, *args, **kwargs):
+        offered[label] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", record)
+    return offered
+
+
+def test_the_one_helper_quotes_every_formula_start_and_leaves_numbers_alone():
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert spreadsheet.cell(f"{start}1+1") == f"'{start}1+1"
+    assert spreadsheet.cell("Thandi Mokoena") == "Thandi Mokoena"
+    assert spreadsheet.cell(-5) == -5 and spreadsheet.cell(None) is None
+    table = spreadsheet.frame(pd.DataFrame({"name": [HOSTILE, "Ann"], "gross": [-1.5, 2.0]}))
+    assert table["name"].tolist() == ["'" + HOSTILE, "Ann"] and table["gross"].tolist() == [-1.5, 2.0]
+
+
+def test_a_practitioner_named_like_a_formula_is_inert_in_the_revenue_csv_and_workbook(db, page, downloads):
+    analyst = make_user(db, role=Role.ANALYST)
+    evil = make_practitioner(db, first_name=HOSTILE, last_name="Zulu", rate="900.00")
+    start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=5)
+    booking = make_booking(db, practitioner=evil, start=start, status=BookingStatus.COMPLETED)
+    make_transaction(db, booking, created_at=start - timedelta(days=1))
+    analytics.refresh(db.connection())
+
+    app = page("pages/revenue.py", user=analyst)
+    assert not app.exception, app.exception
+    shown = next(f.value for f in app.dataframe if "Practitioner" in f.value.columns)
+    assert f"{HOSTILE} Zulu" in shown["Practitioner"].tolist()  # shown as typed, on screen
+
+    rows = list(csv.DictReader(io.StringIO(downloads["CSV: Top practitioners"].decode())))
+    names = [row["Practitioner"] for row in rows]
+    assert f"'{HOSTILE} Zulu" in names
+    assert not any(name.startswith(spreadsheet.FORMULA_STARTS) for name in names)
+
+    workbook = openpyxl.load_workbook(io.BytesIO(downloads["Download every table as Excel"]))
+    for sheet in workbook.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"{sheet.title}!{cell.coordinate} is a formula: {cell.value}"
+    top = workbook["Top practitioners"]
+    assert f"'{HOSTILE} Zulu" in [c.value for c in top["A"]] + [c.value for row in top.iter_rows() for c in row]
+
+
+def test_an_actor_named_like_a_formula_is_inert_in_the_audit_csv(db):
+    admin = make_user(db, role=Role.ADMIN)
+    staff = make_user(db, role=Role.STAFF, first_name=HOSTILE, last_name="Staff")
+    audit.record(session=db, actor_id=staff.id, action="user.update", target_type="user", target_id=staff.id)
+    data, _ = audit.export_csv(session=db, actor_role=admin.role)
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert rows[0]["actor"].startswith("'=HYPERLINK")

@@ -1,0 +1,121 @@
+"""A verified practitioner who renames themselves loses the badge until staff check the new
+name; a client's practitioner picker cannot be used to learn whose e-mail is whose."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from avenrae.models import (
+    ApplicationStatus,
+    AuditLog,
+    Notification,
+    Role,
+    VerificationApplication,
+    VerificationDocument,
+    VerificationStatus,
+)
+from avenrae.services import verification
+from avenrae.services.bookings import Actor
+from tests.factories import make_client, make_practitioner, make_user, sample_document
+
+
+def verified_through_staff(db, staff):
+    practitioner = make_practitioner(
+        db, first_name="Thandeka", last_name="Ndlovu", email="thandeka.n@example.co.za",
+        phone="0821234567", verification_status=VerificationStatus.UNVERIFIED,
+    )  # fmt: skip
+    verification.apply(
+        session=db,
+        actor=Actor(practitioner.user_id, Role.PRACTITIONER),
+        form=verification.ApplicationForm(
+            legal_name="Thandeka Ndlovu",
+            years_of_practice=9,
+            statement="Trained in Umlazi.",
+            documents=[verification.Upload("id.png", sample_document("png"))],
+        ),
+    )
+    application = db.scalar(select(VerificationApplication))
+    verification.decide(
+        session=db, actor=Actor(staff.id, Role.STAFF), application_id=application.id, decision="approve"
+    )
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.VERIFIED
+    return practitioner
+
+
+def save_details(app, first: str, last: str):
+    fields = {t.label: t for t in app.text_input}
+    fields["First name"].input(first)
+    fields["Last name"].input(last)
+    next(b for b in app.button if b.label == "Save details").click()
+    return app.run()
+
+
+def test_a_verified_practitioner_who_renames_goes_back_to_staff(db, page):
+    staff = make_user(db, role=Role.STAFF)
+    practitioner = verified_through_staff(db, staff)
+
+    app = page("pages/account.py", user=practitioner.user)
+    app = save_details(app, "Sibusiso", "Dlamini")
+    assert not app.exception, app.exception
+    assert "your new name is with staff now" in app.success[0].value
+
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.PENDING and practitioner.verified_at is None
+    waiting = db.scalar(
+        select(VerificationApplication).where(VerificationApplication.status == ApplicationStatus.PENDING)
+    )
+    assert waiting is not None and waiting.legal_name == "Thandeka Ndlovu"
+    copied = db.scalars(select(VerificationDocument.file_name).where(VerificationDocument.application_id == waiting.id))
+    assert list(copied) == ["id.png"]
+    audit = db.scalars(select(AuditLog).where(AuditLog.action == "verification.name_change")).one()
+    assert audit.before["name"] == "Thandeka Ndlovu" and audit.after == {
+        "name": "Sibusiso Dlamini",
+        "practitioner": "pending",
+    }
+    told = db.scalars(select(Notification).where(Notification.user_id == staff.id)).all()
+    assert [n.message for n in told] == [
+        "Thandeka Ndlovu is now called Sibusiso Dlamini. Their verification is back in the queue."
+    ]
+
+    queue = page("pages/verification_queue.py", user=staff)
+    assert not queue.exception, queue.exception
+    assert queue.subheader[0].value == "Sibusiso Dlamini"
+    assert any("changed their name" in m.value for m in queue.markdown)
+    queue.radio[0].set_value("approve")
+    next(b for b in queue.button if b.label == "Send decision").click()
+    queue.run()
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.VERIFIED
+
+
+def test_a_new_phone_number_or_the_same_name_keeps_the_badge(db, page):
+    practitioner = verified_through_staff(db, make_user(db, role=Role.STAFF))
+    app = page("pages/account.py", user=practitioner.user)
+    next(t for t in app.text_input if t.label == "Mobile number").input("0831234567")
+    app = save_details(app, "Thandeka", "Ndlovu")
+    assert app.success[0].value == "Your details are saved."
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.VERIFIED
+    assert (
+        db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "verification.name_change")) == 0
+    )
+
+
+def test_a_client_cannot_find_a_practitioner_by_e_mail_but_staff_can(db, page):
+    practitioner = make_practitioner(db, first_name="Thandeka", last_name="Ndlovu", email="secret.healer@example.co.za")
+    client = make_client(db, first_name="Lindiwe", last_name="Dube", email="lindiwe@example.co.za")
+
+    app = page("pages/book.py", user=client)
+    app.text_input(key="book_with_query").input("secret.healer@example.co.za").run()
+    assert not any(s.key == "book_with_choice" for s in app.selectbox)
+    assert any("No practitioner matches" in c.value for c in app.caption)
+    app.text_input(key="book_with_query").input("thandeka").run()
+    assert app.selectbox(key="book_with_choice").value.practitioner_id == practitioner.id
+
+    staff = make_user(db, role=Role.STAFF)
+    app = page("pages/book.py", user=staff)
+    app.text_input(key="book_for_query").input("lindiwe@example").run()
+    assert app.selectbox(key="book_for_choice").value.user_id == client.id
+    app.text_input(key="book_with_query").input("secret.healer@").run()
+    assert app.selectbox(key="book_with_choice").value.practitioner_id == practitioner.id
