@@ -14,7 +14,7 @@ from avenrae.services.errors import ServiceError
 
 from . import problems
 from .problems import Problem
-from .routes import auth, bookings, practitioners
+from .routes import auth, bookings, me, practice, practitioners, staff
 
 PREFIX = "/api"
 DESCRIPTION = """
@@ -88,6 +88,9 @@ def create_app() -> FastAPI:
     api.include_router(auth.router)
     api.include_router(practitioners.router)
     api.include_router(bookings.router)
+    api.include_router(practice.router)
+    api.include_router(me.router)
+    api.include_router(staff.router)
     api.add_exception_handler(Problem, problems.handle_problem)
     api.add_exception_handler(ServiceError, problems.handle_service_error)
     api.add_exception_handler(RequestValidationError, problems.handle_validation)

@@ -8,13 +8,13 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import Field
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
-from avenrae.services import bookings, flows, ledger, payments
+from avenrae.services import bookings, flows, idempotency, ledger, payments
 from avenrae.services.errors import InvalidInput, ServiceError
 
 from .. import problems
@@ -75,7 +75,7 @@ def _meeting_type(value: str | None) -> str:
     return (value or "").strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def book(body: BookingIn, caller: Caller) -> BookedOut:
+def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) -> BookedOut:
     start = _slot_start(body.sessionDate, body.sessionSlotId, _zone_of(body.practitionerId))
     client_id = body.clientId if body.clientId is not None and caller.actor.is_operator else caller.id
     request = bookings.BookingRequest(
@@ -85,29 +85,53 @@ def book(body: BookingIn, caller: Caller) -> BookedOut:
         meeting_type=_meeting_type(body.meetingType),
         notes=body.notes,
     )
+    fingerprint = idempotency.request_hash("POST /bookings", body.model_dump(mode="json"))
     try:
         with session_scope() as session:
-            booking = flows.book(session=session, request=request, actor=caller.actor)
-            eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
-            out = BookedOut(
-                bookingId=booking.id,
-                status=booking.status.value,
-                totalAmount=float(booking.total_amount),
-                paymentLink=None,
-                paysBy=booking.pays_by,
-                holdExpiresAt=booking.hold_expires_at,
-                eftInstructions=eft,
+            earlier = (
+                idempotency.claim(session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint)
+                if idempotency_key
+                else None
             )
+            if earlier is not None:
+                out = BookedOut.model_validate(earlier.body)
+            else:
+                booking = flows.book(session=session, request=request, actor=caller.actor)
+                eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
+                out = BookedOut(
+                    bookingId=booking.id,
+                    status=booking.status.value,
+                    totalAmount=float(booking.total_amount),
+                    paymentLink=None,
+                    paysBy=booking.pays_by,
+                    holdExpiresAt=booking.hold_expires_at,
+                    eftInstructions=eft,
+                )
+                if idempotency_key:
+                    answer = idempotency.Answer(201, out.model_dump(mode="json"))
+                    idempotency.remember(
+                        session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint, answer=answer
+                    )
     except InvalidInput as error:
         raise problems.invalid(error) from None
-    if booking.pays_by == "online":
-        try:  # the booking stands whatever Stripe says; POST .../pay asks again
+    if out.paysBy == "online" and out.status == "pending":
+        try:  # the booking stands whatever Stripe says; POST .../pay asks again (the same page while open)
             with session_scope() as session:
-                link = flows.pay_online(session=session, booking_id=booking.id, actor=caller.actor)
+                link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
             out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
         except ServiceError:
             pass
     return out
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description="Any unique string (a UUID): a retry with the same key and body returns the first answer",
+    ),
+]
 
 
 @router.post(
@@ -116,10 +140,11 @@ def book(body: BookingIn, caller: Caller) -> BookedOut:
     response_model=BookedOut,
     responses={409: {"description": "The time was just taken, or too many unpaid bookings are held"}},
 )
-def create_booking(body: BookingIn, caller: LoggedIn) -> BookedOut:
+def create_booking(body: BookingIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> BookedOut:
     """Book a session: it is held (pending) until paid. The total is the practitioner's rate
-    plus the platform fee (R450 -> R517.50). A time someone else holds -> 409."""
-    return book(body, caller)
+    plus the platform fee (R450 -> R517.50). A time someone else holds -> 409. Send an
+    `Idempotency-Key` to make retries safe: the same key and body return the first booking."""
+    return book(body, caller, idempotency_key)
 
 
 class PartyOut(Model):
@@ -289,8 +314,9 @@ class PayOut(Model):
 
 
 @router.post("/{booking_id}/pay", response_model=PayOut)
-def pay_booking(booking_id: uuid.UUID, caller: LoggedIn) -> PayOut:
-    """The Stripe Checkout page for a pending booking (the same one while it stays open)."""
+def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> PayOut:
+    """The Stripe Checkout page for a pending booking. Idempotent by nature: while the page is
+    open, every call (with or without an `Idempotency-Key`) returns the same page."""
     with session_scope() as session:
         link = flows.pay_online(session=session, booking_id=booking_id, actor=caller.actor)
     return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
