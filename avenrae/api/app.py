@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from avenrae.config import get_settings
 from avenrae.services.errors import ServiceError
 
-from . import problems
+from . import docs, problems
 from .problems import Problem
 from .routes import auth, bookings, me, practice, practitioners, staff
 
@@ -85,6 +85,7 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    api.include_router(docs.router)
     api.include_router(auth.router)
     api.include_router(practitioners.router)
     api.include_router(bookings.router)

@@ -268,3 +268,30 @@ def test_signup_writes_a_user_and_its_profile(api, db):
         },
     )
     assert (count(db, User), count(db, Client)) == (users + 1, clients + 1)
+
+
+# --- documentation -----------------------------------------------------------------------
+
+
+def test_openapi_31_and_offline_docs(api):
+    document = api.get("/api/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert {
+        "/auth/signup",
+        "/auth/login",
+        "/auth/verify",
+        "/auth/refresh",
+        "/practitioners/search",
+        "/practitioners/{practitioner_id}",
+        "/practitioners/{practitioner_id}/availability",
+        "/bookings",
+        "/bookings/my-bookings",
+    } <= set(document["paths"])
+    assert document["servers"] == [{"url": "/api"}]
+    page = api.get("/api/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assert "/api/docs/assets/swagger-ui-bundle.js" in page.text
+    assert api.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert api.get("/api/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
+    assert api.get("/api/docs/assets/secrets.txt").status_code == 404
