@@ -15,6 +15,7 @@ from avenrae.services.errors import ServiceError
 from . import docs, problems
 from .problems import Problem
 from .routes import auth, bookings, me, practice, practitioners, staff
+from .schemas import PROBLEMS
 
 PREFIX = "/api"
 DESCRIPTION = """
@@ -86,12 +87,8 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(docs.router)
-    api.include_router(auth.router)
-    api.include_router(practitioners.router)
-    api.include_router(bookings.router)
-    api.include_router(practice.router)
-    api.include_router(me.router)
-    api.include_router(staff.router)
+    for area in (auth, practitioners, bookings, practice, me, staff):
+        api.include_router(area.router, responses=PROBLEMS)
     api.add_exception_handler(Problem, problems.handle_problem)
     api.add_exception_handler(ServiceError, problems.handle_service_error)
     api.add_exception_handler(RequestValidationError, problems.handle_validation)

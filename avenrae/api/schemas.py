@@ -27,3 +27,33 @@ class UserOut(Model):
 
 class Message(Model):
     message: str
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details: `detail` is one line to show the person."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: dict[str, str] | None = None
+
+
+def _problem(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": ProblemOut.model_json_schema()}},
+    }
+
+
+PROBLEMS: dict[int | str, dict] = {
+    400: _problem("Malformed request (for example a body that is not JSON)"),
+    401: _problem("Not logged in, or the token or credentials are not valid"),
+    403: _problem("Not allowed for this user"),
+    404: _problem("No such thing (or not visible to this user)"),
+    409: _problem("Clashes with the current state (a taken time, a taken email, a finished booking)"),
+    413: _problem("Request body too large"),
+    422: _problem("Invalid input; `errors` names each field"),
+    429: _problem("Too many requests; wait Retry-After seconds"),
+    503: _problem("A payment provider cannot be reached"),
+}
