@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
@@ -31,8 +33,17 @@ web pages (fee, open times, radius, lockout, refund policy), from the same servi
 """
 
 
+# An escaped NUL in JSON (\\u0000, not itself escaped): PostgreSQL text cannot hold one.
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+
+
+def _has_nul(body: bytes) -> bool:
+    return b"\x00" in body or bool(_NUL.search(body))
+
+
 class BodySizeLimit:
-    """Refuse (413) a request body longer than AVENRAE_API_MAX_BODY_BYTES, declared or streamed."""
+    """Refuse (413) a request body longer than AVENRAE_API_MAX_BODY_BYTES, declared or streamed,
+    and (422) a NUL character in the body or the query, which no text column can store."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -59,6 +70,10 @@ class BodySizeLimit:
                 return
             if not message.get("more_body", False):
                 break
+        if _has_nul(bytes(body)) or b"%00" in scope.get("query_string", b""):
+            answer = problems.response(422, "Text cannot contain NUL characters (\\u0000).")
+            await answer(scope, receive, send)
+            return
         replayed = False
 
         async def replay() -> Message:

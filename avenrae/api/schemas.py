@@ -57,3 +57,6 @@ PROBLEMS: dict[int | str, dict] = {
     429: _problem("Too many requests; wait Retry-After seconds"),
     503: _problem("A payment provider cannot be reached"),
 }
+
+
+MAX_OFFSET = 1_000_000  # how far into any list a page may start

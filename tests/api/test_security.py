@@ -347,3 +347,12 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(monkeypatch, conne
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
         )
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_nul_characters_and_huge_offsets_are_refused_not_server_errors(api, db, client_user):
+    login = api.post("/api/auth/login", json={"email": "a\u0000@example.co.za", "password": "x"})
+    assert login.status_code == 422
+    assert login.json()["detail"] == "Text cannot contain NUL characters (\\u0000)."
+    assert api.get("/api/practitioners/search", params={"place": "Dur\u0000ban"}).status_code == 422
+    huge = api.get("/api/notifications", params={"offset": 10**30}, headers=bearer(client_user, db))
+    assert huge.status_code == 422 and "offset" in huge.json()["errors"]

@@ -20,7 +20,7 @@ from avenrae.services.errors import InvalidInput, ServiceError
 from .. import problems
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
-from ..schemas import Model, money
+from ..schemas import MAX_OFFSET, Model, money
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -215,7 +215,7 @@ def my_bookings(
     caller: LoggedIn,
     status: Annotated[list[BookingStatus] | None, Query(description="Only these statuses")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, description="A multiple of limit")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
 ) -> BookingsOut:
     """A client's bookings, or a practitioner's; newest session first."""
     if offset % limit:

@@ -17,7 +17,7 @@ from avenrae.services.errors import InvalidInput
 from .. import problems
 from ..deps import LoggedIn
 from ..problems import Problem
-from ..schemas import Message, Model
+from ..schemas import MAX_OFFSET, Message, Model
 
 router = APIRouter(tags=["me"])
 
@@ -174,7 +174,7 @@ def list_notifications(
     caller: LoggedIn,
     unreadOnly: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> NotificationsOut:
     """The caller's notifications, newest first."""
     with session_scope() as session:

@@ -15,7 +15,7 @@ from avenrae.services import availability, bookings, reviews, search
 
 from ..deps import Anyone
 from ..problems import Problem
-from ..schemas import Model, money
+from ..schemas import MAX_OFFSET, Model, money
 
 router = APIRouter(prefix="/practitioners", tags=["practitioners"], dependencies=[Anyone])
 
@@ -68,7 +68,7 @@ def search_practitioners(
     verified: Annotated[bool, Query(description="Verified practitioners only")] = False,
     sort: Annotated[Literal["distance", "rating", "price", "relevance"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=search.MAX_PAGE_SIZE)] = 20,
-    offset: Annotated[int, Query(ge=0, description="A multiple of limit")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
 ) -> SearchOut:
     """Practitioners around a point (or a typed place) within `radius` km, nearest first
     unless sorted otherwise; the same search and filters as the web's Search page."""
@@ -160,7 +160,7 @@ class PractitionerOut(Model):
 def practitioner(
     practitioner_id: uuid.UUID,
     reviewsLimit: Annotated[int, Query(ge=1, le=100)] = 10,
-    reviewsOffset: Annotated[int, Query(ge=0)] = 0,
+    reviewsOffset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PractitionerOut:
     """One practitioner's profile with a page of their published reviews, newest first.
     (The original listed `reviews` twice; here `reviewCount` is the count, `reviews` the list.)"""

@@ -14,6 +14,7 @@ from avenrae.services import bookings
 
 from ..deps import LoggedIn
 from ..problems import Problem
+from ..schemas import MAX_OFFSET
 from .bookings import BookingsOut, booking_out
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -30,7 +31,7 @@ def export_bookings(
     practitionerId: uuid.UUID | None = None,
     clientId: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
-    offset: Annotated[int, Query(ge=0, description="A multiple of limit")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
 ) -> BookingsOut:
     """Every booking, soonest session first, for staff and administrators (as the Bookings page)."""
     if not caller.actor.is_operator:
