@@ -277,3 +277,15 @@ def test_staff_export_bookings_others_may_not(api, db, practitioner, client_user
     assert api.get("/api/staff/bookings", headers=bearer(practitioner.user, db)).status_code == 403
     naive = api.get("/api/staff/bookings", params={"from": "2026-01-01T00:00:00"}, headers=bearer(staff, db))
     assert naive.status_code == 422
+
+
+def test_idempotency_keys_are_forgotten_after_a_day(api, db, practitioner, client_user):
+    from avenrae.services import retention
+
+    headers = {**bearer(client_user, db), "Idempotency-Key": "old-key"}
+    assert api.post("/api/bookings", json=booking_body(api, practitioner), headers=headers).status_code == 201
+    kept = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(hours=1))
+    assert kept.idempotency_keys == 0
+    purged = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(days=2))
+    assert purged.idempotency_keys == 1
+    assert count(db, IdempotencyKey) == 0
