@@ -36,11 +36,10 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx2 as httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from avenrae import seed
-from avenrae.config import REPO_ROOT, libpq_url
+from avenrae.config import REPO_ROOT
 from avenrae.db import database_url, migrate, sibling_database
 from avenrae.models import Role
 from avenrae.services import search, tokens
@@ -108,32 +107,8 @@ SEARCHES = [
 ]
 
 
-def search_database() -> str:
-    """The search bench's database (1,000,000 practitioners), seeded once. (bench/search.py
-    seeds it with no bookings, which the seeder currently refuses with an IndexError; a
-    thousand bookings change nothing a search reads.)"""
-    url = sibling_database(database_url(), search_bench.DATABASE)
-    migrate(url)
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM practitioners")).scalar() or 0
-    engine.dispose()
-    if count < search_bench.PRACTITIONERS:
-        url = sibling_database(database_url(), search_bench.DATABASE, recreate=True)
-        migrate(url)
-        print(
-            f"Seeding {search_bench.PRACTITIONERS:,} practitioners into {search_bench.DATABASE} (once) ...", flush=True
-        )
-        seed.seed(
-            libpq_url(url),
-            seed.SeedOptions(practitioners=search_bench.PRACTITIONERS, clients=1_000, bookings=1_000),
-            show_progress=False,
-        )
-    return url
-
-
 def bench_search(rounds: int, workers: int) -> None:
-    url = search_database()
+    url = search_bench.ensure_database()
     engine = create_engine(url)
     server, base = serve(url, workers)
     print(f"\nSearch over HTTP at 1,000,000 practitioners ({rounds} rounds, uvicorn --workers {workers})")

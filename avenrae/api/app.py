@@ -7,6 +7,7 @@ import re
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -109,10 +110,10 @@ def create_app() -> FastAPI:
     api.add_exception_handler(RequestValidationError, problems.handle_validation)
     api.add_exception_handler(404, problems.handle_http)
     api.add_exception_handler(405, problems.handle_http)
-    from starlette.exceptions import HTTPException
-
     api.add_exception_handler(HTTPException, problems.handle_http)
     api.add_exception_handler(Exception, problems.handle_unexpected)
+    api.add_middleware(BodySizeLimit)
+    # Outermost, so every answer (a 413 too) carries the CORS headers a browser needs to read it.
     origins = get_settings().allowed_origins
     if origins:
         api.add_middleware(
@@ -123,7 +124,6 @@ def create_app() -> FastAPI:
             expose_headers=["Retry-After"],
             max_age=600,
         )
-    api.add_middleware(BodySizeLimit)
     return api
 
 

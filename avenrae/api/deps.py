@@ -76,7 +76,7 @@ def _admit(request: Request, credentials: HTTPAuthorizationCredentials | None) -
                 ratelimit.hit_committed(session, _per_ip(), ip)
             if credentials is not None:
                 claims = tokens.decode_access(credentials.credentials)
-                ratelimit.hit_committed(session, _per_token(), f"{claims.user_id}:{claims.expires_at:%s}")
+                ratelimit.hit_committed(session, _per_token(), f"{claims.user_id}:{int(claims.expires_at.timestamp())}")
                 user = accounts.get_current(session=session, user_id=claims.user_id)
                 if user is None:
                     refused = Problem(401, "This account can no longer log in.", headers=BEARER)
