@@ -1,4 +1,4 @@
-"""The map's JavaScript and CSS, served by the app itself so maps work offline.
+"""The map's JavaScript and CSS (and the API docs'), served by the app itself so they work offline.
 
 folium points Leaflet, jQuery, Bootstrap, Font Awesome and its plugins at public
 CDNs; a browser without internet then draws a blank map. `fetch()` downloads the
@@ -160,6 +160,16 @@ COUNTRY_OUTLINES = Package(
     {},
 )
 
+# The JSON API's interactive documentation (/api/docs), served by the API itself.
+API_DOCS = Package(
+    "swagger-ui-dist",
+    "5.35.0",
+    "1b8e891893404ea4c3558b6a87e2a3e494e7eedba41168c2ece5800a391a6ea6",
+    "swagger-ui",
+    {"swagger-ui-bundle.js": "swagger-ui-bundle.js", "swagger-ui.css": "swagger-ui.css", "LICENSE": "LICENSE"},
+    {},
+)
+
 # folium ships the heat-map plugin's script inside its own package; copy it from there.
 FOLIUM_HEAT_CDN = "https://cdn.jsdelivr.net/gh/python-visualization/folium@main/folium/templates/leaflet_heat.min.js"
 # Styles folium links that our maps never need (Bootstrap 3 glyph icons, icon rotation);
@@ -222,7 +232,7 @@ def fetch(force: bool = False, log: Callable[[str], None] = print) -> int:
     """Download what is missing (everything with `force`); returns how many packages."""
     VENDOR_DIR.mkdir(parents=True, exist_ok=True)
     fetched = 0
-    for package in (*PACKAGES, COUNTRY_OUTLINES):
+    for package in (*PACKAGES, COUNTRY_OUTLINES, API_DOCS):
         if _installed(package) and not force:
             continue
         log(f"Downloading {package.name}@{package.version} ...")

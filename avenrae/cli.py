@@ -282,6 +282,41 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
 
 
+def cmd_api(args: argparse.Namespace) -> None:
+    """The JSON API alone (no pages, no background jobs), with uvicorn: stateless, so it
+    scales out by adding workers or machines; `serve` already includes it at /api."""
+    from avenrae import deploy
+
+    blockers = deploy.serving_blockers(get_settings())
+    if blockers:
+        raise CommandError(f"not serving in production: {blockers[0]} (python -m avenrae check --deploy lists all)")
+    if not get_settings().database_url:
+        localdb.up(REPO_ROOT, get_settings().state_dir, log=_say)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "avenrae.api:standalone",
+        "--host",
+        args.address,
+        "--port",
+        str(args.port),
+        "--workers",
+        str(args.workers),
+        "--proxy-headers",
+        "--no-server-header",
+    ]
+    shown = "localhost" if args.address in ("127.0.0.1", "localhost") else args.address
+    _say(f"Serving the Avenrae API on http://{shown}:{args.port}/api ({args.workers} worker(s))")
+    sys.stdout.flush()
+    os.chdir(REPO_ROOT)
+    if args.dry_run:
+        print(" ".join(command))
+        return
+    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
+
+
 # --- wiring ------------------------------------------------------------------------
 
 
@@ -385,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(handler=cmd_serve)
+
+    api = commands.add_parser("api", help="serve the JSON API alone (serve includes it at /api)")
+    api.add_argument("--port", type=_port, default=8502)
+    api.add_argument("--address", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    api.add_argument("--workers", type=_whole_number(1), default=1, help="worker processes (default 1)")
+    api.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
+    api.set_defaults(handler=cmd_api)
     return parser
 
 

@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     # the same remember-me cookie at once) gets the same successor instead of a theft alarm.
     refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
 
+    # The public JSON API (/api): web origins allowed to call it from a browser (CORS),
+    # comma-separated, none by default; the largest request body it reads; requests per
+    # minute from one client address and with one access token, counted across servers.
+    cors_origins: str = ""
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    api_requests_per_ip: int = Field(default=600, ge=1)
+    api_requests_per_token: int = Field(default=300, ge=1)
+
     # Bookings: how long an unpaid booking holds its slot; the longest any hold may last
     # (opening a card payment page extends it up to this); how many unpaid holds one client
     # may have at once; whether practitioners not yet verified can be booked.
@@ -167,6 +175,11 @@ class Settings(BaseSettings):
             self.eft_bank_name, self.eft_account_name = "First National Bank", "Avenrae Demo (Pty) Ltd"
             self.eft_account_number, self.eft_branch_code = "62000000001", "250655"
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """AVENRAE_CORS_ORIGINS as a list ("https://app.example.co.za, https://partner.example")."""
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def production(self) -> bool:

@@ -404,7 +404,8 @@ def _plan_bookings(
     # The demo client's sessions: 25 of the demo practitioner's, spread over the whole time
     # line, so some are recent (reviewable), some ahead (to cancel or move).
     demo_practitioner = np.flatnonzero(practitioner == 0)
-    client[demo_practitioner[np.unique(np.linspace(0, len(demo_practitioner) - 1, 25).astype(np.int64))]] = 0
+    if len(demo_practitioner):  # none when there are few bookings for many practitioners
+        client[demo_practitioner[np.unique(np.linspace(0, len(demo_practitioner) - 1, 25).astype(np.int64))]] = 0
 
     roll = rng.random(b)
     code = STATUS_CODE

@@ -159,3 +159,10 @@ def test_jobs_run_once_and_say_what_they_did(cli_database):
         timeout=120,
     )
     assert "it needs an SMTP server (AVENRAE_SMTP_HOST), which is not configured" in one_line_error(result)
+
+
+def test_api_serves_the_json_api_alone_with_workers(cli_database):
+    result = avenrae("api", "--port", "8766", "--workers", "4", "--dry-run", database_url=cli_database)
+    assert result.returncode == 0, result.stderr
+    assert "uvicorn --factory avenrae.api:standalone" in result.stdout
+    assert "--port 8766" in result.stdout and "--workers 4" in result.stdout

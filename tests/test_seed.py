@@ -324,3 +324,10 @@ def test_every_demo_login_finds_something_to_do(seeded):
     pending = scalar(conn, "SELECT count(*) FROM practitioners WHERE verification_status = 'pending'")
     assert applications >= 1 and applications == pending  # every 'pending' practitioner has applied
     assert scalar(conn, "SELECT count(*) FROM audit_log WHERE created_at > now()") == 0
+
+
+def test_many_practitioners_and_no_bookings_seed(server_url):
+    # The search bench seeds practitioners only; the demo practitioner then has no bookings.
+    url = _fresh(server_url, "avenrae_seed_test_no_bookings")
+    report = seed.seed(url, seed.SeedOptions(practitioners=300, clients=20, bookings=0, seed=3), show_progress=False)
+    assert report.rows["practitioners"] == 300

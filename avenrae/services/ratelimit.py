@@ -59,6 +59,25 @@ def hit(session: Session, limit: Limit, who: str, *, now: datetime | None = None
         current, previous = connection.execute(
             _COUNT, {"key": key, "window_start": start, "previous": start - limit.window}
         ).one()
+    _judge(limit, current, previous, start, now)
+
+
+def hit_committed(session: Session, limit: Limit, who: str, *, now: datetime | None = None) -> None:
+    """`hit`, counted in the caller's own transaction, which must commit whether or not this
+    refuses (a request's own short transaction before its work): no second connection."""
+    now = now or datetime.now(UTC)
+    seconds = limit.window.total_seconds()
+    epoch = now.timestamp()
+    start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+    key = f"{limit.action}:{who}"[:200]
+    current, previous = session.execute(
+        _COUNT, {"key": key, "window_start": start, "previous": start - limit.window}
+    ).one()
+    _judge(limit, current, previous, start, now)
+
+
+def _judge(limit: Limit, current: int, previous: int, start: datetime, now: datetime) -> None:
+    seconds = limit.window.total_seconds()
     elapsed = (now - start).total_seconds() / seconds
     if current + previous * (1 - elapsed) > limit.hits:
         wait = _wait(current, previous, elapsed, limit.hits) * seconds

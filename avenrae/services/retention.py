@@ -8,6 +8,7 @@
 | Stripe webhook events (kept to apply each once) | AVENRAE_STRIPE_EVENTS_RETENTION_DAYS (30) |
 | remember-me codes | until used, or two minutes |
 | rate-limit counters | a day |
+| the API's idempotency keys (the answer each got) | a day |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from avenrae.config import get_settings
 from avenrae.db import rows_changed
 from avenrae.models import LoginAttempt, RateLimitCounter, RefreshToken, SessionCode, StripeEvent
+from avenrae.services import idempotency
 
 
 @dataclass(frozen=True)
@@ -30,12 +32,14 @@ class Purged:
     stripe_events: int
     session_codes: int
     rate_limit_counters: int
+    idempotency_keys: int = 0
 
     def __str__(self) -> str:
         return (
             f"Deleted {self.login_attempts} login attempts, {self.refresh_tokens} expired refresh tokens, "
             f"{self.stripe_events} Stripe events, {self.session_codes} remember-me codes and "
-            f"{self.rate_limit_counters} rate-limit counters past their keeping time."
+            f"{self.rate_limit_counters} rate-limit counters and {self.idempotency_keys} idempotency keys past their "
+            "keeping time."
         )
 
 
@@ -68,4 +72,5 @@ def purge_expired(*, session: Session, now: datetime | None = None) -> Purged:
         rate_limit_counters=deleted(
             delete(RateLimitCounter).where(RateLimitCounter.window_start < now - timedelta(days=1))
         ),
+        idempotency_keys=idempotency.purge(session=session, now=now),
     )

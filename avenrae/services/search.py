@@ -514,3 +514,20 @@ def map_layer(*, session: Session, query: SearchQuery | ResolvedSearch, max_mark
         {**_params(nearest_first), "markers": [marker.practitioner_id for marker in markers]},
     ).all()
     return MapLayer(markers=markers, cells=[MapCell(float(lat), float(lon), count) for lat, lon, count in rows])
+
+
+COUNT_CAP = 10_000
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: _Shape) -> Select:
+    capped = select(Practitioner.id).where(*_conditions(shape, _centre())).limit(COUNT_CAP).subquery("capped")
+    return select(func.count()).select_from(capped)
+
+
+def count(*, session: Session, query: SearchQuery | ResolvedSearch) -> int:
+    """How many practitioners match a search (whatever the page), counted up to COUNT_CAP:
+    past it a dense city would cost more to count than to search."""
+    resolved = query if isinstance(query, ResolvedSearch) else resolve(query, session=session)
+    resolved = _without_stop_words(session, resolved)
+    return session.scalar(_count_statement(_shape(resolved)), _params(resolved)) or 0

@@ -319,3 +319,12 @@ def revoke_all(*, session: Session, user_id: uuid.UUID, now: datetime | None = N
         .values(revoked_at=_now(now))
     )
     return rows_changed(result)
+
+
+def revoke_by_token(*, session: Session, refresh_token: str, now: datetime | None = None) -> bool:
+    """Log out the session (family) a refresh token belongs to; False when the token is unknown."""
+    stored = _find(session, refresh_token)
+    if stored is None:
+        return False
+    revoke_family(session=session, family_id=stored.family_id, now=now)
+    return True

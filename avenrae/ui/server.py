@@ -2,7 +2,8 @@
 
 `/_avenrae/session` turns a single-use code (see avenrae.ui.auth) into the HttpOnly
 remember-me cookie, or clears it; `/_avenrae/stripe/webhook` receives Stripe's events
-(see avenrae.services.payments). While it runs, the background jobs (avenrae.jobs) run on
+(see avenrae.services.payments); `/api` is the public JSON API (avenrae.api, a FastAPI app
+mounted here). While it runs, the background jobs (avenrae.jobs) run on
 their schedule. Run with `streamlit run avenrae/ui/server.py`.
 """
 
@@ -18,6 +19,7 @@ from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
 from avenrae import deploy, jobs
+from avenrae.api.app import mount as api_mount
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import session_scope
 from avenrae.services import flows, payments, tokens
@@ -133,6 +135,7 @@ app = st.App(
     routes=[
         Route("/_avenrae/session", remember_session, methods=["POST"]),
         Route("/_avenrae/stripe/webhook", stripe_webhook, methods=["POST"]),
+        api_mount(),
     ],
     lifespan=background_jobs,
 )

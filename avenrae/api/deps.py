@@ -1,0 +1,106 @@
+"""What every endpoint needs: the caller, and the request limits.
+
+Each endpoint runs its work in one transaction of its own (`session_scope`), committed
+before the answer is sent. Before it, one short transaction counts the request against
+its client address (and its token) and checks the token's user is still active.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from avenrae.config import get_settings
+from avenrae.db import session_scope
+from avenrae.models import Role
+from avenrae.services import accounts, bookings, ratelimit, tokens
+from avenrae.services.accounts import CurrentUser
+
+from .problems import BEARER, Problem, for_service_error
+
+bearer = HTTPBearer(
+    auto_error=False, description="The access token (`token`) from /api/auth/login, /signup or /refresh."
+)
+NOT_LOGGED_IN = "Log in first: send the access token as Authorization: Bearer <token>."
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _per_ip() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "api-ip", get_settings().api_requests_per_ip, timedelta(minutes=1), "Too many requests from your network."
+    )
+
+
+def _per_token() -> ratelimit.Limit:
+    return ratelimit.Limit(
+        "api-token", get_settings().api_requests_per_token, timedelta(minutes=1), "Too many requests with this token."
+    )
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request: the user, as the services' rules see them."""
+
+    user: CurrentUser
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    @property
+    def actor(self) -> bookings.Actor:
+        return bookings.Actor(self.user.id, self.user.role)
+
+
+def _admit(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
+    """Count the request (per address; per token when one is sent) and find its caller.
+    The counts are committed even when the request is refused."""
+    refused: Problem | None = None
+    user = None
+    with session_scope() as session:
+        try:
+            ip = client_ip(request)
+            if ip:
+                ratelimit.hit_committed(session, _per_ip(), ip)
+            if credentials is not None:
+                claims = tokens.decode_access(credentials.credentials)
+                ratelimit.hit_committed(session, _per_token(), f"{claims.user_id}:{int(claims.expires_at.timestamp())}")
+                user = accounts.get_current(session=session, user_id=claims.user_id)
+                if user is None:
+                    refused = Problem(401, "This account can no longer log in.", headers=BEARER)
+        except (ratelimit.RateLimited, tokens.TokenError) as error:
+            refused = for_service_error(error)
+    if refused is not None:
+        raise refused
+    return None if user is None else Caller(user)
+
+
+def admitted(request: Request) -> None:
+    """For endpoints anyone may call: counted per client address."""
+    _admit(request, None)
+
+
+def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    """The logged-in caller; 401 without a valid access token."""
+    if credentials is None or not credentials.credentials:
+        _admit(request, None)
+        raise Problem(401, NOT_LOGGED_IN, headers=BEARER)
+    found = _admit(request, credentials)
+    assert found is not None
+    return found
+
+
+LoggedIn = Annotated[Caller, Depends(caller)]
+Anyone = Depends(admitted)

@@ -1,0 +1,363 @@
+"""Booking a session, one's bookings, and what can be done with them (Bearer token)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Query
+from pydantic import Field
+
+from avenrae.config import get_settings
+from avenrae.db import session_scope
+from avenrae.models import BookingStatus, Role
+from avenrae.services import bookings, flows, idempotency, ledger, payments
+from avenrae.services.errors import InvalidInput, ServiceError
+
+from .. import problems
+from ..deps import Caller, LoggedIn
+from ..problems import Problem
+from ..schemas import MAX_OFFSET, Model, money
+
+router = APIRouter(prefix="/bookings", tags=["bookings"])
+
+
+class BookingIn(Model):
+    practitionerId: uuid.UUID
+    sessionDate: date = Field(description="YYYY-MM-DD, in the practitioner's time zone")
+    sessionSlotId: str = Field(description="A slot `id` from /api/practitioners/{id}/availability (or HH:MM)")
+    notes: str = ""
+    meetingType: str | None = Field(None, description='"in_person" or "online"')
+    clientId: uuid.UUID | None = Field(None, description="Staff only: the client booked for")
+
+
+class BookedOut(Model):
+    bookingId: uuid.UUID
+    status: str
+    totalAmount: float
+    paymentLink: str | None = Field(description="Stripe Checkout, when online payment is set up")
+    paysBy: str | None
+    holdExpiresAt: datetime | None
+    eftInstructions: str | None = None
+
+
+def _slot_start(session_date: date, slot_id: str, zone_of) -> datetime:
+    """The instant a slot id names: ISO 8601 with an offset, or HH:MM on `session_date`
+    in the practitioner's time zone. Its local date must be `session_date`."""
+    text = slot_id.strip()
+    try:
+        if len(text) <= 5:
+            return datetime.combine(session_date, time.fromisoformat(text.zfill(5)), ZoneInfo(zone_of()))
+        start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        message = "sessionSlotId must be a slot id from the practitioner's availability (or HH:MM)."
+        raise Problem(422, message, errors={"sessionSlotId": message}) from None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=ZoneInfo(zone_of()))
+    if start.date() != session_date:
+        message = "sessionSlotId is not on sessionDate."
+        raise Problem(422, message, errors={"sessionDate": message})
+    return start
+
+
+def _zone_of(practitioner_id: uuid.UUID):
+    def find() -> str:
+        with session_scope() as session:
+            return bookings.practitioner_for_booking(session=session, practitioner_id=practitioner_id).time_zone
+
+    return find
+
+
+def _meeting_type(value: str | None) -> str:
+    return (value or "").strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) -> BookedOut:
+    start = _slot_start(body.sessionDate, body.sessionSlotId, _zone_of(body.practitionerId))
+    client_id = body.clientId if body.clientId is not None and caller.actor.is_operator else caller.id
+    request = bookings.BookingRequest(
+        client_id=client_id,
+        practitioner_id=body.practitionerId,
+        start=start,
+        meeting_type=_meeting_type(body.meetingType),
+        notes=body.notes,
+    )
+    fingerprint = idempotency.request_hash("POST /bookings", body.model_dump(mode="json"))
+    try:
+        with session_scope() as session:
+            earlier = (
+                idempotency.claim(session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint)
+                if idempotency_key
+                else None
+            )
+            if earlier is not None:
+                out = BookedOut.model_validate(earlier.body)
+            else:
+                booking = flows.book(session=session, request=request, actor=caller.actor)
+                eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
+                out = BookedOut(
+                    bookingId=booking.id,
+                    status=booking.status.value,
+                    totalAmount=float(booking.total_amount),
+                    paymentLink=None,
+                    paysBy=booking.pays_by,
+                    holdExpiresAt=booking.hold_expires_at,
+                    eftInstructions=eft,
+                )
+                if idempotency_key:
+                    answer = idempotency.Answer(201, out.model_dump(mode="json"))
+                    idempotency.remember(
+                        session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint, answer=answer
+                    )
+    except InvalidInput as error:
+        raise problems.invalid(error) from None
+    if out.paysBy == "online" and out.status == "pending":
+        try:  # the booking stands whatever Stripe says; POST .../pay asks again (the same page while open)
+            with session_scope() as session:
+                link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
+            out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
+        except ServiceError:
+            pass
+    return out
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description="Any unique string (a UUID): a retry with the same key and body returns the first answer",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=BookedOut,
+    responses={409: {"description": "The time was just taken, or too many unpaid bookings are held"}},
+)
+def create_booking(body: BookingIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> BookedOut:
+    """Book a session: it is held (pending) until paid. The total is the practitioner's rate
+    plus the platform fee (R450 -> R517.50). A time someone else holds -> 409. Send an
+    `Idempotency-Key` to make retries safe: the same key and body return the first booking."""
+    return book(body, caller, idempotency_key)
+
+
+class PartyOut(Model):
+    id: uuid.UUID
+    name: str
+
+
+class BookingOut(Model):
+    id: uuid.UUID
+    practitioner: PartyOut
+    client: PartyOut
+    date: date
+    time: str
+    start: datetime
+    end: datetime
+    timeZone: str
+    status: str
+    paymentStatus: str
+    meetingType: str
+    totalAmount: float
+    rate: float
+    platformFee: float
+    refundDue: float | None
+    holdExpiresAt: datetime | None
+    paysBy: str | None
+    notes: str
+    actions: list[str] = Field(description="What the caller may do now: cancel, reschedule, complete, no_show")
+
+
+class BookingsOut(Model):
+    bookings: list[BookingOut]
+    total: int
+
+
+def zone_for(caller: Caller, row: bookings.BookingRow) -> str:
+    """As on the web: practitioners read their bookings in their own time zone, others in the platform's."""
+    return row.practitioner_time_zone if caller.role == Role.PRACTITIONER else get_settings().default_time_zone
+
+
+def booking_out(caller: Caller, row: bookings.BookingRow) -> BookingOut:
+    zone = zone_for(caller, row)
+    local = row.session_start.astimezone(ZoneInfo(zone))
+    return BookingOut(
+        id=row.id,
+        practitioner=PartyOut(id=row.practitioner_id, name=row.practitioner_name),
+        client=PartyOut(id=row.client_id, name=row.client_name),
+        date=local.date(),
+        time=local.strftime("%H:%M"),
+        start=row.session_start,
+        end=row.session_end,
+        timeZone=zone,
+        status=row.status.value,
+        paymentStatus=row.payment_status.value,
+        meetingType=row.meeting_type.value,
+        totalAmount=float(row.total_amount),
+        rate=float(row.service_amount),
+        platformFee=float(row.platform_fee),
+        refundDue=money(row.refund_due),
+        holdExpiresAt=row.hold_expires_at,
+        paysBy=row.pays_by,
+        notes=row.notes,
+        actions=bookings.allowed_actions(row, caller.actor),
+    )
+
+
+@router.get("/my-bookings", response_model=BookingsOut)
+def my_bookings(
+    caller: LoggedIn,
+    status: Annotated[list[BookingStatus] | None, Query(description="Only these statuses")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
+) -> BookingsOut:
+    """A client's bookings, or a practitioner's; newest session first."""
+    if offset % limit:
+        message = "offset must be a multiple of limit."
+        raise Problem(422, message, errors={"offset": message})
+    filters = bookings.BookingFilter(
+        statuses=tuple(status or ()), client_id=caller.id if caller.actor.is_operator else None
+    )
+    with session_scope() as session:
+        page = bookings.list_for(
+            session=session, actor=caller.actor, filters=filters, page=offset // limit + 1, page_size=limit
+        )
+    return BookingsOut(bookings=[booking_out(caller, row) for row in page.rows], total=page.total)
+
+
+@router.get("/{booking_id}", response_model=BookingOut)
+def get_booking(booking_id: uuid.UUID, caller: LoggedIn) -> BookingOut:
+    """One booking of the caller's (its client, its practitioner, or staff)."""
+    with session_scope() as session:
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    return booking_out(caller, row)
+
+
+class CancellationQuoteOut(Model):
+    policy: str
+    paid: float
+    refund: float = Field(description="What cancelling now refunds, when the caller cancels")
+    refundIfClientCancels: float
+    refundIfPractitionerCancels: float
+
+
+@router.get("/{booking_id}/cancellation", response_model=CancellationQuoteOut)
+def cancellation_quote(booking_id: uuid.UUID, caller: LoggedIn) -> CancellationQuoteOut:
+    """What cancelling now would refund, under the policy, before anyone confirms."""
+    with session_scope() as session:
+        paid = ledger.paid(session, booking_id)
+        terms = bookings.cancellation_terms(session=session, booking_id=booking_id, actor=caller.actor, paid=paid)
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    mine = (
+        terms.refund_if_practitioner_cancels
+        if caller.id == row.practitioner_user_id
+        else terms.refund_if_client_cancels
+    )
+    return CancellationQuoteOut(
+        policy=bookings.policy_text(),
+        paid=float(terms.paid),
+        refund=float(mine),
+        refundIfClientCancels=float(terms.refund_if_client_cancels),
+        refundIfPractitionerCancels=float(terms.refund_if_practitioner_cancels),
+    )
+
+
+class CancelIn(Model):
+    reason: str = ""
+    onBehalfOf: Literal["client", "practitioner"] | None = Field(None, description="Staff only: who asked")
+
+
+class CancelOut(Model):
+    status: str
+    refundDue: float
+    message: str
+
+
+@router.post("/{booking_id}/cancel", response_model=CancelOut)
+def cancel_booking(booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn) -> CancelOut:
+    """Cancel a pending or confirmed booking; the refund is the policy's (see .../cancellation)."""
+    with session_scope() as session:
+        outcome = flows.cancel(
+            session=session, booking_id=booking_id, actor=caller.actor, reason=body.reason, on_behalf_of=body.onBehalfOf
+        )
+    if outcome.to_send:
+        payments.send_queued_refunds()
+    return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
+
+
+class RescheduleIn(Model):
+    sessionDate: date
+    sessionSlotId: str
+
+
+@router.post("/{booking_id}/reschedule", response_model=BookingOut)
+def reschedule_booking(booking_id: uuid.UUID, body: RescheduleIn, caller: LoggedIn) -> BookingOut:
+    """Move a booking to another open time of the same practitioner."""
+    with session_scope() as session:
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    start = _slot_start(body.sessionDate, body.sessionSlotId, lambda: row.practitioner_time_zone)
+    with session_scope() as session:
+        flows.reschedule(session=session, booking_id=booking_id, actor=caller.actor, new_start=start)
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    return booking_out(caller, row)
+
+
+class PayOut(Model):
+    paymentLink: str
+    holdExpiresAt: datetime
+
+
+@router.post("/{booking_id}/pay", response_model=PayOut)
+def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> PayOut:
+    """The Stripe Checkout page for a pending booking. Idempotent by nature: while the page is
+    open, every call (with or without an `Idempotency-Key`) returns the same page."""
+    with session_scope() as session:
+        link = flows.pay_online(session=session, booking_id=booking_id, actor=caller.actor)
+    return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
+
+
+class EftOut(Model):
+    instructions: str
+    holdExpiresAt: datetime | None
+
+
+@router.post("/{booking_id}/pay-by-eft", response_model=EftOut)
+def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn) -> EftOut:
+    """Pay by bank transfer: the account, the reference and the deadline."""
+    with session_scope() as session:
+        booking = flows.pay_by_eft(session=session, booking_id=booking_id, actor=caller.actor)
+        return EftOut(instructions=flows.eft_instructions(booking), holdExpiresAt=booking.hold_expires_at)
+
+
+class PaymentOut(Model):
+    status: str
+    paymentStatus: str
+    totalAmount: float
+    paid: float
+    refunded: float
+    refundOwed: float
+    holdExpiresAt: datetime | None
+
+
+@router.get("/{booking_id}/payment", response_model=PaymentOut)
+def payment_status(booking_id: uuid.UUID, caller: LoggedIn) -> PaymentOut:
+    """Where the money of a booking stands."""
+    with session_scope() as session:
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+        paid, refunded = ledger.paid(session, booking_id), ledger.refunded(session, booking_id)
+        owed = ledger.owed(session, bookings.load(session, booking_id, lock=False))
+    return PaymentOut(
+        status=row.status.value,
+        paymentStatus=row.payment_status.value,
+        totalAmount=float(row.total_amount),
+        paid=float(paid),
+        refunded=float(refunded),
+        refundOwed=float(owed or Decimal(0)),
+        holdExpiresAt=row.hold_expires_at,
+    )

@@ -1,0 +1,174 @@
+"""A practitioner's own practice: weekly hours, time off, booking rules, verification (Bearer token)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Literal
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from avenrae.db import session_scope
+from avenrae.services import availability, flows, payments, verification
+
+from ..deps import Caller, LoggedIn
+from ..problems import Problem
+from ..schemas import Message, Model
+
+router = APIRouter(prefix="/practice", tags=["practice"])
+
+
+def _practitioner_id(caller: Caller) -> uuid.UUID:
+    if caller.user.practitioner_id is None:
+        raise Problem(403, "Only practitioners have a practice to manage.")
+    return caller.user.practitioner_id
+
+
+class HoursRangeModel(Model):
+    dayOfWeek: int = Field(ge=0, le=6, description="0 = Monday")
+    start: time
+    end: time
+
+
+class TimeOffOut(Model):
+    id: uuid.UUID
+    startsAt: datetime
+    endsAt: datetime
+    reason: str
+
+
+class RulesModel(Model):
+    timeZone: str
+    sessionMinutes: int | None = Field(None, description="Read only here; change it on the profile")
+    bufferMinutes: int
+    minNoticeMinutes: int
+    bookingHorizonDays: int
+
+
+class ScheduleOut(Model):
+    weeklyHours: list[HoursRangeModel]
+    timeOff: list[TimeOffOut]
+    rules: RulesModel
+
+
+@router.get("/schedule", response_model=ScheduleOut)
+def schedule(caller: LoggedIn) -> ScheduleOut:
+    """Weekly hours, upcoming time off and booking rules."""
+    practitioner_id = _practitioner_id(caller)
+    with session_scope() as session:
+        found = availability.schedule(session=session, practitioner_id=practitioner_id)
+    rules = found.rules
+    return ScheduleOut(
+        weeklyHours=[HoursRangeModel(dayOfWeek=r.day_of_week, start=r.start, end=r.end) for r in found.weekly],
+        timeOff=[TimeOffOut(id=t.id, startsAt=t.starts_at, endsAt=t.ends_at, reason=t.reason) for t in found.time_off],
+        rules=RulesModel(
+            timeZone=rules.time_zone,
+            sessionMinutes=rules.session_minutes,
+            bufferMinutes=rules.buffer_minutes,
+            minNoticeMinutes=rules.min_notice_minutes,
+            bookingHorizonDays=rules.booking_horizon_days,
+        ),
+    )
+
+
+InTheWay = Literal["keep", "cancel"] | None
+
+
+class WeeklyHoursIn(Model):
+    ranges: list[HoursRangeModel] = Field(max_length=100)
+    bookingsInTheWay: InTheWay = Field(
+        None, description="Booked sessions outside the new hours: keep them, or cancel them with a full refund"
+    )
+
+
+@router.put("/weekly-hours", response_model=Message)
+def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
+    """Replace the weekly hours. When booked sessions would fall outside them, 409 until
+    `bookingsInTheWay` says to keep or cancel them."""
+    practitioner_id = _practitioner_id(caller)
+    ranges = [availability.HoursRange(r.dayOfWeek, r.start, r.end) for r in body.ranges]
+    with session_scope() as session:
+        to_send = flows.set_weekly_hours(
+            session=session,
+            practitioner_id=practitioner_id,
+            actor=caller.actor,
+            ranges=ranges,
+            bookings_in_the_way=body.bookingsInTheWay,
+        )
+    if to_send:
+        payments.send_queued_refunds()
+    return Message(message="Weekly hours saved.")
+
+
+class TimeOffIn(Model):
+    firstDay: date
+    lastDay: date
+    startTime: time | None = None
+    endTime: time | None = None
+    reason: str = ""
+    bookingsInTheWay: InTheWay = None
+
+
+@router.post("/time-off", status_code=201, response_model=Message)
+def add_time_off(body: TimeOffIn, caller: LoggedIn) -> Message:
+    """Time off (whole days, or between two times of one day); booked sessions it covers: as for weekly hours."""
+    practitioner_id = _practitioner_id(caller)
+    with session_scope() as session:
+        to_send = flows.add_time_off(
+            session=session,
+            practitioner_id=practitioner_id,
+            actor=caller.actor,
+            first_day=body.firstDay,
+            last_day=body.lastDay,
+            reason=body.reason,
+            start_time=body.startTime,
+            end_time=body.endTime,
+            bookings_in_the_way=body.bookingsInTheWay,
+        )
+    if to_send:
+        payments.send_queued_refunds()
+    return Message(message="Time off added.")
+
+
+@router.delete("/time-off/{time_off_id}", response_model=Message)
+def remove_time_off(time_off_id: uuid.UUID, caller: LoggedIn) -> Message:
+    practitioner_id = _practitioner_id(caller)
+    with session_scope() as session:
+        availability.remove_time_off(
+            session=session, practitioner_id=practitioner_id, actor_id=caller.id, time_off_id=time_off_id
+        )
+    return Message(message="Time off removed.")
+
+
+@router.put("/rules", response_model=Message)
+def update_rules(body: RulesModel, caller: LoggedIn) -> Message:
+    """Buffer between sessions, minimum notice, how far ahead clients may book, time zone."""
+    practitioner_id = _practitioner_id(caller)
+    with session_scope() as session:
+        availability.update_rules(
+            session=session,
+            practitioner_id=practitioner_id,
+            actor_id=caller.id,
+            buffer_minutes=body.bufferMinutes,
+            min_notice_minutes=body.minNoticeMinutes,
+            booking_horizon_days=body.bookingHorizonDays,
+            time_zone=body.timeZone,
+        )
+    return Message(message="Booking rules saved.")
+
+
+class VerificationOut(Model):
+    status: str = Field(description="unverified, pending, verified or rejected")
+    healthRegistration: str | None
+    applications: int
+
+
+@router.get("/verification", response_model=VerificationOut)
+def verification_status(caller: LoggedIn) -> VerificationOut:
+    """Where the practitioner's verification stands (apply with documents on the web)."""
+    with session_scope() as session:
+        mine = verification.mine(session=session, actor=caller.actor)
+    return VerificationOut(
+        status=mine.status.value, healthRegistration=mine.health_registration, applications=len(mine.applications)
+    )

@@ -1,0 +1,291 @@
+"""Beyond the original contract: cancelling (with a quote), moving, paying, idempotent
+booking, one's account, reviews, notifications, a practitioner's practice, staff export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from avenrae.models import Booking, BookingStatus, IdempotencyKey, Review, Role
+from tests.api.conftest import bearer, booking_day
+from tests.factories import PASSWORD, make_booking, make_client, make_transaction, make_user
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def booking_body(api, practitioner, time="10:00", day=None) -> dict:
+    day = day or booking_day()
+    slots = api.get(f"/api/practitioners/{practitioner.id}/availability", params={"date": day.isoformat()}).json()
+    slot_id = next(s["id"] for s in slots["slots"] if s["time"] == time)
+    return {
+        "practitionerId": str(practitioner.id),
+        "sessionDate": day.isoformat(),
+        "sessionSlotId": slot_id,
+        "notes": "",
+        "meetingType": "in_person",
+    }
+
+
+def book(api, db, practitioner, client, time="10:00") -> str:
+    answer = api.post("/api/bookings", json=booking_body(api, practitioner, time), headers=bearer(client, db))
+    assert answer.status_code == 201, answer.text
+    return answer.json()["bookingId"]
+
+
+# --- cancelling, moving, paying ---------------------------------------------------------
+
+
+def test_cancel_an_unpaid_booking_after_the_quote(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    headers = bearer(client_user, db)
+    quote = api.get(f"/api/bookings/{booking_id}/cancellation", headers=headers).json()
+    assert (quote["paid"], quote["refund"]) == (0, 0)
+    assert quote["policy"].startswith("Clients who cancel 24 hours or more ahead get everything back")
+    no_reason = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": " "}, headers=headers)
+    assert no_reason.status_code == 422 and no_reason.json()["errors"]["reason"] == "Say why the booking is cancelled."
+    answer = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "status": "cancelled",
+        "refundDue": 0.0,
+        "message": "Booking cancelled. Nothing was paid, so nothing is refunded.",
+    }
+    assert db.get(Booking, booking_id).status == BookingStatus.CANCELLED
+    again = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Again"}, headers=headers)
+    assert again.status_code == 409
+
+
+def test_the_quote_and_the_cancellation_give_the_policys_refund(api, db, practitioner, client_user):
+    start = datetime.now(UTC) + timedelta(days=3)
+    booking = make_booking(db, practitioner=practitioner, client=client_user, start=start)
+    make_transaction(db, booking)
+    headers = bearer(client_user, db)
+    quote = api.get(f"/api/bookings/{booking.id}/cancellation", headers=headers).json()
+    assert quote["paid"] == quote["refund"] == quote["refundIfClientCancels"] == 517.5
+    answer = api.post(f"/api/bookings/{booking.id}/cancel", json={"reason": "Ill"}, headers=headers).json()
+    assert answer["refundDue"] == 517.5
+    assert "R517.50" in answer["message"]
+
+
+def test_a_late_cancellation_refunds_nothing_and_the_quote_says_so_first(api, db, practitioner, client_user):
+    booking = make_booking(
+        db, practitioner=practitioner, client=client_user, start=datetime.now(UTC) + timedelta(hours=5)
+    )
+    make_transaction(db, booking)
+    headers = bearer(client_user, db)
+    quote = api.get(f"/api/bookings/{booking.id}/cancellation", headers=headers).json()
+    assert (quote["paid"], quote["refund"], quote["refundIfPractitionerCancels"]) == (517.5, 0, 517.5)
+    practitioner_quote = api.get(f"/api/bookings/{booking.id}/cancellation", headers=bearer(practitioner.user, db))
+    assert practitioner_quote.json()["refund"] == 517.5
+    assert (
+        api.post(f"/api/bookings/{booking.id}/cancel", json={"reason": "Late"}, headers=headers).json()["refundDue"]
+        == 0
+    )
+
+
+def test_reschedule_to_another_open_time(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user, "10:00")
+    target = booking_body(api, practitioner, "13:00")
+    answer = api.post(
+        f"/api/bookings/{booking_id}/reschedule",
+        json={"sessionDate": target["sessionDate"], "sessionSlotId": target["sessionSlotId"]},
+        headers=bearer(client_user, db),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["time"] == "13:00"
+    taken = book(api, db, practitioner, make_client(db), "15:00")
+    assert taken
+    clash = booking_body(api, practitioner, "15:00")
+    answer = api.post(
+        f"/api/bookings/{booking_id}/reschedule",
+        json={"sessionDate": clash["sessionDate"], "sessionSlotId": clash["sessionSlotId"]},
+        headers=bearer(client_user, db),
+    )
+    assert answer.status_code == 409
+    assert answer.json()["detail"] == "That time was just taken — pick another."
+
+
+def test_payment_status_and_paying_without_stripe(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    headers = bearer(client_user, db)
+    status = api.get(f"/api/bookings/{booking_id}/payment", headers=headers).json()
+    assert (status["status"], status["paymentStatus"], status["paid"], status["totalAmount"]) == (
+        "pending",
+        "pending",
+        0,
+        517.5,
+    )
+    pay = api.post(f"/api/bookings/{booking_id}/pay", headers=headers)
+    assert pay.status_code == 409
+    assert pay.json()["detail"].startswith("Online payment is not set up")
+    eft = api.post(f"/api/bookings/{booking_id}/pay-by-eft", headers=headers)
+    assert eft.status_code == 200, eft.text
+    assert "R517.50" in eft.json()["instructions"]
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+
+def test_a_retried_booking_returns_the_first_answer_never_a_second_booking(api, db, practitioner, client_user):
+    body = booking_body(api, practitioner)
+    headers = {**bearer(client_user, db), "Idempotency-Key": "retry-me-7"}
+    first = api.post("/api/bookings", json=body, headers=headers)
+    second = api.post("/api/bookings", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["bookingId"] == second.json()["bookingId"]
+    assert count(db, Booking, Booking.client_id == client_user.id) == 1
+    other = api.post("/api/bookings", json={**body, "notes": "different"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["errors"]["idempotencyKey"].startswith("This Idempotency-Key was used for a different request")
+    fresh = api.post("/api/bookings", json=body, headers={**headers, "Idempotency-Key": "another"})
+    assert fresh.status_code == 409  # a new key is a new request: the time is taken
+    assert count(db, IdempotencyKey, IdempotencyKey.user_id == client_user.id) == 1
+
+
+# --- me, reviews, notifications ---------------------------------------------------------
+
+
+def test_me_update_and_change_password(api, db, client_user):
+    login = api.post("/api/auth/login", json={"email": client_user.email, "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    me = api.get("/api/me", headers=headers).json()
+    assert (me["email"], me["role"], me["firstName"]) == (client_user.email, "client", "Thabo")
+    changed = api.patch(
+        "/api/me", json={"firstName": "Thabiso", "lastName": "Nkosi", "phone": "082 123 4567"}, headers=headers
+    )
+    assert changed.status_code == 200 and changed.json()["firstName"] == "Thabiso"
+    bad = api.patch("/api/me", json={"firstName": "", "lastName": "Nkosi"}, headers=headers)
+    assert bad.status_code == 422 and "firstName" in bad.json()["errors"]
+    wrong = api.post(
+        "/api/me/password", json={"currentPassword": "nope", "newPassword": "New secret 12345"}, headers=headers
+    )
+    assert (
+        wrong.status_code == 422 and wrong.json()["errors"]["currentPassword"] == "Your current password is not right."
+    )
+    ok = api.post(
+        "/api/me/password", json={"currentPassword": PASSWORD, "newPassword": "New secret 12345"}, headers=headers
+    )
+    assert ok.status_code == 200
+    assert api.post("/api/auth/refresh", json={"refreshToken": login["refreshToken"]}).status_code == 401
+    assert (
+        api.post("/api/auth/login", json={"email": client_user.email, "password": "New secret 12345"}).status_code
+        == 200
+    )
+
+
+def test_write_and_list_own_reviews(api, db, practitioner, client_user):
+    done = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client_user,
+        status=BookingStatus.COMPLETED,
+        start=datetime.now(UTC) - timedelta(days=2),
+    )
+    headers = bearer(client_user, db)
+    answer = api.post(
+        "/api/reviews", json={"bookingId": str(done.id), "rating": 5, "comment": "Very calming."}, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "pending"
+    again = api.post("/api/reviews", json={"bookingId": str(done.id), "rating": 4, "comment": "Twice"}, headers=headers)
+    assert again.status_code == 409
+    bad = api.post("/api/reviews", json={"bookingId": str(done.id), "rating": 9, "comment": ""}, headers=headers)
+    assert bad.status_code == 422 and set(bad.json()["errors"]) == {"rating", "comment"}
+    stranger = api.post(
+        "/api/reviews",
+        json={"bookingId": str(done.id), "rating": 1, "comment": "Not mine"},
+        headers=bearer(make_client(db), db),
+    )
+    assert stranger.status_code == 403
+    assert count(db, Review) == 1
+    mine = api.get("/api/reviews/mine", headers=headers).json()["reviews"]
+    assert [review["comment"] for review in mine] == ["Very calming."]
+
+
+def test_notifications_list_and_mark_read_only_ones_own(api, db, practitioner, client_user):
+    book(api, db, practitioner, client_user)
+    headers = bearer(client_user, db)
+    inbox = api.get("/api/notifications", headers=headers).json()
+    assert inbox["unread"] == 1 and inbox["notifications"][0]["title"] == "Booking received"
+    theirs = api.get("/api/notifications", headers=bearer(practitioner.user, db)).json()["notifications"]
+    # The practitioner cannot mark the client's notice read.
+    marked = api.post(
+        "/api/notifications/read",
+        json={"ids": [inbox["notifications"][0]["id"]]},
+        headers=bearer(practitioner.user, db),
+    )
+    assert marked.json() == {"marked": 0}
+    assert api.post("/api/notifications/read", json={}, headers=headers).json() == {"marked": 1}
+    assert api.get("/api/notifications", headers=headers).json()["unread"] == 0
+    assert len(theirs) == 1
+
+
+# --- a practitioner's practice ----------------------------------------------------------
+
+
+def test_a_practitioner_manages_hours_time_off_and_rules(api, db, practitioner, client_user):
+    headers = bearer(practitioner.user, db)
+    schedule = api.get("/api/practice/schedule", headers=headers).json()
+    assert len(schedule["weeklyHours"]) == 7 and schedule["rules"]["timeZone"] == "Africa/Johannesburg"
+    book(api, db, practitioner, client_user, "10:00")
+    mornings = {"ranges": [{"dayOfWeek": d, "start": "13:00", "end": "17:00"} for d in range(7)]}
+    clash = api.put("/api/practice/weekly-hours", json=mornings, headers=headers)
+    assert clash.status_code == 409
+    assert clash.json()["detail"].startswith("1 booked session falls outside the new times.")
+    kept = api.put("/api/practice/weekly-hours", json={**mornings, "bookingsInTheWay": "keep"}, headers=headers)
+    assert kept.status_code == 200
+    backwards = api.put(
+        "/api/practice/weekly-hours",
+        json={"ranges": [{"dayOfWeek": 0, "start": "17:00", "end": "09:00"}]},
+        headers=headers,
+    )
+    assert backwards.status_code == 422
+    day = (booking_day(10)).isoformat()
+    assert (
+        api.post(
+            "/api/practice/time-off", json={"firstDay": day, "lastDay": day, "reason": "Family"}, headers=headers
+        ).status_code
+        == 201
+    )
+    [off] = api.get("/api/practice/schedule", headers=headers).json()["timeOff"]
+    assert api.delete(f"/api/practice/time-off/{off['id']}", headers=headers).status_code == 200
+    assert api.delete(f"/api/practice/time-off/{off['id']}", headers=headers).status_code == 404
+    rules = {"timeZone": "Africa/Johannesburg", "bufferMinutes": 15, "minNoticeMinutes": 120, "bookingHorizonDays": 30}
+    assert api.put("/api/practice/rules", json=rules, headers=headers).status_code == 200
+    assert (
+        api.put("/api/practice/rules", json={**rules, "timeZone": "Mars/Olympus"}, headers=headers).status_code == 422
+    )
+    assert api.get("/api/practice/verification", headers=headers).json()["status"] == "verified"
+    assert api.get("/api/practice/schedule", headers=bearer(client_user, db)).status_code == 403
+
+
+# --- staff ------------------------------------------------------------------------------
+
+
+def test_staff_export_bookings_others_may_not(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    staff = make_user(db, role=Role.STAFF)
+    exported = api.get("/api/staff/bookings", headers=bearer(staff, db))
+    assert exported.status_code == 200
+    assert booking_id in [row["id"] for row in exported.json()["bookings"]]
+    for role in (Role.ANALYST,):
+        assert api.get("/api/staff/bookings", headers=bearer(make_user(db, role=role), db)).status_code == 403
+    assert api.get("/api/staff/bookings", headers=bearer(client_user, db)).status_code == 403
+    assert api.get("/api/staff/bookings", headers=bearer(practitioner.user, db)).status_code == 403
+    naive = api.get("/api/staff/bookings", params={"from": "2026-01-01T00:00:00"}, headers=bearer(staff, db))
+    assert naive.status_code == 422
+
+
+def test_idempotency_keys_are_forgotten_after_a_day(api, db, practitioner, client_user):
+    from avenrae.services import retention
+
+    headers = {**bearer(client_user, db), "Idempotency-Key": "old-key"}
+    assert api.post("/api/bookings", json=booking_body(api, practitioner), headers=headers).status_code == 201
+    kept = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(hours=1))
+    assert kept.idempotency_keys == 0
+    purged = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(days=2))
+    assert purged.idempotency_keys == 1
+    assert count(db, IdempotencyKey) == 0
