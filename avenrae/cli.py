@@ -282,6 +282,50 @@ def cmd_serve(args: argparse.Namespace) -> None:
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
 
 
+# --- stack -------------------------------------------------------------------------
+
+
+def _local_only(what: str) -> None:
+    if get_settings().database_url:
+        raise CommandError(f"DATABASE_URL is set: {what} runs on the project-local cluster only; unset it")
+
+
+def cmd_stack_up(args: argparse.Namespace) -> None:
+    from avenrae import stack
+
+    _local_only("the stack")
+    state = stack.up(get_settings().state_dir, servers=args.servers, log=_say)
+    _say(f"Stack up: nginx (TLS) -> {len(state.servers)} app servers -> PgBouncer -> primary; replica for analytics.")
+    print(state.url)
+
+
+def cmd_stack_down(args: argparse.Namespace) -> None:
+    from avenrae import stack
+
+    if not stack.down(get_settings().state_dir, log=_say):
+        _say("The stack was not running.")
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from avenrae import stack
+
+    state_dir = get_settings().state_dir
+    parts = stack.status(state_dir)
+    if not parts:
+        _say("The stack is not running (python -m avenrae stack up).")
+        return 3
+    for part in parts:
+        print(f"{part.name:<10} {'running' if part.running else 'STOPPED':<8} {part.where}")
+    state = stack.read_state(state_dir)
+    if state is not None and any(p.name == "replica" and p.running for p in parts):
+        try:
+            lag = stack.replica_lag(state)
+            print(f"replica lag: {'unknown' if lag is None else f'{lag:.1f} s'}")
+        except psycopg.Error:
+            print("replica lag: unknown (the replica does not answer)")
+    return 0 if all(part.running for part in parts) else 1
+
+
 # --- wiring ------------------------------------------------------------------------
 
 
@@ -362,6 +406,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     jobs.set_defaults(handler=cmd_jobs)
 
+    stack = commands.add_parser(
+        "stack",
+        help="the production topology on this machine: nginx, app servers, PgBouncer, replica",
+        description="Start, stop or inspect, as processes of this machine with state under .avenrae/stack/: "
+        "nginx with TLS in front of N app servers, PgBouncer (transaction pooling) in front of the local "
+        "cluster, and a streaming replica the analytics pages read. See docs/deploy.md.",
+    )
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION", parser_class=_Parser)
+    stack_up = stack_commands.add_parser("up", help="start the stack and print its https URL")
+    stack_up.add_argument("--servers", type=_whole_number(1), default=2, metavar="N", help="app servers (default 2)")
+    stack_up.set_defaults(handler=cmd_stack_up)
+    stack_commands.add_parser("down", help="stop everything `stack up` started").set_defaults(handler=cmd_stack_down)
+    stack_commands.add_parser("status", help="which parts run, where; the replica's lag").set_defaults(
+        handler=cmd_stack_status
+    )
+
     assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")
     assets.add_argument("--force", action="store_true", help="download again even if present")
     assets.set_defaults(handler=cmd_assets)
@@ -403,12 +463,14 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from avenrae.db import DatabaseNotConfigured
     from avenrae.seed import SeedError
+    from avenrae.stack import StackError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     expected = (
         CommandError,
         localdb.LocalDatabaseError,
+        StackError,
         SeedError,
         DatabaseNotConfigured,
         psycopg.Error,
