@@ -469,6 +469,9 @@ def up(state_dir: Path, servers: int = 2, log: Callable[[str], None] = print) ->
     primary_was_running = cluster is not None and localdb.running_port(Path(cluster.data_dir)) is not None
     cluster = localdb.up(REPO_ROOT, state_dir, log=log)
     cluster = _prepare_primary(cluster, state_dir, log)
+    from avenrae.db import migrate  # migrations before the new code: on the primary, directly
+
+    migrate(cluster.url)
 
     state = StackState(
         https_port=localdb.free_port(),
