@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import psycopg
 import pydantic
@@ -147,6 +148,29 @@ def cmd_db_reset(args: argparse.Namespace) -> None:
     downgrade(url, "base")
     migrate(url, "head")
     _say(f"Database {name!r} reset: empty and migrated to head.")
+
+
+def cmd_db_backup(args: argparse.Namespace) -> None:
+    from avenrae import backup
+
+    url = _database_url()
+    _check_connection(url)
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    path = args.out or backup.default_path(get_settings().state_dir / "backups", name)
+    made = backup.backup(url, path)
+    _say(f"Backed up {name!r}: {made.bytes / 1e6:,.1f} MB in {made.seconds:.1f} s (a consistent snapshot).")
+    print(made.path)
+
+
+def cmd_db_restore(args: argparse.Namespace) -> None:
+    from avenrae import backup
+
+    url = _database_url()
+    _check_connection(url)
+    target = backup.restore(args.file, url, args.into)
+    _say(f"Restored {args.file.name} into the new database {args.into!r}.")
+    _say("To use it: point DATABASE_URL at it (below), or rename databases while the app is stopped.")
+    print(libpq_url(target))
 
 
 # --- users ---------------------------------------------------------------------------
@@ -366,6 +390,25 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=cmd_db_reset)
 
+    backup = db_commands.add_parser(
+        "backup",
+        help="a consistent dump of the database (pg_dump, custom format)",
+        description="Dump the database in one consistent snapshot (pg_dump --format=custom) while the app keeps "
+        "running; prints the file's path. Default file: .avenrae/backups/<db>-<UTC time>.dump. Connect directly "
+        "to PostgreSQL, never through PgBouncer.",
+    )
+    backup.add_argument("--out", type=Path, help="the dump file to write")
+    backup.set_defaults(handler=cmd_db_backup)
+    restore = db_commands.add_parser(
+        "restore",
+        help="restore a backup into a new database",
+        description="Restore a dump made by `db backup` into a new database on the same server (never over "
+        "an existing one); prints the new database's URL.",
+    )
+    restore.add_argument("file", type=Path, help="a dump made by `db backup`")
+    restore.add_argument("--into", required=True, metavar="NAME", help="the new database's name")
+    restore.set_defaults(handler=cmd_db_restore)
+
     users = commands.add_parser("users", help="user accounts: create staff, analysts and admins")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION", parser_class=_Parser)
     create = user_commands.add_parser(
@@ -461,6 +504,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from avenrae.backup import BackupError
     from avenrae.db import DatabaseNotConfigured
     from avenrae.seed import SeedError
     from avenrae.stack import StackError
@@ -471,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CommandError,
         localdb.LocalDatabaseError,
         StackError,
+        BackupError,
         SeedError,
         DatabaseNotConfigured,
         psycopg.Error,
