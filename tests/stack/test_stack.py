@@ -121,6 +121,30 @@ def test_the_stack_serves_over_https_pools_writes_and_replicates(running_stack: 
     assert stack.replica_lag(state) is not None
 
 
+def test_analytics_read_the_replica_and_say_its_lag(running_stack: stack.StackState, monkeypatch):
+    from avenrae import db
+    from avenrae.config import get_settings
+    from avenrae.services import analytics
+
+    monkeypatch.setenv("DATABASE_URL", running_stack.pooled_url())
+    monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "true")
+    monkeypatch.setenv("AVENRAE_ANALYTICS_DATABASE_URL", running_stack.replica_url())
+    get_settings.cache_clear()
+    try:
+        deadline = time.monotonic() + 20  # the first refresh-analytics run, by either server
+        while True:
+            with db.analytics_scope() as connection:
+                assert analytics.reading_replica(connection)
+                fresh = analytics.freshness(connection)
+            if fresh is not None:
+                break
+            assert time.monotonic() < deadline, "refresh-analytics never ran"
+            time.sleep(0.5)
+        assert fresh.replica_lag_seconds is not None and fresh.replica_lag_seconds < 10
+    finally:
+        get_settings.cache_clear()
+
+
 def test_jobs_run_once_across_servers_and_a_killed_server_is_routed_around(running_stack: stack.StackState):
     state = running_stack
     ca = _ca(STATE_DIR)
