@@ -337,7 +337,9 @@ error_log {directory / "error.log"} warn;
 events {{ worker_connections 1024; }}
 
 http {{
-    access_log {directory / "access.log"};
+    # Which app server answered each request ($upstream_addr), for `stack status` readers and tests.
+    log_format stack '$remote_addr [$time_local] "$request" $status $body_bytes_sent -> $upstream_addr';
+    access_log {directory / "access.log"} stack;
     client_body_temp_path {temp / "body"};
     proxy_temp_path {temp / "proxy"};
     fastcgi_temp_path {temp / "fastcgi"};
