@@ -21,6 +21,7 @@ primary only when `stack up` started it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -496,7 +497,7 @@ def up(state_dir: Path, servers: int = 2, log: Callable[[str], None] = print) ->
             _write_state(state_dir, state)
         for server in state.servers:
             _wait_for(
-                lambda server=server: _http_ok(f"http://127.0.0.1:{server.port}/_stcore/health"),
+                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_stcore/health"),
                 server.name,
                 90,
                 directory / "servers" / f"{server.name}.log",
