@@ -75,8 +75,16 @@ def running_stack():
         assert state is not None and url == state.url
         yield state
     finally:
+        state = stack.read_state(STATE_DIR)
         stopped = _cli("stack", "down")
         processes = _our_processes()
+        if state is not None:  # every process it started, by id, and every port it listened on
+            pids = [(state.nginx_pid, "nginx"), (state.pgbouncer_pid, "pgbouncer")]
+            pids += [(server.pid, stack.SERVER_MARKER) for server in state.servers]
+            processes += [f"{pid}: still running" for pid, marker in pids if stack.alive(pid, marker)]
+            ports = [state.https_port, state.pgbouncer_port, state.replica_port, state.primary_port]
+            ports += [server.port for server in state.servers]
+            processes += [f"port {port}: still open" for port in ports if stack._port_open(port)]
         cluster = json.loads((STATE_DIR / "db.json").read_text()) if (STATE_DIR / "db.json").exists() else None
         shutil.rmtree(STATE_DIR, ignore_errors=True)
         if cluster:
