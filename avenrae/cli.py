@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import psycopg
 import pydantic
@@ -147,6 +148,29 @@ def cmd_db_reset(args: argparse.Namespace) -> None:
     downgrade(url, "base")
     migrate(url, "head")
     _say(f"Database {name!r} reset: empty and migrated to head.")
+
+
+def cmd_db_backup(args: argparse.Namespace) -> None:
+    from avenrae import backup
+
+    url = _database_url()
+    _check_connection(url)
+    name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+    path = args.out or backup.default_path(get_settings().state_dir / "backups", name)
+    made = backup.backup(url, path)
+    _say(f"Backed up {name!r}: {made.bytes / 1e6:,.1f} MB in {made.seconds:.1f} s (a consistent snapshot).")
+    print(made.path)
+
+
+def cmd_db_restore(args: argparse.Namespace) -> None:
+    from avenrae import backup
+
+    url = _database_url()
+    _check_connection(url)
+    target = backup.restore(args.file, url, args.into)
+    _say(f"Restored {args.file.name} into the new database {args.into!r}.")
+    _say("To use it: point DATABASE_URL at it (below), or rename databases while the app is stopped.")
+    print(libpq_url(target))
 
 
 # --- users ---------------------------------------------------------------------------
@@ -317,6 +341,50 @@ def cmd_api(args: argparse.Namespace) -> None:
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
 
 
+# --- stack -------------------------------------------------------------------------
+
+
+def _local_only(what: str) -> None:
+    if get_settings().database_url:
+        raise CommandError(f"DATABASE_URL is set: {what} runs on the project-local cluster only; unset it")
+
+
+def cmd_stack_up(args: argparse.Namespace) -> None:
+    from avenrae import stack
+
+    _local_only("the stack")
+    state = stack.up(get_settings().state_dir, servers=args.servers, log=_say)
+    _say(f"Stack up: nginx (TLS) -> {len(state.servers)} app servers -> PgBouncer -> primary; replica for analytics.")
+    print(state.url)
+
+
+def cmd_stack_down(args: argparse.Namespace) -> None:
+    from avenrae import stack
+
+    if not stack.down(get_settings().state_dir, log=_say):
+        _say("The stack was not running.")
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from avenrae import stack
+
+    state_dir = get_settings().state_dir
+    parts = stack.status(state_dir)
+    if not parts:
+        _say("The stack is not running (python -m avenrae stack up).")
+        return 3
+    for part in parts:
+        print(f"{part.name:<10} {'running' if part.running else 'STOPPED':<8} {part.where}")
+    state = stack.read_state(state_dir)
+    if state is not None and any(p.name == "replica" and p.running for p in parts):
+        try:
+            lag = stack.replica_lag(state)
+            print(f"replica lag: {'unknown' if lag is None else f'{lag:.1f} s'}")
+        except psycopg.Error:
+            print("replica lag: unknown (the replica does not answer)")
+    return 0 if all(part.running for part in parts) else 1
+
+
 # --- wiring ------------------------------------------------------------------------
 
 
@@ -357,6 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     reset.set_defaults(handler=cmd_db_reset)
 
+    backup = db_commands.add_parser(
+        "backup",
+        help="a consistent dump of the database (pg_dump, custom format)",
+        description="Dump the database in one consistent snapshot (pg_dump --format=custom) while the app keeps "
+        "running; prints the file's path. Default file: .avenrae/backups/<db>-<UTC time>.dump. Connect directly "
+        "to PostgreSQL, never through PgBouncer.",
+    )
+    backup.add_argument("--out", type=Path, help="the dump file to write")
+    backup.set_defaults(handler=cmd_db_backup)
+    restore = db_commands.add_parser(
+        "restore",
+        help="restore a backup into a new database",
+        description="Restore a dump made by `db backup` into a new database on the same server (never over "
+        "an existing one); prints the new database's URL.",
+    )
+    restore.add_argument("file", type=Path, help="a dump made by `db backup`")
+    restore.add_argument("--into", required=True, metavar="NAME", help="the new database's name")
+    restore.set_defaults(handler=cmd_db_restore)
+
     users = commands.add_parser("users", help="user accounts: create staff, analysts and admins")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION", parser_class=_Parser)
     create = user_commands.add_parser(
@@ -396,6 +483,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="refresh-analytics only: rebuild every rollup, not just what changed"
     )
     jobs.set_defaults(handler=cmd_jobs)
+
+    stack = commands.add_parser(
+        "stack",
+        help="the production topology on this machine: nginx, app servers, PgBouncer, replica",
+        description="Start, stop or inspect, as processes of this machine with state under .avenrae/stack/: "
+        "nginx with TLS in front of N app servers, PgBouncer (transaction pooling) in front of the local "
+        "cluster, and a streaming replica the analytics pages read. See docs/deploy.md.",
+    )
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION", parser_class=_Parser)
+    stack_up = stack_commands.add_parser("up", help="start the stack and print its https URL")
+    stack_up.add_argument("--servers", type=_whole_number(1), default=2, metavar="N", help="app servers (default 2)")
+    stack_up.set_defaults(handler=cmd_stack_up)
+    stack_commands.add_parser("down", help="stop everything `stack up` started").set_defaults(handler=cmd_stack_down)
+    stack_commands.add_parser("status", help="which parts run, where; the replica's lag").set_defaults(
+        handler=cmd_stack_status
+    )
 
     assets = commands.add_parser("assets", help="download the map's JavaScript/CSS for offline use")
     assets.add_argument("--force", action="store_true", help="download again even if present")
@@ -443,14 +546,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from avenrae.backup import BackupError
     from avenrae.db import DatabaseNotConfigured
     from avenrae.seed import SeedError
+    from avenrae.stack import StackError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     expected = (
         CommandError,
         localdb.LocalDatabaseError,
+        StackError,
+        BackupError,
         SeedError,
         DatabaseNotConfigured,
         psycopg.Error,

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "AVENRAE_DATABASE_URL")
     )
+    # DATABASE_URL leads to PgBouncer in transaction pooling mode: no prepared statements
+    # (PgBouncer 1.18 cannot route them), nothing kept in a connection between transactions.
+    database_pooled: bool = False
     # Optional read-only database for analytics (a streaming replica of DATABASE_URL);
     # when set, the analytics pages read there and nothing else does.
     analytics_database_url: str | None = None

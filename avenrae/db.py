@@ -34,9 +34,17 @@ def database_url() -> str:
     return normalise_database_url(state.url)
 
 
+def _connect_args(url: str) -> dict[str, Any]:
+    """Behind PgBouncer in transaction mode (AVENRAE_DATABASE_POOLED), psycopg must not
+    prepare statements: the next transaction may run on another server connection."""
+    settings = get_settings()
+    pooled = settings.database_pooled and url == settings.database_url
+    return {"prepare_threshold": None} if pooled else {}
+
+
 @cache
 def engine_for(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=_connect_args(url))
 
 
 def rows_changed(result: Result[Any]) -> int:
@@ -91,7 +99,7 @@ def independent_transaction(session: Session) -> Iterator[Connection]:
 def _independent_engine(url: str) -> Engine:
     # Connections of their own: the caller holds one of the main pool's while it waits for
     # this, so borrowing from that pool could starve under load.
-    return create_engine(url, poolclass=NullPool)
+    return create_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
 
 
 @contextmanager
@@ -121,7 +129,8 @@ def migrations_config() -> Config:
 
 def _alembic(url: str, action: str, revision: str) -> None:
     config = migrations_config()
-    engine = create_engine(normalise_database_url(url))
+    url = normalise_database_url(url)
+    engine = create_engine(url, connect_args=_connect_args(url))
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection

@@ -1,7 +1,10 @@
 """Background jobs: what must happen without anyone clicking.
 
-Each job runs in its own transaction under a PostgreSQL advisory lock, so several app
-servers (or a server and a cron entry) never run the same job at once. `python -m
+Each job runs in its own transaction under a transaction-level PostgreSQL advisory lock
+(which PgBouncer's transaction pooling keeps), so several app servers (or a server and a
+cron entry) never run the same job at once; each run is recorded in job_runs, and a
+server's scheduler runs a job only when no server ran it within its interval, so with
+several app servers each job still runs once per interval. `python -m
 avenrae serve` runs them on their schedule in a background thread; `python -m avenrae
 jobs NAME` runs one once, for cron or a systemd timer.
 """
@@ -9,6 +12,8 @@ jobs NAME` runs one once, for cron or a systemd timer.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import zlib
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from avenrae.db import session_scope
+from avenrae.db import independent_transaction, session_scope
 from avenrae.services import analytics, flows, notifications, payments, retention
 
 log = logging.getLogger(__name__)
@@ -87,18 +92,79 @@ class JobBusy(Exception):
     """Another process is running this job right now."""
 
 
+# Kept this long, then deleted by the next run of the same job.
+RUNS_KEPT_DAYS = 30
+
+_START = text("""
+    INSERT INTO job_runs (name, server, started_at) VALUES (:name, :server, now()) RETURNING id
+""")
+_FINISH = text("UPDATE job_runs SET finished_at = clock_timestamp(), report = :report WHERE id = :id")
+_FORGET_OLD = text("DELETE FROM job_runs WHERE name = :name AND started_at < now() - make_interval(days => :days)")
+_FAILED = text("""
+    INSERT INTO job_runs (name, server, started_at, finished_at, failed, report)
+    VALUES (:name, :server, :started_at, clock_timestamp(), true, :report)
+""")
+
+
+def server_name() -> str:
+    """Who ran a job: this machine and process (AVENRAE_SERVER_NAME overrides, e.g. "serve-1")."""
+    return os.environ.get("AVENRAE_SERVER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lock(session: Session, name: str) -> None:
+    # Transaction-level: released at commit, so it works behind PgBouncer in transaction mode.
+    key = zlib.crc32(f"avenrae.jobs.{name}".encode())
+    if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}):
+        raise JobBusy(f"{name} is already running")
+
+
+def _run_recorded(session: Session, job: Job, **options: object) -> str:
+    started_at = session.scalar(text("SELECT now()"))
+    run_id = session.scalar(_START, {"name": job.name, "server": server_name()})
+    try:
+        report = job.run(session, **options)
+    except Exception as exc:
+        # The job's transaction is rolled back; the failure is kept beside it, so the job
+        # waits its interval before it is tried again (by whichever server comes first).
+        with independent_transaction(session) as connection:
+            connection.execute(
+                _FAILED,
+                {"name": job.name, "server": server_name(), "started_at": started_at, "report": repr(exc)[:2000]},
+            )
+        raise
+    session.execute(_FINISH, {"report": report[:2000], "id": run_id})
+    session.execute(_FORGET_OLD, {"name": job.name, "days": RUNS_KEPT_DAYS})
+    return report
+
+
 def run_once(name: str, **options: object) -> str:
     """Run one job now, in one transaction; JobBusy if it is already running elsewhere."""
     job = JOBS[name]
     with session_scope() as session:
-        key = zlib.crc32(f"avenrae.jobs.{name}".encode())
-        if not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}):
-            raise JobBusy(f"{name} is already running")
-        return job.run(session, **options)
+        _lock(session, name)
+        return _run_recorded(session, job, **options)
+
+
+def run_if_due(job: Job) -> tuple[str | None, float]:
+    """Run `job` unless any server started it less than its interval ago; JobBusy if it
+    is running elsewhere. Returns the report (None when not due) and the seconds until
+    it is next due."""
+    with session_scope() as session:
+        _lock(session, job.name)
+        last, now = session.execute(
+            text("SELECT (SELECT max(started_at) FROM job_runs WHERE name = :name), now()"), {"name": job.name}
+        ).one()
+        if last is not None:
+            wait = job.every_seconds - (now - last).total_seconds()
+            if wait > 0:
+                return None, wait
+        return _run_recorded(session, job), float(job.every_seconds)
 
 
 class Scheduler:
-    """Runs every enabled job on its schedule in a daemon thread until stopped."""
+    """Runs every enabled job on its schedule in a daemon thread until stopped. Several
+    servers may each run one: a job's runs are recorded in job_runs, and a server runs a
+    job only when no server has run it within its interval."""
 
     def __init__(self, jobs: dict[str, Job] | None = None, tick_seconds: float = 5.0):
         self.jobs = jobs or JOBS
@@ -114,17 +180,19 @@ class Scheduler:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        due = dict.fromkeys(self.jobs, 0.0)  # everything runs once at start
+        due = dict.fromkeys(self.jobs, 0.0)  # each is looked at once at start
         while not self._stop.is_set():
             for name, job in self.jobs.items():
                 if time.monotonic() < due[name] or not job.enabled():
                     continue
-                due[name] = time.monotonic() + job.every_seconds
                 try:
-                    report = run_once(name)
-                    log.info("job %s: %s", name, report)
+                    report, wait = run_if_due(job)
+                    due[name] = time.monotonic() + wait
+                    if report is not None:
+                        log.info("job %s: %s", name, report)
                 except JobBusy:
-                    pass
+                    due[name] = time.monotonic() + self.tick_seconds
                 except Exception:  # a failing job must not stop the others; it is retried next time
+                    due[name] = time.monotonic() + job.every_seconds
                     log.exception("job %s failed", name)
             self._stop.wait(self.tick_seconds)

@@ -15,6 +15,7 @@ from typing import Any
 
 from geoalchemy2 import Geography, WKBElement
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -961,3 +963,19 @@ class GeocodeCache(Base):
     province: Mapped[str | None] = mapped_column(String(40))
     display_name: Mapped[str | None] = mapped_column(Text)
     looked_up_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class JobRun(Base):
+    """One run of a background job by one app server: the scheduler runs a job only when its
+    last run (by any server) is older than the job's interval, so jobs run once across servers."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_name_started_at", "name", "started_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), nullable=False)
+    server: Mapped[str] = mapped_column(String(120), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    report: Mapped[str | None] = mapped_column(Text)

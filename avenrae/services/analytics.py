@@ -464,14 +464,32 @@ class Freshness:
     watermark: datetime
     seconds: float
     full_rebuild: bool
+    # Read on a streaming replica: how many seconds its replay is behind the primary
+    # (0 when it has replayed everything it received); None on the primary itself.
+    replica_lag_seconds: float | None = None
+
+
+_REPLICA_LAG = text("""
+    SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END
+""")
 
 
 def freshness(connection: Connection) -> Freshness | None:
-    """When the figures were last refreshed, or None if never."""
+    """When the figures were last refreshed, or None if never; on a replica, its lag."""
     row = connection.execute(
         text("SELECT refreshed_at, watermark, seconds, full_rebuild FROM analytics_refresh WHERE id = 1")
     ).one_or_none()
-    return None if row is None else Freshness(row[0], row[1], float(row[2]), row[3])
+    if row is None:
+        return None
+    lag = connection.execute(_REPLICA_LAG).scalar()
+    return Freshness(row[0], row[1], float(row[2]), row[3], None if lag is None else float(lag))
+
+
+def reading_replica(connection: Connection) -> bool:
+    """Whether this connection reads a standby (pg_is_in_recovery())."""
+    return bool(connection.execute(text("SELECT pg_is_in_recovery()")).scalar())
 
 
 # --- the map -----------------------------------------------------------------------------

@@ -75,9 +75,18 @@ def freshness_note() -> analytics.Freshness:
     ago = "just now" if minutes < 1 else f"{fmt.count(minutes, 'minute')} ago" if minutes < 120 else "hours ago"
     st.caption(
         f":material/update: Figures as of {fmt.local_time(fresh.refreshed_at)} ({ago}); refreshed every ten "
-        f"minutes. Days are in {fmt.default_zone()}."
+        f"minutes.{replica_note(fresh.replica_lag_seconds)} Days are in {fmt.default_zone()}."
     )
     return fresh
+
+
+def replica_note(lag_seconds: float | None) -> str:
+    """What to say about the read replica the figures come from (nothing on the primary)."""
+    if lag_seconds is None:
+        return ""
+    if lag_seconds < 1:
+        return " Read from the replica, which is up to date."
+    return f" Read from the replica, {fmt.count(round(lag_seconds), 'second')} behind the live data."
 
 
 def shown(frame: pd.DataFrame, *, drop: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -471,6 +471,16 @@ def test_refresh_finds_changes_through_indexes(db, dataset, table, column, index
 def test_freshness_says_when_and_how(db, dataset):
     fresh = analytics.freshness(db.connection())
     assert fresh is not None and fresh.full_rebuild and fresh.refreshed_at >= fresh.watermark
+    assert fresh.replica_lag_seconds is None  # read on the primary
+    assert not analytics.reading_replica(db.connection())
+
+
+def test_the_replica_note_says_how_far_behind_the_figures_are():
+    from avenrae.ui.analytics import replica_note
+
+    assert replica_note(None) == ""
+    assert replica_note(0.2) == " Read from the replica, which is up to date."
+    assert replica_note(42.4) == " Read from the replica, 42 seconds behind the live data."
 
 
 # --- the map

@@ -13,9 +13,7 @@ from tests.factories import make_booking
 
 
 def test_expire_pending_cancels_holds_that_ran_out(db):
-    ran_out = make_booking(
-        db, status=BookingStatus.PENDING, hold_expires_at=datetime.now(UTC) - timedelta(minutes=1)
-    )
+    ran_out = make_booking(db, status=BookingStatus.PENDING, hold_expires_at=datetime.now(UTC) - timedelta(minutes=1))
     still_held = make_booking(
         db, status=BookingStatus.PENDING, hold_expires_at=datetime.now(UTC) + timedelta(minutes=10)
     )
@@ -64,3 +62,26 @@ def test_the_scheduler_runs_due_jobs_skips_disabled_ones_and_survives_failures(d
     finally:
         scheduler.stop()
     assert "explode" in calls and "off" not in calls
+
+
+def test_a_job_run_by_one_server_is_not_run_again_by_another_within_its_interval(db, monkeypatch):
+    job = jobs.Job("hourly", 3600, lambda session: "done")
+    monkeypatch.setenv("AVENRAE_SERVER_NAME", "serve-1")
+    assert jobs.run_if_due(job) == ("done", 3600.0)
+    monkeypatch.setenv("AVENRAE_SERVER_NAME", "serve-2")
+    report, wait = jobs.run_if_due(job)
+    assert report is None and 3500 < wait <= 3600
+    runs = db.execute(text("SELECT server, report FROM job_runs WHERE name = 'hourly'")).all()
+    assert runs == [("serve-1", "done")]
+
+
+def test_a_failed_run_is_recorded_and_waits_its_interval(db):
+    def explode(session):
+        raise RuntimeError("boom")
+
+    job = jobs.Job("fragile", 600, explode)
+    with pytest.raises(RuntimeError):
+        jobs.run_if_due(job)
+    assert jobs.run_if_due(job)[0] is None
+    failed = db.execute(text("SELECT failed, report FROM job_runs WHERE name = 'fragile'")).one()
+    assert failed.failed and "boom" in failed.report

@@ -1,0 +1,96 @@
+"""`db backup` then `db restore` into a new database reproduces every table and the ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.orm import Session
+
+from avenrae import backup, cli
+from avenrae.config import libpq_url
+from avenrae.models import BookingStatus, PaymentStatus, TransactionKind
+from tests.factories import make_booking, make_review, make_transaction
+
+RESTORED = "avenrae_restore_test"
+
+COUNT_TABLES = """
+    SELECT table_name FROM information_schema.tables
+    WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name
+"""
+LEDGER = """
+    SELECT kind, status, count(*), sum(amount) FROM payment_transactions GROUP BY kind, status ORDER BY kind, status
+"""
+
+
+def _facts(url: str) -> tuple[dict[str, int], list[tuple], list[tuple]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = [row[0] for row in connection.execute(text(COUNT_TABLES))]
+            counts = {t: connection.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in tables}
+            ledger = [tuple(row) for row in connection.execute(text(LEDGER))]
+            settings = [
+                tuple(row)
+                for row in connection.execute(text("SELECT name, setting FROM pg_settings WHERE name = 'jit'"))
+            ]
+    finally:
+        engine.dispose()
+    return counts, ledger, settings
+
+
+@pytest.fixture
+def restored_url(test_database_url):
+    admin = libpq_url(make_url(test_database_url).set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{RESTORED}" WITH (FORCE)')
+    yield make_url(test_database_url).set(database=RESTORED).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{RESTORED}" WITH (FORCE)')
+
+
+def test_backup_then_restore_reproduces_every_table_and_the_ledger(
+    committed_db, test_database_url, restored_url, tmp_path
+):
+    with Session(committed_db) as session:
+        for number in range(5):
+            booking = make_booking(session, status=BookingStatus.CONFIRMED)
+            charge = make_transaction(session, booking, amount=Decimal("450.00") + number)
+            if number % 2:
+                make_transaction(
+                    session, booking, kind=TransactionKind.REFUND, amount=Decimal("100.50"), refund_of_id=charge.id
+                )
+            make_transaction(session, booking, status=PaymentStatus.FAILED, amount=Decimal("1.00"))
+            completed = make_booking(session, status=BookingStatus.COMPLETED)
+            make_review(session, completed)
+        session.commit()
+    before = _facts(test_database_url)
+    assert before[0]["bookings"] == 10 and before[1]
+
+    dump = tmp_path / "avenrae.dump"
+    made = backup.backup(test_database_url, dump)
+    assert made.path == dump and dump.stat().st_size > 0
+    url = backup.restore(dump, test_database_url, RESTORED)
+    assert make_url(url).database == RESTORED
+
+    assert _facts(restored_url) == before  # every table's rows, the ledger's sums, jit off for the database
+    with pytest.raises(backup.BackupError, match="exists"):
+        backup.restore(dump, test_database_url, RESTORED)
+
+
+def test_the_cli_backs_up_and_restores(committed_db, test_database_url, restored_url, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", test_database_url)
+    from avenrae.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        dump = tmp_path / "cli.dump"
+        assert cli.main(["db", "backup", "--out", str(dump)]) == 0
+        assert capsys.readouterr().out.strip() == str(dump)
+        assert cli.main(["db", "restore", str(dump), "--into", RESTORED]) == 0
+        assert RESTORED in capsys.readouterr().out
+        assert cli.main(["db", "restore", str(dump), "--into", "Bad-Name"]) == 1
+    finally:
+        get_settings.cache_clear()

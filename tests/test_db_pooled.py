@@ -1,0 +1,20 @@
+"""Behind PgBouncer in transaction mode psycopg must not prepare statements."""
+
+from avenrae import db
+from avenrae.config import get_settings
+
+
+def test_a_pooled_database_url_is_used_without_prepared_statements(monkeypatch):
+    url = "postgresql+psycopg://u:p@127.0.0.1:6432/avenrae"
+    replica = "postgresql+psycopg://u:p@127.0.0.1:5433/avenrae"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "true")
+    get_settings.cache_clear()
+    try:
+        assert db._connect_args(url) == {"prepare_threshold": None}
+        assert db._connect_args(replica) == {}  # the replica is reached directly
+        monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "false")
+        get_settings.cache_clear()
+        assert db._connect_args(url) == {}
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,66 @@
+"""The stack's generated configuration and its commands when nothing runs (no processes started)."""
+
+from pathlib import Path
+
+from avenrae import cli, stack
+
+
+def _state(tmp_path: Path) -> stack.StackState:
+    return stack.StackState(
+        https_port=8443,
+        pgbouncer_port=6432,
+        replica_port=5433,
+        replica_dir=str(tmp_path / "replica"),
+        primary_port=5432,
+        primary_started=False,
+        password="secret",
+        servers=[stack.Server("serve-1", 8501, 0), stack.Server("serve-2", 8502, 0)],
+    )
+
+
+def test_nginx_proxies_websockets_to_every_server_sticky_over_tls(tmp_path):
+    conf = stack.nginx_conf(_state(tmp_path), tmp_path, tmp_path / "c.crt", tmp_path / "c.key", worker_user=None)
+    assert "listen 127.0.0.1:8443 ssl;" in conf
+    assert "server 127.0.0.1:8501" in conf and "server 127.0.0.1:8502" in conf
+    assert "hash $route consistent;" in conf and "avenrae_route=$route" in conf
+    assert "proxy_set_header Upgrade $http_upgrade;" in conf
+    assert "proxy_set_header Connection $connection_upgrade;" in conf
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in conf
+    assert "daemon off;" in conf
+
+
+def test_app_servers_are_pooled_and_read_analytics_on_the_replica(tmp_path):
+    env = stack.server_env(_state(tmp_path), "serve-1", "cookie")
+    assert env["DATABASE_URL"].endswith("@127.0.0.1:6432/avenrae")
+    assert env["AVENRAE_DATABASE_POOLED"] == "true"
+    assert env["AVENRAE_ANALYTICS_DATABASE_URL"].endswith("@127.0.0.1:5433/avenrae")
+    assert env["AVENRAE_PUBLIC_URL"] == "https://localhost:8443"
+    assert env["STREAMLIT_SERVER_COOKIE_SECRET"] == "cookie"
+    assert "options" not in env["DATABASE_URL"]  # PgBouncer refuses the startup parameter
+
+
+def test_a_process_id_is_ours_only_while_its_command_line_says_so():
+    import os
+
+    assert stack.alive(os.getpid(), "python")
+    assert not stack.alive(os.getpid(), "nginx: master")
+    assert not stack.alive(0, "python")
+
+
+def test_stack_commands_when_nothing_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AVENRAE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    from avenrae.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["stack", "status"]) == 3
+        assert "not running" in capsys.readouterr().err
+        assert cli.main(["stack", "down"]) == 0
+        assert "was not running" in capsys.readouterr().err
+        monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db.example.co.za/avenrae")
+        get_settings.cache_clear()
+        assert cli.main(["stack", "up"]) == 1
+        assert "project-local cluster only" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
