@@ -51,11 +51,11 @@ except ServiceError as problem:
     st.stop()
 
 columns = st.columns(4)
-columns[0].metric("Charged", fmt.rand(found.totals.charged))
-columns[1].metric("Refunded", fmt.rand(found.totals.refunded))
-columns[2].metric("Net received", fmt.rand(found.totals.net))
-columns[3].metric(
-    "Platform fees", fmt.rand(found.totals.platform_fees), help="Fee share of charges, less the fee share of refunds"
+fmt.rand_metric(columns[0], "Charged", found.totals.charged)
+fmt.rand_metric(columns[1], "Refunded", found.totals.refunded)
+fmt.rand_metric(columns[2], "Net received", found.totals.net)
+fmt.rand_metric(
+    columns[3], "Platform fees", found.totals.platform_fees, help="Fee share of charges, less the fee share of refunds"
 )
 st.caption("Totals of completed rows matching the filters; the table shows every status.")
 

@@ -74,10 +74,10 @@ def percent(value: float | None) -> str:
 
 
 cols = st.columns(4)
-cols[0].metric("Gross bookings value", fmt.rand(totals.gross), help="What clients paid (completed charges)")
-cols[1].metric("Platform fees", fmt.rand(totals.platform_fees), help="The platform's revenue, after refunds")
-cols[2].metric("Refunds", fmt.rand(totals.refunds))
-cols[3].metric("Practitioner earnings", fmt.rand(totals.earnings), help="Service amounts less refunds")
+fmt.rand_metric(cols[0], "Gross bookings value", totals.gross, help="What clients paid (completed charges)")
+fmt.rand_metric(cols[1], "Platform fees", totals.platform_fees, help="The platform's revenue, after refunds")
+fmt.rand_metric(cols[2], "Refunds", totals.refunds)
+fmt.rand_metric(cols[3], "Practitioner earnings", totals.earnings, help="Service amounts less refunds")
 cols = st.columns(4)
 cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
 cols[1].metric("Cancellation rate", percent(totals.cancellation_rate))
