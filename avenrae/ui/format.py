@@ -59,6 +59,18 @@ def count(value: int, noun: str | None = None, plural: str | None = None) -> str
     return f"{value:,} " + (noun if value == 1 else plural or noun + "s")
 
 
+def rows(value: int, exact: bool, noun: str, plural: str | None = None) -> str:
+    """A count that may be an estimate: "1,234 bookings" or "about 1.8 million bookings"."""
+    if exact:
+        return count(value, noun, plural)
+    many = plural or noun + "s"
+    if value >= 1_000_000:
+        return f"about {value / 1_000_000:.1f} million {many}"
+    if value >= 1_000:
+        return f"about {float(f'{value:.2g}'):,.0f} {many}"
+    return f"about {value:,} {many}"
+
+
 def distance(km: float) -> str:
     """'850 m' under a kilometre, '3.2 km' under 100 km, '153 km' beyond."""
     if km < 1:
