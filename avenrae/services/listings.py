@@ -37,14 +37,14 @@ class Count:
     exact: bool
 
 
-def count(session: Session, statement: Select, *, exact_below: int = EXACT_COUNT_BELOW) -> Count:
+def count(session: Session, statement: Select, *, exact_below: int | None = None) -> Count:
     """How many rows `statement` gives: exact when the planner expects fewer than
     `exact_below`, otherwise the planner's estimate (from the tables' statistics)."""
     connection = session.connection()
     compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
     plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
     estimate = int(plan[0]["Plan"]["Plan Rows"])
-    if estimate < exact_below:
+    if estimate < (EXACT_COUNT_BELOW if exact_below is None else exact_below):
         return Count(session.scalar(select(func.count()).select_from(statement.subquery())) or 0, True)
     return Count(estimate, False)
 
