@@ -190,6 +190,7 @@ class User(UuidPk, Timestamps, Base):
             "id",
             postgresql_where=text("is_active AND deleted_at IS NULL"),
         ),
+        Index("ix_users_updated_at", "updated_at"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
     )
 

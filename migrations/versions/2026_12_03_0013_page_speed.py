@@ -6,7 +6,9 @@
   clients or practitioners by name in the pickers (Availability, Book a session) without
   sorting two million people;
 - reviews (status, flagged first, created_at, id): the moderation queue's first 100
-  in the order it is worked, without sorting every review in that state.
+  in the order it is worked, without sorting every review in that state;
+- users (updated_at): the analytics refresh finds practitioners whose account changed
+  (deactivated, deleted) to recount only their hexagons' supply.
 
 Revision ID: 20261203_page_speed
 Revises: 20261202_geocoding
@@ -37,9 +39,11 @@ def upgrade() -> None:
         "reviews",
         ["status", sa.text("(cardinality(flags) > 0) DESC"), "created_at", "id"],
     )
+    op.create_index("ix_users_updated_at", "users", ["updated_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_users_updated_at", table_name="users")
     op.drop_index("ix_reviews_queue", table_name="reviews")
     op.drop_index("ix_users_active_by_name", table_name="users")
     op.drop_index("ix_bookings_session_start_id", table_name="bookings")
