@@ -55,7 +55,7 @@ if not waiting:
     st.stop()
 
 current = waiting[0]
-st.caption(f"{fmt.count(total, 'review')} in this queue · flagged ones first, then oldest first")
+st.caption(f"{fmt.rows(total, total.exact, 'review')} in this queue · flagged ones first, then oldest first")
 with st.container(border=True):
     ui_reviews.card(current, show_practitioner=True)
     st.caption(f"Written {fmt.local_time(current.created_at)}")

@@ -21,32 +21,13 @@ from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import Booking, PaymentStatus, PaymentTransaction, Practitioner, Role, TransactionKind, User
 from avenrae.services import bookings, ledger, validation
+from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput, PermissionDenied
 
-# Below this many (estimated) rows a count is exact: counting them takes milliseconds.
-EXACT_COUNT_BELOW = 50_000
 # Ledger totals are added up live below this many rows, and read from the rollups above.
 LIVE_TOTALS_BELOW = 100_000
 NO_BOOKING_FILTER = bookings.BookingFilter()
 NO_LEDGER_FILTER = ledger.LedgerFilter()
-
-
-@dataclass(frozen=True)
-class Count:
-    value: int
-    exact: bool
-
-
-def count(session: Session, statement: Select, *, exact_below: int | None = None) -> Count:
-    """How many rows `statement` gives: exact when the planner expects fewer than
-    `exact_below`, otherwise the planner's estimate (from the tables' statistics)."""
-    connection = session.connection()
-    compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
-    plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
-    estimate = int(plan[0]["Plan"]["Plan Rows"])
-    if estimate < (EXACT_COUNT_BELOW if exact_below is None else exact_below):
-        return Count(session.scalar(select(func.count()).select_from(statement.subquery())) or 0, True)
-    return Count(estimate, False)
 
 
 # --- bookings -------------------------------------------------------------------------
