@@ -188,7 +188,7 @@ class User(UuidPk, Timestamps, Base):
             "first_name",
             "last_name",
             "id",
-            postgresql_where=text("is_active AND deleted_at IS NULL"),
+            postgresql_where=text("is_active IS TRUE AND deleted_at IS NULL"),
         ),
         Index("ix_users_updated_at", "updated_at"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),

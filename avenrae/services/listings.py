@@ -208,7 +208,8 @@ def ledger_list(
 
 def _ledger_totals(session, filters, conditions, with_names, words, total: Count, days) -> LedgerTotals:
     small = total.exact or total.value < LIVE_TOTALS_BELOW
-    if small or words or filters.providers or days is None:
+    refreshed = session.execute(text("SELECT refreshed_at FROM analytics_refresh WHERE id = 1")).scalar()
+    if small or words or filters.providers or days is None or refreshed is None:
         sums = session.execute(with_names(select(*ledger._totals_columns())).where(*conditions)).one()
         return LedgerTotals(ledger._totals(sums), None)
     # Totals are of completed rows only; the rollups hold exactly those, by day.
@@ -221,8 +222,7 @@ def _ledger_totals(session, filters, conditions, with_names, words, total: Count
         text(
             """
             SELECT coalesce(sum(gross), 0), coalesce(sum(gross_fees), 0),
-                   coalesce(sum(refunds), 0), coalesce(sum(refunded_fees), 0),
-                   (SELECT refreshed_at FROM analytics_refresh WHERE id = 1)
+                   coalesce(sum(refunds), 0), coalesce(sum(refunded_fees), 0)
             FROM analytics_days WHERE day BETWEEN :first AND :last
             """
         ),
@@ -233,4 +233,4 @@ def _ledger_totals(session, filters, conditions, with_names, words, total: Count
     totals = ledger._totals(
         (gross, refunded, gross_fees - refunded_fees, (gross - gross_fees) - (refunded - refunded_fees))
     )
-    return LedgerTotals(totals, row[4])
+    return LedgerTotals(totals, refreshed)

@@ -2,7 +2,8 @@
 
 - bookings (session_start, id): everyone's bookings a keyset page at a time, soonest or
   latest first (Bookings for staff);
-- users (role, first_name, last_name, id) of active, undeleted users: the first 20
+- users (role, first_name, last_name, id) of active, undeleted users (`is_active IS TRUE`, as
+  accounts.find_people asks): the first 20
   clients or practitioners by name in the pickers (Availability, Book a session) without
   sorting two million people;
 - reviews (status, flagged first, created_at, id): the moderation queue's first 100
@@ -32,7 +33,7 @@ def upgrade() -> None:
         "ix_users_active_by_name",
         "users",
         ["role", "first_name", "last_name", "id"],
-        postgresql_where=sa.text("is_active AND deleted_at IS NULL"),
+        postgresql_where=sa.text("is_active IS TRUE AND deleted_at IS NULL"),
     )
     op.create_index(
         "ix_reviews_queue",

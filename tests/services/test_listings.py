@@ -161,7 +161,7 @@ def test_the_pickers_first_page_reads_people_in_name_order_from_the_index(db, bo
     db.execute(text("SET LOCAL enable_sort = off"))
     plan = explain(
         db,
-        "SELECT id FROM users WHERE role = 'practitioner' AND is_active AND deleted_at IS NULL "
+        "SELECT id FROM users WHERE role = 'practitioner' AND is_active IS TRUE AND deleted_at IS NULL "
         "ORDER BY first_name, last_name, id LIMIT 20",
     )
     assert "ix_users_active_by_name" in indexes_used(plan)
