@@ -184,6 +184,15 @@ class User(UuidPk, Timestamps, Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
+        Index(
+            "ix_users_active_by_name",
+            "role",
+            "first_name",
+            "last_name",
+            "id",
+            postgresql_where=text("is_active IS TRUE AND deleted_at IS NULL"),
+        ),
+        Index("ix_users_updated_at", "updated_at"),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
     )
 
@@ -393,6 +402,7 @@ class Booking(UuidPk, Timestamps, Base):
         Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
         # What changed since the analytics rollups were last refreshed.
         Index("ix_bookings_updated_at", "updated_at"),
+        Index("ix_bookings_session_start_id", "session_start", "id"),
     )
 
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -450,6 +460,7 @@ class Review(UuidPk, Timestamps, Base):
     __table_args__ = (
         Index("ix_reviews_practitioner_status", "practitioner_id", "status"),
         Index("ix_reviews_status_created_at", "status", "created_at"),
+        Index("ix_reviews_queue", "status", text("(cardinality(flags) > 0) DESC"), "created_at", "id"),
         Index("ix_reviews_updated_at", "updated_at"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         CheckConstraint("char_length(comment) <= 2000", name="comment_length"),

@@ -7,7 +7,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
-from avenrae.services import bookings
+from avenrae.services import bookings, listings
 from avenrae.services.errors import ServiceError
 from avenrae.ui import booking_actions, feedback, payment, widgets
 from avenrae.ui import format as fmt
@@ -18,13 +18,11 @@ actor = bookings.Actor(user.id, user.role)
 st.title("Bookings" if actor.is_operator else "My bookings")
 feedback.show_flash()
 
-left, middle, right = st.columns([2, 3, 1])
+left, middle = st.columns([2, 4])
 period = left.segmented_control("When", ["Upcoming", "Past", "All"], default="Upcoming")
 statuses = middle.multiselect(
     "Status", list(BookingStatus), format_func=lambda s: fmt.label(s.value), placeholder="Any status"
 )
-with right:
-    page_number = widgets.page_number(key="bookings_page")
 words = st.text_input("Client or practitioner", placeholder="Part of a name or email") if actor.is_operator else ""
 now = datetime.now(UTC)
 filters = bookings.BookingFilter(
@@ -34,15 +32,18 @@ filters = bookings.BookingFilter(
     text=words,
     soonest_first=period == "Upcoming",
 )
+# A page at a time along the session-start index, after the last booking shown.
+after, page_number = widgets.keyset_page(key="bookings_pages", scope=(period, tuple(statuses), words))
 try:
     with session_scope() as session:
-        found = bookings.list_for(session=session, actor=actor, filters=filters, page=page_number)
+        found = listings.booking_list(session=session, actor=actor, filters=filters, after=after)
 except ServiceError as problem:
     feedback.show_error(problem)
     st.stop()
 
 if found.rows:
-    st.caption(f"{fmt.count(found.total, 'booking')} · page {found.page} of {found.pages:,}")
+    pages = f" of {-(-found.total.value // 25):,}" if found.total.exact else ""
+    st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}")
     st.dataframe(
         pd.DataFrame(
             {
@@ -62,6 +63,8 @@ if found.rows:
         hide_index=True,
         width="stretch",
     )
+    if page_number > 1 or found.next is not None:
+        widgets.keyset_buttons(key="bookings_pages", following=found.next)
 else:
     st.info("No bookings here yet." if period == "All" and not statuses else "No bookings match.")
     if user.role == Role.CLIENT:

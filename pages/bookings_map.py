@@ -56,7 +56,7 @@ unmet: analytics.CellLayer = view.read(analytics.unmet_demand_cells, filters)
 value_label = "Bookings" if measure == "bookings" else "Amount paid (R)"
 summary = st.columns(4)
 summary[0].metric("Bookings", fmt.count(sum(c.bookings for c in booked.cells)))
-summary[1].metric("Amount paid", fmt.rand(sum((c.paid for c in booked.cells), start=0)))
+fmt.rand_metric(summary[1], "Amount paid", sum((c.paid for c in booked.cells), start=0))
 summary[2].metric("Hexagons with bookings", fmt.count(len(booked.cells)))
 summary[3].metric("Unmet searches", fmt.count(int(unmet.total)))
 

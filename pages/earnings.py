@@ -23,9 +23,7 @@ if user.role != Role.PRACTITIONER:
 
 try:
     with session_scope() as session:
-        months = ledger.earnings(
-            session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id
-        )
+        months = ledger.earnings(session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id)
 except ServiceError as problem:
     feedback.show_error(problem)
     st.stop()
@@ -42,9 +40,9 @@ if not months:
 latest = months[0]
 columns = st.columns(4)
 columns[0].metric(f"Sessions paid, {latest.month}", latest.sessions)
-columns[1].metric("Earned", fmt.rand(latest.earned))
-columns[2].metric("Refunded", fmt.rand(latest.refunds))
-columns[3].metric("Net", fmt.rand(latest.net))
+fmt.rand_metric(columns[1], "Earned", latest.earned)
+fmt.rand_metric(columns[2], "Refunded", latest.refunds)
+fmt.rand_metric(columns[3], "Net", latest.net)
 st.dataframe(
     pd.DataFrame(
         {
@@ -58,4 +56,4 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
-st.metric("Net over these months", fmt.rand(sum((m.net for m in months), start=fmt.money(0))))
+fmt.rand_metric(st, "Net over these months", sum((m.net for m in months), start=fmt.money(0)))

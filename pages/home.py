@@ -21,9 +21,9 @@ st.caption(f"Live figures · money this month ({month}) comes from the payments 
 cols = st.columns(5)
 cols[0].metric("Active practitioners", fmt.count(figures.practitioners))
 cols[1].metric("Bookings, all time", fmt.count(figures.bookings))
-cols[2].metric(f"Charged in {month}", fmt.rand(figures.month.charged))
-cols[3].metric("Platform fees", fmt.rand(figures.month.platform_fees), help="Fee share of charges, less refunds")
-cols[4].metric("Refunded", fmt.rand(figures.month.refunded))
+fmt.rand_metric(cols[2], f"Charged in {month}", figures.month.charged)
+fmt.rand_metric(cols[3], "Platform fees", figures.month.platform_fees, help="Fee share of charges, less refunds")
+fmt.rand_metric(cols[4], "Refunded", figures.month.refunded)
 
 if figures.practitioners == 0:
     st.info("No practitioners yet. Load demo data with `python -m avenrae db seed`.")

@@ -45,6 +45,6 @@ if not waiting:
     st.stop()
 
 current = waiting[0]
-st.caption(f"{fmt.count(total, 'review')} in this queue · flagged ones first, then oldest first")
+st.caption(f"{fmt.rows(total, total.exact, 'review')} in this queue · flagged ones first, then oldest first")
 moderation.decision_panel(current, actor=actor, status=status, waiting=waiting, skipped=skipped)
 moderation.queue_table(queued)

@@ -1,13 +1,14 @@
 """Payments: the ledger for staff, totals, refunds owed, unmatched payments, and refunds."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import PaymentStatus, TransactionKind
-from avenrae.services import bookings, ledger, payments
+from avenrae.services import bookings, ledger, listings, payments
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, refunds, widgets
 from avenrae.ui import format as fmt
@@ -27,22 +28,23 @@ with left:
     period = widgets.date_range(key="payments_period")
 kinds = middle.multiselect("Kind", list(TransactionKind), format_func=lambda k: fmt.label(k.value), placeholder="All")
 statuses = right.multiselect("Status", list(PaymentStatus), format_func=lambda s: fmt.label(s.value), placeholder="All")
-left, right = st.columns([4, 1])
-words = left.text_input("Client, practitioner or reference", placeholder="Part of a name, email or reference")
-with right:
-    page_number = widgets.page_number(key="payments_page")
+words = st.text_input("Client, practitioner or reference", placeholder="Part of a name, email or reference")
 if period is None:
     st.stop()
 
-start = datetime.combine(period[0], time(0), UTC)
-end = datetime.combine(period[1] + timedelta(days=1), time(0), UTC)
+# Days as the platform keeps them (its time zone), as the figures on Revenue & fees.
+zone = ZoneInfo(fmt.default_zone())
+start = datetime.combine(period[0], time(0), zone)
+end = datetime.combine(period[1] + timedelta(days=1), time(0), zone)
+after, page_number = widgets.keyset_page(key="payments_pages", scope=(period, tuple(kinds), tuple(statuses), words))
 try:
     with session_scope() as session:
-        found = ledger.ledger_page(
+        found = listings.ledger_list(
             session=session,
             role=user.role,
             filters=ledger.LedgerFilter(start=start, end=end, kinds=tuple(kinds), statuses=tuple(statuses), text=words),
-            page=page_number,
+            after=after,
+            days=period,
         )
         owed = ledger.refunds_owed(session=session, role=user.role)
         unmatched = payments.unmatched_payments(session=session, role=user.role)
@@ -51,16 +53,24 @@ except ServiceError as problem:
     st.stop()
 
 columns = st.columns(4)
-columns[0].metric("Charged", fmt.rand(found.totals.charged))
-columns[1].metric("Refunded", fmt.rand(found.totals.refunded))
-columns[2].metric("Net received", fmt.rand(found.totals.net))
-columns[3].metric(
-    "Platform fees", fmt.rand(found.totals.platform_fees), help="Fee share of charges, less the fee share of refunds"
+totals = found.totals.totals
+fmt.rand_metric(columns[0], "Charged", totals.charged)
+fmt.rand_metric(columns[1], "Refunded", totals.refunded)
+fmt.rand_metric(columns[2], "Net received", totals.net)
+fmt.rand_metric(
+    columns[3], "Platform fees", totals.platform_fees, help="Fee share of charges, less the fee share of refunds"
 )
-st.caption("Totals of completed rows matching the filters; the table shows every status.")
+if found.totals.as_of is None:
+    st.caption("Totals of completed rows matching the filters; the table shows every status.")
+else:
+    st.caption(
+        "Totals of completed rows matching the filters, from the analytics figures as of "
+        f"{fmt.local_time(found.totals.as_of)} (refreshed every 10 minutes); the table shows every status, up to now."
+    )
 
 if found.rows:
-    st.caption(f"{fmt.count(found.total, 'row')} · page {found.page} of {found.pages:,}")
+    pages = f" of {-(-found.total.value // 50):,}" if found.total.exact else ""
+    st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'row')} · page {page_number}{pages}")
     st.dataframe(
         pd.DataFrame(
             {
@@ -79,6 +89,8 @@ if found.rows:
         hide_index=True,
         width="stretch",
     )
+    if page_number > 1 or found.next is not None:
+        widgets.keyset_buttons(key="payments_pages", following=found.next)
 else:
     st.info("No payments match.")
 

@@ -3,6 +3,7 @@ over time and by specialization, province, city, meeting type and practitioner. 
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -74,10 +75,10 @@ def percent(value: float | None) -> str:
 
 
 cols = st.columns(4)
-cols[0].metric("Gross bookings value", fmt.rand(totals.gross), help="What clients paid (completed charges)")
-cols[1].metric("Platform fees", fmt.rand(totals.platform_fees), help="The platform's revenue, after refunds")
-cols[2].metric("Refunds", fmt.rand(totals.refunds))
-cols[3].metric("Practitioner earnings", fmt.rand(totals.earnings), help="Service amounts less refunds")
+fmt.rand_metric(cols[0], "Gross bookings value", totals.gross, help="What clients paid (completed charges)")
+fmt.rand_metric(cols[1], "Platform fees", totals.platform_fees, help="The platform's revenue, after refunds")
+fmt.rand_metric(cols[2], "Refunds", totals.refunds)
+fmt.rand_metric(cols[3], "Practitioner earnings", totals.earnings, help="Service amounts less refunds")
 cols = st.columns(4)
 cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
 cols[1].metric("Cancellation rate", percent(totals.cancellation_rate))
@@ -88,126 +89,148 @@ cols[3].metric(
     help=f"Of {fmt.count(totals.reviews, 'published review')}",
 )
 
-series = view.read(analytics.over_time, filters, grain)
-stacked = view.read(analytics.by_specialization_over_time, filters, grain)
-by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
-best = view.read(analytics.practitioners_ranked, filters)
 # The bottom of the ranking has no shortcut: it adds up every practitioner in the period,
 # seconds on a large platform, so it is worked out only when asked for.
 show_bottom = st.session_state.get("revenue_bottom", False)
-worst = view.read(analytics.practitioners_ranked, filters, 10, False) if show_bottom else None
-months = view.read(analytics.month_over_month, filters)
+
+
+def tables() -> dict[str, pd.DataFrame]:
+    """Every table of the page, as shown (for the workbook; each tab reads only its own)."""
+    by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
+    worst = view.read(analytics.practitioners_ranked, filters, 10, False) if show_bottom else None
+    return {
+        "Over time": view.shown(view.read(analytics.over_time, filters, grain)),
+        "By specialization": view.shown(by["specialization"]),
+        "By province": view.shown(by["province"]),
+        "By city": view.shown(by["city"]),
+        "By meeting type": view.shown(by["meeting_type"]),
+        "Top practitioners": view.shown(view.read(analytics.practitioners_ranked, filters)),
+        **({"Bottom practitioners": view.shown(worst)} if worst is not None else {}),
+        "Month over month": view.shown(view.read(analytics.month_over_month, filters)),
+    }
+
 
 CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
 COLOURS = {"Gross": "#2F6B4F", "Platform fees": "#C98B2B", "Refunds": "#B5483B"}
 SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "#2B7BB9", "Counselor": "#C98B2B"}
 file_stem = f"avenrae-revenue-{period[0]}-{period[1]}"
-tables = {
-    "Over time": view.shown(series),
-    "By specialization": view.shown(by["specialization"]),
-    "By province": view.shown(by["province"]),
-    "By city": view.shown(by["city"]),
-    "By meeting type": view.shown(by["meeting_type"]),
-    "Top practitioners": view.shown(best),
-    **({"Bottom practitioners": view.shown(worst)} if worst is not None else {}),
-    "Month over month": view.shown(months),
-}
 
-tabs = st.tabs(["Over time", "By specialization", "By place", "Practitioners", "Month over month"])
-with tabs[0]:
-    chart = go.Figure()
-    for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
-        chart.add_scatter(
-            x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
-            line=dict(color=COLOURS[name]),
-        )  # fmt: skip
-    chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
-    if grain == "month":
-        chart.update_xaxes(dtick="M1", tickformat="%b %Y")
-    st.plotly_chart(chart, width="stretch", key="chart_over_time")
-    view.table("Over time", tables["Over time"], key="over_time", file_stem=file_stem)
-with tabs[1]:
-    frame = stacked.assign(specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float))
-    st.plotly_chart(
-        px.bar(
-            frame,
-            x="period",
-            y="gross",
-            color="specialization",
-            color_discrete_map=SPECIALIZATION_COLOURS,
-            labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
-            title=f"Gross bookings value by specialization and {grain}",
-        ).update_layout(**CHART),
-        width="stretch",
-        key="chart_specialization",
-    )
-    view.table("By specialization", tables["By specialization"], key="specialization", file_stem=file_stem)
-with tabs[2]:
-    provinces_frame = by["province"].assign(
-        gross=by["province"]["gross"].map(float), platform_fees=by["province"]["platform_fees"].map(float)
-    )
-    st.plotly_chart(
-        px.bar(
-            provinces_frame.melt(id_vars="province", value_vars=["gross", "platform_fees"]),
-            x="value",
-            y="province",
-            color="variable",
-            orientation="h",
-            barmode="group",
-            color_discrete_map={"gross": COLOURS["Gross"], "platform_fees": COLOURS["Platform fees"]},
-            labels={"value": "Rand", "province": "", "variable": ""},
-            title="Gross and platform fees by province",
+# Only the open tab runs (and reads its figures); switching tabs reruns the page.
+tabs = st.tabs(
+    ["Over time", "By specialization", "By place", "Practitioners", "Month over month"],
+    key="revenue_tab",
+    on_change="rerun",
+)
+if tabs[0].open:
+    with tabs[0]:
+        series = view.read(analytics.over_time, filters, grain)
+        chart = go.Figure()
+        for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
+            chart.add_scatter(
+                x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
+                line=dict(color=COLOURS[name]),
+            )  # fmt: skip
+        chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
+        if grain == "month":
+            chart.update_xaxes(dtick="M1", tickformat="%b %Y")
+        st.plotly_chart(chart, width="stretch", key="chart_over_time")
+        view.table("Over time", view.shown(series), key="over_time", file_stem=file_stem)
+if tabs[1].open:
+    with tabs[1]:
+        stacked = view.read(analytics.by_specialization_over_time, filters, grain)
+        frame = stacked.assign(
+            specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float)
         )
-        .for_each_trace(lambda t: t.update(name="Gross" if t.name == "gross" else "Platform fees"))
-        .update_layout(**CHART)
-        .update_yaxes(autorange="reversed"),
-        width="stretch",
-        key="chart_province",
-    )
-    view.table("By province", tables["By province"], key="province", file_stem=file_stem)
-    st.subheader("By city")
-    view.table("By city", tables["By city"], key="city", file_stem=file_stem)
-    st.subheader("By meeting type")
-    view.table("By meeting type", tables["By meeting type"], key="meeting_type", file_stem=file_stem)
-with tabs[3]:
-    leaders = best.assign(
-        gross=best["gross"].map(float),
-        specialization=best["specialization"].map(fmt.label),
-        practitioner=best["practitioner"].map(fmt.escape),  # plotly renders <a>, <b>, ... in labels
-    )
-    st.plotly_chart(
-        px.bar(
-            leaders,
-            x="gross",
-            y="practitioner",
-            orientation="h",
-            color="specialization",
-            color_discrete_map=SPECIALIZATION_COLOURS,
-            # Ranked by gross, whatever the colour: plotly would otherwise group bars by specialization.
-            category_orders={"practitioner": leaders["practitioner"].tolist()},
-            labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
-            title="Top practitioners by gross bookings value",
-        ).update_layout(**CHART),
-        width="stretch",
-        key="chart_practitioners",
-    )
-    st.subheader("Top 10")
-    view.table("Top practitioners", tables["Top practitioners"], key="top", file_stem=file_stem)
-    st.subheader("Bottom 10", help="Least gross among practitioners with a booking or a payment in the period")
-    st.toggle(
-        "Rank the lowest earners too",
-        key="revenue_bottom",
-        help="Adds up every practitioner's figures for the period: a few seconds on a large platform.",
-    )
-    if worst is not None:
-        view.table("Bottom practitioners", tables["Bottom practitioners"], key="bottom", file_stem=file_stem)
-with tabs[4]:
-    st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
-    view.table("Month over month", tables["Month over month"], key="months", file_stem=file_stem)
+        st.plotly_chart(
+            px.bar(
+                frame,
+                x="period",
+                y="gross",
+                color="specialization",
+                color_discrete_map=SPECIALIZATION_COLOURS,
+                labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
+                title=f"Gross bookings value by specialization and {grain}",
+            ).update_layout(**CHART),
+            width="stretch",
+            key="chart_specialization",
+        )
+        by_specialization = view.read(analytics.breakdown, filters, "specialization")
+        view.table("By specialization", view.shown(by_specialization), key="specialization", file_stem=file_stem)
+if tabs[2].open:
+    with tabs[2]:
+        by_province = view.read(analytics.breakdown, filters, "province")
+        provinces_frame = by_province.assign(
+            gross=by_province["gross"].map(float), platform_fees=by_province["platform_fees"].map(float)
+        )
+        st.plotly_chart(
+            px.bar(
+                provinces_frame.melt(id_vars="province", value_vars=["gross", "platform_fees"]),
+                x="value",
+                y="province",
+                color="variable",
+                orientation="h",
+                barmode="group",
+                color_discrete_map={"gross": COLOURS["Gross"], "platform_fees": COLOURS["Platform fees"]},
+                labels={"value": "Rand", "province": "", "variable": ""},
+                title="Gross and platform fees by province",
+            )
+            .for_each_trace(lambda t: t.update(name="Gross" if t.name == "gross" else "Platform fees"))
+            .update_layout(**CHART)
+            .update_yaxes(autorange="reversed"),
+            width="stretch",
+            key="chart_province",
+        )
+        view.table("By province", view.shown(by_province), key="province", file_stem=file_stem)
+        st.subheader("By city")
+        by_city = view.read(analytics.breakdown, filters, "city")
+        view.table("By city", view.shown(by_city), key="city", file_stem=file_stem)
+        st.subheader("By meeting type")
+        by_meeting = view.read(analytics.breakdown, filters, "meeting_type")
+        view.table("By meeting type", view.shown(by_meeting), key="meeting_type", file_stem=file_stem)
+if tabs[3].open:
+    with tabs[3]:
+        best = view.read(analytics.practitioners_ranked, filters)
+        leaders = best.assign(
+            gross=best["gross"].map(float),
+            specialization=best["specialization"].map(fmt.label),
+            practitioner=best["practitioner"].map(fmt.escape),  # plotly renders <a>, <b>, ... in labels
+        )
+        st.plotly_chart(
+            px.bar(
+                leaders,
+                x="gross",
+                y="practitioner",
+                orientation="h",
+                color="specialization",
+                color_discrete_map=SPECIALIZATION_COLOURS,
+                # Ranked by gross, whatever the colour: plotly would otherwise group bars by specialization.
+                category_orders={"practitioner": leaders["practitioner"].tolist()},
+                labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
+                title="Top practitioners by gross bookings value",
+            ).update_layout(**CHART),
+            width="stretch",
+            key="chart_practitioners",
+        )
+        st.subheader("Top 10")
+        view.table("Top practitioners", view.shown(best), key="top", file_stem=file_stem)
+        st.subheader("Bottom 10", help="Least gross among practitioners with a booking or a payment in the period")
+        st.toggle(
+            "Rank the lowest earners too",
+            key="revenue_bottom",
+            help="Adds up every practitioner's figures for the period: a few seconds on a large platform.",
+        )
+        if show_bottom:
+            worst = view.read(analytics.practitioners_ranked, filters, 10, False)
+            view.table("Bottom practitioners", view.shown(worst), key="bottom", file_stem=file_stem)
+if tabs[4].open:
+    with tabs[4]:
+        st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
+        months = view.read(analytics.month_over_month, filters)
+        view.table("Month over month", view.shown(months), key="months", file_stem=file_stem)
 
 st.download_button(
     "Download every table as Excel",
-    view.to_excel(tables),
+    lambda: view.to_excel(tables()),  # worked out when asked for, not on every run
     file_name=f"{file_stem}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     type="primary",

@@ -988,11 +988,14 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     # Dropped first: a caller may refresh twice in one transaction (tests, a rebuild after a refresh).
     step.run(
         "temporary tables",
-        "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, pg_temp.analytics_changes",
+        "DROP TABLE IF EXISTS pg_temp.analytics_dirty, pg_temp.analytics_profiles_now, pg_temp.analytics_changes, "
+        "pg_temp.analytics_supply_cells",
     )
     for table in (
         "analytics_dirty (practitioner_id uuid, day date, PRIMARY KEY (practitioner_id, day))",
         "analytics_profiles_now (LIKE analytics_practitioner_profiles)",
+        "analytics_supply_cells (cell_i int, cell_j int, specialization specialization_type, "
+        "PRIMARY KEY (cell_i, cell_j, specialization))",
     ):
         step.run("temporary tables", f"CREATE TEMP TABLE {table} ON COMMIT DROP")
 
@@ -1024,6 +1027,19 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         """,
     )
     report.moved_practitioners = connection.execute(text("SELECT count(*) FROM analytics_profiles_now")).scalar_one()
+    if not full:
+        # The hexagons a moved (or new) practitioner leaves and joins: their supply changes.
+        step.run(
+            "supply cells",
+            """
+            INSERT INTO analytics_supply_cells
+            SELECT cell_i, cell_j, specialization FROM analytics_profiles_now
+            UNION
+            SELECT o.cell_i, o.cell_j, o.specialization FROM analytics_practitioner_profiles o
+            WHERE o.practitioner_id IN (SELECT practitioner_id FROM analytics_profiles_now)
+            ON CONFLICT DO NOTHING
+            """,
+        )
     if not full:
         step.run(
             "moved practitioners' days",
@@ -1066,20 +1082,46 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
         text(f"SELECT count(DISTINCT day), count(DISTINCT date_trunc('month', day)) FROM {touched_days}")
     ).one()
 
-    step.run("clear supply", "DELETE FROM analytics_cell_supply")
-    step.run(
-        "supply",
-        """
+    # Supply (active practitioners per hexagon): rebuilt after a full rebuild; otherwise only
+    # the hexagons where a practitioner moved, joined, or changed (verification, active).
+    supply = """
         INSERT INTO analytics_cell_supply (cell_i, cell_j, specialization, practitioners, verified)
         SELECT a.cell_i, a.cell_j, a.specialization, count(*),
                count(*) FILTER (WHERE p.verification_status = 'verified')
         FROM analytics_practitioner_profiles a
         JOIN practitioners p ON p.id = a.practitioner_id
         JOIN users u ON u.id = p.user_id
-        WHERE u.is_active AND u.deleted_at IS NULL
+        WHERE u.is_active AND u.deleted_at IS NULL {scope}
         GROUP BY 1, 2, 3
-        """,
-    )
+    """
+    if full:
+        step.run("clear supply", "DELETE FROM analytics_cell_supply")
+        step.run("supply", supply.format(scope=""))
+    else:
+        step.run(
+            "supply cells",
+            """
+            INSERT INTO analytics_supply_cells
+            SELECT a.cell_i, a.cell_j, a.specialization FROM analytics_practitioner_profiles a
+            JOIN practitioners p ON p.id = a.practitioner_id
+            WHERE p.updated_at >= :since
+               OR p.user_id IN (SELECT id FROM users WHERE updated_at >= :since AND role = 'practitioner')
+            ON CONFLICT DO NOTHING
+            """,
+            {"since": since},
+        )
+        step.run(
+            "clear supply",
+            "DELETE FROM analytics_cell_supply s USING analytics_supply_cells c "
+            "WHERE (s.cell_i, s.cell_j, s.specialization) = (c.cell_i, c.cell_j, c.specialization)",
+        )
+        step.run(
+            "supply",
+            supply.format(
+                scope="AND (a.cell_i, a.cell_j, a.specialization) IN "
+                "(SELECT cell_i, cell_j, specialization FROM analytics_supply_cells)"
+            ),
+        )
     demand_from = None if since is None else since.astimezone(ZoneInfo(zone)).date()
     step.run(
         "clear demand",

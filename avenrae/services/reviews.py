@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import OPERATORS, Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
-from avenrae.services import audit, validation
+from avenrae.services import audit, counting, validation
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
@@ -363,7 +363,7 @@ class QueueFilter:
 
 def queue(
     *, session: Session, actor: Actor, filters: QueueFilter = QueueFilter(), limit: int = 50
-) -> tuple[list[ReviewView], int]:
+) -> tuple[list[ReviewView], counting.Count]:
     """Reviews in one state for moderators, flagged ones first, then oldest first; and how many in all."""
     _moderator(actor)
     matching = _views().where(Review.status == filters.status)
@@ -372,7 +372,8 @@ def queue(
     for word in filters.text.lower().split()[:4]:
         pattern = validation.contains(word)
         matching = matching.where(or_(_client.search_text.like(pattern), _practitioner_user.search_text.like(pattern)))
-    total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+    # Estimated when counting exactly would read tens of thousands of reviews (Count.exact says which).
+    total = counting.count(session, matching)
     rows = session.execute(
         matching.order_by((func.cardinality(Review.flags) > 0).desc(), Review.created_at, Review.id).limit(limit)
     ).all()

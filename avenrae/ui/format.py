@@ -17,11 +17,58 @@ def rand(amount: Decimal | float | int) -> str:
     return f"{sign}R{abs(value):,.2f}"
 
 
+# Headline amounts from this size up read compact ("R950 k", "R12.5 m", "R4.18 bn"):
+# three significant figures, the exact amount on hover. Below it the exact amount fits.
+COMPACT_FROM = Decimal(100_000)
+_COMPACT_UNITS = ((Decimal(10) ** 12, "tn"), (Decimal(10) ** 9, "bn"), (Decimal(10) ** 6, "m"), (Decimal(10) ** 3, "k"))
+
+
+def compact_rand(amount: Decimal | float | int) -> str:
+    """Rand that fits a headline: R4.18 bn, R12.5 m, R950 k; exact (R99,999.99) below R100,000."""
+    value = Decimal(str(amount)).quantize(Decimal("0.01"))
+    if abs(value) < COMPACT_FROM:
+        return rand(value)
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    for scale, unit in _COMPACT_UNITS:
+        if size >= scale:
+            scaled = size / scale
+            # three significant figures; 999.5 k rounds up into the next unit
+            decimals = 0 if scaled >= 100 else 1 if scaled >= 10 else 2
+            shown = round(scaled, decimals)
+            if shown >= 1000 and unit != "tn":
+                bigger = {"k": "m", "m": "bn", "bn": "tn"}[unit]
+                return f"{sign}R{shown / 1000:.2f} {bigger}"
+            return f"{sign}R{shown:,.{decimals}f} {unit}"
+    return rand(value)  # pragma: no cover - COMPACT_FROM is above every unit but k
+
+
+def rand_metric(where, label: str, amount: Decimal | float | int, help: str | None = None) -> None:
+    """A headline amount as a metric: compact when large, the exact amount in its tooltip."""
+    shown = compact_rand(amount)
+    exact = rand(amount)
+    if shown != exact:
+        help = f"{help}\n\nExact: {exact}" if help else f"Exact: {exact}"
+    where.metric(label, shown, help=help)
+
+
 def count(value: int, noun: str | None = None, plural: str | None = None) -> str:
     """1,234 — or with a noun, "1 booking" / "2 bookings" ("1 entry" / "2 entries" given the plural)."""
     if noun is None:
         return f"{value:,}"
     return f"{value:,} " + (noun if value == 1 else plural or noun + "s")
+
+
+def rows(value: int, exact: bool, noun: str, plural: str | None = None) -> str:
+    """A count that may be an estimate: "1,234 bookings" or "about 1.8 million bookings"."""
+    if exact:
+        return count(value, noun, plural)
+    many = plural or noun + "s"
+    if value >= 1_000_000:
+        return f"about {value / 1_000_000:.1f} million {many}"
+    if value >= 1_000:
+        return f"about {float(f'{value:.2g}'):,.0f} {many}"
+    return f"about {value:,} {many}"
 
 
 def distance(km: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -23,3 +24,29 @@ def date_range(
         st.info("Choose the last day of the period too.")
         return None
     return chosen[0], chosen[1]
+
+
+def keyset_page(*, key: str, scope: object) -> tuple[Any, int]:
+    """Where the page to show starts (None: at the first row) and its number, from 1, for a
+    list read a page at a time after the last row shown. Other filters (`scope`) start over."""
+    state = st.session_state.setdefault(key, {"scope": scope, "stack": []})
+    if state["scope"] != scope:
+        state["scope"], state["stack"] = scope, []
+    stack = state["stack"]
+    return (stack[-1] if stack else None), len(stack) + 1
+
+
+def keyset_buttons(*, key: str, following: Any) -> None:
+    """Previous and Next under a list shown by keyset_page; `following`: where the next page
+    starts (None on the last page)."""
+    stack = st.session_state[key]["stack"]
+    left, right, _ = st.columns([1, 1, 6])
+    left.button("← Previous", key=f"{key}_previous", disabled=not stack, on_click=stack.pop, width="stretch")
+    right.button(
+        "Next →",
+        key=f"{key}_next",
+        disabled=following is None,
+        on_click=stack.append,
+        args=(following,),
+        width="stretch",
+    )

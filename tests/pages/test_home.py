@@ -1,12 +1,14 @@
 """Home page: live figures from the database, an empty state, a plain error when down."""
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy.exc
 
 from avenrae.models import BookingStatus, Role, Specialization, TransactionKind
+from avenrae.ui import format as fmt
 from avenrae.ui import overview as overview_ui
 from avenrae.ui.page import DATABASE_UNAVAILABLE
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
@@ -61,3 +63,35 @@ def test_home_says_plainly_when_the_database_is_down(db, page, staff, monkeypatc
     shown = [e.value for kind in (app.markdown, app.error, app.warning, app.info, app.caption) for e in kind]
     assert not any("connection refused" in str(text) for text in shown)
     assert not app.metric
+
+
+def test_a_huge_amount_shows_whole_in_compact_form_with_the_exact_value_on_hover(db, page, staff):
+    booking = make_booking(db, practitioner=make_practitioner(db), status=BookingStatus.COMPLETED)
+    make_transaction(
+        db, booking, amount=Decimal("4183380123.45"), created_at=datetime.now(ZoneInfo("Africa/Johannesburg"))
+    )
+
+    app = page("pages/home.py", user=staff)
+
+    assert not app.exception
+    charged = next(m for m in app.metric if m.label.startswith("Charged in"))
+    assert charged.value == "R4.18 bn"
+    assert "R4,183,380,123.45" in charged.help
+
+
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        ("0", "R0.00"),
+        ("99999.99", "R99,999.99"),
+        ("100000", "R100 k"),
+        ("949999", "R950 k"),
+        ("999500", "R1.00 m"),
+        ("12500000", "R12.5 m"),
+        ("125430000", "R125 m"),
+        ("4183380123.45", "R4.18 bn"),
+        ("-2500000", "-R2.50 m"),
+    ],
+)
+def test_compact_rand(amount, shown):
+    assert fmt.compact_rand(Decimal(amount)) == shown

@@ -432,7 +432,15 @@ def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
         )
     )
     db.flush()
-    for table, ids in (("bookings", [booking.id, other]), ("reviews", [hidden]), ("practitioners", [mover.id])):
+    # A practitioner's account closed: their hexagon's supply drops.
+    closed = practitioners[1].user_id
+    connection.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": closed})
+    for table, ids in (
+        ("bookings", [booking.id, other]),
+        ("reviews", [hidden]),
+        ("practitioners", [mover.id]),
+        ("users", [closed]),
+    ):
         connection.execute(text(f"UPDATE {table} SET updated_at = :at WHERE id = ANY(:ids)"), {"at": later, "ids": ids})
     everything = connection.execute(text("SELECT count(*) FROM analytics_practitioner_days")).scalar_one()
 
