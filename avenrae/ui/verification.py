@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 
 import streamlit as st
 
 from avenrae.db import session_scope
+from avenrae.models import VerificationStatus
 from avenrae.services import verification
 from avenrae.services.bookings import Actor
+from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
 logger = logging.getLogger(__name__)
@@ -108,3 +111,88 @@ def details(application: verification.ApplicationView) -> None:
     )
     st.caption("Statement")
     st.text(application.statement)
+
+
+HEADLINES = {
+    VerificationStatus.UNVERIFIED: (
+        "info",
+        "You are not verified yet. Verified practitioners carry a badge in search and can be booked; apply below.",
+    ),
+    VerificationStatus.PENDING: ("info", "Your application is with staff. You will be notified of their decision."),
+    VerificationStatus.VERIFIED: ("success", "✔ You are verified. Clients see the badge on your profile."),
+    VerificationStatus.REJECTED: ("warning", "Your last application was not approved. You may apply again."),
+}
+
+
+def headline(mine: verification.MyVerification) -> None:
+    """Where the practitioner stands, in one line, and what their profile says about it."""
+    kind, text = HEADLINES[mine.status]
+    getattr(st, kind)(text)
+    st.caption(
+        verification.health_status_line(
+            verified=mine.status == VerificationStatus.VERIFIED, health_registration=mine.health_registration
+        )
+    )
+
+
+def answer_form(actor: Actor, application_id: uuid.UUID) -> None:
+    """Staff asked for more: the practitioner answers, with more documents if they like."""
+    st.subheader("Staff need more from you")
+    with st.form("answer", clear_on_submit=True):
+        answer = st.text_area("Your answer", max_chars=4000)
+        more = st.file_uploader(
+            "More documents (PDF, JPEG or PNG, up to 5 MB each)",
+            type=["pdf", "jpg", "jpeg", "png"],
+            accept_multiple_files=True,
+        )
+        if st.form_submit_button("Send answer", type="primary"):
+            feedback.attempt(
+                lambda s: verification.respond(
+                    session=s,
+                    actor=actor,
+                    application_id=application_id,
+                    message=answer,
+                    documents=uploads(more),
+                ),
+                success="Sent. Your application is back with staff.",
+            )
+
+
+def apply_form(actor: Actor) -> None:
+    """A new application: who they are, any registration, their practice, documents."""
+    st.subheader("Apply for verification")
+    with st.form("apply"):
+        legal_name = st.text_input("Legal name (as on your ID)", max_chars=200)
+        left, right = st.columns(2)
+        body = left.text_input(
+            "Registering body, if any", placeholder="e.g. Traditional Health Practitioners Council", max_chars=120
+        )
+        number = right.text_input("Registration number, if any", max_chars=60)
+        years = st.number_input("Years of practice", min_value=0, max_value=80, value=None, step=1)
+        statement = st.text_area(
+            "About your training and practice",
+            max_chars=4000,
+            placeholder="Where and with whom you trained, how you work with clients",
+        )
+        files = st.file_uploader(
+            "Supporting documents: certificates, letters, your ID (PDF, JPEG or PNG, up to 5 MB each)",
+            type=["pdf", "jpg", "jpeg", "png"],
+            accept_multiple_files=True,
+        )
+        st.caption("Documents are kept privately and seen only by Avenrae staff.")
+        if st.form_submit_button("Apply", type="primary"):
+            feedback.attempt(
+                lambda s: verification.apply(
+                    session=s,
+                    actor=actor,
+                    form=verification.ApplicationForm(
+                        legal_name=legal_name,
+                        years_of_practice=years,
+                        statement=statement,
+                        registration_body=body,
+                        registration_number=number,
+                        documents=uploads(files),
+                    ),
+                ),
+                success="Application sent. Staff will look at it soon.",
+            )
