@@ -1,17 +1,11 @@
 """Bookings map: where sessions happen, where practitioners are and where searches find
 nobody, on a grid of equal-area hexagons. Read-only."""
 
-from datetime import datetime
-
-import branca.colormap as cm
-import folium
-import pandas as pd
 import streamlit as st
 
-from avenrae import months as calendar_months
-from avenrae.models import BookingStatus, Specialization
 from avenrae.services import analytics
 from avenrae.ui import analytics as view
+from avenrae.ui import bookings_map as hexmap
 from avenrae.ui import format as fmt
 from avenrae.ui import maps
 from avenrae.ui.page import signed_in
@@ -20,167 +14,30 @@ signed_in(__file__)
 st.title("Bookings map")
 view.freshness_note()
 
+choice = hexmap.controls()
+booked: analytics.CellLayer = view.read(analytics.booking_cells, choice.filters, choice.measure)
+supply: analytics.CellLayer = view.read(analytics.supply_cells, choice.filters.specializations)
+unmet: analytics.CellLayer = view.read(analytics.unmet_demand_cells, choice.filters)
 
-this_month = datetime.now().astimezone().date().replace(day=1)
-months = calendar_months.months_up_to(calendar_months.next_month(calendar_months.next_month(this_month)), 39)
-top = st.columns([1.2, 1.2, 2, 2, 1.4])
-first = top[0].selectbox(
-    "From", months, index=months.index(this_month) - 11, format_func=lambda m: f"{m:%b %Y}", key="map_first"
-)
-last = top[1].selectbox(
-    "To", months, index=months.index(this_month), format_func=lambda m: f"{m:%b %Y}", key="map_last"
-)
-statuses = top[2].multiselect("Status", list(BookingStatus), format_func=fmt.label, placeholder="All", key="map_status")
-specializations = top[3].multiselect(
-    "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="map_specs"
-)
-measure = top[4].radio(
-    "Colour by", ["bookings", "paid"], format_func={"bookings": "Bookings", "paid": "Amount paid"}.get,
-    horizontal=True, key="map_measure",
-)  # fmt: skip
-layers = st.columns([1, 1, 3])
-show_supply = layers[0].toggle("Practitioner supply", value=False, key="map_supply")
-show_demand = layers[1].toggle("Unmet demand", value=True, key="map_demand")
-layers[2].caption(
-    f"Each hexagon covers about {analytics.HEX_AREA_KM2:,} km². Bookings count where the practitioner practises, "
-    "by the month of the "
-    "session; amount paid is what clients paid for those sessions less refunds (payments ledger). Unmet demand: "
-    "searches from the search page that found nobody."
-)
-
-filters = analytics.MapFilters(first, last, tuple(statuses), tuple(specializations))
-booked: analytics.CellLayer = view.read(analytics.booking_cells, filters, measure)
-supply: analytics.CellLayer = view.read(analytics.supply_cells, tuple(specializations))
-unmet: analytics.CellLayer = view.read(analytics.unmet_demand_cells, filters)
-
-value_label = "Bookings" if measure == "bookings" else "Amount paid (R)"
 summary = st.columns(4)
 summary[0].metric("Bookings", fmt.count(sum(c.bookings for c in booked.cells)))
 fmt.rand_metric(summary[1], "Amount paid", sum((c.paid for c in booked.cells), start=0))
 summary[2].metric("Hexagons with bookings", fmt.count(len(booked.cells)))
 summary[3].metric("Unmet searches", fmt.count(int(unmet.total)))
 
-
-def draw() -> folium.Map:
-    folium_map = maps.base_map(location=(-30.2, 25.2), zoom=6)
-    if booked.cells:
-        # On a square-root scale, so a few busy city hexagons do not wash out the rest.
-        top_value = max(c.value for c in booked.cells) ** 0.5 or 1
-        scale = cm.LinearColormap(["#F6C35B", "#E07B39", "#B5483B", "#6E1F2A"], vmin=0, vmax=top_value)
-        folium.GeoJson(
-            booked.feature_collection(value_label),
-            name="Bookings",
-            style_function=lambda f: {
-                "fillColor": scale(f["properties"]["value"] ** 0.5),
-                "color": "#6E1F2A",
-                "weight": 0.6,
-                "fillOpacity": 0.8,
-            },
-            highlight_function=lambda f: {"weight": 2, "color": "#1B1B1B"},
-            tooltip=folium.GeoJsonTooltip(fields=[value_label], localize=True),
-        ).add_to(folium_map)
-    if show_supply and supply.cells:
-        group = folium.FeatureGroup(name="Practitioner supply")
-        for cell in supply.cells:
-            centre = cell.centre
-            folium.CircleMarker(
-                centre, radius=2 + min(cell.value, 400) ** 0.5 / 2, color="#2B7BB9", weight=1, fill=True,
-                fill_opacity=0.35, tooltip=f"{fmt.count(int(cell.value), 'practitioner')}",
-            ).add_to(group)  # fmt: skip
-        group.add_to(folium_map)
-    if show_demand and unmet.cells:
-        group = folium.FeatureGroup(name="Unmet demand")
-        for cell in unmet.cells:
-            folium.CircleMarker(
-                cell.centre, radius=3 + min(cell.value, 100) ** 0.5 * 1.5, color="#6B4FA0", weight=2,
-                fill=False, dash_array="4 3", tooltip=f"{fmt.count(int(cell.value), 'search')} found nobody",
-            ).add_to(group)  # fmt: skip
-        group.add_to(folium_map)
-    folium.LayerControl(collapsed=False).add_to(folium_map)
-    return folium_map
-
-
 if not booked.cells:
+    first, last = choice.filters.first_month, choice.filters.last_month
     st.info(
         f"No bookings from {first:%b %Y} to {last:%b %Y} with these filters. "
         "The supply and unmet demand layers still show."
     )
-events = maps.show(draw(), key="bookings_map", height=560, returned_objects=["last_clicked"])
+events = maps.show(
+    hexmap.draw(choice, booked, supply, unmet), key="bookings_map", height=560, returned_objects=["last_clicked"]
+)
 if booked.cells:
-    # The legend under the map: branca's own needs d3 from the internet.
-    lowest, highest = min(c.value for c in booked.cells), max(c.value for c in booked.cells)
-    shown_value = fmt.rand if measure == "paid" else (lambda v: fmt.count(int(v)))
-    st.markdown(
-        "<div style='display:flex;align-items:center;gap:.6rem;font-size:.85rem'>"
-        f"<span>{value_label}: {shown_value(lowest)}</span>"
-        "<span style='flex:0 0 180px;height:10px;border-radius:3px;"
-        "background:linear-gradient(90deg,#F6C35B,#E07B39,#B5483B,#6E1F2A)'></span>"
-        f"<span>{shown_value(highest)}</span>"
-        "<span style='margin-left:1rem;color:#2B7BB9'>● practitioners</span>"
-        "<span style='color:#6B4FA0'>◌ searches that found nobody</span></div>",
-        unsafe_allow_html=True,
-    )
+    hexmap.legend(choice, booked)
 
-# A click on the map, or a pick from the busiest hexagons, shows that hexagon's breakdown.
-clicked = events.get("last_clicked")
-if clicked and clicked != st.session_state.get("map_last_click"):
-    st.session_state["map_last_click"] = clicked
-    i, j = view.read(analytics.cell_of, clicked["lat"], clicked["lng"])
-    st.session_state["map_cell"] = f"{i}:{j}"
-busiest = sorted(booked.cells, key=lambda c: (-c.value, c.i, c.j))[:25]
-by_cell = {f"{c.i}:{c.j}": c for c in booked.cells}
-options: list[str | None] = [None, *(f"{c.i}:{c.j}" for c in busiest)]
-if st.session_state.get("map_cell") not in options:
-    options.append(st.session_state["map_cell"])
-
-
-def describe(key: str | None) -> str:
-    if key is None:
-        return "Click a hexagon on the map, or pick one of the busiest"
-    cell = by_cell.get(key)
-    if cell is None:
-        return f"Hexagon {key} · no bookings"
-    return f"Hexagon {key} · {fmt.count(cell.bookings, 'booking')} · {fmt.rand(cell.paid)} paid"
-
-
-picked = st.selectbox("Hexagon", options, format_func=describe, key="map_cell")
-file_stem = f"avenrae-map-{first:%Y-%m}-{last:%Y-%m}"
+picked, busiest = hexmap.hexagon_picker(events, booked)
 if picked is not None:
-    cell_i, cell_j = (int(part) for part in picked.split(":"))
-    breakdown = view.read(analytics.cell_breakdown, filters, cell_i, cell_j)
-    searches = view.read(analytics.unmet_searches_in_cell, filters, cell_i, cell_j)
-    st.subheader(f"Hexagon {picked}")
-    st.caption(f"{fmt.count(searches, 'search')} from here found nobody in these months.")
-    table = breakdown.assign(
-        specialization=breakdown["specialization"].map(fmt.label),
-        paid=breakdown["paid"].map(lambda v: round(float(v), 2)),
-    ).rename(
-        columns={
-            "specialization": "Specialization",
-            **{s.value: fmt.label(s.value) for s in BookingStatus},
-            "bookings": "Bookings",
-            "paid": "Amount paid (R)",
-            "practitioners": "Practitioners now",
-        }
-    )
-    view.table("this hexagon", table, key=f"cell_{cell_i}_{cell_j}", file_stem=file_stem)
-
-st.subheader("Busiest hexagons")
-if busiest:
-    centres = [c.centre for c in busiest]
-    view.table(
-        "busiest hexagons",
-        pd.DataFrame(
-            {
-                "Hexagon": [f"{c.i}:{c.j}" for c in busiest],
-                "Latitude": [round(lat, 3) for lat, _ in centres],
-                "Longitude": [round(lon, 3) for _, lon in centres],
-                "Bookings": [c.bookings for c in busiest],
-                "Amount paid (R)": [round(float(c.paid), 2) for c in busiest],
-            }
-        ),
-        key="busiest",
-        file_stem=file_stem,
-    )
-else:
-    st.caption("None in these months.")
+    hexmap.hexagon_breakdown(choice, picked)
+hexmap.busiest_table(choice, busiest)
