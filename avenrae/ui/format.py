@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -112,8 +113,15 @@ def escape(text: str) -> str:
 
 
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$"
+# Streamlit's markdown turns bare "https://..." and "www...." into links (GFM autolink literals)
+# after escapes are resolved, so backslashes do not stop them: a WORD JOINER (U+2060, invisible,
+# no line break) inside the pattern does.
+_WORD_JOINER = "\u2060"
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\\\.)")
 
 
 def md(text: str) -> str:
-    """User-written text made literal inside Streamlit markdown (no links, emphasis or HTML)."""
-    return "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS else ch for ch in text)
+    """User-written text made literal inside Streamlit markdown: no links (written or bare),
+    images, emphasis, HTML, colours or maths."""
+    escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS else ch for ch in text)
+    return _AUTOLINK_STARTS.sub(_WORD_JOINER, escaped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tomllib
 from datetime import UTC, datetime, timedelta
 
 import openpyxl
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 
+from avenrae.config import REPO_ROOT
 from avenrae.models import BookingStatus, Role
 from avenrae.services import analytics, audit, spreadsheet
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
@@ -30,6 +32,13 @@ def downloads(monkeypatch):
 
     monkeypatch.setattr(st, "download_button", record)
     return offered
+
+
+def test_tables_offer_no_raw_csv_of_their_own():
+    """st.dataframe's built-in CSV download writes cells raw: it is switched off, so every
+    export is one of the app's download buttons, through the helper."""
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["disableDataExport"] is True
 
 
 def test_the_one_helper_quotes_every_formula_start_and_leaves_numbers_alone():

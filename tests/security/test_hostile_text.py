@@ -48,7 +48,8 @@ IMAGE = "![x](https://evil.example/x.png)"
 TAG = "<img src=x onerror=alert(1)>"
 ANCHOR = '<a href="https://evil.example/pay">pay</a>'
 FORMULA = '=HYPERLINK("https://evil.example","x")'
-EVERYTHING = " ".join([LINK, IMAGE, TAG, ANCHOR, FORMULA])
+BARE = "https://evil.example/bare www.evil.example/bare"  # GFM links these by themselves
+EVERYTHING = " ".join([LINK, IMAGE, TAG, ANCHOR, FORMULA, BARE])
 JOHANNESBURG = (-26.2041, 28.0473)
 
 # Where Streamlit renders a string as markdown, by element type (every widget's label and help too).
@@ -138,7 +139,8 @@ def nodes(node):
         yield from nodes(child)
 
 
-LIVE_IN_MARKDOWN = re.compile(r"evil\.example|(?<!\\)<(img|a) |(?<!\\)!?\[(Refund|x)\]")
+# Escaped user text keeps none of these: "evil\.example", "\[Refund\]", "https:\u2060//".
+LIVE_IN_MARKDOWN = re.compile(r"evil\.example|https?://|www\.|(?<!\\)<(img|a) |(?<!\\)!?\[(Refund|x)\]", re.I)
 LIVE_IN_HTML = re.compile(r"<img src=x|<a href=\"https://evil")
 
 
@@ -261,3 +263,11 @@ def test_staff_managing_a_hostile_practitioner_see_text(db, hostile, path, key):
 def test_an_applicant_sees_their_own_application_as_text(db, page, hostile):
     _, _, applicant = hostile
     no_live_text(page("pages/verification.py", user=applicant.user), must_show=True)
+
+
+def test_the_markdown_helper_leaves_no_link_of_any_kind():
+    from avenrae.ui import format as fmt
+
+    shown = fmt.md(EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE")
+    assert not LIVE_IN_MARKDOWN.search(shown), shown
+    assert shown.replace("\\", "").replace("\u2060", "") == EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE"
