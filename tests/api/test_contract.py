@@ -295,3 +295,16 @@ def test_openapi_31_and_offline_docs(api):
     assert api.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert api.get("/api/docs/assets/swagger-ui.css").headers["content-type"].startswith("text/css")
     assert api.get("/api/docs/assets/secrets.txt").status_code == 404
+
+
+def test_search_total_to_this_page_or_every_match(api, db, practitioner):
+    from tests.factories import make_practitioner
+
+    for _ in range(2):
+        make_practitioner(db)
+    params = {**DURBAN, "radius": 50, "limit": 2}
+    page = api.get("/api/practitioners/search", params=params).json()
+    assert (len(page["practitioners"]), page["total"], page["hasMore"]) == (2, 2, True)
+    assert api.get("/api/practitioners/search", params={**params, "countAll": "true"}).json()["total"] == 3
+    last = api.get("/api/practitioners/search", params={**params, "offset": 2}).json()
+    assert (len(last["practitioners"]), last["total"], last["hasMore"]) == (1, 3, False)

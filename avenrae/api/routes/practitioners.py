@@ -43,7 +43,10 @@ class PractitionerHit(Model):
 
 class SearchOut(Model):
     practitioners: list[PractitionerHit]
-    total: int = Field(description=f"How many practitioners match (counted up to {search.COUNT_CAP:,})")
+    total: int = Field(
+        description="Matches up to the end of this page (all of them when `hasMore` is false); with "
+        f"`countAll=true`, every match, counted up to {search.COUNT_CAP:,} (slower where practitioners are dense)"
+    )
     hasMore: bool
     centre: Location
     place: str | None = Field(None, description="Where a typed `place` was placed on the map")
@@ -69,6 +72,7 @@ def search_practitioners(
     sort: Annotated[Literal["distance", "rating", "price", "relevance"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=search.MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
+    countAll: Annotated[bool, Query(description="Count every match for `total`, not just up to this page")] = False,
 ) -> SearchOut:
     """Practitioners around a point (or a typed place) within `radius` km, nearest first
     unless sorted otherwise; the same search and filters as the web's Search page."""
@@ -94,7 +98,9 @@ def search_practitioners(
     with session_scope() as session:
         resolved = search.resolve(query, session=session)
         page = search.search(session=session, query=resolved)
-        total = search.count(session=session, query=resolved)
+        total = offset + len(page.hits)
+        if countAll and page.has_more:
+            total = max(total + 1, search.count(session=session, query=resolved))
     return SearchOut(
         practitioners=[
             PractitionerHit(
@@ -114,7 +120,7 @@ def search_practitioners(
             )
             for hit in page.hits
         ],
-        total=max(total, offset + len(page.hits)),
+        total=total,
         hasMore=page.has_more,
         centre=Location(latitude=resolved.latitude, longitude=resolved.longitude),
         place=resolved.place_label,
