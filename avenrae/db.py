@@ -36,10 +36,9 @@ def database_url() -> str:
 
 def _connect_args(url: str) -> dict[str, Any]:
     """Behind PgBouncer in transaction mode (AVENRAE_DATABASE_POOLED), psycopg must not
-    prepare statements: the next transaction may run on another server connection."""
-    settings = get_settings()
-    pooled = settings.database_pooled and url == settings.database_url
-    return {"prepare_threshold": None} if pooled else {}
+    prepare statements: the next transaction may run on another server connection. Then
+    no engine prepares (the analytics replica's included: it may sit behind a pooler too)."""
+    return {"prepare_threshold": None} if get_settings().database_pooled else {}
 
 
 @cache

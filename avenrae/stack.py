@@ -284,6 +284,8 @@ max_client_conn = 1000
 default_pool_size = 20
 reserve_pool_size = 5
 server_lifetime = 3600
+; after a failed connection to the primary (a restart), try again within a second, not 15
+server_login_retry = 1
 ignore_startup_parameters = extra_float_digits
 admin_users = {localdb.DB_USER}
 logfile = {directory / "pgbouncer.log"}

@@ -9,9 +9,10 @@ takes it down after. Two measurements:
    connection, for `--seconds`, three searches (`search.search`, logged as the pages do)
    for every booking attempt (`flows.book`, random open hours of 100 practitioners, so
    attempts collide and the exclusion constraint decides), on a scratch database
-   `avenrae_bench_stack` — once through PgBouncer (transaction pooling, no prepared
-   statements), once directly to the primary (the baseline). Throughput, p95, errors
-   (must be 0) and overlapping bookings afterwards (must be 0).
+   `avenrae_bench_stack`, through PgBouncer (transaction pooling, no prepared
+   statements) and directly to the primary (the baseline), after a 10 s warm-up,
+   interleaved in halves (direct, PgBouncer, PgBouncer, direct). Throughput, p95, errors
+   (must be 0) and overlapping bookings after each half (must be 0).
 2. HTTP: `--clients` threads fetching the app's health endpoint through nginx over
    https (TLS, proxying to the app servers) beside directly from one app server over
    plain http (the baseline).
@@ -177,12 +178,23 @@ def main() -> None:
         print(f"Prepared {args.practitioners} practitioners and {args.people:,} clients in {took:.0f} s")
 
         print(f"\nServices: {args.clients} clients x {args.seconds:.0f} s, 3 searches per booking attempt")
+        # Interleaved (direct, PgBouncer, PgBouncer, direct; half the time each) after a
+        # warm-up, so neither is timed cold and a change in the machine's load weighs on both.
+        labels = {False: "direct to PostgreSQL (baseline)", True: "through PgBouncer"}
+        warm = argparse.Namespace(clients=args.clients, seconds=min(10.0, args.seconds))
+        run_services(direct, False, warm, practitioners, clients, slots)
+        half = argparse.Namespace(clients=args.clients, seconds=args.seconds / 2)
+        totals: dict[bool, dict] = {}
+        for is_pooled in (False, True, True, False):
+            result = run_services(pooled if is_pooled else direct, is_pooled, half, practitioners, clients, slots)
+            if is_pooled not in totals:
+                totals[is_pooled] = result
+            else:
+                for key, value in result.items():
+                    totals[is_pooled][key] += value
         rows = {}
-        for label, url, is_pooled in (
-            ("direct to PostgreSQL (baseline)", direct, False),
-            ("through PgBouncer", pooled, True),
-        ):
-            result = run_services(url, is_pooled, args, practitioners, clients, slots)
+        for is_pooled in (False, True):
+            label, result = labels[is_pooled], totals[is_pooled]
             ops = (len(result["search"]) + len(result["book"])) / result["seconds"]
             rows[label] = ops
             print(

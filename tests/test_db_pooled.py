@@ -12,7 +12,7 @@ def test_a_pooled_database_url_is_used_without_prepared_statements(monkeypatch):
     get_settings.cache_clear()
     try:
         assert db._connect_args(url) == {"prepare_threshold": None}
-        assert db._connect_args(replica) == {}  # the replica is reached directly
+        assert db._connect_args(replica) == {"prepare_threshold": None}
         monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "false")
         get_settings.cache_clear()
         assert db._connect_args(url) == {}

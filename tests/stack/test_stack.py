@@ -178,12 +178,18 @@ def test_jobs_run_once_across_servers(running_stack: stack.StackState):
         assert all(gap >= timedelta(seconds=jobs.JOBS[name].every_seconds - 1) for gap in gaps), (name, starts)
 
 
-def _upstream_of_last(path: str) -> str:
-    """The app server (127.0.0.1:port) nginx sent the last request for `path` to."""
-    lines = (stack.stack_dir(STATE_DIR) / "nginx" / "access.log").read_text().splitlines()
-    found = [line.rsplit("-> ", 1)[-1].strip() for line in lines if f"GET {path}" in line]
-    assert found, f"no request for {path} in nginx's log"
-    return found[-1].split(",")[-1].strip()  # after a failover nginx lists every server it tried
+def _server_of(page, base_url: str) -> str:
+    """The app server (127.0.0.1:port) nginx sends this browser to: a request with its
+    cookies (the routing cookie among them), then the upstream nginx logged for it."""
+    marker = f"/_stcore/health?probe={uuid.uuid4().hex}"
+    assert page.request.get(base_url.rstrip("/") + marker).ok
+    log = stack.stack_dir(STATE_DIR) / "nginx" / "access.log"
+    for _ in range(50):
+        found = [line.rsplit("-> ", 1)[-1].strip() for line in log.read_text().splitlines() if marker in line]
+        if found:
+            return found[-1].split(",")[-1].strip()  # after a failover nginx lists every server it tried
+        time.sleep(0.1)
+    raise AssertionError("nginx did not log the probe")
 
 
 def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_primary_restarts(running_stack):
@@ -242,7 +248,7 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
         page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
 
         # Kill the server this browser is on; nothing else.
-        first = _upstream_of_last("/_stcore/stream")
+        first = _server_of(page, state.url)
         victim = next(server for server in state.servers if first.endswith(f":{server.port}"))
         os.kill(victim.pid, signal.SIGKILL)
 
@@ -252,7 +258,7 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
         page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d · In person · .* with Nomvula Mkhize")).first.wait_for(
             timeout=TIMEOUT
         )
-        second = _upstream_of_last("/_stcore/stream")
+        second = _server_of(page, state.url)
         assert second != first and not second.endswith(f":{victim.port}")
 
         # An analyst's Revenue & fees reads the replica (the note appears only on a standby).
@@ -273,8 +279,12 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
         assert restarted.returncode == 0, restarted.stderr
         began = time.monotonic()
         page.goto(state.url + "bookings")
-        page.get_by_role("heading", name="My bookings").wait_for(timeout=10_000)
-        page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d")).first.wait_for(timeout=10_000)
+        try:
+            page.get_by_role("heading", name="My bookings").wait_for(timeout=10_000)
+            page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d")).first.wait_for(timeout=10_000)
+        except Exception:
+            print(f"after {time.monotonic() - began:.1f} s the page says:", page.inner_text("body")[:2000])
+            raise
         assert time.monotonic() - began < 10
         context.close()
         browser.close()
