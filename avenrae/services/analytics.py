@@ -393,10 +393,12 @@ def _among(filters: Filters, select: str, among: str) -> tuple[str, dict[str, An
     for grain, period, period_params in _period_parts(filters):
         where, where_params = _where(filters, profile="p", period="true")
         parts.append(
-            f"SELECT {select} FROM {among} c CROSS JOIN LATERAL "
-            # OFFSET 0: one index lookup per practitioner, never a scan of the period's rows.
+            # Profiles joined to the few practitioners first (not hashed whole), then OFFSET 0
+            # keeps one index lookup per practitioner, never a scan of the period's rows.
+            f"SELECT {select} FROM {among} c "
+            "JOIN analytics_practitioner_profiles p ON p.practitioner_id = c.practitioner_id CROSS JOIN LATERAL "
             f"(SELECT * FROM {tables[grain]} a WHERE a.practitioner_id = c.practitioner_id AND {period} OFFSET 0) a "
-            f"JOIN analytics_practitioner_profiles p ON p.practitioner_id = a.practitioner_id WHERE {where}"
+            f"WHERE {where}"
         )
         params |= where_params | period_params
     return " UNION ALL ".join(parts), params
