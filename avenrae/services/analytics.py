@@ -354,13 +354,7 @@ def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 
     order = "DESC" if best else "ASC"
     if best:
         leaders, params = _leading_candidates(connection, checked, limit)
-        rows, row_params = _whole_months_and_edges(
-            checked,
-            f"a.practitioner_id, {_MEASURED}",
-            _PRACTITIONER_SOURCES,
-            profile="p",
-            extra="a.practitioner_id IN (SELECT practitioner_id FROM candidates)",
-        )
+        rows, row_params = _among(checked, f"a.practitioner_id, {_MEASURED}", "candidates")
         params |= row_params
     else:
         leaders = ""
@@ -388,6 +382,28 @@ def practitioners_ranked(connection: Connection, filters: Filters, limit: int = 
     )
 
 
+def _among(filters: Filters, select: str, among: str) -> tuple[str, dict[str, Any]]:
+    """Like _whole_months_and_edges over the practitioner rollups, for the few practitioners
+    named in the CTE `among` only: each one's month rows and end days are looked up by their
+    key (practitioner, then month or day), so a part-month at either end of the period reads
+    those practitioners' days, not every practitioner's."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    tables = {"months": "analytics_practitioner_months", "days": "analytics_practitioner_days"}
+    for grain, period, period_params in _period_parts(filters):
+        where, where_params = _where(filters, profile="p", period="true")
+        parts.append(
+            # Profiles joined to the few practitioners first (not hashed whole), then OFFSET 0
+            # keeps one index lookup per practitioner, never a scan of the period's rows.
+            f"SELECT {select} FROM {among} c "
+            "JOIN analytics_practitioner_profiles p ON p.practitioner_id = c.practitioner_id CROSS JOIN LATERAL "
+            f"(SELECT * FROM {tables[grain]} a WHERE a.practitioner_id = c.practitioner_id AND {period} OFFSET 0) a "
+            f"WHERE {where}"
+        )
+        params |= where_params | period_params
+    return " UNION ALL ".join(parts), params
+
+
 def _leading_candidates(connection: Connection, filters: Filters, limit: int) -> tuple[str, dict[str, Any]]:
     """A WITH clause naming `candidates`: a few practitioners among whom the period's top
     `limit` by gross surely are, found without adding up every practitioner's figures.
@@ -405,13 +421,7 @@ def _leading_candidates(connection: Connection, filters: Filters, limit: int) ->
     rows_per_month = len(filters.meeting_types or tuple(MeetingType))
     months = months_spanned(first, last)
     params |= {"touched_first": first, "touched_last": last, "limit": limit}
-    seeds, seed_params = _whole_months_and_edges(
-        filters,
-        "a.practitioner_id, a.gross",
-        _PRACTITIONER_SOURCES,
-        profile="p",
-        extra="a.practitioner_id IN (SELECT practitioner_id FROM seeds)",
-    )
+    seeds, seed_params = _among(filters, "a.practitioner_id, a.gross", "seeds")
     touched = """
         WITH touched AS (
             SELECT generate_series(CAST(:touched_first AS date), CAST(:touched_last AS date),
