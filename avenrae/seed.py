@@ -12,7 +12,7 @@ so a failed seed leaves the database as it was. For speed at millions of rows:
   and the rebuilt keys, uniqueness and exclusion constraints validate every row.
 
 Bookings of one practitioner sit in distinct two-hour slots of their weekly hours, so
-they never overlap; money follows DESIGN.md (fee = 15% of the service amount, half-up
+they never overlap; money follows the platform's rules (fee = 15% of the service amount, half-up
 to the cent; total = service + fee).
 """
 
