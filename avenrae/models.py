@@ -193,6 +193,7 @@ class User(UuidPk, Timestamps, Base):
             postgresql_where=text("is_active IS TRUE AND deleted_at IS NULL"),
         ),
         Index("ix_users_updated_at", "updated_at"),
+        Index("ix_users_newest", text("created_at DESC"), "id", postgresql_where=text("deleted_at IS NULL")),
         CheckConstraint("email = btrim(email) AND email LIKE '%_@_%'", name="email_shape"),
     )
 

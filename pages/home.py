@@ -17,7 +17,13 @@ health = overview.health()
 supply = overview.supply_by_city()
 
 month = figures.month.month_start.strftime("%B %Y")
-st.caption(f"Live figures · money this month ({month}) comes from the payments ledger")
+if figures.counted_at is None:
+    st.caption(f"Live figures · money this month ({month}) comes from the payments ledger")
+else:
+    st.caption(
+        f"Practitioners and bookings as counted by the analytics refresh of {fmt.local_time(figures.counted_at)} "
+        f"(every ten minutes) · money this month ({month}) live from the payments ledger"
+    )
 cols = st.columns(5)
 cols[0].metric("Active practitioners", fmt.count(figures.practitioners))
 cols[1].metric("Bookings, all time", fmt.count(figures.bookings))

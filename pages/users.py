@@ -28,7 +28,8 @@ if not found.rows:
     st.info("No users match this search." if found.total == 0 else f"There are only {found.pages} pages.")
     st.stop()
 
-st.caption(f"{fmt.count(found.total, 'user')} · page {found.page} of {found.pages:,}")
+exact = getattr(found.total, "exact", True)
+st.caption(f"{fmt.rows(found.total, exact, 'user')} · page {found.page} of {'' if exact else 'about '}{found.pages:,}")
 users.table(found.rows)
 
 st.subheader("Change a user")

@@ -37,7 +37,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, ratelimit, tokens, validation
+from avenrae.services import audit, counting, ratelimit, tokens, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
 from avenrae.services.validation import email as valid_email
@@ -885,7 +885,8 @@ def search_users(
         conditions.append(User.search_text.like(pattern))
     if role is not None:
         conditions.append(User.role == role)
-    total = session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    # Estimated (Count.exact False) when counting exactly would read millions of users.
+    total = counting.count(session, select(User.id).where(*conditions))
     rows = session.execute(
         select(
             User.id,

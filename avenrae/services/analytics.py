@@ -1113,9 +1113,13 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
             """
             INSERT INTO analytics_supply_cells
             SELECT a.cell_i, a.cell_j, a.specialization FROM analytics_practitioner_profiles a
-            JOIN practitioners p ON p.id = a.practitioner_id
-            WHERE p.updated_at >= :since
-               OR p.user_id IN (SELECT id FROM users WHERE updated_at >= :since AND role = 'practitioner')
+            WHERE a.practitioner_id IN (
+                -- two index range scans (an OR of the two would read every practitioner)
+                SELECT id FROM practitioners WHERE updated_at >= :since
+                UNION
+                SELECT p.id FROM users u JOIN practitioners p ON p.user_id = u.id
+                WHERE u.updated_at >= :since AND u.role = 'practitioner'
+            )
             ON CONFLICT DO NOTHING
             """,
             {"since": since},

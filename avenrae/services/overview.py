@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select, text
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from avenrae import months
 from avenrae.models import Booking, BookingStatus, Practitioner, Specialization, User
-from avenrae.services import ledger
+from avenrae.services import counting, ledger
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class LiveFigures:
     practitioners_by_specialization: dict[Specialization, int]
     bookings_by_status: dict[BookingStatus, int]
     month: MonthFigures
+    # None: counted live; else the counts are the analytics rollups' as of this refresh
+    counted_at: datetime | None = None
 
     @property
     def practitioners(self) -> int:
@@ -101,22 +103,43 @@ def month_figures(session: Session, today: date, time_zone: str) -> MonthFigures
     )
 
 
+# Above this many bookings (the planner's estimate) the counts come from the rollups:
+# counting ten million bookings and a million practitioners live takes seconds.
+LIVE_COUNTS_BELOW = 200_000
+
+
 def live_figures(session: Session, today: date, time_zone: str) -> LiveFigures:
     """Practitioners by specialization, bookings by status and this month's money."""
-    active = (User.is_active.is_(True)) & (User.deleted_at.is_(None))
-    by_specialization = dict(
-        session.execute(
-            select(Practitioner.specialization, func.count())
-            .join(User, User.id == Practitioner.user_id)
-            .where(active)
-            .group_by(Practitioner.specialization)
-        ).all()
-    )
-    by_status = dict(session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
+    size = counting.count(session, select(Booking.id), exact_below=0)
+    refreshed = session.execute(text("SELECT refreshed_at FROM analytics_refresh WHERE id = 1")).scalar()
+    if size >= LIVE_COUNTS_BELOW and refreshed is not None:
+        by_specialization = {
+            Specialization(k): v
+            for k, v in session.execute(
+                text("SELECT specialization, sum(practitioners) FROM analytics_cell_supply GROUP BY 1")
+            )
+        }
+        by_status = {
+            BookingStatus(k): v
+            for k, v in session.execute(text("SELECT status, sum(bookings) FROM analytics_cell_months GROUP BY 1"))
+        }
+    else:
+        refreshed = None
+        active = (User.is_active.is_(True)) & (User.deleted_at.is_(None))
+        by_specialization = dict(
+            session.execute(
+                select(Practitioner.specialization, func.count())
+                .join(User, User.id == Practitioner.user_id)
+                .where(active)
+                .group_by(Practitioner.specialization)
+            ).all()
+        )
+        by_status = dict(session.execute(select(Booking.status, func.count()).group_by(Booking.status)).all())
     return LiveFigures(
-        practitioners_by_specialization={s: by_specialization.get(s, 0) for s in Specialization},
-        bookings_by_status={s: by_status.get(s, 0) for s in BookingStatus},
+        practitioners_by_specialization={s: int(by_specialization.get(s, 0)) for s in Specialization},
+        bookings_by_status={s: int(by_status.get(s, 0)) for s in BookingStatus},
         month=month_figures(session, today, time_zone),
+        counted_at=refreshed,
     )
 
 

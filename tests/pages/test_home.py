@@ -95,3 +95,24 @@ def test_a_huge_amount_shows_whole_in_compact_form_with_the_exact_value_on_hover
 )
 def test_compact_rand(amount, shown):
     assert fmt.compact_rand(Decimal(amount)) == shown
+
+
+def test_on_a_large_platform_the_counts_come_from_the_rollups_and_agree(db, page, staff, monkeypatch):
+    from avenrae.services import analytics, overview
+
+    healer = make_practitioner(db, specialization=Specialization.HEALER)
+    make_practitioner(db, specialization=Specialization.COUNSELOR)
+    make_booking(db, practitioner=healer, status=BookingStatus.COMPLETED)
+    make_booking(db, practitioner=healer, status=BookingStatus.CANCELLED)
+    analytics.refresh(db.connection())
+    zone = "Africa/Johannesburg"
+    today = datetime.now(ZoneInfo(zone)).date()
+    live = overview.live_figures(db, today, zone)
+    monkeypatch.setattr(overview, "LIVE_COUNTS_BELOW", 0)
+    counted = overview.live_figures(db, today, zone)
+    assert live.counted_at is None and counted.counted_at is not None
+    assert counted.bookings_by_status == live.bookings_by_status
+    assert counted.practitioners_by_specialization == live.practitioners_by_specialization
+    app = page("pages/home.py", user=staff)
+    assert not app.exception
+    assert any("analytics refresh" in c.value for c in app.caption)
