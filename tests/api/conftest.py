@@ -16,6 +16,12 @@ from tests.factories import make_client, make_practitioner, make_weekly_hours
 SAST = ZoneInfo("Africa/Johannesburg")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the API's tests last: they take minutes (a live server, every role), and some
+    older tests hold a clock read when their module was imported."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/api/"))
+
+
 @pytest.fixture
 def api(connection) -> Iterator[TestClient]:
     """A client of the API whose every write lands in the test's transaction (rolled back)."""
