@@ -24,18 +24,9 @@ from avenrae import db as app_db
 from avenrae import seed
 from avenrae.config import REPO_ROOT, libpq_url
 from avenrae.services import analytics
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS  # noqa: F401 - the e2e tests import them from here
 from tests.stripe_fake import WEBHOOK_SECRET
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 E2E_SEED = seed.SeedOptions(practitioners=300, clients=500, bookings=4_000, seed=11)
 
@@ -97,18 +88,6 @@ def app_url(e2e_database_url: str) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (scripts/test does, as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
 class OfflinePage:
     """A browser tab that can only reach the app; it remembers what it was refused."""
 
@@ -158,8 +137,7 @@ class OfflinePage:
         the page, and during that run a stale copy of the iframe stands beside the new one:
         take the newest, and let Playwright resolve it again on every action (lazily)."""
         selector = 'iframe[title="streamlit_folium.st_folium"]'
-        self.page.wait_for_function(
-            f"() => document.querySelectorAll('{selector}').length >= 1", timeout=timeout)
+        self.page.wait_for_function(f"() => document.querySelectorAll('{selector}').length >= 1", timeout=timeout)
         return self.page.frame_locator(selector).last
 
     def screenshot(self, name: str) -> Path:

@@ -192,99 +192,92 @@ def _server_of(page, base_url: str) -> str:
     raise AssertionError("nginx did not log the probe")
 
 
-def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_primary_restarts(running_stack):
+def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_primary_restarts(running_stack, browser):
     """In Chromium through nginx over https: log in ("keep me logged in"), book; kill the
     server the browser is on; reload: still logged in, on the other server, the booking
     there; an analyst's Revenue & fees reads the replica; the primary restarts and the
     next page works within 10 s."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (scripts/test installs it as root)")
-    from playwright.sync_api import sync_playwright
-
     from avenrae.seed import DEMO_PASSWORD
 
     state = running_stack
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--headless", "--no-sandbox", "--disable-gpu"]
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+
+    def settle() -> None:
+        page.wait_for_function(
+            """() => !document.querySelector('[data-testid="stStatusWidget"]')
+                     && !document.querySelector('[data-testid="stSkeleton"]')""",
+            timeout=TIMEOUT,
         )
-        context = browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 1000})
-        page = context.new_page()
+        page.wait_for_timeout(500)
 
-        def settle() -> None:
-            page.wait_for_function(
-                """() => !document.querySelector('[data-testid="stStatusWidget"]')
-                         && !document.querySelector('[data-testid="stSkeleton"]')""",
-                timeout=TIMEOUT,
-            )
-            page.wait_for_timeout(500)
+    page.goto(state.url)
+    page.get_by_role("textbox", name="Email", exact=True).fill("client@demo.avenrae.co.za")
+    page.get_by_role("textbox", name="Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_text("Keep me logged in").click()
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    for _ in range(100):
+        if any(c["name"] == "avenrae_session" and c["secure"] for c in context.cookies()):
+            break  # Secure: the app saw X-Forwarded-Proto: https
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the remember-me cookie was never set (Secure)")
 
-        page.goto(state.url)
-        page.get_by_role("textbox", name="Email", exact=True).fill("client@demo.avenrae.co.za")
-        page.get_by_role("textbox", name="Password", exact=True).fill(DEMO_PASSWORD)
-        page.get_by_text("Keep me logged in").click()
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
-        for _ in range(100):
-            if any(c["name"] == "avenrae_session" and c["secure"] for c in context.cookies()):
-                break  # Secure: the app saw X-Forwarded-Proto: https
-            page.wait_for_timeout(100)
-        else:
-            raise AssertionError("the remember-me cookie was never set (Secure)")
+    # Book a session.
+    page.get_by_role("link", name="Book a session").click()
+    page.get_by_role("textbox", name="Find a practitioner").fill("Nomvula Mkhize")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
+    settle()
+    times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+    times.first.wait_for(timeout=TIMEOUT)
+    booked_at = times.first.inner_text().strip()
+    times.first.click()
+    confirm = page.get_by_role("button", name=re.compile(rf"^Book .*{booked_at} for R"))
+    confirm.wait_for(timeout=TIMEOUT)
+    confirm.click()
+    page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
 
-        # Book a session.
-        page.get_by_role("link", name="Book a session").click()
-        page.get_by_role("textbox", name="Find a practitioner").fill("Nomvula Mkhize")
-        page.keyboard.press("Enter")
-        page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
-        settle()
-        times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
-        times.first.wait_for(timeout=TIMEOUT)
-        booked_at = times.first.inner_text().strip()
-        times.first.click()
-        confirm = page.get_by_role("button", name=re.compile(rf"^Book .*{booked_at} for R"))
-        confirm.wait_for(timeout=TIMEOUT)
-        confirm.click()
-        page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
+    # Kill the server this browser is on; nothing else.
+    first = _server_of(page, state.url)
+    victim = next(server for server in state.servers if first.endswith(f":{server.port}"))
+    os.kill(victim.pid, signal.SIGKILL)
 
-        # Kill the server this browser is on; nothing else.
-        first = _server_of(page, state.url)
-        victim = next(server for server in state.servers if first.endswith(f":{server.port}"))
-        os.kill(victim.pid, signal.SIGKILL)
+    # Reload: still logged in (the remember-me cookie), now on the other server, booking there.
+    page.goto(state.url + "bookings")
+    page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d · In person · .* with Nomvula Mkhize")).first.wait_for(
+        timeout=TIMEOUT
+    )
+    second = _server_of(page, state.url)
+    assert second != first and not second.endswith(f":{victim.port}")
 
-        # Reload: still logged in (the remember-me cookie), now on the other server, booking there.
-        page.goto(state.url + "bookings")
-        page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
-        page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d · In person · .* with Nomvula Mkhize")).first.wait_for(
-            timeout=TIMEOUT
-        )
-        second = _server_of(page, state.url)
-        assert second != first and not second.endswith(f":{victim.port}")
+    # An analyst's Revenue & fees reads the replica (the note appears only on a standby).
+    analyst = browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 1000})
+    other = analyst.new_page()
+    other.goto(state.url)
+    other.get_by_role("textbox", name="Email", exact=True).fill("analyst@demo.avenrae.co.za")
+    other.get_by_role("textbox", name="Password", exact=True).fill(DEMO_PASSWORD)
+    other.get_by_role("button", name="Log in").click()
+    other.get_by_role("link", name="Revenue & fees").click()
+    other.get_by_role("heading", name="Revenue & fees").wait_for(timeout=TIMEOUT)
+    other.get_by_text(re.compile(r"Read from the replica")).first.wait_for(timeout=TIMEOUT)
+    analyst.close()
 
-        # An analyst's Revenue & fees reads the replica (the note appears only on a standby).
-        analyst = browser.new_context(ignore_https_errors=True, viewport={"width": 1440, "height": 1000})
-        other = analyst.new_page()
-        other.goto(state.url)
-        other.get_by_role("textbox", name="Email", exact=True).fill("analyst@demo.avenrae.co.za")
-        other.get_by_role("textbox", name="Password", exact=True).fill(DEMO_PASSWORD)
-        other.get_by_role("button", name="Log in").click()
-        other.get_by_role("link", name="Revenue & fees").click()
-        other.get_by_role("heading", name="Revenue & fees").wait_for(timeout=TIMEOUT)
-        other.get_by_text(re.compile(r"Read from the replica")).first.wait_for(timeout=TIMEOUT)
-        analyst.close()
-
-        # Restart the primary; the next page works within 10 s (PgBouncer reconnects).
-        assert _cli("db", "down").returncode == 0
-        restarted = _cli("db", "up")
-        assert restarted.returncode == 0, restarted.stderr
-        began = time.monotonic()
-        page.goto(state.url + "bookings")
-        try:
-            page.get_by_role("heading", name="My bookings").wait_for(timeout=10_000)
-            page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d")).first.wait_for(timeout=10_000)
-        except Exception:
-            print(f"after {time.monotonic() - began:.1f} s the page says:", page.inner_text("body")[:2000])
-            raise
-        assert time.monotonic() - began < 10
-        context.close()
-        browser.close()
+    # Restart the primary; the next page works within 10 s (PgBouncer reconnects).
+    assert _cli("db", "down").returncode == 0
+    restarted = _cli("db", "up")
+    assert restarted.returncode == 0, restarted.stderr
+    began = time.monotonic()
+    page.goto(state.url + "bookings")
+    try:
+        page.get_by_role("heading", name="My bookings").wait_for(timeout=10_000)
+        page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d")).first.wait_for(timeout=10_000)
+    except Exception:
+        print(f"after {time.monotonic() - began:.1f} s the page says:", page.inner_text("body")[:2000])
+        raise
+    assert time.monotonic() - began < 10
+    context.close()
