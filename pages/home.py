@@ -21,8 +21,8 @@ if figures.counted_at is None:
     st.caption(f"Live figures · money this month ({month}) comes from the payments ledger")
 else:
     st.caption(
-        f"Practitioners and bookings as counted by the analytics refresh of {fmt.local_time(figures.counted_at)} "
-        f"(every ten minutes) · money this month ({month}) live from the payments ledger"
+        f"Practitioners, bookings and money this month ({month}) as the analytics refresh of "
+        f"{fmt.local_time(figures.counted_at)} counted them (every ten minutes)"
     )
 cols = st.columns(5)
 cols[0].metric("Active practitioners", fmt.count(figures.practitioners))

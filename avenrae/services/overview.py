@@ -138,8 +138,31 @@ def live_figures(session: Session, today: date, time_zone: str) -> LiveFigures:
     return LiveFigures(
         practitioners_by_specialization={s: int(by_specialization.get(s, 0)) for s in Specialization},
         bookings_by_status={s: int(by_status.get(s, 0)) for s in BookingStatus},
-        month=month_figures(session, today, time_zone),
+        month=month_figures(session, today, time_zone) if refreshed is None else _month_from_rollups(session, today),
         counted_at=refreshed,
+    )
+
+
+def _month_from_rollups(session: Session, today: date) -> MonthFigures:
+    """month_figures as the analytics rollups have them (days in the platform's time zone)."""
+    first = today.replace(day=1)
+    row = session.execute(
+        text(
+            """
+            SELECT coalesce(sum(gross), 0), coalesce(sum(refunds), 0),
+                   coalesce(sum(gross_fees - refunded_fees), 0), coalesce(sum(bookings - cancelled), 0)
+            FROM analytics_days WHERE day >= :first AND day < :after
+            """
+        ),
+        {"first": first, "after": months.next_month(first)},
+    ).one()
+    cent = Decimal("0.01")
+    return MonthFigures(
+        month_start=first,
+        charged=Decimal(row[0]).quantize(cent),
+        refunded=Decimal(row[1]).quantize(cent),
+        platform_fees=Decimal(row[2]).quantize(cent),
+        sessions_booked=int(row[3]),
     )
 
 

@@ -103,7 +103,10 @@ def test_on_a_large_platform_the_counts_come_from_the_rollups_and_agree(db, page
     healer = make_practitioner(db, specialization=Specialization.HEALER)
     make_practitioner(db, specialization=Specialization.COUNSELOR)
     make_booking(db, practitioner=healer, status=BookingStatus.COMPLETED)
-    make_booking(db, practitioner=healer, status=BookingStatus.CANCELLED)
+    cancelled = make_booking(db, practitioner=healer, status=BookingStatus.CANCELLED)
+    now = datetime.now(ZoneInfo("Africa/Johannesburg"))
+    make_transaction(db, cancelled, created_at=now)
+    make_transaction(db, cancelled, kind=TransactionKind.REFUND, created_at=now)
     analytics.refresh(db.connection())
     zone = "Africa/Johannesburg"
     today = datetime.now(ZoneInfo(zone)).date()
@@ -113,6 +116,8 @@ def test_on_a_large_platform_the_counts_come_from_the_rollups_and_agree(db, page
     assert live.counted_at is None and counted.counted_at is not None
     assert counted.bookings_by_status == live.bookings_by_status
     assert counted.practitioners_by_specialization == live.practitioners_by_specialization
+    assert counted.month.charged == live.month.charged == Decimal("460.00")
+    assert (counted.month.refunded, counted.month.platform_fees) == (live.month.refunded, live.month.platform_fees)
     app = page("pages/home.py", user=staff)
     assert not app.exception
     assert any("analytics refresh" in c.value for c in app.caption)
