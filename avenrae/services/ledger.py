@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
@@ -643,16 +644,12 @@ class LedgerPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def ledger_page(
-    *, session: Session, role: Role, filters: LedgerFilter = LedgerFilter(), page: int = 1, page_size: int = 50
-) -> LedgerPage:
-    """The ledger for staff: newest first, filtered, with totals over everything that matches."""
-    _operators_only(role)
+def ledger_conditions(filters: LedgerFilter, client: Any, practitioner_user: Any) -> list[ColumnElement[bool]]:
+    """What a ledger filter asks of payment_transactions (and, for typed words, of the two
+    people's names, aliased by the caller), for the live page and the keyset listing alike."""
     if filters.start and filters.end and filters.start >= filters.end:
         raise InvalidInput({"end": "The end of the period is before its start."})
-    client = aliased(User)
-    practitioner_user = aliased(User)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if filters.start:
         conditions.append(PaymentTransaction.created_at >= filters.start)
     if filters.end:
@@ -663,8 +660,7 @@ def ledger_page(
         conditions.append(PaymentTransaction.status.in_(filters.statuses))
     if filters.providers:
         conditions.append(PaymentTransaction.provider.in_(filters.providers))
-    words = filters.text.lower().split()[:4]
-    for word in words:
+    for word in filters.text.lower().split()[:4]:
         pattern = validation.contains(word)
         conditions.append(
             or_(
@@ -673,6 +669,18 @@ def ledger_page(
                 func.lower(PaymentTransaction.provider_reference).like(pattern),
             )
         )
+    return conditions
+
+
+def ledger_page(
+    *, session: Session, role: Role, filters: LedgerFilter = LedgerFilter(), page: int = 1, page_size: int = 50
+) -> LedgerPage:
+    """The ledger for staff: newest first, filtered, with totals over everything that matches."""
+    _operators_only(role)
+    client = aliased(User)
+    practitioner_user = aliased(User)
+    conditions = ledger_conditions(filters, client, practitioner_user)
+    words = filters.text.split()
 
     def with_names(query: Select) -> Select:
         return (

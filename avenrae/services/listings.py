@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text, tuple_
+from sqlalchemy import Select, or_, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import Booking, PaymentStatus, PaymentTransaction, Practitioner, Role, TransactionKind, User
@@ -137,31 +137,10 @@ def ledger_list(
     time zone) is the period `filters.start`/`end` spans: with it, a long period's totals
     come from the rollups."""
     ledger._operators_only(role)
-    if filters.start and filters.end and filters.start >= filters.end:
-        raise InvalidInput({"end": "The end of the period is before its start."})
     client = aliased(User)
     practitioner_user = aliased(User)
-    conditions: list[Any] = []
-    if filters.start:
-        conditions.append(PaymentTransaction.created_at >= filters.start)
-    if filters.end:
-        conditions.append(PaymentTransaction.created_at < filters.end)
-    if filters.kinds:
-        conditions.append(PaymentTransaction.kind.in_(filters.kinds))
-    if filters.statuses:
-        conditions.append(PaymentTransaction.status.in_(filters.statuses))
-    if filters.providers:
-        conditions.append(PaymentTransaction.provider.in_(filters.providers))
-    words = filters.text.lower().split()[:4]
-    for word in words:
-        pattern = validation.contains(word)
-        conditions.append(
-            or_(
-                client.search_text.like(pattern),
-                practitioner_user.search_text.like(pattern),
-                func.lower(PaymentTransaction.provider_reference).like(pattern),
-            )
-        )
+    conditions: list[Any] = ledger.ledger_conditions(filters, client, practitioner_user)
+    words = filters.text.split()
 
     def with_names(query: Select) -> Select:
         return (
