@@ -1,119 +1,39 @@
 """Revenue & fees: what clients paid, what the platform earned, what went back, and bookings,
 over time and by specialization, province, city, meeting type and practitioner. Read-only."""
 
-from datetime import datetime, timedelta
-
-import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
-from avenrae.models import MeetingType, Specialization
 from avenrae.services import analytics
 from avenrae.ui import analytics as view
-from avenrae.ui import format as fmt
+from avenrae.ui import revenue
 from avenrae.ui.page import signed_in
 
 signed_in(__file__)
 st.title("Revenue & fees")
 view.freshness_note()
 
-today = datetime.now().astimezone().date()
-PRESETS = {
-    "Last 30 days": (today - timedelta(days=29), today),
-    "Last 3 months": (today - timedelta(days=91), today),
-    "Last 12 months": (today - timedelta(days=364), today),
-    "This year": (today.replace(month=1, day=1), today),
-}
-
-
-def use_preset() -> None:
-    chosen = st.session_state.get("revenue_preset")
-    if chosen:
-        st.session_state["revenue_period"] = PRESETS[chosen]
-
-
-st.session_state.setdefault("revenue_period", PRESETS["Last 12 months"])
-st.pills("Quick period", list(PRESETS), key="revenue_preset", on_change=use_preset)
-top = st.columns([2.2, 1, 1.6, 1.6, 1.4])
-period = top[0].date_input("Period", format="DD/MM/YYYY", key="revenue_period")
-grain = top[1].selectbox("Group by", ["month", "week", "day"], format_func=str.capitalize, key="revenue_grain")
-specializations = top[2].multiselect(
-    "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="revenue_specs"
-)
-provinces = top[3].multiselect("Province", view.read(analytics.provinces), placeholder="All", key="revenue_provinces")
-meeting_types = top[4].multiselect(
-    "Meeting type", list(MeetingType), format_func=fmt.label, placeholder="All", key="revenue_meeting"
-)
-st.caption(
-    "Money comes from the payments ledger: completed charges and refunds on the day they were made. "
-    "Platform fees are the fee share of charges less that of refunds; practitioner earnings are service "
-    "amounts less their share of refunds. Booking counts come from bookings, by the day of the session."
-)
-
-if not isinstance(period, tuple) or len(period) != 2:
-    st.info("Choose the last day of the period too.")
+filters = revenue.controls()
+if filters is None:
     st.stop()
-filters = analytics.Filters(
-    start=period[0],
-    end=period[1],
-    specializations=tuple(specializations),
-    provinces=tuple(provinces),
-    meeting_types=tuple(meeting_types),
-)
+grain = revenue.grain()
 totals: analytics.Summary = view.read(analytics.summary, filters)
 if totals.empty:
     st.info(
-        f"No bookings or payments between {period[0]:%d %b %Y} and {period[1]:%d %b %Y} under these filters. "
-        "Try a longer period or fewer filters."
+        f"No bookings or payments between {filters.start:%d %b %Y} and {filters.end:%d %b %Y} under these "
+        "filters. Try a longer period or fewer filters."
     )
     st.stop()
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
-
-
-cols = st.columns(4)
-fmt.rand_metric(cols[0], "Gross bookings value", totals.gross, help="What clients paid (completed charges)")
-fmt.rand_metric(cols[1], "Platform fees", totals.platform_fees, help="The platform's revenue, after refunds")
-fmt.rand_metric(cols[2], "Refunds", totals.refunds)
-fmt.rand_metric(cols[3], "Practitioner earnings", totals.earnings, help="Service amounts less refunds")
-cols = st.columns(4)
-cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
-cols[1].metric("Cancellation rate", percent(totals.cancellation_rate))
-cols[2].metric("No-show rate", percent(totals.no_show_rate), help="Of sessions that were due: no-shows")
-cols[3].metric(
-    "Average rating",
-    "–" if totals.average_rating is None else f"{totals.average_rating:.2f} ★",
-    help=f"Of {fmt.count(totals.reviews, 'published review')}",
-)
+revenue.headline(totals)
 
 # The bottom of the ranking has no shortcut: it adds up every practitioner in the period,
 # seconds on a large platform, so it is worked out only when asked for.
 show_bottom = st.session_state.get("revenue_bottom", False)
+file_stem = f"avenrae-revenue-{filters.start}-{filters.end}"
 
 
-def tables() -> dict[str, pd.DataFrame]:
-    """Every table of the page, as shown (for the workbook; each tab reads only its own)."""
-    by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
-    worst = view.read(analytics.practitioners_ranked, filters, 10, False) if show_bottom else None
-    return {
-        "Over time": view.shown(view.read(analytics.over_time, filters, grain)),
-        "By specialization": view.shown(by["specialization"]),
-        "By province": view.shown(by["province"]),
-        "By city": view.shown(by["city"]),
-        "By meeting type": view.shown(by["meeting_type"]),
-        "Top practitioners": view.shown(view.read(analytics.practitioners_ranked, filters)),
-        **({"Bottom practitioners": view.shown(worst)} if worst is not None else {}),
-        "Month over month": view.shown(view.read(analytics.month_over_month, filters)),
-    }
+def table(name: str, frame, key: str) -> None:
+    view.table(name, view.shown(frame), key=key, file_stem=file_stem)
 
-
-CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
-COLOURS = {"Gross": "#2F6B4F", "Platform fees": "#C98B2B", "Refunds": "#B5483B"}
-SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "#2B7BB9", "Counselor": "#C98B2B"}
-file_stem = f"avenrae-revenue-{period[0]}-{period[1]}"
 
 # Only the open tab runs (and reads its figures); switching tabs reruns the page.
 tabs = st.tabs(
@@ -124,95 +44,28 @@ tabs = st.tabs(
 if tabs[0].open:
     with tabs[0]:
         series = view.read(analytics.over_time, filters, grain)
-        chart = go.Figure()
-        for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
-            chart.add_scatter(
-                x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
-                line=dict(color=COLOURS[name]),
-            )  # fmt: skip
-        chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
-        if grain == "month":
-            chart.update_xaxes(dtick="M1", tickformat="%b %Y")
-        st.plotly_chart(chart, width="stretch", key="chart_over_time")
-        view.table("Over time", view.shown(series), key="over_time", file_stem=file_stem)
+        st.plotly_chart(revenue.over_time_chart(series, grain), width="stretch", key="chart_over_time")
+        table("Over time", series, "over_time")
 if tabs[1].open:
     with tabs[1]:
         stacked = view.read(analytics.by_specialization_over_time, filters, grain)
-        frame = stacked.assign(
-            specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float)
-        )
-        st.plotly_chart(
-            px.bar(
-                frame,
-                x="period",
-                y="gross",
-                color="specialization",
-                color_discrete_map=SPECIALIZATION_COLOURS,
-                labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
-                title=f"Gross bookings value by specialization and {grain}",
-            ).update_layout(**CHART),
-            width="stretch",
-            key="chart_specialization",
-        )
-        by_specialization = view.read(analytics.breakdown, filters, "specialization")
-        view.table("By specialization", view.shown(by_specialization), key="specialization", file_stem=file_stem)
+        st.plotly_chart(revenue.specialization_chart(stacked, grain), width="stretch", key="chart_specialization")
+        table("By specialization", view.read(analytics.breakdown, filters, "specialization"), "specialization")
 if tabs[2].open:
     with tabs[2]:
         by_province = view.read(analytics.breakdown, filters, "province")
-        provinces_frame = by_province.assign(
-            gross=by_province["gross"].map(float), platform_fees=by_province["platform_fees"].map(float)
-        )
-        st.plotly_chart(
-            px.bar(
-                provinces_frame.melt(id_vars="province", value_vars=["gross", "platform_fees"]),
-                x="value",
-                y="province",
-                color="variable",
-                orientation="h",
-                barmode="group",
-                color_discrete_map={"gross": COLOURS["Gross"], "platform_fees": COLOURS["Platform fees"]},
-                labels={"value": "Rand", "province": "", "variable": ""},
-                title="Gross and platform fees by province",
-            )
-            .for_each_trace(lambda t: t.update(name="Gross" if t.name == "gross" else "Platform fees"))
-            .update_layout(**CHART)
-            .update_yaxes(autorange="reversed"),
-            width="stretch",
-            key="chart_province",
-        )
-        view.table("By province", view.shown(by_province), key="province", file_stem=file_stem)
+        st.plotly_chart(revenue.province_chart(by_province), width="stretch", key="chart_province")
+        table("By province", by_province, "province")
         st.subheader("By city")
-        by_city = view.read(analytics.breakdown, filters, "city")
-        view.table("By city", view.shown(by_city), key="city", file_stem=file_stem)
+        table("By city", view.read(analytics.breakdown, filters, "city"), "city")
         st.subheader("By meeting type")
-        by_meeting = view.read(analytics.breakdown, filters, "meeting_type")
-        view.table("By meeting type", view.shown(by_meeting), key="meeting_type", file_stem=file_stem)
+        table("By meeting type", view.read(analytics.breakdown, filters, "meeting_type"), "meeting_type")
 if tabs[3].open:
     with tabs[3]:
         best = view.read(analytics.practitioners_ranked, filters)
-        leaders = best.assign(
-            gross=best["gross"].map(float),
-            specialization=best["specialization"].map(fmt.label),
-            practitioner=best["practitioner"].map(fmt.escape),  # plotly renders <a>, <b>, ... in labels
-        )
-        st.plotly_chart(
-            px.bar(
-                leaders,
-                x="gross",
-                y="practitioner",
-                orientation="h",
-                color="specialization",
-                color_discrete_map=SPECIALIZATION_COLOURS,
-                # Ranked by gross, whatever the colour: plotly would otherwise group bars by specialization.
-                category_orders={"practitioner": leaders["practitioner"].tolist()},
-                labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
-                title="Top practitioners by gross bookings value",
-            ).update_layout(**CHART),
-            width="stretch",
-            key="chart_practitioners",
-        )
+        st.plotly_chart(revenue.leaders_chart(best), width="stretch", key="chart_practitioners")
         st.subheader("Top 10")
-        view.table("Top practitioners", view.shown(best), key="top", file_stem=file_stem)
+        table("Top practitioners", best, "top")
         st.subheader("Bottom 10", help="Least gross among practitioners with a booking or a payment in the period")
         st.toggle(
             "Rank the lowest earners too",
@@ -220,17 +73,15 @@ if tabs[3].open:
             help="Adds up every practitioner's figures for the period: a few seconds on a large platform.",
         )
         if show_bottom:
-            worst = view.read(analytics.practitioners_ranked, filters, 10, False)
-            view.table("Bottom practitioners", view.shown(worst), key="bottom", file_stem=file_stem)
+            table("Bottom practitioners", view.read(analytics.practitioners_ranked, filters, 10, False), "bottom")
 if tabs[4].open:
     with tabs[4]:
         st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
-        months = view.read(analytics.month_over_month, filters)
-        view.table("Month over month", view.shown(months), key="months", file_stem=file_stem)
+        table("Month over month", view.read(analytics.month_over_month, filters), "months")
 
 st.download_button(
     "Download every table as Excel",
-    lambda: view.to_excel(tables()),  # worked out when asked for, not on every run
+    lambda: view.to_excel(revenue.tables(filters, grain, show_bottom=show_bottom)),  # made when asked for
     file_name=f"{file_stem}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     type="primary",

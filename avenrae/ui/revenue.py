@@ -1,0 +1,179 @@
+"""The Revenue & fees page's parts: its filters, headline figures, the charts of each tab
+and the workbook of every table. Figures come from `services.analytics` via `ui.analytics`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from avenrae.models import MeetingType, Specialization
+from avenrae.services import analytics
+from avenrae.ui import analytics as view
+from avenrae.ui import format as fmt
+
+CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
+COLOURS = {"Gross": "#2F6B4F", "Platform fees": "#C98B2B", "Refunds": "#B5483B"}
+SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "#2B7BB9", "Counselor": "#C98B2B"}
+
+
+def _presets() -> dict[str, tuple[date, date]]:
+    today = datetime.now().astimezone().date()
+    return {
+        "Last 30 days": (today - timedelta(days=29), today),
+        "Last 3 months": (today - timedelta(days=91), today),
+        "Last 12 months": (today - timedelta(days=364), today),
+        "This year": (today.replace(month=1, day=1), today),
+    }
+
+
+def controls() -> analytics.Filters | None:
+    """Quick periods, the period, grain and filters; None, with a hint, until the period has both ends."""
+    presets = _presets()
+
+    def use_preset() -> None:
+        chosen = st.session_state.get("revenue_preset")
+        if chosen:
+            st.session_state["revenue_period"] = presets[chosen]
+
+    st.session_state.setdefault("revenue_period", presets["Last 12 months"])
+    st.pills("Quick period", list(presets), key="revenue_preset", on_change=use_preset)
+    top = st.columns([2.2, 1, 1.6, 1.6, 1.4])
+    period = top[0].date_input("Period", format="DD/MM/YYYY", key="revenue_period")
+    top[1].selectbox("Group by", ["month", "week", "day"], format_func=str.capitalize, key="revenue_grain")
+    specializations = top[2].multiselect(
+        "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="revenue_specs"
+    )
+    provinces = top[3].multiselect(
+        "Province", view.read(analytics.provinces), placeholder="All", key="revenue_provinces"
+    )
+    meeting_types = top[4].multiselect(
+        "Meeting type", list(MeetingType), format_func=fmt.label, placeholder="All", key="revenue_meeting"
+    )
+    st.caption(
+        "Money comes from the payments ledger: completed charges and refunds on the day they were made. "
+        "Platform fees are the fee share of charges less that of refunds; practitioner earnings are service "
+        "amounts less their share of refunds. Booking counts come from bookings, by the day of the session."
+    )
+    if not isinstance(period, tuple) or len(period) != 2:
+        st.info("Choose the last day of the period too.")
+        return None
+    return analytics.Filters(
+        start=period[0],
+        end=period[1],
+        specializations=tuple(specializations),
+        provinces=tuple(provinces),
+        meeting_types=tuple(meeting_types),
+    )
+
+
+def grain() -> str:
+    return str(st.session_state.get("revenue_grain", "month"))
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f}%"
+
+
+def headline(totals: analytics.Summary) -> None:
+    cols = st.columns(4)
+    fmt.rand_metric(cols[0], "Gross bookings value", totals.gross, help="What clients paid (completed charges)")
+    fmt.rand_metric(cols[1], "Platform fees", totals.platform_fees, help="The platform's revenue, after refunds")
+    fmt.rand_metric(cols[2], "Refunds", totals.refunds)
+    fmt.rand_metric(cols[3], "Practitioner earnings", totals.earnings, help="Service amounts less refunds")
+    cols = st.columns(4)
+    cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
+    cols[1].metric("Cancellation rate", _percent(totals.cancellation_rate))
+    cols[2].metric("No-show rate", _percent(totals.no_show_rate), help="Of sessions that were due: no-shows")
+    cols[3].metric(
+        "Average rating",
+        "–" if totals.average_rating is None else f"{totals.average_rating:.2f} ★",
+        help=f"Of {fmt.count(totals.reviews, 'published review')}",
+    )
+
+
+def tables(filters: analytics.Filters, grain: str, *, show_bottom: bool) -> dict[str, pd.DataFrame]:
+    """Every table of the page, as shown (for the workbook; each tab reads only its own)."""
+    by = {dimension: view.read(analytics.breakdown, filters, dimension) for dimension in analytics.FIGURE_DIMENSIONS}
+    worst = view.read(analytics.practitioners_ranked, filters, 10, False) if show_bottom else None
+    return {
+        "Over time": view.shown(view.read(analytics.over_time, filters, grain)),
+        "By specialization": view.shown(by["specialization"]),
+        "By province": view.shown(by["province"]),
+        "By city": view.shown(by["city"]),
+        "By meeting type": view.shown(by["meeting_type"]),
+        "Top practitioners": view.shown(view.read(analytics.practitioners_ranked, filters)),
+        **({"Bottom practitioners": view.shown(worst)} if worst is not None else {}),
+        "Month over month": view.shown(view.read(analytics.month_over_month, filters)),
+    }
+
+
+def over_time_chart(series: pd.DataFrame, grain: str) -> go.Figure:
+    chart = go.Figure()
+    for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
+        chart.add_scatter(
+            x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
+            line=dict(color=COLOURS[name]),
+        )  # fmt: skip
+    chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
+    if grain == "month":
+        chart.update_xaxes(dtick="M1", tickformat="%b %Y")
+    return chart
+
+
+def specialization_chart(stacked: pd.DataFrame, grain: str) -> go.Figure:
+    frame = stacked.assign(specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float))
+    return px.bar(
+        frame,
+        x="period",
+        y="gross",
+        color="specialization",
+        color_discrete_map=SPECIALIZATION_COLOURS,
+        labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
+        title=f"Gross bookings value by specialization and {grain}",
+    ).update_layout(**CHART)
+
+
+def province_chart(by_province: pd.DataFrame) -> go.Figure:
+    frame = by_province.assign(
+        gross=by_province["gross"].map(float), platform_fees=by_province["platform_fees"].map(float)
+    )
+    return (
+        px.bar(
+            frame.melt(id_vars="province", value_vars=["gross", "platform_fees"]),
+            x="value",
+            y="province",
+            color="variable",
+            orientation="h",
+            barmode="group",
+            color_discrete_map={"gross": COLOURS["Gross"], "platform_fees": COLOURS["Platform fees"]},
+            labels={"value": "Rand", "province": "", "variable": ""},
+            title="Gross and platform fees by province",
+        )
+        .for_each_trace(lambda t: t.update(name="Gross" if t.name == "gross" else "Platform fees"))
+        .update_layout(**CHART)
+        .update_yaxes(autorange="reversed")
+    )
+
+
+def leaders_chart(best: pd.DataFrame) -> go.Figure:
+    leaders = best.assign(
+        gross=best["gross"].map(float),
+        specialization=best["specialization"].map(fmt.label),
+        practitioner=best["practitioner"].map(fmt.escape),  # plotly renders <a>, <b>, ... in labels
+    )
+    return px.bar(
+        leaders,
+        x="gross",
+        y="practitioner",
+        orientation="h",
+        color="specialization",
+        color_discrete_map=SPECIALIZATION_COLOURS,
+        # Ranked by gross, whatever the colour: plotly would otherwise group bars by specialization.
+        category_orders={"practitioner": leaders["practitioner"].tolist()},
+        labels={"gross": "Gross (R)", "practitioner": "", "specialization": "Specialization"},
+        title="Top practitioners by gross bookings value",
+    ).update_layout(**CHART)
