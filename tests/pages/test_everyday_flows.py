@@ -21,7 +21,7 @@ from avenrae.models import (
     Role,
     VerificationStatus,
 )
-from avenrae.services import audit, bookings, flows, ledger, payments, reviews
+from avenrae.services import audit, availability, bookings, flows, ledger, payments, reviews
 from avenrae.ui import booking_actions
 from avenrae.ui import format as fmt
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
@@ -60,9 +60,14 @@ def button(app, label: str):
 
 
 def book(db, client, practitioner, hours_ahead: float) -> Booking:
+    """The first open time `hours_ahead` from now or soon after (whatever the time of day)."""
+    after = soon(hours_ahead)
+    start = availability.bookable_slots(
+        session=db, practitioner_id=practitioner.id, start=after, end=after + timedelta(hours=4)
+    )[0]
     return flows.book(
         session=db,
-        request=bookings.BookingRequest(client.id, practitioner.id, soon(hours_ahead), MeetingType.ONLINE),
+        request=bookings.BookingRequest(client.id, practitioner.id, start, MeetingType.ONLINE),
         actor=bookings.Actor(client.id, Role.CLIENT),
     )
 
@@ -88,7 +93,7 @@ def test_a_client_booking_without_stripe_is_told_the_account_reference_and_deadl
 
 
 def test_the_eft_hold_never_runs_past_the_session(db, healer, client):
-    booking = book(db, client, healer, hours_ahead=6)
+    booking = book(db, client, healer, hours_ahead=5)
     assert booking.hold_expires_at == booking.session_start - timedelta(hours=get_settings().eft_cutoff_hours)
 
 
