@@ -37,6 +37,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# How long a journey waits for what it expects: generous, as a shared CI machine can be
+# slow for seconds at a time; a test that passes does not wait longer for it.
+TIMEOUT = 60_000
+
+
 @pytest.fixture(scope="session")
 def e2e_database_url(server_url: str) -> str:
     url = app_db.sibling_database(server_url, "avenrae_e2e", recreate=True)

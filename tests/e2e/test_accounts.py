@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
 
 
 def session_cookie(tab, *, changed_from: str | None = None, present: bool = True, timeout: float = 15):

@@ -5,9 +5,9 @@ from datetime import datetime
 import pytest
 
 from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
 
 
 def metric_value(page, label: str) -> str:

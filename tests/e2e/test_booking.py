@@ -5,9 +5,9 @@ import re
 import pytest
 
 from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
 
 
 def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):

@@ -9,16 +9,18 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.models import Booking, BookingStatus, PaymentStatus, Review, ReviewStatus, Role
 from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import bookings, flows, payments
+from tests.e2e.conftest import TIMEOUT
 from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_weekly_hours
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
+
 SAST = ZoneInfo("Africa/Johannesburg")
 EVERY_DAY = {day: [("08:00", "18:00")] for day in range(7)}
 
@@ -148,7 +150,7 @@ def test_staff_pay_out_an_owed_refund_and_both_sides_read_the_same(db, offline, 
     staff.get_by_role("textbox", name="Refund reference (EFT or cash only)").fill("FNB out 8812")
     staff.get_by_role("button", name=f"Refund {reference}").click()
     staff.get_by_text(re.compile(rf"Refund of R[\d.,]+ recorded for {reference}\.")).wait_for(timeout=TIMEOUT)
-    assert staff.get_by_text(f"booking {reference}").count() == 0  # no longer owed
+    expect(staff.get_by_text(f"booking {reference}")).to_have_count(0, timeout=TIMEOUT)  # no longer owed
     offline.screenshot("everyday-refund-paid-out")
     for email, name in (
         (client.email, "client"),

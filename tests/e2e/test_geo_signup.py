@@ -7,10 +7,11 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
 from tests.e2e.test_search import column
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 45_000
+
 MARKER = f"zzgeo{uuid.uuid4().hex[:6]}"  # in both bios, so one search finds exactly these two
 PIN = (-33.9806, 18.5764)  # in Gugulethu, which the offline gazetteer knows only by postal code
 

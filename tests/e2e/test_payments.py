@@ -30,10 +30,10 @@ from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import availability, bookings, flows
 from avenrae.ui.payment import reference_for
 from tests import stripe_objects
+from tests.e2e.conftest import TIMEOUT
 from tests.stripe_fake import signed_event
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
 
 
 def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 from avenrae.models import MeetingType, Role
 from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import accounts
+from tests.e2e.conftest import TIMEOUT
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
+
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -20,11 +21,22 @@ def trickster(e2e_database_url):
     """A practitioner whose bio tries to run a script, in the app's database."""
     engine = create_engine(e2e_database_url)
     with Session(engine) as session:
-        accounts.sign_up(session=session, form=accounts.SignUp(
-            role=Role.PRACTITIONER, email="zzxss@example.co.za", password="Trick or treat 42",
-            first_name="Zzxss", last_name="Trickster", phone="082 000 0000", specialization="healer",
-            place="Durban", bio=f"Hello {XSS} there", rate_per_session="300",
-            meeting_types=[MeetingType.ONLINE]))
+        accounts.sign_up(
+            session=session,
+            form=accounts.SignUp(
+                role=Role.PRACTITIONER,
+                email="zzxss@example.co.za",
+                password="Trick or treat 42",
+                first_name="Zzxss",
+                last_name="Trickster",
+                phone="082 000 0000",
+                specialization="healer",
+                place="Durban",
+                bio=f"Hello {XSS} there",
+                rate_per_session="300",
+                meeting_types=[MeetingType.ONLINE],
+            ),
+        )
         session.commit()
     engine.dispose()
 

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 from avenrae.models import BookingStatus, MeetingType, Practitioner, Role, User, VerificationStatus
 from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import accounts
+from tests.e2e.conftest import TIMEOUT
 from tests.factories import make_booking, sample_document
 
 pytestmark = pytest.mark.e2e
-TIMEOUT = 30_000
+
 PASSWORD = "Healing hands 2026"
 
 
