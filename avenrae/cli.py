@@ -276,7 +276,9 @@ def _database_problems() -> list[str]:
     return []
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
+def _become_server(command: list[str], *, announce: str, dry_run: bool) -> None:
+    """Refuse an unsafe production set-up, start the local cluster when no DATABASE_URL is
+    given, then become `command` (rather than wait on a child, so a stop signal reaches it)."""
     from avenrae import deploy
 
     blockers = deploy.serving_blockers(get_settings())
@@ -284,6 +286,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CommandError(f"not serving in production: {blockers[0]} (python -m avenrae check --deploy lists all)")
     if not get_settings().database_url:
         localdb.up(REPO_ROOT, get_settings().state_dir, log=_say)
+    _say(announce)
+    sys.stdout.flush()
+    os.chdir(REPO_ROOT)
+    if dry_run:
+        print(" ".join(command))
+        return
+    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built by the caller
+
+
+def _shown(address: str) -> str:
+    return "localhost" if address in ("127.0.0.1", "localhost") else address
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
     command = [
         sys.executable,
         "-m",
@@ -295,27 +311,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
         "--server.address",
         args.address,
     ]
-    shown = "localhost" if args.address in ("127.0.0.1", "localhost") else args.address
-    _say(f"Serving Avenrae on http://{shown}:{args.port}")
-    sys.stdout.flush()
-    os.chdir(REPO_ROOT)
-    if args.dry_run:
-        print(" ".join(command))
-        return
-    # Become the server (rather than wait on a child), so a stop signal reaches it.
-    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
+    _become_server(
+        command, announce=f"Serving Avenrae on http://{_shown(args.address)}:{args.port}", dry_run=args.dry_run
+    )
 
 
 def cmd_api(args: argparse.Namespace) -> None:
     """The JSON API alone (no pages, no background jobs), with uvicorn: stateless, so it
     scales out by adding workers or machines; `serve` already includes it at /api."""
-    from avenrae import deploy
-
-    blockers = deploy.serving_blockers(get_settings())
-    if blockers:
-        raise CommandError(f"not serving in production: {blockers[0]} (python -m avenrae check --deploy lists all)")
-    if not get_settings().database_url:
-        localdb.up(REPO_ROOT, get_settings().state_dir, log=_say)
     command = [
         sys.executable,
         "-m",
@@ -331,14 +334,8 @@ def cmd_api(args: argparse.Namespace) -> None:
         "--proxy-headers",
         "--no-server-header",
     ]
-    shown = "localhost" if args.address in ("127.0.0.1", "localhost") else args.address
-    _say(f"Serving the Avenrae API on http://{shown}:{args.port}/api ({args.workers} worker(s))")
-    sys.stdout.flush()
-    os.chdir(REPO_ROOT)
-    if args.dry_run:
-        print(" ".join(command))
-        return
-    os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built above
+    announce = f"Serving the Avenrae API on http://{_shown(args.address)}:{args.port}/api ({args.workers} worker(s))"
+    _become_server(command, announce=announce, dry_run=args.dry_run)
 
 
 # --- stack -------------------------------------------------------------------------

@@ -625,6 +625,24 @@ class LedgerRow:
     practitioner_name: str
     note: str | None
 
+    @classmethod
+    def of(cls, row: PaymentTransaction, client: User, practitioner: User) -> LedgerRow:
+        """A ledger row as staff read it, by name, from the row and the two people it concerns."""
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            booking_id=row.booking_id,
+            kind=row.kind,
+            provider=row.provider,
+            method=row.method,
+            provider_reference=row.provider_reference,
+            amount=row.amount,
+            status=row.status,
+            client_name=client.full_name,
+            practitioner_name=practitioner.full_name,
+            note=row.failure_reason,
+        )
+
     @property
     def paid_via(self) -> str:
         """How the money moved, in words: "EFT", "Cash", "Stripe"."""
@@ -705,23 +723,7 @@ def ledger_page(
         .offset((page - 1) * page_size)
     ).all()
     return LedgerPage(
-        rows=[
-            LedgerRow(
-                t.id,
-                t.created_at,
-                t.booking_id,
-                t.kind,
-                t.provider,
-                t.method,
-                t.provider_reference,
-                t.amount,
-                t.status,
-                c.full_name,
-                p.full_name,
-                t.failure_reason,
-            )
-            for t, c, p in rows
-        ],
+        rows=[LedgerRow.of(t, c, p) for t, c, p in rows],
         total=sums[0],
         totals=_totals(sums[1:]),
         page=page,

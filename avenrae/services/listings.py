@@ -165,23 +165,7 @@ def ledger_list(
     ).all()
     more = len(found) > page_size
     found = found[:page_size]
-    rows = [
-        ledger.LedgerRow(
-            t.id,
-            t.created_at,
-            t.booking_id,
-            t.kind,
-            t.provider,
-            t.method,
-            t.provider_reference,
-            t.amount,
-            t.status,
-            c.full_name,
-            p.full_name,
-            t.failure_reason,
-        )
-        for t, c, p in found
-    ]
+    rows = [ledger.LedgerRow.of(t, c, p) for t, c, p in found]
     return LedgerList(rows, total, totals, (rows[-1].created_at, rows[-1].id) if more else None)
 
 
