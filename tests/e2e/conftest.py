@@ -110,13 +110,14 @@ class OfflinePage:
                 route.abort()
 
         self.context.route("**/*", only_the_app)
+        self.context.set_default_timeout(TIMEOUT)  # every click and wait, not only those that pass one
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
         self.app_url = app_url
 
     def open(self, path: str = "/"):
         self.page.goto(self.app_url + path)
-        self.page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
+        self.page.wait_for_selector('[data-testid="stApp"]', timeout=TIMEOUT)
         return self.page
 
     def log_in(self, email: str, password: str, *, remember: bool = False):
@@ -128,7 +129,7 @@ class OfflinePage:
         page.get_by_role("button", name="Log in").click()
         return page
 
-    def settle(self, timeout: float = 30_000) -> None:
+    def settle(self, timeout: float = TIMEOUT) -> None:
         """Wait until Streamlit has finished the run and drawn every element."""
         self.page.wait_for_function(
             """() => !document.querySelector('[data-testid="stStatusWidget"]')
@@ -137,7 +138,7 @@ class OfflinePage:
         )
         self.page.wait_for_timeout(800)
 
-    def map_frame(self, timeout: float = 30_000):
+    def map_frame(self, timeout: float = TIMEOUT):
         """The folium map on the page. The map reports its view back once drawn, which reruns
         the page, and during that run a stale copy of the iframe stands beside the new one:
         take the newest, and let Playwright resolve it again on every action (lazily)."""

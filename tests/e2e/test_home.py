@@ -5,14 +5,15 @@ import re
 import pytest
 
 from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
 
 pytestmark = pytest.mark.e2e
 
 
 def test_home_shows_figures_and_an_offline_map(offline):
     page = offline.log_in("analyst@demo.avenrae.co.za", DEMO_PASSWORD)
-    page.get_by_text("Avenrae operations").wait_for(timeout=30_000)
-    page.wait_for_selector('[data-testid="stMetric"]', timeout=30_000)
+    page.get_by_text("Avenrae operations").wait_for(timeout=TIMEOUT)
+    page.wait_for_selector('[data-testid="stMetric"]', timeout=TIMEOUT)
     practitioners = page.locator('[data-testid="stMetric"]').filter(has_text="Active practitioners")
     value = practitioners.locator('[data-testid="stMetricValue"]').inner_text()
     assert int(value.replace(",", "")) > 0
@@ -20,9 +21,9 @@ def test_home_shows_figures_and_an_offline_map(offline):
     # The map lives in streamlit-folium's iframe; with the internet blocked its
     # Leaflet comes from the app and the practitioner circles still draw.
     frame = offline.map_frame()
-    frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    frame.locator(".leaflet-container").wait_for(timeout=TIMEOUT)
     circles = frame.locator("path.leaflet-interactive")
-    circles.first.wait_for(timeout=30_000)
+    circles.first.wait_for(timeout=TIMEOUT)
     assert circles.count() > 10
     script_urls = [u for u in offline.blocked if re.search(r"\.(js|css)(\?|$)", u)]
     assert script_urls == [], f"map scripts or styles were fetched from the internet: {script_urls}"
