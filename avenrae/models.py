@@ -916,7 +916,7 @@ class AnalyticsCellMonth(Base):
 
 
 class AnalyticsCellSupply(Base):
-    """Active practitioners per map hexagon and specialization, as last refreshed."""
+    """Active practitioners per map hexagon, specialization and city, as last refreshed."""
 
     __tablename__ = "analytics_cell_supply"
 
@@ -925,8 +925,14 @@ class AnalyticsCellSupply(Base):
     specialization: Mapped[Specialization] = mapped_column(
         pg_enum(Specialization, "specialization_type"), primary_key=True
     )
+    # The province and city the practitioners count under (as in their profiles), with the
+    # sums of their coordinates: Home's map of supply by city adds these up.
+    province: Mapped[str] = mapped_column(String(40), primary_key=True)
+    city: Mapped[str] = mapped_column(String(120), primary_key=True)
     practitioners: Mapped[int] = mapped_column(Integer, nullable=False)
     verified: Mapped[int] = mapped_column(Integer, nullable=False)
+    latitude_sum: Mapped[float] = mapped_column(Float, nullable=False)
+    longitude_sum: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 class AnalyticsCellDemand(Base):

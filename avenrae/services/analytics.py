@@ -683,7 +683,10 @@ def cell_breakdown(connection: Connection, filters: MapFilters, i: int, j: int) 
             WHERE {where} AND c.cell_i = :i AND c.cell_j = :j
             GROUP BY c.specialization
         ) b ON b.specialization = s.spec
-        LEFT JOIN analytics_cell_supply sup ON sup.cell_i = :i AND sup.cell_j = :j AND sup.specialization = s.spec
+        LEFT JOIN (
+            SELECT specialization, sum(practitioners) AS practitioners FROM analytics_cell_supply
+            WHERE cell_i = :i AND cell_j = :j GROUP BY 1
+        ) sup ON sup.specialization = s.spec
         ORDER BY s.spec
         """,
         {**params, "i": i, "j": j},
@@ -1095,14 +1098,16 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     # Supply (active practitioners per hexagon): rebuilt after a full rebuild; otherwise only
     # the hexagons where a practitioner moved, joined, or changed (verification, active).
     supply = """
-        INSERT INTO analytics_cell_supply (cell_i, cell_j, specialization, practitioners, verified)
-        SELECT a.cell_i, a.cell_j, a.specialization, count(*),
-               count(*) FILTER (WHERE p.verification_status = 'verified')
+        INSERT INTO analytics_cell_supply
+            (cell_i, cell_j, specialization, province, city, practitioners, verified, latitude_sum, longitude_sum)
+        SELECT a.cell_i, a.cell_j, a.specialization, a.province, a.city, count(*),
+               count(*) FILTER (WHERE p.verification_status = 'verified'),
+               sum(ST_Y(p.location::geometry)), sum(ST_X(p.location::geometry))
         FROM analytics_practitioner_profiles a
         JOIN practitioners p ON p.id = a.practitioner_id
         JOIN users u ON u.id = p.user_id
         WHERE u.is_active AND u.deleted_at IS NULL {scope}
-        GROUP BY 1, 2, 3
+        GROUP BY 1, 2, 3, 4, 5
     """
     if full:
         step.run("clear supply", "DELETE FROM analytics_cell_supply")

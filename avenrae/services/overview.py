@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from avenrae import months
 from avenrae.models import Booking, BookingStatus, Practitioner, Specialization, User
-from avenrae.services import counting, ledger
+from avenrae.services import analytics, counting, ledger
 
 
 @dataclass(frozen=True)
@@ -108,11 +108,21 @@ def month_figures(session: Session, today: date, time_zone: str) -> MonthFigures
 LIVE_COUNTS_BELOW = 200_000
 
 
+def rollups_as_of(session: Session) -> datetime | None:
+    """When the analytics refresh that Home's counts come from ran, or None: count live
+    (below LIVE_COUNTS_BELOW bookings, or before any refresh)."""
+    if counting.count(session, select(Booking.id), exact_below=0) < LIVE_COUNTS_BELOW:
+        return None
+    refreshed: datetime | None = session.execute(
+        text("SELECT refreshed_at FROM analytics_refresh WHERE id = 1")
+    ).scalar()
+    return refreshed
+
+
 def live_figures(session: Session, today: date, time_zone: str) -> LiveFigures:
     """Practitioners by specialization, bookings by status and this month's money."""
-    size = counting.count(session, select(Booking.id), exact_below=0)
-    refreshed = session.execute(text("SELECT refreshed_at FROM analytics_refresh WHERE id = 1")).scalar()
-    if size >= LIVE_COUNTS_BELOW and refreshed is not None:
+    refreshed = rollups_as_of(session)
+    if refreshed is not None:
         by_specialization = {
             Specialization(k): v
             for k, v in session.execute(
@@ -124,7 +134,6 @@ def live_figures(session: Session, today: date, time_zone: str) -> LiveFigures:
             for k, v in session.execute(text("SELECT status, sum(bookings) FROM analytics_cell_months GROUP BY 1"))
         }
     else:
-        refreshed = None
         active = (User.is_active.is_(True)) & (User.deleted_at.is_(None))
         by_specialization = dict(
             session.execute(
@@ -167,10 +176,19 @@ def _month_from_rollups(session: Session, today: date) -> MonthFigures:
 
 
 def supply_by_city(session: Session, limit: int = 400) -> list[CitySupply]:
-    """Active practitioners per city, the biggest cities first, for a map of supply."""
-    rows = session.execute(
-        text(
-            """
+    """Active practitioners per city, the biggest cities first, for a map of supply: from
+    the supply rollup when Home's counts come from the rollups (`rollups_as_of`), else live."""
+    if rollups_as_of(session) is not None:
+        query = """
+            SELECT city, province, sum(latitude_sum) / sum(practitioners), sum(longitude_sum) / sum(practitioners),
+                   sum(practitioners) AS practitioners, sum(verified)
+            FROM analytics_cell_supply WHERE city <> :unknown
+            GROUP BY city, province
+            ORDER BY practitioners DESC, city
+            LIMIT :limit
+        """
+    else:
+        query = """
             SELECT p.city, p.province,
                    avg(ST_Y(p.location::geometry)) AS latitude,
                    avg(ST_X(p.location::geometry)) AS longitude,
@@ -181,8 +199,8 @@ def supply_by_city(session: Session, limit: int = 400) -> list[CitySupply]:
             GROUP BY p.city, p.province
             ORDER BY practitioners DESC, p.city
             LIMIT :limit
-            """
-        ),
-        {"limit": limit},
-    ).all()
-    return [CitySupply(*row) for row in rows]
+        """
+    rows = session.execute(text(query), {"limit": limit, "unknown": analytics.UNKNOWN}).all()
+    return [
+        CitySupply(city, province, float(lat), float(lon), int(n), int(v)) for city, province, lat, lon, n, v in rows
+    ]

@@ -387,7 +387,7 @@ def _snapshot(connection) -> dict[str, list]:
         "analytics_city_months": "month, specialization, province, city, meeting_type",
         "analytics_practitioner_months": "practitioner_id, month, meeting_type",
         "analytics_cell_months": "month, cell_i, cell_j, specialization, status",
-        "analytics_cell_supply": "cell_i, cell_j, specialization",
+        "analytics_cell_supply": "cell_i, cell_j, specialization, province, city",
         "analytics_cell_demand": "day, cell_i, cell_j",
         "analytics_practitioner_profiles": "practitioner_id",
     }

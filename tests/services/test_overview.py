@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from avenrae import months
 from avenrae.models import BookingStatus, PaymentStatus, Specialization, TransactionKind
@@ -99,6 +100,34 @@ def test_supply_by_city_groups_active_practitioners(db):
     rows = overview.supply_by_city(db)
     assert [(r.city, r.practitioners, r.verified) for r in rows] == [("Durban", 2, 1), ("Kimberley", 1, 1)]
     assert rows[1].latitude == pytest.approx(-28.73, abs=1e-6)
+
+
+def test_on_a_large_platform_supply_by_city_comes_from_the_rollups_and_agrees(db, monkeypatch):
+    from avenrae.services import analytics
+
+    make_practitioner(db, city="Durban", province="KwaZulu-Natal", location=(-29.80, 30.90))
+    make_practitioner(
+        db, city="Durban", province="KwaZulu-Natal", location=(-29.90, 31.00), verification_status="pending"
+    )
+    make_practitioner(db, city="Kimberley", province="Northern Cape", location=(-28.73, 24.76))
+    closed = make_practitioner(db, city="Kimberley", province="Northern Cape", location=(-28.70, 24.70))
+    db.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": closed.user_id})
+    analytics.refresh(db.connection())
+    live = overview.supply_by_city(db)
+    monkeypatch.setattr(overview, "LIVE_COUNTS_BELOW", 0)
+    assert overview.rollups_as_of(db) is not None
+    from_rollups = overview.supply_by_city(db)
+    assert [(r.city, r.province, r.practitioners, r.verified) for r in from_rollups] == [
+        ("Durban", "KwaZulu-Natal", 2, 1),
+        ("Kimberley", "Northern Cape", 1, 1),
+    ]
+    assert all(
+        (a.city, a.practitioners, a.verified) == (b.city, b.practitioners, b.verified)
+        and a.latitude == pytest.approx(b.latitude)
+        and a.longitude == pytest.approx(b.longitude)
+        for a, b in zip(from_rollups, live, strict=True)
+    )
+    assert from_rollups[0].latitude == pytest.approx(-29.85)
 
 
 def test_database_health_reports_versions_and_revision(db):
