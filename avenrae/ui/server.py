@@ -4,11 +4,14 @@
 remember-me cookie, or clears it; `/_avenrae/stripe/webhook` receives Stripe's events
 (see avenrae.services.payments); `/api` is the public JSON API (avenrae.api, a FastAPI app
 mounted here). While it runs, the background jobs (avenrae.jobs) run on
-their schedule. Run with `streamlit run avenrae/ui/server.py`.
+their schedule; as it starts, what the pages import is loaded (`warm_up`).
+Run with `streamlit run avenrae/ui/server.py`.
 """
 
 import contextlib
+import importlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 import streamlit as st
@@ -18,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
-from avenrae import deploy, jobs
+from avenrae import deploy, geo, jobs
 from avenrae.api.app import mount as api_mount
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import session_scope
@@ -115,6 +118,17 @@ async def stripe_webhook(request: Request) -> Response:
     return JSONResponse({"result": outcome})
 
 
+# What the pages import and load on first use: seconds of a first visit after a start
+# (folium alone imports in about a second), done once while the server comes up instead.
+WARM_UP_MODULES = ("pandas", "plotly.express", "folium", "streamlit_folium", "avenrae.ui.search", "avenrae.ui.revenue")
+
+
+def warm_up() -> None:
+    for module in WARM_UP_MODULES:
+        importlib.import_module(module)
+    geo.places()  # the offline gazetteer behind every place picker
+
+
 @contextlib.asynccontextmanager
 async def background_jobs(_app: st.App) -> AsyncIterator[None]:
     """Expire unpaid holds, complete finished sessions and send e-mail while the server runs.
@@ -122,6 +136,8 @@ async def background_jobs(_app: st.App) -> AsyncIterator[None]:
     blockers = deploy.serving_blockers(get_settings())
     if blockers:
         raise SystemExit(f"not serving in production: {blockers[0]}")
+    # Beside the server, not before it: a visit that comes first waits on the same imports.
+    threading.Thread(target=warm_up, name="avenrae-warm-up", daemon=True).start()
     scheduler = jobs.Scheduler()
     scheduler.start()
     try:
