@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
 from avenrae.services import bookings, flows, idempotency, ledger, payments
 from avenrae.services.errors import InvalidInput, ServiceError
+from avenrae.services.pricing import to_cents
 
 from .. import problems
 from ..deps import Caller, LoggedIn
@@ -121,6 +124,34 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
             out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
         except ServiceError:
             pass
+    return out
+
+
+Answer = TypeVar("Answer", bound=Model)
+
+
+def once(
+    caller: Caller,
+    key: str | None,
+    what: str,
+    body: Model | None,
+    work: Callable[[Session], Answer],
+    shape: type[Answer],
+    status_code: int = 200,
+) -> Answer:
+    """Do `work` in one transaction, or, for a key the caller sent before with the same request
+    (`what` and `body`), return the first answer: the answer is kept in the transaction of the
+    work. The same key with another request: 422."""
+    fingerprint = idempotency.request_hash(what, body.model_dump(mode="json") if body is not None else None)
+    with session_scope() as session:
+        if key:
+            earlier = idempotency.claim(session=session, user_id=caller.id, key=key, fingerprint=fingerprint)
+            if earlier is not None:
+                return shape.model_validate(earlier.body)
+        out = work(session)
+        if key:
+            answer = idempotency.Answer(status_code, out.model_dump(mode="json"))
+            idempotency.remember(session=session, user_id=caller.id, key=key, fingerprint=fingerprint, answer=answer)
     return out
 
 
@@ -306,6 +337,43 @@ def reschedule_booking(booking_id: uuid.UUID, body: RescheduleIn, caller: Logged
         flows.reschedule(session=session, booking_id=booking_id, actor=caller.actor, new_start=start)
         row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
     return booking_out(caller, row)
+
+
+class PaymentIntentOut(Model):
+    clientSecret: str = Field(description="Confirm it with Stripe.js or a Stripe mobile SDK (publishable key)")
+    paymentIntentId: str
+    amount: float = Field(description="The booking total in rand (517.5 for R517.50)")
+    amountCents: int = Field(description="The same in cents, as Stripe counts it")
+    currency: str = Field(description='"zar"')
+    holdExpiresAt: datetime = Field(description="Pay by then, or the time is released")
+
+
+@router.post(
+    "/{booking_id}/payment-intent",
+    response_model=PaymentIntentOut,
+    responses={409: {"description": "Not pending any more, the hold ran out, or online payment is not set up"}},
+)
+def payment_intent(
+    booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
+) -> PaymentIntentOut:
+    """A Stripe PaymentIntent for a pending booking's total (ZAR), for an app that collects the
+    card itself: confirm its `clientSecret` with Stripe.js or a mobile SDK. Calling again returns
+    the same intent unless Stripe cancelled it. The booking is confirmed when Stripe reports the
+    payment (webhook); only this intent, in rand and for the full total, counts. Without Stripe
+    configured: 409 (pay by EFT). With an `Idempotency-Key`, a retry returns the first answer."""
+
+    def work(session: Session) -> PaymentIntentOut:
+        intent = flows.pay_in_app(session=session, booking_id=booking_id, actor=caller.actor)
+        return PaymentIntentOut(
+            clientSecret=intent.client_secret,
+            paymentIntentId=intent.reference,
+            amount=float(intent.amount),
+            amountCents=to_cents(intent.amount),
+            currency=intent.currency,
+            holdExpiresAt=intent.hold_expires_at,
+        )
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/payment-intent", None, work, PaymentIntentOut)
 
 
 class PayOut(Model):
