@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -213,3 +213,63 @@ def test_without_stripe_it_is_409_with_a_plain_message(api, db, practitioner, cl
         "Online payment is not set up; pay by EFT or cash and our staff will confirm it."
     )
     assert db.scalars(select(CheckoutPage).where(CheckoutPage.booking_id == booking_id)).all() == []
+
+
+# --- Idempotency-Key on the payment POSTs ---------------------------------------------------
+
+
+def test_a_retried_payment_intent_request_returns_the_first_answer_and_makes_one_intent(
+    api, db, fake, practitioner, client_user
+):
+    booking_id = book(api, db, practitioner, client_user)
+    first = ask(api, db, booking_id, client_user, **{"Idempotency-Key": "intent-1"})
+    fake.intents[first.json()["paymentIntentId"]]["status"] = "canceled"  # without the key, a new one would be made
+    again = ask(api, db, booking_id, client_user, **{"Idempotency-Key": "intent-1"})
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert len(intents_created(fake)) == 1
+    assert db.scalar(select(func.count()).select_from(CheckoutPage).where(CheckoutPage.kind == "intent")) == 1
+    other = book(api, db, practitioner, client_user, "12:00")
+    reused = ask(api, db, other, client_user, **{"Idempotency-Key": "intent-1"})
+    assert reused.status_code == 422
+    assert reused.json()["errors"]["idempotencyKey"].startswith("This Idempotency-Key was used for a different request")
+    assert len(intents_created(fake)) == 1
+
+
+def test_a_retried_checkout_request_returns_the_first_answer(api, db, fake, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    headers = {**bearer(client_user, db), "Idempotency-Key": "pay-1"}
+    first = api.post(f"/api/bookings/{booking_id}/pay", headers=headers)
+    assert first.status_code == 200, first.text
+    cancel = {"reason": "Plans changed"}
+    assert (
+        api.post(f"/api/bookings/{booking_id}/cancel", json=cancel, headers=bearer(client_user, db)).status_code == 200
+    )
+    again = api.post(f"/api/bookings/{booking_id}/pay", headers=headers)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert api.post(f"/api/bookings/{booking_id}/pay", headers=bearer(client_user, db)).status_code == 409
+    elsewhere = api.post(f"/api/bookings/{book(api, db, practitioner, client_user, '12:00')}/pay", headers=headers)
+    assert elsewhere.status_code == 422
+
+
+def test_a_retried_eft_choice_tells_the_client_once(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    headers = {**bearer(client_user, db), "Idempotency-Key": "eft-1"}
+    first = api.post(f"/api/bookings/{booking_id}/pay-by-eft", headers=headers)
+    again = api.post(f"/api/bookings/{booking_id}/pay-by-eft", headers=headers)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    told = select(func.count()).where(Notification.user_id == client_user.id, Notification.type == "payment_eft")
+    assert db.scalar(told) == 1
+
+
+def test_a_retried_cancellation_returns_the_first_answer_not_409(api, db, practitioner, client_user):
+    booking_id = book(api, db, practitioner, client_user)
+    headers = {**bearer(client_user, db), "Idempotency-Key": "cancel-1"}
+    first = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=headers)
+    again = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=headers)
+    assert first.status_code == again.status_code == 200 and again.json() == first.json()
+    other = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Another reason"}, headers=headers)
+    assert other.status_code == 422
+    unkeyed = api.post(
+        f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=bearer(client_user, db)
+    )
+    assert unkeyed.status_code == 409

@@ -78,55 +78,6 @@ def _meeting_type(value: str | None) -> str:
     return (value or "").strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) -> BookedOut:
-    start = _slot_start(body.sessionDate, body.sessionSlotId, _zone_of(body.practitionerId))
-    client_id = body.clientId if body.clientId is not None and caller.actor.is_operator else caller.id
-    request = bookings.BookingRequest(
-        client_id=client_id,
-        practitioner_id=body.practitionerId,
-        start=start,
-        meeting_type=_meeting_type(body.meetingType),
-        notes=body.notes,
-    )
-    fingerprint = idempotency.request_hash("POST /bookings", body.model_dump(mode="json"))
-    try:
-        with session_scope() as session:
-            earlier = (
-                idempotency.claim(session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint)
-                if idempotency_key
-                else None
-            )
-            if earlier is not None:
-                out = BookedOut.model_validate(earlier.body)
-            else:
-                booking = flows.book(session=session, request=request, actor=caller.actor)
-                eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
-                out = BookedOut(
-                    bookingId=booking.id,
-                    status=booking.status.value,
-                    totalAmount=float(booking.total_amount),
-                    paymentLink=None,
-                    paysBy=booking.pays_by,
-                    holdExpiresAt=booking.hold_expires_at,
-                    eftInstructions=eft,
-                )
-                if idempotency_key:
-                    answer = idempotency.Answer(201, out.model_dump(mode="json"))
-                    idempotency.remember(
-                        session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint, answer=answer
-                    )
-    except InvalidInput as error:
-        raise problems.invalid(error) from None
-    if out.paysBy == "online" and out.status == "pending":
-        try:  # the booking stands whatever Stripe says; POST .../pay asks again (the same page while open)
-            with session_scope() as session:
-                link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
-            out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
-        except ServiceError:
-            pass
-    return out
-
-
 Answer = TypeVar("Answer", bound=Model)
 
 
@@ -152,6 +103,44 @@ def once(
         if key:
             answer = idempotency.Answer(status_code, out.model_dump(mode="json"))
             idempotency.remember(session=session, user_id=caller.id, key=key, fingerprint=fingerprint, answer=answer)
+    return out
+
+
+def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) -> BookedOut:
+    start = _slot_start(body.sessionDate, body.sessionSlotId, _zone_of(body.practitionerId))
+    client_id = body.clientId if body.clientId is not None and caller.actor.is_operator else caller.id
+    request = bookings.BookingRequest(
+        client_id=client_id,
+        practitioner_id=body.practitionerId,
+        start=start,
+        meeting_type=_meeting_type(body.meetingType),
+        notes=body.notes,
+    )
+
+    def work(session: Session) -> BookedOut:
+        booking = flows.book(session=session, request=request, actor=caller.actor)
+        eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
+        return BookedOut(
+            bookingId=booking.id,
+            status=booking.status.value,
+            totalAmount=float(booking.total_amount),
+            paymentLink=None,
+            paysBy=booking.pays_by,
+            holdExpiresAt=booking.hold_expires_at,
+            eftInstructions=eft,
+        )
+
+    try:
+        out = once(caller, idempotency_key, "POST /bookings", body, work, BookedOut, status_code=201)
+    except InvalidInput as error:
+        raise problems.invalid(error) from None
+    if out.paysBy == "online" and out.status == "pending":
+        try:  # the booking stands whatever Stripe says; POST .../pay asks again (the same page while open)
+            with session_scope() as session:
+                link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
+            out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
+        except ServiceError:
+            pass
     return out
 
 
@@ -311,15 +300,24 @@ class CancelOut(Model):
 
 
 @router.post("/{booking_id}/cancel", response_model=CancelOut)
-def cancel_booking(booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn) -> CancelOut:
-    """Cancel a pending or confirmed booking; the refund is the policy's (see .../cancellation)."""
-    with session_scope() as session:
+def cancel_booking(
+    booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
+) -> CancelOut:
+    """Cancel a pending or confirmed booking; the refund is the policy's (see .../cancellation).
+    With an `Idempotency-Key`, a retry returns the first answer (rather than 409: already cancelled)."""
+    queued: list[uuid.UUID] = []
+
+    def work(session: Session) -> CancelOut:
         outcome = flows.cancel(
             session=session, booking_id=booking_id, actor=caller.actor, reason=body.reason, on_behalf_of=body.onBehalfOf
         )
-    if outcome.to_send:
+        queued.extend(outcome.to_send)
+        return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
+
+    out = once(caller, idempotency_key, f"POST /bookings/{booking_id}/cancel", body, work, CancelOut)
+    if queued:  # committed: the refunds it queued go out now (a replay queued none)
         payments.send_queued_refunds()
-    return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
+    return out
 
 
 class RescheduleIn(Model):
@@ -383,11 +381,14 @@ class PayOut(Model):
 
 @router.post("/{booking_id}/pay", response_model=PayOut)
 def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> PayOut:
-    """The Stripe Checkout page for a pending booking. Idempotent by nature: while the page is
-    open, every call (with or without an `Idempotency-Key`) returns the same page."""
-    with session_scope() as session:
+    """The Stripe Checkout page for a pending booking: while the page is open, every call returns
+    the same page. With an `Idempotency-Key`, a retry returns the first answer."""
+
+    def work(session: Session) -> PayOut:
         link = flows.pay_online(session=session, booking_id=booking_id, actor=caller.actor)
-    return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
+        return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/pay", None, work, PayOut)
 
 
 class EftOut(Model):
@@ -396,11 +397,15 @@ class EftOut(Model):
 
 
 @router.post("/{booking_id}/pay-by-eft", response_model=EftOut)
-def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn) -> EftOut:
-    """Pay by bank transfer: the account, the reference and the deadline."""
-    with session_scope() as session:
+def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> EftOut:
+    """Pay by bank transfer: the account, the reference and the deadline. With an
+    `Idempotency-Key`, a retry returns the first answer (and the client is told once)."""
+
+    def work(session: Session) -> EftOut:
         booking = flows.pay_by_eft(session=session, booking_id=booking_id, actor=caller.actor)
         return EftOut(instructions=flows.eft_instructions(booking), holdExpiresAt=booking.hold_expires_at)
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/pay-by-eft", None, work, EftOut)
 
 
 class PaymentOut(Model):
