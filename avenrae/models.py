@@ -593,12 +593,18 @@ class PaymentTransaction(UuidPk, CreatedAt, Base):
 
 class CheckoutPage(CreatedAt, Base):
     """A payment page this platform made for a booking: only money taken on one of these,
-    of the amount and currency it asked for, counts for the booking."""
+    of the amount and currency it asked for, counts for the booking. `kind` "checkout" is a
+    hosted page (Stripe Checkout); "intent" a PaymentIntent a client app confirms with its
+    own card form (its client_secret), `reference` being the intent's id."""
 
     __tablename__ = "checkout_pages"
-    __table_args__ = (Index("ix_checkout_pages_booking", "booking_id"),)
+    __table_args__ = (
+        Index("ix_checkout_pages_booking", "booking_id"),
+        CheckConstraint("kind IN ('checkout', 'intent')", name="kind_known"),
+    )
 
     reference: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default=text("'checkout'"))
     booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id"), nullable=False)
     provider: Mapped[str] = mapped_column(String(32), nullable=False)
     amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)

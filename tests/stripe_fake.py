@@ -2,7 +2,8 @@
 like Stripe's API from memory, and webhook payloads signed the way Stripe signs them.
 
 Only the endpoints Avenrae calls are answered: customers, Checkout Sessions (create,
-retrieve with the PaymentIntent expanded), refunds (create, list). Every request is kept
+retrieve with the PaymentIntent expanded), PaymentIntents (create, retrieve), refunds
+(create, list). Every request is kept
 (method, path, form fields, headers) so tests can assert on exactly what was sent.
 """
 
@@ -62,6 +63,12 @@ class FakeStripe(stripe.HTTPClient):
         intent = self.intents[page["payment_intent"]]
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         page.update(status="complete", payment_status="paid")
+        return intent
+
+    def pay_intent(self, intent_id: str) -> dict:
+        """The client app confirmed a PaymentIntent with a card that went through."""
+        intent = self.intents[intent_id]
+        intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         return intent
 
     def decline(self, session_id: str, message: str = "Your card was declined.") -> dict:
@@ -130,6 +137,13 @@ class FakeStripe(stripe.HTTPClient):
             if query.get("expand[0]") == "payment_intent":
                 shown["payment_intent"] = self.intents[page["payment_intent"]]
             return shown, 200
+        if method == "POST" and path == "/v1/payment_intents":
+            return self._create_intent(form), 200
+        if method == "GET" and path.startswith("/v1/payment_intents/"):
+            intent = self.intents.get(path.rsplit("/", 1)[1])
+            if intent is None:
+                return {"error": {"type": "invalid_request_error", "message": "No such payment_intent"}}, 404
+            return intent, 200
         if method == "POST" and path == "/v1/refunds":
             intent = form["payment_intent"]
             left = self.intents[intent]["amount_received"] - sum(
@@ -172,6 +186,24 @@ class FakeStripe(stripe.HTTPClient):
         }
         self.sessions[page["id"]] = page
         return page
+
+    def _create_intent(self, form: dict[str, str]) -> dict:
+        intent_id = _new_id("pi")
+        intent = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(form["amount"]),
+            "amount_received": 0,
+            "currency": form["currency"],
+            "status": "requires_payment_method",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "customer": form.get("customer"),
+            "description": form.get("description"),
+            "metadata": {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")},
+            "last_payment_error": None,
+        }
+        self.intents[intent_id] = intent
+        return intent
 
     def _refund(self, intent_id: str, cents: int, status: str, metadata: dict | None = None) -> dict:
         intent = self.intents[intent_id]

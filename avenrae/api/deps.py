@@ -2,7 +2,11 @@
 
 Each endpoint runs its work in one transaction of its own (`session_scope`), committed
 before the answer is sent. Before it, one short transaction counts the request against
-its client address (and its token) and checks the token's user is still active.
+its client address (and its token) and checks the token's user is still active and its
+session still live: an access token names its session (the refresh-token family, claim
+`sid`), so logging out, a password change or a deactivation ends it at once rather than
+when it expires. That costs one indexed lookup per request (refresh_tokens by family_id),
+in the transaction the rate limits already open.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ bearer = HTTPBearer(
     auto_error=False, description="The access token (`token`) from /api/auth/login, /signup or /refresh."
 )
 NOT_LOGGED_IN = "Log in first: send the access token as Authorization: Bearer <token>."
+SESSION_ENDED = "This session has ended (logged out, or the account can no longer log in); please log in again."
 
 
 def client_ip(request: Request) -> str | None:
@@ -77,9 +82,9 @@ def _admit(request: Request, credentials: HTTPAuthorizationCredentials | None) -
             if credentials is not None:
                 claims = tokens.decode_access(credentials.credentials)
                 ratelimit.hit_committed(session, _per_token(), f"{claims.user_id}:{int(claims.expires_at.timestamp())}")
-                user = accounts.get_current(session=session, user_id=claims.user_id)
+                user = accounts.get_current(session=session, user_id=claims.user_id, family_id=claims.family_id)
                 if user is None:
-                    refused = Problem(401, "This account can no longer log in.", headers=BEARER)
+                    refused = Problem(401, SESSION_ENDED, headers=BEARER)
         except (ratelimit.RateLimited, tokens.TokenError) as error:
             refused = for_service_error(error)
     if refused is not None:

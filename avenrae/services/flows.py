@@ -211,10 +211,30 @@ def pay_online(
     now: datetime | None = None,
 ) -> payments.PayLink:
     """The hosted payment page of a pending booking, for its client or staff."""
+    booking = _to_pay(session, booking_id, actor)
+    return payments.open_payment_page(session=session, booking=booking, gateway=gateway, now=now)
+
+
+def pay_in_app(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    gateway: payments.PaymentGateway | None = None,
+    now: datetime | None = None,
+) -> payments.CardPayment:
+    """A PaymentIntent for a pending booking, for its client (or staff) to confirm in an
+    app's own card form; the webhook confirms the booking when it succeeds."""
+    booking = _to_pay(session, booking_id, actor)
+    return payments.open_payment_intent(session=session, booking=booking, gateway=gateway, now=now)
+
+
+def _to_pay(session: Session, booking_id: uuid.UUID, actor: bookings.Actor) -> Booking:
+    """The booking, locked, when the actor may pay for it: its client, or staff."""
     booking = bookings.load(session, booking_id)
     if not actor.is_operator and booking.client_id != actor.id:
         raise PermissionDenied("That booking is not yours.")
-    return payments.open_payment_page(session=session, booking=booking, gateway=gateway, now=now)
+    return booking
 
 
 def reschedule(

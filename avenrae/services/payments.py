@@ -4,7 +4,10 @@ money that arrives is what we asked for.
 Two gateways are real here. Stripe (when `AVENRAE_STRIPE_SECRET_KEY` is set): the client
 pays the booking total on a Stripe Checkout page, which creates one PaymentIntent for
 the booking (ZAR, in cents, metadata booking_id, an idempotency key per booking and
-attempt window); webhooks or a status refresh tell us it succeeded. Manual (always, for
+attempt window); webhooks or a status refresh tell us it succeeded. A client app that
+collects the card itself gets a PaymentIntent of its own instead (`open_payment_intent`:
+the same amount, currency and metadata; its client_secret is confirmed with Stripe.js or
+a mobile SDK), and the `payment_intent.succeeded` webhook tells us it succeeded. Manual (always, for
 staff): cash and EFT recorded by hand with a reference. Another provider (Paystack, say)
 is one more `PaymentGateway`; bookings never know which one was used.
 
@@ -54,6 +57,8 @@ from avenrae.services.pricing import CENT, to_cents
 log = logging.getLogger(__name__)
 # Stripe will not keep a Checkout page open for less than 30 minutes.
 CHECKOUT_MINUTES = 31
+# The kinds of checkout_pages: a hosted page, or a PaymentIntent for a client app's card form.
+CHECKOUT, INTENT = "checkout", "intent"
 
 
 class PaymentError(ServiceError):
@@ -138,6 +143,33 @@ def page_state(page: Mapping[str, Any]) -> PaymentState:
 
 
 @dataclass(frozen=True)
+class IntentState:
+    """A PaymentIntent we made for a client app's own card form, as the provider sees it."""
+
+    reference: str
+    client_secret: str
+    status: str  # Stripe's: requires_payment_method, requires_action, processing, succeeded, canceled, ...
+    amount_cents: int  # what it asks for
+    currency: str  # lower case ISO code, "zar"
+    customer_reference: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the client may still pay (or has paid) through it: anything but cancelled."""
+        return self.status != "canceled"
+
+
+def intent_state(intent: Mapping[str, Any]) -> PaymentState:
+    """A PaymentIntent (from a signed event, or retrieved) as a PaymentState: what it took."""
+    currency = str(intent.get("currency") or "").lower()
+    if intent.get("status") == "succeeded":
+        return PaymentState("paid", intent.get("id"), int(intent.get("amount_received") or 0), currency)
+    error = intent.get("last_payment_error")
+    failure = error.get("message") if isinstance(error, Mapping) else None
+    return PaymentState("failed" if failure else "open", intent.get("id"), 0, currency, failure)
+
+
+@dataclass(frozen=True)
 class RefundState:
     reference: str
     amount: Decimal
@@ -153,6 +185,13 @@ class PaymentGateway(Protocol):
     def open_payment_page(self, request: PaymentRequest) -> PaymentPage: ...
 
     def payment_state(self, page_reference: str) -> PaymentState: ...
+
+    def create_payment_intent(self, request: PaymentRequest, *, idempotency_key: str) -> IntentState:
+        """A PaymentIntent for `request.amount` (ZAR) that names the booking; the same key
+        returns the same intent, never a second one."""
+        ...
+
+    def payment_intent(self, reference: str) -> IntentState: ...
 
     def refund(
         self, *, payment_reference: str, amount: Decimal | None, idempotency_key: str, metadata: dict[str, str]
@@ -205,20 +244,24 @@ class StripeGateway:
     def __init__(self, client: stripe.StripeClient):
         self.client = client
 
+    def _customer(self, request: PaymentRequest) -> str:
+        """The client's Stripe customer, made once (the same key never makes a second)."""
+        if request.customer_reference is not None:
+            return request.customer_reference
+        return self.client.v1.customers.create(
+            params={
+                "email": request.customer_email,
+                "name": request.customer_name,
+                "metadata": {"user_id": str(request.client_user_id)},
+            },
+            options={"idempotency_key": f"avenrae-customer-{request.client_user_id}"},
+        ).id
+
     def open_payment_page(self, request: PaymentRequest) -> PaymentPage:
         booking = str(request.booking_id)
         expires = int(request.expires_at.timestamp())
         try:
-            customer = request.customer_reference
-            if customer is None:
-                customer = self.client.v1.customers.create(
-                    params={
-                        "email": request.customer_email,
-                        "name": request.customer_name,
-                        "metadata": {"user_id": str(request.client_user_id)},
-                    },
-                    options={"idempotency_key": f"avenrae-customer-{request.client_user_id}"},
-                ).id
+            customer = self._customer(request)
             page = self.client.v1.checkout.sessions.create(
                 params={
                     "mode": "payment",
@@ -253,6 +296,43 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
         return page_state(page.to_dict())
+
+    @staticmethod
+    def _intent(intent: stripe.PaymentIntent) -> IntentState:
+        found = intent.to_dict()
+        return IntentState(
+            reference=found["id"],
+            client_secret=found.get("client_secret") or "",
+            status=found.get("status") or "",
+            amount_cents=int(found.get("amount") or 0),
+            currency=str(found.get("currency") or "").lower(),
+            customer_reference=reference_of(found.get("customer")),
+        )
+
+    def create_payment_intent(self, request: PaymentRequest, *, idempotency_key: str) -> IntentState:
+        booking = str(request.booking_id)
+        try:
+            customer = self._customer(request)
+            intent = self.client.v1.payment_intents.create(
+                params={
+                    "amount": to_cents(request.amount),
+                    "currency": "zar",
+                    "customer": customer,
+                    "description": request.description,
+                    "metadata": {"booking_id": booking},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as error:
+            raise _stripe_failure(error) from error
+        return self._intent(intent)
+
+    def payment_intent(self, reference: str) -> IntentState:
+        try:
+            intent = self.client.v1.payment_intents.retrieve(reference)
+        except stripe.StripeError as error:
+            raise _stripe_failure(error) from error
+        return self._intent(intent)
 
     def refund(
         self, *, payment_reference: str, amount: Decimal | None, idempotency_key: str, metadata: dict[str, str]
@@ -363,45 +443,19 @@ def open_payment_page(
     payment after the hold ends is given back.
     """
     now = now or datetime.now(UTC)
-    gateway = gateway or online_gateway()
-    if gateway is None:
-        raise PaymentError("Online payment is not set up; pay by EFT or cash and our staff will confirm it.")
-    if booking.status != BookingStatus.PENDING:
-        raise bookings.IllegalTransition(f"This booking is {booking.status.value.replace('_', ' ')}; nothing to pay.")
-    if booking.hold_expires_at is not None and booking.hold_expires_at <= now:
-        raise bookings.IllegalTransition("The hold on this time ran out; book the session again.")
+    gateway = _payable_online(booking, gateway, now)
     if booking.stripe_checkout_url and booking.hold_expires_at and booking.hold_expires_at > now + timedelta(minutes=2):
         return PayLink(booking.stripe_checkout_url, booking.hold_expires_at)
-    client = session.get(User, booking.client_id)
-    practitioner = session.scalar(
-        select(User)
-        .join(Practitioner, Practitioner.user_id == User.id)
-        .where(Practitioner.id == booking.practitioner_id)
-    )
-    assert client is not None and practitioner is not None
-    expires = (now + timedelta(minutes=CHECKOUT_MINUTES)).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    minutes = int((booking.session_end - booking.session_start).total_seconds() // 60)
-    when = booking.session_start.astimezone(ZoneInfo(get_settings().default_time_zone))
-    page = gateway.open_payment_page(
-        PaymentRequest(
-            booking_id=booking.id,
-            amount=booking.total_amount,
-            description=f"{minutes}-minute session with {practitioner.full_name}, {when:%a %d %b %Y %H:%M}",
-            customer_email=client.email,
-            customer_name=client.full_name,
-            customer_reference=client.stripe_customer_id,
-            client_user_id=client.id,
-            expires_at=expires,
-            return_url=f"{get_settings().public_url.rstrip('/')}/bookings?booking={booking.id}",
-        )
-    )
-    if page.customer_reference and client.stripe_customer_id != page.customer_reference:
-        client.stripe_customer_id = page.customer_reference
+    expires = _window_end(now)
+    request, client = _payment_request(session, booking, expires)
+    page = gateway.open_payment_page(request)
+    _remember_customer(client, page.customer_reference)
     session.execute(
         pg_insert(CheckoutPage)
         .values(
             reference=page.reference,
             booking_id=booking.id,
+            kind=CHECKOUT,
             provider=gateway.name,
             amount_cents=to_cents(booking.total_amount),
             currency="zar",
@@ -411,12 +465,136 @@ def open_payment_page(
     )
     booking.stripe_checkout_session_id = page.reference
     booking.stripe_checkout_url = page.url
+    _paying_online(session, booking, gateway, expires, now)
+    assert booking.hold_expires_at is not None
+    return PayLink(page.url, booking.hold_expires_at)
+
+
+def _payable_online(booking: Booking, gateway: PaymentGateway | None, now: datetime) -> PaymentGateway:
+    """The gateway to pay a booking through, when it may be paid now; PaymentError or
+    IllegalTransition otherwise."""
+    gateway = gateway or online_gateway()
+    if gateway is None:
+        raise PaymentError("Online payment is not set up; pay by EFT or cash and our staff will confirm it.")
+    if booking.status != BookingStatus.PENDING:
+        raise bookings.IllegalTransition(f"This booking is {booking.status.value.replace('_', ' ')}; nothing to pay.")
+    if booking.hold_expires_at is not None and booking.hold_expires_at <= now:
+        raise bookings.IllegalTransition("The hold on this time ran out; book the session again.")
+    return gateway
+
+
+def _window_end(now: datetime) -> datetime:
+    """When a payment attempt started now stops holding the time (a Checkout page expires)."""
+    return (now + timedelta(minutes=CHECKOUT_MINUTES)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def _payment_request(session: Session, booking: Booking, expires: datetime) -> tuple[PaymentRequest, User]:
+    """What the gateway is asked for the booking (its total, described), and its client."""
+    client = session.get(User, booking.client_id)
+    practitioner = session.scalar(
+        select(User)
+        .join(Practitioner, Practitioner.user_id == User.id)
+        .where(Practitioner.id == booking.practitioner_id)
+    )
+    assert client is not None and practitioner is not None
+    minutes = int((booking.session_end - booking.session_start).total_seconds() // 60)
+    when = booking.session_start.astimezone(ZoneInfo(get_settings().default_time_zone))
+    request = PaymentRequest(
+        booking_id=booking.id,
+        amount=booking.total_amount,
+        description=f"{minutes}-minute session with {practitioner.full_name}, {when:%a %d %b %Y %H:%M}",
+        customer_email=client.email,
+        customer_name=client.full_name,
+        customer_reference=client.stripe_customer_id,
+        client_user_id=client.id,
+        expires_at=expires,
+        return_url=f"{get_settings().public_url.rstrip('/')}/bookings?booking={booking.id}",
+    )
+    return request, client
+
+
+def _remember_customer(client: User, customer_reference: str | None) -> None:
+    if customer_reference and client.stripe_customer_id != customer_reference:
+        client.stripe_customer_id = customer_reference
+
+
+def _paying_online(
+    session: Session, booking: Booking, gateway: PaymentGateway, expires: datetime, now: datetime
+) -> None:
+    """The booking is being paid online: its time is held while the attempt lasts, never
+    longer than AVENRAE_BOOKING_HOLD_MAX_MINUTES from the booking."""
     booking.pays_by = "online"
     longest = booking.created_at + timedelta(minutes=get_settings().booking_hold_max_minutes)
     booking.hold_expires_at = max(booking.hold_expires_at or now, min(expires, longest))
     ledger.expect_provider(session, booking, gateway.name)
     session.flush()
-    return PayLink(page.url, booking.hold_expires_at)
+
+
+@dataclass(frozen=True)
+class CardPayment:
+    """A PaymentIntent for a client app's own card form: what it confirms, and until when
+    the booking's time is held."""
+
+    reference: str
+    client_secret: str
+    amount: Decimal  # ZAR
+    currency: str  # "zar"
+    hold_expires_at: datetime
+
+
+def open_payment_intent(
+    *,
+    session: Session,
+    booking: Booking,
+    gateway: PaymentGateway | None = None,
+    now: datetime | None = None,
+) -> CardPayment:
+    """A PaymentIntent for a pending booking's total, for a client app that collects the card
+    itself; the booking's latest one again while the provider has not cancelled it (so a
+    client who paid, or is paying, is never asked to pay twice).
+
+    Each one is kept as a page of kind "intent": only money it takes, in rand and for the
+    full total, confirms the booking (the `payment_intent.succeeded` webhook). A new one is
+    made under an idempotency key of the booking and how many it had, so a retry after a
+    crash gets the same intent back. Holds the time as a Checkout page does.
+    """
+    now = now or datetime.now(UTC)
+    gateway = _payable_online(booking, gateway, now)
+    made = list(
+        session.scalars(
+            select(CheckoutPage.reference)
+            .where(CheckoutPage.booking_id == booking.id, CheckoutPage.kind == INTENT)
+            .order_by(CheckoutPage.created_at.desc(), CheckoutPage.reference)
+        )
+    )
+    cents = to_cents(booking.total_amount)
+    if made:
+        latest = gateway.payment_intent(made[0])
+        if latest.usable and latest.amount_cents == cents and latest.currency == "zar":
+            assert booking.hold_expires_at is not None
+            return CardPayment(
+                latest.reference, latest.client_secret, booking.total_amount, "zar", booking.hold_expires_at
+            )
+    expires = _window_end(now)
+    request, client = _payment_request(session, booking, expires)
+    intent = gateway.create_payment_intent(request, idempotency_key=f"avenrae-intent-{booking.id}-{len(made)}")
+    _remember_customer(client, intent.customer_reference)
+    session.execute(
+        pg_insert(CheckoutPage)
+        .values(
+            reference=intent.reference,
+            booking_id=booking.id,
+            kind=INTENT,
+            provider=gateway.name,
+            amount_cents=cents,
+            currency="zar",
+            expires_at=expires,
+        )
+        .on_conflict_do_nothing(index_elements=[CheckoutPage.reference])
+    )
+    _paying_online(session, booking, gateway, expires, now)
+    assert booking.hold_expires_at is not None
+    return CardPayment(intent.reference, intent.client_secret, booking.total_amount, "zar", booking.hold_expires_at)
 
 
 # --- matching money to what we asked for ---------------------------------------------------
@@ -558,17 +736,29 @@ def match_completed_page(session: Session, data: dict[str, Any], event_id: str, 
 def match_succeeded_payment(
     session: Session, data: dict[str, Any], event_id: str, gateway: PaymentGateway | None, provider: str
 ) -> Match | str:
-    """payment_intent.succeeded: a payment one of our pages for the named booking took (asked
-    of Stripe itself), or unmatched, or not ours at all."""
+    """payment_intent.succeeded: a PaymentIntent we made for a booking (the event is signed,
+    so what it says it took counts), or one a Checkout page of ours for the named booking
+    took (asked of Stripe itself), or unmatched, or not ours at all."""
     intent = str(data.get("id"))
     unmatched = select(UnmatchedPayment.id).where(UnmatchedPayment.payment_reference == intent)
     if ledger.any_charge_with_reference(session, intent) or session.scalar(select(exists(unmatched))):
         return "already recorded"
+    ours = session.scalar(select(CheckoutPage).where(CheckoutPage.reference == intent, CheckoutPage.kind == INTENT))
+    if ours is not None:  # the booking is the one we made it for, whatever its metadata says now
+        state = intent_state(data)
+        if state.status != "paid":
+            return "ignored: not paid yet"
+        return match_page(
+            session, bookings.load(session, ours.booking_id), intent, state, provider=provider, event_id=event_id
+        )
     named, booking = _named(session, data)
     if named is None:
         return "ignored: not a payment of ours"
     if booking is not None and gateway is not None:
-        for page in session.scalars(select(CheckoutPage.reference).where(CheckoutPage.booking_id == booking.id)):
+        pages = select(CheckoutPage.reference).where(
+            CheckoutPage.booking_id == booking.id, CheckoutPage.kind == CHECKOUT
+        )
+        for page in session.scalars(pages):
             state = gateway.payment_state(page)
             if state.payment_reference == intent:
                 if state.status != "paid":
@@ -584,7 +774,7 @@ def match_succeeded_payment(
         named=named,
         amount_cents=int(data.get("amount_received") or 0),
         currency=str(data.get("currency") or ""),
-        reason="Not a payment this platform asked for: no payment page of ours for the booking took it.",
+        reason="Not a payment this platform asked for: no payment page or intent of ours for the booking took it.",
         event_id=event_id,
     )
 
@@ -592,7 +782,8 @@ def match_succeeded_payment(
 def failed_attempt(session: Session, data: dict[str, Any]) -> Booking | str:
     """payment_intent.payment_failed: the pending booking a declined attempt was for, or why not."""
     _, booking = _named(session, data)
-    if booking is None or not booking.stripe_checkout_session_id:
+    opened = select(CheckoutPage.reference).where(CheckoutPage.booking_id == booking.id) if booking else None
+    if booking is None or opened is None or not session.scalar(select(exists(opened))):
         return "ignored: not a payment of ours"
     if booking.status != BookingStatus.PENDING:
         return "ignored: the booking is not waiting for payment"

@@ -8,9 +8,11 @@ again; except within a few seconds of the rotation (two tabs restoring one cooki
 once), when the same successor is handed out again. Successors are derived from the
 token with the signing secret, so they can be handed out again without being stored.
 
-A family is one logged-in browser: while it has a live token the browser's session
-stands; logging out, a password change or a deactivation revokes it, and the next page
-load notices (`family_is_live`).
+A family is one logged-in browser (or one API login): while it has a live token the
+session stands; logging out, a password change or a deactivation revokes it, and the
+next page load notices (`family_is_live`). Access tokens carry their family's id (the
+`sid` claim), so the API refuses them too once the family is revoked, not only when they
+expire.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class AccessClaims:
     user_id: uuid.UUID
     role: Role
     expires_at: datetime
+    family_id: uuid.UUID  # the session (refresh-token family) the token was issued for
 
 
 def _secret_file() -> Path:
@@ -98,13 +101,14 @@ def successor_of(refresh_token: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def access_token(user_id: uuid.UUID, role: Role, now: datetime) -> tuple[str, datetime]:
-    """A signed access token for the user and when it expires."""
+def access_token(user_id: uuid.UUID, role: Role, now: datetime, family_id: uuid.UUID) -> tuple[str, datetime]:
+    """A signed access token for the user, in the session `family_id`, and when it expires."""
     expires = now + timedelta(hours=get_settings().access_token_hours)
     token = jwt.encode(
         {
             "sub": str(user_id),
             "role": role.value,
+            "sid": str(family_id),
             "iat": int(now.timestamp()),
             "exp": int(expires.timestamp()),
             "iss": ISSUER,
@@ -126,10 +130,10 @@ def issue(
 ) -> TokenPair:
     """A new access token and a new refresh token (in a new family unless one is given)."""
     now = _now(now)
-    access, access_expires = access_token(user.id, user.role, now)
+    family = family_id or uuid.uuid4()
+    access, access_expires = access_token(user.id, user.role, now, family)
     refresh_expires = now + timedelta(days=get_settings().refresh_token_days)
     refresh = refresh_token or secrets.token_urlsafe(32)
-    family = family_id or uuid.uuid4()
     session.add(
         RefreshToken(user_id=user.id, family_id=family, token_hash=hash_token(refresh), expires_at=refresh_expires)
     )
@@ -138,7 +142,9 @@ def issue(
 
 
 def decode_access(token: str, now: datetime | None = None) -> AccessClaims:
-    """The claims of a valid, unexpired access token; TokenError otherwise."""
+    """The claims of a valid, unexpired access token; TokenError otherwise (a token without
+    a session id, signed before tokens carried one, too). Whether its session is still live
+    is the caller's question (`family_is_live`): this reads no database."""
     try:
         claims = jwt.decode(
             token,
@@ -146,15 +152,15 @@ def decode_access(token: str, now: datetime | None = None) -> AccessClaims:
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             # Expiry is checked below against `now`, which tests may set.
-            options={"require": ["exp", "sub", "role"], "verify_exp": False, "verify_iat": False},
+            options={"require": ["exp", "sub", "role", "sid"], "verify_exp": False, "verify_iat": False},
         )
-        user_id, role = uuid.UUID(claims["sub"]), Role(claims["role"])
+        user_id, role, family_id = uuid.UUID(claims["sub"]), Role(claims["role"]), uuid.UUID(str(claims["sid"]))
     except (jwt.PyJWTError, ValueError) as exc:
         raise TokenError("Your session is no longer valid; please log in again.") from exc
     expires = datetime.fromtimestamp(claims["exp"], UTC)
     if expires <= _now(now):
         raise TokenError("Your session has expired; please log in again.")
-    return AccessClaims(user_id=user_id, role=role, expires_at=expires)
+    return AccessClaims(user_id=user_id, role=role, expires_at=expires, family_id=family_id)
 
 
 def may_log_in(user: User | None) -> bool:
@@ -241,7 +247,7 @@ def rotate(*, session: Session, refresh_token: str, now: datetime | None = None)
 
 def _same_session(user: User, refresh_token: str, stored: RefreshToken, now: datetime) -> TokenPair:
     """The pair for a refresh token that another tab's rotation already issued."""
-    access, access_expires = access_token(user.id, user.role, now)
+    access, access_expires = access_token(user.id, user.role, now, stored.family_id)
     return TokenPair(access, refresh_token, stored.family_id, access_expires, stored.expires_at)
 
 

@@ -100,7 +100,7 @@ def _restore_from_cookie() -> AuthState | None:
 def _renew_access(state: AuthState, user: CurrentUser) -> None:
     """The access token ran out during a long session whose family is live: sign a new one.
     (The refresh token stays: it lives on the server, or in the cookie for the next visit.)"""
-    state.access_token, _ = tokens.access_token(user.id, user.role, datetime.now(UTC))
+    state.access_token, _ = tokens.access_token(user.id, user.role, datetime.now(UTC), state.family_id)
 
 
 def _forget(notice: str | None) -> None:

@@ -36,6 +36,7 @@ ALLOWED = {
     ("POST", "/bookings/{booking_id}/reschedule"): BOOKING_PARTIES,
     ("POST", "/bookings/{booking_id}/pay"): {"client"} | OPERATORS,
     ("POST", "/bookings/{booking_id}/pay-by-eft"): {"client"} | OPERATORS,
+    ("POST", "/bookings/{booking_id}/payment-intent"): {"client"} | OPERATORS,
     ("GET", "/bookings/{booking_id}/payment"): BOOKING_PARTIES,
     ("GET", "/practice/schedule"): {"practitioner"},
     ("PUT", "/practice/weekly-hours"): {"practitioner"},

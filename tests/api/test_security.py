@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import jwt
 from sqlalchemy import func, select
 
 from avenrae.config import get_settings
-from avenrae.models import Booking, RefreshToken, User
+from avenrae.models import Booking, RefreshToken, Role, User
+from avenrae.services import accounts, tokens
 from tests.api.conftest import bearer, booking_day
 from tests.factories import PASSWORD, make_client, make_practitioner, make_user
 
@@ -109,6 +113,59 @@ def test_logout_ends_the_refresh_token(api, client_user):
     login = api.post("/api/auth/login", json={"email": client_user.email, "password": PASSWORD}).json()
     assert api.post("/api/auth/logout", json={"refreshToken": login["refreshToken"]}).status_code == 200
     assert api.post("/api/auth/refresh", json={"refreshToken": login["refreshToken"]}).status_code == 401
+
+
+def test_logout_ends_its_access_token_at_once_and_no_other_session(api, client_user):
+    credentials = {"email": client_user.email, "password": PASSWORD}
+    phone, laptop = (api.post("/api/auth/login", json=credentials).json() for _ in range(2))
+    old = {"Authorization": f"Bearer {phone['token']}"}
+    assert api.get("/api/auth/verify", headers=old).json()["valid"] is True
+    assert api.post("/api/auth/logout", json={"refreshToken": phone["refreshToken"]}).status_code == 200
+    assert api.get("/api/auth/verify", headers=old).status_code == 401
+    assert api.get("/api/auth/verify", headers=old).json() == {"valid": False}
+    gone = api.get("/api/me", headers=old)
+    assert gone.status_code == 401 and gone.headers["www-authenticate"] == "Bearer"
+    assert gone.json()["detail"].startswith("This session has ended")
+    # The other login (its own family) is untouched, as is a token refreshed from it.
+    other = {"Authorization": f"Bearer {laptop['token']}"}
+    assert api.get("/api/me", headers=other).json()["email"] == client_user.email
+    renewed = api.post("/api/auth/refresh", json={"refreshToken": laptop["refreshToken"]}).json()
+    assert api.get("/api/me", headers={"Authorization": f"Bearer {renewed['token']}"}).status_code == 200
+
+
+def test_a_password_change_ends_every_sessions_access_token(api, client_user):
+    credentials = {"email": client_user.email, "password": PASSWORD}
+    tokens_ = [api.post("/api/auth/login", json=credentials).json()["token"] for _ in range(2)]
+    headers = [{"Authorization": f"Bearer {token}"} for token in tokens_]
+    changed = api.post(
+        "/api/me/password", json={"currentPassword": PASSWORD, "newPassword": "New secret 12345"}, headers=headers[0]
+    )
+    assert changed.status_code == 200
+    assert [api.get("/api/me", headers=h).status_code for h in headers] == [401, 401]
+    fresh = api.post("/api/auth/login", json={**credentials, "password": "New secret 12345"}).json()
+    assert api.get("/api/me", headers={"Authorization": f"Bearer {fresh['token']}"}).status_code == 200
+
+
+def test_an_admin_reset_or_role_change_ends_the_users_access_tokens(api, db):
+    admin, staff = make_user(db, role=Role.ADMIN), make_user(db, role=Role.STAFF)
+    login = api.post("/api/auth/login", json={"email": staff.email, "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    assert api.get("/api/me", headers=headers).status_code == 200
+    accounts.set_temporary_password(session=db, actor_id=admin.id, user_id=staff.id, password="Temporary pass 987")
+    assert staff.is_active  # still an active account: only the revoked session refuses the token
+    assert api.get("/api/me", headers=headers).status_code == 401
+    login = api.post("/api/auth/login", json={"email": staff.email, "password": "Temporary pass 987"}).json()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    accounts.change_role(session=db, actor_id=admin.id, user_id=staff.id, role=Role.ANALYST)
+    assert api.get("/api/me", headers=headers).status_code == 401
+
+
+def test_an_access_token_without_a_session_is_refused(api, client_user):
+    now = datetime.now(UTC)
+    claims = {"sub": str(client_user.id), "role": "client", "iss": tokens.ISSUER, "exp": now + timedelta(hours=1)}
+    unscoped = jwt.encode(claims, tokens.signing_secret(), algorithm=tokens.ALGORITHM)
+    answer = api.get("/api/me", headers={"Authorization": f"Bearer {unscoped}"})
+    assert answer.status_code == 401
 
 
 def test_unknown_refresh_token_is_401(api):

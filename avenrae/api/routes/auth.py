@@ -209,7 +209,8 @@ def refresh(body: RefreshIn) -> RefreshOut:
 
 @router.post("/logout", response_model=Message, dependencies=[Anyone])
 def logout(body: RefreshIn) -> Message:
-    """End the session a refresh token belongs to (its access tokens run out on their own)."""
+    """End the session a refresh token belongs to: its refresh tokens and the access tokens
+    issued with them stop working at once (401)."""
     with session_scope() as session:
         tokens.revoke_by_token(session=session, refresh_token=body.refreshToken)
     return Message(message="You have logged out.")

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query
 from pydantic import Field
+from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
 from avenrae.services import bookings, flows, idempotency, ledger, payments
 from avenrae.services.errors import InvalidInput, ServiceError
+from avenrae.services.pricing import to_cents
 
 from .. import problems
 from ..deps import Caller, LoggedIn
@@ -75,6 +78,34 @@ def _meeting_type(value: str | None) -> str:
     return (value or "").strip().lower().replace("-", "_").replace(" ", "_")
 
 
+Answer = TypeVar("Answer", bound=Model)
+
+
+def once(
+    caller: Caller,
+    key: str | None,
+    what: str,
+    body: Model | None,
+    work: Callable[[Session], Answer],
+    shape: type[Answer],
+    status_code: int = 200,
+) -> Answer:
+    """Do `work` in one transaction, or, for a key the caller sent before with the same request
+    (`what` and `body`), return the first answer: the answer is kept in the transaction of the
+    work. The same key with another request: 422."""
+    fingerprint = idempotency.request_hash(what, body.model_dump(mode="json") if body is not None else None)
+    with session_scope() as session:
+        if key:
+            earlier = idempotency.claim(session=session, user_id=caller.id, key=key, fingerprint=fingerprint)
+            if earlier is not None:
+                return shape.model_validate(earlier.body)
+        out = work(session)
+        if key:
+            answer = idempotency.Answer(status_code, out.model_dump(mode="json"))
+            idempotency.remember(session=session, user_id=caller.id, key=key, fingerprint=fingerprint, answer=answer)
+    return out
+
+
 def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) -> BookedOut:
     start = _slot_start(body.sessionDate, body.sessionSlotId, _zone_of(body.practitionerId))
     client_id = body.clientId if body.clientId is not None and caller.actor.is_operator else caller.id
@@ -85,33 +116,22 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
         meeting_type=_meeting_type(body.meetingType),
         notes=body.notes,
     )
-    fingerprint = idempotency.request_hash("POST /bookings", body.model_dump(mode="json"))
+
+    def work(session: Session) -> BookedOut:
+        booking = flows.book(session=session, request=request, actor=caller.actor)
+        eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
+        return BookedOut(
+            bookingId=booking.id,
+            status=booking.status.value,
+            totalAmount=float(booking.total_amount),
+            paymentLink=None,
+            paysBy=booking.pays_by,
+            holdExpiresAt=booking.hold_expires_at,
+            eftInstructions=eft,
+        )
+
     try:
-        with session_scope() as session:
-            earlier = (
-                idempotency.claim(session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint)
-                if idempotency_key
-                else None
-            )
-            if earlier is not None:
-                out = BookedOut.model_validate(earlier.body)
-            else:
-                booking = flows.book(session=session, request=request, actor=caller.actor)
-                eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
-                out = BookedOut(
-                    bookingId=booking.id,
-                    status=booking.status.value,
-                    totalAmount=float(booking.total_amount),
-                    paymentLink=None,
-                    paysBy=booking.pays_by,
-                    holdExpiresAt=booking.hold_expires_at,
-                    eftInstructions=eft,
-                )
-                if idempotency_key:
-                    answer = idempotency.Answer(201, out.model_dump(mode="json"))
-                    idempotency.remember(
-                        session=session, user_id=caller.id, key=idempotency_key, fingerprint=fingerprint, answer=answer
-                    )
+        out = once(caller, idempotency_key, "POST /bookings", body, work, BookedOut, status_code=201)
     except InvalidInput as error:
         raise problems.invalid(error) from None
     if out.paysBy == "online" and out.status == "pending":
@@ -280,15 +300,24 @@ class CancelOut(Model):
 
 
 @router.post("/{booking_id}/cancel", response_model=CancelOut)
-def cancel_booking(booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn) -> CancelOut:
-    """Cancel a pending or confirmed booking; the refund is the policy's (see .../cancellation)."""
-    with session_scope() as session:
+def cancel_booking(
+    booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
+) -> CancelOut:
+    """Cancel a pending or confirmed booking; the refund is the policy's (see .../cancellation).
+    With an `Idempotency-Key`, a retry returns the first answer (rather than 409: already cancelled)."""
+    queued: list[uuid.UUID] = []
+
+    def work(session: Session) -> CancelOut:
         outcome = flows.cancel(
             session=session, booking_id=booking_id, actor=caller.actor, reason=body.reason, on_behalf_of=body.onBehalfOf
         )
-    if outcome.to_send:
+        queued.extend(outcome.to_send)
+        return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
+
+    out = once(caller, idempotency_key, f"POST /bookings/{booking_id}/cancel", body, work, CancelOut)
+    if queued:  # committed: the refunds it queued go out now (a replay queued none)
         payments.send_queued_refunds()
-    return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
+    return out
 
 
 class RescheduleIn(Model):
@@ -308,6 +337,43 @@ def reschedule_booking(booking_id: uuid.UUID, body: RescheduleIn, caller: Logged
     return booking_out(caller, row)
 
 
+class PaymentIntentOut(Model):
+    clientSecret: str = Field(description="Confirm it with Stripe.js or a Stripe mobile SDK (publishable key)")
+    paymentIntentId: str
+    amount: float = Field(description="The booking total in rand (517.5 for R517.50)")
+    amountCents: int = Field(description="The same in cents, as Stripe counts it")
+    currency: str = Field(description='"zar"')
+    holdExpiresAt: datetime = Field(description="Pay by then, or the time is released")
+
+
+@router.post(
+    "/{booking_id}/payment-intent",
+    response_model=PaymentIntentOut,
+    responses={409: {"description": "Not pending any more, the hold ran out, or online payment is not set up"}},
+)
+def payment_intent(
+    booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
+) -> PaymentIntentOut:
+    """A Stripe PaymentIntent for a pending booking's total (ZAR), for an app that collects the
+    card itself: confirm its `clientSecret` with Stripe.js or a mobile SDK. Calling again returns
+    the same intent unless Stripe cancelled it. The booking is confirmed when Stripe reports the
+    payment (webhook); only this intent, in rand and for the full total, counts. Without Stripe
+    configured: 409 (pay by EFT). With an `Idempotency-Key`, a retry returns the first answer."""
+
+    def work(session: Session) -> PaymentIntentOut:
+        intent = flows.pay_in_app(session=session, booking_id=booking_id, actor=caller.actor)
+        return PaymentIntentOut(
+            clientSecret=intent.client_secret,
+            paymentIntentId=intent.reference,
+            amount=float(intent.amount),
+            amountCents=to_cents(intent.amount),
+            currency=intent.currency,
+            holdExpiresAt=intent.hold_expires_at,
+        )
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/payment-intent", None, work, PaymentIntentOut)
+
+
 class PayOut(Model):
     paymentLink: str
     holdExpiresAt: datetime
@@ -315,11 +381,14 @@ class PayOut(Model):
 
 @router.post("/{booking_id}/pay", response_model=PayOut)
 def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> PayOut:
-    """The Stripe Checkout page for a pending booking. Idempotent by nature: while the page is
-    open, every call (with or without an `Idempotency-Key`) returns the same page."""
-    with session_scope() as session:
+    """The Stripe Checkout page for a pending booking: while the page is open, every call returns
+    the same page. With an `Idempotency-Key`, a retry returns the first answer."""
+
+    def work(session: Session) -> PayOut:
         link = flows.pay_online(session=session, booking_id=booking_id, actor=caller.actor)
-    return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
+        return PayOut(paymentLink=link.url, holdExpiresAt=link.expires_at)
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/pay", None, work, PayOut)
 
 
 class EftOut(Model):
@@ -328,11 +397,15 @@ class EftOut(Model):
 
 
 @router.post("/{booking_id}/pay-by-eft", response_model=EftOut)
-def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn) -> EftOut:
-    """Pay by bank transfer: the account, the reference and the deadline."""
-    with session_scope() as session:
+def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> EftOut:
+    """Pay by bank transfer: the account, the reference and the deadline. With an
+    `Idempotency-Key`, a retry returns the first answer (and the client is told once)."""
+
+    def work(session: Session) -> EftOut:
         booking = flows.pay_by_eft(session=session, booking_id=booking_id, actor=caller.actor)
         return EftOut(instructions=flows.eft_instructions(booking), holdExpiresAt=booking.hold_expires_at)
+
+    return once(caller, idempotency_key, f"POST /bookings/{booking_id}/pay-by-eft", None, work, EftOut)
 
 
 class PaymentOut(Model):

@@ -81,7 +81,8 @@ class PasswordIn(Model):
 
 @router.post("/me/password", response_model=Message)
 def change_password(body: PasswordIn, caller: LoggedIn) -> Message:
-    """Change one's password. Every session's refresh token stops working: log in again."""
+    """Change one's password. Every session ends (its refresh and access tokens, this one's
+    too): log in again."""
     with session_scope() as session:
         accounts.change_password(
             session=session, user_id=caller.id, old_password=body.currentPassword, new_password=body.newPassword
