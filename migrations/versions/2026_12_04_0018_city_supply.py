@@ -7,9 +7,9 @@ thousand rows) instead of grouping a million practitioners live on its first vis
 A hexagon's supply is the sum of its city rows; the refresh recounts whole hexagons, so
 keeping it incremental is unchanged.
 
-Revision ID: 20261203_city_supply
-Revises: 20261203_page_speed
-Create Date: 2026-12-03
+Revision ID: 20261204_city_supply
+Revises: 20261204_payment_intents
+Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "20261203_city_supply"
-down_revision: str | Sequence[str] | None = "20261203_page_speed"
+revision: str = "20261204_city_supply"
+down_revision: str | Sequence[str] | None = "20261204_payment_intents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
