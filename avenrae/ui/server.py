@@ -120,7 +120,9 @@ async def stripe_webhook(request: Request) -> Response:
 
 # What the pages import and load on first use: seconds of a first visit after a start
 # (folium alone imports in about a second), done once while the server comes up instead.
-WARM_UP_MODULES = ("pandas", "plotly.express", "folium", "streamlit_folium", "avenrae.ui.search", "avenrae.ui.revenue")
+# Not streamlit_folium: it declares its component on import, which must happen in a page's
+# run (declared from this thread, the maps never drew), nor our own pages' modules.
+WARM_UP_MODULES = ("pandas", "plotly.express", "folium")
 
 
 def warm_up() -> None:
