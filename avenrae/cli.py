@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -316,6 +317,26 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def _listening_socket(address: str, port: int) -> socket.socket:
+    """A TCP socket bound for uvicorn to listen on (`--fd`), with Nagle's algorithm off.
+
+    With --workers, uvicorn makes its own socket without naming the protocol, so asyncio
+    does not set TCP_NODELAY on the connections it accepts; a keep-alive client then waits
+    for a delayed ACK (about 40 ms) on every response. Connections accepted here inherit
+    the option from this socket."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        listener.bind((address, port))
+    except OSError as error:
+        listener.close()
+        raise CommandError(f"cannot listen on {address}:{port}: {error.strerror}") from error
+    listener.set_inheritable(True)
+    return listener
+
+
 def cmd_api(args: argparse.Namespace) -> None:
     """The JSON API alone (no pages, no background jobs), with uvicorn: stateless, so it
     scales out by adding workers or machines; `serve` already includes it at /api."""
@@ -334,6 +355,9 @@ def cmd_api(args: argparse.Namespace) -> None:
         "--proxy-headers",
         "--no-server-header",
     ]
+    listener = None if args.dry_run else _listening_socket(args.address, args.port)  # open until the exec
+    if listener is not None:
+        command += ["--fd", str(listener.fileno())]
     announce = f"Serving the Avenrae API on http://{_shown(args.address)}:{args.port}/api ({args.workers} worker(s))"
     _become_server(command, announce=announce, dry_run=args.dry_run)
 

@@ -60,21 +60,10 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
         "AVENRAE_API_REQUESTS_PER_IP": HIGH,
         "AVENRAE_API_REQUESTS_PER_TOKEN": HIGH,
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "avenrae.api:standalone",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+    server = subprocess.Popen(  # what a deployment runs (its access log to /dev/null)
+        [sys.executable, "-m", "avenrae", "api", "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         cwd=REPO_ROOT,
         env=env,
     )

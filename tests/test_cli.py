@@ -166,3 +166,20 @@ def test_api_serves_the_json_api_alone_with_workers(cli_database):
     assert result.returncode == 0, result.stderr
     assert "uvicorn --factory avenrae.api:standalone" in result.stdout
     assert "--port 8766" in result.stdout and "--workers 4" in result.stdout
+
+
+def test_the_api_listens_on_a_socket_without_nagle_and_says_when_the_port_is_taken():
+    import socket
+
+    from avenrae.cli import CommandError, _listening_socket
+
+    listener = _listening_socket("127.0.0.1", 0)
+    try:
+        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert listener.proto == socket.IPPROTO_TCP and listener.get_inheritable()
+        taken = listener.getsockname()[1]
+        listener.listen()
+        with pytest.raises(CommandError, match=f"cannot listen on 127.0.0.1:{taken}"):
+            _listening_socket("127.0.0.1", taken)
+    finally:
+        listener.close()

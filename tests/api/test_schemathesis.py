@@ -56,18 +56,9 @@ def live_api(server_url: str) -> Iterator[tuple[str, dict[str, str]]]:
         "AVENRAE_LOGIN_ATTEMPTS_PER_IP": "100000000",
         "AVENRAE_SIGNUPS_PER_IP": "100000000",
     }
+    # Exactly what a deployment runs: two workers on a socket the command binds itself.
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "avenrae.api:standalone",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-m", "avenrae", "api", "--port", str(port), "--workers", "2"],
         cwd=REPO_ROOT,
         env=env,
     )
