@@ -170,12 +170,14 @@ def book(
     Two round trips: what the rules ask (`bookings.plan`), then the write (`_BOOK`)."""
     now = _now(now)
     pays_by: bookings.PaysBy = "online" if payments.online_gateway() else "eft"
+    # SlotTaken from the plan: a live booking holds the time, which releasing can't change.
+    new = bookings.plan(session=session, request=request, actor=actor, pays_by=pays_by, now=now)
     try:
-        return _book(
-            session, bookings.plan(session=session, request=request, actor=actor, pays_by=pays_by, now=now), actor
-        )
+        return _book(session, new, actor)
     except bookings.SlotTaken:
-        # Only a hold that ran out a moment ago may be in the way: release those and try once more.
+        # The rules saw the time free but the exclusion constraint refused it: a booking made
+        # a moment ago, or a hold that ran out a moment ago (the rules skip it; its row is in
+        # the way until released). Release those and try once more.
         released = expire_pending(
             session=session,
             now=now,
