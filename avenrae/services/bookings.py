@@ -275,7 +275,8 @@ def plan(
     if problems:
         raise InvalidInput(problems)
     start = start.astimezone(UTC)
-    session.flush()  # what the caller changed in this session counts (statements below skip autoflush)
+    if session.autoflush:  # as session.execute would: the statements below run on its connection
+        session.flush()
     # The lock makes one client's bookings take turns, so the cap on unpaid holds, counted
     # by the write, cannot be outrun in parallel.
     facts = (
