@@ -3,12 +3,16 @@
     .venv/bin/python bench/bookings.py [--writers 16] [--attempts 6400] [--practitioners 100]
 
 Writers are separate processes (as several app servers would be), each with its own
-connection, all calling `flows.book` (what the pages and the API call) — one transaction
-releasing lapsed holds near the time, writing the booking, its open charge and two
-notices — for random open times of the practitioners
-over one week, so many attempts collide and the exclusion constraint decides. The
-baseline is the same work done by one writer in the same run. Afterwards an SQL
-self-join counts overlapping pending/confirmed bookings (must be 0).
+connection (opened before the clock starts) and a Session per attempt, all calling
+`flows.book` (what the pages and the API call) — one transaction writing the booking, its
+open charge and two notices, releasing a lapsed hold in the way — for random open times
+of the practitioners over one week, so many attempts collide and the exclusion
+constraint decides. The baseline is the same work done by one writer in the same run.
+Afterwards an SQL self-join counts overlapping pending/confirmed bookings (must be 0).
+Each run also prints the CPU time per attempt spent in the writers and in their
+PostgreSQL backends (read from /proc when the server runs on this machine): with two
+cores, 1,000 bookings/s needs their sum under about 1.4 ms (a quarter of the attempts
+are refused).
 
 Then `availability.bookable_slots` is timed for one practitioner with a year of
 bookings behind and ahead of them, against the same practitioner with no bookings.
