@@ -11,7 +11,7 @@ constraint decides. The baseline is the same work done by one writer in the same
 Afterwards an SQL self-join counts overlapping pending/confirmed bookings (must be 0).
 Each run also prints the CPU time per attempt spent in the writers and in their
 PostgreSQL backends (read from /proc when the server runs on this machine): with two
-cores, 1,000 bookings/s needs their sum under about 1.4 ms (a quarter of the attempts
+cores, 1,000 bookings/s needs their sum under about 1.4 ms (about 29% of the attempts
 are refused).
 
 Then `availability.bookable_slots` is timed for one practitioner with a year of
