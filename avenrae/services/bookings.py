@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from avenrae.config import get_settings
 from avenrae.models import (
@@ -139,11 +139,12 @@ _FACTS = text(f"""
     {availability.SLOT_FACTS_JOIN}
     WHERE p.id = :practitioner_id AND practitioner.is_active AND practitioner.deleted_at IS NULL
 """)  # noqa: S608 - composed of module constants; every value is bound
-# The booking in one statement, returned as a Booking, written only while the client holds
-# fewer than :max_holds unpaid bookings. ON CONFLICT DO NOTHING turns the exclusion
-# constraint's refusal into "no row" rather than an error that would spoil the caller's
-# transaction.
-_INSERT = text("""
+# The booking, for `flows.book` to send in one writable-CTE statement with its charge and
+# notices (see flows._BOOK): written only while the client holds fewer than :max_holds
+# unpaid bookings. ON CONFLICT DO NOTHING turns the exclusion constraint's refusal into
+# "no row" rather than an error that would spoil the caller's transaction; no row
+# returned, nothing written (see `refusal`).
+INSERT_SQL = """
     INSERT INTO bookings (id, client_id, practitioner_id, created_by_id, session_start, session_end,
                           blocked_until, status, meeting_type, notes, service_amount, platform_fee_rate,
                           platform_fee, total_amount, payment_status, hold_expires_at, pays_by)
@@ -153,8 +154,8 @@ _INSERT = text("""
     WHERE (SELECT count(*) FROM bookings
            WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now) < :max_holds
     ON CONFLICT DO NOTHING
-    RETURNING *
-""")
+    RETURNING id
+"""
 _UNPAID_HOLDS = text(
     "SELECT count(*) FROM bookings WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now"
 )
@@ -172,9 +173,53 @@ class Parties:
 
 
 @dataclass(frozen=True)
-class Created:
-    booking: Booking
+class NewBooking:
+    """A booking `plan` decided on and `INSERT_SQL` writes (with `params`): every value the
+    row gets from the request, and the names its notices need. The database adds only
+    defaults (created_at, currency, ...), which a `Booking` loads when first asked."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    practitioner_id: uuid.UUID
+    created_by_id: uuid.UUID | None
+    session_start: datetime
+    session_end: datetime
+    blocked_until: datetime
+    meeting_type: MeetingType
+    notes: str
+    service_amount: Decimal
+    platform_fee_rate: Decimal
+    platform_fee: Decimal
+    total_amount: Decimal
+    hold_expires_at: datetime
+    pays_by: PaysBy
     parties: Parties
+    now: datetime
+    max_holds: int
+    status: BookingStatus = BookingStatus.PENDING
+    payment_status: PaymentStatus = PaymentStatus.PENDING
+
+    def params(self) -> dict[str, Any]:
+        """INSERT_SQL's parameters."""
+        return {
+            "id": self.id,
+            "client_id": self.client_id,
+            "practitioner_id": self.practitioner_id,
+            "created_by_id": self.created_by_id,
+            "start": self.session_start,
+            "end": self.session_end,
+            "blocked_until": self.blocked_until,
+            "meeting_type": self.meeting_type.value,
+            "notes": self.notes,
+            "service": self.service_amount,
+            "fee_rate": self.platform_fee_rate,
+            "fee": self.platform_fee,
+            "total": self.total_amount,
+            "hold_until": self.hold_expires_at,
+            "pays_by": self.pays_by,
+            "now": self.now,
+            "max_holds": self.max_holds,
+        }
 
 
 PaysBy = Literal["online", "eft"]
@@ -201,13 +246,15 @@ def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> da
     return card
 
 
-def create(
+def plan(
     *, session: Session, request: BookingRequest, actor: Actor, pays_by: PaysBy, now: datetime | None = None
-) -> Created:
-    """A pending booking holding its time until it is paid (see `hold_until`), with the
-    names its notices need. Two round trips: what the rules ask, then the write.
+) -> NewBooking:
+    """The pending booking `request` asks for, holding its time until it is paid (see
+    `hold_until`), once every rule allows it: one round trip. Nothing is written; the
+    caller sends INSERT_SQL with `NewBooking.params`, then `written` or `refusal`.
 
-    SlotTaken when someone else holds the time; nothing is written then.
+    SlotTaken when someone else holds the time (the write can still find it taken: the
+    exclusion constraint decides races).
     """
     now = _now(now)
     settings = get_settings()
@@ -228,19 +275,25 @@ def create(
     if problems:
         raise InvalidInput(problems)
     start = start.astimezone(UTC)
+    if session.autoflush:  # as session.execute would: the statements below run on its connection
+        session.flush()
     # The lock makes one client's bookings take turns, so the cap on unpaid holds, counted
-    # by the write below, cannot be outrun in parallel.
-    facts = session.execute(
-        _FACTS,
-        {
-            "lock": f"avenrae.holds:{request.client_id}",
-            "practitioner_id": request.practitioner_id,
-            "client_id": request.client_id,
-            "start": start,
-            "now": now,
-            "ignore": None,
-        },
-    ).first()
+    # by the write, cannot be outrun in parallel.
+    facts = (
+        session.connection()
+        .execute(
+            _FACTS,
+            {
+                "lock": f"avenrae.holds:{request.client_id}",
+                "practitioner_id": request.practitioner_id,
+                "client_id": request.client_id,
+                "start": start,
+                "now": now,
+                "ignore": None,
+            },
+        )
+        .first()
+    )
     if facts is None:
         raise NotFound("That practitioner is not taking bookings.")
     if facts.client_role != Role.CLIENT or not facts.client_active or facts.client_deleted_at is not None:
@@ -266,36 +319,48 @@ def create(
 
     price = pricing.quote(facts.rate_per_session)
     end = start + found.session
-    booking = session.scalars(
-        select(Booking).from_statement(_INSERT).execution_options(populate_existing=True),
-        {
-            "id": uuid.uuid4(),
-            "client_id": request.client_id,
-            "practitioner_id": found.practitioner_id,
-            "created_by_id": actor.id if actor.is_operator else None,
-            "start": start,
-            "end": end,
-            "blocked_until": end + found.buffer,
-            "meeting_type": meeting.value,
-            "notes": notes,
-            "service": price.service_amount,
-            "fee_rate": price.platform_fee_rate,
-            "fee": price.platform_fee,
-            "total": price.total_amount,
-            "hold_until": hold_until(pays_by=pays_by, session_start=start, now=now),
-            "pays_by": pays_by,
-            "now": now,
-            "max_holds": settings.max_unpaid_holds,
-        },
-    ).one_or_none()
-    if booking is None:
-        held = session.scalar(_UNPAID_HOLDS, {"client_id": request.client_id, "now": now}) or 0
-        if held >= settings.max_unpaid_holds:
-            raise Conflict(
-                f"There are already {held} unpaid bookings held for this client. "
-                "Pay for one (or cancel it) before booking another."
-            )
-        raise SlotTaken()
+    return NewBooking(
+        id=uuid.uuid4(),
+        client_id=request.client_id,
+        practitioner_id=found.practitioner_id,
+        created_by_id=actor.id if actor.is_operator else None,
+        session_start=start,
+        session_end=end,
+        blocked_until=end + found.buffer,
+        meeting_type=meeting,
+        notes=notes,
+        service_amount=price.service_amount,
+        platform_fee_rate=price.platform_fee_rate,
+        platform_fee=price.platform_fee,
+        total_amount=price.total_amount,
+        hold_expires_at=hold_until(pays_by=pays_by, session_start=start, now=now),
+        pays_by=pays_by,
+        parties=Parties(
+            client_id=request.client_id,
+            client_name=facts.client_name,
+            practitioner_user_id=facts.user_id,
+            practitioner_name=facts.practitioner_name,
+            practitioner_zone=facts.time_zone,
+        ),
+        now=now,
+        max_holds=settings.max_unpaid_holds,
+    )
+
+
+_WRITTEN = (
+    "id", "client_id", "practitioner_id", "created_by_id", "session_start", "session_end", "blocked_until",
+    "status", "meeting_type", "notes", "service_amount", "platform_fee_rate", "platform_fee", "total_amount",
+    "payment_status", "hold_expires_at", "pays_by",
+)  # fmt: skip
+
+
+def written(*, session: Session, new: NewBooking, actor: Actor) -> Booking:
+    """The booking INSERT_SQL wrote, as a Booking in `session` without reading it back:
+    the columns it was written with are set, the database's defaults load when first
+    read. Staff booking for a client leave an audit row."""
+    booking = Booking(**{column: getattr(new, column) for column in _WRITTEN})
+    make_transient_to_detached(booking)  # persistent once added: the row exists
+    session.add(booking)
     if actor.is_operator:
         audit.record(
             session=session,
@@ -303,16 +368,21 @@ def create(
             action="booking.create_on_behalf",
             target_type="booking",
             target_id=booking.id,
-            after={"client_id": str(request.client_id), "start": start.isoformat()},
+            after={"client_id": str(new.client_id), "start": new.session_start.isoformat()},
         )
-    parties = Parties(
-        client_id=request.client_id,
-        client_name=facts.client_name,
-        practitioner_user_id=facts.user_id,
-        practitioner_name=facts.practitioner_name,
-        practitioner_zone=facts.time_zone,
-    )
-    return Created(booking, parties)
+    return booking
+
+
+def refusal(*, session: Session, new: NewBooking) -> Conflict:
+    """Why INSERT_SQL wrote nothing: the client's unpaid holds reached the cap, or (the
+    exclusion constraint's refusal) someone holds the time: SlotTaken."""
+    held = session.connection().execute(_UNPAID_HOLDS, {"client_id": new.client_id, "now": new.now}).scalar() or 0
+    if held >= new.max_holds:
+        return Conflict(
+            f"There are already {held} unpaid bookings held for this client. "
+            "Pay for one (or cancel it) before booking another."
+        )
+    return SlotTaken()
 
 
 def pay_by_eft(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Booking:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
@@ -39,6 +39,9 @@ from avenrae.models import (
 from avenrae.services import validation
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from avenrae.services.pricing import CENT
+
+if TYPE_CHECKING:
+    from avenrae.services.bookings import NewBooking
 
 MANUAL = "manual"
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
@@ -160,16 +163,23 @@ def owed(session: Session, booking: Booking) -> Decimal:
 # --- charges -----------------------------------------------------------------------------
 
 
-# The INSERT of `open_charge` as SQL, so `flows.book` can send it with the booking's notices
-# as one statement (one round trip, compiled once).
-OPEN_CHARGE_SQL = (
+_OPEN_CHARGE_COLUMNS = (
     "INSERT INTO payment_transactions (booking_id, user_id, kind, provider, amount, status, idempotency_key) "
-    "VALUES (:charge_booking_id, :charge_client_id, 'charge', 'pending', :charge_amount, 'pending', :charge_key)"
 )
-_OPEN_CHARGE = text(OPEN_CHARGE_SQL)
+_OPEN_CHARGE_VALUES = (
+    ":charge_booking_id, :charge_client_id, 'charge', 'pending', :charge_amount, 'pending', :charge_key"
+)
+_OPEN_CHARGE = text(f"{_OPEN_CHARGE_COLUMNS} VALUES ({_OPEN_CHARGE_VALUES})")
 
 
-def open_charge_params(booking: Booking) -> dict[str, object]:
+def open_charge_sql(*, with_rows_of: str) -> str:
+    """The INSERT of `open_charge` as SQL (parameters: `open_charge_params`), for a statement
+    that writes the booking too (`flows.book`): the charge is written only when the CTE
+    `with_rows_of` returns a row (the booking was written)."""
+    return f"{_OPEN_CHARGE_COLUMNS} SELECT {_OPEN_CHARGE_VALUES} FROM {with_rows_of}"  # noqa: S608 - module constants
+
+
+def open_charge_params(booking: Booking | NewBooking) -> dict[str, object]:
     return {
         "charge_booking_id": booking.id,
         "charge_client_id": booking.client_id,

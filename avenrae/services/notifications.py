@@ -59,8 +59,7 @@ def new_email_status() -> str:
     return "pending" if email_enabled() else "none"
 
 
-# One INSERT for any number of notices (arrays unnested), as SQL so `flows.book` can send it
-# with the booking's open charge as one statement.
+# One INSERT for any number of notices (arrays unnested).
 INSERT_SQL = (
     "INSERT INTO notifications (user_id, type, title, message, data, email_status) "
     "SELECT item.user_id, item.type, item.title, item.message, item.data::jsonb, :email_status "
@@ -68,6 +67,12 @@ INSERT_SQL = (
     "CAST(:messages AS text[]), CAST(:data AS text[])) AS item(user_id, type, title, message, data)"
 )
 _INSERT = text(INSERT_SQL)
+
+
+def insert_sql(*, with_rows_of: str) -> str:
+    """INSERT_SQL (parameters: `insert_params`) for a statement that writes what the notices
+    announce too (`flows.book`): written only when the CTE `with_rows_of` returns a row."""
+    return f"{INSERT_SQL} WHERE EXISTS (SELECT FROM {with_rows_of})"
 
 
 def insert_params(items: list[Item]) -> dict[str, object]:

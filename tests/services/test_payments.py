@@ -50,7 +50,7 @@ def staff(db):
 
 @pytest.fixture
 def pending(db, client):
-    """A pending booking as `bookings.create` leaves it: held, with its pending charge."""
+    """A pending booking as `flows.book` leaves it: held, with its pending charge."""
     practitioner = make_practitioner(db, rate="450.00")
     booking = make_booking(
         db,
