@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.config import REPO_ROOT
 from avenrae.db import database_url, migrate, sibling_database
-from avenrae.models import Role
+from avenrae.models import User
 from avenrae.services import search, tokens
 from bench import bookings as service_bench
 from bench import search as search_bench
@@ -157,7 +157,13 @@ def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: 
     plan = [
         (chooser.choice(client_ids), chooser.choice(practitioner_ids), chooser.choice(slots)) for _ in range(attempts)
     ]
-    bearer = {client_id: tokens.access_token(client_id, Role.CLIENT, now)[0] for client_id in client_ids}
+    # A logged-in session per client (an access token names its session, which must be live).
+    with Session(create_engine(url)) as session:
+        bearer = {
+            client_id: tokens.issue(session=session, user=session.get_one(User, client_id), now=now).access_token
+            for client_id in client_ids
+        }
+        session.commit()
 
     server, base = serve(url, workers)
     results = {"booked": 0, "taken": 0, "other": 0}
@@ -214,7 +220,7 @@ def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: 
         return datetime.combine(service_day + (local.date() - first_day), local.time(), SAST)
 
     service_plan = [(mapping_c[c], mapping_p[p], moved(s)) for c, p, s in plan]
-    s_seconds, s_booked, s_taken, s_capped, s_other = service_bench.run_writers(url2, concurrent, service_plan)
+    s_seconds, (s_booked, s_taken, s_capped, s_other, _, _) = service_bench.run_writers(url2, concurrent, service_plan)
     s_overlaps = service_bench.overlaps_and_rows(url2)[0]
 
     print(
