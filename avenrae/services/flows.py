@@ -530,7 +530,7 @@ def refresh_payment(
     without a public webhook URL, and for the "Check payment status" button."""
     gateway = gateway or payments.online_gateway()
     booking = bookings.load(session, booking_id, lock=False)
-    if gateway is None or not booking.stripe_checkout_session_id:
+    if gateway is None:
         return "no online payment"
     found = payments.page_state_of(session, booking, gateway)
     if isinstance(found, str):
@@ -550,15 +550,14 @@ def refresh_payment(
 
 
 def refresh_open_payments(*, session: Session, gateway: payments.PaymentGateway | None = None) -> int:
-    """The job: refresh every pending booking with an open payment page; returns how many confirmed."""
+    """The job: refresh every pending booking with an open payment page or a PaymentIntent of
+    ours (a client app's card form); returns how many confirmed."""
     gateway = gateway or payments.online_gateway()
     if gateway is None:
         return 0
     confirmed = 0
     for booking_id in session.scalars(
-        select(Booking.id).where(
-            Booking.status == BookingStatus.PENDING, Booking.stripe_checkout_session_id.is_not(None)
-        )
+        select(Booking.id).where(Booking.status == BookingStatus.PENDING, payments.paying_online())
     ).all():
         try:
             with session.begin_nested():

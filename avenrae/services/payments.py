@@ -32,7 +32,7 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import stripe
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -152,6 +152,7 @@ class IntentState:
     amount_cents: int  # what it asks for
     currency: str  # lower case ISO code, "zar"
     customer_reference: str | None = None
+    taken: PaymentState | None = None  # what it took, as a payment page's state (`intent_state`)
 
     @property
     def usable(self) -> bool:
@@ -307,6 +308,7 @@ class StripeGateway:
             amount_cents=int(found.get("amount") or 0),
             currency=str(found.get("currency") or "").lower(),
             customer_reference=reference_of(found.get("customer")),
+            taken=intent_state(found),
         )
 
     def create_payment_intent(self, request: PaymentRequest, *, idempotency_key: str) -> IntentState:
@@ -790,14 +792,39 @@ def failed_attempt(session: Session, data: dict[str, Any]) -> Booking | str:
     return booking
 
 
+def paying_online() -> ColumnElement[bool]:
+    """Bookings a client may be paying online: a Checkout page or a PaymentIntent of ours."""
+    intent_made = select(CheckoutPage.reference).where(
+        CheckoutPage.booking_id == Booking.id, CheckoutPage.kind == INTENT
+    )
+    return or_(Booking.stripe_checkout_session_id.is_not(None), exists(intent_made))
+
+
+def _payments_asked(session: Session, booking: Booking) -> list[tuple[str, str]]:
+    """(kind, reference) of what a client may be paying the booking through now: its current
+    Checkout page and the latest PaymentIntent made for a client app."""
+    asked = [(CHECKOUT, booking.stripe_checkout_session_id)] if booking.stripe_checkout_session_id else []
+    intent = session.scalar(
+        select(CheckoutPage.reference)
+        .where(CheckoutPage.booking_id == booking.id, CheckoutPage.kind == INTENT)
+        .order_by(CheckoutPage.created_at.desc())
+        .limit(1)
+    )
+    return asked + ([(INTENT, intent)] if intent else [])
+
+
 def page_state_of(session: Session, booking: Booking, gateway: PaymentGateway) -> Match | PaymentState | str:
-    """What the provider says about the booking's current payment page: a Match when paid as
-    asked, the state when not paid (yet), an outcome when the money did not match."""
-    assert booking.stripe_checkout_session_id is not None
-    state = gateway.payment_state(booking.stripe_checkout_session_id)
-    if state.status != "paid":
-        return state
-    return match_page(session, booking, booking.stripe_checkout_session_id, state, provider=gateway.name, event_id=None)
+    """What the provider says about the booking's current payment page or PaymentIntent: a
+    Match when one was paid as asked, the state when not paid (yet), an outcome when the money
+    did not match, "no online payment" when none was asked for."""
+    waiting: PaymentState | None = None
+    for kind, reference in _payments_asked(session, booking):
+        state = gateway.payment_state(reference) if kind == CHECKOUT else gateway.payment_intent(reference).taken
+        assert state is not None
+        if state.status == "paid":
+            return match_page(session, booking, reference, state, provider=gateway.name, event_id=None)
+        waiting = waiting or state
+    return waiting or "no online payment"
 
 
 def sync_refunds(session: Session, booking: Booking, payment_reference: str, gateway: PaymentGateway) -> int:

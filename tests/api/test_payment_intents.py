@@ -273,3 +273,38 @@ def test_a_retried_cancellation_returns_the_first_answer_not_409(api, db, practi
         f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=bearer(client_user, db)
     )
     assert unkeyed.status_code == 409
+
+
+def test_without_the_webhook_the_refresh_job_finds_our_paid_intent(api, db, fake, practitioner, client_user):
+    """For deployments without a public webhook URL (and a lost event): the job asks Stripe
+    about the intent we made, as it asks about Checkout pages, and confirms what it took."""
+    from avenrae.services import flows
+
+    booking_id = book(api, db, practitioner, client_user)
+    intent = ask(api, db, booking_id, client_user).json()["paymentIntentId"]
+    assert flows.refresh_open_payments(session=db) == 0  # not paid yet: still pending
+    assert db.get(Booking, booking_id).status == BookingStatus.PENDING
+
+    fake.pay_intent(intent)
+    assert flows.refresh_open_payments(session=db) == 1
+    db.expire_all()
+    assert db.get(Booking, booking_id).status == BookingStatus.CONFIRMED
+    status = api.get(f"/api/bookings/{booking_id}/payment", headers=bearer(client_user, db)).json()
+    assert (status["status"], status["paid"]) == ("confirmed", 517.5)
+    assert flows.refresh_payment(session=db, booking_id=db.get(Booking, booking_id).id) == "already recorded"
+
+
+def test_the_refresh_job_records_our_intent_taking_another_amount_as_unmatched(
+    api, db, fake, practitioner, client_user
+):
+    from avenrae.services import flows
+
+    booking_id = book(api, db, practitioner, client_user)
+    intent = ask(api, db, booking_id, client_user).json()["paymentIntentId"]
+    fake.pay_intent(intent)
+    fake.intents[intent]["amount_received"] = 51700
+    assert flows.refresh_open_payments(session=db) == 0
+    db.expire_all()
+    assert db.get(Booking, booking_id).status == BookingStatus.PENDING
+    [unmatched] = db.scalars(select(UnmatchedPayment)).all()
+    assert (unmatched.payment_reference, unmatched.amount_cents) == (intent, 51700)
