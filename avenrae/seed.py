@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from avenrae import geo, seed_demo, seed_text
 from avenrae.config import get_settings
-from avenrae.models import Base, BookingStatus, Role, Specialization
+from avenrae.models import Base, BookingStatus, PractitionerMapPoint, Role, Specialization
 from avenrae.services import accounts
 
 DEMO_PASSWORD = "Avenrae-demo-2026"  # noqa: S105 - the documented demo password; refused in production
@@ -72,6 +72,8 @@ TEMPLATE_WEIGHTS = [0.4, 0.2, 0.25, 0.15]
 
 # Every table of the schema: the seed truncates them all and rebuilds all their keys.
 SEEDED_TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
+# Keep practitioner_map_points in step with practitioners (migration 20261204_map_points).
+MAP_POINT_TRIGGERS = ("practitioner_map_points_on_insert", "practitioner_map_points_on_update")
 
 
 class SeedError(ValueError):
@@ -644,6 +646,7 @@ class _Seeder:
                 )
                 self.cur.execute("DROP TABLE seed_people, seed_practitioners, seed_clients, seed_bookings")
                 self.cur.execute("ALTER TABLE practitioners ENABLE TRIGGER practitioners_search_document")
+                self._copy_map_points()
             # Each logged search counts practitioners with the GiST index, which only serves
             # queries once the load has committed: the load updated practitioners (ratings)
             # before the index was rebuilt, and PostgreSQL keeps such an index from the
@@ -762,7 +765,21 @@ class _Seeder:
         # The seeder computes each practitioner's search document itself, in bulk; the
         # per-row trigger would look every user up one at a time.
         self.cur.execute("ALTER TABLE practitioners DISABLE TRIGGER practitioners_search_document")
+        # The map points are copied once at the end, in one statement (`_copy_map_points`).
+        for trigger in MAP_POINT_TRIGGERS:
+            self.cur.execute(f"ALTER TABLE practitioners DISABLE TRIGGER {trigger}")
         self.cur.execute(SEED_UUID_SQL)
+
+    def _copy_map_points(self) -> None:
+        """The narrow copy of the practitioners' search columns the map counts from, made in
+        one statement once practitioners are final (their triggers were off for the load)."""
+        started = time.perf_counter()
+        columns = ", ".join(column.name for column in PractitionerMapPoint.__table__.columns)
+        copy = f"INSERT INTO practitioner_map_points ({columns}) SELECT {columns} FROM practitioners"  # noqa: S608 - the model's column names
+        self.cur.execute(copy)
+        for trigger in MAP_POINT_TRIGGERS:
+            self.cur.execute(f"ALTER TABLE practitioners ENABLE TRIGGER {trigger}")
+        self.report.steps.append(("map points", 0, time.perf_counter() - started))
 
     # -- people
 

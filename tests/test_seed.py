@@ -279,6 +279,23 @@ def test_search_documents_match_what_the_trigger_would_write(seeded):
     assert scalar(conn, "SELECT tgenabled FROM pg_trigger WHERE tgname = 'practitioners_search_document'") == "O"
 
 
+def test_every_practitioner_has_its_map_point_and_the_triggers_are_back_on(seeded):
+    conn, _ = seeded
+    differing = scalar(
+        conn,
+        """
+        SELECT count(*) FROM practitioners p FULL JOIN practitioner_map_points m USING (id)
+        WHERE (m.user_id, m.location::text, m.service_radius_km, m.specialization, m.verification_status, m.rating,
+               m.rate_per_session, m.offers_in_person, m.offers_online)
+              IS DISTINCT FROM (p.user_id, p.location::text, p.service_radius_km, p.specialization,
+               p.verification_status, p.rating, p.rate_per_session, p.offers_in_person, p.offers_online)
+        """,
+    )
+    assert differing == 0 and scalar(conn, "SELECT count(*) FROM practitioner_map_points") > 0
+    enabled = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname LIKE 'practitioner_map_points_on_%'")
+    assert [row[0] for row in enabled] == ["O", "O"]
+
+
 def test_practitioners_stand_on_land_near_their_town(seeded):
     conn, _ = seeded
     # Every practitioner is within 30 km of the town they are listed in (the seeder puts them

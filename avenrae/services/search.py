@@ -32,6 +32,7 @@ from avenrae.models import (
     UNLISTED_USER,
     MeetingType,
     Practitioner,
+    PractitionerMapPoint,
     SearchLog,
     Specialization,
     User,
@@ -337,31 +338,37 @@ def _text_query(count: int) -> ColumnElement:
     return combined
 
 
-def _conditions(shape: _Shape, centre: ColumnElement) -> list[ColumnElement]:
+# Where the filters read a practitioner's columns: the practitioners table, or its narrow
+# copy for the map's counts (the same column names; no search document, so no words).
+Filtered = type[Practitioner] | type[PractitionerMapPoint]
+
+
+def _conditions(shape: _Shape, centre: ColumnElement, p: Filtered = Practitioner) -> list[ColumnElement]:
     conditions: list[ColumnElement] = [
-        geo.within(Practitioner.location, centre, bindparam("radius_m", type_=Float)),
+        geo.within(p.location, centre, bindparam("radius_m", type_=Float)),
         # ...and they travel this far: the centre lies within their own service radius.
-        geo.closer_than(Practitioner.location, centre, Practitioner.service_radius_km * 1000),
+        geo.closer_than(p.location, centre, p.service_radius_km * 1000),
         # Listed: their account is active. Deactivated accounts are few and indexed
         # (ix_users_unlisted), so this anti-join costs next to nothing, where joining
         # users would read a user row for every candidate.
-        ~exists().where(UNLISTED_USER, User.id == Practitioner.user_id).correlate_except(User),
+        ~exists().where(UNLISTED_USER, User.id == p.user_id).correlate_except(User),
     ]
     if shape.specializations:
-        conditions.append(Practitioner.specialization.in_(bindparam("specializations", expanding=True)))
+        conditions.append(p.specialization.in_(bindparam("specializations", expanding=True)))
     if shape.min_rating:
-        conditions.append(Practitioner.rating >= bindparam("min_rating", type_=Numeric))
+        conditions.append(p.rating >= bindparam("min_rating", type_=Numeric))
     if shape.verified_only:
-        conditions.append(Practitioner.verification_status == VerificationStatus.VERIFIED)
+        conditions.append(p.verification_status == VerificationStatus.VERIFIED)
     if shape.meeting_type == MeetingType.IN_PERSON:
-        conditions.append(Practitioner.offers_in_person.is_(True))
+        conditions.append(p.offers_in_person.is_(True))
     elif shape.meeting_type == MeetingType.ONLINE:
-        conditions.append(Practitioner.offers_online.is_(True))
+        conditions.append(p.offers_online.is_(True))
     if shape.min_price:
-        conditions.append(Practitioner.rate_per_session >= bindparam("min_price", type_=Numeric))
+        conditions.append(p.rate_per_session >= bindparam("min_price", type_=Numeric))
     if shape.max_price:
-        conditions.append(Practitioner.rate_per_session <= bindparam("max_price", type_=Numeric))
+        conditions.append(p.rate_per_session <= bindparam("max_price", type_=Numeric))
     if shape.words:
+        assert p is Practitioner, "the words need the search document"
         conditions.append(Practitioner.search_document.op("@@")(_text_query(shape.words)))
     return conditions
 
@@ -425,11 +432,13 @@ def _page_statement(shape: _Shape) -> Select:
 
 @lru_cache(maxsize=512)
 def _cells_statement(shape: _Shape, cell_degrees: float) -> Select:
-    """Matches other than the markers, counted per grid cell."""
-    geometry = geo.as_geometry(Practitioner.location)
+    """Matches other than the markers, counted per grid cell: from the narrow map points
+    unless words are searched for (they need the practitioners' search document)."""
+    p: Filtered = Practitioner if shape.words else PractitionerMapPoint
+    geometry = geo.as_geometry(p.location)
     return (
         select(func.avg(func.ST_Y(geometry)), func.avg(func.ST_X(geometry)), func.count())
-        .where(*_conditions(shape, _centre()), Practitioner.id.not_in(bindparam("markers", expanding=True)))
+        .where(*_conditions(shape, _centre(), p), p.id.not_in(bindparam("markers", expanding=True)))
         .group_by(func.ST_SnapToGrid(geometry, cell_degrees))
     )
 

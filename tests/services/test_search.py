@@ -227,6 +227,46 @@ def test_map_layer_sends_at_most_the_marker_limit_and_counts_the_rest(db, crowd)
     assert small.cells == [] and len(small.markers) == len(brute_force(db, radius_km=5))
 
 
+def test_the_map_counts_follow_every_change_to_practitioners(db, crowd):
+    """The map's counts read a narrow copy of the filtered columns, kept by triggers: after
+    updates (price, verification, place, radius) and a deletion, they still agree with
+    every row of practitioners measured."""
+    db.execute(text("UPDATE practitioners SET rate_per_session = 150, verification_status = 'verified' "
+                    "WHERE id IN (SELECT id FROM practitioners ORDER BY id LIMIT 200)"))
+    db.execute(text("UPDATE practitioners SET location = ST_SetSRID(ST_MakePoint(24.76, -28.73), 4326)::geography "
+                    "WHERE id IN (SELECT id FROM practitioners ORDER BY id DESC LIMIT 40)"))
+    db.execute(text("UPDATE practitioners SET service_radius_km = 500 "
+                    "WHERE id IN (SELECT id FROM practitioners ORDER BY id DESC OFFSET 40 LIMIT 30)"))
+    gone = db.execute(text("SELECT id FROM practitioners ORDER BY id DESC OFFSET 100 LIMIT 1")).scalar_one()
+    db.execute(text("DELETE FROM practitioners WHERE id = :id"), {"id": gone})
+    copied = db.execute(text(
+        "SELECT count(*) FROM practitioners p JOIN practitioner_map_points m USING (id) WHERE "
+        "(m.user_id, m.location::text, m.service_radius_km, m.specialization, m.verification_status, m.rating, "
+        "m.rate_per_session, m.offers_in_person, m.offers_online) IS NOT DISTINCT FROM (p.user_id, p.location::text, "
+        "p.service_radius_km, p.specialization, p.verification_status, p.rating, p.rate_per_session, "
+        "p.offers_in_person, p.offers_online)")).scalar_one()
+    assert copied == db.execute(text("SELECT count(*) FROM practitioners")).scalar_one()
+    assert db.execute(text("SELECT count(*) FROM practitioner_map_points")).scalar_one() == copied
+    query = search.SearchQuery(place="Durban", radius_km=500, verified_only=True, max_price="200")
+    layer = search.map_layer(session=db, query=query, max_markers=20)
+    everyone = brute_force(db, radius_km=500, extra="AND p.verification_status = 'verified' "
+                           "AND p.rate_per_session <= 200")
+    assert len(everyone) > 40 and layer.aggregated == len(everyone) - 20
+
+
+def test_the_map_counts_read_the_narrow_copy_unless_words_are_asked_for(db, crowd):
+    db.execute(text("ANALYZE practitioners, practitioner_map_points"))
+    for words, table in (("", "practitioner_map_points"), ("herbs", "practitioners")):
+        resolved = search.resolve(search.SearchQuery(place="Durban", radius_km=100, text=words))
+        statement = search._cells_statement(search._shape(resolved), 0.08)
+        compiled = statement.compile(dialect=db.bind.dialect)
+        expanded = compiled.construct_expanded_state({**search._params(resolved), "markers": [uuid.uuid4()]})
+        sql = "EXPLAIN (FORMAT JSON) " + expanded.statement
+        plan = db.connection().exec_driver_sql(sql, expanded.parameters).scalar()
+        read = {n.get("Relation Name") for n in nodes(plan[0]["Plan"])} - {None, "users"}
+        assert read == {table}
+
+
 def test_search_walks_the_gist_index_nearest_first_in_a_dense_city(db):
     # 50,000 practitioners within 60 km of Durban: as dense as Johannesburg at scale.
     db.execute(text("""
