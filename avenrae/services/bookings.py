@@ -899,18 +899,20 @@ def _rows_statement() -> tuple[Select, Any, Any]:
     )
 
 
-def list_for(
-    *, session: Session, actor: Actor, filters: BookingFilter = BookingFilter(), page: int = 1, page_size: int = 25
-) -> BookingPage:
-    """Bookings the actor may see: a client's own, a practitioner's own, everyone's for staff."""
-    if page < 1 or not 1 <= page_size <= 200:
-        raise InvalidInput({"page": "Pages start at 1 and hold 1 to 200 bookings."})
-    statement, client, practitioner_user = _rows_statement()
-    conditions = []
+def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practitioner_user: Any) -> list[Any]:
+    """The WHERE of the bookings `actor` may see (a client's own, a practitioner's own,
+    everyone's for staff) narrowed by `filters`, over `_rows_statement()` and its two user
+    aliases. InvalidInput for a period that ends before it starts."""
+    if filters.start_from and filters.start_to and filters.start_from >= filters.start_to:
+        raise InvalidInput({"start_to": "The end of the period is before its start."})
+    conditions: list[Any] = []
     if actor.role == Role.CLIENT:
         conditions.append(Booking.client_id == actor.id)
     elif actor.role == Role.PRACTITIONER:
-        conditions.append(Practitioner.user_id == actor.id)
+        # The practitioner's id (one index range) rather than a condition on the joined user.
+        conditions.append(
+            Booking.practitioner_id == select(Practitioner.id).where(Practitioner.user_id == actor.id).scalar_subquery()
+        )
     elif not actor.is_operator:
         raise PermissionDenied("Bookings are for clients, practitioners and staff.")
     if filters.statuses:
@@ -919,8 +921,6 @@ def list_for(
         conditions.append(Booking.session_start >= filters.start_from)
     if filters.start_to is not None:
         conditions.append(Booking.session_start < filters.start_to)
-    if filters.start_from and filters.start_to and filters.start_from >= filters.start_to:
-        raise InvalidInput({"start_to": "The end of the period is before its start."})
     if filters.practitioner_id is not None:
         conditions.append(Booking.practitioner_id == filters.practitioner_id)
     if filters.client_id is not None:
@@ -928,6 +928,17 @@ def list_for(
     for word in filters.text.lower().split()[:4]:
         pattern = validation.contains(word)
         conditions.append(or_(client.c.search_text.like(pattern), practitioner_user.c.search_text.like(pattern)))
+    return conditions
+
+
+def list_for(
+    *, session: Session, actor: Actor, filters: BookingFilter = BookingFilter(), page: int = 1, page_size: int = 25
+) -> BookingPage:
+    """Bookings the actor may see: a client's own, a practitioner's own, everyone's for staff."""
+    if page < 1 or not 1 <= page_size <= 200:
+        raise InvalidInput({"page": "Pages start at 1 and hold 1 to 200 bookings."})
+    statement, client, practitioner_user = _rows_statement()
+    conditions = visible_conditions(actor, filters, client, practitioner_user)
     total = session.scalar(select(func.count()).select_from(statement.where(*conditions).subquery())) or 0
     rows = session.execute(
         statement.where(*conditions)
