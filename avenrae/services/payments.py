@@ -452,19 +452,7 @@ def open_payment_page(
     request, client = _payment_request(session, booking, expires)
     page = gateway.open_payment_page(request)
     _remember_customer(client, page.customer_reference)
-    session.execute(
-        pg_insert(CheckoutPage)
-        .values(
-            reference=page.reference,
-            booking_id=booking.id,
-            kind=CHECKOUT,
-            provider=gateway.name,
-            amount_cents=to_cents(booking.total_amount),
-            currency="zar",
-            expires_at=expires,
-        )
-        .on_conflict_do_nothing(index_elements=[CheckoutPage.reference])
-    )
+    _remember_page(session, booking, page.reference, CHECKOUT, gateway, expires)
     booking.stripe_checkout_session_id = page.reference
     booking.stripe_checkout_url = page.url
     _paying_online(session, booking, gateway, expires, now)
@@ -515,6 +503,37 @@ def _payment_request(session: Session, booking: Booking, expires: datetime) -> t
     return request, client
 
 
+def _remember_page(
+    session: Session, booking: Booking, reference: str, kind: str, gateway: PaymentGateway, expires: datetime
+) -> None:
+    """Keep what we asked the provider for (the booking's total in rand): only money taken on
+    a page or intent kept here counts for the booking."""
+    session.execute(
+        pg_insert(CheckoutPage)
+        .values(
+            reference=reference,
+            booking_id=booking.id,
+            kind=kind,
+            provider=gateway.name,
+            amount_cents=to_cents(booking.total_amount),
+            currency="zar",
+            expires_at=expires,
+        )
+        .on_conflict_do_nothing(index_elements=[CheckoutPage.reference])
+    )
+
+
+def _intents_made(session: Session, booking: Booking) -> list[str]:
+    """The PaymentIntents made for the booking, newest first."""
+    return list(
+        session.scalars(
+            select(CheckoutPage.reference)
+            .where(CheckoutPage.booking_id == booking.id, CheckoutPage.kind == INTENT)
+            .order_by(CheckoutPage.created_at.desc(), CheckoutPage.reference)
+        )
+    )
+
+
 def _remember_customer(client: User, customer_reference: str | None) -> None:
     if customer_reference and client.stripe_customer_id != customer_reference:
         client.stripe_customer_id = customer_reference
@@ -562,13 +581,7 @@ def open_payment_intent(
     """
     now = now or datetime.now(UTC)
     gateway = _payable_online(booking, gateway, now)
-    made = list(
-        session.scalars(
-            select(CheckoutPage.reference)
-            .where(CheckoutPage.booking_id == booking.id, CheckoutPage.kind == INTENT)
-            .order_by(CheckoutPage.created_at.desc(), CheckoutPage.reference)
-        )
-    )
+    made = _intents_made(session, booking)
     cents = to_cents(booking.total_amount)
     if made:
         latest = gateway.payment_intent(made[0])
@@ -581,19 +594,7 @@ def open_payment_intent(
     request, client = _payment_request(session, booking, expires)
     intent = gateway.create_payment_intent(request, idempotency_key=f"avenrae-intent-{booking.id}-{len(made)}")
     _remember_customer(client, intent.customer_reference)
-    session.execute(
-        pg_insert(CheckoutPage)
-        .values(
-            reference=intent.reference,
-            booking_id=booking.id,
-            kind=INTENT,
-            provider=gateway.name,
-            amount_cents=cents,
-            currency="zar",
-            expires_at=expires,
-        )
-        .on_conflict_do_nothing(index_elements=[CheckoutPage.reference])
-    )
+    _remember_page(session, booking, intent.reference, INTENT, gateway, expires)
     _paying_online(session, booking, gateway, expires, now)
     assert booking.hold_expires_at is not None
     return CardPayment(intent.reference, intent.client_secret, booking.total_amount, "zar", booking.hold_expires_at)
@@ -804,13 +805,7 @@ def _payments_asked(session: Session, booking: Booking) -> list[tuple[str, str]]
     """(kind, reference) of what a client may be paying the booking through now: its current
     Checkout page and the latest PaymentIntent made for a client app."""
     asked = [(CHECKOUT, booking.stripe_checkout_session_id)] if booking.stripe_checkout_session_id else []
-    intent = session.scalar(
-        select(CheckoutPage.reference)
-        .where(CheckoutPage.booking_id == booking.id, CheckoutPage.kind == INTENT)
-        .order_by(CheckoutPage.created_at.desc())
-        .limit(1)
-    )
-    return asked + ([(INTENT, intent)] if intent else [])
+    return asked + [(INTENT, intent) for intent in _intents_made(session, booking)[:1]]
 
 
 def page_state_of(session: Session, booking: Booking, gateway: PaymentGateway) -> Match | PaymentState | str:
