@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from sqlalchemy import create_engine
 
 from avenrae import db as app_db
@@ -145,6 +146,30 @@ class OfflinePage:
         selector = 'iframe[title="streamlit_folium.st_folium"]'
         self.page.wait_for_function(f"() => document.querySelectorAll('{selector}').length >= 1", timeout=timeout)
         return self.page.frame_locator(selector).last
+
+    def click_map(self, shown, *, position: dict | None = None, centre_on: tuple[float, float] | None = None) -> None:
+        """Click the map (at `position`, else its middle, after centring it on `centre_on` at zoom 15) until
+        `shown` (a locator) appears. A loaded machine can swap the map's iframe for a fresh copy between
+        the wait and the click, and the click is then lost with the old copy: click again, up to three times."""
+        for attempt in range(3):
+            container = self.map_frame().locator(".leaflet-container")
+            container.wait_for(timeout=TIMEOUT)
+            self.settle()
+            if centre_on is not None:
+                container.evaluate(
+                    """(element, [lat, lng]) => {
+                        const map = Object.values(window).find(value => value instanceof L.Map);
+                        map.setView([lat, lng], 15, {animate: false});
+                    }""",
+                    list(centre_on),
+                )
+            container.click(position=position)
+            try:
+                shown.wait_for(timeout=TIMEOUT / 2)
+                return
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise
 
     def screenshot(self, name: str) -> Path:
         self.settle()

@@ -4,7 +4,6 @@ import re
 import uuid
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from avenrae.seed import DEMO_PASSWORD
 from tests.e2e.conftest import TIMEOUT
@@ -39,26 +38,8 @@ def fill_the_form(page, first_name: str, town: str):
 
 
 def pin_on_the_map(offline, page) -> None:
-    """Zoom the map to PIN as a person would, and click its middle (again, if a loaded machine lost the click)."""
-    pinned = page.get_by_text(re.compile(r"Pinned at -33\.98\d+, 18\.57\d+"))
-    for attempt in range(3):
-        container = offline.map_frame().locator(".leaflet-container")
-        container.wait_for(timeout=TIMEOUT)
-        offline.settle()
-        container.evaluate(
-            """(element, [lat, lng]) => {
-                const map = Object.values(window).find(value => value instanceof L.Map);
-                map.setView([lat, lng], 15, {animate: false});
-            }""",
-            list(PIN),
-        )
-        container.click()  # the middle of the map: the point it was centred on
-        try:
-            pinned.wait_for(timeout=TIMEOUT)
-            return
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
+    """Zoom the map to PIN as a person would, and click its middle."""
+    offline.click_map(page.get_by_text(re.compile(r"Pinned at -33\.98\d+, 18\.57\d+")), centre_on=PIN)
 
 
 def placed_at(offline, page, where: str, screenshot: str) -> None:

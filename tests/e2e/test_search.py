@@ -103,11 +103,6 @@ def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
 def test_clicking_the_map_searches_around_that_point(offline):
     page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
     page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
-    frame = offline.map_frame()
-    container = frame.locator(".leaflet-container")
-    container.wait_for(timeout=TIMEOUT)
-    offline.settle()
-    container.click(position={"x": 200, "y": 200})
-    page.get_by_text("Searching around the point you clicked").wait_for(timeout=TIMEOUT)
+    offline.click_map(page.get_by_text("Searching around the point you clicked"), position={"x": 200, "y": 200})
     page.get_by_role("button", name="Search by place instead").click()
     page.get_by_role("combobox", name="Place").wait_for(timeout=TIMEOUT)
