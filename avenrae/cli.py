@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -277,9 +276,12 @@ def _database_problems() -> list[str]:
     return []
 
 
-def _become_server(command: list[str], *, announce: str, dry_run: bool) -> None:
+def _become_server(
+    command: list[str], *, announce: str, dry_run: bool, supervise: Callable[[], int] | None = None
+) -> None:
     """Refuse an unsafe production set-up, start the local cluster when no DATABASE_URL is
-    given, then become `command` (rather than wait on a child, so a stop signal reaches it)."""
+    given, then become `command` (rather than wait on a child, so a stop signal reaches it),
+    or, given `supervise`, run it (it starts and stops its own children) and exit with its code."""
     from avenrae import deploy
 
     blockers = deploy.serving_blockers(get_settings())
@@ -293,6 +295,8 @@ def _become_server(command: list[str], *, announce: str, dry_run: bool) -> None:
     if dry_run:
         print(" ".join(command))
         return
+    if supervise is not None:
+        raise SystemExit(supervise())
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built by the caller
 
 
@@ -317,49 +321,40 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
-def _listening_socket(address: str, port: int) -> socket.socket:
-    """A TCP socket bound for uvicorn to listen on (`--fd`), with Nagle's algorithm off.
-
-    With --workers, uvicorn makes its own socket without naming the protocol, so asyncio
-    does not set TCP_NODELAY on the connections it accepts; a keep-alive client then waits
-    for a delayed ACK (about 40 ms) on every response. Connections accepted here inherit
-    the option from this socket."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        listener.bind((address, port))
-    except OSError as error:
-        listener.close()
-        raise CommandError(f"cannot listen on {address}:{port}: {error.strerror}") from error
-    listener.set_inheritable(True)
-    return listener
-
-
 def cmd_api(args: argparse.Namespace) -> None:
     """The JSON API alone (no pages, no background jobs), with uvicorn: stateless, so it
-    scales out by adding workers or machines; `serve` already includes it at /api."""
+    scales out by adding workers or machines; `serve` already includes it at /api.
+
+    Each worker process listens on a socket of its own (avenrae.workers says why), which
+    has TCP_NODELAY set: uvicorn, given a socket (`--fd`), does not set it on the
+    connections it accepts, and a keep-alive client would then wait for a delayed ACK
+    (about 40 ms) on every response."""
+    from avenrae import workers
+
     command = [
         sys.executable,
         "-m",
         "uvicorn",
         "--factory",
         "avenrae.api:standalone",
-        "--host",
-        args.address,
-        "--port",
-        str(args.port),
-        "--workers",
-        str(args.workers),
         "--proxy-headers",
         "--no-server-header",
     ]
-    listener = None if args.dry_run else _listening_socket(args.address, args.port)  # open until the exec
-    if listener is not None:
-        command += ["--fd", str(listener.fileno())]
-    announce = f"Serving the Avenrae API on http://{_shown(args.address)}:{args.port}/api ({args.workers} worker(s))"
-    _become_server(command, announce=announce, dry_run=args.dry_run)
+    where = f"{_shown(args.address)}:{args.port}"
+    announce = f"Serving the Avenrae API on http://{where}/api ({args.workers} worker process(es), a socket each)"
+    if args.dry_run:
+        _become_server([*command, "--fd", f"<a socket on {where}>"], announce=announce, dry_run=True)
+        return
+    try:  # open before the checks' slow parts, so a taken port is said at once
+        listeners = workers.listening_sockets(args.address, args.port, args.workers)
+    except OSError as error:
+        raise CommandError(f"cannot listen on {args.address}:{args.port}: {error.strerror}") from error
+    if args.workers == 1:
+        _become_server([*command, "--fd", str(listeners[0].fileno())], announce=announce, dry_run=False)
+    else:
+        _become_server(
+            command, announce=announce, dry_run=False, supervise=lambda: workers.supervise(command, listeners, log=_say)
+        )
 
 
 # --- stack -------------------------------------------------------------------------

@@ -165,21 +165,113 @@ def test_api_serves_the_json_api_alone_with_workers(cli_database):
     result = avenrae("api", "--port", "8766", "--workers", "4", "--dry-run", database_url=cli_database)
     assert result.returncode == 0, result.stderr
     assert "uvicorn --factory avenrae.api:standalone" in result.stdout
-    assert "--port 8766" in result.stdout and "--workers 4" in result.stdout
+    assert "--fd <a socket on localhost:8766>" in result.stdout
+    assert "(4 worker process(es), a socket each)" in result.stderr + result.stdout
 
 
-def test_the_api_listens_on_a_socket_without_nagle_and_says_when_the_port_is_taken():
+def test_the_api_listens_on_sockets_without_nagle_and_says_when_the_port_is_taken(cli_database):
     import socket
 
-    from avenrae.cli import CommandError, _listening_socket
+    from avenrae import workers
 
-    listener = _listening_socket("127.0.0.1", 0)
+    group = workers.listening_sockets("127.0.0.1", 0, 2)
     try:
-        assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
-        assert listener.proto == socket.IPPROTO_TCP and listener.get_inheritable()
-        taken = listener.getsockname()[1]
-        listener.listen()
-        with pytest.raises(CommandError, match=f"cannot listen on 127.0.0.1:{taken}"):
-            _listening_socket("127.0.0.1", taken)
+        taken = group[0].getsockname()[1]
+        assert [listener.getsockname()[1] for listener in group] == [taken, taken]
+        for listener in group:
+            assert listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+            assert listener.get_inheritable()
+            listener.listen()
+        for count in (1, 2):  # a second server cannot join the first one's group
+            with pytest.raises(OSError):
+                workers.listening_sockets("127.0.0.1", taken, count)
+        result = avenrae("api", "--port", str(taken), "--workers", "2", database_url=cli_database)
+        assert one_line_error(result).endswith(f"cannot listen on 127.0.0.1:{taken}: Address already in use")
     finally:
-        listener.close()
+        for listener in group:
+            listener.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if entry.isdigit() and int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _established_on(pid: int, port: int) -> int:
+    """How many connections to `port` the process `pid` has accepted."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if int(row[1].split(":")[1], 16) == port and row[3] == "01" and row[9] in inodes)
+
+
+def test_api_workers_share_the_connections_and_a_dead_one_is_replaced(cli_database):
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    from avenrae import workers
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "avenrae", "api", "--port", str(port), "--workers", "2"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DATABASE_URL": cli_database},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+        answered = time.monotonic()  # after both workers started
+        first = _children(server.pid)
+        assert len(first) == 2
+
+        # A burst of keep-alive clients: before, one process took them all and the other idled.
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        time.sleep(1)
+        accepted = [_established_on(worker, port) for worker in first]
+        assert sum(accepted) == 16 and min(accepted) > 0, accepted
+
+        time.sleep(max(0.0, answered + workers.FAILED_START_SECONDS - time.monotonic()))  # a crash, not a failed start
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while (now := _children(server.pid)) == first or len(now) < 2:
+            assert time.monotonic() < deadline, "no worker replaced the one that died"
+            time.sleep(0.2)
+        assert first[1] in now and first[0] not in now
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.wait(timeout=40)
+    assert server.returncode == 0
+    assert "exited (exit code -9); starting another" in server.stderr.read()
+    assert _children(server.pid) == []
