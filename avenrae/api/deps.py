@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from avenrae.config import get_settings
-from avenrae.db import session_scope
+from avenrae.db import statement_scope
 from avenrae.models import Role
 from avenrae.services import accounts, bookings, ratelimit, tokens
 from avenrae.services.accounts import CurrentUser
@@ -71,21 +71,28 @@ class Caller:
 
 def _admit(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
     """Count the request (per address; per token when one is sent) and find its caller.
-    The counts are committed even when the request is refused."""
+    The counts are committed even when the request is refused; a refusal for the rate
+    comes before one for the token. The caller is read first and counted last: the counter
+    rows (one per address, shared by all its clients) are then held only from that statement
+    to the commit."""
     refused: Problem | None = None
     user = None
-    with session_scope() as session:
+    ip = client_ip(request)
+    hits = [(_per_ip(), ip)] if ip else []
+    with statement_scope() as session:
         try:
-            ip = client_ip(request)
-            if ip:
-                ratelimit.hit_committed(session, _per_ip(), ip)
             if credentials is not None:
                 claims = tokens.decode_access(credentials.credentials)
-                ratelimit.hit_committed(session, _per_token(), f"{claims.user_id}:{int(claims.expires_at.timestamp())}")
+                hits.append((_per_token(), f"{claims.user_id}:{int(claims.expires_at.timestamp())}"))
                 user = accounts.get_current(session=session, user_id=claims.user_id, family_id=claims.family_id)
                 if user is None:
                     refused = Problem(401, SESSION_ENDED, headers=BEARER)
-        except (ratelimit.RateLimited, tokens.TokenError) as error:
+        except tokens.TokenError as error:
+            refused = for_service_error(error)
+        try:
+            if hits:
+                ratelimit.hit_committed(session, hits)
+        except ratelimit.RateLimited as error:
             refused = for_service_error(error)
     if refused is not None:
         raise refused

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import NoReturn
 
 import bcrypt
-from sqlalchemy import ColumnElement, func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,23 +131,38 @@ def find_by_email(session: Session, address: str) -> User | None:
 def get_current(*, session: Session, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> CurrentUser | None:
     """The user behind a session, or None when they may no longer use the platform, or when
     the session (its token family) was ended: logged out, a password change, a deactivation."""
-    user = session.get(User, user_id)
-    if not tokens.may_log_in(user):
+    live = tokens.family_live(family_id) if family_id is not None else true()
+    found = session.execute(  # one statement of plain columns: every API request asks this
+        select(*_CURRENT_COLUMNS, Practitioner.id.label("practitioner_id"), live.label("session_stands"))
+        .outerjoin(Practitioner, Practitioner.user_id == User.id)
+        .where(User.id == user_id)
+    ).first()
+    if found is None or not tokens.may_log_in(found) or not found.session_stands:
         return None
-    assert user is not None
-    if family_id is not None and not tokens.family_is_live(session, family_id):
-        return None
-    practitioner_id = session.scalar(select(Practitioner.id).where(Practitioner.user_id == user.id))
     return CurrentUser(
-        id=user.id,
-        email=user.email,
-        first_name=user.first_name,
-        last_name=user.last_name,
-        role=user.role,
-        must_change_password=user.must_change_password,
-        phone=user.phone,
-        practitioner_id=practitioner_id,
+        id=found.id,
+        email=found.email,
+        first_name=found.first_name,
+        last_name=found.last_name,
+        role=found.role,
+        must_change_password=found.must_change_password,
+        phone=found.phone,
+        practitioner_id=found.practitioner_id,
     )
+
+
+_CURRENT_COLUMNS = (
+    User.id,
+    User.email,
+    User.first_name,
+    User.last_name,
+    User.role,
+    User.must_change_password,
+    User.phone,
+    User.is_active,
+    User.deleted_at,
+    User.is_demo,
+)
 
 
 def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:

@@ -10,23 +10,38 @@ a refused or failed request still counts, and before any expensive work is done.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from avenrae.db import independent_transaction
 from avenrae.services.errors import ServiceError
 
+# One statement for any number of keys. The counter rows are locked from this statement to
+# the commit (every request from one address updates the same row), so the commit is not
+# waited onto disk (synchronous_commit off, for this transaction alone): a crash may forget
+# the last moment's counts, which no one relies on. Rows are locked in key order, so two
+# requests never wait on each other crosswise.
 _COUNT = text("""
-    WITH counted AS (
-        INSERT INTO rate_limit_counters AS c (key, window_start, hits) VALUES (:key, :window_start, 1)
+    WITH asked AS (
+        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:starts AS timestamptz[]), CAST(:previous AS timestamptz[]))
+            AS asked(key, window_start, previous_start)
+    ), counted AS (
+        INSERT INTO rate_limit_counters AS c (key, window_start, hits)
+        SELECT key, window_start, 1 FROM asked ORDER BY key
         ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + 1
-        RETURNING hits
+        RETURNING key, hits
+    ), relaxed AS (
+        SELECT set_config('synchronous_commit', 'off', true)
     )
-    SELECT (SELECT hits FROM counted),
-           coalesce((SELECT hits FROM rate_limit_counters WHERE key = :key AND window_start = :previous), 0)
+    SELECT asked.key, counted.hits, coalesce(previous.hits, 0), (SELECT count(*) FROM relaxed)
+    FROM asked
+    JOIN counted USING (key)
+    LEFT JOIN rate_limit_counters AS previous
+           ON previous.key = asked.key AND previous.window_start = asked.previous_start
 """)
 
 
@@ -49,31 +64,38 @@ class Limit:
 
 
 def hit(session: Session, limit: Limit, who: str, *, now: datetime | None = None) -> None:
-    """Count one hit by `who`; RateLimited (with a Retry-After) when over the limit."""
-    now = now or datetime.now(UTC)
-    seconds = limit.window.total_seconds()
-    epoch = now.timestamp()
-    start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-    key = f"{limit.action}:{who}"[:200]
+    """Count one hit by `who`, in a transaction of its own; RateLimited (with a Retry-After)
+    when over the limit."""
     with independent_transaction(session) as connection:
-        current, previous = connection.execute(
-            _COUNT, {"key": key, "window_start": start, "previous": start - limit.window}
-        ).one()
-    _judge(limit, current, previous, start, now)
+        _count(connection, [(limit, who)], now or datetime.now(UTC))
 
 
-def hit_committed(session: Session, limit: Limit, who: str, *, now: datetime | None = None) -> None:
-    """`hit`, counted in the caller's own transaction, which must commit whether or not this
-    refuses (a request's own short transaction before its work): no second connection."""
-    now = now or datetime.now(UTC)
-    seconds = limit.window.total_seconds()
+def hit_committed(session: Session, hits: Sequence[tuple[Limit, str]], *, now: datetime | None = None) -> None:
+    """Count one hit for each (limit, who), with distinct keys, in the caller's own transaction:
+    a request's short transaction before its work, which writes nothing else and must commit
+    whether or not this refuses (no second connection). Make it the transaction's last
+    statement before the commit. RateLimited for the first limit (in the order given) that is over."""
+    _count(session, hits, now or datetime.now(UTC))
+
+
+def _count(executor: Session | Connection, hits: Sequence[tuple[Limit, str]], now: datetime) -> None:
     epoch = now.timestamp()
-    start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-    key = f"{limit.action}:{who}"[:200]
-    current, previous = session.execute(
-        _COUNT, {"key": key, "window_start": start, "previous": start - limit.window}
-    ).one()
-    _judge(limit, current, previous, start, now)
+    asked = []
+    for limit, who in hits:
+        seconds = limit.window.total_seconds()
+        start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
+        asked.append((limit, f"{limit.action}:{who}"[:200], start))
+    rows = executor.execute(
+        _COUNT,
+        {
+            "keys": [key for _, key, _ in asked],
+            "starts": [start for _, _, start in asked],
+            "previous": [start - limit.window for limit, _, start in asked],
+        },
+    ).all()
+    counts = {key: (current, previous) for key, current, previous, _ in rows}
+    for limit, key, start in asked:
+        _judge(limit, *counts[key], start, now)
 
 
 def _judge(limit: Limit, current: int, previous: int, start: datetime, now: datetime) -> None:

@@ -26,9 +26,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import jwt
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
@@ -163,7 +164,15 @@ def decode_access(token: str, now: datetime | None = None) -> AccessClaims:
     return AccessClaims(user_id=user_id, role=role, expires_at=expires, family_id=family_id)
 
 
-def may_log_in(user: User | None) -> bool:
+class MayHoldASession(Protocol):
+    """What `may_log_in` reads: a User, or a row of these columns."""
+
+    is_active: bool
+    deleted_at: datetime | None
+    is_demo: bool
+
+
+def may_log_in(user: MayHoldASession | None) -> bool:
     """The one rule for who may hold a session: active, not deleted, and no demo account
     (made by `db seed`) on a production server."""
     return (
@@ -251,19 +260,19 @@ def _same_session(user: User, refresh_token: str, stored: RefreshToken, now: dat
     return TokenPair(access, refresh_token, stored.family_id, access_expires, stored.expires_at)
 
 
-def family_is_live(session: Session, family_id: uuid.UUID, now: datetime | None = None) -> bool:
-    """Whether the browser session of this family still stands (not logged out, revoked or expired)."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    RefreshToken.family_id == family_id,
-                    RefreshToken.revoked_at.is_(None),
-                    RefreshToken.expires_at > _now(now),
-                )
-            )
-        )
+def family_live(family_id: uuid.UUID, now: datetime | None = None) -> ColumnElement[bool]:
+    """The condition that the browser session of this family still stands (not logged out,
+    revoked or expired), to ask alone (`family_is_live`) or within a larger query."""
+    return exists().where(
+        RefreshToken.family_id == family_id,
+        RefreshToken.revoked_at.is_(None),
+        RefreshToken.expires_at > _now(now),
     )
+
+
+def family_is_live(session: Session, family_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Whether the browser session of this family still stands."""
+    return bool(session.scalar(select(family_live(family_id, now))))
 
 
 # --- single-use codes for the remember-me cookie -----------------------------------------

@@ -208,6 +208,15 @@ def test_requests_per_address_are_limited_with_retry_after(api, monkeypatch):
     assert answer.json()["detail"].startswith("Too many requests from your network.")
 
 
+def test_the_address_limit_is_said_before_a_bad_token_and_counts_it(api, db, monkeypatch):
+    monkeypatch.setattr(get_settings(), "api_requests_per_ip", 1)
+    forged = {"Authorization": "Bearer not-a-token"}
+    assert api.get("/api/bookings/my-bookings", headers=forged).status_code == 401
+    answer = api.get("/api/bookings/my-bookings", headers=forged)
+    assert answer.status_code == 429
+    assert answer.json()["detail"].startswith("Too many requests from your network.")
+
+
 def test_requests_per_token_are_limited(api, db, client_user, monkeypatch):
     monkeypatch.setattr(get_settings(), "api_requests_per_token", 2)
     headers = bearer(client_user, db)

@@ -1,0 +1,59 @@
+"""Rate-limit counters: several keys in one statement, the first limit over refuses, and the
+counting transaction does not wait for its commit to reach the disk (it holds rows every
+request from one address needs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+
+from avenrae.models import RateLimitCounter
+from avenrae.services import ratelimit
+
+NOW = datetime(2026, 12, 2, 9, 0, 30, tzinfo=UTC)
+PER_ADDRESS = ratelimit.Limit("t-ip", 3, timedelta(minutes=1), "Too many requests from your network.")
+PER_TOKEN = ratelimit.Limit("t-token", 2, timedelta(minutes=1), "Too many requests with this token.")
+
+
+def counts(db: Session) -> dict[str, int]:
+    rows = db.execute(select(RateLimitCounter.key, RateLimitCounter.hits).where(RateLimitCounter.key.like("t-%")))
+    return {key: hits for key, hits in rows}
+
+
+def test_several_limits_are_counted_at_once_and_the_first_over_refuses(db):
+    hits = [(PER_ADDRESS, "196.25.1.1"), (PER_TOKEN, "user-a")]
+    ratelimit.hit_committed(db, hits, now=NOW)
+    ratelimit.hit_committed(db, hits, now=NOW)
+    assert counts(db) == {"t-ip:196.25.1.1": 2, "t-token:user-a": 2}
+
+    with pytest.raises(ratelimit.RateLimited, match="Too many requests with this token") as refused:
+        ratelimit.hit_committed(db, hits, now=NOW)
+    assert refused.value.retry_after >= 1
+    assert counts(db) == {"t-ip:196.25.1.1": 3, "t-token:user-a": 3}  # counted even when refused
+
+    with pytest.raises(ratelimit.RateLimited, match="Too many requests from your network"):
+        ratelimit.hit_committed(db, hits, now=NOW)  # both over: the address, asked first, is said
+
+
+def test_the_previous_window_still_weighs_on_the_next(db):
+    for _ in range(3):
+        ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.1.2")], now=NOW)
+    with pytest.raises(ratelimit.RateLimited):  # 10 s into the next minute: 3 x 5/6 + 1 > 3
+        ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.1.2")], now=NOW + timedelta(seconds=40))
+    ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.1.3")], now=NOW + timedelta(seconds=40))  # another address
+
+
+def test_the_counting_transaction_alone_skips_waiting_for_the_disk(engine: Engine):
+    with Session(engine) as session:
+        session.execute(text("SET synchronous_commit = on"))  # as a production server has it (this cluster: off)
+        session.commit()
+        ratelimit.hit_committed(session, [(PER_ADDRESS, "196.25.9.9")], now=datetime.now(UTC))
+        assert session.scalar(text("SHOW synchronous_commit")) == "off"
+        session.commit()
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"  # the next transaction waits again
+        session.execute(text("DELETE FROM rate_limit_counters WHERE key = 't-ip:196.25.9.9'"))
+        session.execute(text("RESET synchronous_commit"))
+        session.commit()
