@@ -1,12 +1,13 @@
 """What every endpoint needs: the caller, and the request limits.
 
 Each endpoint runs its work in one transaction of its own (`session_scope`), committed
-before the answer is sent. Before it, one short transaction counts the request against
-its client address (and its token) and checks the token's user is still active and its
-session still live: an access token names its session (the refresh-token family, claim
-`sid`), so logging out, a password change or a deactivation ends it at once rather than
-when it expires. That costs one indexed lookup per request (refresh_tokens by family_id),
-in the transaction the rate limits already open.
+before the answer is sent. Before it, the admission (`statement_scope`: each statement
+commits by itself) reads the token's user, checking it is still active and its session
+still live, then counts the request against its client address (and its token). An access
+token names its session (the refresh-token family, claim `sid`), so logging out, a
+password change or a deactivation ends it at once rather than when it expires. That is
+two statements per request: the user, their practitioner id and the session's liveness
+in one; both counters in the other.
 """
 
 from __future__ import annotations
