@@ -4,7 +4,7 @@ breakdown of one hexagon. Figures come from `services.analytics` through `ui.ana
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import branca.colormap as cm
 import folium
@@ -39,7 +39,7 @@ class Choice:
 
 def controls() -> Choice:
     """Months (the last twelve to start with), statuses, specializations, the measure, layers."""
-    this_month = datetime.now().astimezone().date().replace(day=1)
+    this_month = fmt.today().replace(day=1)
     months: list[date] = calendar_months.months_up_to(
         calendar_months.next_month(calendar_months.next_month(this_month)), 39
     )

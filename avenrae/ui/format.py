@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -84,6 +84,12 @@ def distance(km: float) -> str:
 def default_zone() -> str:
     """Where times are shown to people with no time zone of their own (clients, staff)."""
     return get_settings().default_time_zone
+
+
+def today() -> date:
+    """Today where the platform keeps its days (its time zone), not on the server's clock:
+    after midnight in Johannesburg a UTC server still says yesterday."""
+    return datetime.now(ZoneInfo(default_zone())).date()
 
 
 def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%a %d %b %Y, %H:%M") -> str:

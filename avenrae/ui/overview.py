@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 import streamlit as st
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.services import overview
+from avenrae.ui import format as fmt
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -21,7 +19,7 @@ def health() -> overview.DatabaseHealth:
 @st.cache_data(ttl=60, show_spinner="Counting practitioners and bookings ...")
 def live_figures() -> overview.LiveFigures:
     zone = get_settings().default_time_zone
-    today = datetime.now(ZoneInfo(zone)).date()
+    today = fmt.today()
     with session_scope() as session:
         return overview.live_figures(session, today, zone)
 

@@ -3,7 +3,7 @@ and the workbook of every table. Figures come from `services.analytics` via `ui.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -21,7 +21,7 @@ SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "
 
 
 def _presets() -> dict[str, tuple[date, date]]:
-    today = datetime.now().astimezone().date()
+    today = fmt.today()
     return {
         "Last 30 days": (today - timedelta(days=29), today),
         "Last 3 months": (today - timedelta(days=91), today),

@@ -7,6 +7,8 @@ from typing import Any
 
 import streamlit as st
 
+from avenrae.ui import format as fmt
+
 
 def page_number(*, key: str, label: str = "Page") -> int:
     """Which page of a long list to show, from 1."""
@@ -18,7 +20,7 @@ def date_range(
 ) -> tuple[date, date] | None:
     """A first and a last day (the last `days` days to start with); None, with a hint, until
     both ends are chosen."""
-    today = today or date.today()
+    today = today or fmt.today()
     chosen = st.date_input(label, value=(today - timedelta(days=days), today), format="DD/MM/YYYY", key=key)
     if not isinstance(chosen, tuple) or len(chosen) != 2:
         st.info("Choose the last day of the period too.")

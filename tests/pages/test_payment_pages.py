@@ -162,3 +162,19 @@ def test_a_practitioner_sees_their_month(db, page, pending):
 def test_a_practitioner_without_payments_sees_an_empty_state(db, page):
     app = page("pages/earnings.py", user=make_practitioner(db).user)
     assert app.info[0].value == "No payments in the last 12 months yet."
+
+
+def test_the_default_period_ends_on_the_platforms_today_not_the_servers(monkeypatch):
+    from datetime import date
+
+    from avenrae.ui import format as fmt
+
+    late = datetime(2026, 12, 2, 22, 30, tzinfo=UTC)  # 00:30 on the 3rd in Johannesburg
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return late.astimezone(tz) if tz is not None else late.replace(tzinfo=None)
+
+    monkeypatch.setattr(fmt, "datetime", Clock)
+    assert fmt.today() == date(2026, 12, 3)  # a payment made now falls inside "the last 30 days"

@@ -47,7 +47,7 @@ def test_the_previous_window_still_weighs_on_the_next(db):
 
 
 def test_the_counting_transaction_alone_skips_waiting_for_the_disk(engine: Engine):
-    with Session(engine) as session:
+    with engine.connect() as connection, Session(bind=connection) as session:  # one connection throughout
         session.execute(text("SET synchronous_commit = on"))  # as a production server has it (this cluster: off)
         session.commit()
         ratelimit.hit_committed(session, [(PER_ADDRESS, "196.25.9.9")], now=datetime.now(UTC))
