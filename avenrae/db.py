@@ -65,12 +65,16 @@ def get_engine() -> Engine:
 SessionLocal = sessionmaker(expire_on_commit=False)
 
 
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    """A session whose work commits together at the end, or not at all on error."""
+def _main_bind() -> Engine | Connection:
+    """What SessionLocal's sessions run on: the app's engine, bound at first use (the tests
+    bind a connection of their own first)."""
     if SessionLocal.kw.get("bind") is None:
         SessionLocal.configure(bind=get_engine())
-    session = SessionLocal()
+    return SessionLocal.kw["bind"]
+
+
+@contextmanager
+def _committed_at_end(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()
@@ -79,6 +83,14 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session whose work commits together at the end, or not at all on error."""
+    _main_bind()
+    with _committed_at_end(SessionLocal()) as session:
+        yield session
 
 
 @contextmanager
@@ -89,18 +101,9 @@ def statement_scope() -> Iterator[Session]:
     updated by every request from it) until that COMMIT is sent, which, on a busy server,
     waits its turn for the interpreter. Under the tests' single connection it is a
     transaction like any other."""
-    if SessionLocal.kw.get("bind") is None:
-        SessionLocal.configure(bind=get_engine())
-    bind = SessionLocal.kw["bind"]
-    session = SessionLocal(bind=_autocommitting(bind) if isinstance(bind, Engine) else bind)
-    try:
+    bind = _main_bind()
+    with _committed_at_end(SessionLocal(bind=_autocommitting(bind) if isinstance(bind, Engine) else bind)) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 @cache
@@ -143,8 +146,7 @@ def analytics_scope() -> Iterator[Connection]:
     if replica:
         session = Session(bind=engine_for(replica))
     else:
-        if SessionLocal.kw.get("bind") is None:
-            SessionLocal.configure(bind=get_engine())
+        _main_bind()
         session = SessionLocal()
     try:
         connection = session.connection()

@@ -71,10 +71,10 @@ def hit(session: Session, limit: Limit, who: str, *, now: datetime | None = None
 
 
 def hit_committed(session: Session, hits: Sequence[tuple[Limit, str]], *, now: datetime | None = None) -> None:
-    """Count one hit for each (limit, who), with distinct keys, in the caller's own transaction:
-    a request's short transaction before its work, which writes nothing else and must commit
-    whether or not this refuses (no second connection). Make it the transaction's last
-    statement before the commit. RateLimited for the first limit (in the order given) that is over."""
+    """Count one hit for each (limit, who), with distinct keys, in the caller's session (no
+    second connection): a request's admission before its work, in autocommit or in a short
+    transaction that writes nothing else, is made last and commits whether or not this
+    refuses. RateLimited for the first limit (in the order given) that is over."""
     _count(session, hits, now or datetime.now(UTC))
 
 

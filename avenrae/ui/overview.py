@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.services import overview
 from avenrae.ui import format as fmt
@@ -18,10 +17,8 @@ def health() -> overview.DatabaseHealth:
 
 @st.cache_data(ttl=60, show_spinner="Counting practitioners and bookings ...")
 def live_figures() -> overview.LiveFigures:
-    zone = get_settings().default_time_zone
-    today = fmt.today()
     with session_scope() as session:
-        return overview.live_figures(session, today, zone)
+        return overview.live_figures(session, fmt.today(), fmt.default_zone())
 
 
 @st.cache_data(ttl=300, show_spinner=False)
