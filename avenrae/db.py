@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from functools import cache
 from typing import Any, cast
 
+import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, make_url, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -41,15 +42,46 @@ def _connect_args(url: str) -> dict[str, Any]:
     return {"prepare_threshold": None} if get_settings().database_pooled else {}
 
 
+class PlansSurviveRollback(psycopg.Connection[Any]):
+    """A psycopg connection that keeps its prepared statements when a healthy transaction
+    is rolled back.
+
+    psycopg forgets every prepared statement on ROLLBACK (and sends DEALLOCATE ALL), so the
+    statements a page or a booking runs are planned afresh after every refusal: a taken
+    time, a failed check, anything that raises inside a transaction scope. PostgreSQL
+    keeps protocol-level prepared statements across a rollback, and when no statement of
+    the transaction failed (status INTRANS, not INERROR) every statement psycopg prepared in
+    it was prepared, so its cache still tells the truth. A failed transaction is rolled
+    back by psycopg as before."""
+
+    def rollback(self) -> None:
+        if self.pgconn.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+            self.execute("ROLLBACK", prepare=False)
+        else:
+            super().rollback()
+
+
+def keep_plans_on_rollback(engine: Engine) -> Engine:
+    """Make the engine's connections PlansSurviveRollback (the benches' engines too)."""
+
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]) -> psycopg.Connection[Any]:
+        return PlansSurviveRollback.connect(*cargs, **cparams)
+
+    return engine
+
+
 @cache
 def engine_for(url: str) -> Engine:
     settings = get_settings()
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_overflow,
-        connect_args=_connect_args(url),
+    return keep_plans_on_rollback(
+        create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_pool_overflow,
+            connect_args=_connect_args(url),
+        )
     )
 
 

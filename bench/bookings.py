@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from avenrae.db import database_url, migrate, sibling_database
+from avenrae.db import database_url, keep_plans_on_rollback, migrate, sibling_database
 from avenrae.models import MeetingType, Role
 from avenrae.services import availability, bookings, flows
 from avenrae.services.errors import Conflict
@@ -77,7 +77,7 @@ def writer_engine(url: str) -> tuple[Engine, int]:
     """The writer process's engine, connected once (as an app server's pool stays open),
     and the process id of its PostgreSQL backend."""
     if url not in _ENGINES:
-        engine = create_engine(url, pool_size=1, max_overflow=0)
+        engine = keep_plans_on_rollback(create_engine(url, pool_size=1, max_overflow=0))
         with engine.connect() as connection:
             _ENGINES[url] = engine, connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
     return _ENGINES[url]

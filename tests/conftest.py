@@ -54,7 +54,7 @@ def test_database_url(server_url: str) -> str:
 
 @pytest.fixture(scope="session")
 def engine(test_database_url: str) -> Iterator[Engine]:
-    engine = create_engine(test_database_url, pool_size=5)
+    engine = app_db.keep_plans_on_rollback(create_engine(test_database_url, pool_size=5))
     yield engine
     engine.dispose()
 
