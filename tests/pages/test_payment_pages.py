@@ -1,6 +1,6 @@
 """The payment step on Bookings, the staff Payments page and the Earnings page, in AppTest."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind
 from avenrae.services import flows, payments
+from avenrae.ui import format as fmt
 from avenrae.ui.payment import reference_for
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
 from tests.stripe_fake import FakeStripe, client_for
@@ -165,10 +166,6 @@ def test_a_practitioner_without_payments_sees_an_empty_state(db, page):
 
 
 def test_the_default_period_ends_on_the_platforms_today_not_the_servers(monkeypatch):
-    from datetime import date
-
-    from avenrae.ui import format as fmt
-
     late = datetime(2026, 12, 2, 22, 30, tzinfo=UTC)  # 00:30 on the 3rd in Johannesburg
 
     class Clock(datetime):
