@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import NoReturn
 
 import bcrypt
-from sqlalchemy import ColumnElement, func, insert, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,12 +131,14 @@ def find_by_email(session: Session, address: str) -> User | None:
 def get_current(*, session: Session, user_id: uuid.UUID, family_id: uuid.UUID | None = None) -> CurrentUser | None:
     """The user behind a session, or None when they may no longer use the platform, or when
     the session (its token family) was ended: logged out, a password change, a deactivation."""
-    live = tokens.family_live(family_id) if family_id is not None else true()
-    found = session.execute(  # one statement of plain columns: every API request asks this
-        select(*_CURRENT_COLUMNS, Practitioner.id.label("practitioner_id"), live.label("session_stands"))
-        .outerjoin(Practitioner, Practitioner.user_id == User.id)
-        .where(User.id == user_id)
-    ).first()
+    found = (
+        session.connection()
+        .execute(
+            _current_query(with_session=family_id is not None),
+            {"user_id": user_id, "family_id": family_id, "now": datetime.now(UTC)},
+        )
+        .first()
+    )
     if found is None or not tokens.may_log_in(found) or not found.session_stands:
         return None
     return CurrentUser(
@@ -148,6 +150,18 @@ def get_current(*, session: Session, user_id: uuid.UUID, family_id: uuid.UUID | 
         must_change_password=found.must_change_password,
         phone=found.phone,
         practitioner_id=found.practitioner_id,
+    )
+
+
+@lru_cache(maxsize=2)
+def _current_query(*, with_session: bool) -> Select:
+    """The one statement of plain columns behind `get_current`, built once: every API request
+    asks it, and building it anew cost more than running it."""
+    live = tokens.family_live(bindparam("family_id"), bindparam("now")) if with_session else true()
+    return (
+        select(*_CURRENT_COLUMNS, Practitioner.id.label("practitioner_id"), live.label("session_stands"))
+        .outerjoin(Practitioner, Practitioner.user_id == User.id)
+        .where(User.id == bindparam("user_id"))
     )
 
 

@@ -260,13 +260,16 @@ def _same_session(user: User, refresh_token: str, stored: RefreshToken, now: dat
     return TokenPair(access, refresh_token, stored.family_id, access_expires, stored.expires_at)
 
 
-def family_live(family_id: uuid.UUID, now: datetime | None = None) -> ColumnElement[bool]:
+def family_live(
+    family_id: uuid.UUID | ColumnElement[uuid.UUID], now: datetime | ColumnElement[datetime] | None = None
+) -> ColumnElement[bool]:
     """The condition that the browser session of this family still stands (not logged out,
-    revoked or expired), to ask alone (`family_is_live`) or within a larger query."""
+    revoked or expired), to ask alone (`family_is_live`) or within a larger query (whose
+    parameters may name the family and the time)."""
     return exists().where(
         RefreshToken.family_id == family_id,
         RefreshToken.revoked_at.is_(None),
-        RefreshToken.expires_at > _now(now),
+        RefreshToken.expires_at > (now if isinstance(now, ColumnElement) else _now(now)),
     )
 
 
