@@ -56,7 +56,9 @@ with middle:
             **practice,
             pin=pin,
         )
-        created = feedback.attempt(lambda session: accounts.sign_up(session=session, form=form), rerun=False)
+        created = feedback.attempt(
+            lambda session: accounts.sign_up(session=session, form=form, ip_address=auth.client_ip()), rerun=False
+        )
         if created is not None:
             auth.log_in(email, password, remember=False)
             note = created.practitioner.location_note if role == Role.PRACTITIONER else None

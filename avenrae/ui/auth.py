@@ -67,7 +67,8 @@ def render_cookie_action() -> None:
 # --- the current user --------------------------------------------------------------
 
 
-def _client_ip() -> str | None:
+def client_ip() -> str | None:
+    """The browser's address, for the limits per network (None under AppTest)."""
     address = st.context.ip_address
     return address if isinstance(address, str) else None  # AppTest has no client
 
@@ -153,7 +154,7 @@ def log_in(email: str, password: str, *, remember: bool) -> str | None:
     """Log in and keep the session; returns the refusal to show, or None on success."""
     try:
         with session_scope() as session:
-            result = accounts.login(session=session, email=email, password=password, ip_address=_client_ip())
+            result = accounts.login(session=session, email=email, password=password, ip_address=client_ip())
     except accounts.LoginRefused as refused:
         return str(refused)  # the attempt is recorded whatever happens to this transaction
     pair = result.tokens

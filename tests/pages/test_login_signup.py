@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from avenrae.config import get_settings
 from avenrae.models import LoginAttempt, Practitioner, Role, Specialization, User
 from avenrae.services import tokens
 from avenrae.ui import auth
@@ -92,3 +93,22 @@ def test_sign_up_lists_every_problem(db, page):
     message = app.error[0].value
     assert "Please fix these" in message and "First name is required" in message and "at least 10" in message
     assert db.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_sign_ups_from_one_network_are_limited_on_the_page(db, page, monkeypatch):
+    monkeypatch.setattr(get_settings(), "signups_per_ip", 1)
+    monkeypatch.setattr(auth, "client_ip", lambda: "196.25.1.1")
+
+    def sign_up(email):
+        app = page("pages/signup.py")
+        inputs = {t.label: t for t in app.text_input}
+        inputs["First name"].input("Lindiwe")
+        inputs["Last name"].input("Dube")
+        inputs["Email"].input(email)
+        inputs["Password"].input("Sunrise over Durban 7")
+        return submit(app, "Create account")
+
+    assert "Welcome to Avenrae" in sign_up("lindiwe@example.co.za").success[0].value
+    refused = sign_up("thandi@example.co.za")
+    assert "Too many sign-ups from your network" in refused.error[0].value
+    assert db.scalar(select(User).where(User.email == "thandi@example.co.za")) is None
