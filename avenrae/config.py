@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     # Nominatim's usage policy asks for an agent naming the application and a contact.
     nominatim_user_agent: str = "Avenrae operations platform (https://avenrae.co.za; ops@avenrae.co.za)"
     nominatim_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
-    # At most one request per this many seconds from each server process (the public server allows one per second).
+    # At most one request per this many seconds from all the servers together (the public server allows one per second).
     nominatim_min_delay_seconds: float = Field(default=1.0, ge=1.0)
 
     @field_validator("nominatim_url")

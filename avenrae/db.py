@@ -146,9 +146,10 @@ def _autocommitting(engine: Engine) -> Engine:
 _TRANSACTION_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
 
 
-def lock_until_commit(session: Session, name: str) -> None:
+def lock_until_commit(session: Session | Connection, name: str) -> None:
     """Wait for, then hold until this transaction ends, the lock called `name`: work
-    under the same name (one client's bookings, one email's logins) runs one at a time."""
+    under the same name (one client's bookings, one email's logins, requests to Nominatim)
+    runs one at a time, across every server process."""
     session.execute(_TRANSACTION_LOCK, {"name": name})
 
 

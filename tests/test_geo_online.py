@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -12,10 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from avenrae import geo
 from avenrae.config import get_settings
+from avenrae.db import lock_until_commit
 from avenrae.models import GeocodeCache, Practitioner, Role
 from avenrae.services import accounts
 from avenrae.services.errors import InvalidInput
@@ -186,6 +190,43 @@ def test_at_most_one_request_a_second(db, nominatim):
     times = [r["at"] for r in nominatim.requests]
     assert len(times) == 3
     assert all(later - earlier >= 0.99 for earlier, later in itertools.pairwise(times))
+
+
+def _resolve_in_a_server_process(url: str, query: str) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    with Session(engine) as session, contextlib.suppress(geo.PlaceNotFound):
+        geo.resolve(query, session=session)
+    engine.dispose()
+
+
+def test_at_most_one_request_a_second_across_server_processes(db, nominatim, test_database_url):
+    """Several app servers ask at the same moment: the turn is the database's, not a process's."""
+    context = multiprocessing.get_context("fork")
+    servers = [
+        context.Process(target=_resolve_in_a_server_process, args=(test_database_url, query))
+        for query in ("Hillbrow", "Menlyn", "Sea Point")
+    ]
+    for server in servers:
+        server.start()
+    for server in servers:
+        server.join(timeout=30)
+    assert [server.exitcode for server in servers] == [0, 0, 0]
+    times = sorted(r["at"] for r in nominatim.requests)
+    assert len(times) == 3
+    assert all(later - earlier >= 0.99 for earlier, later in itertools.pairwise(times))
+
+
+def test_no_turn_in_time_leaves_the_offline_answer(db, nominatim, test_database_url, monkeypatch):
+    """While another server holds the turn longer than the timeout, the query stays offline."""
+    monkeypatch.setattr(get_settings(), "nominatim_timeout_seconds", 0.3)
+    engine = create_engine(test_database_url, poolclass=NullPool)
+    with engine.begin() as holder:
+        lock_until_commit(holder, "nominatim")
+        with pytest.raises(geo.PlaceNotFound):
+            geo.resolve("Hillbrow", session=db)
+    engine.dispose()
+    assert nominatim.requests == []
+    assert cached(db) == []
 
 
 def test_offline_by_default_nothing_is_asked(db, nominatim, monkeypatch):

@@ -2,7 +2,8 @@
 
 Asked only when the offline lookup refuses a query or only finds its town; South Africa only;
 through geopy's Nominatim client with the configured URL and an identifying user agent, at
-most one request per AVENRAE_NOMINATIM_MIN_DELAY_SECONDS from this process. Every answer,
+most one request per AVENRAE_NOMINATIM_MIN_DELAY_SECONDS from all the servers together (the
+turn is a lock in the database, see `_turn`). Every answer,
 refusals included, is kept in `geocode_cache`, so a query is asked once. Any error or
 timeout leaves the offline answer (or refusal) as it was.
 """
@@ -10,13 +11,18 @@ timeout leaves the offline answer (or refusal) as it was.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
+from avenrae.db import independent_transaction, lock_until_commit
 from avenrae.geo.gazetteer import Place, km, normalise
 from avenrae.geo.lookup import NEAR_KM, PROVINCE_BY_NAME, Located, PlaceNotFound, Precision, locate
 from avenrae.models import GeocodeCache
@@ -45,28 +51,39 @@ def enabled() -> bool:
 
 
 @lru_cache(maxsize=4)
-def _client(url: str, user_agent: str, timeout: float, min_delay: float):
-    from geopy.extra.rate_limiter import RateLimiter
+def _client(url: str, user_agent: str, timeout: float):
     from geopy.geocoders import Nominatim
 
     parts = urlsplit(url)
-    nominatim = Nominatim(
+    return Nominatim(
         domain=parts.netloc + parts.path.rstrip("/"), scheme=parts.scheme, user_agent=user_agent, timeout=timeout
     )
-    # RateLimiter holds a lock: concurrent sessions of one server process queue behind it.
-    return RateLimiter(nominatim.geocode, min_delay_seconds=min_delay, max_retries=0, swallow_exceptions=False)
 
 
-def _ask(query: str) -> tuple[Place, str] | None:
+@contextmanager
+def _turn(session: Session) -> Iterator[None]:
+    """One request at a time, at most one per AVENRAE_NOMINATIM_MIN_DELAY_SECONDS, across every
+    server process: a transaction-level lock in the database (it works behind PgBouncer), held
+    for the request and the rest of the delay, in a transaction of its own. Waiting longer than
+    the request's timeout for the turn gives up (LockNotAvailable): the answer stays offline."""
+    settings = get_settings()
+    with independent_transaction(session) as connection:
+        wait = f"{round(settings.nominatim_timeout_seconds * 1000)}ms"
+        connection.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
+        lock_until_commit(connection, "nominatim")
+        started = time.monotonic()
+        try:
+            yield
+        finally:  # a failed request was a request too
+            time.sleep(max(0.0, settings.nominatim_min_delay_seconds - (time.monotonic() - started)))
+
+
+def _ask(query: str, session: Session) -> tuple[Place, str] | None:
     """Nominatim's best South African answer and its display name, None when it has none; raises on errors."""
     settings = get_settings()
-    geocode = _client(
-        settings.nominatim_url,
-        settings.nominatim_user_agent,
-        settings.nominatim_timeout_seconds,
-        settings.nominatim_min_delay_seconds,
-    )
-    location = geocode(query, exactly_one=True, country_codes="za", addressdetails=True, language="en")
+    nominatim = _client(settings.nominatim_url, settings.nominatim_user_agent, settings.nominatim_timeout_seconds)
+    with _turn(session):
+        location = nominatim.geocode(query, exactly_one=True, country_codes="za", addressdetails=True, language="en")
     if location is None:
         return None
     address = location.raw.get("address", {})
@@ -104,8 +121,8 @@ def lookup(query: str, *, session: Session) -> tuple[Place, str] | None:
         place = Place(cached.name or "", cached.province or "", cached.latitude or 0, cached.longitude or 0, 0)
         return place, cached.display_name or place.label
     try:
-        answer = _ask(query)
-    except Exception as exc:  # geopy, socket and HTTP errors alike: stay offline
+        answer = _ask(query, session)
+    except Exception as exc:  # geopy, socket and HTTP errors, no turn in time: stay offline
         log.warning("Nominatim lookup failed, staying offline: %s", exc)
         return None
     row = {"provider": PROVIDER, "query_key": key, "found": answer is not None}
