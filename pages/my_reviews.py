@@ -25,10 +25,18 @@ if not open_sessions:
     st.caption("Nothing to review: sessions can be reviewed for 90 days once they have taken place.")
 else:
     choices = {f"{s.practitioner_name} · {fmt.local_time(s.session_start)}": s for s in open_sessions}
-    with st.form("write_review", clear_on_submit=True):
+    # Not cleared on submit: a refused review keeps what was written.
+    with st.form("write_review"):
         chosen = st.selectbox("Session", list(choices))
-        rating = st.radio("Your rating", [5, 4, 3, 2, 1], index=None, horizontal=True, format_func=ui_reviews.stars)
-        comment = st.text_area("Your review", placeholder="How was the session? What helped?")
+        rating = st.radio(
+            "Your rating",
+            [5, 4, 3, 2, 1],
+            index=None,
+            horizontal=True,
+            format_func=ui_reviews.stars,
+            key="review_rating",
+        )
+        comment = st.text_area("Your review", placeholder="How was the session? What helped?", key="review_comment")
         st.caption(
             "Reviews are read by a moderator before they are published. Please leave out phone numbers, "
             "e-mail addresses and links, and do not describe a session as curing an illness."
@@ -40,6 +48,7 @@ else:
                     session=s, actor=actor, booking_id=session_picked.booking_id, rating=rating, comment=comment
                 ),
                 success="Thank you! Your review will appear once a moderator has read it.",
+                clears=("review_rating", "review_comment"),
             )
     st.caption(
         "Open for review: "

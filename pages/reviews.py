@@ -43,7 +43,7 @@ for review in published:
     with st.container(border=True):
         ui_reviews.card(review)
         if review.reply is None:
-            with st.form(f"reply_{review.id}", clear_on_submit=True):
+            with st.form(f"reply_{review.id}"):  # gone once posted
                 text = st.text_area("Your public reply", key=f"reply_text_{review.id}")
                 if st.form_submit_button("Post reply"):
                     feedback.attempt(

@@ -48,18 +48,17 @@ with right:
     st.caption("Messages")
     ui_verification.messages(application)
     if application.status == ApplicationStatus.PENDING:
-        with st.form("decide", clear_on_submit=True):
+        with st.form("decide"):  # gone once decided
             decision = st.radio(
                 "Decision",
                 list(verification.DECISIONS),
                 format_func={"approve": "Approve", "reject": "Reject", "ask": "Ask for more information"}.get,
                 index=None,
             )
-            message = st.text_area("Message to the practitioner (needed to reject or ask)", max_chars=2000)
+            message = st.text_area("Message to the practitioner (needed to reject or ask)")
             registration = st.text_input(
                 "Confirmed health registration, if any (approve only)",
                 placeholder="e.g. HPCSA PS 0123456",
-                max_chars=200,
             )
             if st.form_submit_button("Send decision", type="primary"):
                 if decision is None:

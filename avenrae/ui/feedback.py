@@ -30,10 +30,12 @@ def attempt(
     success: str | None = None,
     rerun: bool = True,
     raises: tuple[type[ServiceError], ...] = (),
+    clears: tuple[str, ...] = (),
 ) -> T | None:
-    """Run `change` in one transaction. On a ServiceError show it and change nothing (errors
-    of the kinds in `raises` are left to the caller); on success remember `success` for the
-    next run and rerun the page."""
+    """Run `change` in one transaction. On a ServiceError show it and change nothing, the
+    form keeping what was typed (errors of the kinds in `raises` are left to the caller); on
+    success empty the widgets keyed `clears`, remember `success` for the next run and rerun
+    the page."""
     try:
         with session_scope() as session:
             result = change(session)
@@ -43,6 +45,8 @@ def attempt(
         show_error(error)
         return None
     outbox.flush_soon()  # the change committed: now its e-mails may go
+    for key in clears:
+        st.session_state.pop(key, None)
     if success:
         st.session_state[FLASH_KEY] = success
     if rerun:

@@ -87,7 +87,7 @@ def _online(row: bookings.BookingRow, actor: bookings.Actor) -> None:
 def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: str) -> None:
     """Staff record money received by hand (EFT, cash, card machine): the booking is confirmed,
     or booked again when its hold had run out and the time is still free."""
-    with st.form(f"manual_payment_{row.id}", clear_on_submit=True):
+    with st.form(f"manual_payment_{row.id}"):  # gone once recorded
         st.markdown(f"**{title}**")
         left, middle, right = st.columns(3)
         method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__)

@@ -138,8 +138,8 @@ def headline(mine: verification.MyVerification) -> None:
 def answer_form(actor: Actor, application_id: uuid.UUID) -> None:
     """Staff asked for more: the practitioner answers, with more documents if they like."""
     st.subheader("Staff need more from you")
-    with st.form("answer", clear_on_submit=True):
-        answer = st.text_area("Your answer", max_chars=4000)
+    with st.form("answer"):  # gone once sent
+        answer = st.text_area("Your answer")
         more = st.file_uploader(
             "More documents (PDF, JPEG or PNG, up to 5 MB each)",
             type=["pdf", "jpg", "jpeg", "png"],
@@ -162,16 +162,13 @@ def apply_form(actor: Actor) -> None:
     """A new application: who they are, any registration, their practice, documents."""
     st.subheader("Apply for verification")
     with st.form("apply"):
-        legal_name = st.text_input("Legal name (as on your ID)", max_chars=200)
+        legal_name = st.text_input("Legal name (as on your ID)")
         left, right = st.columns(2)
-        body = left.text_input(
-            "Registering body, if any", placeholder="e.g. Traditional Health Practitioners Council", max_chars=120
-        )
-        number = right.text_input("Registration number, if any", max_chars=60)
+        body = left.text_input("Registering body, if any", placeholder="e.g. Traditional Health Practitioners Council")
+        number = right.text_input("Registration number, if any")
         years = st.number_input("Years of practice", min_value=0, max_value=80, value=None, step=1)
         statement = st.text_area(
             "About your training and practice",
-            max_chars=4000,
             placeholder="Where and with whom you trained, how you work with clients",
         )
         files = st.file_uploader(

@@ -94,7 +94,10 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     assert "record exactly that amount" in app.error[0].value
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
-    next(t for t in app.text_input if t.label == "Reference or receipt number").input("Receipt 42")
+    amount = next(n for n in app.number_input if n.label == "Amount received (R)")
+    assert amount.value == 500.0  # what was typed stays, to be corrected
+    assert next(t for t in app.text_input if t.label == "Reference or receipt number").value == "Receipt 42"
+    amount.set_value(float(pending.total_amount))
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
     app = app.run()
     assert app.success[0].value == "Payment recorded; the booking is confirmed."

@@ -66,6 +66,7 @@ def test_a_review_without_stars_or_words_is_refused_plainly(db, page, completed,
     app = app.run()
     assert app.error[0].value == message
     assert db.scalar(select(func.count()).select_from(Review)) == 0
+    assert app.text_area[0].value == comment  # what was written is still there to fix
 
 
 def test_the_moderator_sees_flags_and_publishes_with_one_click(db, page, completed):
@@ -191,6 +192,26 @@ def test_the_practitioner_answers_a_request_for_more(db, page, applied):
     assert app.success[0].value == "Sent. Your application is back with staff."
     db.refresh(application)
     assert application.status == ApplicationStatus.PENDING
+
+
+def test_an_answer_too_long_is_refused_and_kept_to_shorten(db, page, applied):
+    application = db.scalar(select(VerificationApplication))
+    flows.decide_verification(
+        session=db,
+        actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
+        application_id=application.id,
+        decision="ask",
+        message="Add your ID, please.",
+    )
+    app = page("pages/verification.py", user=applied.user)
+    answer = "My training, in full. " * 200  # 4,400 characters: nothing is cut off as it is typed
+    app.text_area[0].input(answer)
+    button(app, "Send answer").click()
+    app = app.run()
+    assert "Your answer" in app.error[0].value and "4000" in app.error[0].value.replace(",", "")
+    assert app.text_area[0].value == answer
+    db.refresh(application)
+    assert application.status == ApplicationStatus.NEEDS_INFORMATION
 
 
 def test_the_audit_log_filters_and_exports_what_it_shows(db, page):
