@@ -77,6 +77,23 @@ def test_no_review_for_a_session_not_completed_or_too_old(db, status, days_ago, 
     assert count(db, Review) == 0
 
 
+@pytest.mark.parametrize(("past_the_window", "open_"), [(timedelta(0), True), (timedelta(seconds=1), False)])
+def test_the_90_day_edge_is_the_same_for_listing_and_writing(db, past_the_window, open_):
+    """Ended exactly 90 days ago: still open, in the list and to write; a second more: closed in both."""
+    ended = NOW - reviews.REVIEW_WINDOW - past_the_window
+    booking = make_booking(db, start=ended - timedelta(minutes=60), minutes=60, status=BookingStatus.COMPLETED)
+    actor = client_of(db, booking)
+    listed = [r.booking_id for r in reviews.reviewable(session=db, actor=actor, now=NOW)]
+    assert listed == ([booking.id] if open_ else [])
+    if open_:
+        reviews.write(session=db, actor=actor, booking_id=booking.id, rating=4, comment="Good.", now=NOW)
+        assert count(db, Review) == 1
+    else:
+        with pytest.raises(Conflict, match="90 days"):
+            reviews.write(session=db, actor=actor, booking_id=booking.id, rating=4, comment="Good.", now=NOW)
+        assert count(db, Review) == 0
+
+
 def test_no_review_of_someone_elses_session(db, done):
     stranger = as_actor(make_client(db))
     with pytest.raises(PermissionDenied, match="your own sessions"):
