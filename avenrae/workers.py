@@ -69,6 +69,7 @@ def supervise(command: list[str], listeners: list[socket.socket], *, log: Callab
 
     def start(listener: socket.socket) -> tuple[subprocess.Popen, float]:
         fd = listener.fileno()
+        # Our own interpreter and module with fixed arguments and no shell (hence S603 is silenced).
         return subprocess.Popen([*command, "--fd", str(fd)], pass_fds=(fd,)), time.monotonic()  # noqa: S603
 
     running = [start(listener) for listener in listeners]
