@@ -88,9 +88,7 @@ def webhooks(engine, count: int) -> None:
 
     def deliver(payload, signature) -> str:
         with Session(engine) as session:
-            outcome = flows.handle_webhook(
-                session=session, payload=payload, signature=signature, secret=WEBHOOK_SECRET
-            )
+            outcome = flows.handle_webhook(session=session, payload=payload, signature=signature, secret=WEBHOOK_SECRET)
             session.commit()
             return outcome
 
@@ -141,9 +139,9 @@ def ledger_queries(engine, rounds: int) -> None:
             session.scalars(select(PaymentTransaction).order_by(PaymentTransaction.created_at.desc()).limit(50)).all()
 
         base = median_ms(baseline, rounds)
-        page = median_ms(lambda: ledger.ledger_page(session=session, role=staff.role, filters=period), rounds)
+        page = median_ms(lambda: ledger.staff_list(session=session, role=staff.role, filters=period), rounds)
         searched = median_ms(
-            lambda: ledger.ledger_page(
+            lambda: ledger.staff_list(
                 session=session,
                 role=staff.role,
                 filters=ledger.LedgerFilter(start=period.start, end=period.end, text="ndlovu"),

@@ -8,7 +8,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import PaymentStatus, TransactionKind
-from avenrae.services import bookings, ledger, listings, payments
+from avenrae.services import bookings, ledger, payments
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, refunds, widgets
 from avenrae.ui import format as fmt
@@ -39,7 +39,7 @@ end = datetime.combine(period[1] + timedelta(days=1), time(0), zone)
 after, page_number = widgets.keyset_page(key="payments_pages", scope=(period, tuple(kinds), tuple(statuses), words))
 try:
     with session_scope() as session:
-        found = listings.ledger_list(
+        found = ledger.staff_list(
             session=session,
             role=user.role,
             filters=ledger.LedgerFilter(start=start, end=end, kinds=tuple(kinds), statuses=tuple(statuses), text=words),

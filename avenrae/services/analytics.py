@@ -790,12 +790,10 @@ FROM (
 GROUP BY 1, 2, 3
 ORDER BY 2, 1, 3
 """
-_NET_PAID = "sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END)"
-
 _FACTS_ALL = _FACTS.format(
     booked_scope="",
     session_paid=(
-        f"LEFT JOIN (SELECT t.booking_id, {_NET_PAID} AS paid FROM payment_transactions t "
+        f"LEFT JOIN (SELECT t.booking_id, {ledger.NET_PAID_SQL} AS paid FROM payment_transactions t "
         "WHERE t.status = 'completed' GROUP BY 1) pay ON pay.booking_id = b.id"
     ),
     paid_source="bookings b",
@@ -807,7 +805,7 @@ _FACTS_DIRTY = _FACTS.format(
         f"AND b.session_start >= {_day_start('d.day')} AND b.session_start < {_day_start('d.day + 1')}"
     ),
     session_paid=(
-        f"LEFT JOIN LATERAL (SELECT {_NET_PAID} AS paid FROM payment_transactions t "
+        f"LEFT JOIN LATERAL (SELECT {ledger.NET_PAID_SQL} AS paid FROM payment_transactions t "
         "WHERE t.booking_id = b.id AND t.status = 'completed') pay ON true"
     ),
     paid_source=(

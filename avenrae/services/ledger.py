@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.models import (
@@ -37,6 +37,7 @@ from avenrae.models import (
     User,
 )
 from avenrae.services import validation
+from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from avenrae.services.pricing import CENT
 
@@ -70,6 +71,9 @@ def fee_split(amount: Decimal, *, service_amount: Decimal, total_amount: Decimal
 # halves away from zero: half-up for the positive amounts of the ledger).
 PRACTITIONER_SHARE_SQL = "round(t.amount * b.service_amount / nullif(b.total_amount, 0), 2)"
 FEE_SHARE_SQL = f"t.amount - coalesce({PRACTITIONER_SHARE_SQL}, 0)"
+# `paid` in SQL: what a booking's ledger rows `t` add up to, charges less refunds (the
+# caller keeps to completed rows, t.status = 'completed').
+NET_PAID_SQL = "sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END)"
 
 
 def _practitioner_share() -> ColumnElement[Decimal]:
@@ -659,19 +663,6 @@ class LedgerRow:
         return MANUAL_METHODS.get(self.method or "", "By hand" if self.provider == MANUAL else self.provider.title())
 
 
-@dataclass(frozen=True)
-class LedgerPage:
-    rows: list[LedgerRow]
-    total: int
-    totals: Totals
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
-
-
 def ledger_conditions(filters: LedgerFilter, client: Any, practitioner_user: Any) -> list[ColumnElement[bool]]:
     """What a ledger filter asks of payment_transactions (and, for typed words, of the two
     people's names, aliased by the caller), for the live page and the keyset listing alike."""
@@ -698,47 +689,6 @@ def ledger_conditions(filters: LedgerFilter, client: Any, practitioner_user: Any
             )
         )
     return conditions
-
-
-def ledger_page(
-    *, session: Session, role: Role, filters: LedgerFilter = LedgerFilter(), page: int = 1, page_size: int = 50
-) -> LedgerPage:
-    """The ledger for staff: newest first, filtered, with totals over everything that matches."""
-    _operators_only(role)
-    client = aliased(User)
-    practitioner_user = aliased(User)
-    conditions = ledger_conditions(filters, client, practitioner_user)
-    words = filters.text.split()
-
-    def with_names(query: Select) -> Select:
-        return (
-            query.join(client, client.id == Booking.client_id)
-            .join(Practitioner, Practitioner.id == Booking.practitioner_id)
-            .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
-        )
-
-    with_bookings = select(PaymentTransaction).join(Booking, Booking.id == PaymentTransaction.booking_id)
-    # The totals need the names only to match words; joining them anyway doubles the time.
-    matching = (with_names(with_bookings) if words else with_bookings).where(*conditions)
-    sums = session.execute(matching.with_only_columns(func.count(), *_totals_columns())).one()
-    rows = session.execute(
-        with_names(
-            select(PaymentTransaction, client, practitioner_user).join(
-                Booking, Booking.id == PaymentTransaction.booking_id
-            )
-        )
-        .where(*conditions)
-        .order_by(PaymentTransaction.created_at.desc(), PaymentTransaction.id)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    ).all()
-    return LedgerPage(
-        rows=[LedgerRow.of(t, c, p) for t, c, p in rows],
-        total=sums[0],
-        totals=_totals(sums[1:]),
-        page=page,
-        page_size=page_size,
-    )
 
 
 @dataclass(frozen=True)
@@ -838,3 +788,101 @@ def earnings(
         .order_by(month.desc())
     ).all()
     return [EarningsMonth(m, n, Decimal(e), Decimal(r), Decimal(e) - Decimal(r)) for m, n, e, r in rows]
+
+
+# Totals are added up live below this many rows, and read from the rollups above (as of
+# their last refresh) rather than from every ledger row of a long period.
+LIVE_TOTALS_BELOW = 100_000
+NO_FILTER = LedgerFilter()
+
+
+# --- the ledger for staff, at any size ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    totals: Totals
+    as_of: datetime | None  # None: added up live; else the rollups' last refresh
+
+
+@dataclass(frozen=True)
+class StaffList:
+    rows: list[LedgerRow]
+    total: Count
+    totals: LedgerTotals
+    next: tuple[datetime, uuid.UUID] | None
+
+
+def staff_list(
+    *,
+    session: Session,
+    role: Role,
+    filters: LedgerFilter = NO_FILTER,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    page_size: int = 50,
+    days: tuple[Any, Any] | None = None,
+) -> StaffList:
+    """The ledger for staff, newest first, a keyset page after `after` (never OFFSET), with
+    how many rows match (estimated, and said so, where an exact count costs seconds) and the
+    totals of the completed ones. `days` (first and last, in the platform's
+    time zone) is the period `filters.start`/`end` spans: with it, a long period's totals
+    come from the rollups."""
+    _operators_only(role)
+    client = aliased(User)
+    practitioner_user = aliased(User)
+    conditions: list[Any] = ledger_conditions(filters, client, practitioner_user)
+    words = filters.text.split()
+
+    def with_names(query: Select) -> Select:
+        return (
+            query.join(Booking, Booking.id == PaymentTransaction.booking_id)
+            .join(client, client.id == Booking.client_id)
+            .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+            .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
+        )
+
+    # Without words no join narrows the rows: count the ledger alone.
+    counted = (with_names(select(PaymentTransaction.id)) if words else select(PaymentTransaction.id)).where(*conditions)
+    total = count(session, counted)
+    totals = _staff_totals(session, filters, conditions, with_names, words, total, days)
+
+    rows_query = with_names(select(PaymentTransaction, client, practitioner_user)).where(*conditions)
+    if after is not None:
+        rows_query = rows_query.where(
+            tuple_(PaymentTransaction.created_at, PaymentTransaction.id) < tuple_(after[0], after[1])
+        )
+    found = session.execute(
+        rows_query.order_by(PaymentTransaction.created_at.desc(), PaymentTransaction.id.desc()).limit(page_size + 1)
+    ).all()
+    more = len(found) > page_size
+    found = found[:page_size]
+    rows = [LedgerRow.of(t, c, p) for t, c, p in found]
+    return StaffList(rows, total, totals, (rows[-1].created_at, rows[-1].id) if more else None)
+
+
+def _staff_totals(session, filters, conditions, with_names, words, total: Count, days) -> LedgerTotals:
+    small = total.exact or total.value < LIVE_TOTALS_BELOW
+    refreshed = session.execute(text("SELECT refreshed_at FROM analytics_refresh WHERE id = 1")).scalar()
+    if small or words or filters.providers or days is None or refreshed is None:
+        sums = session.execute(with_names(select(*_totals_columns())).where(*conditions)).one()
+        return LedgerTotals(_totals(sums), None)
+    # Totals are of completed rows only; the rollups hold exactly those, by day.
+    if filters.statuses and PaymentStatus.COMPLETED not in filters.statuses:
+        zero = Decimal("0.00")
+        return LedgerTotals(Totals(zero, zero, zero, zero), None)
+    charges = not filters.kinds or TransactionKind.CHARGE in filters.kinds
+    refunds = not filters.kinds or TransactionKind.REFUND in filters.kinds
+    row = session.execute(
+        text(
+            """
+            SELECT coalesce(sum(gross), 0), coalesce(sum(gross_fees), 0),
+                   coalesce(sum(refunds), 0), coalesce(sum(refunded_fees), 0)
+            FROM analytics_days WHERE day BETWEEN :first AND :last
+            """
+        ),
+        {"first": days[0], "last": days[1]},
+    ).one()
+    gross, gross_fees = (row[0], row[1]) if charges else (0, 0)
+    refunded, refunded_fees = (row[2], row[3]) if refunds else (0, 0)
+    totals = _totals((gross, refunded, gross_fees - refunded_fees, (gross - gross_fees) - (refunded - refunded_fees)))
+    return LedgerTotals(totals, refreshed)

@@ -30,11 +30,11 @@ def test_every_page_gives_the_same_fees_and_earnings_for_a_month(db):
 
     start, end = months.month_bounds(DAY.date(), ZONE)
     home = overview.month_figures(db, DAY.date(), ZONE)
-    payments_page = ledger.ledger_page(
+    payments_page = ledger.staff_list(
         session=db,
         role=Role.STAFF,
         filters=ledger.LedgerFilter(start=start, end=end, statuses=(PaymentStatus.COMPLETED,)),
-    ).totals
+    ).totals.totals
     earned = sum(
         (
             month.net

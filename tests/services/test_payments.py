@@ -465,26 +465,26 @@ def test_staff_ledger_totals_and_filters(db, fake, gateway, staff, client, pendi
     paid_online(db, fake, gateway, client, pending)
     flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill")
     payments.send_queued_refunds(gateway=gateway)
-    page = ledger.ledger_page(session=db, role=staff.role)
+    page = ledger.staff_list(session=db, role=staff.role)
     assert page.total == 2
-    assert (page.totals.charged, page.totals.refunded, page.totals.net) == (
+    assert (page.totals.totals.charged, page.totals.totals.refunded, page.totals.totals.net) == (
         Decimal("517.50"),
         Decimal("17.50"),
         Decimal("500.00"),
     )
     # The fee share of the charge, less the fee share of the refund: R17.50 - round(17.50 x 450/517.50) = R2.28.
-    assert page.totals.platform_fees == Decimal("65.22")
-    refunds_only = ledger.ledger_page(
+    assert page.totals.totals.platform_fees == Decimal("65.22")
+    refunds_only = ledger.staff_list(
         session=db, role=staff.role, filters=ledger.LedgerFilter(kinds=(TransactionKind.REFUND,))
     )
     assert [r.amount for r in refunds_only.rows] == [Decimal("17.50")]
-    assert ledger.ledger_page(session=db, role=staff.role, filters=ledger.LedgerFilter(text="lindiwe")).total == 2
+    assert ledger.staff_list(session=db, role=staff.role, filters=ledger.LedgerFilter(text="lindiwe")).total == 2
     with pytest.raises(InvalidInput):
-        ledger.ledger_page(
+        ledger.staff_list(
             session=db, role=staff.role, filters=ledger.LedgerFilter(start=NOW, end=NOW - timedelta(days=1))
         )
     with pytest.raises(PermissionDenied):
-        ledger.ledger_page(session=db, role=Role.CLIENT)
+        ledger.staff_list(session=db, role=Role.CLIENT)
 
 
 def test_practitioner_earnings_by_month_are_service_amounts_less_their_share_of_refunds(
