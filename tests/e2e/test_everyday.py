@@ -204,3 +204,29 @@ def test_shift_and_a_letter_moderates_as_the_letter_does(db, offline):
     assert (
         db.scalar(select(func.count()).select_from(Review).where(Review.status == ReviewStatus.PENDING)) == waiting - 1
     )
+
+
+def test_a_save_on_another_tab_stays_on_that_tab_with_its_message(db, offline):
+    """Availability: a refused entry on "Time off" is shown there (the tabs do not jump back
+    to "Weekly hours" where nobody would see it), and so is the success once corrected."""
+    _, practitioner = people(db, "Zanele")
+    page = log_in(offline, practitioner.user.email, PASSWORD)
+    page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+    offline.open("/availability")
+    page.get_by_role("heading", name="Availability").wait_for(timeout=TIMEOUT)
+    time_off = page.get_by_role("tab", name="Time off")
+    time_off.click()
+    reason = page.get_by_role("textbox", name="Reason (only you and our staff see it)")
+    reason.fill("Family matters. " * 15)  # 239 characters; the most is 200
+    page.get_by_role("button", name="Add time off").click()
+    error = page.get_by_text(re.compile(r"The reason is \d+ characters; the most is 200"))
+    error.wait_for(timeout=TIMEOUT)
+    expect(time_off).to_have_attribute("aria-selected", "true")
+    expect(error).to_be_visible()
+    expect(reason).to_have_value("Family matters. " * 15)  # kept, to shorten
+    offline.screenshot("everyday-time-off-refused-on-its-tab")
+    reason.fill("Family matters")
+    page.get_by_role("button", name="Add time off").click()
+    page.get_by_text("Time off added.").wait_for(timeout=TIMEOUT)
+    expect(page.get_by_role("tab", name="Time off")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_text("Time off added.")).to_be_visible()
