@@ -141,29 +141,57 @@ def bench_search(rounds: int, workers: int) -> None:
         engine.dispose()
 
 
+def booking_slots(now: datetime) -> list[datetime]:
+    """One-hour session times the API will book from `now`: 07:00-20:00 SAST for a week,
+    starting the day after tomorrow (the API's clock is the real one)."""
+    first_day = (now.astimezone(SAST) + timedelta(days=2)).date()
+    return [
+        datetime.combine(first_day + timedelta(days=day), datetime.min.time(), SAST) + timedelta(hours=hour)
+        for day in range(7)
+        for hour in range(7, 21)
+    ]
+
+
+def issue_tokens(url: str, client_ids: list, now: datetime) -> dict:
+    """An access token per client, each naming a logged-in session of its own (which must be live)."""
+    engine = create_engine(url)
+    with Session(engine) as session:
+        bearer = {
+            client_id: tokens.issue(session=session, user=session.get_one(User, client_id), now=now).access_token
+            for client_id in client_ids
+        }
+        session.commit()
+    engine.dispose()
+    return bearer
+
+
+def booking_body(practitioner_id, start: datetime) -> dict:
+    """The JSON of `POST /api/bookings` for one in-person session at `start`."""
+    return {
+        "practitionerId": str(practitioner_id),
+        "sessionDate": start.date().isoformat(),
+        "sessionSlotId": start.isoformat(),
+        "meetingType": "in_person",
+    }
+
+
+def authorization(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: int, workers: int) -> None:
     url = sibling_database(database_url(), "avenrae_bench_api", recreate=True)
     migrate(url)
     print(f"\nPreparing {practitioners} practitioners and {clients:,} clients ...", flush=True)
     practitioner_ids, client_ids, _ = service_bench.prepare(url, practitioners, clients)
     now = datetime.now(UTC)
-    first_day = (now.astimezone(SAST) + timedelta(days=2)).date()
-    slots = [
-        datetime.combine(first_day + timedelta(days=day), datetime.min.time(), SAST) + timedelta(hours=hour)
-        for day in range(7)
-        for hour in range(7, 21)
-    ]
+    slots = booking_slots(now)
+    first_day = slots[0].date()
     chooser = random.Random(7)
     plan = [
         (chooser.choice(client_ids), chooser.choice(practitioner_ids), chooser.choice(slots)) for _ in range(attempts)
     ]
-    # A logged-in session per client (an access token names its session, which must be live).
-    with Session(create_engine(url)) as session:
-        bearer = {
-            client_id: tokens.issue(session=session, user=session.get_one(User, client_id), now=now).access_token
-            for client_id in client_ids
-        }
-        session.commit()
+    bearer = issue_tokens(url, client_ids, now)
 
     server, base = serve(url, workers)
     results = {"booked": 0, "taken": 0, "other": 0}
@@ -174,14 +202,7 @@ def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: 
         with httpx.Client(base_url=base, timeout=60) as client:
             for client_id, practitioner_id, start in share:
                 answer = client.post(
-                    "/api/bookings",
-                    json={
-                        "practitionerId": str(practitioner_id),
-                        "sessionDate": start.date().isoformat(),
-                        "sessionSlotId": start.isoformat(),
-                        "meetingType": "in_person",
-                    },
-                    headers={"Authorization": f"Bearer {bearer[client_id]}"},
+                    "/api/bookings", json=booking_body(practitioner_id, start), headers=authorization(bearer[client_id])
                 )
                 if answer.status_code == 201:
                     counts["booked"] += 1
