@@ -3,9 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.services import audit
-from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -15,8 +13,7 @@ PAGE_SIZE = 50
 user = signed_in(__file__)
 st.title("Audit log")
 
-with session_scope() as session:
-    known_actions = audit.actions(session=session, actor_role=user.role)
+known_actions = feedback.read(lambda session: audit.actions(session=session, actor_role=user.role))
 left, middle, right = st.columns([2, 2, 3])
 with left:
     period = widgets.date_range(key="audit_period")
@@ -31,14 +28,9 @@ if period is None:
     st.stop()
 start, end = fmt.day_bounds(*period)
 filters = audit.AuditFilter(actor=actor_text, actions=tuple(actions), target=target, start=start, end=end)
-try:
-    with session_scope() as session:
-        found, total = audit.search(
-            session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE
-        )
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
+found, total = feedback.read(
+    lambda session: audit.search(session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE)
+)
 
 pages = max(1, -(-total // PAGE_SIZE))
 if not found:
@@ -69,8 +61,9 @@ st.dataframe(
 @st.fragment
 def export() -> None:
     if st.button("Prepare CSV of every matching entry"):
-        with session_scope() as session:
-            data, rows = audit.export_csv(session=session, actor_role=user.role, filters=filters)
+        data, rows = feedback.read(
+            lambda session: audit.export_csv(session=session, actor_role=user.role, filters=filters)
+        )
         st.download_button(
             f"Download CSV ({fmt.count(rows, 'row')})",
             data,

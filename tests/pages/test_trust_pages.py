@@ -18,8 +18,9 @@ from avenrae.models import (
     VerificationApplication,
     VerificationStatus,
 )
-from avenrae.services import flows, verification
+from avenrae.services import audit, flows, verification
 from avenrae.services.bookings import Actor
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import format as fmt
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user, sample_document
 
@@ -264,3 +265,14 @@ def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page)
     app = app.run()
     assert not app.dataframe
     assert app.info[0].value == "Choose the last day of the period too."
+
+
+def test_the_audit_log_shows_a_refused_read_plainly_and_stops(db, page, monkeypatch):
+    def refused(**_):
+        raise InvalidInput({"page": "Pages start at 1 and hold at most 500 entries."})
+
+    monkeypatch.setattr(audit, "search", refused)
+    app = page("pages/audit.py", user=make_user(db, role=Role.ADMIN))
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Pages start at 1 and hold at most 500 entries."]
+    assert not app.dataframe and not any("times in" in c.value for c in app.caption)
