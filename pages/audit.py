@@ -1,53 +1,46 @@
 """Audit log: who did what, when, to which record; filter and export."""
 
-from datetime import UTC, datetime, time, timedelta
-
 import pandas as pd
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.services import audit
-from avenrae.services.errors import ServiceError
-from avenrae.ui import feedback
+from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
+
+PAGE_SIZE = 50
 
 user = signed_in(__file__)
 st.title("Audit log")
 
-today = datetime.now(UTC).date()
-with session_scope() as session:
-    known_actions = audit.actions(session=session, actor_role=user.role)
+known_actions = feedback.read(lambda session: audit.actions(session=session, actor_role=user.role))
 left, middle, right = st.columns([2, 2, 3])
-period = left.date_input("Period", value=(today - timedelta(days=30), today), format="DD/MM/YYYY")
+with left:
+    period = widgets.date_range(key="audit_period")
 actor_text = middle.text_input("Actor", placeholder="Name or e-mail")
 actions = right.multiselect("Action", known_actions, placeholder="All")
 left, right = st.columns([4, 1])
 target = left.text_input("Target", placeholder="A kind (review, booking, user, practitioner) or an id")
-page = right.number_input("Page", min_value=1, value=1, step=1)
+with right:
+    page = widgets.page_number(key="audit_page")
 
-if not isinstance(period, tuple) or len(period) != 2:
-    st.info("Choose the last day of the period too.")
+if period is None:
     st.stop()
-filters = audit.AuditFilter(
-    actor=actor_text,
-    actions=tuple(actions),
-    target=target,
-    start=datetime.combine(period[0], time(0), UTC),
-    end=datetime.combine(period[1] + timedelta(days=1), time(0), UTC),
+start, end = fmt.day_bounds(*period)
+filters = audit.AuditFilter(actor=actor_text, actions=tuple(actions), target=target, start=start, end=end)
+found, total = feedback.read(
+    lambda session: audit.search(session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE)
 )
-try:
-    with session_scope() as session:
-        found, total = audit.search(session=session, actor_role=user.role, filters=filters, page=int(page))
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
 
+pages = max(1, -(-total // PAGE_SIZE))
 if not found:
-    st.info("No entries match.")
+    st.info(
+        "No entries match."
+        if total == 0
+        else f"{fmt.count(total, 'entry', 'entries')} match, on {fmt.count(pages, 'page')}: there is no page {page}."
+    )
     st.stop()
-pages = max(1, -(-total // 50))
-st.caption(f"{fmt.count(total, 'entry', 'entries')} · page {int(page)} of {pages:,} · times in {fmt.default_zone()}")
+st.caption(f"{fmt.count(total, 'entry', 'entries')} · page {page} of {pages:,} · times in {fmt.default_zone()}")
 st.dataframe(
     pd.DataFrame(
         {
@@ -68,12 +61,13 @@ st.dataframe(
 @st.fragment
 def export() -> None:
     if st.button("Prepare CSV of every matching entry"):
-        with session_scope() as session:
-            data, rows = audit.export_csv(session=session, actor_role=user.role, filters=filters)
+        data, rows = feedback.read(
+            lambda session: audit.export_csv(session=session, actor_role=user.role, filters=filters)
+        )
         st.download_button(
             f"Download CSV ({fmt.count(rows, 'row')})",
             data,
-            file_name=f"avenrae-audit-{today}.csv",
+            file_name=f"avenrae-audit-{fmt.today()}.csv",
             mime="text/csv",
             type="primary",
         )

@@ -3,10 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.models import Role
 from avenrae.services import ledger
-from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, pickers
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -21,12 +19,9 @@ if user.role != Role.PRACTITIONER:
         st.stop()
     practitioner_id = chosen.practitioner_id
 
-try:
-    with session_scope() as session:
-        months = ledger.earnings(session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id)
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
+months = feedback.read(
+    lambda session: ledger.earnings(session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id)
+)
 
 st.caption(
     "From payments actually received and refunded, by the month the money moved, in your time zone. "

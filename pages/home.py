@@ -1,8 +1,5 @@
 """Home: is the platform healthy, and how is it doing right now."""
 
-import folium
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from avenrae.ui import format as fmt
@@ -36,52 +33,11 @@ if figures.practitioners == 0:
     st.stop()
 
 left, right = st.columns(2)
-specialization = pd.DataFrame(
-    {
-        "Specialization": [fmt.label(s) for s in figures.practitioners_by_specialization],
-        "Practitioners": list(figures.practitioners_by_specialization.values()),
-    }
-)
-left.plotly_chart(
-    px.bar(
-        specialization,
-        x="Specialization",
-        y="Practitioners",
-        title="Practitioners by specialization",
-        color_discrete_sequence=["#2F6B4F"],
-    ).update_layout(height=320, margin=dict(t=48, b=8, l=8, r=8)),
-    width="stretch",
-)
-status = pd.DataFrame(
-    {
-        "Status": [fmt.label(s) for s in figures.bookings_by_status],
-        "Bookings": list(figures.bookings_by_status.values()),
-    }
-)
-right.plotly_chart(
-    px.bar(
-        status, x="Status", y="Bookings", title="Bookings by status", color_discrete_sequence=["#B5793A"]
-    ).update_layout(height=320, margin=dict(t=48, b=8, l=8, r=8)),
-    width="stretch",
-)
+left.plotly_chart(overview.specialization_chart(figures), width="stretch")
+right.plotly_chart(overview.status_chart(figures), width="stretch")
 
 st.subheader("Where practitioners are")
-supply_map = maps.base_map()
-largest = max(city.practitioners for city in supply)
-for city in supply:
-    folium.CircleMarker(
-        location=(city.latitude, city.longitude),
-        radius=3 + 22 * (city.practitioners / largest) ** 0.5,
-        color="#2F6B4F",
-        fill=True,
-        fill_opacity=0.55,
-        weight=1,
-        tooltip=folium.Tooltip(
-            f"{fmt.escape(city.city)}, {fmt.escape(city.province)}: "
-            f"{city.practitioners:,} practitioners ({city.verified:,} verified)"
-        ),
-    ).add_to(supply_map)
-maps.show(supply_map, key="home_supply_map", height=420, returned_objects=[])
+maps.show(overview.supply_map(supply), key="home_supply_map", height=420, returned_objects=[])
 
 with st.expander("Database health"):
     st.write(

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.models import ReviewStatus
 from avenrae.services import reviews
 from avenrae.services.bookings import Actor
-from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, moderation
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -30,14 +28,11 @@ flagged_only = right.toggle("Flagged only", key="moderation_flagged")
 status = VIEWS[view]
 skipped: set = st.session_state.setdefault("moderation_skipped", set())
 
-try:
-    with session_scope() as session:
-        queued, total = reviews.queue(
-            session=session, actor=actor, filters=reviews.QueueFilter(status, flagged_only, words), limit=100
-        )
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
+queued, total = feedback.read(
+    lambda session: reviews.queue(
+        session=session, actor=actor, filters=reviews.QueueFilter(status, flagged_only, words), limit=100
+    )
+)
 
 waiting = [r for r in queued if r.id not in skipped] or queued
 if not waiting:

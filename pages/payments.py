@@ -1,8 +1,5 @@
 """Payments: the ledger for staff, totals, refunds owed, unmatched payments, and refunds."""
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 import pandas as pd
 import streamlit as st
 
@@ -32,10 +29,7 @@ words = st.text_input("Client, practitioner or reference", placeholder="Part of 
 if period is None:
     st.stop()
 
-# Days as the platform keeps them (its time zone), as the figures on Revenue & fees.
-zone = ZoneInfo(fmt.default_zone())
-start = datetime.combine(period[0], time(0), zone)
-end = datetime.combine(period[1] + timedelta(days=1), time(0), zone)
+start, end = fmt.day_bounds(*period)
 after, page_number = widgets.keyset_page(key="payments_pages", scope=(period, tuple(kinds), tuple(statuses), words))
 try:
     with session_scope() as session:

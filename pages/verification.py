@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.models import ApplicationStatus, VerificationStatus
 from avenrae.services import verification
 from avenrae.services.bookings import Actor
-from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui import verification as ui_verification
@@ -17,12 +15,7 @@ actor = Actor(user.id, user.role)
 st.title("Verification")
 feedback.show_flash()
 
-try:
-    with session_scope() as session:
-        mine = verification.mine(session=session, actor=actor)
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
+mine = feedback.read(lambda session: verification.mine(session=session, actor=actor))
 
 ui_verification.headline(mine)
 

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from avenrae.db import session_scope
 from avenrae.models import ApplicationStatus
 from avenrae.services import flows, verification
 from avenrae.services.bookings import Actor
-from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui import verification as ui_verification
@@ -24,12 +22,9 @@ VIEWS = {
 }
 FIRST = next(iter(VIEWS))
 view = st.segmented_control("Show", list(VIEWS), default=FIRST, key="verification_view") or FIRST
-try:
-    with session_scope() as session:
-        applications, total = verification.queue(session=session, actor=actor, statuses=VIEWS[view])
-except ServiceError as problem:
-    feedback.show_error(problem)
-    st.stop()
+applications, total = feedback.read(
+    lambda session: verification.queue(session=session, actor=actor, statuses=VIEWS[view])
+)
 
 if not applications:
     st.success("Nothing here.")

@@ -1,4 +1,4 @@
-"""Running a change from a form and telling the user how it went, in plain words."""
+"""Running a change from a form, or a read for a page, and telling the user how it went, in plain words."""
 
 from __future__ import annotations
 
@@ -22,6 +22,16 @@ def show_error(error: ServiceError) -> None:
         st.error("Please fix these:\n" + "\n".join(f"- {message}" for message in error.problems.values()))
     else:
         st.error(str(error))
+
+
+def read(query: Callable[[Session], T]) -> T:
+    """Run one read in its own session. On a ServiceError show it and stop the page."""
+    try:
+        with session_scope() as session:
+            return query(session)
+    except ServiceError as error:
+        show_error(error)
+        st.stop()
 
 
 def attempt(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -90,6 +90,13 @@ def today() -> date:
     """Today where the platform keeps its days (its time zone), not on the server's clock:
     after midnight in Johannesburg a UTC server still says yesterday."""
     return datetime.now(ZoneInfo(default_zone())).date()
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """The instants from the start of `first` to the end of `last` (exclusive), in days as the
+    platform keeps them (its time zone), as Revenue & fees counts them."""
+    zone = ZoneInfo(default_zone())
+    return datetime.combine(first, time(0), zone), datetime.combine(last + timedelta(days=1), time(0), zone)
 
 
 def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%a %d %b %Y, %H:%M") -> str:

@@ -1,9 +1,12 @@
 """Home page: live figures from the database, an empty state, a plain error when down."""
 
+import base64
+import json
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy
 import pytest
 import sqlalchemy.exc
 
@@ -21,6 +24,18 @@ def staff(db):
 
 def metric(app, label_start: str) -> str:
     return next(m.value for m in app.metric if m.label.startswith(label_start))
+
+
+def charts(app) -> dict[str, dict[str, int]]:
+    """Each bar chart's title and its bars as the user sees them."""
+    shown = {}
+    for chart in app.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        (bars,) = figure["data"]
+        heights = bars["y"]  # plotly sends numbers as a typed array: {"dtype": "i1", "bdata": base64}
+        heights = numpy.frombuffer(base64.b64decode(heights["bdata"]), heights["dtype"]).tolist()
+        shown[figure["layout"]["title"]["text"]] = dict(zip(bars["x"], heights, strict=True))
+    return shown
 
 
 def test_home_shows_live_figures(db, page, staff):
@@ -43,6 +58,10 @@ def test_home_shows_live_figures(db, page, staff):
     assert metric(app, "Platform fees") == "R60.00"
     assert metric(app, "Refunded") == "R460.00"
     assert any("Where practitioners are" in h.value for h in app.subheader)
+    assert charts(app) == {
+        "Practitioners by specialization": {"Healer": 1, "Prophet": 0, "Medium": 0, "Counselor": 1},
+        "Bookings by status": {"Pending": 0, "Confirmed": 0, "Completed": 1, "Cancelled": 1, "No show": 0},
+    }
 
 
 def test_home_without_practitioners_says_how_to_get_some(db, page, staff):

@@ -1,7 +1,8 @@
 """My reviews, Reviews, Review moderation, Verification, Verification queue and Audit log in AppTest."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -17,8 +18,10 @@ from avenrae.models import (
     VerificationApplication,
     VerificationStatus,
 )
-from avenrae.services import flows, verification
+from avenrae.services import audit, flows, verification
 from avenrae.services.bookings import Actor
+from avenrae.services.errors import InvalidInput
+from avenrae.ui import format as fmt
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user, sample_document
 
 
@@ -239,3 +242,58 @@ def test_the_audit_log_filters_and_exports_what_it_shows(db, page):
     app.text_input[1].input("nothing-like-this")
     app = app.run()
     assert app.info[0].value == "No entries match."
+
+
+def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page):
+    admin = make_user(db, role=Role.ADMIN)
+    zone = ZoneInfo(fmt.default_zone())
+    first_day = fmt.today() - timedelta(days=30)
+    first_midnight = datetime.combine(first_day, time(0), zone)  # 22:00 the day before in UTC
+
+    def entry(action: str, at: datetime) -> AuditLog:
+        return AuditLog(actor_id=admin.id, action=action, target_type="user", created_at=at)
+
+    db.add_all([entry("user.create", first_midnight) for _ in range(51)])
+    db.add(entry("user.edge", first_midnight - timedelta(seconds=1)))  # 23:59:59 the day before the period
+    db.add(entry("user.today", datetime.combine(fmt.today(), time(23, 59), zone)))
+    db.flush()
+
+    app = page("pages/audit.py", user=admin)
+    assert not app.exception
+    assert app.date_input(key="audit_period").value == (first_day, fmt.today())
+    assert app.caption[0].value == f"52 entries · page 1 of 2 · times in {fmt.default_zone()}"
+    shown = app.dataframe[0].value
+    assert len(shown) == 50 and shown["Action"].iloc[0] == "user.today"
+
+    app.number_input(key="audit_page").set_value(2)
+    app = app.run()
+    assert app.caption[0].value.startswith("52 entries · page 2 of 2 ·")
+    assert list(app.dataframe[0].value["Action"]) == ["user.create", "user.create"]
+
+    app.number_input(key="audit_page").set_value(3)
+    app = app.run()
+    assert not app.dataframe
+    assert app.info[0].value == "52 entries match, on 2 pages: there is no page 3."
+
+    app.number_input(key="audit_page").set_value(1)
+    app.date_input(key="audit_period").set_value((first_day - timedelta(days=1), first_day - timedelta(days=1)))
+    app = app.run()
+    assert app.caption[0].value.startswith("1 entry · page 1 of 1 ·")
+    assert list(app.dataframe[0].value["Action"]) == ["user.edge"]
+    assert app.dataframe[0].value["When"].iloc[0].endswith(", 23:59")
+
+    app.date_input(key="audit_period").set_value((first_day,))
+    app = app.run()
+    assert not app.dataframe
+    assert app.info[0].value == "Choose the last day of the period too."
+
+
+def test_the_audit_log_shows_a_refused_read_plainly_and_stops(db, page, monkeypatch):
+    def refused(**_):
+        raise InvalidInput({"page": "Pages start at 1 and hold at most 500 entries."})
+
+    monkeypatch.setattr(audit, "search", refused)
+    app = page("pages/audit.py", user=make_user(db, role=Role.ADMIN))
+    assert not app.exception
+    assert [e.value for e in app.error] == ["Pages start at 1 and hold at most 500 entries."]
+    assert not app.dataframe and not any("times in" in c.value for c in app.caption)
