@@ -81,8 +81,11 @@ if user.role == Role.PRACTITIONER:
     with st.form("practice"):
         st.subheader("Your practice")
         st.caption("This is what clients see when they search. Changing your town moves you on the map.")
-        practice = forms.practitioner_fields(profile)
-        if st.form_submit_button("Save practice"):
+        practice, choosing = forms.practitioner_fields(profile, key="account")
+        saved = st.form_submit_button("Save practice")
+        if saved and choosing:
+            location.ask_to_choose("Save practice")
+        elif saved:
             form = accounts.PractitionerProfileUpdate(**practice, pin=pin)
             feedback.attempt(
                 lambda s: accounts.update_practitioner_profile(session=s, user_id=user.id, form=form),

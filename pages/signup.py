@@ -40,12 +40,14 @@ with middle:
             autocomplete="new-password",
             help="At least 10 characters, mixing two of: lower-case, upper-case, digits, symbols.",
         )
-        practice = {}
+        practice, choosing = {}, False
         if role == Role.PRACTITIONER:
             st.subheader("Your practice")
-            practice = forms.practitioner_fields()
+            practice, choosing = forms.practitioner_fields(key="signup")
         submitted = st.form_submit_button("Create account", type="primary", width="stretch")
-    if submitted:
+    if submitted and choosing:
+        location.ask_to_choose("Create account")
+    elif submitted:
         form = accounts.SignUp(
             role=role,
             email=email,

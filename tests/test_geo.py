@@ -126,6 +126,37 @@ def test_ambiguous_names_offer_the_other_places():
     assert geo.locate("Chatsworth, Western Cape").place.province == "Western Cape"
 
 
+def test_an_ambiguous_name_gives_its_places_to_choose_from_the_answer_first():
+    assert geo.choices("Chatsworth") == ["Chatsworth, KwaZulu-Natal", "Chatsworth, Western Cape"]
+    assert geo.choices("  westville ") == ["Westville, KwaZulu-Natal", "Westville, Eastern Cape"]
+    assert geo.choices("Mamelodi") == ["Mamelodi, Gauteng", "Mamelodi, Mpumalanga"]
+
+
+@pytest.mark.parametrize(
+    "query", ["Umlazi", "Chatsworth, Western Cape", "Chatsworth, Durban", "4066", "Durban", "Nowhereville", ""]
+)
+def test_nothing_to_choose_when_a_query_is_not_ambiguous_or_not_found(query):
+    assert geo.choices(query) == []
+
+
+def test_durban_is_not_durbanville_once_called_d_urban():
+    assert geo.locate("Durban").alternatives == ()
+
+
+def test_every_choice_offered_leads_back_to_its_own_place():
+    offered = 0
+    for name in {place.name for place in geo.places()}:
+        labels = geo.choices(name)  # some names are street-like ("Kei Road") and not placed
+        if labels:
+            offered += 1
+            assert labels[0] == geo.locate(name).place.label
+            assert len(set(labels)) == len(labels)
+            for label in labels:
+                assert geo.locate(label).place.label == label
+                assert geo.choices(label) == []
+    assert offered >= 10
+
+
 @pytest.mark.parametrize(
     ("query", "postal_code", "names"),
     [

@@ -261,10 +261,17 @@ def _near(place: Place, others: list[Place]) -> bool:
     return any(km(place.latitude, place.longitude, o.latitude, o.longitude) <= NEAR_KM for o in others)
 
 
-def _alternatives(chosen: Place, places: list[Place], limit: int = 3) -> tuple[Place, ...]:
+def _alternatives(chosen: Place, places: list[Place], typed: str, limit: int = 3) -> tuple[Place, ...]:
+    """Places far from `chosen` that are called what was typed (or what `chosen` is called).
+
+    A place found only by an old or foreign name of its own is no alternative: "Durban" does
+    not mean Durbanville, once called D'Urban.
+    """
+    names = {loose_key(name_key(typed)), loose_key(name_key(chosen.name))}
     others: list[Place] = []
     for place in places:
-        if place is not chosen and not _near(place, [chosen, *others]):
+        same_name = loose_key(name_key(place.name)) in names
+        if same_name and place is not chosen and not _near(place, [chosen, *others]):
             others.append(place)
     return tuple(others[:limit])
 
@@ -317,7 +324,7 @@ def locate(query: str) -> Located:
                 Precision.CITY if approximate else Precision.PLACE,
                 postal_code=code if known_code in chosen.all_postal_codes else None,
                 unplaced=parsed.names[0] if approximate else None,
-                alternatives=() if context else _alternatives(chosen, places),
+                alternatives=() if context else _alternatives(chosen, places, parsed.names[0]),
             )
     # 2. The postal code, preferring a place the query also names.
     if by_code:
@@ -332,6 +339,25 @@ def locate(query: str) -> Located:
         if agreeing:
             return _located(text, agreeing[0], Precision.CITY, unplaced=parsed.names[0])
     raise PlaceNotFound(text, suggest_names(parsed.names[0] if parsed.names else text))
+
+
+def choices(query: str) -> list[str]:
+    """The places a person may mean by an ambiguous `query`, as text `locate` takes back.
+
+    ["Chatsworth, KwaZulu-Natal", "Chatsworth, Western Cape"]: the answer first, then its
+    alternatives. Only labels that lead back to their own place are offered (two same-named
+    places in one province share a label), so looking up the one chosen is the whole rule.
+    Empty when the query is not ambiguous, or not found.
+    """
+    try:
+        located = locate(query)
+    except PlaceNotFound:
+        return []
+    labels: list[str] = []
+    for place in (located.place, *located.alternatives):
+        if place.label not in labels and locate(place.label).place == place:
+            labels.append(place.label)
+    return labels if len(labels) > 1 and labels[0] == located.place.label else []
 
 
 # South Africa's mainland, generously: a pin outside it, or far from every place, is refused.

@@ -10,6 +10,7 @@ from avenrae.config import get_settings
 from avenrae.models import MeetingType, Specialization
 from avenrae.services.accounts import PractitionerProfile
 from avenrae.ui import format as fmt
+from avenrae.ui import location
 
 SPECIALIZATION_HELP = {
     Specialization.HEALER: "Traditional healing, herbs, ancestral guidance",
@@ -19,8 +20,14 @@ SPECIALIZATION_HELP = {
 }
 
 
-def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str, object]:
-    """The practice fields of sign-up and the account page, inside the caller's form."""
+def practitioner_fields(
+    current: PractitionerProfile | None = None, *, key: str = "practice"
+) -> tuple[dict[str, object], bool]:
+    """The practice fields of sign-up and the account page, inside the caller's form.
+
+    Also whether the caller should wait: the town typed is ambiguous and the choice between
+    its places has only now appeared (see `location.which_place`).
+    """
     specializations = list(Specialization)
     specialization = st.selectbox(
         "Specialization",
@@ -40,6 +47,8 @@ def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str,
         value=current.city or "" if current else "",
         help="Your suburb, township or town (“Umlazi”, “Soweto, Johannesburg”) or postal code. Clients find you there.",
     )
+    saved = f"{current.city}, {current.province}" if current and current.city else None
+    town, choosing = location.which_place(place, key=f"{key}_place", default=saved)
     left, right = st.columns(2)
     rate = left.number_input(
         "Rate per session (R)",
@@ -65,12 +74,13 @@ def practitioner_fields(current: PractitionerProfile | None = None) -> dict[str,
         format_func=lambda m: fmt.label(m.value),
     )
     bio = st.text_area("About you", value=current.bio if current else "", height=140)
-    return {
+    fields: dict[str, object] = {
         "specialization": specialization,
         "street_address": street,
-        "place": place,
+        "place": town,
         "rate_per_session": Decimal(str(rate)).quantize(Decimal("0.01")),
         "session_duration_minutes": int(duration),
         "meeting_types": offered,
         "bio": bio,
     }
+    return fields, choosing

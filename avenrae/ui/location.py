@@ -1,10 +1,12 @@
-"""Where a practitioner works: a map to pin it on, and the sentence saying where they were placed."""
+"""Where a place is: a map to pin it on, the choice between same-named places, and the sentence
+saying where a practitioner was placed."""
 
 from __future__ import annotations
 
 import folium
 import streamlit as st
 
+from avenrae import geo
 from avenrae.ui import format as fmt
 from avenrae.ui import maps
 
@@ -52,3 +54,37 @@ def placed(note: str | None) -> None:
     """'Clients find you at Umlazi, KwaZulu-Natal (postal area 4066)': what the geocoder made of a place."""
     if note:
         st.caption(f":material/location_on: Clients find you at {fmt.md(note)}.")
+
+
+def which_place(typed: str | None, *, key: str, default: str | None = None) -> tuple[str | None, bool]:
+    """What to look up for the place a person typed, and whether the choice is new to them.
+
+    When the name is ambiguous ("Chatsworth": KwaZulu-Natal or Western Cape) the geocoder's
+    candidates are offered as a choice, its answer first and selected (or `default`, the
+    place saved before, when it is one of them). The label chosen ("Chatsworth, Western
+    Cape") is what is then looked up, so which place it means stays the geocoder's rule.
+    The flag is True on the run the choice first appears: a form then shows it and waits,
+    rather than saving a place the person was not offered a choice about.
+    """
+    options = geo.choices(typed) if typed and typed.strip() else []
+    if not typed or not options:
+        return typed, False
+    widget = f"{key}_which_{geo.name_key(typed)}"
+    new = widget not in st.session_state
+    chosen = st.radio(
+        f"More than one place is called “{fmt.md(typed.strip())}”. Which do you mean?",
+        options,
+        index=options.index(default) if default in options else 0,
+        format_func=fmt.md,
+        horizontal=True,
+        key=widget,
+    )
+    return chosen, new
+
+
+def ask_to_choose(button: str) -> None:
+    """Why a form was not saved: the place typed is ambiguous and the choice just appeared."""
+    st.warning(
+        f"More than one place has the name you typed: choose yours under Town or city, then press {button} again.",
+        icon=":material/location_on:",
+    )

@@ -13,7 +13,7 @@ from avenrae.db import session_scope
 from avenrae.models import MeetingType, Specialization
 from avenrae.services import pricing, search
 from avenrae.ui import format as fmt
-from avenrae.ui import maps
+from avenrae.ui import location, maps
 
 COLOURS = {  # awesome-markers colour, and the same as a hex for legends and cells
     Specialization.HEALER: ("green", "#72B026"),
@@ -71,6 +71,8 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                 accept_new_options=True,
                 help="Pick or type a town, suburb, township or postal code, or click the map to search there.",
             )
+            with where:
+                place, _ = location.which_place(place, key=f"{key}_place")
         radius = radius_col.select_slider(
             "Within", RADII, value=25, format_func=lambda km: f"{km} km", key=f"{key}_radius"
         )
