@@ -118,25 +118,31 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
             session=session, booking_id=row.id, actor=actor, paid=ledger.paid(session, row.id), now=now
         )
     st.caption(bookings.policy_text())
-    reason_key = f"cancel_reason_{row.id}"
-    with st.form(f"cancel_{row.id}", border=False):
-        reason = st.text_input("Reason", key=reason_key)
-        on_behalf, override = None, None
-        if actor.is_operator:
-            on_behalf = st.radio("Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label)
-            if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)"):
-                override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid))
-        asked = st.form_submit_button("Cancel this booking…")
-    if asked:
-        st.session_state[CONFIRM_KEY] = {
-            "action": "cancel",
-            "booking": row.id,
-            "reason": reason,
-            "on_behalf": on_behalf,
-            "override": None if override is None else fmt.money(override),
-        }
+    # No form: ticking "by hand" shows the amount at once, and any change after asking is seen.
+    reason_key, by_hand_key, amount_key = (f"cancel_{part}_{row.id}" for part in ("reason", "by_hand", "refund"))
+    reason = st.text_input("Reason", key=reason_key)
+    on_behalf, override = None, None
+    if actor.is_operator:
+        on_behalf = st.radio(
+            "Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label, key=f"cancel_side_{row.id}"
+        )
+        if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=by_hand_key):
+            override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid), key=amount_key)
+    asked_for = {
+        "action": "cancel",
+        "booking": row.id,
+        "reason": reason,
+        "on_behalf": on_behalf,
+        "override": None if override is None else fmt.money(override),
+    }
+    if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
+        st.session_state[CONFIRM_KEY] = asked_for
     pending = st.session_state.get(CONFIRM_KEY)
     if not pending or pending["booking"] != row.id or pending["action"] != "cancel":
+        return
+    if pending != asked_for:  # changed since it was asked: never confirm what is no longer shown
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.caption("Changed since you asked: press “Cancel this booking…” again to see what it will do.")
         return
     side = pending["on_behalf"] or ("client" if user.role == Role.CLIENT else "practitioner")
     refund = pending["override"]
@@ -159,7 +165,8 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
             )
             if outcome:
                 payment.send_refunds(outcome.to_send)
-                _done(f"{fmt.md(title(user, row).rsplit(' · ', 1)[0])}: {outcome.message}", reason_key)
+                message = f"{fmt.md(title(user, row).rsplit(' · ', 1)[0])}: {outcome.message}"
+                _done(message, reason_key, by_hand_key, amount_key)
             else:
                 st.session_state.pop(CONFIRM_KEY, None)
         if no.button("Keep it", key=f"keep_{row.id}"):

@@ -186,6 +186,32 @@ def test_keep_it_changes_nothing_and_another_booking_has_its_own_empty_reason(db
     assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
 
 
+def test_a_refund_set_by_hand_is_shown_at_once_and_a_change_withdraws_the_question(db, page, healer, client, staff):
+    booking = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=staff)
+    app.selectbox(key="bookings_pick").set_value(str(booking.id)).run()
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Goodwill, agreed by phone")
+    app.checkbox(key=f"cancel_by_hand_{booking.id}").check()
+    app = app.run()
+    amount = app.number_input(key=f"cancel_refund_{booking.id}")  # shown as soon as it is ticked
+    assert amount.value == 460.0
+    amount.set_value(100.0)
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert "R100.00 of the R460.00 paid goes back" in app.warning[0].value
+    app.number_input(key=f"cancel_refund_{booking.id}").set_value(50.0)
+    app = app.run()
+    assert not app.warning  # the question about R100.00 is gone, not left to be confirmed
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert "R50.00 of the R460.00 paid goes back" in app.warning[0].value
+    button(app, "Yes, cancel this booking").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("50.00")
+
+
 def test_a_no_show_is_recorded_only_after_confirming(db, page, healer, client):
     booking = paid(db, healer, client, -2)
     app = page("pages/bookings.py", user=healer.user)
