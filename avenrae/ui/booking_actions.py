@@ -5,6 +5,7 @@ booking and asks first, saying the refund it gives; forms start empty after a su
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import datetime
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from avenrae.ui import format as fmt
 
 SELECTED_KEY = "bookings_selected"
 CONFIRM_KEY = "bookings_confirm"
+PICK_KEY = "bookings_pick"
 
 
 def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
@@ -50,13 +52,14 @@ def choose(rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.A
     if not options:
         return None
     ids = list(options)
-    chosen = st.selectbox(
-        "Booking",
-        ids,
-        index=ids.index(wanted) if wanted in options else 0,
-        format_func=lambda key: title(user, options[key]),
-        key="bookings_pick",
-    )
+    labels = {key: title(user, row) for key, row in options.items()}
+    # A keyed selectbox keeps showing the label it first drew for its choice (a booking just
+    # cancelled still read "Pending"): its key names the labels, so new labels make a new
+    # widget, which starts on the choice carried over by SELECTED_KEY.
+    key = f"{PICK_KEY}_{zlib.crc32(repr(sorted(labels.items())).encode()):08x}"
+    if key not in st.session_state:
+        st.session_state[key] = wanted if wanted in options else ids[0]
+    chosen = st.selectbox("Booking", ids, format_func=labels.__getitem__, key=key)
     st.session_state[SELECTED_KEY] = chosen
     return options[chosen]
 

@@ -128,6 +128,8 @@ def test_a_client_cancels_one_of_two_paid_bookings_and_the_other_is_untouched(db
     # Still the booking acted on: its details, now cancelled, are what the page shows.
     page.get_by_text(re.compile(rf"^{re.escape(when)}–")).wait_for(timeout=TIMEOUT)
     page.get_by_text(re.compile(r"Status: Cancelled")).wait_for(timeout=TIMEOUT)
+    # ... and so does the booking picker, not the state it was first drawn with.
+    expect(page.get_by_role("combobox", name="Booking")).to_have_value(re.compile(r"· Cancelled$"))
 
 
 def test_staff_pay_out_an_owed_refund_and_both_sides_read_the_same(db, offline, browser, app_url):
