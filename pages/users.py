@@ -33,10 +33,4 @@ st.caption(f"{fmt.rows(found.total, exact, 'user')} · page {found.page} of {'' 
 users.table(found.rows)
 
 st.subheader("Change a user")
-chosen = st.selectbox(
-    "User",
-    found.rows,
-    format_func=lambda r: f"{r.first_name} {r.last_name} <{r.email}>",
-    help="Users on this page of the results.",
-)
-users.change_controls(admin, chosen)
+users.change_controls(admin, users.choose(found.rows))

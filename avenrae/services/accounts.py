@@ -49,6 +49,7 @@ PASSWORD_MAX_LENGTH = 1024
 SELF_SERVICE_ROLES = tuple(role for role in Role if role in MEMBERS)
 STAFF_ROLES = tuple(role for role in Role if role in EMPLOYEES)
 MAX_RATE = Decimal("100000.00")
+DEACTIVATION_REASON_MAX_LENGTH = 500
 
 
 # --- passwords ---------------------------------------------------------------------
@@ -823,14 +824,27 @@ def change_role(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, ro
     return user
 
 
+def deactivation_reason(reason: str | None) -> str:
+    """The reason for a deactivation, trimmed; InvalidInput (field `reason`) when it is empty.
+    `set_active` applies it, and the Users page asks it before its confirmation."""
+    if not (reason or "").strip():
+        raise InvalidInput({"reason": "Say why you are deactivating this account; the audit log keeps the reason."})
+    try:
+        return text(reason, label="The reason", max_length=DEACTIVATION_REASON_MAX_LENGTH)
+    except FieldError as exc:
+        raise InvalidInput({"reason": str(exc)}) from None
+
+
 def set_active(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, active: bool, reason: str = "") -> User:
-    """Deactivate (signs them out everywhere) or reactivate a user."""
+    """Deactivate (signs them out everywhere; needs a reason) or reactivate a user."""
     actor = _require_admin(session, actor_id)
     user = _get_or_raise(session, user_id)
-    if user.is_active == active:
-        return user
     if not active and user.id == actor.id:
         raise PermissionDenied("You cannot deactivate your own account.")
+    if not active:
+        reason = deactivation_reason(reason)
+    if user.is_active == active:
+        return user
     before = _snapshot(user)
     user.is_active = active
     if not active:

@@ -1,5 +1,6 @@
 """The Users page's parts: the staff-account form, the results table and the controls that
-change one user. Each change goes through `accounts`, which audits it."""
+change one user. Each change goes through `accounts`, which audits it; deactivating needs a
+reason and asks first, naming the person."""
 
 from __future__ import annotations
 
@@ -8,8 +9,13 @@ import streamlit as st
 
 from avenrae.services import accounts
 from avenrae.services.accounts import CurrentUser, UserRow
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
+
+PICK_KEY = "users_pick"
+REASON_KEY = "users_reason"
+CONFIRM_KEY = "users_confirm"  # the id of the user a deactivation waits to be confirmed for
 
 
 def create_staff_form(admin: CurrentUser) -> None:
@@ -52,28 +58,43 @@ def table(rows: list[UserRow]) -> None:
     )
 
 
+def who(row: UserRow) -> str:
+    return f"{row.first_name} {row.last_name} <{row.email}>"
+
+
+def choose(rows: list[UserRow]) -> UserRow:
+    """The user to change, picked by id and read from this run's rows, so the controls
+    below match the table after a change (a picked row object would keep its old state)."""
+    options = {str(row.id): row for row in rows}
+    picked = st.selectbox(
+        "User",
+        list(options),
+        format_func=lambda key: who(options[key]),
+        help="Users on this page of the results.",
+        key=PICK_KEY,
+    )
+    return options[picked] if picked in options else rows[0]
+
+
 def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
     """Role, active and password controls for one user, with one reason for the audit log."""
-    reason = st.text_input("Reason (kept in the audit log)")
+    reason = st.text_input("Reason (kept in the audit log)", key=REASON_KEY, help="Needed to deactivate someone.")
     roles_col, active_col, password_col = st.columns(3)
     with roles_col:
         _role_control(admin, chosen, reason)
     with active_col:
         if chosen.is_active:
-            if st.button("Deactivate", type="secondary"):
+            asked = st.button("Deactivate", type="secondary")
+        else:
+            asked = False
+            if st.button("Reactivate"):
                 feedback.attempt(
                     lambda s: accounts.set_active(
-                        session=s, actor_id=admin.id, user_id=chosen.id, active=False, reason=reason
+                        session=s, actor_id=admin.id, user_id=chosen.id, active=True, reason=reason
                     ),
-                    success=f"{fmt.md(chosen.email)} is deactivated and logged out everywhere.",
+                    success=f"{fmt.md(who(chosen))} can log in again.",
+                    clears=(REASON_KEY,),
                 )
-        elif st.button("Reactivate"):
-            feedback.attempt(
-                lambda s: accounts.set_active(
-                    session=s, actor_id=admin.id, user_id=chosen.id, active=True, reason=reason
-                ),
-                success=f"{fmt.md(chosen.email)} can log in again.",
-            )
     with password_col:
         temporary_password = st.text_input("New temporary password", type="password", key="reset_password")
         if st.button("Set temporary password"):
@@ -83,6 +104,41 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                 ),
                 success=f"{fmt.md(chosen.email)} must choose a new password at their next login.",
             )
+    _deactivation(admin, chosen, reason, asked=asked)
+
+
+def _deactivation(admin: CurrentUser, chosen: UserRow, reason: str, *, asked: bool) -> None:
+    """Deactivate asks first, naming the person; the service's rule on the reason is checked
+    before asking, so nobody confirms something that will be refused."""
+    if asked:
+        st.session_state.pop(CONFIRM_KEY, None)
+        try:
+            accounts.deactivation_reason(reason)
+        except InvalidInput as error:
+            feedback.show_error(error)
+            return
+        st.session_state[CONFIRM_KEY] = chosen.id
+    if not chosen.is_active or st.session_state.get(CONFIRM_KEY) != chosen.id:
+        st.session_state.pop(CONFIRM_KEY, None)  # asked about someone no longer picked, or already inactive
+        return
+    with st.container(border=True):
+        st.warning(
+            f"Deactivate **{fmt.md(who(chosen))}**? They are logged out everywhere and cannot log in until reactivated."
+        )
+        st.caption("Reason: " + fmt.md(reason.strip()))
+        yes, keep = st.columns(2)
+        if yes.button("Yes, deactivate", type="primary", key="confirm_deactivate"):
+            feedback.attempt(
+                lambda s: accounts.set_active(
+                    session=s, actor_id=admin.id, user_id=chosen.id, active=False, reason=reason
+                ),
+                success=f"{fmt.md(who(chosen))} is deactivated and logged out everywhere.",
+                clears=(REASON_KEY, CONFIRM_KEY),
+            )
+            st.session_state.pop(CONFIRM_KEY, None)  # only reached when refused; the error is shown
+        if keep.button("Keep active", key="keep_active"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            st.rerun()
 
 
 def _role_control(admin: CurrentUser, chosen: UserRow, reason: str) -> None:

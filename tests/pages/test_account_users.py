@@ -1,5 +1,8 @@
 """The account page and the admin Users page."""
 
+import re
+
+import pytest
 from sqlalchemy import select
 
 from avenrae.models import AuditLog, Role, User
@@ -71,22 +74,117 @@ def test_practitioner_unknown_town_is_refused(db, page):
     assert practitioner.city == "Durban"
 
 
-def test_admin_finds_and_deactivates_a_user_with_a_reason(db, page):
+def plain(markdown: str) -> str:
+    """Markdown as a reader sees it: no bold marks, no escapes, no invisible word joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "")).replace("\u2060", "")
+
+
+def buttons(app) -> list[str]:
+    return [b.label for b in app.button]
+
+
+def users_page_at(db, page, query):
     admin = make_user(db, role=Role.ADMIN, first_name="Amahle")
+    app = page("pages/users.py", user=admin)
+    fields(app)["Search by name or email"].input(query)
+    return admin, app.run()
+
+
+def deactivations(db):
+    return db.scalars(select(AuditLog).where(AuditLog.action == "user.deactivate")).all()
+
+
+def test_admin_finds_and_deactivates_a_user_with_a_reason(db, page):
     target = make_client(db, first_name="Sipho", last_name="Ndlovu", email="sipho@example.co.za")
     make_client(db, first_name="Lerato", email="lerato@example.co.za")
-    app = page("pages/users.py", user=admin)
-    fields(app)["Search by name or email"].input("sipho")
-    app = app.run()
+    admin, app = users_page_at(db, page, "sipho")
     frame = app.dataframe[0].value
     assert list(frame["Email"]) == ["sipho@example.co.za"]
     fields(app)["Reason (kept in the audit log)"].input("fraud report")
-    app = click(app, "Deactivate")
+    app = click(click(app, "Deactivate"), "Yes, deactivate")
     assert not app.exception
     assert "deactivated" in app.success[0].value
     assert fresh(db, User, target.id).is_active is False
-    entry = db.scalar(select(AuditLog).where(AuditLog.action == "user.deactivate"))
+    [entry] = deactivations(db)
     assert (entry.actor_id, entry.reason) == (admin.id, "fraud report")
+
+
+def test_deactivate_asks_first_naming_the_person_and_keep_changes_nothing(db, page):
+    target = make_client(db, first_name="Zanele", last_name="Trial", email="zanele@example.co.za")
+    _, app = users_page_at(db, page, "zanele")
+    fields(app)["Reason (kept in the audit log)"].input("asked to close the account")
+    app = click(app, "Deactivate")
+    assert not app.exception and not app.success
+    assert [plain(w.value) for w in app.warning] == [
+        "Deactivate Zanele Trial <zanele@example.co.za>? "
+        "They are logged out everywhere and cannot log in until reactivated."
+    ]
+    assert {"Yes, deactivate", "Keep active"} <= set(buttons(app))
+    assert fresh(db, User, target.id).is_active is True
+    app = click(app, "Keep active")
+    assert not app.exception and not app.warning and not app.success
+    assert "Yes, deactivate" not in buttons(app) and "Deactivate" in buttons(app)
+    assert fields(app)["Reason (kept in the audit log)"].value == "asked to close the account"
+    assert fresh(db, User, target.id).is_active is True
+    assert deactivations(db) == []
+
+
+def test_yes_deactivates_and_the_button_then_reads_reactivate(db, page):
+    target = make_client(db, first_name="Zanele", last_name="Trial", email="zanele@example.co.za")
+    admin, app = users_page_at(db, page, "zanele")
+    fields(app)["Reason (kept in the audit log)"].input("  duplicate account ")
+    app = click(click(app, "Deactivate"), "Yes, deactivate")
+    assert not app.exception and not app.warning
+    assert plain(app.success[0].value) == (
+        "Zanele Trial <zanele@example.co.za> is deactivated and logged out everywhere."
+    )
+    assert fresh(db, User, target.id).is_active is False
+    [entry] = deactivations(db)
+    assert (entry.actor_id, entry.target_id, entry.reason) == (admin.id, str(target.id), "duplicate account")
+    assert list(app.dataframe[0].value["Active"]) == [False]
+    assert "Reactivate" in buttons(app) and "Deactivate" not in buttons(app)
+    assert fields(app)["Reason (kept in the audit log)"].value == ""
+    # and back again: the button follows at once this way too
+    app = click(app, "Reactivate")
+    assert not app.exception
+    assert fresh(db, User, target.id).is_active is True
+    assert "Deactivate" in buttons(app) and "Reactivate" not in buttons(app)
+
+
+def test_the_picked_user_stays_picked_after_deactivating_them(db, page):
+    make_client(db, first_name="Zanele", last_name="Other", email="zanele.other@example.co.za")
+    target = make_client(db, first_name="Zanele", last_name="Trial", email="zanele@example.co.za")
+    _, app = users_page_at(db, page, "zanele")
+    picker = next(s for s in app.selectbox if s.label == "User")
+    picker.select(str(target.id))
+    app = app.run()
+    fields(app)["Reason (kept in the audit log)"].input("duplicate account")
+    app = click(app, "Deactivate")
+    assert "Zanele Trial" in plain(app.warning[0].value)
+    app = click(app, "Yes, deactivate")
+    assert fresh(db, User, target.id).is_active is False
+    assert next(s for s in app.selectbox if s.label == "User").value == str(target.id)
+    assert "Reactivate" in buttons(app)
+    fields(app)["Search by name or email"].input("zanele.other")  # the picked one is not in these results
+    app = app.run()
+    assert not app.exception
+    assert "Deactivate" in buttons(app)
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_deactivating_without_a_reason_is_refused_in_plain_words(db, page, reason):
+    target = make_client(db, first_name="Zanele", last_name="Trial", email="zanele@example.co.za")
+    _, app = users_page_at(db, page, "zanele")
+    if reason:
+        fields(app)["Reason (kept in the audit log)"].input(reason)
+    app = click(app, "Deactivate")
+    assert not app.exception and not app.success and not app.warning
+    assert [e.value for e in app.error] == [
+        "Say why you are deactivating this account; the audit log keeps the reason."
+    ]
+    assert "Yes, deactivate" not in buttons(app)
+    assert fresh(db, User, target.id).is_active is True
+    assert deactivations(db) == []
 
 
 def test_admin_creates_an_analyst_and_sees_errors_in_plain_words(db, page):

@@ -39,7 +39,7 @@ NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
         pytest.param(lambda db, user: tokens.revoke_all(session=db, user_id=user.id), id="logged out everywhere"),
         pytest.param(
             lambda db, user: accounts.set_active(
-                session=db, actor_id=make_user(db, role=Role.ADMIN).id, user_id=user.id, active=False
+                session=db, actor_id=make_user(db, role=Role.ADMIN).id, user_id=user.id, active=False, reason="test"
             ),
             id="deactivated",
         ),

@@ -325,7 +325,7 @@ def test_only_admins_administer(db):
     staff = make_user(db, role=Role.STAFF)
     target = make_user(db, role=Role.ANALYST)
     with pytest.raises(PermissionDenied):
-        accounts.set_active(session=db, actor_id=staff.id, user_id=target.id, active=False)
+        accounts.set_active(session=db, actor_id=staff.id, user_id=target.id, active=False, reason="test")
     with pytest.raises(PermissionDenied):
         accounts.create_staff_user(session=db, actor_id=staff.id, form=staff_form())
 
@@ -376,14 +376,14 @@ def test_admins_cannot_lock_themselves_out(db):
     # An admin can neither demote nor deactivate themselves, so some admin always remains.
     admin = make_user(db, role=Role.ADMIN)
     with pytest.raises(PermissionDenied, match="own account"):
-        accounts.set_active(session=db, actor_id=admin.id, user_id=admin.id, active=False)
+        accounts.set_active(session=db, actor_id=admin.id, user_id=admin.id, active=False, reason="leaving")
     with pytest.raises(PermissionDenied, match="own role"):
         accounts.change_role(session=db, actor_id=admin.id, user_id=admin.id, role=Role.STAFF)
     colleague = make_user(db, role=Role.ADMIN)
     accounts.change_role(session=db, actor_id=colleague.id, user_id=admin.id, role=Role.STAFF)
     assert db.get(User, admin.id).role == Role.STAFF
     with pytest.raises(PermissionDenied):  # no longer an admin
-        accounts.set_active(session=db, actor_id=admin.id, user_id=colleague.id, active=False)
+        accounts.set_active(session=db, actor_id=admin.id, user_id=colleague.id, active=False, reason="test")
 
 
 def test_deactivation_signs_out_and_reactivation_restores(db):
@@ -401,6 +401,32 @@ def test_deactivation_signs_out_and_reactivation_restores(db):
         "user.activate",
         "user.deactivate",
     ]
+
+
+@pytest.mark.parametrize("reason", ["", "   \n\t "])
+def test_deactivating_needs_a_reason(db, reason):
+    admin = make_user(db, role=Role.ADMIN)
+    client = make_client(db, email="zanele@example.co.za")
+    pair = tokens.issue(session=db, user=client)
+    with pytest.raises(InvalidInput) as refused:
+        accounts.set_active(session=db, actor_id=admin.id, user_id=client.id, active=False, reason=reason)
+    assert refused.value.problems == {
+        "reason": "Say why you are deactivating this account; the audit log keeps the reason."
+    }
+    db.expire_all()
+    assert db.get(User, client.id).is_active
+    assert tokens.rotate(session=db, refresh_token=pair.refresh_token)  # still logged in
+    assert audit_rows(db, "user.deactivate") == []
+
+
+def test_the_deactivation_reason_is_kept_trimmed(db):
+    admin = make_user(db, role=Role.ADMIN)
+    client = make_client(db)
+    accounts.set_active(session=db, actor_id=admin.id, user_id=client.id, active=False, reason="  fraud report \n")
+    [entry] = audit_rows(db, "user.deactivate")
+    assert entry.reason == "fraud report"
+    with pytest.raises(InvalidInput, match="cut 1"):
+        accounts.deactivation_reason("x" * (accounts.DEACTIVATION_REASON_MAX_LENGTH + 1))
 
 
 def test_temporary_password_replaces_the_old_one(db):
@@ -423,7 +449,7 @@ def test_missing_user_is_not_found(db):
     import uuid
 
     with pytest.raises(NotFound):
-        accounts.set_active(session=db, actor_id=admin.id, user_id=uuid.uuid4(), active=False)
+        accounts.set_active(session=db, actor_id=admin.id, user_id=uuid.uuid4(), active=False, reason="test")
 
 
 def test_search_by_words_role_and_pages(db):
