@@ -2,16 +2,19 @@
 
 import streamlit as st
 
-from avenrae.ui import auth, navigation
-from avenrae.ui.page import guard
+from avenrae.ui import auth
+from avenrae.ui.page import asked_for, go_on, guard
 
 guard(__file__)
+asked = asked_for()
 
 _, middle, _ = st.columns([1, 2, 1])
 with middle:
     st.title("Log in to Avenrae")
     if notice := auth.take_notice():
         st.info(notice)
+    if asked is not None:
+        st.info(f"Log in to open {asked.title}.")
     with st.form("login"):
         email = st.text_input("Email", autocomplete="email")
         password = st.text_input("Password", type="password", autocomplete="current-password")
@@ -22,5 +25,5 @@ with middle:
         if refusal:
             st.error(refusal)
         else:
-            st.switch_page(navigation.default_page(auth.current_user()))
+            go_on(auth.current_user())
     st.page_link("pages/signup.py", label="New to Avenrae? Create an account", icon=":material/person_add:")

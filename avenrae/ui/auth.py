@@ -138,10 +138,6 @@ def unread_notifications(user: CurrentUser | None) -> int:
         return notifications.unread_count(session=session, user_id=user.id)
 
 
-def has_notice() -> bool:
-    return bool(st.session_state.get(NOTICE_KEY))
-
-
 def take_notice() -> str | None:
     """A message for the login page about why the last session ended, shown once."""
     return st.session_state.pop(NOTICE_KEY, None)

@@ -2,13 +2,17 @@
 
 One registry: app.py builds the navigation from it and each page's guard checks it,
 so a page's roles are written down once. Pages a role may not open are still routed
-(hidden), so opening one by URL shows the refusal instead of a silent redirect.
+(hidden), so opening one by URL shows the refusal instead of a silent redirect; a
+visitor who is not logged in is sent to log in, and the login page returns them to the
+page they asked for (only ever one of these pages, never a URL from outside).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
 
@@ -88,6 +92,28 @@ def default_page(user: CurrentUser | None) -> str:
     if user.role == Role.CLIENT:
         return "pages/search.py"
     return "pages/home.py"
+
+
+RETURN_PARAM = "next"  # the login page's query parameter: the page asked for, and its own query
+
+
+def return_target(spec: PageSpec, query: Mapping[str, str]) -> str:
+    """What the login page is given to return to: the page's URL path and its query."""
+    query = {key: value for key, value in query.items() if key != RETURN_PARAM}
+    return f"{spec.url_path}?{urlencode(query)}" if query else spec.url_path
+
+
+def return_page(target: str | None) -> tuple[PageSpec, dict[str, str]] | None:
+    """The page (and its query) a return target names. Only a page for logged-in users;
+    anything else (another site, an unknown path, the login page itself) is None."""
+    if not target:
+        return None
+    path, _, query = target.partition("?")
+    spec = next((s for s in PAGES if s.roles and s.url_path == path), None)
+    if spec is None:
+        return None
+    params = {key: value for key, value in parse_qsl(query) if key != RETURN_PARAM}
+    return spec, params
 
 
 def build(user: CurrentUser | None, logout_page, unread: int = 0) -> dict[str, list[st.Page]]:

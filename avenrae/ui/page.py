@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NoReturn
 
 import psycopg
 import sqlalchemy.exc
@@ -16,6 +17,7 @@ from avenrae.services.accounts import CurrentUser
 from avenrae.ui import auth, navigation
 
 log = logging.getLogger(__name__)
+LOGIN_PAGE = "pages/login.py"
 NO_ACCESS = "You do not have access to this page."
 DATABASE_UNAVAILABLE = (
     "Avenrae cannot reach its database right now, so this page cannot be shown. Nothing you saved is lost; "
@@ -54,7 +56,8 @@ def _reload_when_back() -> None:
 
 
 def guard(page_file: str) -> CurrentUser | None:
-    """Stop the page with a refusal unless the current visitor may open it."""
+    """Stop the page with a refusal unless the current visitor may open it. A visitor who is
+    not logged in is sent to log in instead, and comes back here (with this query) after."""
     spec = navigation.spec_for(page_file)
     try:
         user = auth.current_user()
@@ -62,9 +65,10 @@ def guard(page_file: str) -> CurrentUser | None:
         database_unavailable(exc)
         st.stop()
     if not navigation.allowed(spec, user):
-        if user is None and auth.has_notice():  # the session just ended: say why, where one logs in again
-            st.switch_page("pages/login.py")
-        if user is not None and not spec.roles:
+        if user is None:  # any page but login and sign-up; if the session just ended, login says why
+            target = navigation.return_target(spec, st.query_params.to_dict())
+            st.switch_page(LOGIN_PAGE, query_params={navigation.RETURN_PARAM: target})
+        if not spec.roles:
             st.info("You are already logged in.")
         else:
             st.error(NO_ACCESS)
@@ -77,3 +81,18 @@ def signed_in(page_file: str) -> CurrentUser:
     user = guard(page_file)
     assert user is not None, "pages for logged-in users must not list ANONYMOUS"
     return user
+
+
+def asked_for() -> navigation.PageSpec | None:
+    """On the login page: the page the visitor asked for before logging in, if any."""
+    asked = navigation.return_page(st.query_params.get(navigation.RETURN_PARAM))
+    return asked[0] if asked else None
+
+
+def go_on(user: CurrentUser | None) -> NoReturn:
+    """Just logged in: to the page asked for, with its query, if this user may open it;
+    otherwise to the role's first page."""
+    asked = navigation.return_page(st.query_params.get(navigation.RETURN_PARAM))
+    if asked is not None and navigation.allowed(asked[0], user):
+        st.switch_page(asked[0].path, query_params=asked[1])
+    st.switch_page(navigation.default_page(user))

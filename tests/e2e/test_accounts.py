@@ -1,10 +1,14 @@
-"""Accounts in a real browser: sign up, log out, a refused login, remember me, admin's Users page."""
+"""Accounts in a real browser: sign up, log out, a refused login, remember me, admin's Users page,
+and a page opened while logged out that opens after logging in."""
 
+import re
 import time
 import uuid
 
 import pytest
+from sqlalchemy import create_engine, select
 
+from avenrae.models import Practitioner, User
 from avenrae.seed import DEMO_PASSWORD
 from tests.e2e.conftest import TIMEOUT
 
@@ -87,11 +91,38 @@ def test_admin_sees_users_and_a_client_cannot_open_them(offline):
 
     client = offline.__class__(offline.context.browser, offline.app_url)
     try:
-        page = client.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+        # Kept logged in, so the address opened next (a new session) is still the client's.
+        page = client.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD, remember=True)
         heading(page, "Find practitioners")
+        session_cookie(client)
         page = client.open("/users")
         page.get_by_text("You do not have access to this page.").wait_for(timeout=TIMEOUT)
         assert page.get_by_role("heading", name="Users").count() == 0
         client.screenshot("users-refused")
     finally:
         client.context.close()
+
+
+def test_a_booking_link_opened_while_logged_out_opens_after_logging_in(offline, e2e_database_url):
+    engine = create_engine(e2e_database_url)
+    with engine.connect() as connection:
+        practitioner_id = connection.scalar(
+            select(Practitioner.id).join(User).where(User.email == "practitioner@demo.avenrae.co.za")
+        )
+    engine.dispose()
+    # Logged in without "Keep me logged in": opening an address starts a new session, logged out.
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    heading(page, "Find practitioners")
+    page = offline.open(f"/book?practitioner={practitioner_id}")
+    heading(page, "Log in to Avenrae")
+    page.get_by_text("Log in to open Book a session.").wait_for(timeout=TIMEOUT)
+    assert page.get_by_text("You do not have access to this page.").count() == 0
+    offline.screenshot("login-for-a-page")
+
+    page.get_by_role("textbox", name="Email", exact=True).fill("client@demo.avenrae.co.za")
+    page.get_by_role("textbox", name="Password", exact=True).fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    heading(page, "Book a session")
+    heading(page, "Nomvula Mkhize")  # the practitioner of the link, not a picker to choose one
+    page.wait_for_url(re.compile(rf"/book\?practitioner={practitioner_id}$"), timeout=TIMEOUT)
+    offline.screenshot("login-for-a-page-landed")
