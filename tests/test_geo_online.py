@@ -169,6 +169,7 @@ def test_server_errors_and_timeouts_leave_the_offline_answer_and_cache_nothing(d
 
     nominatim.status, nominatim.delay = 200, 1.5
     monkeypatch.setattr(get_settings(), "nominatim_timeout_seconds", 0.3)
+    time.sleep(1.0)  # the next turn has come
     started = time.monotonic()
     with pytest.raises(geo.PlaceNotFound):
         geo.resolve("Sea Point", session=db)
@@ -199,8 +200,9 @@ def _resolve_in_a_server_process(url: str, query: str) -> None:
     engine.dispose()
 
 
-def test_at_most_one_request_a_second_across_server_processes(db, nominatim, test_database_url):
+def test_at_most_one_request_a_second_across_server_processes(db, nominatim, test_database_url, monkeypatch):
     """Several app servers ask at the same moment: the turn is the database's, not a process's."""
+    monkeypatch.setattr(get_settings(), "nominatim_timeout_seconds", 10.0)  # the third waits two turns
     context = multiprocessing.get_context("fork")
     servers = [
         context.Process(target=_resolve_in_a_server_process, args=(test_database_url, query))

@@ -60,22 +60,45 @@ def _client(url: str, user_agent: str, timeout: float):
     )
 
 
+class NoTurn(Exception):
+    """Nominatim's turn would not come within the request's timeout."""
+
+
+# Each request to Nominatim leaves a row in the rate-limit counters when it ends (the purge
+# job deletes them after a day); the next request waits until the last one ended a whole
+# delay ago, on the database's clock, which every server shares.
+_WAIT_FOR_TURN = text("""
+    SELECT greatest(0, extract(epoch FROM max(window_start) + make_interval(secs => :delay) - clock_timestamp()))
+    FROM rate_limit_counters WHERE key = 'nominatim'
+""")
+_TURN_TAKEN = text("""
+    INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('nominatim', clock_timestamp(), 1)
+    ON CONFLICT DO NOTHING
+""")
+
+
 @contextmanager
 def _turn(session: Session) -> Iterator[None]:
-    """One request at a time, at most one per AVENRAE_NOMINATIM_MIN_DELAY_SECONDS, across every
-    server process: a transaction-level lock in the database (it works behind PgBouncer), held
-    for the request and the rest of the delay, in a transaction of its own. Waiting longer than
-    the request's timeout for the turn gives up (LockNotAvailable): the answer stays offline."""
+    """One request at a time, across every server process, each sent a whole
+    AVENRAE_NOMINATIM_MIN_DELAY_SECONDS after the last one ended, so requests reach Nominatim
+    at least that far apart however long each took. The turn is a transaction-level lock in
+    the database (it works behind PgBouncer), in a transaction of its own. A turn that would
+    not come within the request's timeout is given up (LockNotAvailable, NoTurn): the answer
+    stays offline."""
     settings = get_settings()
+    patience = settings.nominatim_timeout_seconds
     with independent_transaction(session) as connection:
-        wait = f"{round(settings.nominatim_timeout_seconds * 1000)}ms"
-        connection.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": wait})
+        lock_wait = {"wait": f"{round(patience * 1000)}ms"}
+        connection.execute(text("SELECT set_config('lock_timeout', :wait, true)"), lock_wait)
         lock_until_commit(connection, "nominatim")
-        started = time.monotonic()
+        wait = float(connection.execute(_WAIT_FOR_TURN, {"delay": settings.nominatim_min_delay_seconds}).scalar() or 0)
+        if wait > patience:
+            raise NoTurn(f"Nominatim's turn is {wait:.1f} s away")
+        time.sleep(wait)
         try:
             yield
         finally:  # a failed request was a request too
-            time.sleep(max(0.0, settings.nominatim_min_delay_seconds - (time.monotonic() - started)))
+            connection.execute(_TURN_TAKEN)
 
 
 def _ask(query: str, session: Session) -> tuple[Place, str] | None:
