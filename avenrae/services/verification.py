@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,11 @@ _LOOKS_LIKE = [
     (b"<", "a web page or XML"),
     (b"#!", "a script"),
 ]
+
+# A confirmed health registration is shown to clients as confirmed by Avenrae, so it must
+# read as one: the council's letters and the number ("HPCSA PS 0123456", "THPCSA 12345/2019").
+REGISTRATION = re.compile(r"(?=.*\d)[A-Za-z0-9][A-Za-z0-9 ./-]{3,59}")
+REGISTRATION_HELP = "Write the registration as the council gives it, letters and numbers, e.g. HPCSA PS 0123456."
 
 
 @dataclass(frozen=True)
@@ -554,8 +560,10 @@ def decide(
         problems["message"] = f"{error} The practitioner is told."
     try:
         health_registration = validation.text(
-            health_registration, label="Health registration", max_length=200, required=False
+            health_registration, label="Health registration", max_length=60, required=False
         )
+        if health_registration and not REGISTRATION.fullmatch(health_registration):
+            problems["health_registration"] = REGISTRATION_HELP
     except validation.FieldError as error:
         problems["health_registration"] = str(error)
     if health_registration and decision != "approve":

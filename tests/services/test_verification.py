@@ -250,3 +250,30 @@ def test_the_database_refuses_a_document_it_was_never_meant_to_hold(db, applican
         )
         db.flush()
     assert count(db, VerificationDocument) == 1
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["<b>x</b>", "x", "confirmed", "HPCSA", "=1+1", "PS 012345678901234567890123456789012345678901234567890123456789"],
+)
+def test_a_confirmed_registration_must_read_as_one(db, applicant, staff, typed):
+    practitioner, actor = applicant
+    application = verification.apply(session=db, actor=actor, form=form())
+    with pytest.raises(InvalidInput) as refused:
+        flows.decide_verification(
+            session=db, actor=staff, application_id=application.id, decision="approve", health_registration=typed
+        )
+    assert "health_registration" in refused.value.problems
+    db.refresh(practitioner)
+    assert practitioner.verification_status != VerificationStatus.VERIFIED and practitioner.health_registration is None
+
+
+@pytest.mark.parametrize("typed", ["HPCSA PS 0123456", "THPCSA 12345/2019", "MP0654321"])
+def test_registrations_as_councils_write_them_are_kept(db, applicant, staff, typed):
+    practitioner, actor = applicant
+    application = verification.apply(session=db, actor=actor, form=form())
+    flows.decide_verification(
+        session=db, actor=staff, application_id=application.id, decision="approve", health_registration=typed
+    )
+    db.refresh(practitioner)
+    assert practitioner.health_registration == typed
