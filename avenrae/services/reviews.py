@@ -44,7 +44,7 @@ FLAG_LABELS = {
 }
 _CONTACT = [
     re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.I),  # e-mail
-    re.compile(r"\b(?:https?://|www\.)\S+", re.I),  # link
+    re.compile(r"\b(?:https?://|www\.)[^\s<>()\[\]\"']*[^\s<>()\[\]\"'.,;:!?]", re.I),  # link, not its closing bracket
     re.compile(r"\b[\w-]+\.(?:co\.za|org\.za|com|net|org|info|africa|me|ly)\b(?:/\S*)?", re.I),  # bare domain
     re.compile(r"(?<!\d)(?:\+\s?27|0)(?:[\s\-().]*\d){9}(?!\d)"),  # South African phone number
     re.compile(r"(?<!\d)\d(?:[\s\-.]*\d){9,12}(?!\d)"),  # any other long run of digits
@@ -338,6 +338,12 @@ def reply(*, session: Session, actor: Actor, review_id: uuid.UUID, text: str, no
         text = validation.text(text, label="Your reply", max_length=COMMENT_MAX)
     except validation.FieldError as error:
         raise InvalidInput({"reply": str(error)}) from None
+    # A reply is published at once, with no moderator to read it first: what a review would
+    # be held for is refused here, saying what to take out.
+    flagged = flag_matches(text)
+    if flagged:
+        what = "; ".join(f"{FLAG_LABELS[flag].lower()} (“{'”, “'.join(found)}”)" for flag, found in flagged.items())
+        raise InvalidInput({"reply": f"A public reply cannot include {what}. Take that out and post it again."})
     review = session.scalar(select(Review).where(Review.id == review_id).with_for_update())
     if review is None or review.practitioner_id != practitioner.id:
         raise NotFound("No such review of yours.")

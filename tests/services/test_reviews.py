@@ -289,6 +289,30 @@ def test_the_practitioner_replies_once_to_a_published_review(db):
     assert db.get(Review, review.id).practitioner_reply == "Thank you, go well."
 
 
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("Call me on 082 123 4567 for a discount", "contact details (“Call me on”, “082 123 4567”)"),
+        ("Book me at [my site](http://evil.example) instead", "contact details (“http://evil.example”)"),
+        ("My muthi cured her cancer", "health-outcome claim"),
+    ],
+)
+def test_a_reply_that_a_review_would_be_held_for_is_refused_saying_what_to_take_out(db, text, named):
+    booking = make_booking(db, status=BookingStatus.COMPLETED)
+    review = make_review(db, booking)
+    practitioner = Actor(booking.practitioner.user_id, Role.PRACTITIONER)
+    with pytest.raises(InvalidInput, match="A public reply cannot include") as refused:
+        flows.reply_to_review(session=db, actor=practitioner, review_id=review.id, text=text)
+    assert named in refused.value.problems["reply"]
+    assert db.get(Review, review.id).practitioner_reply is None
+
+
+def test_a_link_in_brackets_is_flagged_without_its_bracket():
+    assert reviews.flag_matches("see [this](https://evil.example/page) now") == {
+        "contact": ["https://evil.example/page"]
+    }
+
+
 def test_no_reply_to_someone_elses_or_an_unpublished_review(db):
     pending = make_review(db, make_booking(db, status=BookingStatus.COMPLETED), status=ReviewStatus.PENDING)
     theirs = make_review(db, make_booking(db, status=BookingStatus.COMPLETED))
