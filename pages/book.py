@@ -77,5 +77,7 @@ if st.button(
     if booked:
         st.session_state[feedback.FLASH_KEY] = (
             "Booked! The time is held for you while you pay; until then the booking is pending."
+            if client_id == user.id
+            else "Booked! The time is held for the client while they pay; until then the booking is pending."
         )
         st.switch_page("pages/bookings.py", query_params={"booking": str(booked)})

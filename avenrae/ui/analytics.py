@@ -113,7 +113,7 @@ def column_config(table: pd.DataFrame) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for column in table.columns:
         if column.endswith("(R)"):
-            config[column] = st.column_config.NumberColumn(column, format="R %.2f")
+            config[column] = st.column_config.NumberColumn(column, format="R%,.2f")  # as fmt.rand writes it
         elif column.endswith("(%)"):
             config[column] = st.column_config.NumberColumn(column, format="%.1f%%")
         elif column == "Period":

@@ -102,7 +102,8 @@ def draw(
         for cell in unmet.cells:
             folium.CircleMarker(
                 cell.centre, radius=3 + min(cell.value, 100) ** 0.5 * 1.5, color="#6B4FA0", weight=2,
-                fill=False, dash_array="4 3", tooltip=f"{fmt.count(int(cell.value), 'search')} found nobody",
+                fill=False, dash_array="4 3",
+                tooltip=f"{fmt.count(int(cell.value), 'search', 'searches')} found nobody",
             ).add_to(group)  # fmt: skip
         group.add_to(folium_map)
     folium.LayerControl(collapsed=False).add_to(folium_map)

@@ -140,7 +140,8 @@ def test_staff_book_on_behalf_of_a_client_chosen_by_name(db, page, healer, clien
     assert app.selectbox(key="book_for_choice").value.user_id == client.id
     app, _ = pick_first_time(app)
     book_button(app).click()
-    app.run()
+    app = app.run()
+    assert app.success[0].value.startswith("Booked! The time is held for the client while they pay")
     booking = db.scalars(select(Booking).where(Booking.client_id == client.id)).one()
     assert booking.created_by_id == staff.id
     assert (
