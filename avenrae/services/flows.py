@@ -654,13 +654,15 @@ def cancel(
     owed = booking.refund_due or Decimal("0.00")
     queued = _queue_automatic_refund(session, booking) if owed else []
     refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
+    said = f" Reason given: {booking.cancellation_reason}" if booking.cancellation_reason else ""
+    said = said if said.endswith((".", "!", "?")) or not said else said + "."
     _tell_both(
         session,
         booking,
         "booking_cancelled",
         "Booking cancelled",
-        lambda when, other: f"Your session with {other} on {when} was cancelled.{refund_text}",
-        lambda when, other: f"The session with {other} on {when} was cancelled.{refund_text}",
+        lambda when, other: f"Your session with {other} on {when} was cancelled.{said}{refund_text}",
+        lambda when, other: f"The session with {other} on {when} was cancelled.{said}{refund_text}",
     )
     if not owed:
         nothing_paid = not ledger.balance(session, booking.id).charged

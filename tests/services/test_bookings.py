@@ -453,3 +453,11 @@ def test_a_slot_someone_already_took_says_so(db, client, practitioner):
     book(db, client, practitioner, "10:00")
     with pytest.raises(bookings.SlotTaken, match="just taken"):
         book(db, make_client(db), practitioner, "10:00")
+
+
+def test_both_sides_are_told_the_reason_a_booking_was_cancelled(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
+    cancel(db, booking, practitioner.user, at("09:00"))
+    told = db.scalars(select(Notification.message).where(Notification.type == "booking_cancelled")).all()
+    assert len(told) == 2
+    assert all("was cancelled. Reason given: Something came up. R383.30 will be refunded." in body for body in told)
