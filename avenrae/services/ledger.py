@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from avenrae.services.bookings import NewBooking
 
 MANUAL = "manual"
+UNCHOSEN = "pending"  # the provider of an open charge until it is paid one way or another
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
 # Refunds being paid out or paid: what no longer can be refunded.
 LIVE = (PaymentStatus.PENDING, PaymentStatus.COMPLETED)
@@ -171,7 +172,7 @@ _OPEN_CHARGE_COLUMNS = (
     "INSERT INTO payment_transactions (booking_id, user_id, kind, provider, amount, status, idempotency_key) "
 )
 _OPEN_CHARGE_VALUES = (
-    ":charge_booking_id, :charge_client_id, 'charge', 'pending', :charge_amount, 'pending', :charge_key"
+    f":charge_booking_id, :charge_client_id, 'charge', '{UNCHOSEN}', :charge_amount, 'pending', :charge_key"
 )
 _OPEN_CHARGE = text(f"{_OPEN_CHARGE_COLUMNS} VALUES ({_OPEN_CHARGE_VALUES})")
 
@@ -659,7 +660,10 @@ class LedgerRow:
 
     @property
     def paid_via(self) -> str:
-        """How the money moved, in words: "EFT", "Cash", "Stripe"."""
+        """How the money moved, in words: "EFT", "Cash", "Stripe"; "—" while no way is chosen
+        (a booking's open charge, not yet paid)."""
+        if self.provider == UNCHOSEN:
+            return "—"
         return MANUAL_METHODS.get(self.method or "", "By hand" if self.provider == MANUAL else self.provider.title())
 
 

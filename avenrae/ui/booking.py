@@ -91,7 +91,7 @@ def practitioner_card(practitioner: BookablePractitioner) -> None:
     with st.container(border=True):
         badge = "✔ Verified by Avenrae" if practitioner.verified else "Not verified"
         stars = (
-            f"★ {practitioner.rating:.2f} from {fmt.count(practitioner.review_count, 'review')}"
+            f"★ {practitioner.rating:.1f} from {fmt.count(practitioner.review_count, 'review')}"
             if practitioner.rating is not None
             else "No reviews yet"
         )
