@@ -89,15 +89,10 @@ def base_map(location: tuple[float, float] = SOUTH_AFRICA_CENTRE, zoom: int = 5,
     is always set: MarkerCluster refuses a map without it.
     """
     folium_map = folium.Map(
-        location=location,
-        zoom_start=zoom,
-        tiles="OpenStreetMap",
-        attr=TILE_ATTRIBUTION,
-        max_zoom=18,
-        min_zoom=4,
-        control_scale=True,
-        **options,
+        location=location, zoom_start=zoom, tiles=None, max_zoom=18, min_zoom=4, control_scale=True, **options
     )
+    # The only base layer: kept out of any layer control (it showed as a lone "openstreetmap" choice).
+    folium.TileLayer("OpenStreetMap", attr=TILE_ATTRIBUTION, max_zoom=18, control=False).add_to(folium_map)
     outlines = country_outlines()
     if outlines:
         # Below the tile pane (z-index 200), so real tiles, when they load, win.
