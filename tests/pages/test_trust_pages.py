@@ -178,7 +178,8 @@ def test_asking_for_more_needs_a_message(db, page, applied):
     assert db.scalar(select(VerificationApplication.status)) == ApplicationStatus.PENDING
 
 
-def test_the_practitioner_answers_a_request_for_more(db, page, applied):
+def asked_for_more(db) -> VerificationApplication:
+    """The application, after staff asked the practitioner for more."""
     application = db.scalar(select(VerificationApplication))
     flows.decide_verification(
         session=db,
@@ -187,6 +188,11 @@ def test_the_practitioner_answers_a_request_for_more(db, page, applied):
         decision="ask",
         message="Add your ID, please.",
     )
+    return application
+
+
+def test_the_practitioner_answers_a_request_for_more(db, page, applied):
+    application = asked_for_more(db)
     app = page("pages/verification.py", user=applied.user)
     assert app.subheader[0].value == "Staff need more from you"
     app.text_area[0].input("My ID is attached to the first letter.")
@@ -198,14 +204,7 @@ def test_the_practitioner_answers_a_request_for_more(db, page, applied):
 
 
 def test_an_answer_too_long_is_refused_and_kept_to_shorten(db, page, applied):
-    application = db.scalar(select(VerificationApplication))
-    flows.decide_verification(
-        session=db,
-        actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
-        application_id=application.id,
-        decision="ask",
-        message="Add your ID, please.",
-    )
+    application = asked_for_more(db)
     app = page("pages/verification.py", user=applied.user)
     answer = "My training, in full. " * 200  # 4,400 characters: nothing is cut off as it is typed
     app.text_area[0].input(answer)
