@@ -53,7 +53,8 @@ def test_an_open_session_ends_at_the_next_click(db, page, end_it):
     app.run()
     assert auth.SESSION_KEY not in app.session_state
     assert [t.value for t in app.title] == ["Log in to Avenrae"]
-    assert [i.value for i in app.info] == [auth.SESSION_ENDED]
+    # Why, then where logging in again leads: back to the page they were on.
+    assert [i.value for i in app.info] == [auth.SESSION_ENDED, "Log in to open Find practitioners."]
 
 
 def test_a_session_outlives_its_access_token_without_spending_its_refresh_token(db, page, monkeypatch):
