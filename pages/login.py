@@ -3,7 +3,7 @@
 import streamlit as st
 
 from avenrae.ui import auth
-from avenrae.ui.page import asked_for, go_on, guard
+from avenrae.ui.page import asked_for, carried_on, go_on, guard
 
 guard(__file__)
 asked = asked_for()
@@ -26,4 +26,9 @@ with middle:
             st.error(refusal)
         else:
             go_on(auth.current_user())
-    st.page_link("pages/signup.py", label="New to Avenrae? Create an account", icon=":material/person_add:")
+    st.page_link(
+        "pages/signup.py",
+        label="New to Avenrae? Create an account",
+        icon=":material/person_add:",
+        query_params=carried_on(),  # a new account also lands on the page asked for
+    )

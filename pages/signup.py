@@ -4,9 +4,9 @@ import streamlit as st
 
 from avenrae.models import Role
 from avenrae.services import accounts
-from avenrae.ui import auth, feedback, forms, location, navigation
+from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
-from avenrae.ui.page import guard
+from avenrae.ui.page import carried_on, go_on, guard
 
 guard(__file__)
 
@@ -66,5 +66,7 @@ with middle:
             note = created.practitioner.location_note if role == Role.PRACTITIONER else None
             placed = f" Clients find you at {fmt.md(note)}." if note else ""
             st.session_state[feedback.FLASH_KEY] = f"Welcome to Avenrae! Your account is ready.{placed}"
-            st.switch_page(navigation.default_page(auth.current_user()))
-    st.page_link("pages/login.py", label="Already have an account? Log in", icon=":material/login:")
+            go_on(auth.current_user())  # the page asked for before signing up, if any
+    st.page_link(
+        "pages/login.py", label="Already have an account? Log in", icon=":material/login:", query_params=carried_on()
+    )

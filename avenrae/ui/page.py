@@ -89,6 +89,12 @@ def asked_for() -> navigation.PageSpec | None:
     return asked[0] if asked else None
 
 
+def carried_on() -> dict[str, str]:
+    """The page asked for, as a query to hand on between the login and sign-up pages."""
+    target = st.query_params.get(navigation.RETURN_PARAM)
+    return {navigation.RETURN_PARAM: target} if target and navigation.return_page(target) else {}
+
+
 def go_on(user: CurrentUser | None) -> NoReturn:
     """Just logged in: to the page asked for, with its query, if this user may open it;
     otherwise to the role's first page."""

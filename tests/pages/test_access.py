@@ -165,3 +165,25 @@ def test_return_targets_name_only_pages_for_logged_in_users():
     assert navigation.return_page("https://evil.example/book") is None
     assert navigation.return_page("signup") is None
     assert navigation.return_page(None) is None
+
+
+def test_a_visitor_who_signs_up_instead_lands_on_the_page_asked_for(db, page):
+    practitioner = make_practitioner(db, first_name="Thandeka", last_name="Zulu")
+    app = page("pages/book.py")
+    app.query_params["practitioner"] = str(practitioner.id)
+    app = app.run()
+    sent_to_log_in(app, "Book a session")
+    asked = app.query_params[navigation.RETURN_PARAM]
+    app.switch_page("pages/signup.py")  # what "New to Avenrae? Create an account" opens, with the same query
+    app.query_params[navigation.RETURN_PARAM] = asked
+    app = app.run()
+    inputs = {t.label: t for t in app.text_input}
+    inputs["First name"].input("Lindiwe")
+    inputs["Last name"].input("Dube")
+    inputs["Email"].input("lindiwe.new@example.co.za")
+    inputs["Password"].input("Sunrise over Durban 7")
+    next(b for b in app.button if b.label == "Create account").click()
+    app = app.run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["Book a session"]
+    assert app.subheader[0].value == "Thandeka Zulu"
