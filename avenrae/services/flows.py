@@ -654,8 +654,8 @@ def cancel(
     owed = booking.refund_due or Decimal("0.00")
     queued = _queue_automatic_refund(session, booking) if owed else []
     refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
-    said = f" Reason given: {booking.cancellation_reason}" if booking.cancellation_reason else ""
-    said = said if said.endswith((".", "!", "?")) or not said else said + "."
+    given = (booking.cancellation_reason or "").rstrip()
+    said = f" Reason given: {given}{'' if given.endswith(('.', '!', '?')) else '.'}" if given else ""
     _tell_both(
         session,
         booking,
