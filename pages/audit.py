@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.services import audit
+from avenrae.services import audit, counting
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -32,7 +32,7 @@ found, total = feedback.read(
     lambda session: audit.search(session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE)
 )
 
-pages = max(1, -(-total // PAGE_SIZE))
+pages = counting.pages(total, PAGE_SIZE)
 if not found:
     st.info(
         "No entries match."

@@ -7,7 +7,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import BookingStatus, Role
-from avenrae.services import bookings, listings
+from avenrae.services import bookings, counting, listings
 from avenrae.services.errors import ServiceError
 from avenrae.ui import booking_actions, feedback, payment, widgets
 from avenrae.ui import format as fmt
@@ -42,7 +42,7 @@ except ServiceError as problem:
     st.stop()
 
 if found.rows:
-    pages = f" of {-(-found.total.value // 25):,}" if found.total.exact else ""
+    pages = f" of {counting.pages(found.total.value, 25):,}" if found.total.exact else ""
     st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}")
     st.dataframe(
         pd.DataFrame(

@@ -5,7 +5,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import PaymentStatus, TransactionKind
-from avenrae.services import bookings, ledger, payments
+from avenrae.services import bookings, counting, ledger, payments
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback, refunds, widgets
 from avenrae.ui import format as fmt
@@ -63,7 +63,7 @@ else:
     )
 
 if found.rows:
-    pages = f" of {-(-found.total.value // 50):,}" if found.total.exact else ""
+    pages = f" of {counting.pages(found.total.value, 50):,}" if found.total.exact else ""
     st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'row')} · page {page_number}{pages}")
     st.dataframe(
         pd.DataFrame(

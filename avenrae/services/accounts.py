@@ -913,7 +913,7 @@ class UserPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return counting.pages(self.total, self.page_size)
 
 
 def search_users(

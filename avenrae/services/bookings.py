@@ -38,7 +38,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, availability, pricing, validation
+from avenrae.services import audit, availability, counting, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
@@ -860,7 +860,7 @@ class BookingPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        return counting.pages(self.total, self.page_size)
 
 
 def _rows_statement() -> tuple[Select, Any, Any]:

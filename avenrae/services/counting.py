@@ -9,6 +9,11 @@ from sqlalchemy.orm import Session
 EXACT_COUNT_BELOW = 50_000
 
 
+def pages(rows: int, page_size: int) -> int:
+    """How many pages `rows` fill, `page_size` to a page; at least one (an empty first page)."""
+    return max(1, -(-rows // page_size))
+
+
 class Count(int):
     """A number of rows that knows whether it is exact or the planner's estimate
     (say "about" then). It is an int, so it adds, compares and formats as one."""
