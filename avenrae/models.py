@@ -754,15 +754,18 @@ class IdempotencyKey(Base):
 
 
 class RateLimitCounter(Base):
-    """Hits per key (an action and who: "login-ip:196.25.1.1") per fixed window; a
-    sliding window is estimated from the current and the previous one."""
+    """Hits per key (an action and who: "login-ip:196.25.1.1") in its current fixed window
+    and the one before it, from which a sliding window is estimated. One row per key: a hit
+    in a later window moves the row along."""
 
     __tablename__ = "rate_limit_counters"
     __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     hits: Mapped[int] = mapped_column(Integer, nullable=False)
+    previous_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class SearchLog(UuidPk, Base):

@@ -64,16 +64,18 @@ class NoTurn(Exception):
     """Nominatim's turn would not come within the request's timeout."""
 
 
-# Each request to Nominatim leaves a row in the rate-limit counters when it ends (the purge
-# job deletes them after a day); the next request waits until the last one ended a whole
-# delay ago, on the database's clock, which every server shares.
+# Each request to Nominatim, when it ends, sets the start of the rate-limit counter row
+# 'nominatim' to that moment; the next request waits until the last one ended a whole delay
+# ago, on the database's clock, which every server shares.
 _WAIT_FOR_TURN = text("""
     SELECT greatest(0, extract(epoch FROM max(window_start) + make_interval(secs => :delay) - clock_timestamp()))
     FROM rate_limit_counters WHERE key = 'nominatim'
 """)
 _TURN_TAKEN = text("""
-    INSERT INTO rate_limit_counters (key, window_start, hits) VALUES ('nominatim', clock_timestamp(), 1)
-    ON CONFLICT DO NOTHING
+    INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)
+    VALUES ('nominatim', clock_timestamp(), clock_timestamp(), 1, 0)
+    ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, window_end = excluded.window_end,
+                                    hits = c.hits + 1
 """)
 
 

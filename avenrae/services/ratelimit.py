@@ -9,6 +9,7 @@ a refused or failed request still counts, and before any expensive work is done.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,28 +21,34 @@ from sqlalchemy.orm import Session
 from avenrae.db import independent_transaction
 from avenrae.services.errors import ServiceError
 
-# One statement for any number of keys. The counter rows are locked from this statement to
+# One statement for any number of keys, touching one row per key through the primary key
+# (no read of other rows, whose plan could go stale as the table grows). A hit in the row's
+# window adds to it; in the next window the row moves along and its hits become the
+# previous window's; later than that, both start afresh. A server whose clock lags a little
+# counts into the window already there. The counter rows are locked from this statement to
 # the commit (every request from one address updates the same row), so the commit is not
 # waited onto disk (synchronous_commit off, for this transaction alone): a crash may forget
 # the last moment's counts, which no one relies on. Rows are locked in key order, so two
 # requests never wait on each other crosswise.
 _COUNT = text("""
-    WITH asked AS (
-        SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:starts AS timestamptz[]), CAST(:previous AS timestamptz[]))
-            AS asked(key, window_start, previous_start)
-    ), counted AS (
-        INSERT INTO rate_limit_counters AS c (key, window_start, hits)
-        SELECT key, window_start, 1 FROM asked ORDER BY key
-        ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + 1
-        RETURNING key, hits
+    WITH counted AS (
+        INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)
+        SELECT key, window_start, window_end, 1, 0
+        FROM jsonb_to_recordset(CAST(:asked AS jsonb))
+             AS asked(key text, window_start timestamptz, window_end timestamptz)
+        ORDER BY key
+        ON CONFLICT (key) DO UPDATE SET
+            previous_hits = CASE WHEN c.window_start >= excluded.window_start THEN c.previous_hits
+                                 WHEN c.window_end = excluded.window_start THEN c.hits
+                                 ELSE 0 END,
+            hits = CASE WHEN c.window_start >= excluded.window_start THEN c.hits + 1 ELSE 1 END,
+            window_start = greatest(c.window_start, excluded.window_start),
+            window_end = greatest(c.window_end, excluded.window_end)
+        RETURNING key, hits, previous_hits
     ), relaxed AS (
         SELECT set_config('synchronous_commit', 'off', true)
     )
-    SELECT asked.key, counted.hits, coalesce(previous.hits, 0), (SELECT count(*) FROM relaxed)
-    FROM asked
-    JOIN counted USING (key)
-    LEFT JOIN rate_limit_counters AS previous
-           ON previous.key = asked.key AND previous.window_start = asked.previous_start
+    SELECT key, hits, previous_hits, (SELECT count(*) FROM relaxed) FROM counted
 """)
 
 
@@ -88,9 +95,12 @@ def _count(executor: Session | Connection, hits: Sequence[tuple[Limit, str]], no
     rows = executor.execute(
         _COUNT,
         {
-            "keys": [key for _, key, _ in asked],
-            "starts": [start for _, _, start in asked],
-            "previous": [start - limit.window for limit, _, start in asked],
+            "asked": json.dumps(
+                [
+                    {"key": key, "window_start": start.isoformat(), "window_end": (start + limit.window).isoformat()}
+                    for limit, key, start in asked
+                ]
+            )
         },
     ).all()
     counts = {key: (current, previous) for key, current, previous, _ in rows}

@@ -146,7 +146,7 @@ def test_old_records_are_purged_and_recent_ones_kept(db):
     for at in (old, recent):
         db.add(LoginAttempt(email="x@example.co.za", succeeded=False, reason="bad_password", attempted_at=at))
         db.add(StripeEvent(id=f"evt_{at:%j}", type="x", payload={}, received_at=at))
-        db.add(RateLimitCounter(key=f"login-ip:{at:%j}", window_start=at, hits=1))
+        db.add(RateLimitCounter(key=f"login-ip:{at:%j}", window_start=at, window_end=at, hits=1))
     expired = tokens.issue(session=db, user=user, now=NOW - timedelta(days=30))
     live = tokens.issue(session=db, user=user, now=NOW)
     tokens.new_cookie_code(session=db, refresh_token="x", now=NOW - timedelta(hours=1))

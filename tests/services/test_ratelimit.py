@@ -4,10 +4,11 @@ request from one address needs)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from avenrae.models import RateLimitCounter
@@ -57,3 +58,49 @@ def test_the_counting_transaction_alone_skips_waiting_for_the_disk(engine: Engin
         session.execute(text("DELETE FROM rate_limit_counters WHERE key = 't-ip:196.25.9.9'"))
         session.execute(text("RESET synchronous_commit"))
         session.commit()
+
+
+def row(db: Session, key: str) -> tuple[int, int, datetime]:
+    found = db.execute(
+        select(RateLimitCounter.hits, RateLimitCounter.previous_hits, RateLimitCounter.window_start).where(
+            RateLimitCounter.key == key
+        )
+    ).one()
+    return found.hits, found.previous_hits, found.window_start
+
+
+def test_one_row_per_key_moves_along_keeping_the_window_before(db):
+    generous = ratelimit.Limit("t-ip", 100, timedelta(minutes=1), "Too many requests from your network.")
+    minute = NOW.replace(second=0)
+    for _ in range(3):
+        ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW)
+    assert row(db, "t-ip:196.25.2.1") == (3, 0, minute)
+
+    ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW + timedelta(minutes=1, seconds=20))
+    assert row(db, "t-ip:196.25.2.1") == (1, 3, minute + timedelta(minutes=1))
+
+    # A server whose clock lags behind counts into the window already there.
+    ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW)
+    assert row(db, "t-ip:196.25.2.1") == (2, 3, minute + timedelta(minutes=1))
+
+    # Two windows later nothing from before weighs.
+    ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW + timedelta(minutes=3))
+    assert row(db, "t-ip:196.25.2.1") == (1, 0, minute + timedelta(minutes=3))
+    assert db.scalar(select(func.count()).where(RateLimitCounter.key == "t-ip:196.25.2.1")) == 1
+
+
+def test_counting_reads_only_its_own_rows_through_the_primary_key(db):
+    """Whatever the table holds, a hit touches its key's row alone: no scan for the plan to
+    go stale on as the table grows (the previous design joined the previous window's rows,
+    and a plan made on a small table read every row)."""
+    db.execute(
+        text(
+            "INSERT INTO rate_limit_counters (key, window_start, window_end, hits, previous_hits)"
+            " SELECT 't-token:' || n, now(), now(), 1, 0 FROM generate_series(1, 5000) AS n"
+        )
+    )
+    start = NOW.replace(second=0)
+    asked = json.dumps([{"key": "t-ip:196.25.3.1", "window_start": start.isoformat(), "window_end": start.isoformat()}])
+    plan = "\n".join(db.scalars(text(f"EXPLAIN {ratelimit._COUNT.text}"), {"asked": asked}))
+    assert "Conflict Arbiter Indexes: pk_rate_limit_counters" in plan
+    assert "Scan on rate_limit_counters" not in plan, plan

@@ -122,8 +122,8 @@ def test_the_stack_serves_over_https_pools_writes_and_replicates(running_stack: 
     with psycopg.connect(state.pooled_url(), prepare_threshold=None, autocommit=True) as pooled:
         for _ in range(10):  # many transactions, each may land on another server connection
             pooled.execute(
-                "INSERT INTO rate_limit_counters AS c (key, window_start, hits) VALUES (%s, now(), 1)"
-                " ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + 1",
+                "INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)"
+                " VALUES (%s, now(), now(), 1, 0) ON CONFLICT (key) DO UPDATE SET hits = c.hits + 1",
                 (key,),
             )
         assert pooled.execute("SHOW jit").fetchone() == ("off",)  # a database setting, not a session's
