@@ -42,7 +42,7 @@ import httpx2 as httpx
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from avenrae.config import REPO_ROOT
+from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import database_url, migrate, sibling_database
 from avenrae.models import User
 from avenrae.services import search, tokens
@@ -53,7 +53,7 @@ SAST = ZoneInfo("Africa/Johannesburg")
 HIGH = "1000000000"
 
 
-def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
+def serve(url: str, workers: int, threads: int | None = None) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -62,6 +62,7 @@ def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
         "DATABASE_URL": url,
         "AVENRAE_API_REQUESTS_PER_IP": HIGH,
         "AVENRAE_API_REQUESTS_PER_TOKEN": HIGH,
+        **({"AVENRAE_API_THREADS": str(threads)} if threads else {}),
     }
     server = subprocess.Popen(  # what a deployment runs (its access log to /dev/null)
         [sys.executable, "-m", "avenrae", "api", "--port", str(port), "--workers", str(workers)],
@@ -226,7 +227,9 @@ class KeepAlive:
         return chunk
 
 
-def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: int, workers: int) -> None:
+def bench_bookings(
+    concurrent: int, attempts: int, practitioners: int, clients: int, workers: int, server_threads: int | None
+) -> None:
     url = sibling_database(database_url(), "avenrae_bench_api", recreate=True)
     migrate(url)
     print(f"\nPreparing {practitioners} practitioners and {clients:,} clients ...", flush=True)
@@ -240,7 +243,7 @@ def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: 
     ]
     bearer = issue_tokens(url, client_ids, now)
 
-    server, base = serve(url, workers)
+    server, base = serve(url, workers, server_threads)
     results = {"booked": 0, "taken": 0, "other": 0}
     lock = threading.Lock()
 
@@ -304,8 +307,10 @@ def bench_bookings(concurrent: int, attempts: int, practitioners: int, clients: 
         f"  {'flows.book, 16 processes':<34} {s_booked:7,} {s_taken + s_capped:9,} {s_other:6,} {s_seconds:8.1f}"
         f" {s_booked / s_seconds:10.1f} {s_overlaps:8}"
     )
+    label = f"POST /api/bookings, {server_threads or get_settings().api_threads} threads"
     print(
-        f"  {'POST /api/bookings, 16 clients':<34} {results['booked']:7,} {results['taken']:9,} {results['other']:6,}"
+        f"  {label:<34} {results['booked']:7,} {results['taken']:9,}"
+        f" {results['other']:6,}"
         f" {seconds:8.1f} {results['booked'] / seconds:10.1f} {overlaps:8}"
     )
     print(
@@ -320,6 +325,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["search", "bookings"])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, help="AVENRAE_API_THREADS for the bookings server (default: the setting's)"
+    )
     parser.add_argument("--clients-concurrent", type=int, default=16)
     parser.add_argument("--attempts", type=int, default=3200)
     parser.add_argument("--practitioners", type=int, default=100)
@@ -328,7 +336,9 @@ def main() -> None:
     if args.only in (None, "search"):
         bench_search(args.rounds, args.workers)
     if args.only in (None, "bookings"):
-        bench_bookings(args.clients_concurrent, args.attempts, args.practitioners, args.clients, args.workers)
+        bench_bookings(
+            args.clients_concurrent, args.attempts, args.practitioners, args.clients, args.workers, args.threads
+        )
 
 
 if __name__ == "__main__":

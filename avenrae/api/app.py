@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from avenrae.config import get_settings
 from avenrae.services.errors import ServiceError
 
-from . import docs, problems
+from . import docs, problems, threads
 from .problems import Problem
 from .routes import auth, bookings, me, practice, practitioners, staff
 from .schemas import PROBLEMS
@@ -134,4 +134,4 @@ def mount() -> Mount:
 
 def standalone() -> Starlette:
     """The API alone, at /api: for `python -m avenrae api` (uvicorn) and the tests."""
-    return Starlette(routes=[mount()])
+    return Starlette(routes=[mount()], lifespan=threads.limits)

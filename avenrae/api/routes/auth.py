@@ -19,6 +19,7 @@ from .. import problems
 from ..deps import Anyone, _admit, bearer, client_ip
 from ..problems import Problem
 from ..schemas import Message, Model, UserOut
+from ..threads import waits_on_others
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -115,6 +116,7 @@ def _pin(body: SignupIn) -> tuple[float, float] | None:
 
 
 @router.post("/signup", status_code=201, response_model=AuthOut, dependencies=[Anyone])
+@waits_on_others
 def signup(body: SignupIn, request: Request) -> AuthOut:
     """Create a client or practitioner account and log it in. Practitioners are placed at
     `latitude`/`longitude` when given, else where `serviceAddress` geocodes to."""
@@ -146,6 +148,7 @@ def signup(body: SignupIn, request: Request) -> AuthOut:
 
 
 @router.post("/login", response_model=AuthOut, dependencies=[Anyone])
+@waits_on_others
 def login(body: LoginIn, request: Request) -> AuthOut:
     """Log in. Five failures for one email within 15 minutes lock it for 15 minutes (429,
     as on the web); each address has its own limit on attempts too."""

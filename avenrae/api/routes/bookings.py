@@ -10,6 +10,7 @@ from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from .. import problems
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
 from ..schemas import MAX_OFFSET, Model, money
+from ..threads import waiting, waits_on_others
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -131,16 +133,20 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
         )
 
     try:
-        out = once(caller, idempotency_key, "POST /bookings", body, work, BookedOut, status_code=201)
+        return once(caller, idempotency_key, "POST /bookings", body, work, BookedOut, status_code=201)
     except InvalidInput as error:
         raise problems.invalid(error) from None
-    if out.paysBy == "online" and out.status == "pending":
-        try:  # the booking stands whatever Stripe says; POST .../pay asks again (the same page while open)
-            with session_scope() as session:
-                link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
-            out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
-        except ServiceError:
-            pass
+
+
+def with_payment_link(out: BookedOut, caller: Caller) -> BookedOut:
+    """A booking to be paid online, with its Stripe Checkout page. The booking stands whatever
+    Stripe says; POST .../pay asks again (the same page while open)."""
+    try:
+        with session_scope() as session:
+            link = flows.pay_online(session=session, booking_id=out.bookingId, actor=caller.actor)
+        out.paymentLink, out.holdExpiresAt = link.url, link.expires_at
+    except ServiceError:
+        pass
     return out
 
 
@@ -160,11 +166,14 @@ IdempotencyKeyHeader = Annotated[
     response_model=BookedOut,
     responses={409: {"description": "The time was just taken, or too many unpaid bookings are held"}},
 )
-def create_booking(body: BookingIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> BookedOut:
+async def create_booking(body: BookingIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> BookedOut:
     """Book a session: it is held (pending) until paid. The total is the practitioner's rate
     plus the platform fee (R450 -> R517.50). A time someone else holds -> 409. Send an
     `Idempotency-Key` to make retries safe: the same key and body return the first booking."""
-    return book(body, caller, idempotency_key)
+    booked = await run_in_threadpool(book, body, caller, idempotency_key)
+    if booked.paysBy == "online" and booked.status == "pending":
+        return await waiting(with_payment_link, booked, caller)
+    return booked
 
 
 class PartyOut(Model):
@@ -300,6 +309,7 @@ class CancelOut(Model):
 
 
 @router.post("/{booking_id}/cancel", response_model=CancelOut)
+@waits_on_others
 def cancel_booking(
     booking_id: uuid.UUID, body: CancelIn, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
 ) -> CancelOut:
@@ -351,6 +361,7 @@ class PaymentIntentOut(Model):
     response_model=PaymentIntentOut,
     responses={409: {"description": "Not pending any more, the hold ran out, or online payment is not set up"}},
 )
+@waits_on_others
 def payment_intent(
     booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None
 ) -> PaymentIntentOut:
@@ -380,6 +391,7 @@ class PayOut(Model):
 
 
 @router.post("/{booking_id}/pay", response_model=PayOut)
+@waits_on_others
 def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: IdempotencyKeyHeader = None) -> PayOut:
     """The Stripe Checkout page for a pending booking: while the page is open, every call returns
     the same page. With an `Idempotency-Key`, a retry returns the first answer."""

@@ -18,6 +18,7 @@ from .. import problems
 from ..deps import LoggedIn
 from ..problems import Problem
 from ..schemas import MAX_OFFSET, Message, Model
+from ..threads import waits_on_others
 
 router = APIRouter(tags=["me"])
 
@@ -80,6 +81,7 @@ class PasswordIn(Model):
 
 
 @router.post("/me/password", response_model=Message)
+@waits_on_others
 def change_password(body: PasswordIn, caller: LoggedIn) -> Message:
     """Change one's password. Every session ends (its refresh and access tokens, this one's
     too): log in again."""

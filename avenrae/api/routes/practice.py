@@ -15,6 +15,7 @@ from avenrae.services import availability, flows, payments, verification
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
 from ..schemas import Message, Model
+from ..threads import waits_on_others
 
 router = APIRouter(prefix="/practice", tags=["practice"])
 
@@ -83,6 +84,7 @@ class WeeklyHoursIn(Model):
 
 
 @router.put("/weekly-hours", response_model=Message)
+@waits_on_others
 def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
     """Replace the weekly hours. When booked sessions would fall outside them, 409 until
     `bookingsInTheWay` says to keep or cancel them."""
@@ -111,6 +113,7 @@ class TimeOffIn(Model):
 
 
 @router.post("/time-off", status_code=201, response_model=Message)
+@waits_on_others
 def add_time_off(body: TimeOffIn, caller: LoggedIn) -> Message:
     """Time off (whole days, or between two times of one day); booked sessions it covers: as for weekly hours."""
     practitioner_id = _practitioner_id(caller)

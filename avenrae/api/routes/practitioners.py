@@ -16,6 +16,7 @@ from avenrae.services import availability, bookings, reviews, search
 from ..deps import Anyone
 from ..problems import Problem
 from ..schemas import MAX_OFFSET, Model, money
+from ..threads import waits_on_others
 
 router = APIRouter(prefix="/practitioners", tags=["practitioners"], dependencies=[Anyone])
 
@@ -57,6 +58,7 @@ def _meeting_types(in_person: bool, online: bool) -> list[str]:
 
 
 @router.get("/search", response_model=SearchOut)
+@waits_on_others
 def search_practitioners(
     latitude: Annotated[float | None, Query(ge=-90, le=90)] = None,
     longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
