@@ -74,22 +74,18 @@ def keep_plans_on_rollback(engine: Engine) -> Engine:
 
 
 def server_hung_up(connection: psycopg.Connection[Any]) -> bool:
-    """Whether the server has closed this idle connection (a restart, pg_terminate_backend,
-    PgBouncer going away), asked without a round trip: an idle connection's socket has
-    nothing to read unless the server said goodbye (or sent a notice, which is read and
-    dropped)."""
+    """Whether the server may have closed this idle connection (a restart,
+    pg_terminate_backend, PgBouncer going away), asked without a round trip. An idle
+    connection has nothing to read unless the server spoke first, and what it says to an
+    idle session is, in practice, goodbye (a FATAL message, then the close, which may not
+    have arrived yet): so anything to read counts as closed. A rare notice costs a new
+    connection, never a failed request."""
     pgconn = connection.pgconn
     if pgconn.status != psycopg.pq.ConnStatus.OK:
         return True
     ready = select.poll()
     ready.register(pgconn.socket, select.POLLIN)
-    if not ready.poll(0):
-        return False
-    try:
-        pgconn.consume_input()
-    except psycopg.OperationalError:
-        return True
-    return pgconn.status != psycopg.pq.ConnStatus.OK
+    return bool(ready.poll(0))
 
 
 def replace_closed_connections(engine: Engine) -> Engine:
