@@ -758,14 +758,27 @@ class RateLimitCounter(Base):
     and the one before it, from which a sliding window is estimated. One row per key: a hit
     in a later window moves the row along."""
 
-    __tablename__ = "rate_limit_counters"
-    __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
+    __tablename__ = "rate_limits"
+    __table_args__ = (Index("ix_rate_limits_window_start", "window_start"),)
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     hits: Mapped[int] = mapped_column(Integer, nullable=False)
     previous_hits: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class PreviousReleaseRateLimitCounter(Base):
+    """The previous release's counters, a row per key and window: its servers count here
+    until restarted during an upgrade. Nothing in this release writes it; the purge empties
+    it, and a later release drops it."""
+
+    __tablename__ = "rate_limit_counters"
+    __table_args__ = (Index("ix_rate_limit_counters_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class SearchLog(UuidPk, Base):

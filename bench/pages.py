@@ -135,7 +135,7 @@ def logins(url: str) -> dict[Role, str]:
                 {"hash": hashed, "email": email},
             )
             found[Role(role)] = email
-        connection.execute(text("DELETE FROM rate_limit_counters"))  # earlier runs' logins
+        connection.execute(text("DELETE FROM rate_limits"))  # earlier runs' logins
     engine.dispose()
     return found
 

@@ -61,7 +61,7 @@ def engine(test_database_url: str) -> Iterator[Engine]:
 
 # Written in transactions of their own (avenrae.db.independent_transaction), so a test's
 # rollback does not remove them.
-INDEPENDENT_RECORDS = ("login_attempts", "rate_limit_counters", "job_runs")
+INDEPENDENT_RECORDS = ("login_attempts", "rate_limits", "job_runs")
 
 
 @pytest.fixture

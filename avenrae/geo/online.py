@@ -69,10 +69,10 @@ class NoTurn(Exception):
 # ago, on the database's clock, which every server shares.
 _WAIT_FOR_TURN = text("""
     SELECT greatest(0, extract(epoch FROM max(window_start) + make_interval(secs => :delay) - clock_timestamp()))
-    FROM rate_limit_counters WHERE key = 'nominatim'
+    FROM rate_limits WHERE key = 'nominatim'
 """)
 _TURN_TAKEN = text("""
-    INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)
+    INSERT INTO rate_limits AS c (key, window_start, window_end, hits, previous_hits)
     VALUES ('nominatim', clock_timestamp(), clock_timestamp(), 1, 0)
     ON CONFLICT (key) DO UPDATE SET window_start = excluded.window_start, window_end = excluded.window_end,
                                     hits = c.hits + 1

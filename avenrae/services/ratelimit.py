@@ -24,31 +24,37 @@ from avenrae.services.errors import ServiceError
 # One statement for any number of keys, touching one row per key through the primary key
 # (no read of other rows, whose plan could go stale as the table grows). A hit in the row's
 # window adds to it; in the next window the row moves along and its hits become the
-# previous window's; later than that, both start afresh. A server whose clock lags a little
-# counts into the window already there. The counter rows are locked from this statement to
+# previous window's; later than that, both start afresh. A server whose clock lags by up to a
+# window counts into the window already there (and is judged by it); a row further ahead (a
+# clock far off) starts afresh in the caller's window, so one bad clock cannot hold a key's
+# count for longer than a window. The counter rows are locked from this statement to
 # the commit (every request from one address updates the same row), so the commit is not
 # waited onto disk (synchronous_commit off, for this transaction alone): a crash may forget
 # the last moment's counts, which no one relies on. Rows are locked in key order, so two
 # requests never wait on each other crosswise.
 _COUNT = text("""
     WITH counted AS (
-        INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)
+        INSERT INTO rate_limits AS c (key, window_start, window_end, hits, previous_hits)
         SELECT key, window_start, window_end, 1, 0
         FROM jsonb_to_recordset(CAST(:asked AS jsonb))
              AS asked(key text, window_start timestamptz, window_end timestamptz)
         ORDER BY key
         ON CONFLICT (key) DO UPDATE SET
-            previous_hits = CASE WHEN c.window_start >= excluded.window_start THEN c.previous_hits
+            previous_hits = CASE WHEN c.window_start BETWEEN excluded.window_start AND excluded.window_end
+                                      THEN c.previous_hits
                                  WHEN c.window_end = excluded.window_start THEN c.hits
                                  ELSE 0 END,
-            hits = CASE WHEN c.window_start >= excluded.window_start THEN c.hits + 1 ELSE 1 END,
-            window_start = greatest(c.window_start, excluded.window_start),
-            window_end = greatest(c.window_end, excluded.window_end)
-        RETURNING key, hits, previous_hits
+            hits = CASE WHEN c.window_start BETWEEN excluded.window_start AND excluded.window_end
+                        THEN c.hits + 1 ELSE 1 END,
+            window_start = CASE WHEN c.window_start BETWEEN excluded.window_start AND excluded.window_end
+                                THEN c.window_start ELSE excluded.window_start END,
+            window_end = CASE WHEN c.window_start BETWEEN excluded.window_start AND excluded.window_end
+                              THEN c.window_end ELSE excluded.window_end END
+        RETURNING key, hits, previous_hits, window_start
     ), relaxed AS (
         SELECT set_config('synchronous_commit', 'off', true)
     )
-    SELECT key, hits, previous_hits, (SELECT count(*) FROM relaxed) FROM counted
+    SELECT key, hits, previous_hits, window_start, (SELECT count(*) FROM relaxed) FROM counted
 """)
 
 
@@ -103,14 +109,16 @@ def _count(executor: Session | Connection, hits: Sequence[tuple[Limit, str]], no
             )
         },
     ).all()
-    counts = {key: (current, previous) for key, current, previous, _ in rows}
-    for limit, key, start in asked:
-        _judge(limit, *counts[key], start, now)
+    counts = {key: (current, previous, start) for key, current, previous, start, _ in rows}
+    for limit, key, _ in asked:
+        _judge(limit, *counts[key], now)
 
 
 def _judge(limit: Limit, current: int, previous: int, start: datetime, now: datetime) -> None:
+    """Refuse when the estimate over the last window is over; `start` is the counting window's
+    (ahead of `now` when this server's clock lags: then the previous window weighs whole)."""
     seconds = limit.window.total_seconds()
-    elapsed = (now - start).total_seconds() / seconds
+    elapsed = max(0.0, (now - start).total_seconds() / seconds)
     if current + previous * (1 - elapsed) > limit.hits:
         wait = _wait(current, previous, elapsed, limit.hits) * seconds
         raise RateLimited(f"{limit.message} Try again in {_minutes(wait)}.", retry_after=max(1, math.ceil(wait)))

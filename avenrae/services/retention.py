@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.db import rows_changed
-from avenrae.models import LoginAttempt, RateLimitCounter, RefreshToken, SessionCode, StripeEvent
+from avenrae.models import (
+    LoginAttempt,
+    PreviousReleaseRateLimitCounter,
+    RateLimitCounter,
+    RefreshToken,
+    SessionCode,
+    StripeEvent,
+)
 from avenrae.services import idempotency
 
 
@@ -71,6 +78,11 @@ def purge_expired(*, session: Session, now: datetime | None = None) -> Purged:
         session_codes=deleted(delete(SessionCode).where(SessionCode.expires_at < now)),
         rate_limit_counters=deleted(
             delete(RateLimitCounter).where(RateLimitCounter.window_start < now - timedelta(days=1))
+        )
+        + deleted(  # the previous release's, which no server writes once all are upgraded
+            delete(PreviousReleaseRateLimitCounter).where(
+                PreviousReleaseRateLimitCounter.window_start < now - timedelta(days=1)
+            )
         ),
         idempotency_keys=idempotency.purge(session=session, now=now),
     )

@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from avenrae import db as app_db
 from avenrae.config import get_settings
-from avenrae.models import LoginAttempt, Notification, RateLimitCounter, RefreshToken, SessionCode, StripeEvent
+from avenrae.models import (
+    LoginAttempt,
+    Notification,
+    PreviousReleaseRateLimitCounter,
+    RateLimitCounter,
+    RefreshToken,
+    SessionCode,
+    StripeEvent,
+)
 from avenrae.services import notifications, retention, tokens
 from tests.factories import make_client
 
@@ -147,13 +155,14 @@ def test_old_records_are_purged_and_recent_ones_kept(db):
         db.add(LoginAttempt(email="x@example.co.za", succeeded=False, reason="bad_password", attempted_at=at))
         db.add(StripeEvent(id=f"evt_{at:%j}", type="x", payload={}, received_at=at))
         db.add(RateLimitCounter(key=f"login-ip:{at:%j}", window_start=at, window_end=at, hits=1))
+        db.add(PreviousReleaseRateLimitCounter(key=f"login-ip:{at:%j}", window_start=at, hits=1))
     expired = tokens.issue(session=db, user=user, now=NOW - timedelta(days=30))
     live = tokens.issue(session=db, user=user, now=NOW)
     tokens.new_cookie_code(session=db, refresh_token="x", now=NOW - timedelta(hours=1))
     db.flush()
     purged = retention.purge_expired(session=db, now=NOW)
     assert (purged.login_attempts, purged.stripe_events, purged.refresh_tokens, purged.session_codes) == (1, 1, 1, 1)
-    assert purged.rate_limit_counters == 1
+    assert purged.rate_limit_counters == 2  # the old one of each table
     assert db.scalars(select(LoginAttempt.attempted_at)).all() == [recent]
     hashes = db.scalars(select(RefreshToken.token_hash)).all()
     assert hashes == [tokens.hash_token(live.refresh_token)] and tokens.hash_token(expired.refresh_token) not in hashes

@@ -39,6 +39,17 @@ def test_several_limits_are_counted_at_once_and_the_first_over_refuses(db):
         ratelimit.hit_committed(db, hits, now=NOW)  # both over: the address, asked first, is said
 
 
+def test_a_lagging_server_is_judged_by_the_window_it_counts_into(db):
+    """Its own clock would put it at the end of the window before, where the previous
+    window's hits weigh almost nothing; the row is already in the next window, where they
+    weigh whole (the safe side for a limit)."""
+    for _ in range(3):
+        ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.4.1")], now=NOW)  # 09:00:30
+    ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.4.1")], now=NOW + timedelta(seconds=85))  # 09:01:55
+    with pytest.raises(ratelimit.RateLimited):  # 09:00:58 on a lagging clock: 2 + 3 in full > 3
+        ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.4.1")], now=NOW + timedelta(seconds=28))
+
+
 def test_the_previous_window_still_weighs_on_the_next(db):
     for _ in range(3):
         ratelimit.hit_committed(db, [(PER_ADDRESS, "196.25.1.2")], now=NOW)
@@ -55,7 +66,7 @@ def test_the_counting_transaction_alone_skips_waiting_for_the_disk(engine: Engin
         assert session.scalar(text("SHOW synchronous_commit")) == "off"
         session.commit()
         assert session.scalar(text("SHOW synchronous_commit")) == "on"  # the next transaction waits again
-        session.execute(text("DELETE FROM rate_limit_counters WHERE key = 't-ip:196.25.9.9'"))
+        session.execute(text("DELETE FROM rate_limits WHERE key = 't-ip:196.25.9.9'"))
         session.execute(text("RESET synchronous_commit"))
         session.commit()
 
@@ -86,6 +97,12 @@ def test_one_row_per_key_moves_along_keeping_the_window_before(db):
     # Two windows later nothing from before weighs.
     ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW + timedelta(minutes=3))
     assert row(db, "t-ip:196.25.2.1") == (1, 0, minute + timedelta(minutes=3))
+
+    # A clock an hour ahead moves the row; a right one, finding it that far ahead, starts
+    # afresh in its own window rather than adding to the future one for an hour.
+    ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW + timedelta(hours=1))
+    ratelimit.hit_committed(db, [(generous, "196.25.2.1")], now=NOW + timedelta(minutes=3, seconds=5))
+    assert row(db, "t-ip:196.25.2.1") == (1, 0, minute + timedelta(minutes=3))
     assert db.scalar(select(func.count()).where(RateLimitCounter.key == "t-ip:196.25.2.1")) == 1
 
 
@@ -95,12 +112,23 @@ def test_counting_reads_only_its_own_rows_through_the_primary_key(db):
     and a plan made on a small table read every row)."""
     db.execute(
         text(
-            "INSERT INTO rate_limit_counters (key, window_start, window_end, hits, previous_hits)"
+            "INSERT INTO rate_limits (key, window_start, window_end, hits, previous_hits)"
             " SELECT 't-token:' || n, now(), now(), 1, 0 FROM generate_series(1, 5000) AS n"
         )
     )
     start = NOW.replace(second=0)
     asked = json.dumps([{"key": "t-ip:196.25.3.1", "window_start": start.isoformat(), "window_end": start.isoformat()}])
     plan = "\n".join(db.scalars(text(f"EXPLAIN {ratelimit._COUNT.text}"), {"asked": asked}))
-    assert "Conflict Arbiter Indexes: pk_rate_limit_counters" in plan
-    assert "Scan on rate_limit_counters" not in plan, plan
+    assert "Conflict Arbiter Indexes: pk_rate_limits" in plan
+    assert "Scan on rate_limits" not in plan, plan
+
+
+def test_servers_of_the_previous_release_keep_counting_during_an_upgrade(db):
+    """Migrations run before new code: the previous release's counting statement (its own
+    table, a row per key and window) still works on the migrated schema."""
+    previous_release = text("""
+        INSERT INTO rate_limit_counters AS c (key, window_start, hits) VALUES (:key, :start, 1)
+        ON CONFLICT (key, window_start) DO UPDATE SET hits = c.hits + 1 RETURNING hits
+    """)
+    for expected in (1, 2):
+        assert db.scalar(previous_release, {"key": "t-ip:196.25.5.1", "start": NOW.replace(second=0)}) == expected

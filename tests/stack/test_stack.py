@@ -122,7 +122,7 @@ def test_the_stack_serves_over_https_pools_writes_and_replicates(running_stack: 
     with psycopg.connect(state.pooled_url(), prepare_threshold=None, autocommit=True) as pooled:
         for _ in range(10):  # many transactions, each may land on another server connection
             pooled.execute(
-                "INSERT INTO rate_limit_counters AS c (key, window_start, window_end, hits, previous_hits)"
+                "INSERT INTO rate_limits AS c (key, window_start, window_end, hits, previous_hits)"
                 " VALUES (%s, now(), now(), 1, 0) ON CONFLICT (key) DO UPDATE SET hits = c.hits + 1",
                 (key,),
             )
@@ -131,7 +131,7 @@ def test_the_stack_serves_over_https_pools_writes_and_replicates(running_stack: 
     with psycopg.connect(state.replica_url(), autocommit=True) as replica:
         assert replica.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
         deadline = time.monotonic() + 10
-        while not replica.execute("SELECT 1 FROM rate_limit_counters WHERE key = %s", (key,)).fetchone():
+        while not replica.execute("SELECT 1 FROM rate_limits WHERE key = %s", (key,)).fetchone():
             assert time.monotonic() < deadline, "the write did not reach the replica within 10 s"
             time.sleep(0.1)
     assert stack.replica_lag(state) is not None
