@@ -88,13 +88,16 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     api_requests_per_ip: int = Field(default=600, ge=1)
     api_requests_per_token: int = Field(default=300, ge=1)
-    # How many requests one API process works on at once (the rest wait their turn, cheaply):
-    # few, because their time is the database's and the interpreter's, which many threads
-    # only contend for (on two cores with two processes, 2 served 1.5x the bookings of
-    # Starlette's 40, bench/README.md); more processes for more at once. Work that mostly
-    # waits on Stripe, Nominatim or a password hash has threads of its own (avenrae.api.threads).
+    # How many requests one `python -m avenrae api` process works on at once (the rest wait
+    # their turn, cheaply): few, because their time is the database's and the interpreter's,
+    # which many threads only contend for (on two cores with two processes, 2 served 1.2x the
+    # bookings of Starlette's 40, bench/README.md); more processes for more at once. Work that
+    # mostly waits on Stripe, Nominatim or a password hash has threads of its own
+    # (avenrae.api.threads), each of which may hold a database connection while it waits: keep
+    # both together within the pool (AVENRAE_DATABASE_POOL_SIZE + _OVERFLOW, 30). `serve`,
+    # which answers /api beside the pages, keeps Starlette's threads.
     api_threads: int = Field(default=2, ge=1, le=1000)
-    api_waiting_threads: int = Field(default=40, ge=1, le=1000)
+    api_waiting_threads: int = Field(default=16, ge=1, le=1000)
 
     # Bookings: how long an unpaid booking holds its slot; the longest any hold may last
     # (opening a card payment page extends it up to this); how many unpaid holds one client
