@@ -11,9 +11,9 @@ in-process call of what the endpoint runs (search.resolve + search.search, with 
 bench's database (bench/search.py). The ratio is the HTTP overhead: routing, validation,
 the per-address limit's row, JSON.
 
-Bookings: 16 threads, each a keep-alive HTTP connection (`KeepAlive`: the least a client can
-do, so the load generator takes little of the two cores it shares with the server) sending
-its own clients' tokens, POST random one-hour
+Bookings: 16 threads, each a keep-alive connection of the standard library's http.client (far
+lighter than httpx, so the load generator takes little of the two cores it shares with the
+server) sending its own clients' tokens, POST random one-hour
 times of 100 practitioners over a week (many collide: 409), beside the same attempts made
 by 16 processes calling flows.book directly (bench/bookings.py's writers). Afterwards an
 SQL self-join counts overlapping pending/confirmed bookings (must be 0). Scratch database
@@ -23,6 +23,7 @@ SQL self-join counts overlapping pending/confirmed bookings (must be 0). Scratch
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -183,50 +184,6 @@ def authorization(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class KeepAlive:
-    """One keep-alive HTTP/1.1 connection that sends a JSON POST and reads the answer: the
-    least a client can do, so the clients (on the same two cores as the server) take as
-    little of the machine as a load generator elsewhere would. httpx took 0.8-1.4 ms of CPU a
-    request here, a fifth of the machine at 200 requests/s; this takes under 0.1 ms."""
-
-    def __init__(self, port: int):
-        self.socket = socket.create_connection(("127.0.0.1", port))
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.unread = b""
-
-    def __enter__(self) -> KeepAlive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.socket.close()
-
-    def post(self, path: str, body: dict, headers: dict[str, str]) -> tuple[int, str]:
-        data = json.dumps(body).encode()
-        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self.socket.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}Content-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n".encode()
-            + data
-        )
-        while b"\r\n\r\n" not in self.unread:
-            self.unread += self._receive()
-        head_bytes, rest = self.unread.split(b"\r\n\r\n", 1)
-        lines = head_bytes.decode("latin-1").split("\r\n")
-        length = next(
-            (int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:")), 0
-        )
-        while len(rest) < length:
-            rest += self._receive()
-        self.unread = rest[length:]
-        return int(lines[0].split(" ", 2)[1]), rest[:length].decode()
-
-    def _receive(self) -> bytes:
-        chunk = self.socket.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        return chunk
-
-
 def bench_bookings(
     concurrent: int, attempts: int, practitioners: int, clients: int, workers: int, server_threads: int | None
 ) -> None:
@@ -251,11 +208,17 @@ def bench_bookings(
 
     def writer(share: list[tuple]) -> None:
         counts = {"booked": 0, "taken": 0, "other": 0}
-        with KeepAlive(port) as connection:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
             for client_id, practitioner_id, start in share:
-                status, text = connection.post(
-                    "/api/bookings", booking_body(practitioner_id, start), authorization(bearer[client_id])
+                connection.request(
+                    "POST",
+                    "/api/bookings",
+                    body=json.dumps(booking_body(practitioner_id, start)).encode(),
+                    headers={**authorization(bearer[client_id]), "Content-Type": "application/json"},
                 )
+                answer = connection.getresponse()
+                status, text = answer.status, answer.read().decode()
                 if status == 201:
                     counts["booked"] += 1
                 elif status == 409:
@@ -264,6 +227,8 @@ def bench_bookings(
                     counts["other"] += 1
                     if counts["other"] <= 3:
                         print(f"  unexpected {status}: {text[:200]}", file=sys.stderr)
+        finally:
+            connection.close()
         with lock:
             for key, value in counts.items():
                 results[key] += value

@@ -30,17 +30,16 @@ _WAITING: RunVar[CapacityLimiter] = RunVar("avenrae_waiting_threads")
 
 @asynccontextmanager
 async def limits(app: Any) -> AsyncIterator[None]:
-    """The API process's lifespan: its thread limits, from the settings."""
-    settings = get_settings()
-    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-    _WAITING.set(CapacityLimiter(settings.api_waiting_threads))
+    """The API process's lifespan: AVENRAE_API_THREADS for ordinary work."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     yield
 
 
 def _waiting_limiter() -> CapacityLimiter:
+    """The event loop's limiter for work that waits on others, made at its first use."""
     try:
         return _WAITING.get()
-    except LookupError:  # the API mounted in another app (`serve`), whose lifespan is not ours
+    except LookupError:
         limiter = CapacityLimiter(get_settings().api_waiting_threads)
         _WAITING.set(limiter)
         return limiter
