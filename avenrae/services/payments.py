@@ -991,6 +991,9 @@ def send_queued_refunds(
     for send, item in [(send_refund, r) for r in rows] + [(send_unmatched_refund, u) for u in unmatched]:
         try:
             outcomes.append(send(item, gateway=gateway))
+        except PaymentError as error:  # unreachable, or not configured here: a line, not a traceback
+            log.warning("refund %s not sent yet (the refund job asks again): %s", item, error)
+            outcomes.append("waiting")
         except Exception:  # isolated to this refund: it stays queued and the job tries again
             log.exception("refund %s could not be sent", item)
             outcomes.append("waiting")

@@ -381,6 +381,17 @@ def test_staff_refund_part_then_the_rest_never_more(db, fake, gateway, staff, cl
     assert ledger.balance(db, pending.id).refundable == 0
 
 
+def test_a_refund_waits_while_stripe_is_not_configured_here(db, fake, gateway, client, pending, caplog, monkeypatch):
+    paid_online(db, fake, gateway, client, pending)
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)
+    assert payments.send_queued_refunds(ids=outcome.to_send) == payments.RefundRun(waiting=1)  # no gateway set up
+    [line] = [r for r in caplog.records if r.name == payments.log.name]
+    assert line.levelname == "WARNING" and line.exc_info is None
+    assert "need stripe to be configured" in line.getMessage()
+    assert ledger.owed(db, pending) == 0 and fake.sent[-1].path != "/v1/refunds"  # queued, not sent
+
+
 def test_a_refund_stripe_refuses_is_marked_failed_and_the_money_stays_refundable(
     db, fake, gateway, staff, client, pending
 ):
@@ -404,11 +415,15 @@ def test_cancelling_a_day_ahead_refunds_online_payments_at_once(db, fake, gatewa
     assert ledger.owed(db, pending) == 0
 
 
-def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fake, gateway, client, pending):
+def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fake, gateway, client, pending, caplog):
     paid_online(db, fake, gateway, client, pending)
     outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
     fake.fail_next = "network"
     assert payments.send_queued_refunds(gateway=gateway, ids=outcome.to_send) == payments.RefundRun(waiting=1)
+    # An expected failure is one line in the log, not a traceback at every run of the job.
+    [line] = [r for r in caplog.records if r.name == payments.log.name]
+    assert line.levelname == "WARNING" and line.exc_info is None
+    assert str(outcome.to_send[0]) in line.getMessage() and "asks again" in line.getMessage()
     db.refresh(pending)
     assert pending.status == BookingStatus.CANCELLED
     assert ledger.owed(db, pending) == 0  # queued: owed no more, not yet paid out
