@@ -75,15 +75,21 @@ def time_picker(
     on = other or picked or days[0]
     times = open_times(practitioner_id, time_zone, on, ignore=ignore)
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
-    # Said even when it was the day's last open time.
-    earlier_choice = st.session_state.get(f"{key}_time")
-    if earlier_choice and earlier_choice not in labels:
-        st.warning(f"{earlier_choice} was just taken — pick another time.")
+    # The instant chosen last time, so that a time taken meanwhile is said, even when it was
+    # its day's last (the day then leaves the list, and the same hour of another day must not
+    # stand in for it).
+    earlier: datetime | None = st.session_state.get(f"{key}_chosen")
+    if earlier is not None and earlier not in times:
+        earlier_day = earlier.astimezone(zone).date()
+        if earlier_day == on or earlier_day not in days:
+            st.warning(f"{fmt.local_time(earlier, time_zone, '%a %d %b, %H:%M')} was just taken — pick another time.")
+            st.session_state[f"{key}_time"] = st.session_state[f"{key}_chosen"] = None
     if not times:
         st.info(f"No open times on {on:%a %d %b}. The next open day is {days[0]:%a %d %b}.")
         return None
     chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
-    return labels.get(chosen) if chosen else None
+    st.session_state[f"{key}_chosen"] = labels.get(chosen) if chosen else None
+    return st.session_state[f"{key}_chosen"]
 
 
 def practitioner_card(practitioner: BookablePractitioner) -> None:

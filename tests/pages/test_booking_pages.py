@@ -18,7 +18,7 @@ from avenrae.models import (
     Role,
     VerificationStatus,
 )
-from avenrae.services import notifications
+from avenrae.services import availability, notifications
 from avenrae.ui import format as fmt
 from tests.factories import (
     make_booking,
@@ -104,9 +104,30 @@ def test_a_time_taken_while_choosing_is_refused_and_nothing_is_written(db, page,
     make_booking(db, practitioner=healer, client=someone_else, start=start.astimezone(UTC))
     book_button(app).click()
     app = app.run()
-    assert app.warning[0].value == f"{label} was just taken — pick another time."
+    assert app.warning[0].value == f"{start:%a %d %b}, {label} was just taken — pick another time."
+    assert not [b for b in app.button if b.label.startswith("Book ")]  # no other day's same hour offered instead
     assert count(db, Booking, Booking.client_id == client.id) == 0
     assert count(db, Notification, Notification.user_id == client.id) == 0
+
+
+def test_when_the_days_last_time_is_taken_the_same_hour_of_another_day_does_not_stand_in(db, page, healer, client):
+    app = open_booking_page(page, client, healer)
+    app, label = pick_first_time(app)
+    day = app.pills(key="book_day").value
+    midnight = datetime.combine(day, time(0), SAST)
+    someone_else = make_client(db, first_name="Quick")
+    for start in availability.bookable_slots(
+        session=db, practitioner_id=healer.id, start=midnight, end=midnight + timedelta(days=1)
+    ):  # every open time of that day, the chosen one too: the day leaves the list
+        make_booking(db, practitioner=healer, client=someone_else, start=start)
+    book_button(app).click()
+    app = app.run()
+    assert app.warning[0].value == f"{day:%a %d %b}, {label} was just taken — pick another time."
+    assert f"{day:%a %d %b}" not in app.pills(key="book_day").options
+    assert not [b for b in app.button if b.label.startswith("Book ")]
+    assert count(db, Booking, Booking.client_id == client.id) == 0
+    app = app.run()  # said once, not at every rerun
+    assert not app.warning
 
 
 def test_unverified_practitioners_cannot_be_booked(db, page, client):
