@@ -12,7 +12,7 @@ from decimal import Decimal
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.models import MEMBERS, BookingStatus, PaymentStatus, Role
+from avenrae.models import MEMBERS, BookingStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import ServiceError
@@ -69,7 +69,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
     with session_scope() as session:
         booked = bookings.load(session, row.id, lock=False)
         still_owed = ledger.owed(session, booked)
-        refunded = ledger.refunded(session, row.id)
+        money = ledger.balance(session, row.id)
     with st.container(border=True):
         ends = fmt.local_time(row.session_end, zone, "%H:%M")
         st.markdown(
@@ -88,8 +88,10 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             )
         if still_owed:
             st.markdown(f"Refund owed: **{fmt.rand(still_owed)}** (staff pay it out)")
-        elif row.payment_status == PaymentStatus.REFUNDED or (row.refund_due and refunded):
-            st.markdown(f"Refunded: **{fmt.rand(refunded)}**")
+        if money.refunds_pending:  # asked of the provider, not yet confirmed by it
+            st.markdown(f"Refund on its way: **{fmt.rand(money.refunds_pending)}**")
+        if money.refunded:
+            st.markdown(f"Refunded: **{fmt.rand(money.refunded)}**")
         if row.notes:
             st.caption("Notes: " + fmt.md(row.notes))
 

@@ -126,7 +126,12 @@ def send_refunds(queued: list) -> None:
     if not queued:
         return
     run = payments.send_queued_refunds(ids=queued)
-    if run.waiting:
+    if run.waiting and payments.online_gateway() is None:
+        st.session_state[feedback.WARNING_KEY] = (
+            "Card refunds are not set up on this server (no Stripe keys), so the refund has not gone out yet; "
+            "it goes out once they are."
+        )
+    elif run.waiting:
         st.session_state[feedback.WARNING_KEY] = (
             "Stripe could not be reached, so the refund has not gone out yet; it is retried automatically "
             "every few minutes."

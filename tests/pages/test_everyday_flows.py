@@ -446,3 +446,23 @@ def test_a_phone_number_is_flagged_once():
     found = reviews.flag_matches("Call me on 082 123 4567 or 0821234567, or 082 123 4567 again")
     numbers = [snippet for snippet in found["contact"] if any(ch.isdigit() for ch in snippet)]
     assert numbers == ["082 123 4567"]
+
+
+def test_a_card_refund_not_yet_sent_reads_on_its_way_and_says_why(db, page, healer, client, monkeypatch):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking, provider="stripe", method="card", provider_reference="pi_test_refund_1")
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)  # this server has no Stripe keys
+    app = page("pages/bookings.py", user=client)
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Travelling")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    button(app, "Yes, cancel this booking").click()
+    app = app.run()
+    assert app.success[0].value.endswith("Booking cancelled. R460.00 is being refunded.")
+    assert app.warning[0].value == (
+        "Card refunds are not set up on this server (no Stripe keys), so the refund has not gone out yet; "
+        "it goes out once they are."
+    )
+    shown = [m.value for m in app.markdown]
+    assert "Refund on its way: **R460.00**" in shown
+    assert not any(v.startswith(("Refunded", "Refund owed")) for v in shown)  # not paid out yet, nor owed by staff
