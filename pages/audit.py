@@ -54,6 +54,7 @@ st.dataframe(
         }
     ),
     hide_index=True,
+    placeholder=fmt.MISSING,
     width="stretch",
 )
 

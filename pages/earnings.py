@@ -49,6 +49,7 @@ st.dataframe(
         }
     ),
     hide_index=True,
+    placeholder=fmt.MISSING,
     width="stretch",
 )
 fmt.rand_metric(st, "Net over these months", sum((m.net for m in months), start=fmt.money(0)))

@@ -81,6 +81,7 @@ if found.rows:
             }
         ),
         hide_index=True,
+        placeholder=fmt.MISSING,
         width="stretch",
     )
     if page_number > 1 or found.next is not None:

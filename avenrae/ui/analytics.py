@@ -123,7 +123,7 @@ def column_config(table: pd.DataFrame) -> dict[str, Any]:
 
 def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str) -> None:
     """Show a table and offer it as CSV, exactly as shown."""
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=column_config(frame))
+    st.dataframe(frame, hide_index=True, placeholder=fmt.MISSING, width="stretch", column_config=column_config(frame))
     st.download_button(
         f"CSV: {name}",
         to_csv(frame),

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from avenrae.config import get_settings
 
+MISSING = "—"  # a table cell with no value (a month with no growth figure, a user never logged in)
+
 
 def rand(amount: Decimal | float | int) -> str:
     """South African rand: R1,234.50."""

@@ -89,6 +89,7 @@ def queue_table(queued: list[ReviewView]) -> None:
             }
         ),
         hide_index=True,
+        placeholder=fmt.MISSING,
         width="stretch",
     )
 

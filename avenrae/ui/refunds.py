@@ -107,5 +107,6 @@ def unmatched_table(unmatched: list) -> None:
             }
         ),
         hide_index=True,
+        placeholder=fmt.MISSING,
         width="stretch",
     )

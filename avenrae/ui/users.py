@@ -54,6 +54,7 @@ def table(rows: list[UserRow]) -> None:
             }
         ),
         hide_index=True,
+        placeholder=fmt.MISSING,
         width="stretch",
     )
 

@@ -96,6 +96,12 @@ def test_revenue_page_shows_the_service_figures(db, page, analyst, recent):
     assert top.iloc[0]["Practitioner"] in ("Thandi Mokoena", "Pieter Botha")
 
 
+def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, analyst, recent):
+    table = open_tab(page("pages/revenue.py", user=analyst), "Month over month").dataframe[0]
+    assert table.value["Gross growth (%)"].isna().any()  # the period's first month has nothing to grow from
+    assert table.proto.placeholder == fmt.MISSING == "—"
+
+
 def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downloads):
     app = page("pages/revenue.py", user=analyst)
     frames, csvs = [], []
