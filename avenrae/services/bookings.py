@@ -630,6 +630,13 @@ def cancellation_terms(
     )
 
 
+def checked_refund_override(amount: Decimal, *, paid: Decimal) -> Decimal:
+    """A refund staff set by hand when cancelling: from R0 to what was paid."""
+    if not Decimal(0) <= amount <= paid:
+        raise InvalidInput({"refund_override": f"The refund can be between R0 and the R{paid:,.2f} paid."})
+    return amount.quantize(Decimal("0.01"))
+
+
 def cancel(
     *,
     session: Session,
@@ -667,9 +674,7 @@ def cancel(
     _check_move(booking, BookingStatus.CANCELLED)
     owed = refund_owed(paid=paid, start=booking.session_start, cancelled_at=now, cancelled_for=cancelled_for)
     if refund_override is not None:
-        if not Decimal(0) <= refund_override <= paid:
-            raise InvalidInput({"refund_override": f"The refund can be between R0 and the R{paid:,.2f} paid."})
-        owed = refund_override.quantize(Decimal("0.01"))
+        owed = checked_refund_override(refund_override, paid=paid)
     before = {"status": booking.status.value, "session_start": booking.session_start.isoformat()}
     _move(booking, BookingStatus.CANCELLED)
     booking.cancelled_at = now

@@ -113,8 +113,8 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
     with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed
         st.subheader("Add time off")
         left, right = st.columns(2)
-        first_day = left.date_input("First day", value=today, min_value=today, key="off_first", format="DD/MM/YYYY")
-        last_day = right.date_input("Last day", value=today, min_value=today, key="off_last", format="DD/MM/YYYY")
+        first_day = left.date_input("First day", value=today, key="off_first", format="DD/MM/YYYY")
+        last_day = right.date_input("Last day", value=today, key="off_last", format="DD/MM/YYYY")
         part = st.checkbox("Only part of a day (use the first day and these times)", key="off_part")
         left, right = st.columns(2)
         start_time = left.time_input("From", value=time(9, 0), step=900, key="off_from")
@@ -162,7 +162,7 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
             feedback.attempt(set_hours(on_date, []), success=f"{on_date:%d %b} is back to the usual hours.")
     with st.form("special_date"):
         left, middle, right = st.columns(3)
-        on_date = left.date_input("Date", value=today + timedelta(days=1), min_value=today, format="DD/MM/YYYY")
+        on_date = left.date_input("Date", value=today + timedelta(days=1), format="DD/MM/YYYY")
         start_time = middle.time_input("From", value=time(17, 0), step=900)
         end_time = right.time_input("To", value=time(19, 0), step=900)
         if st.form_submit_button("Add these hours"):
@@ -175,10 +175,12 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
 def booking_rules(plan: availability.Schedule, actor: bookings.Actor) -> None:
     rules = plan.rules
     with st.form("rules"):
+        # No bounds on the numbers: a browser keeps the last value in range and shows only a red
+        # border; the rules say in words what is allowed.
         left, right = st.columns(2)
-        buffer = left.number_input("Buffer after each session (minutes)", 0, 240, rules.buffer_minutes, step=5)
-        notice = right.number_input("Minimum notice (hours)", 0.0, 336.0, rules.min_notice_minutes / 60, step=0.5)
-        horizon = left.number_input("Clients can book up to (days ahead)", 1, 365, rules.booking_horizon_days)
+        buffer = left.number_input("Buffer after each session (minutes)", value=rules.buffer_minutes, step=5)
+        notice = right.number_input("Minimum notice (hours)", value=rules.min_notice_minutes / 60, step=0.5)
+        horizon = left.number_input("Clients can book up to (days ahead)", value=rules.booking_horizon_days, step=1)
         zones = sorted(set(schedule.COMMON_ZONES) | {rules.time_zone})
         time_zone = right.selectbox("Time zone", zones, index=zones.index(rules.time_zone))
         if st.form_submit_button("Save booking rules", type="primary"):

@@ -15,7 +15,7 @@ from avenrae.db import session_scope
 from avenrae.models import MEMBERS, BookingStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
-from avenrae.services.errors import ServiceError
+from avenrae.services.errors import InvalidInput, ServiceError
 from avenrae.ui import booking, feedback, payment
 from avenrae.ui import format as fmt
 
@@ -132,7 +132,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
             "Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label, key=f"cancel_side_{row.id}"
         )
         if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=by_hand_key):
-            override = st.number_input("Refund (R)", 0.0, float(terms.paid), float(terms.paid), key=amount_key)
+            override = st.number_input("Refund (R)", value=float(terms.paid), key=amount_key)
     asked_for = {
         "action": "cancel",
         "booking": row.id,
@@ -141,7 +141,12 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
         "override": None if override is None else fmt.money(override),
     }
     if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
-        st.session_state[CONFIRM_KEY] = asked_for
+        try:  # an amount the cancellation would refuse is said now, not after "Yes"
+            if override is not None:
+                bookings.checked_refund_override(fmt.money(override), paid=terms.paid)
+            st.session_state[CONFIRM_KEY] = asked_for
+        except InvalidInput as error:
+            feedback.show_error(error)
     pending = st.session_state.get(CONFIRM_KEY)
     if not pending or pending["booking"] != row.id or pending["action"] != "cancel":
         return

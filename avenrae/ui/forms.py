@@ -52,8 +52,6 @@ def practitioner_fields(
     left, right = st.columns(2)
     rate = left.number_input(
         "Rate per session (R)",
-        min_value=0.0,
-        max_value=100000.0,
         step=50.0,
         format="%.2f",
         value=float(current.rate_per_session) if current else 400.0,
@@ -62,8 +60,6 @@ def practitioner_fields(
     )
     duration = right.number_input(
         "Session length (minutes)",
-        min_value=15,
-        max_value=480,
         step=15,
         value=current.session_duration_minutes if current else 60,
     )

@@ -92,7 +92,7 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
         left, middle, right = st.columns(3)
         method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__)
         reference = middle.text_input("Reference or receipt number", placeholder=reference_for(row.id))
-        amount = right.number_input("Amount received (R)", min_value=0.0, value=float(row.total_amount), step=10.0)
+        amount = right.number_input("Amount received (R)", value=float(row.total_amount), step=10.0)
         if st.form_submit_button("Record payment"):
             said = feedback.attempt(
                 lambda session: flows.record_manual_payment(

@@ -57,7 +57,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     default = owed_by_id.get(chosen, refundable)
     st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
     with st.form(f"refund_{chosen}"):
-        amount = st.number_input("Amount (R)", min_value=0.0, value=float(default), step=10.0)
+        amount = st.number_input("Amount (R)", value=float(default), step=10.0)
         reason = st.text_input(
             "Reason (the client sees it)", value="Refund under the cancellation policy." if chosen in owed_by_id else ""
         )

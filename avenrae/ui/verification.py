@@ -166,7 +166,7 @@ def apply_form(actor: Actor) -> None:
         left, right = st.columns(2)
         body = left.text_input("Registering body, if any", placeholder="e.g. Traditional Health Practitioners Council")
         number = right.text_input("Registration number, if any")
-        years = st.number_input("Years of practice", min_value=0, max_value=80, value=None, step=1)
+        years = st.number_input("Years of practice", value=None, step=1)
         statement = st.text_area(
             "About your training and practice",
             placeholder="Where and with whom you trained, how you work with clients",

@@ -13,7 +13,16 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
 
-from avenrae.models import Booking, BookingStatus, PaymentStatus, Review, ReviewStatus, Role
+from avenrae.models import (
+    AvailabilityException,
+    Booking,
+    BookingStatus,
+    PaymentStatus,
+    Practitioner,
+    Review,
+    ReviewStatus,
+    Role,
+)
 from avenrae.seed import DEMO_PASSWORD
 from avenrae.services import bookings, flows, payments
 from tests.e2e.conftest import TIMEOUT
@@ -232,3 +241,32 @@ def test_a_save_on_another_tab_stays_on_that_tab_with_its_message(db, offline):
     page.get_by_text("Time off added.").wait_for(timeout=TIMEOUT)
     expect(page.get_by_role("tab", name="Time off")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_text("Time off added.")).to_be_visible()
+
+
+def test_out_of_range_dates_and_numbers_are_refused_in_words_not_swapped_for_old_ones(db, offline):
+    """A browser's date or number field with bounds keeps its last value in range and shows
+    only a red border: a past day typed for time off was saved as the days typed before."""
+    _, practitioner = people(db, "Lerato")
+    page = log_in(offline, practitioner.user.email, PASSWORD)
+    page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+    offline.open("/availability")
+    page.get_by_role("heading", name="Availability").wait_for(timeout=TIMEOUT)
+    page.get_by_role("tab", name="Time off").click()
+    past = datetime.now(SAST) - timedelta(days=30)
+    for label in ("First day", "Last day"):
+        page.get_by_role("spinbutton", name=f"day, {label}").click()
+        page.keyboard.type(f"{past:%d%m%Y}")  # day, month, year: each part moves on to the next
+    page.get_by_role("button", name="Add time off").click()
+    page.get_by_text("That time has already passed.").wait_for(timeout=TIMEOUT)
+    day = page.get_by_role("spinbutton", name="day, First day")
+    expect(day).to_have_attribute("aria-valuenow", str(past.day))  # what was typed, to correct
+    page.get_by_role("tab", name="Booking rules").click()
+    buffer = page.get_by_label("Buffer after each session (minutes)")
+    buffer.fill("-15")
+    page.get_by_role("button", name="Save booking rules").click()
+    page.get_by_text("The buffer between sessions is 0 to 240 minutes.").wait_for(timeout=TIMEOUT)
+    offline.screenshot("everyday-out-of-range-refused-in-words")
+    db.expire_all()
+    assert db.get(Practitioner, practitioner.id).buffer_minutes == practitioner.buffer_minutes  # as made
+    kept = select(func.count()).where(AvailabilityException.practitioner_id == practitioner.id)
+    assert db.scalar(kept) == 0

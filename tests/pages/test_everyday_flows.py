@@ -218,6 +218,24 @@ def test_a_refund_set_by_hand_is_shown_at_once_and_a_change_withdraws_the_questi
     assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("50.00")
 
 
+def test_a_refund_by_hand_beyond_what_was_paid_is_refused_before_asking(db, page, healer, client, staff):
+    booking = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=staff)
+    picker(app).set_value(str(booking.id)).run()
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Goodwill")
+    app.checkbox(key=f"cancel_by_hand_{booking.id}").check()
+    app = app.run()
+    amount = app.number_input(key=f"cancel_refund_{booking.id}")
+    assert amount.min is None and amount.max is None  # a bounded field would keep R460.00 and show a red border
+    amount.set_value(900.0)
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert app.error[0].value == "The refund can be between R0 and the R460.00 paid."
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+
+
 def test_a_no_show_is_recorded_only_after_confirming(db, page, healer, client):
     booking = paid(db, healer, client, -2)
     app = page("pages/bookings.py", user=healer.user)

@@ -84,6 +84,29 @@ def test_practitioner_sign_up_with_an_unknown_town_changes_nothing(db, page):
     assert db.scalar(select(func.count()).select_from(Practitioner)) == 0
 
 
+def test_a_negative_rate_and_length_are_refused_in_words(db, page):
+    app = page("pages/signup.py")
+    app.radio[0].set_value(Role.PRACTITIONER).run()
+    inputs = {t.label: t for t in app.text_input}
+    inputs["First name"].input("Nomsa")
+    inputs["Last name"].input("Mkhize")
+    inputs["Email"].input("nomsa@example.co.za")
+    inputs["Mobile number"].input("071 555 0101")
+    inputs["Password"].input("Sunrise over Durban 7")
+    inputs["Town or city"].input("Durban")
+    app.selectbox[0].set_value(Specialization.HEALER)
+    numbers = {n.label: n for n in app.number_input}
+    # No bounds in the browser, which would keep the last value in range with a red border only.
+    assert all(n.min is None and n.max is None for n in numbers.values())
+    numbers["Rate per session (R)"].set_value(-250.0)
+    numbers["Session length (minutes)"].set_value(-30)
+    app = submit(app, "Create account")
+    message = app.error[0].value
+    assert "Rate per session must be between R0 and R" in message
+    assert "Session length (minutes)" in message
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+
+
 def test_sign_up_lists_every_problem(db, page):
     app = page("pages/signup.py")
     inputs = {t.label: t for t in app.text_input}
