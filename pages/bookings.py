@@ -71,7 +71,7 @@ else:
     if user.role == Role.CLIENT:
         st.page_link("pages/search.py", label="Find a practitioner", icon=":material/travel_explore:")
 
-row = booking_actions.choose(found.rows, user, actor)
+row = booking_actions.choose(found.rows, user, actor, scope=(period, tuple(statuses), words))
 if row is None:
     st.stop()
 booking_actions.detail(row, user)

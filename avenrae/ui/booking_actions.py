@@ -22,6 +22,8 @@ from avenrae.ui import format as fmt
 SELECTED_KEY = "bookings_selected"
 CONFIRM_KEY = "bookings_confirm"
 PICK_KEY = "bookings_pick"
+SCOPE_KEY = "bookings_scope"
+LINK_KEY = "bookings_link"
 
 
 def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
@@ -37,10 +39,22 @@ def title(user: CurrentUser, row: bookings.BookingRow) -> str:
     return f"{fmt.local_time(row.session_start, zone_for(user, row))} · {other} · {fmt.label(row.status.value)}"
 
 
-def choose(rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.Actor) -> bookings.BookingRow | None:
+def choose(
+    rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.Actor, *, scope: object = None
+) -> bookings.BookingRow | None:
     """The booking being looked at. It stays the same one across actions and reruns, also
-    when it has left the list above (cancelled, moved to another page); a link may name it."""
-    wanted = st.session_state.get(SELECTED_KEY) or st.query_params.get("booking")
+    when it has left the list above (cancelled, moved to another page). A link naming one
+    (after booking, from a notice) chooses it, over an earlier choice; asking for another
+    list (`scope`: the filters) starts at its first booking."""
+    linked = st.query_params.get("booking")
+    if linked and linked != st.session_state.get(LINK_KEY):  # followed once, then the reader's choice counts
+        st.session_state[LINK_KEY] = linked
+        wanted, fresh = linked, True
+    elif scope != st.session_state.get(SCOPE_KEY, scope):
+        wanted, fresh = None, True
+    else:
+        wanted, fresh = st.session_state.get(SELECTED_KEY), False
+    st.session_state[SCOPE_KEY] = scope
     options = {str(row.id): row for row in rows}
     if wanted and wanted not in options:
         try:
@@ -57,7 +71,7 @@ def choose(rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.A
     # cancelled still read "Pending"): its key names the labels, so new labels make a new
     # widget, which starts on the choice carried over by SELECTED_KEY.
     key = f"{PICK_KEY}_{zlib.crc32(repr(sorted(labels.items())).encode()):08x}"
-    if key not in st.session_state:
+    if fresh or key not in st.session_state:
         st.session_state[key] = wanted if wanted in options else ids[0]
     chosen = st.selectbox("Booking", ids, format_func=labels.__getitem__, key=key)
     st.session_state[SELECTED_KEY] = chosen

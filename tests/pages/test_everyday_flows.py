@@ -484,3 +484,26 @@ def test_a_card_refund_not_yet_sent_reads_on_its_way_and_says_why(db, page, heal
     shown = [m.value for m in app.markdown]
     assert "Refund on its way: **R460.00**" in shown
     assert not any(v.startswith(("Refunded", "Refund owed")) for v in shown)  # not paid out yet, nor owed by staff
+
+
+def test_a_link_to_a_booking_chooses_it_over_an_earlier_choice(db, page, healer, client):
+    first = paid(db, healer, client, 48)
+    second = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=client)
+    picker(app).set_value(str(first.id)).run()  # looked at earlier in this visit
+    app.query_params["booking"] = str(second.id)  # then "Booked!" (or a notice) links to another
+    app = app.run()
+    assert picker(app).value == str(second.id)
+    picker(app).set_value(str(first.id)).run()  # followed once: reruns keep the reader's own choice
+    assert picker(app).value == str(first.id)
+
+
+def test_asking_for_another_list_starts_at_its_first_booking(db, page, healer, client, staff):
+    other_client = make_client(db, first_name="Sipho", last_name="Ndlovu")
+    ours = paid(db, healer, client, 48)
+    theirs = paid(db, healer, other_client, 96)
+    app = page("pages/bookings.py", user=staff)
+    picker(app).set_value(str(ours.id)).run()
+    app.text_input[0].input("Sipho").run()  # a list of Sipho's bookings only
+    assert picker(app).value == str(theirs.id)
+    assert "Lindiwe Dube" not in picker(app).options[picker(app).index]
