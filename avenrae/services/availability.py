@@ -186,7 +186,9 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
 Day = int | date  # a weekday (0 = Monday) or one date
 
 
-def _check_ranges(ranges: list[tuple[Day, time, time]], label: Callable[[Day], str]) -> dict[str, str]:
+def _check_ranges(
+    ranges: list[tuple[Day, time, time]], label: Callable[[Day], str], *, session_length: timedelta
+) -> dict[str, str]:
     problems: dict[str, str] = {}
     by_day: dict[Day, list[tuple[time, time]]] = {}
     for day, start, end in ranges:
@@ -195,6 +197,12 @@ def _check_ranges(ranges: list[tuple[Day, time, time]], label: Callable[[Day], s
             continue
         if start >= end:
             problems["hours"] = f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."
+            continue
+        if datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
+            problems["hours"] = (
+                f"{label(day)}: {start:%H:%M}–{end:%H:%M} is shorter than one session "
+                f"({session_length.seconds // 60} minutes), so nobody could book it."
+            )
             continue
         by_day.setdefault(day, []).append((start, end))
     for each, day_ranges in by_day.items():
@@ -207,7 +215,7 @@ def _check_ranges(ranges: list[tuple[Day, time, time]], label: Callable[[Day], s
     return problems
 
 
-_TIME = r"(\d{1,2})(?:[:h.](\d{2}))?"
+_TIME = r"(\d{1,2})(?:[:h.](\d{2})|h)?"  # 9, 09:00, 9.00, 8h30, 13h
 _RANGE = re.compile(rf"^\s*{_TIME}\s*(?:-|–|—|to)\s*{_TIME}\s*$", re.IGNORECASE)
 
 
@@ -223,7 +231,8 @@ def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
         if found:
             try:
                 start_hour, start_minute, end_hour, end_minute = (int(g or 0) for g in found.groups())
-                bounds = (time(start_hour, start_minute), time(end_hour, end_minute) if end_hour < 24 else time.max)
+                midnight = (end_hour, end_minute) == (24, 0)  # the end of the day
+                bounds = (time(start_hour, start_minute), time.max if midnight else time(end_hour, end_minute))
             except ValueError:
                 bounds = None
         if bounds is None:
@@ -311,12 +320,14 @@ def set_weekly_hours(
     *, session: Session, practitioner_id: uuid.UUID, actor_id: uuid.UUID, ranges: list[HoursRange]
 ) -> None:
     """Replace the weekly hours; several ranges a day are fine, overlapping ones are not."""
-    _check_editor(session, practitioner_id, actor_id)
+    found = _check_editor(session, practitioner_id, actor_id)
     for item in ranges:
         if not 0 <= item.day_of_week <= 6:
             raise InvalidInput({"hours": "Days run from Monday to Sunday."})
     problems = _check_ranges(
-        [(r.day_of_week, r.start, r.end) for r in ranges], lambda day: DAY_NAMES[day] if isinstance(day, int) else ""
+        [(r.day_of_week, r.start, r.end) for r in ranges],
+        lambda day: DAY_NAMES[day] if isinstance(day, int) else "",
+        session_length=found.session,
     )
     if problems:
         raise InvalidInput(problems)
@@ -342,7 +353,9 @@ def set_date_hours(
     today = (now or datetime.now(UTC)).astimezone(found.zone).date()
     if on_date < today:
         raise InvalidInput({"on_date": "That date has passed."})
-    problems = _check_ranges([(on_date, start, end) for start, end in ranges], lambda day: f"{day:%a %d %b}")
+    problems = _check_ranges(
+        [(on_date, start, end) for start, end in ranges], lambda day: f"{day:%a %d %b}", session_length=found.session
+    )
     if problems:
         raise InvalidInput(problems)
     session.execute(

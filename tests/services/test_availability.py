@@ -1,5 +1,6 @@
 """Bookable slots: weekly hours and overrides, less time off, bookings with buffers, notice and horizon."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,6 +9,7 @@ import pytest
 from avenrae.models import BookingStatus, Role
 from avenrae.services import availability
 from avenrae.services.errors import InvalidInput, PermissionDenied
+from avenrae.services.validation import FieldError
 from tests.factories import make_booking, make_practitioner, make_user, make_weekly_hours
 
 SAST = ZoneInfo("Africa/Johannesburg")
@@ -137,6 +139,10 @@ def test_weekly_hours_are_checked_and_replaced_whole(db, practitioner):
     with pytest.raises(InvalidInput, match="ends before it starts"):
         availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
                                       ranges=[availability.HoursRange(2, time(12), time(9))])
+    too_short = re.escape("Wednesday: 09:00–09:30 is shorter than one session (60 minutes)")
+    with pytest.raises(InvalidInput, match=too_short):
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                      ranges=[availability.HoursRange(2, time(9), time(9, 30))])
     with pytest.raises(InvalidInput, match="Monday to Sunday"):
         availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
                                       ranges=[availability.HoursRange(7, time(9), time(12))])
@@ -209,3 +215,16 @@ def test_schedule_lists_what_the_page_shows(db, practitioner):
     assert len(found.weekly) == 3 and found.rules.session_minutes == 60
     assert [t.reason for t in found.time_off] == ["Leave"]
     assert found.time_off[0].starts_at == local(MONDAY + timedelta(days=7), "00:00")
+
+
+@pytest.mark.parametrize("typed", ["09:00-25:00", "9-24:30", "09:00-12:60"])
+def test_hours_past_midnight_or_beyond_the_clock_are_not_read_as_something_else(typed):
+    with pytest.raises(FieldError, match=f"Saturday: “{typed}” is not a time range"):
+        availability.parse_day_hours(typed, day_name="Saturday")
+
+
+def test_a_day_may_run_to_midnight():
+    assert availability.parse_day_hours("18:00-24:00, 8h30 to 13h", day_name="Saturday") == [
+        (time(18), time.max),
+        (time(8, 30), time(13)),
+    ]
