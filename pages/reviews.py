@@ -27,14 +27,15 @@ except ServiceError as problem:
 left, right = st.columns([1, 2])
 left.metric("Rating", f"{summary.rating:.2f} ★" if summary.rating is not None else "—")
 left.metric("Published reviews", fmt.count(summary.review_count))
-right.caption("Published reviews by stars")
-right.bar_chart(
-    {"Stars": [f"{s} ★" for s in summary.stars], "Reviews": list(summary.stars.values())},
-    x="Stars",
-    y="Reviews",
-    horizontal=True,
-    height=180,
-)
+if summary.review_count:  # no empty chart with a stray axis before the first review
+    right.caption("Published reviews by stars")
+    right.bar_chart(
+        {"Stars": [f"{s} ★" for s in summary.stars], "Reviews": list(summary.stars.values())},
+        x="Stars",
+        y="Reviews",
+        horizontal=True,
+        height=180,
+    )
 st.caption("Only published reviews count. A moderator reads each one first; you see them here once published.")
 
 if not published:

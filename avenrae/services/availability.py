@@ -370,6 +370,18 @@ def set_date_hours(
     session.flush()
 
 
+def time_off_words(starts_at: datetime, ends_at: datetime, *, zone: ZoneInfo) -> str:
+    """Time off as people say it: "Fri 11 Dec – Sun 13 Dec 2026" for whole days (it is stored
+    up to the midnight after the last), or "Fri 11 Dec 2026, 09:00–12:00" within one day."""
+    start, end = starts_at.astimezone(zone), ends_at.astimezone(zone)
+    if start.time() == end.time() == time(0):
+        last = end.date() - timedelta(days=1)
+        return f"{start:%a %d %b %Y}" if last == start.date() else f"{start:%a %d %b} – {last:%a %d %b %Y}"
+    if start.date() == end.date():
+        return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M}"
+    return f"{start:%a %d %b %Y, %H:%M} – {end:%a %d %b %Y, %H:%M}"
+
+
 def add_time_off(
     *,
     session: Session,
@@ -408,6 +420,20 @@ def add_time_off(
     )
     if ends_at <= (now or datetime.now(UTC)):
         raise InvalidInput({"last_day": "That time has already passed."})
+    clash = session.execute(
+        select(AvailabilityException.starts_at, AvailabilityException.ends_at)
+        .where(
+            AvailabilityException.practitioner_id == practitioner_id,
+            AvailabilityException.starts_at < ends_at,
+            AvailabilityException.ends_at > starts_at,
+        )
+        .order_by(AvailabilityException.starts_at)
+        .limit(1)
+    ).first()
+    if clash is not None:
+        raise InvalidInput(
+            {"first_day": f"That overlaps your time off {time_off_words(*clash, zone=zone)}; change that one instead."}
+        )
     entry = AvailabilityException(practitioner_id=practitioner_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
     session.add(entry)
     session.flush()

@@ -52,7 +52,7 @@ def south_african_phone(value: str | None, *, required: bool = False) -> str | N
     raw = (value or "").strip()
     if not raw:
         if required:
-            raise FieldError("Phone number is required.")
+            raise FieldError("Mobile number is required.")
         return None
     if re.search(r"[^\d\s()+\-.]", raw):
         raise FieldError("A phone number may only hold digits, spaces, brackets, dashes and a leading +.")

@@ -278,7 +278,7 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
             application_id=application.id,
             author_id=actor.id,
             kind="submitted",
-            message=f"Applied with {len(documents)} document(s).",
+            message=f"Applied with {len(documents)} document{'' if len(documents) == 1 else 's'}.",
         )
     )
     practitioner.verification_status = VerificationStatus.PENDING
@@ -310,7 +310,7 @@ def respond(
         document.application_id = application.id
         document.uploaded_by_id = actor.id
     session.add_all(added)
-    suffix = f" (added {len(added)} document(s))" if added else ""
+    suffix = f" (added {len(added)} document{'' if len(added) == 1 else 's'})" if added else ""
     session.add(_message(application_id=application.id, author_id=actor.id, kind="answered", message=message + suffix))
     application.status = ApplicationStatus.PENDING
     session.flush()

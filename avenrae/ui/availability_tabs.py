@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
 import streamlit as st
 from sqlalchemy.orm import Session
@@ -104,8 +105,8 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
     rules = plan.rules
     for entry in plan.time_off:
         left, right = st.columns([5, 1])
-        begins, ends = (fmt.local_time(moment, rules.time_zone) for moment in (entry.starts_at, entry.ends_at))
-        left.write(f"**{begins} – {ends}**" + (f" · {fmt.md(entry.reason)}" if entry.reason else ""))
+        when = availability.time_off_words(entry.starts_at, entry.ends_at, zone=ZoneInfo(rules.time_zone))
+        left.write(f"**{when}**" + (f" · {fmt.md(entry.reason)}" if entry.reason else ""))
         if right.button("Remove", key=f"remove_{entry.id}"):
             feedback.attempt(_remove_time_off(rules, actor, entry.id), success="Time off removed.")
     if not plan.time_off:

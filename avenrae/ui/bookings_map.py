@@ -155,7 +155,7 @@ def hexagon_breakdown(choice: Choice, picked: str) -> None:
     breakdown = view.read(analytics.cell_breakdown, choice.filters, cell_i, cell_j)
     searches = view.read(analytics.unmet_searches_in_cell, choice.filters, cell_i, cell_j)
     st.subheader(f"Hexagon {picked}")
-    st.caption(f"{fmt.count(searches, 'search')} from here found nobody in these months.")
+    st.caption(f"{fmt.count(searches, 'search', 'searches')} from here found nobody in these months.")
     table = breakdown.assign(
         specialization=breakdown["specialization"].map(fmt.label),
         paid=breakdown["paid"].map(lambda v: round(float(v), 2)),

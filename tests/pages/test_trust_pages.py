@@ -123,6 +123,16 @@ def test_the_practitioner_sees_published_reviews_and_replies(db, page, completed
     assert db.scalar(select(Review.practitioner_reply)) == "Thank you, go well."
 
 
+def test_before_the_first_review_there_is_a_sentence_not_an_empty_chart(db, page, completed):
+    app = page("pages/reviews.py", user=completed.practitioner.user)
+    assert [m.value for m in app.metric][:2] == ["—", "0"]
+    assert app.info[0].value.startswith("No published reviews yet.")
+    assert not app.get("vega_lite_chart") and "Published reviews by stars" not in [c.value for c in app.caption]
+    make_review(db, completed, rating=5, comment="Kind and clear.")
+    app = app.run()
+    assert len(app.get("vega_lite_chart")) == 1 and "Published reviews by stars" in [c.value for c in app.caption]
+
+
 def test_applying_without_documents_is_refused_and_nothing_is_written(db, page):
     practitioner = make_practitioner(db, verification_status=VerificationStatus.UNVERIFIED)
     app = page("pages/verification.py", user=practitioner.user)

@@ -72,6 +72,28 @@ def test_time_off_spanning_days(db, practitioner):
     assert times(slots(db, practitioner, days=8))[0] == "Mon 09:00"  # the next Monday
 
 
+def test_time_off_over_time_off_is_refused_by_naming_the_first(db, practitioner):
+    def add(first, last, **times_of_day):
+        return availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
+                                         first_day=first, last_day=last, now=NOW, **times_of_day)
+
+    held = add(MONDAY, MONDAY + timedelta(days=2))
+    assert availability.time_off_words(held.starts_at, held.ends_at, zone=SAST) == (
+        f"{MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}")
+    for first, last, times_of_day in ((MONDAY + timedelta(days=1), MONDAY + timedelta(days=1), {}),
+                                      (MONDAY + timedelta(days=2), MONDAY + timedelta(days=4), {}),
+                                      (MONDAY, MONDAY, {"start_time": time(10), "end_time": time(11)})):
+        with pytest.raises(InvalidInput, match=re.escape(
+                f"That overlaps your time off {MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}; ")):
+            add(first, last, **times_of_day)
+    after = add(MONDAY + timedelta(days=3), MONDAY + timedelta(days=3))  # from the midnight the other ends at
+    thursday = MONDAY + timedelta(days=3)
+    assert availability.time_off_words(after.starts_at, after.ends_at, zone=SAST) == f"{thursday:%a %d %b %Y}"
+    part = add(MONDAY + timedelta(days=4), MONDAY + timedelta(days=4), start_time=time(9), end_time=time(12))
+    assert availability.time_off_words(part.starts_at, part.ends_at, zone=SAST) == (
+        f"{MONDAY + timedelta(days=4):%a %d %b %Y}, 09:00–12:00")
+
+
 def test_time_off_for_part_of_a_day(db, practitioner):
     availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
                               first_day=MONDAY, last_day=MONDAY, start_time=time(10, 30), end_time=time(11, 0),
