@@ -3,12 +3,20 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.services import audit, counting
+from avenrae.services import audit, counting, payments
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
 PAGE_SIZE = 50
+
+
+def target_words(kind: str, target_id: str | None) -> str:
+    """A booking by the reference people quote; anything else by its id."""
+    if kind == "booking" and target_id:
+        return f"Booking {payments.eft_reference(target_id)}"
+    return f"{fmt.label(kind)} {target_id or ''}".strip()
+
 
 user = signed_in(__file__)
 st.title("Audit log")
@@ -18,9 +26,11 @@ left, middle, right = st.columns([2, 2, 3])
 with left:
     period = widgets.date_range(key="audit_period")
 actor_text = middle.text_input("Actor", placeholder="Name or e-mail")
-actions = right.multiselect("Action", known_actions, placeholder="All")
+actions = right.multiselect("Action", known_actions, format_func=fmt.action, placeholder="All")
 left, right = st.columns([4, 1])
-target = left.text_input("Target", placeholder="A kind (review, booking, user, practitioner) or an id")
+target = left.text_input(
+    "Target", placeholder="A kind (review, booking, user, practitioner), an id, or a booking's AVN- reference"
+)
 with right:
     page = widgets.page_number(key="audit_page")
 
@@ -46,10 +56,10 @@ st.dataframe(
         {
             "When": [fmt.local_time(r.at) for r in found],
             "Actor": [r.actor for r in found],
-            "Action": [r.action for r in found],
-            "Target": [f"{r.target_type} {r.target_id or ''}".strip() for r in found],
-            "Before": [str(r.before or "") for r in found],
-            "After": [str(r.after or "") for r in found],
+            "Action": [fmt.action(r.action) for r in found],
+            "Target": [target_words(r.target_type, r.target_id) for r in found],
+            "Before": [fmt.fields(r.before) for r in found],
+            "After": [fmt.fields(r.after) for r in found],
             "Reason": [r.reason or "" for r in found],
         }
     ),

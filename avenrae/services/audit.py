@@ -93,7 +93,7 @@ def _matching(filters: AuditFilter) -> Select:
         conditions.append(AuditLog.action.in_(filters.actions))
     for word in filters.actor.lower().split()[:4]:
         conditions.append(User.search_text.like(validation.contains(word)))
-    target = filters.target.strip().lower()
+    target = filters.target.strip().lower().removeprefix("avn-")  # a booking's reference is its id's start
     if target:
         conditions.append(
             or_(

@@ -122,6 +122,41 @@ def label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
+_CODE = re.compile(r"^[a-z]+(?:_[a-z]+)*$")  # no_show, in_person: a value of ours, not someone's text
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def field_value(value: object) -> str:
+    """A recorded value as words: yes/no, instants in local time, codes as words."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(field_value(item) for item in value)
+    if isinstance(value, dict):
+        return fields(value)
+    text = str(value)
+    if _INSTANT.match(text):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+        return local_time(moment) if moment.tzinfo else text
+    return text.replace("_", " ") if _CODE.match(text) else text
+
+
+def fields(values: dict[str, object] | None) -> str:
+    """A record's fields as a line: "Status: cancelled · Refund due: yes"."""
+    return " · ".join(f"{label(key)}: {field_value(value)}" for key, value in (values or {}).items())
+
+
+def action(code: str) -> str:
+    """An audit action as words: 'payment.record_manual' -> 'Payment · record manual'."""
+    subject, _, verb = code.partition(".")
+    return f"{label(subject)} · {verb.replace('_', ' ')}" if verb else label(subject)
+
+
 def escape(text: str) -> str:
     """User-written text made safe for HTML (map popups, tooltips, unsafe_allow_html)."""
     return html.escape(text, quote=True)

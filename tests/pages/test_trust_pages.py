@@ -244,13 +244,42 @@ def test_the_audit_log_filters_and_exports_what_it_shows(db, page):
     db.flush()
     app = page("pages/audit.py", user=admin)
     assert not app.exception
-    assert sorted(app.dataframe[0].value["Action"]) == ["review.publish", "user.change_role"]
+    assert sorted(app.dataframe[0].value["Action"]) == ["Review · publish", "User · change role"]
     app.multiselect[0].set_value(["review.publish"])
     app = app.run()
-    assert list(app.dataframe[0].value["Action"]) == ["review.publish"]
+    assert list(app.dataframe[0].value["Action"]) == ["Review · publish"]
     app.text_input[1].input("nothing-like-this")
     app = app.run()
     assert app.info[0].value == "No entries match."
+
+
+def test_the_audit_log_reads_as_words_not_code(db, page):
+    admin = make_user(db, role=Role.ADMIN)
+    booking_id = "72439f5f-ce85-4a7e-9a55-1f0c2b9d8e11"
+    db.add(
+        AuditLog(
+            actor_id=admin.id,
+            action="booking.cancel",
+            target_type="booking",
+            target_id=booking_id,
+            before={"status": "confirmed", "session_start": "2026-12-08T13:00:00+00:00"},
+            after={"status": "no_show", "refund_due": True, "on_behalf_of": "client", "note": "Sipho_Ndlovu"},
+        )
+    )
+    db.flush()
+    app = page("pages/audit.py", user=admin)
+    row = app.dataframe[0].value.iloc[0]
+    assert row["Action"] == "Booking · cancel" and row["Target"] == "Booking AVN-72439F5F"
+    # (the database keeps a record's keys in its own order)
+    assert set(row["Before"].split(" · ")) == {"Status: confirmed", "Session start: Tue 08 Dec 2026, 15:00"}
+    assert set(row["After"].split(" · ")) == {
+        "Status: no show",
+        "Refund due: yes",
+        "On behalf of: client",
+        "Note: Sipho_Ndlovu",
+    }
+    app.text_input[1].input("AVN-72439F5F")  # the reference people quote finds it
+    assert app.run().dataframe[0].value.iloc[0]["Target"] == "Booking AVN-72439F5F"
 
 
 def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page):
@@ -272,12 +301,12 @@ def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page)
     assert app.date_input(key="audit_period").value == (first_day, fmt.today())
     assert app.caption[0].value == f"52 entries · page 1 of 2 · times in {fmt.default_zone()}"
     shown = app.dataframe[0].value
-    assert len(shown) == 50 and shown["Action"].iloc[0] == "user.today"
+    assert len(shown) == 50 and shown["Action"].iloc[0] == "User · today"
 
     app.number_input(key="audit_page").set_value(2)
     app = app.run()
     assert app.caption[0].value.startswith("52 entries · page 2 of 2 ·")
-    assert list(app.dataframe[0].value["Action"]) == ["user.create", "user.create"]
+    assert list(app.dataframe[0].value["Action"]) == ["User · create", "User · create"]
 
     app.number_input(key="audit_page").set_value(3)
     app = app.run()
@@ -288,7 +317,7 @@ def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page)
     app.date_input(key="audit_period").set_value((first_day - timedelta(days=1), first_day - timedelta(days=1)))
     app = app.run()
     assert app.caption[0].value.startswith("1 entry · page 1 of 1 ·")
-    assert list(app.dataframe[0].value["Action"]) == ["user.edge"]
+    assert list(app.dataframe[0].value["Action"]) == ["User · edge"]
     assert app.dataframe[0].value["When"].iloc[0].endswith(", 23:59")
 
     app.date_input(key="audit_period").set_value((first_day,))
