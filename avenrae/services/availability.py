@@ -431,9 +431,8 @@ def add_time_off(
         .limit(1)
     ).first()
     if clash is not None:
-        raise InvalidInput(
-            {"first_day": f"That overlaps your time off {time_off_words(*clash, zone=zone)}; change that one instead."}
-        )
+        held = time_off_words(*clash, zone=zone)
+        raise InvalidInput({"first_day": f"That overlaps your time off {held}; remove that one first to change it."})
     entry = AvailabilityException(practitioner_id=practitioner_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
     session.add(entry)
     session.flush()
