@@ -118,6 +118,8 @@ def column_config(table: pd.DataFrame) -> dict[str, Any]:
             config[column] = st.column_config.NumberColumn(column, format="%.1f%%")
         elif column == "Period":
             config[column] = st.column_config.DateColumn(column, format="D MMM YYYY")
+        elif table[column].dtype.kind in "iu":  # counts: 10,179 as the headlines write them
+            config[column] = st.column_config.NumberColumn(column, format="%,d")
     return config
 
 

@@ -4,6 +4,7 @@ that hold exactly the tables shown, plain words for a bad period and for a quiet
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -100,6 +101,8 @@ def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, anal
     table = open_tab(page("pages/revenue.py", user=analyst), "Month over month").dataframe[0]
     assert table.value["Gross growth (%)"].isna().any()  # the period's first month has nothing to grow from
     assert table.proto.placeholder == fmt.MISSING == "—"
+    columns = json.loads(table.proto.columns)
+    assert columns["Bookings"]["type_config"]["format"] == "%,d"  # 10,179 as in the headlines, not 10179
 
 
 def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downloads):
