@@ -39,10 +39,16 @@ def controls() -> analytics.Filters | None:
         if chosen:
             st.session_state["revenue_period"] = presets[chosen]
 
+    def forget_preset() -> None:  # a period typed by hand is no longer the quick one
+        chosen = st.session_state.get("revenue_preset")
+        if chosen and tuple(st.session_state.get("revenue_period") or ()) != presets[chosen]:
+            st.session_state["revenue_preset"] = None
+
     st.session_state.setdefault("revenue_period", presets["Last 12 months"])
+    st.session_state.setdefault("revenue_preset", "Last 12 months")
     st.pills("Quick period", list(presets), key="revenue_preset", on_change=use_preset)
     top = st.columns([2.2, 1, 1.6, 1.6, 1.4])
-    period = top[0].date_input("Period", format="DD/MM/YYYY", key="revenue_period")
+    period = top[0].date_input("Period", format="DD/MM/YYYY", key="revenue_period", on_change=forget_preset)
     top[1].selectbox("Group by", ["month", "week", "day"], format_func=str.capitalize, key="revenue_grain")
     specializations = top[2].multiselect(
         "Specialization", list(Specialization), format_func=fmt.label, placeholder="All", key="revenue_specs"

@@ -97,6 +97,18 @@ def test_revenue_page_shows_the_service_figures(db, page, analyst, recent):
     assert top.iloc[0]["Practitioner"] in ("Thandi Mokoena", "Pieter Botha")
 
 
+def test_the_quick_period_shown_is_the_period_used(db, page, analyst, recent):
+    app = page("pages/revenue.py", user=analyst)
+    assert app.pills(key="revenue_preset").value == "Last 12 months"  # the default period, said
+    app.date_input(key="revenue_period").set_value((TODAY - timedelta(days=40), TODAY - timedelta(days=10)))
+    app = app.run()
+    assert app.pills(key="revenue_preset").value is None  # typed by hand: no quick period claims it
+    app.pills(key="revenue_preset").set_value("Last 30 days")
+    app = app.run()
+    today = fmt.today()  # the platform's day, which the quick periods count from
+    assert app.date_input(key="revenue_period").value == (today - timedelta(days=29), today)
+
+
 def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, analyst, recent):
     table = open_tab(page("pages/revenue.py", user=analyst), "Month over month").dataframe[0]
     assert table.value["Gross growth (%)"].isna().any()  # the period's first month has nothing to grow from
