@@ -23,10 +23,11 @@ months = feedback.read(
     lambda session: ledger.earnings(session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id)
 )
 
+whose = "your" if user.role == Role.PRACTITIONER else "the practitioner's"
 st.caption(
-    "From payments actually received and refunded, by the month the money moved, in your time zone. "
-    "You earn your session rate; the platform fee clients pay on top is Avenrae's. "
-    "A refund takes back your share of it."
+    f"From payments actually received and refunded, by the month the money moved, in {whose} time zone. "
+    f"{'You earn your' if user.role == Role.PRACTITIONER else 'They earn their'} session rate; "
+    "the platform fee clients pay on top is Avenrae's. A refund takes back the practitioner's share of it."
 )
 if not months:
     st.info("No payments in the last 12 months yet.")
@@ -34,14 +35,14 @@ if not months:
 
 latest = months[0]
 columns = st.columns(4)
-columns[0].metric(f"Sessions paid, {latest.month}", latest.sessions)
+columns[0].metric(f"Sessions paid, {fmt.month(latest.month)}", latest.sessions)
 fmt.rand_metric(columns[1], "Earned", latest.earned)
 fmt.rand_metric(columns[2], "Refunded", latest.refunds)
 fmt.rand_metric(columns[3], "Net", latest.net)
 st.dataframe(
     pd.DataFrame(
         {
-            "Month": [m.month for m in months],
+            "Month": [fmt.month(m.month) for m in months],
             "Sessions paid": [m.sessions for m in months],
             "Earned": [fmt.rand(m.earned) for m in months],
             "Refunds": [fmt.rand(m.refunds) for m in months],

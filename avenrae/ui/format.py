@@ -117,6 +117,11 @@ def percent(fraction: Decimal | float) -> str:
     return f"{Decimal(str(fraction)) * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
+def month(year_month: str) -> str:
+    """A calendar month as people write it: '2026-12' -> 'Dec 2026'."""
+    return datetime.strptime(year_month, "%Y-%m").strftime("%b %Y")
+
+
 def label(value: str) -> str:
     """An enum value as words: 'no_show' -> 'No show'."""
     return value.replace("_", " ").capitalize()

@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -161,6 +162,9 @@ def test_a_practitioner_sees_their_month(db, page, pending):
     frame = app.dataframe[0].value
     assert list(frame["Earned"]) == ["R450.00"] and list(frame["Net"]) == ["R450.00"]
     assert list(frame["Sessions paid"]) == [1]
+    this_month = datetime.now(ZoneInfo("Africa/Johannesburg")).strftime("%b %Y")  # "Dec 2026", not "2026-12"
+    assert list(frame["Month"]) == [this_month] and app.metric[0].label == f"Sessions paid, {this_month}"
+    assert "You earn your session rate" in app.caption[0].value
 
 
 def test_a_practitioner_without_payments_sees_an_empty_state(db, page):
