@@ -87,6 +87,13 @@ def search_places(prefix: str, limit: int = 10) -> list[Place]:
     return list(found.values())
 
 
+def area_name(latitude: float, longitude: float, radius_km: float = 25) -> str | None:
+    """What people call the area around a point: its largest town or city within `radius_km`
+    ("Durban, KwaZulu-Natal"), else the nearest place; None far from any."""
+    found = gazetteer().largest_within(latitude, longitude, radius_km) or place_near(latitude, longitude)
+    return f"{found.name}, {found.province}" if found else None
+
+
 def place_near(latitude: float, longitude: float) -> Place | None:
     """The nearest populated place to a point (for a map pin), if one is within ~100 km."""
     nearest = gazetteer().nearest(latitude, longitude)

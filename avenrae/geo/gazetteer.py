@@ -132,6 +132,18 @@ class Gazetteer:
     def _cell(self, latitude: float, longitude: float) -> tuple[int, int]:
         return math.floor(latitude / self.GRID_DEGREES), math.floor(longitude / self.GRID_DEGREES)
 
+    def largest_within(self, latitude: float, longitude: float, radius_km: float) -> Place | None:
+        """The most populous place within `radius_km` of a point (up to about 50 km), if any."""
+        row, column = self._cell(latitude, longitude)
+        around = (
+            place
+            for dr in (-1, 0, 1)
+            for dc in (-1, 0, 1)
+            for place in self.grid.get((row + dr, column + dc), ())
+            if place.population and km(latitude, longitude, place.latitude, place.longitude) <= radius_km
+        )
+        return max(around, key=lambda place: place.population, default=None)
+
     def nearest(self, latitude: float, longitude: float, *, populated: bool = False) -> tuple[Place, float] | None:
         """The closest place (only those with a known population if `populated`) and its distance in km.
 

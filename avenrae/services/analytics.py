@@ -660,6 +660,18 @@ def cell_of(connection: Connection, latitude: float, longitude: float) -> tuple[
     return int(row[0]), int(row[1])
 
 
+def cell_centre(connection: Connection, i: int, j: int) -> tuple[float, float]:
+    """(latitude, longitude) of a hexagon's middle."""
+    row = connection.execute(
+        text(
+            "SELECT ST_Y(c), ST_X(c) FROM (SELECT ST_Transform(ST_Centroid(ST_SetSRID("
+            f"ST_Hexagon({HEX_EDGE_METRES}, :i, :j), {HEX_SRID})), 4326) AS c) centre"
+        ),
+        {"i": i, "j": j},
+    ).one()
+    return float(row[0]), float(row[1])
+
+
 _BY_STATUS = ", ".join(f"sum(c.bookings) FILTER (WHERE c.status = '{s.value}') AS {s.value}" for s in BookingStatus)
 
 

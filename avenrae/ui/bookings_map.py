@@ -11,6 +11,7 @@ import folium
 import pandas as pd
 import streamlit as st
 
+from avenrae import geo
 from avenrae import months as calendar_months
 from avenrae.models import BookingStatus, Specialization
 from avenrae.services import analytics
@@ -144,17 +145,29 @@ def hexagon_picker(events: dict, booked: analytics.CellLayer) -> tuple[str | Non
             return "Click a hexagon on the map, or pick one of the busiest"
         cell = by_cell.get(key)
         if cell is None:
-            return f"Hexagon {key} · no bookings"
-        return f"Hexagon {key} · {fmt.count(cell.bookings, 'booking')} · {fmt.rand(cell.paid)} paid"
+            return f"{hexagon_name(key)} · no bookings"
+        return f"{hexagon_name(key, cell)} · {fmt.count(cell.bookings, 'booking')} · {fmt.rand(cell.paid)} paid"
 
     return st.selectbox("Hexagon", options, format_func=describe, key="map_cell"), busiest
+
+
+def hexagon_name(key: str, cell: analytics.Cell | None = None) -> str:
+    """A hexagon as people know the area: "Around Durban, KwaZulu-Natal (16:-79)"; the grid
+    position keeps two hexagons around one city apart."""
+    if cell is None:
+        cell_i, cell_j = (int(part) for part in key.split(":"))
+        latitude, longitude = view.read(analytics.cell_centre, cell_i, cell_j)
+    else:
+        latitude, longitude = cell.centre
+    area = geo.area_name(latitude, longitude)
+    return f"Around {area} ({key})" if area else f"Hexagon {key}"
 
 
 def hexagon_breakdown(choice: Choice, picked: str) -> None:
     cell_i, cell_j = (int(part) for part in picked.split(":"))
     breakdown = view.read(analytics.cell_breakdown, choice.filters, cell_i, cell_j)
     searches = view.read(analytics.unmet_searches_in_cell, choice.filters, cell_i, cell_j)
-    st.subheader(f"Hexagon {picked}")
+    st.subheader(hexagon_name(picked))
     st.caption(f"{fmt.count(searches, 'search', 'searches')} from here found nobody in these months.")
     table = breakdown.assign(
         specialization=breakdown["specialization"].map(fmt.label),
@@ -181,6 +194,7 @@ def busiest_table(choice: Choice, busiest: list[analytics.Cell]) -> None:
         "busiest hexagons",
         pd.DataFrame(
             {
+                "Area": [geo.area_name(lat, lon) or "" for lat, lon in centres],
                 "Hexagon": [f"{c.i}:{c.j}" for c in busiest],
                 "Latitude": [round(lat, 3) for lat, _ in centres],
                 "Longitude": [round(lon, 3) for _, lon in centres],
