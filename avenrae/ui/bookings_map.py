@@ -121,8 +121,9 @@ def legend(choice: Choice, booked: analytics.CellLayer) -> None:
         "<span style='flex:0 0 180px;height:10px;border-radius:3px;"
         "background:linear-gradient(90deg,#F6C35B,#E07B39,#B5483B,#6E1F2A)'></span>"
         f"<span>{shown_value(highest)}</span>"
-        "<span style='margin-left:1rem;color:#2B7BB9'>● practitioners</span>"
-        "<span style='color:#6B4FA0'>◌ searches that found nobody</span></div>",
+        + ("<span style='margin-left:1rem;color:#2B7BB9'>● practitioners</span>" if choice.show_supply else "")
+        + ("<span style='color:#6B4FA0'>◌ searches that found nobody</span>" if choice.show_demand else "")
+        + "</div>",
         unsafe_allow_html=True,
     )
 

@@ -214,6 +214,17 @@ def test_bookings_map_shows_cells_and_a_breakdown(db, page, analyst, recent):
     assert set(breakdown["Specialization"]) == {fmt.label(s.value) for s in Specialization}
 
 
+def test_the_map_legend_names_only_the_layers_shown(db, page, analyst, recent):
+    def legend(app) -> str:
+        return next(m.value for m in app.markdown if "linear-gradient" in m.value)
+
+    app = page("pages/bookings_map.py", user=analyst)
+    assert "searches that found nobody" in legend(app) and "practitioners" not in legend(app)  # supply starts off
+    app.toggle[0].set_value(True).run()
+    app.toggle[1].set_value(False).run()
+    assert "practitioners" in legend(app) and "searches that found nobody" not in legend(app)
+
+
 def test_bookings_map_filters_and_quiet_months(db, page, analyst, recent):
     app = page("pages/bookings_map.py", user=analyst)
     app.multiselect(key="map_status").set_value([BookingStatus.CANCELLED]).run()
