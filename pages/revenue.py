@@ -44,7 +44,11 @@ tabs = st.tabs(
 if tabs[0].open:
     with tabs[0]:
         series = view.read(analytics.over_time, filters, grain)
-        st.plotly_chart(revenue.over_time_chart(series, grain), width="stretch", key="chart_over_time")
+        partial = analytics.partly_covered(list(series["period"]), grain, filters.start, filters.end)
+        st.plotly_chart(revenue.over_time_chart(series, grain, partial), width="stretch", key="chart_over_time")
+        note = revenue.partial_note(list(series["period"]), grain, partial)
+        if note:
+            st.caption(note)
         table("Over time", series, "over_time")
 if tabs[1].open:
     with tabs[1]:

@@ -307,6 +307,15 @@ def breakdown(connection: Connection, filters: Filters, by: Dimension) -> pd.Dat
     )
 
 
+def partly_covered(periods: list[date], grain: str, start: date, end: date) -> list[bool]:
+    """Which of these weeks or months (by their first day) the period from `start` to `end`
+    covers only in part; days are always whole."""
+    if grain == "day":
+        return [False] * len(periods)
+    following = [next_month(p) if grain == "month" else p + timedelta(days=7) for p in periods]
+    return [bool(p < start or after - timedelta(days=1) > end) for p, after in zip(periods, following, strict=True)]
+
+
 def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     """Calendar months of the period with growth against the month before, as a fraction.
     A month the period only partly covers is marked and gets no growth figure, nor does
@@ -314,11 +323,7 @@ def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     months = over_time(connection, filters, "month")
     start, end = filters.start, filters.end
     assert start and end
-    next_months = [next_month(m) for m in months["period"]]
-    months["partial"] = [
-        bool(m < start or following - timedelta(days=1) > end)
-        for m, following in zip(months["period"], next_months, strict=True)
-    ]
+    months["partial"] = partly_covered(list(months["period"]), "month", start, end)
     for figure in ("gross", "platform_fees", "bookings"):
         values = months[figure].map(float)
         previous = values.shift(1)

@@ -117,17 +117,32 @@ def tables(filters: analytics.Filters, grain: str, *, show_bottom: bool) -> dict
     }
 
 
-def over_time_chart(series: pd.DataFrame, grain: str) -> go.Figure:
+def over_time_chart(series: pd.DataFrame, grain: str, partial: list[bool]) -> go.Figure:
+    """The figures over time; a week or month the period covers only in part has an open marker."""
     chart = go.Figure()
+    symbols = ["circle-open" if part else "circle" for part in partial]
     for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
         chart.add_scatter(
             x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
-            line=dict(color=COLOURS[name]),
+            line=dict(color=COLOURS[name]), marker=dict(symbol=symbols, size=8),
         )  # fmt: skip
     chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
     if grain == "month":
         chart.update_xaxes(dtick="M1", tickformat="%b %Y")
     return chart
+
+
+def partial_note(periods: list, grain: str, partial: list[bool]) -> str | None:
+    """Says which weeks or months are only partly in the period (their figures are smaller)."""
+    names = [
+        f"{period:%b %Y}" if grain == "month" else f"the week of {period:%d %b %Y}"
+        for period, part in zip(periods, partial, strict=True)
+        if part
+    ]
+    if not names:
+        return None
+    which = " and ".join(names)
+    return f"Open markers: {which} {'is' if len(names) == 1 else 'are'} only partly in the period, so smaller."
 
 
 def specialization_chart(stacked: pd.DataFrame, grain: str) -> go.Figure:

@@ -97,6 +97,32 @@ def test_revenue_page_shows_the_service_figures(db, page, analyst, recent):
     assert top.iloc[0]["Practitioner"] in ("Thandi Mokoena", "Pieter Botha")
 
 
+def test_months_partly_in_the_period_are_marked_not_shown_as_a_fall(db, page, analyst, recent):
+    this_month = fmt.today().replace(day=1)
+    start = (this_month - timedelta(days=40)).replace(day=15)  # the middle of the month before last
+    end = this_month - timedelta(days=20)  # part of last month
+    app = page("pages/revenue.py", user=analyst)
+    app.date_input(key="revenue_period").set_value((start, end))
+    app = app.run()
+    assert f"Open markers: {start:%b %Y} and {end:%b %Y} are only partly in the period, so smaller." in [
+        c.value for c in app.caption
+    ]
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["marker"]["symbol"] == ["circle-open", "circle-open"]
+    last_day = this_month - timedelta(days=1)
+    app.date_input(key="revenue_period").set_value((last_day.replace(day=1), last_day))
+    app = app.run()  # last month, whole: nothing to mark
+    assert not [c.value for c in app.caption if c.value.startswith("Open markers")]
+    assert json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]["marker"]["symbol"] == ["circle"]
+
+
+def test_weeks_are_partly_covered_by_their_days():
+    monday = date(2026, 11, 30)
+    covered = analytics.partly_covered([monday, monday + timedelta(days=7)], "week", monday, monday + timedelta(days=9))
+    assert covered == [False, True]
+    assert analytics.partly_covered([monday], "day", monday, monday) == [False]
+
+
 def test_the_quick_period_shown_is_the_period_used(db, page, analyst, recent):
     app = page("pages/revenue.py", user=analyst)
     assert app.pills(key="revenue_preset").value == "Last 12 months"  # the default period, said
