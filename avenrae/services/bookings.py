@@ -630,6 +630,16 @@ def cancellation_terms(
     )
 
 
+def checked_cancel_reason(reason: str | None) -> str:
+    """Why a booking is cancelled: required, at most 500 characters."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": "Say why the booking is cancelled."})
+    if len(reason) > 500:
+        raise InvalidInput({"reason": f"Keep the reason under 500 characters (cut {len(reason) - 500:,})."})
+    return reason
+
+
 def checked_refund_override(amount: Decimal, *, paid: Decimal) -> Decimal:
     """A refund staff set by hand when cancelling: from R0 to what was paid."""
     if not Decimal(0) <= amount <= paid:
@@ -658,11 +668,7 @@ def cancel(
     now = _now(now)
     booking = _load(session, booking_id)
     side = _side(session, booking, actor)
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput({"reason": "Say why the booking is cancelled."})
-    if len(reason) > 500:
-        raise InvalidInput({"reason": f"Keep the reason under 500 characters (cut {len(reason) - 500:,})."})
+    reason = checked_cancel_reason(reason)
     if side == "staff":
         if on_behalf_of not in ("client", "practitioner"):
             raise InvalidInput({"on_behalf_of": "Say whether the client or the practitioner asked to cancel."})

@@ -155,7 +155,8 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
         "override": None if override is None else fmt.money(override),
     }
     if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
-        try:  # an amount the cancellation would refuse is said now, not after "Yes"
+        try:  # what the cancellation would refuse is said now, not after "Yes"
+            bookings.checked_cancel_reason(reason)
             if override is not None:
                 bookings.checked_refund_override(fmt.money(override), paid=terms.paid)
             st.session_state[CONFIRM_KEY] = asked_for

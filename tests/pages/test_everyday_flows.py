@@ -236,6 +236,19 @@ def test_a_refund_by_hand_beyond_what_was_paid_is_refused_before_asking(db, page
     assert booking.status == BookingStatus.CONFIRMED
 
 
+def test_cancelling_without_a_reason_is_refused_before_asking(db, page, healer, client):
+    booking = paid(db, healer, client, 96)
+    app = page("pages/bookings.py", user=client)
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert app.error[0].value == "Say why the booking is cancelled."
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Travelling")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert not app.error and [b for b in app.button if b.label.startswith("Yes, cancel")]
+
+
 def test_a_no_show_is_recorded_only_after_confirming(db, page, healer, client):
     booking = paid(db, healer, client, -2)
     app = page("pages/bookings.py", user=healer.user)
