@@ -12,7 +12,7 @@ from decimal import Decimal
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.models import MEMBERS, BookingStatus, Role
+from avenrae.models import MEMBERS, BookingStatus, PaymentStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import InvalidInput, ServiceError
@@ -29,6 +29,14 @@ LINK_KEY = "bookings_link"
 def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
     """Practitioners read their own bookings in their own time zone; everyone else in the platform's."""
     return row.practitioner_time_zone if user.role == Role.PRACTITIONER else fmt.default_zone()
+
+
+def payment_words(row: bookings.BookingRow) -> str:
+    """The payment as its reader means it: a booking cancelled before anyone paid was "Not
+    paid" (its open charge closed as expired); one released unpaid by the clock "Expired"."""
+    if row.payment_status == PaymentStatus.EXPIRED and row.status == BookingStatus.CANCELLED and not row.expired_unpaid:
+        return "Not paid"
+    return fmt.label(row.payment_status.value)
 
 
 def title(user: CurrentUser, row: bookings.BookingRow) -> str:
@@ -91,7 +99,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             f"{fmt.md(row.client_name)} with {fmt.md(row.practitioner_name)}"
         )
         st.markdown(
-            f"Status: **{fmt.label(row.status.value)}** · payment: **{fmt.label(row.payment_status.value)}** · "
+            f"Status: **{fmt.label(row.status.value)}** · payment: **{payment_words(row)}** · "
             f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
         )
         if row.status == BookingStatus.PENDING and row.hold_expires_at:

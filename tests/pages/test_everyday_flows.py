@@ -520,3 +520,17 @@ def test_asking_for_another_list_starts_at_its_first_booking(db, page, healer, c
     app.text_input[0].input("Sipho").run()  # a list of Sipho's bookings only
     assert picker(app).value == str(theirs.id)
     assert "Lindiwe Dube" not in picker(app).options[picker(app).index]
+
+
+def test_a_booking_cancelled_before_it_was_paid_reads_not_paid(db, page, healer, client):
+    booking = book(db, client, healer, 72)
+    app = page("pages/bookings.py", user=client)
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Changed my plans")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    button(app, "Yes, cancel this booking").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and booking.payment_status == PaymentStatus.EXPIRED
+    assert list(app.dataframe[0].value["Payment"]) == ["Not paid"]  # not "Expired": nobody let a deadline pass
+    assert any("payment: **Not paid**" in m.value for m in app.markdown)
