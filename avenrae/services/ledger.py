@@ -100,6 +100,11 @@ class Balance:
     charges_expired: int
 
     @property
+    def given_back(self) -> Decimal:
+        """Refunds made or under way."""
+        return self.refunded + self.refunds_pending
+
+    @property
     def refundable(self) -> Decimal:
         return self.charged - self.refunded - self.refunds_pending
 
@@ -153,15 +158,16 @@ def paid(session: Session, booking_id: uuid.UUID) -> Decimal:
 
 def refunded(session: Session, booking_id: uuid.UUID) -> Decimal:
     """Refunds made or under way."""
-    found = balance(session, booking_id)
-    return found.refunded + found.refunds_pending
+    return balance(session, booking_id).given_back
 
 
-def owed(session: Session, booking: Booking) -> Decimal:
-    """What a cancellation still owes back: the refund due less the refunds made since."""
+def owed(session: Session, booking: Booking, found: Balance | None = None) -> Decimal:
+    """What a cancellation still owes back: the refund due less the refunds made since
+    (`found`: the booking's balance, when the caller has read it already)."""
     if not booking.refund_due or booking.cancelled_at is None:
         return Decimal("0.00")
-    since = refunded(session, booking.id) - booking.refunded_before_cancel
+    found = found or balance(session, booking.id)
+    since = found.given_back - booking.refunded_before_cancel
     return max(booking.refund_due - since, Decimal("0.00"))
 
 

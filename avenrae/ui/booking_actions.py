@@ -90,8 +90,8 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
     zone = zone_for(user, row)
     with session_scope() as session:
         booked = bookings.load(session, row.id, lock=False)
-        still_owed = ledger.owed(session, booked)
         money = ledger.balance(session, row.id)
+        still_owed = ledger.owed(session, booked, money)
     with st.container(border=True):
         ends = fmt.local_time(row.session_end, zone, "%H:%M")
         st.markdown(
