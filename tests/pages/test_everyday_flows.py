@@ -64,6 +64,15 @@ def button(app, label: str):
     return next(b for b in app.button if b.label == label)
 
 
+def cancel_and_confirm(app, booking: Booking, reason: str):
+    """Cancel `booking` on Bookings as its reader would: the reason, the question, then yes."""
+    app.text_input(key=f"cancel_reason_{booking.id}").input(reason)
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    button(app, "Yes, cancel this booking").click()
+    return app.run()
+
+
 def book(db, client, practitioner, hours_ahead: float) -> Booking:
     """The first open time `hours_ahead` from now or soon after (whatever the time of day)."""
     after = soon(hours_ahead)
@@ -483,12 +492,7 @@ def test_a_card_refund_not_yet_sent_reads_on_its_way_and_says_why(db, page, heal
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
     make_transaction(db, booking, provider="stripe", method="card", provider_reference="pi_test_refund_1")
     monkeypatch.setattr(payments, "online_gateway", lambda: None)  # this server has no Stripe keys
-    app = page("pages/bookings.py", user=client)
-    app.text_input(key=f"cancel_reason_{booking.id}").input("Travelling")
-    button(app, "Cancel this booking…").click()
-    app = app.run()
-    button(app, "Yes, cancel this booking").click()
-    app = app.run()
+    app = cancel_and_confirm(page("pages/bookings.py", user=client), booking, "Travelling")
     assert app.success[0].value.endswith("Booking cancelled. R460.00 is being refunded.")
     assert app.warning[0].value == (
         "Card refunds are not set up on this server (no Stripe keys), so the refund has not gone out yet; "
@@ -524,12 +528,7 @@ def test_asking_for_another_list_starts_at_its_first_booking(db, page, healer, c
 
 def test_a_booking_cancelled_before_it_was_paid_reads_not_paid(db, page, healer, client):
     booking = book(db, client, healer, 72)
-    app = page("pages/bookings.py", user=client)
-    app.text_input(key=f"cancel_reason_{booking.id}").input("Changed my plans")
-    button(app, "Cancel this booking…").click()
-    app = app.run()
-    button(app, "Yes, cancel this booking").click()
-    app = app.run()
+    app = cancel_and_confirm(page("pages/bookings.py", user=client), booking, "Changed my plans")
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and booking.payment_status == PaymentStatus.EXPIRED
     assert list(app.dataframe[0].value["Payment"]) == ["Not paid"]  # not "Expired": nobody let a deadline pass
