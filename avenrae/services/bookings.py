@@ -727,6 +727,7 @@ def reschedule(
         return booking
     found = availability.rules(session=session, practitioner_id=booking.practitioner_id)
     _check_slot(session, found, new_start, now, ignore=booking.id)
+    hold = _moved_hold(booking, new_start, now)
     before = {"session_start": booking.session_start.isoformat()}
     length = booking.session_end - booking.session_start
     buffer = booking.blocked_until - booking.session_end
@@ -735,6 +736,7 @@ def reschedule(
             booking.session_start = new_start
             booking.session_end = new_start + length
             booking.blocked_until = new_start + length + buffer
+            booking.hold_expires_at = hold
             session.flush()
     except IntegrityError as exc:
         session.refresh(booking)
@@ -752,6 +754,16 @@ def reschedule(
             after={"session_start": new_start.isoformat()},
         )
     return booking
+
+
+def _moved_hold(booking: Booking, new_start: datetime, now: datetime) -> datetime | None:
+    """Until when a moved booking stays held unpaid: never longer than before, and for a
+    bank transfer no later than a new booking at that time would allow (`hold_until`), so
+    the deadline never passes the session. A confirmed booking holds nothing."""
+    if booking.status != BookingStatus.PENDING or booking.hold_expires_at is None:
+        return booking.hold_expires_at
+    latest = hold_until(pays_by="eft", session_start=new_start, now=now) if booking.pays_by == "eft" else new_start
+    return min(booking.hold_expires_at, latest)
 
 
 # --- reading -------------------------------------------------------------------------

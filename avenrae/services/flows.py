@@ -265,7 +265,15 @@ def reschedule(
     booking = bookings.reschedule(session=session, booking_id=booking_id, actor=actor, new_start=new_start, now=now)
     if booking.session_start != before:
         moved: Message = lambda when, other: f"Your session with {other} is now on {when}."  # noqa: E731
-        _tell_both(session, booking, "booking_rescheduled", "Booking moved", moved, moved)
+        to_pay = booking.status == BookingStatus.PENDING and booking.pays_by == "eft"
+        _tell_both(
+            session,
+            booking,
+            "booking_rescheduled",
+            "Booking moved",
+            (lambda when, other: f"{moved(when, other)} {eft_instructions(booking)}") if to_pay else moved,
+            moved,
+        )
     return booking
 
 

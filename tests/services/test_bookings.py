@@ -391,6 +391,20 @@ def test_reschedule_moves_to_a_free_slot(db, client, practitioner):
         session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
 
 
+def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, client, practitioner):
+    booking = book(db, client, practitioner, "16:00", day=MONDAY + timedelta(days=1))
+    assert booking.hold_expires_at == at("07:00", MONDAY + timedelta(days=1))  # a day to pay
+    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("10:00"), now=NOW)
+    # Two hours before the new time, not the day's deadline that would run past the session.
+    assert moved.hold_expires_at == at("08:00")
+    [notice] = db.scalars(
+        select(Notification).where(Notification.user_id == client.id, Notification.type == "booking_rescheduled")
+    ).all()
+    assert "now on Mon 07 Jan 2030 at 10:00" in notice.message and "by Mon 07 Jan 2030 at 08:00" in notice.message
+    later = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("15:00"), now=NOW)
+    assert later.hold_expires_at == at("08:00")  # moving later never lengthens the hold
+
+
 def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, monkeypatch):
     booking = book(db, client, practitioner, "10:00")
     book(db, make_client(db), practitioner, "14:00")
