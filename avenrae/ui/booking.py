@@ -30,11 +30,18 @@ def open_times(
         )
 
 
-def open_days(practitioner_id: uuid.UUID, time_zone: str, days: int, *, ignore: uuid.UUID | None = None) -> list[date]:
-    """The local dates with an open time within `days` (looked up three weeks at a time, up to
-    ten dates): what a client picks from with one click."""
+def open_days(
+    practitioner_id: uuid.UUID,
+    time_zone: str,
+    days: int,
+    *,
+    ignore: uuid.UUID | None = None,
+    first: date | None = None,
+) -> list[date]:
+    """The local dates with an open time within `days` of `first` (default today), looked up
+    three weeks at a time, up to ten dates: what a client picks from with one click."""
     zone = ZoneInfo(time_zone)
-    today = datetime.now(zone).date()
+    today = first or datetime.now(zone).date()
     found: list[date] = []
     for offset in range(0, days, 21):
         start = datetime.combine(today + timedelta(days=offset), time(0), zone)
@@ -63,14 +70,29 @@ def time_picker(
     if not days:
         st.warning("This practitioner has no open times in the coming weeks.")
         return None
-    picked = st.pills("Day", days, default=days[0], format_func=lambda d: f"{d:%a %d %b}", key=f"{key}_day")
+    # The day clicked or the date typed, whichever came last: each clears the other.
+    day_key, date_key = f"{key}_day", f"{key}_date"
+    if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
+        st.session_state[day_key] = days[0]
+
+    def typed_a_date() -> None:
+        st.session_state[day_key] = None if st.session_state[date_key] else days[0]
+
+    picked = st.pills(
+        "Day",
+        days,
+        format_func=lambda d: f"{d:%a %d %b}",
+        key=day_key,
+        on_change=lambda: st.session_state.update({date_key: None}),
+    )
     other = st.date_input(
         "Or another date",
         value=None,
         min_value=today,
         max_value=today + timedelta(days=horizon_days),
-        key=f"{key}_date",
+        key=date_key,
         format="DD/MM/YYYY",
+        on_change=typed_a_date,
     )
     on = other or picked or days[0]
     times = open_times(practitioner_id, time_zone, on, ignore=ignore)
@@ -85,7 +107,14 @@ def time_picker(
             st.warning(f"{fmt.local_time(earlier, time_zone, '%a %d %b, %H:%M')} was just taken — pick another time.")
             st.session_state[f"{key}_time"] = st.session_state[f"{key}_chosen"] = None
     if not times:
-        st.info(f"No open times on {on:%a %d %b}. The next open day is {days[0]:%a %d %b}.")
+        left = (today + timedelta(days=horizon_days) - on).days
+        later = [day for day in days if day > on] or (
+            open_days(practitioner_id, time_zone, left, ignore=ignore, first=on + timedelta(days=1)) if left > 0 else []
+        )
+        st.info(
+            f"No open times on {on:%a %d %b}. "
+            + (f"The next open day is {later[0]:%a %d %b}." if later else "None can be booked after it yet.")
+        )
         return None
     chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
     st.session_state[f"{key}_chosen"] = labels.get(chosen) if chosen else None

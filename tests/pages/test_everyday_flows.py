@@ -471,6 +471,24 @@ def test_open_days_are_one_click_away(db, page, client, healer):
     assert shown.options and app.pills(key="book_day").value == first + timedelta(days=3)
 
 
+def test_a_typed_date_without_times_points_ahead_and_a_day_clicked_after_it_wins(db, page, client):
+    weekdays = make_practitioner(db)
+    make_weekly_hours(db, weekdays, {day: [("00:00", "23:59")] for day in range(5)})
+    today = datetime.now(SAST).date()
+    sunday = today + timedelta(days=7 + (6 - today.weekday()) % 7)  # a week or more ahead: never the first open days
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(weekdays.id)
+    app = app.run()
+    first_open = app.pills(key="book_day").value
+    app.date_input(key="book_date").set_value(sunday).run()
+    monday = sunday + timedelta(days=1)  # not the first open day, which comes before the date typed
+    assert app.info[0].value == f"No open times on {sunday:%a %d %b}. The next open day is {monday:%a %d %b}."
+    assert app.pills(key="book_day").value is None  # the typed date is what is shown, so no day is lit
+    app.pills(key="book_day").set_value(first_open).run()
+    assert app.date_input(key="book_date").value is None and not app.info
+    assert app.pills(key="book_time").options
+
+
 # --- 7. demo data shows every feature (the seed, checked in tests/test_seed.py) and small things ---
 
 
