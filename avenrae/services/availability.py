@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import delete, select, text
@@ -183,36 +183,51 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
 # --- changing it ---------------------------------------------------------------------
 
 
-Day = int | date  # a weekday (0 = Monday) or one date
+DayT = TypeVar("DayT", int, date)  # a weekday (0 = Monday) or one date
 
 
-def _check_ranges(
-    ranges: list[tuple[Day, time, time]], label: Callable[[Day], str], *, session_length: timedelta
-) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    by_day: dict[Day, list[tuple[time, time]]] = {}
+def _range_problems(
+    ranges: list[tuple[DayT, time, time]], label: Callable[[DayT], str], *, session_length: timedelta
+) -> list[tuple[DayT, str]]:
+    """Every problem with the ranges, each with its day, in day order (all at once, so one
+    save shows them all)."""
+    problems: list[tuple[DayT, str]] = []
+    by_day: dict[DayT, list[tuple[time, time]]] = {}
     for day, start, end in ranges:
         if start is None or end is None:
-            problems["hours"] = f"{label(day)}: give both a start and an end time."
-            continue
-        if start >= end:
-            problems["hours"] = f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."
-            continue
-        if datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
-            problems["hours"] = (
-                f"{label(day)}: {start:%H:%M}–{end:%H:%M} is shorter than one session "
-                f"({session_length.seconds // 60} minutes), so nobody could book it."
+            problems.append((day, f"{label(day)}: give both a start and an end time."))
+        elif start >= end:
+            problems.append((day, f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."))
+        elif datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
+            problems.append(
+                (
+                    day,
+                    f"{label(day)}: {start:%H:%M}–{end:%H:%M} is shorter than one session "
+                    f"({session_length.seconds // 60} minutes), so nobody could book it.",
+                )
             )
-            continue
-        by_day.setdefault(day, []).append((start, end))
+        else:
+            by_day.setdefault(day, []).append((start, end))
     for each, day_ranges in by_day.items():
         day_ranges.sort()
         for (start_a, end_a), (start_b, end_b) in pairwise(day_ranges):
             if start_b < end_a:
-                problems["hours"] = (
-                    f"{label(each)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap."
+                problems.append(
+                    (each, f"{label(each)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap.")
                 )
-    return problems
+    return sorted(problems, key=lambda problem: problem[0])
+
+
+def _refuse(problems: list[tuple[int, str]] | list[tuple[date, str]]) -> None:
+    if problems:
+        raise InvalidInput({"hours": "\n".join(message for _, message in problems)})
+
+
+def weekly_hours_problems(ranges: list[HoursRange], *, session_length: timedelta) -> list[tuple[int, str]]:
+    """What is wrong with a week of hours, by weekday: what `set_weekly_hours` refuses."""
+    return _range_problems(
+        [(r.day_of_week, r.start, r.end) for r in ranges], DAY_NAMES.__getitem__, session_length=session_length
+    )
 
 
 _TIME = r"(\d{1,2})(?:[:h.](\d{2})|h)?"  # 9, 09:00, 9.00, 8h30, 13h
@@ -324,13 +339,7 @@ def set_weekly_hours(
     for item in ranges:
         if not 0 <= item.day_of_week <= 6:
             raise InvalidInput({"hours": "Days run from Monday to Sunday."})
-    problems = _check_ranges(
-        [(r.day_of_week, r.start, r.end) for r in ranges],
-        lambda day: DAY_NAMES[day] if isinstance(day, int) else "",
-        session_length=found.session,
-    )
-    if problems:
-        raise InvalidInput(problems)
+    _refuse(weekly_hours_problems(ranges, session_length=found.session))
     session.execute(delete(AvailabilitySlot).where(AvailabilitySlot.practitioner_id == practitioner_id))
     session.add_all(
         AvailabilitySlot(practitioner_id=practitioner_id, day_of_week=r.day_of_week, start_time=r.start, end_time=r.end)
@@ -353,11 +362,8 @@ def set_date_hours(
     today = (now or datetime.now(UTC)).astimezone(found.zone).date()
     if on_date < today:
         raise InvalidInput({"on_date": "That date has passed."})
-    problems = _check_ranges(
-        [(on_date, start, end) for start, end in ranges], lambda day: f"{day:%a %d %b}", session_length=found.session
-    )
-    if problems:
-        raise InvalidInput(problems)
+    day_ranges = [(on_date, start, end) for start, end in ranges]
+    _refuse(_range_problems(day_ranges, lambda day: f"{day:%a %d %b}", session_length=found.session))
     session.execute(
         delete(AvailabilityOverride).where(
             AvailabilityOverride.practitioner_id == practitioner_id, AvailabilityOverride.on_date == on_date

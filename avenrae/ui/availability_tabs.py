@@ -12,7 +12,7 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from avenrae.services import availability, bookings, flows
-from avenrae.services.validation import FieldError
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback, payment, schedule
 from avenrae.ui import format as fmt
 
@@ -69,10 +69,11 @@ def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
     st.write("Type the hours you work each day, e.g. 09:00-12:00, 14:00-17:00. Leave a day empty when you are closed.")
     typed = schedule.weekly_hours_inputs(plan.weekly, key="weekly_hours")
     if st.button("Save weekly hours", type="primary"):
-        try:
-            ranges = schedule.parse_week(typed)
-        except FieldError as error:
-            st.error(str(error))
+        ranges, unreadable = schedule.parse_week(typed)
+        if unreadable:  # with what is wrong in the days that could be read, so one save shows it all
+            problems = unreadable + availability.weekly_hours_problems(ranges, session_length=plan.rules.session)
+            ordered = "\n".join(message for _, message in sorted(problems, key=lambda problem: problem[0]))
+            feedback.show_error(InvalidInput({"hours": ordered}))
             return
         _save(
             lambda decided: (

@@ -18,8 +18,14 @@ WARNING_KEY = "avenrae_flash_warning"
 
 
 def show_error(error: ServiceError) -> None:
-    if isinstance(error, InvalidInput) and len(error.problems) > 1:
-        st.error("Please fix these:\n" + "\n".join(f"- {message}" for message in error.problems.values()))
+    """One problem as a sentence; several (fields, or lines of one field) as a list."""
+    messages = (
+        [line for message in error.problems.values() for line in message.split("\n")]
+        if isinstance(error, InvalidInput)
+        else []
+    )
+    if len(messages) > 1:
+        st.error("Please fix these:\n" + "\n".join(f"- {message}" for message in messages))
     else:
         st.error(str(error))
 

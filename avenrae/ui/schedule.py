@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from avenrae.services import availability
+from avenrae.services.validation import FieldError
 from avenrae.ui import format as fmt
 
 DAY_NAMES = list(availability.DAY_NAMES)
@@ -46,13 +47,18 @@ def weekly_hours_inputs(weekly: list[availability.HoursRange], *, key: str) -> d
     return typed
 
 
-def parse_week(typed: dict[int, str]) -> list[availability.HoursRange]:
-    """The typed week as ranges; FieldError naming the day and what could not be read."""
-    return [
-        availability.HoursRange(day, start, end)
-        for day, text in typed.items()
-        for start, end in availability.parse_day_hours(text, day_name=DAY_NAMES[day])
-    ]
+def parse_week(typed: dict[int, str]) -> tuple[list[availability.HoursRange], list[tuple[int, str]]]:
+    """The typed week as ranges, and each day that could not be read with what is wrong."""
+    ranges, unreadable = [], []
+    for day, text in typed.items():
+        try:
+            ranges += [
+                availability.HoursRange(day, start, end)
+                for start, end in availability.parse_day_hours(text, day_name=DAY_NAMES[day])
+            ]
+        except FieldError as error:
+            unreadable.append((day, str(error)))
+    return ranges, unreadable
 
 
 def affected_list(affected: list[availability.Affected], time_zone: str) -> None:

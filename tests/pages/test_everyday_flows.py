@@ -338,6 +338,26 @@ def test_hours_that_cannot_be_read_are_refused_by_name_and_nothing_is_saved(db, 
     assert weekly(app, 0).value == "9 till late"  # kept to correct
 
 
+def test_every_mistake_in_the_week_is_shown_at_once_in_day_order(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    for day, typed in {0: "17:00-09:00", 1: "09:00-12:00, 11:00-14:00", 2: "nine to five", 5: "09:00-",
+                       6: "25:00-26:00"}.items():
+        weekly(app, day).input(typed)
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    lines = app.error[0].value.split("\n")
+    assert lines[0] == "Please fix these:"
+    days = [line.split(":")[0] for line in lines[1:]]
+    assert days == ["- Monday", "- Tuesday", "- Wednesday", "- Saturday", "- Sunday"]
+    assert "17:00–09:00 ends before it starts" in lines[1] and "overlap" in lines[2]
+    assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7
+    for day in (2, 5, 6):  # once every day can be read, the service refuses what is left, all of it
+        weekly(app, day).input("")
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    assert [line.split(":")[0] for line in app.error[0].value.split("\n")[1:]] == ["- Monday", "- Tuesday"]
+
+
 def test_removing_a_day_with_bookings_on_it_lists_them_and_asks(db, page, healer, client):
     booking = paid(db, healer, client, 72)
     weekday = booking.session_start.astimezone(SAST).weekday()
