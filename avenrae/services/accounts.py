@@ -328,10 +328,13 @@ def _money(value: Decimal | str | None, label: str) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def _locate(session: Session, place_text: str, pin: tuple[float, float] | None) -> geo.Located:
-    """Where a practitioner works: their map pin if they set one, else the place they typed."""
+def _locate(session: Session, place_text: str, pin: tuple[float, float] | None, street: str = "") -> geo.Located:
+    """Where a practitioner works: their map pin if they set one, else the place they typed,
+    made finer by their street address when that names a place near it ("12 Mangosuthu
+    Highway, Umlazi" with the town "Durban" is Umlazi, not the centre of Durban)."""
     if pin is None:
-        return geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
+        town = geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
+        return _finer(session, town, f"{street}, {place_text}") if street else town
     pinned = geo.pin(*pin)
     typed = place_text.strip()
     if typed:  # their own name for the place, when it is where the pin is
@@ -344,6 +347,15 @@ def _locate(session: Session, place_text: str, pin: tuple[float, float] | None) 
     return pinned
 
 
+def _finer(session: Session, town: geo.Located, address: str) -> geo.Located:
+    try:
+        found = geo.resolve(address, session=session)
+    except geo.PlaceNotFound:
+        return town
+    near = geo.km(found.latitude, found.longitude, town.latitude, town.longitude) <= geo.PIN_MAX_KM_FROM_A_PLACE
+    return found if near and not found.is_approximate and found.place != town.place else town
+
+
 def _practitioner_details(session: Session, form, problems: dict[str, str]) -> PractitionerDetails | None:
     if form.specialization is None:
         problems["specialization"] = "Choose a specialization."
@@ -352,7 +364,7 @@ def _practitioner_details(session: Session, form, problems: dict[str, str]) -> P
         "street_address",
         lambda: text(form.street_address, label="Street address", max_length=200, required=False),
     )
-    located = _collect(problems, "place", lambda: _locate(session, form.place, form.pin))
+    located = _collect(problems, "place", lambda: _locate(session, form.place, form.pin, street or ""))
     bio = _collect(problems, "bio", lambda: text(form.bio, label="About you", max_length=4000, required=False))
     rate = _collect(problems, "rate_per_session", lambda: _money(form.rate_per_session, "Rate per session"))
     duration = _collect(

@@ -67,6 +67,22 @@ def test_client_sign_up_creates_user_and_profile(db):
     assert db.scalar(select(Client).where(Client.user_id == user.id)) is not None
 
 
+@pytest.mark.parametrize(
+    ("street", "place", "found"),
+    [
+        ("1234 Mangosuthu Highway, Umlazi", "Durban", "Umlazi"),  # the township in the address, not Durban's centre
+        ("5 Long Street", "Cape Town", "Cape Town"),
+        ("10 Durban Road", "Bellville", "Bellville"),  # a street named after a town far away moves nothing
+        ("12 Vilakazi Street, Nowhereville", "Soweto", "Soweto"),  # an address that cannot be placed
+    ],
+)
+def test_a_street_address_that_names_a_nearby_place_places_the_practitioner_there(db, street, place, found):
+    user = accounts.sign_up(session=db, form=practitioner_form(street_address=street, place=place))
+    practitioner = db.scalar(select(Practitioner).where(Practitioner.user_id == user.id))
+    assert practitioner.city == found
+    assert practitioner.location_note.startswith(found)
+
+
 @pytest.mark.parametrize("place", ["durban", "Durban, South Africa", "DURBAN", "eThekwini"])
 def test_practitioner_sign_up_geocodes_the_town(db, place):
     user = accounts.sign_up(session=db, form=practitioner_form(place=place))
