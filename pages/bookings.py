@@ -67,7 +67,11 @@ if found.rows:
     if page_number > 1 or found.next is not None:
         widgets.keyset_buttons(key="bookings_pages", following=found.next)
 else:
-    st.info("No bookings here yet." if period == "All" and not statuses else "No bookings match.")
+    filtered = bool(statuses or words)
+    empty = {"Upcoming": "No upcoming bookings.", "Past": "No past bookings."}.get(period or "", "No bookings yet.")
+    st.info("No bookings match." if filtered else empty)
+    if user.role == Role.PRACTITIONER and not filtered:
+        st.page_link("pages/availability.py", label="Set the hours clients can book", icon=":material/event_available:")
     if user.role == Role.CLIENT:
         st.page_link("pages/search.py", label="Find a practitioner", icon=":material/travel_explore:")
 

@@ -63,10 +63,16 @@ with middle:
         )
         if created is not None:
             auth.log_in(email, password, remember=False)
-            note = created.practitioner.location_note if role == Role.PRACTITIONER else None
-            placed = f" Clients find you at {fmt.md(note)}." if note else ""
-            st.session_state[feedback.FLASH_KEY] = f"Welcome to Avenrae! Your account is ready.{placed}"
-            go_on(auth.current_user())  # the page asked for before signing up, if any
+            welcome = "Welcome to Avenrae! Your account is ready."
+            if role == Role.PRACTITIONER:  # not bookable until verified: say so, and start where that begins
+                where = fmt.md(created.practitioner.location_note)
+                welcome += (
+                    f" Clients find you at {where} once our staff have verified you: send your documents here,"
+                    " then set your hours under Availability."
+                )
+            st.session_state[feedback.FLASH_KEY] = welcome
+            # The page asked for before signing up, if any.
+            go_on(auth.current_user(), otherwise="pages/verification.py" if role == Role.PRACTITIONER else None)
     st.page_link(
         "pages/login.py", label="Already have an account? Log in", icon=":material/login:", query_params=carried_on()
     )

@@ -95,10 +95,10 @@ def carried_on() -> dict[str, str]:
     return {navigation.RETURN_PARAM: target} if target and navigation.return_page(target) else {}
 
 
-def go_on(user: CurrentUser | None) -> NoReturn:
+def go_on(user: CurrentUser | None, *, otherwise: str | None = None) -> NoReturn:
     """Just logged in: to the page asked for, with its query, if this user may open it;
-    otherwise to the role's first page."""
+    otherwise to `otherwise` or the role's first page."""
     asked = navigation.return_page(st.query_params.get(navigation.RETURN_PARAM))
     if asked is not None and navigation.allowed(asked[0], user):
         st.switch_page(asked[0].path, query_params=asked[1])
-    st.switch_page(navigation.default_page(user))
+    st.switch_page(otherwise or navigation.default_page(user))

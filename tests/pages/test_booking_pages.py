@@ -258,7 +258,15 @@ def test_staff_see_everyone_and_filter_by_name(db, page, healer, client):
 
 def test_nothing_booked_yet_points_a_client_to_search(db, page, client):
     app = page("pages/bookings.py", user=client)
-    assert app.info[0].value == "No bookings match."
+    assert app.info[0].value == "No upcoming bookings."
+    app.multiselect[0].set_value([BookingStatus.CANCELLED]).run()
+    assert app.info[0].value == "No bookings match."  # a filter chosen: the filter is why
+
+
+def test_a_new_practitioner_without_bookings_is_pointed_to_their_hours(db, page):
+    app = page("pages/bookings.py", user=make_practitioner(db).user)
+    assert app.info[0].value == "No upcoming bookings."
+    assert [link.label for link in app.get("page_link")] == ["Set the hours clients can book"]
 
 
 # --- Availability ----------------------------------------------------------------------

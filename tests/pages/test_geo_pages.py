@@ -26,6 +26,9 @@ def test_a_practitioner_signing_up_by_postal_code_is_told_where_they_were_placed
     app = press(app, "Create account")
     assert not app.exception
     assert "Clients find you at " + fmt.md("Umlazi, KwaZulu-Natal (postal area 4066)") in app.success[0].value
+    # Not bookable until verified: said, and the new practitioner starts where verifying does.
+    assert "once our staff have verified you" in app.success[0].value
+    assert app.title[0].value == "Verification"
     practitioner = db.scalar(select(Practitioner).where(Practitioner.city == "Umlazi"))
     assert practitioner.location_precision == "postal area"
 
