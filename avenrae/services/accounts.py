@@ -333,8 +333,8 @@ def _locate(session: Session, place_text: str, pin: tuple[float, float] | None, 
     made finer by their street address when that names a place near it ("12 Mangosuthu
     Highway, Umlazi" with the town "Durban" is Umlazi, not the centre of Durban)."""
     if pin is None:
-        town = geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
-        return _finer(session, town, f"{street}, {place_text}") if street else town
+        found = geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
+        return _finer(session, found, f"{street}, {place_text}") if street else found
     pinned = geo.pin(*pin)
     typed = place_text.strip()
     if typed:  # their own name for the place, when it is where the pin is
