@@ -61,7 +61,9 @@ meeting = st.radio(
     horizontal=True,
     format_func=lambda m: fmt.label(m.value),
 )
-notes = st.text_area("Anything the practitioner should know (optional)")
+notes = st.text_area(
+    "Notes for the practitioner (optional)", placeholder="Anything they should know", max_chars=bookings.MAX_NOTES
+)
 
 booking.price_line(practitioner)
 if start is None:

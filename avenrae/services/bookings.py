@@ -264,7 +264,7 @@ def plan(
         raise PermissionDenied("Only clients and staff can book sessions.")
     problems: dict[str, str] = {}
     try:
-        notes = validation.text(request.notes, label="Notes", max_length=MAX_NOTES, required=False)
+        notes = validation.text(request.notes, label="Notes for the practitioner", max_length=MAX_NOTES, required=False)
     except validation.FieldError as error:
         problems["notes"], notes = str(error), ""
     start = request.start

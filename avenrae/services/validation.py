@@ -72,6 +72,8 @@ def south_african_phone(value: str | None, *, required: bool = False) -> str | N
 
 
 def whole_number(value: object, *, label: str, minimum: int, maximum: int) -> int:
+    if value is None or not str(value).strip():
+        raise FieldError(f"{label} is required.")
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):

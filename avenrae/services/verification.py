@@ -242,7 +242,7 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
         "years_of_practice": lambda: validation.whole_number(
             form.years_of_practice, label="Years of practice", minimum=0, maximum=80
         ),
-        "statement": lambda: validation.text(form.statement, label="Statement", max_length=4000),
+        "statement": lambda: validation.text(form.statement, label="About your training and practice", max_length=4000),
     }.items():
         try:
             values[name] = check()

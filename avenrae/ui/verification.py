@@ -17,6 +17,8 @@ from avenrae.ui import format as fmt
 
 logger = logging.getLogger(__name__)
 
+DOCUMENT_MB = verification.MAX_DOCUMENT_BYTES // (1024 * 1024)  # the uploader refuses bigger files before sending them
+
 MESSAGE_WORDS = {
     "submitted": "applied",
     "asked": "asked for more information",
@@ -141,9 +143,10 @@ def answer_form(actor: Actor, application_id: uuid.UUID) -> None:
     with st.form("answer"):  # gone once sent
         answer = st.text_area("Your answer")
         more = st.file_uploader(
-            "More documents (PDF, JPEG or PNG, up to 5 MB each)",
+            f"More documents (PDF, JPEG or PNG, up to {DOCUMENT_MB} MB each)",
             type=["pdf", "jpg", "jpeg", "png"],
             accept_multiple_files=True,
+            max_upload_size=DOCUMENT_MB,
         )
         if st.form_submit_button("Send answer", type="primary"):
             feedback.attempt(
@@ -172,9 +175,10 @@ def apply_form(actor: Actor) -> None:
             placeholder="Where and with whom you trained, how you work with clients",
         )
         files = st.file_uploader(
-            "Supporting documents: certificates, letters, your ID (PDF, JPEG or PNG, up to 5 MB each)",
+            f"Supporting documents: certificates, letters, your ID (PDF, JPEG or PNG, up to {DOCUMENT_MB} MB each)",
             type=["pdf", "jpg", "jpeg", "png"],
             accept_multiple_files=True,
+            max_upload_size=DOCUMENT_MB,
         )
         st.caption("Documents are kept privately and seen only by Avenrae staff.")
         if st.form_submit_button("Apply", type="primary"):

@@ -148,6 +148,16 @@ def test_applying_without_documents_is_refused_and_nothing_is_written(db, page):
     assert db.scalar(select(func.count()).select_from(VerificationApplication)) == 0
 
 
+def test_an_empty_application_names_each_field_as_it_is_labelled(db, page):
+    practitioner = make_practitioner(db, verification_status=VerificationStatus.UNVERIFIED)
+    app = page("pages/verification.py", user=practitioner.user)
+    button(app, "Apply").click()
+    app = app.run()
+    shown = app.error[0].value
+    assert "Years of practice is required." in shown and "About your training and practice is required." in shown
+    assert db.scalar(select(func.count()).select_from(VerificationApplication)) == 0
+
+
 @pytest.fixture
 def applied(db):
     practitioner = make_practitioner(
