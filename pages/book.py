@@ -4,6 +4,7 @@ import uuid
 
 import streamlit as st
 
+from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import Role
 from avenrae.services import bookings, flows
@@ -50,6 +51,13 @@ booking.practitioner_card(practitioner)
 if not practitioner.bookable:
     st.warning("This practitioner is not verified yet, so they cannot be booked.")
     st.page_link("pages/search.py", label="Back to the search for someone else", icon=":material/travel_explore:")
+    st.stop()
+
+with session_scope() as session:
+    held = bookings.unpaid_holds(session=session, client_id=client_id)
+if held >= get_settings().max_unpaid_holds:  # said before a time is chosen, not after
+    st.warning(bookings.too_many_holds(held, by_the_client=client_id == user.id))
+    st.page_link("pages/bookings.py", label="Go to the unpaid bookings", icon=":material/payments:")
     st.stop()
 
 start = booking.time_picker(practitioner.id, practitioner.time_zone, practitioner.booking_horizon_days, key="book")

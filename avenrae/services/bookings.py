@@ -373,15 +373,23 @@ def written(*, session: Session, new: NewBooking, actor: Actor) -> Booking:
     return booking
 
 
+def unpaid_holds(*, session: Session, client_id: uuid.UUID, now: datetime | None = None) -> int:
+    """How many of the client's bookings hold a time unpaid now (AVENRAE_MAX_UNPAID_HOLDS at most)."""
+    return session.connection().execute(_UNPAID_HOLDS, {"client_id": client_id, "now": _now(now)}).scalar() or 0
+
+
+def too_many_holds(held: int, *, by_the_client: bool) -> str:
+    """Why a client at the cap on unpaid holds cannot book again, in the reader's words."""
+    who = "You already have" if by_the_client else "This client already has"
+    return f"{who} {held} unpaid bookings held. Pay for one (or cancel it) before booking another."
+
+
 def refusal(*, session: Session, new: NewBooking) -> Conflict:
     """Why INSERT_SQL wrote nothing: the client's unpaid holds reached the cap, or (the
     exclusion constraint's refusal) someone holds the time: SlotTaken."""
-    held = session.connection().execute(_UNPAID_HOLDS, {"client_id": new.client_id, "now": new.now}).scalar() or 0
+    held = unpaid_holds(session=session, client_id=new.client_id, now=new.now)
     if held >= new.max_holds:
-        return Conflict(
-            f"There are already {held} unpaid bookings held for this client. "
-            "Pay for one (or cancel it) before booking another."
-        )
+        return Conflict(too_many_holds(held, by_the_client=new.created_by_id is None))
     return SlotTaken()
 
 

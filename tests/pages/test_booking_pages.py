@@ -96,6 +96,17 @@ def test_client_books_an_open_time_and_lands_on_the_booking(db, page, healer, cl
     assert picker(app).value == str(booking.id)  # the new booking is the one shown
 
 
+def test_a_client_at_the_cap_on_unpaid_bookings_is_told_before_choosing_a_time(db, page, healer, client):
+    for hours in (30, 32, 34):
+        make_booking(db, client=client, status=BookingStatus.PENDING, start=datetime.now(UTC) + timedelta(hours=hours),
+                     hold_expires_at=datetime.now(UTC) + timedelta(hours=3))
+    app = open_booking_page(page, client, healer)
+    assert app.warning[0].value == (
+        "You already have 3 unpaid bookings held. Pay for one (or cancel it) before booking another."
+    )
+    assert not app.get("pills")  # no time to choose: it could not be booked
+
+
 def test_a_time_taken_while_choosing_is_refused_and_nothing_is_written(db, page, healer, client):
     app = open_booking_page(page, client, healer)
     app, label = pick_first_time(app)
