@@ -772,11 +772,14 @@ class BookingsInTheWay(Conflict):
 
     def __init__(self, affected: list[availability.Affected]):
         self.affected = affected
-        many = len(affected) != 1
-        super().__init__(
-            f"{len(affected)} booked session{'s' if many else ''} {'fall' if many else 'falls'} outside the new times. "
-            "Keep them, or cancel them with a full refund to the client."
-        )
+        if len(affected) == 1:
+            words = "1 booked session falls outside the new times. Keep it, or cancel it (what its client paid"
+        else:
+            words = (
+                f"{len(affected)} booked sessions fall outside the new times. "
+                "Keep them, or cancel them (what each client paid"
+            )
+        super().__init__(words + " is refunded in full).")
 
 
 InTheWay = Literal["keep", "cancel"] | None

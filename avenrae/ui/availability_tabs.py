@@ -1,5 +1,5 @@
 """The tabs of the Availability page. Each save that would leave booked sessions outside the
-new times lists them and asks what to do (keep them, or cancel them with a full refund)."""
+new times lists them and asks what to do (keep them, or cancel them, refunding what was paid)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,22 @@ from avenrae.ui import feedback, payment, schedule
 from avenrae.ui import format as fmt
 
 DECIDE_KEY = "availability_in_the_way"
-KEEP, CANCEL = "Keep them: I will see these clients as booked", "Cancel them with a full refund"
+
+
+def _choices(how_many: int) -> tuple[str, str]:
+    """Keep, cancel: the two answers, for one booked session or several."""
+    if how_many == 1:
+        return "Keep it: I will see this client as booked", "Cancel it: the client is told and refunded what they paid"
+    return "Keep them: I will see these clients as booked", "Cancel them: each client is told and refunded"
+
+
+def _outcome(success: str, how_many: int, cancelled: bool) -> str:
+    """'Time off added. 1 booked session cancelled: its client is told.'"""
+    sessions = fmt.count(how_many, "booked session")
+    if not cancelled:
+        return f"{success} {sessions} kept."
+    told = "its client is told" if how_many == 1 else "their clients are told"
+    return f"{success} {sessions} cancelled: {told}, and refunded what they paid."
 
 
 Change = Callable[[flows.InTheWay], Callable[[Session], list[uuid.UUID]]]
@@ -54,12 +69,17 @@ def decision(name: str, time_zone: str, success: str, clear: tuple[str, ...] = (
     with st.container(border=True):
         st.warning(str(flows.BookingsInTheWay(affected)))
         schedule.affected_list(affected, time_zone)
-        choice = st.radio("What should happen to them?", [KEEP, CANCEL], key=f"{name}_choice")
+        keep, cancel = _choices(len(affected))
+        choice = st.radio(
+            "What should happen to it?" if len(affected) == 1 else "What should happen to them?",
+            [keep, cancel],
+            key=f"{name}_choice",
+        )
         left, right = st.columns(2)
         if left.button("Save with this choice", type="primary", key=f"{name}_decide"):
-            to_send = feedback.attempt(change("cancel" if choice == CANCEL else "keep"), rerun=False)
+            to_send = feedback.attempt(change("cancel" if choice == cancel else "keep"), rerun=False)
             if to_send is not None:
-                _finish(to_send, success, clear)
+                _finish(to_send, _outcome(success, len(affected), cancelled=choice == cancel), clear)
         if right.button("Go back and change it", key=f"{name}_back"):
             st.session_state.pop(DECIDE_KEY, None)
             st.rerun()

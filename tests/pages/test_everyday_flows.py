@@ -371,7 +371,9 @@ def test_removing_a_day_with_bookings_on_it_lists_them_and_asks(db, page, healer
     app.radio(key="weekly_choice").set_value(app.radio(key="weekly_choice").options[1])  # cancel with refund
     button(app, "Save with this choice").click()
     app = app.run()
-    assert app.success[0].value == "Weekly hours saved."
+    assert app.success[0].value == (
+        "Weekly hours saved. 1 booked session cancelled: its client is told, and refunded what they paid."
+    )
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("460.00")
     assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 6
@@ -386,10 +388,14 @@ def test_time_off_over_a_booking_can_keep_it(db, page, healer, client):
     app.text_input(key="off_reason").input("Conference")
     button(app, "Add time off").click()
     app = app.run()
-    assert "falls outside the new times" in app.warning[0].value
-    button(app, "Save with this choice").click()  # the first choice: keep them
+    assert app.warning[0].value == (
+        "1 booked session falls outside the new times. "
+        "Keep it, or cancel it (what its client paid is refunded in full)."
+    )
+    assert app.radio(key="time_off_choice").options[0] == "Keep it: I will see this client as booked"
+    button(app, "Save with this choice").click()  # the first choice: keep it
     app = app.run()
-    assert app.success[0].value == "Time off added."
+    assert app.success[0].value == "Time off added. 1 booked session kept."
     db.refresh(booking)
     assert booking.status == BookingStatus.CONFIRMED
     assert count(db, AvailabilityException, AvailabilityException.practitioner_id == healer.id) == 1
