@@ -32,10 +32,13 @@ def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
 
 
 def payment_words(row: bookings.BookingRow) -> str:
-    """The payment as its reader means it: a booking cancelled before anyone paid was "Not
-    paid" (its open charge closed as expired); one released unpaid by the clock "Expired"."""
+    """The payment as its reader means it: "Paid" (not "Completed", which reads like the
+    session); a booking cancelled before anyone paid was "Not paid" (its open charge closed as
+    expired); one released unpaid by the clock "Expired"."""
     if row.payment_status == PaymentStatus.EXPIRED and row.status == BookingStatus.CANCELLED and not row.expired_unpaid:
         return "Not paid"
+    if row.payment_status == PaymentStatus.COMPLETED:
+        return "Paid"
     return fmt.label(row.payment_status.value)
 
 

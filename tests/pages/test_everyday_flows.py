@@ -570,6 +570,13 @@ def test_asking_for_another_list_starts_at_its_first_booking(db, page, healer, c
     assert "Lindiwe Dube" not in picker(app).options[picker(app).index]
 
 
+def test_a_paid_booking_reads_paid_not_completed(db, page, healer, client):
+    paid(db, healer, client, 72)
+    app = page("pages/bookings.py", user=client)
+    assert list(app.dataframe[0].value["Payment"]) == ["Paid"]  # "Completed" read like the session had happened
+    assert any("Status: **Confirmed** · payment: **Paid**" in m.value for m in app.markdown)
+
+
 def test_a_booking_cancelled_before_it_was_paid_reads_not_paid(db, page, healer, client):
     booking = book(db, client, healer, 72)
     app = cancel_and_confirm(page("pages/bookings.py", user=client), booking, "Changed my plans")
