@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import OPERATORS, Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
@@ -313,11 +313,15 @@ def summary(*, session: Session, practitioner_id: uuid.UUID) -> Summary:
     return Summary(rating, practitioner.review_count, {star: counts.get(star, 0) for star in range(5, 0, -1)})
 
 
-def published(*, session: Session, practitioner_id: uuid.UUID, limit: int = 20, offset: int = 0) -> list[ReviewView]:
-    """A practitioner's published reviews, newest first: what clients see."""
+def published(
+    *, session: Session, practitioner_id: uuid.UUID, limit: int = 20, offset: int = 0, unanswered_only: bool = False
+) -> list[ReviewView]:
+    """A practitioner's published reviews, newest first: what clients see (or only those
+    still without the practitioner's reply)."""
     rows = session.execute(
         _views()
         .where(Review.practitioner_id == practitioner_id, Review.status == ReviewStatus.PUBLISHED)
+        .where(Review.practitioner_reply.is_(None) if unanswered_only else true())
         .order_by(Review.created_at.desc(), Review.id)
         .limit(limit)
         .offset(offset)
@@ -325,10 +329,34 @@ def published(*, session: Session, practitioner_id: uuid.UUID, limit: int = 20, 
     return [_view(row) for row in rows]
 
 
-def for_me(*, session: Session, actor: Actor) -> tuple[Practitioner, list[ReviewView]]:
-    """The practitioner's own published reviews (those they may reply to)."""
+@dataclass(frozen=True)
+class MyReviews:
+    """A page of the practitioner's own published reviews, and how many there are."""
+
+    practitioner: Practitioner
+    reviews: list[ReviewView]
+    published: int
+    unanswered: int  # published, without their reply yet
+    unanswered_only: bool  # whether `reviews` are only those
+
+
+def for_me(
+    *, session: Session, actor: Actor, unanswered_only: bool | None = None, limit: int = 10, offset: int = 0
+) -> MyReviews:
+    """The practitioner's own published reviews (those they may reply to), a page at a time;
+    `unanswered_only`: only those still waiting for their reply (None: those when there are
+    any, else all)."""
     practitioner = _practitioner_of(session, actor)
-    return practitioner, published(session=session, practitioner_id=practitioner.id, limit=200)
+    total, unanswered = session.execute(
+        select(func.count(), func.count().filter(Review.practitioner_reply.is_(None))).where(
+            Review.practitioner_id == practitioner.id, Review.status == ReviewStatus.PUBLISHED
+        )
+    ).one()
+    waiting = bool(unanswered) if unanswered_only is None else unanswered_only
+    found = published(
+        session=session, practitioner_id=practitioner.id, limit=limit, offset=offset, unanswered_only=waiting
+    )
+    return MyReviews(practitioner, found, total, unanswered, waiting)
 
 
 def reply(*, session: Session, actor: Actor, review_id: uuid.UUID, text: str, now: datetime | None = None) -> Review:

@@ -123,6 +123,27 @@ def test_the_practitioner_sees_published_reviews_and_replies(db, page, completed
     assert db.scalar(select(Review.practitioner_reply)) == "Thank you, go well."
 
 
+def test_many_reviews_come_ten_at_a_time_those_waiting_for_a_reply_first(db, page, completed):
+    practitioner = completed.practitioner
+    for number in range(23):
+        booking = make_booking(db, client=completed.client, practitioner=practitioner,
+                               start=datetime.now(UTC) - timedelta(days=3 + number), status=BookingStatus.COMPLETED)
+        make_review(db, booking, comment=f"Session number {number}.",
+                    created_at=datetime.now(UTC) - timedelta(days=number),
+                    **({"practitioner_reply": "Thank you."} if number < 3 else {}))  # the newest three answered
+    app = page("pages/reviews.py", user=practitioner.user)
+    assert not app.exception
+    assert app.segmented_control[0].options == ["Waiting for your reply (20)", "All (23)"]
+    assert len(app.get("expander")) == 10  # a page of ten, each with its reply tucked away
+    assert app.number_input(key="reviews_page").label == "Page (of 2)"
+    app.number_input(key="reviews_page").set_value(2).run()
+    assert len(app.get("expander")) == 10
+    app.segmented_control[0].set_value("All").run()
+    pages = app.number_input(key="reviews_page")
+    assert (pages.label, pages.value) == ("Page (of 3)", 1)  # another list starts at its first page
+    assert len(app.get("expander")) == 7  # the newest three are answered: no reply box
+
+
 def test_before_the_first_review_there_is_a_sentence_not_an_empty_chart(db, page, completed):
     app = page("pages/reviews.py", user=completed.practitioner.user)
     assert [m.value for m in app.metric][:2] == ["—", "0"]
