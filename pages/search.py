@@ -32,8 +32,8 @@ with st.container():  # one element whatever it holds, so the map below keeps it
         if wider:
             st.button(f"Search within {wider} km", on_click=lambda: st.session_state.update({f"{KEY}_radius": wider}))
     else:
-        more = "+" if page.has_more else ""
         last = page.first_number + len(page.hits) - 1
+        more = f" of more than {last:,}" if page.has_more else ""
         centre = fmt.md(found.centre_label)
         st.caption(f"Showing {page.first_number}–{last}{more} within {found.radius_km:g} km of {centre}")
     if found.place_note:

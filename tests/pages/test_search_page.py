@@ -80,3 +80,13 @@ def test_popups_escape_everything_user_written():
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "<b>Bold" not in html and "&lt;b&gt;Bold&lt;/b&gt;" in html
     assert "<i>Town" not in html and "3.2 km" in html
+
+
+def test_a_full_page_of_results_says_there_are_more_in_words(db, page):
+    for number in range(21):
+        make_practitioner(db, first_name=f"Near{number}", location=(-29.86 + number / 1000, 31.03))
+    app = page("pages/search.py", user=make_client(db))
+    app = choose_place(app, "Durban, KwaZulu-Natal")
+    assert app.caption[0].value.startswith("Showing 1–20 of more than 20 within 25 km of Durban")
+    next(b for b in app.button if b.label == "Next →").click().run()
+    assert app.caption[0].value.startswith("Showing 21–21 within 25 km of Durban")
