@@ -473,7 +473,7 @@ def update_rules(
     if not 0 <= buffer_minutes <= 240:
         problems["buffer_minutes"] = "The buffer between sessions is 0 to 240 minutes."
     if not 0 <= min_notice_minutes <= 20160:
-        problems["min_notice_minutes"] = "Notice is 0 minutes to 14 days."
+        problems["min_notice_minutes"] = "Minimum notice is 0 to 336 hours (14 days)."
     if not 1 <= booking_horizon_days <= 365:
         problems["booking_horizon_days"] = "Clients can book 1 to 365 days ahead."
     if time_zone not in available_timezones():

@@ -321,6 +321,12 @@ def test_booking_rules_are_saved_and_bad_ones_refused(db, page, healer):
     assert app.success[0].value == "Booking rules saved."
     db.refresh(healer)
     assert (healer.buffer_minutes, healer.min_notice_minutes) == (15, 24 * 60)
+    next(n for n in app.number_input if n.label.startswith("Minimum notice")).set_value(400.0)
+    next(b for b in app.button if b.label == "Save booking rules").click()
+    app = app.run()
+    assert app.error[0].value == "Minimum notice is 0 to 336 hours (14 days)."  # in the hours the field asks for
+    db.refresh(healer)
+    assert healer.min_notice_minutes == 24 * 60
 
 
 def test_special_date_hours_with_the_end_first_are_refused(db, page, healer):
