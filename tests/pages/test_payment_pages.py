@@ -52,6 +52,7 @@ def test_without_stripe_the_client_is_told_how_to_pay_by_eft(db, page, client, p
     assert not app.exception
     assert any(reference_for(pending.id) in i.value and "R517.50" in i.value for i in app.info)
     assert not [b for b in app.button if b.label.startswith("Pay ")]
+    assert "Card payments are not available yet" in " ".join(c.value for c in app.caption)  # said, not just missing
 
 
 def test_the_client_pays_online_and_checking_confirms_the_booking(db, page, client, pending, fake):
