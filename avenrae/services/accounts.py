@@ -388,9 +388,10 @@ def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) ->
         raise PermissionDenied("Only clients and practitioners can sign up themselves.")
     if ip_address:
         ratelimit.hit(session, signup_limit(), ip_address)
-    address = _collect(problems, "email", lambda: valid_email(form.email))
+    # In the order the form asks, so the list of problems reads down the form.
     first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
     last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
+    address = _collect(problems, "email", lambda: valid_email(form.email))
     phone = _collect(
         problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
     )

@@ -112,6 +112,9 @@ def test_sign_up_lists_every_problem(db, page):
     app = submit(app, "Create account")
     message = app.error[0].value
     assert "Please fix these" in message and "First name is required" in message and "at least 10" in message
+    # Down the form, as it asks: names, email, then password.
+    order = [message.index(words) for words in ("First name", "Last name", "email", "at least 10")]
+    assert order == sorted(order)
     assert db.scalar(select(func.count()).select_from(User)) == 0
 
 
