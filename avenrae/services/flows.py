@@ -579,6 +579,26 @@ def refresh_open_payments(*, session: Session, gateway: payments.PaymentGateway 
 # --- money out ---------------------------------------------------------------------------
 
 
+def check_refund(
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    amount: Decimal,
+    reason: str,
+    method: str | None = None,
+    reference: str | None = None,
+) -> None:
+    """What `refund` would refuse, refused now and nothing written: so staff confirm only a
+    refund that will go through."""
+    _operator(actor)
+    if not (reason or "").strip():
+        raise InvalidInput({"reason": "Say why the money is given back."})
+    ledger.plan_refund(
+        session, booking_id, Decimal(amount).quantize(Decimal("0.01")), method=method, reference=reference
+    )
+
+
 @dataclass(frozen=True)
 class RefundResult:
     """Refund rows written, and the online ones to send once this has committed."""
@@ -599,17 +619,24 @@ def refund(
 ) -> RefundResult:
     """Staff give money back for a booking, never more than was paid: by hand for manual
     payments (with the method and reference), through the provider for online ones."""
-    _operator(actor)
+    check_refund(
+        session=session, booking_id=booking_id, actor=actor, amount=amount, reason=reason, method=method,
+        reference=reference,
+    )  # fmt: skip
     booking = bookings.load(session, booking_id)
-    reason = (reason or "").strip()
+    reason = reason.strip()
     amount = Decimal(amount).quantize(Decimal("0.01"))
     before = ledger.balance(session, booking.id).refundable
-    if not reason:
-        raise InvalidInput({"reason": "Say why the money is given back."})
     rows = ledger.write_refund(
         session, booking, amount, reason=reason, created_by_id=actor.id, method=method, reference=reference
     )
-    _tell_client(session, booking, "refund", "Refund on its way", f"R{amount:,.2f} is being refunded to you. {reason}")
+    when = bookings.local_time(booking.session_start, get_settings().default_time_zone)
+    what = f"R{amount:,.2f} for your session on {when} (booking {payments.eft_reference(booking.id)})"
+    if all(row.provider == ledger.MANUAL for row in rows):  # staff paid it back before recording it
+        by = ledger.MANUAL_METHODS.get(method or "", "hand")
+        _tell_client(session, booking, "refund", "Refunded", f"{what} has been paid back to you by {by}. {reason}")
+    else:
+        _tell_client(session, booking, "refund", "Refund on its way", f"{what} is on its way back to you. {reason}")
     audit.record(
         session=session,
         actor_id=actor.id,

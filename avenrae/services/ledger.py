@@ -16,7 +16,7 @@ all split money this one way.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -126,19 +126,38 @@ def _sum(kind: TransactionKind, *statuses: PaymentStatus) -> ColumnElement[Decim
     return func.coalesce(func.sum(PaymentTransaction.amount).filter(wanted), 0)
 
 
-def balance(session: Session, booking_id: uuid.UUID) -> Balance:
+def _balance_columns() -> tuple[ColumnElement, ...]:
     charge = PaymentTransaction.kind == TransactionKind.CHARGE
-    row = session.execute(
-        select(
-            _sum(TransactionKind.CHARGE, PaymentStatus.COMPLETED),
-            _sum(TransactionKind.REFUND, PaymentStatus.COMPLETED),
-            _sum(TransactionKind.REFUND, PaymentStatus.PENDING),
-            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.PENDING),
-            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.FAILED),
-            func.count().filter(charge, PaymentTransaction.status == PaymentStatus.EXPIRED),
-        ).where(PaymentTransaction.booking_id == booking_id)
-    ).one()
+    return (
+        _sum(TransactionKind.CHARGE, PaymentStatus.COMPLETED),
+        _sum(TransactionKind.REFUND, PaymentStatus.COMPLETED),
+        _sum(TransactionKind.REFUND, PaymentStatus.PENDING),
+        func.count().filter(charge, PaymentTransaction.status == PaymentStatus.PENDING),
+        func.count().filter(charge, PaymentTransaction.status == PaymentStatus.FAILED),
+        func.count().filter(charge, PaymentTransaction.status == PaymentStatus.EXPIRED),
+    )
+
+
+def _balance(row: Sequence) -> Balance:
     return Balance(Decimal(row[0]), Decimal(row[1]), Decimal(row[2]), row[3], row[4], row[5])
+
+
+def balance(session: Session, booking_id: uuid.UUID) -> Balance:
+    return _balance(
+        session.execute(select(*_balance_columns()).where(PaymentTransaction.booking_id == booking_id)).one()
+    )
+
+
+def refundable(session: Session, booking_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """What each of these bookings can still be refunded, in one read; those with nothing
+    left to refund are left out."""
+    rows = session.execute(
+        select(PaymentTransaction.booking_id, *_balance_columns())
+        .where(PaymentTransaction.booking_id.in_(list(booking_ids)))
+        .group_by(PaymentTransaction.booking_id)
+    ).all()
+    found = {row[0]: _balance(row[1:]).refundable for row in rows}
+    return {booking_id: amount for booking_id, amount in found.items() if amount > 0}
 
 
 def restate(session: Session, booking: Booking) -> Balance:
@@ -384,16 +403,40 @@ def write_refund(
     """Refund rows for `amount`, out of the newest charges first. Manual payments are paid
     back by staff, who give the method and reference; online ones are queued to be sent
     (`unsent_refunds`). InvalidInput when the payments cannot return that much."""
-    found = balance(session, booking.id)
+    written = [
+        _refund_row(
+            booking,
+            charge,
+            part,
+            reason=reason,
+            created_by_id=created_by_id,
+            method=method,
+            reference=(reference or "").strip() or None,
+        )
+        for charge, part in plan_refund(session, booking.id, amount, method=method, reference=reference)
+    ]
+    session.add_all(written)
+    restate(session, booking)
+    return written
+
+
+def plan_refund(
+    session: Session, booking_id: uuid.UUID, amount: Decimal, *, method: str | None, reference: str | None
+) -> list[tuple[PaymentTransaction, Decimal]]:
+    """Which charges `amount` would go back out of, newest first, and how much of each,
+    writing nothing (what staff are asked to confirm is what `write_refund` then does).
+    InvalidInput when the payments cannot return that much, or a part paid by hand has no
+    method and reference."""
+    found = balance(session, booking_id)
     if amount <= 0:
         raise InvalidInput({"amount": "Refund more than R0."})
     if amount > found.refundable:
         raise InvalidInput(
             {"amount": f"At most R{found.refundable:,.2f} can be refunded: that is what was paid and not yet refunded."}
         )
-    written: list[PaymentTransaction] = []
+    parts: list[tuple[PaymentTransaction, Decimal]] = []
     left = amount
-    for charge in charges_to_refund(session, booking.id):
+    for charge in charges_to_refund(session, booking_id):
         if left <= 0:
             break
         part = min(left, charge.amount if charge.provider == MANUAL else _room(session, charge))
@@ -403,22 +446,11 @@ def write_refund(
             raise InvalidInput(
                 {"reference": "This was paid by hand: pay the refund by EFT or cash and give its reference."}
             )
-        row = _refund_row(
-            booking,
-            charge,
-            part,
-            reason=reason,
-            created_by_id=created_by_id,
-            method=method,
-            reference=(reference or "").strip() or None,
-        )
-        session.add(row)
-        written.append(row)
+        parts.append((charge, part))
         left -= part
     if left > 0:
         raise InvalidInput({"amount": "That is more than the payments of this booking can return."})
-    restate(session, booking)
-    return written
+    return parts
 
 
 def has_online_charges(session: Session, booking_id: uuid.UUID) -> bool:

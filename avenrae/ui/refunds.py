@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.services import bookings, flows, ledger
+from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui.payment import reference_for, send_refunds
 
 CHOSEN_KEY = "refund_booking"
+CONFIRM_KEY = "refund_confirm"
 
 
 def owed_list(owed: list[ledger.OwedRefund]) -> None:
@@ -35,12 +36,18 @@ def owed_list(owed: list[ledger.OwedRefund]) -> None:
 
 
 def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list[ledger.LedgerRow]) -> None:
-    """Refund a booking: the booking owed money comes first, with what it is owed."""
+    """Refund a booking: the booking owed money comes first, with what it is owed; only
+    bookings with money left to give back are offered, and a refund is confirmed before it
+    is made."""
     st.subheader("Refund a booking")
     owed_by_id = {str(entry.booking_id): entry.outstanding for entry in owed}
-    candidates = list(dict.fromkeys([*owed_by_id, *(str(r.booking_id) for r in rows)]))
+    with session_scope() as session:
+        left = ledger.refundable(session, {uuid.UUID(key) for key in owed_by_id} | {r.booking_id for r in rows})
+    candidates = [
+        key for key in dict.fromkeys([*owed_by_id, *(str(r.booking_id) for r in rows)]) if uuid.UUID(key) in left
+    ]
     if not candidates:
-        st.caption("Bookings owed a refund, or with payments in the table above, can be refunded here.")
+        st.caption("Bookings owed a refund, or paid in the table above, can be refunded here.")
         return
     wanted = st.session_state.get(CHOSEN_KEY)
     chosen = st.selectbox(
@@ -48,42 +55,75 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         candidates,
         index=candidates.index(wanted) if wanted in candidates else 0,
         format_func=lambda key: (
-            reference_for(key) + (f" · owed {fmt.rand(owed_by_id[key])}" if key in owed_by_id else "")
+            reference_for(key)
+            + (
+                f" · owed {fmt.rand(owed_by_id[key])}"
+                if key in owed_by_id
+                else f" · paid {fmt.rand(left[uuid.UUID(key)])}"
+            )
         ),
     )
     st.session_state[CHOSEN_KEY] = chosen
-    with session_scope() as session:
-        refundable = ledger.balance(session, uuid.UUID(chosen)).refundable
-    default = owed_by_id.get(chosen, refundable)
+    booking_id, refundable = uuid.UUID(chosen), left[uuid.UUID(chosen)]
     st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
     with st.form(f"refund_{chosen}"):
-        amount = st.number_input("Amount (R)", value=float(default), step=10.0)
+        amount = st.number_input("Amount (R)", value=float(owed_by_id.get(chosen, refundable)), step=10.0)
         reason = st.text_input(
             "Reason (the client sees it)", value="Refund under the cancellation policy." if chosen in owed_by_id else ""
         )
         st.caption("Online payments go back through Stripe. For EFT or cash payments, pay the client first:")
-        left, right = st.columns(2)
-        method = left.selectbox(
+        columns = st.columns(2)
+        method = columns[0].selectbox(
             "Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__
         )
-        reference = right.text_input("Refund reference (EFT or cash only)")
-        submitted = st.form_submit_button(f"Refund {reference_for(chosen)}", type="primary")
+        reference = columns[1].text_input("Refund reference (EFT or cash only)")
+        submitted = st.form_submit_button(f"Refund {reference_for(chosen)}…", type="primary")
+    asked = {"booking": chosen, "amount": fmt.money(amount), "reason": reason, "method": method, "reference": reference}
     if submitted:
-        done = feedback.attempt(
-            lambda session: flows.refund(
-                session=session,
-                booking_id=uuid.UUID(chosen),
-                actor=actor,
-                amount=Decimal(str(amount)),
-                reason=reason,
-                method=method,
-                reference=reference,
-            ),
-            rerun=False,
+        try:  # what the refund would refuse is said now, not after "Yes"
+            with session_scope() as session:
+                flows.check_refund(session=session, booking_id=booking_id, actor=actor, **_arguments(asked))
+            st.session_state[CONFIRM_KEY] = asked
+        except ServiceError as error:
+            feedback.show_error(error)
+    _confirm(actor, asked)
+
+
+def _arguments(asked: dict) -> dict:
+    return {key: asked[key] for key in ("amount", "reason", "method", "reference")}
+
+
+def _confirm(actor: bookings.Actor, asked: dict) -> None:
+    """The refund asked for, named with its booking and amount, made only on "Yes"."""
+    pending = st.session_state.get(CONFIRM_KEY)
+    if not pending:
+        return
+    if pending != asked:  # changed since it was asked: never confirm what is no longer shown
+        st.session_state.pop(CONFIRM_KEY, None)
+        return
+    reference = reference_for(pending["booking"])
+    with st.container(border=True):
+        st.warning(
+            f"Refund **{fmt.rand(pending['amount'])}** on booking **{reference}**? "
+            "The client is told at once, and it cannot be undone."
         )
-        if done:
-            st.session_state[feedback.FLASH_KEY] = f"Refund of {fmt.rand(amount)} recorded for {reference_for(chosen)}."
-            send_refunds(done.to_send)
+        yes, no = st.columns(2)
+        if yes.button(f"Yes, refund {fmt.rand(pending['amount'])}", type="primary"):
+            done = feedback.attempt(
+                lambda session: flows.refund(
+                    session=session, booking_id=uuid.UUID(pending["booking"]), actor=actor, **_arguments(pending)
+                ),
+                rerun=False,
+            )
+            if done:
+                st.session_state.pop(CONFIRM_KEY, None)
+                st.session_state[feedback.FLASH_KEY] = (
+                    f"Refund of {fmt.rand(pending['amount'])} recorded for {reference}."
+                )
+                send_refunds(done.to_send)
+                st.rerun()
+        if no.button("No, go back"):
+            st.session_state.pop(CONFIRM_KEY, None)
             st.rerun()
 
 

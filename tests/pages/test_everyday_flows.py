@@ -288,7 +288,18 @@ def test_after_staff_pay_out_an_owed_refund_the_client_reads_refunded_not_owed(d
     next(t for t in office.text_input if t.label.startswith("Refund reference")).input("FNB out 9")
     next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
     office = office.run()
+    next(b for b in office.button if b.label == "Yes, refund R460.00").click()
+    office = office.run()
     assert office.success[0].value == f"Refund of R460.00 recorded for {payments.eft_reference(booking.id)}."
+    told = db.scalars(
+        select(Notification).where(Notification.user_id == client.id, Notification.type == "refund")
+    ).one()
+    # Which booking, and that it was paid back (staff pay EFT refunds before recording them), not "on its way".
+    assert (told.title, told.message.split(". ")[0]) == (
+        "Refunded",
+        f"R460.00 for your session on {bookings.local_time(booking.session_start, 'Africa/Johannesburg')} "
+        f"(booking {payments.eft_reference(booking.id)}) has been paid back to you by EFT",
+    )
     app.run()
     shown = [m.value for m in app.markdown]
     assert "Refunded: **R460.00**" in shown and not any(v.startswith("Refund owed") for v in shown)

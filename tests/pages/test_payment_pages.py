@@ -129,7 +129,7 @@ def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, 
     table = app.dataframe[0].value
     assert list(table["Reference"]) == ["FNB 77"] and list(table["Paid via"]) == ["EFT"]
     next(n for n in app.number_input if n.label == "Amount (R)").set_value(100.0)
-    refund_button = f"Refund {reference_for(pending.id)}"
+    refund_button = f"Refund {reference_for(pending.id)}…"
     next(b for b in app.button if b.label == refund_button).click()
     app = app.run()
     assert app.error  # no reason, no reference: refused
@@ -139,10 +139,27 @@ def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, 
     next(t for t in app.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
     next(b for b in app.button if b.label == refund_button).click()
     app = app.run()
+    # Asked first, naming the booking and the amount; nothing written until "Yes".
+    assert app.warning[0].value.startswith(f"Refund **R100.00** on booking **{reference_for(pending.id)}**?")
+    assert db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).all() == []
+    next(b for b in app.button if b.label == "Yes, refund R100.00").click()
+    app = app.run()
     assert app.success[0].value == f"Refund of R100.00 recorded for {reference_for(pending.id)}."
     refund = db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).one()
     assert (refund.amount, refund.provider_reference) == (Decimal("100.00"), "FNB out 3")
     assert [m.value for m in app.metric][:3] == ["R517.50", "R100.00", "R417.50"]
+
+
+def test_only_bookings_with_money_to_give_back_are_offered_for_a_refund(db, page, pending):
+    staff = make_user(db, role=Role.STAFF)
+    unpaid = make_booking(db, status=BookingStatus.PENDING, start=datetime.now(UTC) + timedelta(days=4),
+                          hold_expires_at=datetime.now(UTC) + timedelta(minutes=15))
+    make_transaction(db, unpaid, status=PaymentStatus.PENDING, provider="pending", method=None)  # nothing paid
+    paid_by_hand(db, pending, staff)
+    app = page("pages/payments.py", user=staff)
+    assert reference_for(unpaid.id) in set(app.dataframe[0].value["Booking"])  # listed in the ledger above
+    offered = next(s for s in app.selectbox if s.label == "Booking")
+    assert offered.options == [f"{reference_for(pending.id)} · paid R517.50"]  # but not offered for a refund
 
 
 def test_an_inverted_or_empty_period_is_an_empty_state(db, page):
