@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from avenrae.db import rows_changed
 from avenrae.models import (
     OPERATORS,
     SLOT_HOLDING_STATUSES,
@@ -34,7 +33,7 @@ from avenrae.models import (
     User,
     sql_in,
 )
-from avenrae.services import validation
+from avenrae.services import audit, validation
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -178,6 +177,22 @@ def _check_editor(session: Session, practitioner_id: uuid.UUID, actor_id: uuid.U
     if actor.id != found.user_id and actor.role not in OPERATORS:
         raise PermissionDenied("You can only change your own availability.")
     return found
+
+
+def _audit_staff_change(
+    session: Session, found: Rules, actor_id: uuid.UUID, action: str, after: dict[str, Any] | None = None
+) -> None:
+    """Staff changing a practitioner's availability leave an audit row (as every staff action
+    does); the practitioner's own changes are theirs to make."""
+    if actor_id != found.user_id:
+        audit.record(
+            session=session,
+            actor_id=actor_id,
+            action=f"availability.{action}",
+            target_type="practitioner",
+            target_id=found.practitioner_id,
+            after=after,
+        )
 
 
 # --- changing it ---------------------------------------------------------------------
@@ -346,6 +361,13 @@ def set_weekly_hours(
         for r in ranges
     )
     session.flush()
+    _audit_staff_change(session, found, actor_id, "weekly_hours", {"hours": _hours_words(ranges)})
+
+
+def _hours_words(ranges: list[HoursRange]) -> str:
+    """'Mon 09:00–17:00, Tue 09:00–12:00': a week of hours as the audit log shows it."""
+    ordered = sorted(ranges, key=lambda r: (r.day_of_week, r.start))
+    return ", ".join(f"{DAY_NAMES[r.day_of_week][:3]} {r.start:%H:%M}–{r.end:%H:%M}" for r in ordered) or "closed"
 
 
 def set_date_hours(
@@ -374,6 +396,8 @@ def set_date_hours(
         for start, end in ranges
     )
     session.flush()
+    hours = ", ".join(f"{start:%H:%M}–{end:%H:%M}" for start, end in sorted(ranges)) or "weekly hours again"
+    _audit_staff_change(session, found, actor_id, "date_hours", {"date": on_date.isoformat(), "hours": hours})
 
 
 def time_off_words(starts_at: datetime, ends_at: datetime, *, zone: ZoneInfo) -> str:
@@ -442,20 +466,26 @@ def add_time_off(
     entry = AvailabilityException(practitioner_id=practitioner_id, starts_at=starts_at, ends_at=ends_at, reason=reason)
     session.add(entry)
     session.flush()
+    _audit_staff_change(
+        session, found, actor_id, "time_off_add", {"time_off": time_off_words(starts_at, ends_at, zone=zone)}
+    )
     return TimeOff(entry.id, entry.starts_at, entry.ends_at, entry.reason)
 
 
 def remove_time_off(
     *, session: Session, practitioner_id: uuid.UUID, actor_id: uuid.UUID, time_off_id: uuid.UUID
 ) -> None:
-    _check_editor(session, practitioner_id, actor_id)
+    found = _check_editor(session, practitioner_id, actor_id)
     removed = session.execute(
-        delete(AvailabilityException).where(
-            AvailabilityException.id == time_off_id, AvailabilityException.practitioner_id == practitioner_id
-        )
-    )
-    if rows_changed(removed) == 0:
+        delete(AvailabilityException)
+        .where(AvailabilityException.id == time_off_id, AvailabilityException.practitioner_id == practitioner_id)
+        .returning(AvailabilityException.starts_at, AvailabilityException.ends_at)
+    ).first()
+    if removed is None:
         raise NotFound("That time off does not exist any more.")
+    _audit_staff_change(
+        session, found, actor_id, "time_off_remove", {"time_off": time_off_words(*removed, zone=found.zone)}
+    )
 
 
 def update_rules(
@@ -468,7 +498,7 @@ def update_rules(
     booking_horizon_days: int,
     time_zone: str,
 ) -> None:
-    _check_editor(session, practitioner_id, actor_id)
+    found = _check_editor(session, practitioner_id, actor_id)
     problems: dict[str, str] = {}
     if not 0 <= buffer_minutes <= 240:
         problems["buffer_minutes"] = "The buffer between sessions is 0 to 240 minutes."
@@ -487,6 +517,9 @@ def update_rules(
     practitioner.booking_horizon_days = booking_horizon_days
     practitioner.time_zone = time_zone
     session.flush()
+    rules: dict[str, Any] = {"buffer_minutes": buffer_minutes, "min_notice_minutes": min_notice_minutes}
+    rules |= {"booking_horizon_days": booking_horizon_days, "time_zone": time_zone}
+    _audit_staff_change(session, found, actor_id, "rules", rules)
 
 
 # --- slots ---------------------------------------------------------------------------

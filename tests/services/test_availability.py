@@ -250,3 +250,33 @@ def test_a_day_may_run_to_midnight():
         (time(18), time.max),
         (time(8, 30), time(13)),
     ]
+
+
+def test_staff_changes_to_availability_are_audited_the_practitioners_own_are_not(db, practitioner):
+    from sqlalchemy import select
+
+    from avenrae.models import AuditLog
+
+    staff = make_user(db, role=Role.STAFF)
+    for actor in (practitioner.user, staff):
+        availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
+                                    on_date=MONDAY + timedelta(days=1), ranges=[(time(19, 0), time(21, 0))], now=NOW)
+        entry = availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
+                                          first_day=MONDAY + timedelta(days=20), last_day=MONDAY + timedelta(days=21),
+                                          now=NOW)
+        availability.remove_time_off(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
+                                     time_off_id=entry.id)
+        availability.update_rules(session=db, practitioner_id=practitioner.id, actor_id=actor.id, buffer_minutes=10,
+                                  min_notice_minutes=60, booking_horizon_days=30, time_zone="Africa/Johannesburg")
+        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
+                                      ranges=[availability.HoursRange(0, time(9), time(12))])
+    rows = db.execute(select(AuditLog.actor_id, AuditLog.action, AuditLog.target_id, AuditLog.after)
+                      .where(AuditLog.action.like("availability.%")).order_by(AuditLog.created_at, AuditLog.id)).all()
+    assert {row.actor_id for row in rows} == {staff.id}
+    assert {str(row.target_id) for row in rows} == {str(practitioner.id)}
+    after = {row.action: row.after for row in rows}
+    assert set(after) == {"availability.date_hours", "availability.time_off_add", "availability.time_off_remove",
+                          "availability.rules", "availability.weekly_hours"}
+    assert after["availability.date_hours"] == {"date": "2030-01-08", "hours": "19:00–21:00"}
+    assert after["availability.time_off_add"] == {"time_off": "Sun 27 Jan – Mon 28 Jan 2030"}
+    assert after["availability.weekly_hours"] == {"hours": "Mon 09:00–12:00"}
