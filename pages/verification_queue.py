@@ -68,7 +68,11 @@ with right:
                             message=message,
                             health_registration=registration,
                         ),
-                        success=f"Decision sent to {fmt.md(application.practitioner_name)}.",
+                        success={
+                            "approve": "Approved: {} is verified and can be booked.",
+                            "reject": "Rejected: {} has been told why.",
+                            "ask": "Asked {} for more information.",
+                        }[decision].format(fmt.md(application.practitioner_name)),
                     )
 with left:
     st.subheader(fmt.md(application.practitioner_name))

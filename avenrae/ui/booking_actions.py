@@ -150,7 +150,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     st.caption(bookings.policy_text())
     # No form: ticking "by hand" shows the amount at once, and any change after asking is seen.
     reason_key, by_hand_key, amount_key = (f"cancel_{part}_{row.id}" for part in ("reason", "by_hand", "refund"))
-    reason = st.text_input("Reason", key=reason_key)
+    reason = st.text_input("Reason (the client and the practitioner both see it)", key=reason_key)
     on_behalf, override = None, None
     if actor.is_operator:
         on_behalf = st.radio(

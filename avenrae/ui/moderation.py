@@ -47,7 +47,8 @@ def decision_panel(
         ):
             feedback.attempt(
                 lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="publish"),
-                success="Published. The rating is updated.",
+                success=f"Published {fmt.md(current.client_name)}’s review of {fmt.md(current.practitioner_name)}. "
+                "The rating is updated.",
             )
         if status == ReviewStatus.PENDING and buttons[1].button(
             "Reject", shortcut="J", help="Shortcut: J", width="stretch"

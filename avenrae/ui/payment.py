@@ -108,7 +108,9 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
                 rerun=False,
             )
             if said:
-                st.session_state[feedback.FLASH_KEY] = said
+                st.session_state[feedback.FLASH_KEY] = (
+                    f"{fmt.rand(fmt.money(amount))} for {reference_for(row.id)}: {said}"
+                )
                 st.rerun()
 
 

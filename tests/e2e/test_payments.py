@@ -58,7 +58,7 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
     page.get_by_text("Record a payment received by hand").wait_for(timeout=TIMEOUT)
     page.get_by_role("textbox", name="Reference or receipt number").fill("Receipt E2E-1")
     page.get_by_role("button", name="Record payment").click()
-    page.get_by_text("Payment recorded; the booking is confirmed.").wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$")).wait_for(timeout=TIMEOUT)
     page.get_by_text(re.compile(r"Status: Confirmed")).wait_for(timeout=TIMEOUT)
     offline.screenshot("bookings-staff-paid-by-hand")
 

@@ -102,7 +102,7 @@ def test_a_review_is_moderated_and_moves_the_rating_on_search(browser, app_url, 
         moderation.get_by_text("No automatic flags.").wait_for(timeout=TIMEOUT)
         staff.screenshot("review-moderation")
         moderation.get_by_role("button", name=re.compile("^Publish")).click()
-        moderation.get_by_text("Published. The rating is updated.").wait_for(timeout=TIMEOUT)
+        moderation.get_by_text(re.compile(r"^Published .* The rating is updated\.$")).wait_for(timeout=TIMEOUT)
     finally:
         staff.context.close()
 
@@ -141,7 +141,7 @@ def test_a_practitioner_applies_with_a_pdf_and_staff_approve(browser, app_url, o
         staff.screenshot("verification-queue")
         queue.get_by_text("Approve", exact=True).click()
         queue.get_by_role("button", name="Send decision").click()
-        queue.get_by_text("Decision sent to Buhle Badge.").wait_for(timeout=TIMEOUT)
+        queue.get_by_text("Approved: Buhle Badge is verified and can be booked.").wait_for(timeout=TIMEOUT)
         queue.get_by_role("link", name="Find practitioners").click()
         row = search_for(staff, queue, "Buhle")
         assert "✔ Verified" in row.inner_text()

@@ -125,7 +125,9 @@ def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_
     next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55123")
     button(app, "Record payment").click()
     app = app.run()
-    assert app.success[0].value == "Payment recorded; the booking is booked again and confirmed."
+    assert app.success[0].value.endswith(
+        f"for {payments.eft_reference(booking.id)}: Payment recorded; the booking is booked again and confirmed."
+    )
     db.refresh(booking)
     assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
 

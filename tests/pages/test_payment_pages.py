@@ -102,7 +102,8 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     amount.set_value(float(pending.total_amount))
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
     app = app.run()
-    assert app.success[0].value == "Payment recorded; the booking is confirmed."
+    said = f"R517.50 for {reference_for(pending.id)}: Payment recorded; the booking is confirmed."
+    assert app.success[0].value == said
     db.refresh(pending)
     assert pending.status == BookingStatus.CONFIRMED
 

@@ -88,7 +88,7 @@ def test_the_moderator_sees_flags_and_publishes_with_one_click(db, page, complet
     assert "Contact details: “082 123 4567”" in flags and "Health-outcome claim: “cured”" in flags
     button(app, "Publish").click()
     app = app.run()
-    assert app.success[0].value == "Published. The rating is updated."
+    assert app.success[0].value == f"Published {fmt.md('Lindiwe D.')}’s review of Thandi Zulu. The rating is updated."
     practitioner = db.get(Practitioner, completed.practitioner_id)
     db.refresh(practitioner)
     assert (practitioner.rating, practitioner.review_count) == (Decimal("5.00"), 1)
@@ -205,7 +205,7 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
     app.radio[0].set_value("approve")
     button(app, "Send decision").click()
     app = app.run()
-    assert app.success[0].value == "Decision sent to Sizwe Nkosi."
+    assert app.success[0].value == "Approved: Sizwe Nkosi is verified and can be booked."
     db.refresh(applied)
     assert applied.verification_status == VerificationStatus.VERIFIED
 

@@ -205,7 +205,7 @@ def test_the_queue_shows_thumbnails_never_decodes_originals_and_always_offers_th
     next(b for b in app.button if b.label == "Send decision").click()
     app = app.run()
     assert not app.exception, app.exception
-    assert app.success[0].value.startswith("Decision sent to Nomvula")
+    assert "Nomvula" in app.success[0].value
     db.refresh(legacy_queue)
     assert legacy_queue.verification_status == VerificationStatus.VERIFIED
     assert db.scalar(select(VerificationApplication.status)) == ApplicationStatus.APPROVED
