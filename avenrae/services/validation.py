@@ -41,6 +41,8 @@ def email(value: str | None) -> str:
     raw = (value or "").strip()
     if not raw:
         raise FieldError("Email is required.")
+    if any(character.isspace() for character in raw):
+        raise FieldError("An email address cannot contain spaces.")
     try:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:

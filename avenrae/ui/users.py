@@ -32,10 +32,15 @@ def create_staff_form(admin: CurrentUser) -> None:
             form = accounts.StaffUserCreate(
                 role=role, email=email, first_name=first_name, last_name=last_name, temporary_password=temporary
             )
-            feedback.attempt(
-                lambda s: accounts.create_staff_user(session=s, actor_id=admin.id, form=form),
-                success=f"Account created for {fmt.md(email)}. Share the temporary password safely.",
+            created = feedback.attempt(
+                lambda s: accounts.create_staff_user(session=s, actor_id=admin.id, form=form), rerun=False
             )
+            if created is not None:  # said as saved (the domain lower-cased), and chosen below
+                st.session_state[PICK_KEY] = str(created.id)
+                st.session_state[feedback.FLASH_KEY] = (
+                    f"Account created for {fmt.md(created.email)} — share the temporary password with them safely."
+                )
+                st.rerun()
 
 
 def table(rows: list[UserRow]) -> None:
