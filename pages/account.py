@@ -33,7 +33,7 @@ def password_form() -> None:
             "New password",
             type="password",
             autocomplete="new-password",
-            help="At least 10 characters, mixing two of: lower-case, upper-case, digits, symbols.",
+            help=accounts.RULES_FOR_PASSWORDS,
         )
         repeated = st.text_input("New password again", type="password", autocomplete="new-password")
         if st.form_submit_button("Change password", type="primary"):

@@ -38,7 +38,7 @@ with middle:
             "Password",
             type="password",
             autocomplete="new-password",
-            help="At least 10 characters, mixing two of: lower-case, upper-case, digits, symbols.",
+            help=accounts.RULES_FOR_PASSWORDS,
         )
         practice, choosing = {}, False
         if role == Role.PRACTITIONER:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ import bcrypt
 from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]
 
 from avenrae import db, geo
 from avenrae.config import get_settings
@@ -45,6 +47,11 @@ from avenrae.services.validation import email as valid_email
 BCRYPT_ROUNDS = 12
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 1024
+RULES_FOR_PASSWORDS = (
+    f"At least {PASSWORD_MIN_LENGTH} characters, mixing two of: lower-case, upper-case, digits, symbols; "
+    "not a common password."
+)
+PASSWORD_GUESS_CHECKED = 72  # characters judged for guessability (the most zxcvbn takes)
 # The groups from models, in the order the sign-up and Users forms offer them.
 SELF_SERVICE_ROLES = tuple(role for role in Role if role in MEMBERS)
 STAFF_ROLES = tuple(role for role in Role if role in EMPLOYEES)
@@ -96,6 +103,10 @@ def check_password(password: str, *, email: str) -> str:
     ]
     if sum(classes) < 2:
         raise FieldError("Password must mix at least two of: lower-case, upper-case, digits, symbols.")
+    guessed = zxcvbn(password[:PASSWORD_GUESS_CHECKED], user_inputs=[address, *re.split(r"[@.]", address)])
+    if guessed["score"] <= 1:  # guessed within about a million tries: a common password, or close to one
+        hint = guessed["feedback"]["warning"] or "It is easy to guess."
+        raise FieldError(f"Choose a password that is harder to guess. {hint} A few unrelated words work well.")
     return password
 
 

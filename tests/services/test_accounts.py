@@ -146,6 +146,9 @@ def test_every_problem_is_reported_at_once(db):
         ("abcdefghijklmn", "two of"),
         ("12345678901234", "two of"),
         ("x" * 1025, "at most"),
+        ("password12", "This is a very common password."),  # long enough, two kinds: still guessed at once
+        ("qwerty1234", "harder to guess"),
+        ("Lindiwe2026", "harder to guess"),  # the name in the email, and a year
     ],
 )
 def test_password_rules(db, password, rule):
