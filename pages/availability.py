@@ -27,9 +27,11 @@ with session_scope() as session:
 actor = bookings.Actor(user.id, user.role)
 zone = plan.rules.zone
 today = datetime.now(zone).date()
+own = user.role == Role.PRACTITIONER
 st.caption(
     f"Times are in {plan.rules.time_zone}. Sessions last {plan.rules.session_minutes} minutes "
-    "(change that on My account)."
+    + ("(change that on My account)." if own else "(the practitioner changes that on their account).")
+    + ("" if own else " Changes you make here are recorded in the audit log.")
 )
 # Keyed, so a save on any tab comes back to that tab (and its message is seen there).
 hours_tab, off_tab, dates_tab, rules_tab, preview_tab = st.tabs(

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.orm import Session
 
+from avenrae.models import Role
 from avenrae.services import availability, bookings, flows
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback, payment, schedule
@@ -86,7 +87,8 @@ def decision(name: str, time_zone: str, success: str, clear: tuple[str, ...] = (
 
 
 def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
-    st.write("Type the hours you work each day, e.g. 09:00-12:00, 14:00-17:00. Leave a day empty when you are closed.")
+    who = "you work" if actor.role == Role.PRACTITIONER else "the practitioner works"
+    st.write(f"Type the hours {who} each day, e.g. 09:00-12:00, 14:00-17:00. Leave a day empty when closed.")
     typed = schedule.weekly_hours_inputs(plan.weekly, key="weekly_hours")
     if st.button("Save weekly hours", type="primary"):
         ranges, unreadable = schedule.parse_week(typed)

@@ -346,6 +346,10 @@ def test_staff_choose_which_practitioner_to_manage(db, page, healer):
     app.text_input(key="availability_for_query").input("thandeka").run()
     assert app.selectbox(key="availability_for_choice").value.practitioner_id == healer.id
     assert any("open times a client could book right now" in c.value for c in app.caption)
+    # Spoken to staff about the practitioner, not as if they were the practitioner.
+    assert any("the practitioner changes that on their account" in c.value and "audit log" in c.value
+               for c in app.caption)
+    assert any(m.value.startswith("Type the hours the practitioner works") for m in app.markdown)
 
 
 # --- Notifications ----------------------------------------------------------------------
