@@ -27,7 +27,8 @@ words = st.text_input("Client or practitioner", placeholder="Part of a name or e
 now = datetime.now(UTC)
 filters = bookings.BookingFilter(
     statuses=tuple(statuses),
-    start_from=now - timedelta(hours=3) if period == "Upcoming" else None,
+    start_from=now - timedelta(hours=3) if period == "Upcoming" else None,  # with those under way or just missed
+    confirmed_only_before=now if period == "Upcoming" else None,
     start_to=now if period == "Past" else None,
     text=words,
     soonest_first=period == "Upcoming",

@@ -876,6 +876,9 @@ class BookingFilter:
     statuses: tuple[BookingStatus, ...] = ()
     start_from: datetime | None = None
     start_to: datetime | None = None
+    # Sessions that started before this moment are listed only while still confirmed (under
+    # way, or waiting to be marked done or missed): "Upcoming" without what is finished.
+    confirmed_only_before: datetime | None = None
     practitioner_id: uuid.UUID | None = None
     client_id: uuid.UUID | None = None
     text: str = ""
@@ -952,6 +955,10 @@ def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practi
         conditions.append(Booking.session_start >= filters.start_from)
     if filters.start_to is not None:
         conditions.append(Booking.session_start < filters.start_to)
+    if filters.confirmed_only_before is not None:
+        conditions.append(
+            or_(Booking.session_start >= filters.confirmed_only_before, Booking.status == BookingStatus.CONFIRMED)
+        )
     if filters.practitioner_id is not None:
         conditions.append(Booking.practitioner_id == filters.practitioner_id)
     if filters.client_id is not None:
