@@ -396,6 +396,12 @@ class AvailabilityOverride(UuidPk, CreatedAt, Base):
     end_time: Mapped[time] = mapped_column(Time, nullable=False)
 
 
+def booking_reference(booking_id: uuid.UUID | str) -> str:
+    """The reference people quote for a booking (on a bank transfer, to staff, in the audit
+    log): AVN- and the first eight hex digits of its id."""
+    return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
+
+
 class Booking(UuidPk, Timestamps, Base):
     __tablename__ = "bookings"
     __table_args__ = (

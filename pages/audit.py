@@ -3,20 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.services import audit, counting, payments
+from avenrae.services import audit, counting
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
 PAGE_SIZE = 50
-
-
-def target_words(kind: str, target_id: str | None) -> str:
-    """A booking by the reference people quote; anything else by its id."""
-    if kind == "booking" and target_id:
-        return f"Booking {payments.eft_reference(target_id)}"
-    return f"{fmt.label(kind)} {target_id or ''}".strip()
-
 
 user = signed_in(__file__)
 st.title("Audit log")
@@ -38,9 +30,17 @@ if period is None:
     st.stop()
 start, end = fmt.day_bounds(*period)
 filters = audit.AuditFilter(actor=actor_text, actions=tuple(actions), target=target, start=start, end=end)
-found, total = feedback.read(
-    lambda session: audit.search(session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE)
-)
+
+
+def entries_and_names(session):
+    """A page of entries, and what their targets are called."""
+    entries, matching = audit.search(
+        session=session, actor_role=user.role, filters=filters, page=page, page_size=PAGE_SIZE
+    )
+    return entries, matching, audit.target_names(session, entries)
+
+
+found, total, names = feedback.read(entries_and_names)
 
 pages = counting.pages(total, PAGE_SIZE)
 if not found:
@@ -57,7 +57,7 @@ st.dataframe(
             "When": [fmt.local_time(r.at) for r in found],
             "Actor": [r.actor for r in found],
             "Action": [fmt.action(r.action) for r in found],
-            "Target": [target_words(r.target_type, r.target_id) for r in found],
+            "Target": [audit.target_words(r, names) for r in found],
             "Before": [fmt.fields(r.before) for r in found],
             "After": [fmt.fields(r.after) for r in found],
             "Reason": [r.reason or "" for r in found],

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from avenrae.models import AuditLog, Role, User
+from avenrae.models import AuditLog, Practitioner, Review, Role, User, booking_reference
 from avenrae.services import spreadsheet, validation
 from avenrae.services.errors import InvalidInput, PermissionDenied
 
@@ -139,7 +139,58 @@ def search(
     return [AuditRow(*row) for row in rows], total
 
 
-CSV_COLUMNS = ["when_utc", "actor", "action", "target_type", "target_id", "before", "after", "reason"]
+def target_words(entry: AuditRow, names: dict[tuple[str, str], str]) -> str:
+    """'Booking AVN-1A2B3C4D', 'User Lindiwe Dube <lindiwe@…>', or the kind and id when unknown."""
+    kind = entry.target_type.replace("_", " ").capitalize()
+    if entry.target_type == "booking" and entry.target_id:
+        return f"Booking {booking_reference(entry.target_id)}"
+    named = names.get((entry.target_type, entry.target_id or ""))
+    return f"{kind} {named or entry.target_id or ''}".strip()
+
+
+def target_names(session: Session, rows: list[AuditRow]) -> dict[tuple[str, str], str]:
+    """Who or what each entry's target is, as people know it: a user's name and email, a
+    practitioner's name, whose review of whom; a few reads for a whole page (booking
+    references are derived from their ids, so they need none)."""
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for row in rows:
+        if row.target_type in ("user", "practitioner", "review") and row.target_id:
+            try:
+                wanted.setdefault(row.target_type, set()).add(uuid.UUID(row.target_id))
+            except ValueError:
+                continue
+    names: dict[tuple[str, str], str] = {}
+    full_name = User.first_name + " " + User.last_name
+    if wanted.get("user"):
+        for key, name, email in session.execute(
+            select(User.id, full_name, User.email).where(User.id.in_(wanted["user"]))
+        ):
+            names["user", str(key)] = f"{name} <{email}>"
+    if wanted.get("practitioner"):
+        for key, name in session.execute(
+            select(Practitioner.id, full_name)
+            .join(User, User.id == Practitioner.user_id)
+            .where(Practitioner.id.in_(wanted["practitioner"]))
+        ):
+            names["practitioner", str(key)] = name
+    if wanted.get("review"):
+        reviewer, reviewed = aliased(User), aliased(User)
+        for key, client, practitioner in session.execute(
+            select(
+                Review.id,
+                reviewer.first_name + " " + reviewer.last_name,
+                reviewed.first_name + " " + reviewed.last_name,
+            )
+            .join(reviewer, reviewer.id == Review.client_id)
+            .join(Practitioner, Practitioner.id == Review.practitioner_id)
+            .join(reviewed, reviewed.id == Practitioner.user_id)
+            .where(Review.id.in_(wanted["review"]))
+        ):
+            names["review", str(key)] = f"{client}’s review of {practitioner}"
+    return names
+
+
+CSV_COLUMNS = ["when_utc", "actor", "action", "target_type", "target_id", "target", "before", "after", "reason"]
 
 
 def export_csv(*, session: Session, actor_role: Role, filters: AuditFilter = AuditFilter()) -> tuple[str, int]:
@@ -148,11 +199,12 @@ def export_csv(*, session: Session, actor_role: Role, filters: AuditFilter = Aud
     rows = session.execute(
         _matching(filters).order_by(AuditLog.created_at.desc(), AuditLog.id).limit(EXPORT_LIMIT)
     ).all()
+    entries = [AuditRow(*row) for row in rows]
+    names = target_names(session, entries)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        entry = AuditRow(*row)
+    for entry in entries:
         writer.writerow(
             spreadsheet.cell(value)
             for value in [
@@ -161,6 +213,7 @@ def export_csv(*, session: Session, actor_role: Role, filters: AuditFilter = Aud
                 entry.action,
                 entry.target_type,
                 entry.target_id or "",
+                target_words(entry, names),
                 json.dumps(entry.before, sort_keys=True) if entry.before is not None else "",
                 json.dumps(entry.after, sort_keys=True) if entry.after is not None else "",
                 entry.reason or "",

@@ -49,6 +49,7 @@ from avenrae.models import (
     StripeEvent,
     UnmatchedPayment,
     User,
+    booking_reference,
 )
 from avenrae.services import audit, bookings, ledger
 from avenrae.services.errors import InvalidInput, PermissionDenied, ServiceError
@@ -376,9 +377,7 @@ def online_gateway() -> PaymentGateway | None:
 # --- paying by EFT -------------------------------------------------------------------------
 
 
-def eft_reference(booking_id: uuid.UUID | str) -> str:
-    """The reference clients quote on a bank transfer: AVN- and the booking's first eight hex digits."""
-    return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
+eft_reference = booking_reference  # what clients quote on a bank transfer
 
 
 @dataclass(frozen=True)

@@ -313,6 +313,22 @@ def test_the_audit_log_reads_as_words_not_code(db, page):
     assert app.run().dataframe[0].value.iloc[0]["Target"] == "Booking AVN-72439F5F"
 
 
+def test_audit_targets_are_named_as_people_know_them(db, page, completed):
+    admin = make_user(db, role=Role.ADMIN)
+    review = make_review(db, completed)
+    moved = make_user(db, first_name="Priya", last_name="Naidoo", email="priya@avenrae.co.za")
+    for kind, target in (("user", moved.id), ("practitioner", completed.practitioner_id), ("review", review.id)):
+        audit.record(session=db, actor_id=admin.id, action=f"{kind}.touch", target_type=kind, target_id=target)
+    app = page("pages/audit.py", user=admin)
+    assert sorted(app.dataframe[0].value["Target"]) == [
+        "Practitioner Thandi Zulu",
+        "Review Lindiwe Dube’s review of Thandi Zulu",
+        "User Priya Naidoo <priya@avenrae.co.za>",
+    ]
+    text, _ = audit.export_csv(session=db, actor_role=Role.ADMIN)
+    assert "Review Lindiwe Dube’s review of Thandi Zulu" in text  # the export names them too
+
+
 def test_the_audit_log_pages_through_the_last_30_of_the_platforms_days(db, page):
     admin = make_user(db, role=Role.ADMIN)
     zone = ZoneInfo(fmt.default_zone())
