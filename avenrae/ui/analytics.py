@@ -137,8 +137,9 @@ def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str) -> None:
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """The table as CSV, with any text a spreadsheet would run as a formula made inert."""
-    return spreadsheet.frame(frame).to_csv(index=False).encode("utf-8")
+    """The table as CSV, with any text a spreadsheet would run as a formula made inert, and
+    amounts to the cent ("3741.00", not "3741.0")."""
+    return spreadsheet.frame(frame).to_csv(index=False, float_format="%.2f").encode("utf-8")
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:

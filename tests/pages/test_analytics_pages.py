@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -153,7 +154,8 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
     assert len(csvs) == len(frames) == 7
     assert "Bottom practitioners" not in workbook_sheets(downloads)
     for frame, data in zip(frames, csvs, strict=True):
-        assert data.decode() == frame.to_csv(index=False)
+        assert data.decode() == frame.to_csv(index=False, float_format="%.2f")  # amounts to the cent
+        assert not re.search(r"\d\.\d(,|$)", data.decode(), re.MULTILINE)  # never "3741.0"
         again = pd.read_csv(io.BytesIO(data))
         assert list(again.columns) == list(frame.columns) and len(again) == len(frame)
     sheets = workbook_sheets(downloads)
