@@ -74,6 +74,7 @@ def draw(
     choice: Choice, booked: analytics.CellLayer, supply: analytics.CellLayer, unmet: analytics.CellLayer
 ) -> folium.Map:
     folium_map = maps.base_map(location=(-30.2, 25.2), zoom=6)
+    folium_map.fit_bounds(maps.SOUTH_AFRICA_BOUNDS)  # the whole country on open, whatever the map's height
     if booked.cells:
         # On a square-root scale, so a few busy city hexagons do not wash out the rest.
         top_value = max(c.value for c in booked.cells) ** 0.5 or 1

@@ -16,6 +16,7 @@ from avenrae import assets
 from avenrae.config import get_settings
 
 SOUTH_AFRICA_CENTRE = (-28.9, 25.5)
+SOUTH_AFRICA_BOUNDS = [(-34.9, 16.4), (-22.1, 32.9)]  # south-west and north-east corners
 TILE_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
 
