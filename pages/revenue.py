@@ -31,8 +31,8 @@ show_bottom = st.session_state.get("revenue_bottom", False)
 file_stem = f"avenrae-revenue-{filters.start}-{filters.end}"
 
 
-def table(name: str, frame, key: str) -> None:
-    view.table(name, view.shown(frame), key=key, file_stem=file_stem)
+def table(name: str, frame, key: str, *, monthly: bool = False) -> None:
+    view.table(name, view.shown(frame), key=key, file_stem=file_stem, monthly=monthly)
 
 
 # Only the open tab runs (and reads its figures); switching tabs reruns the page.
@@ -49,7 +49,7 @@ if tabs[0].open:
         note = revenue.partial_note(list(series["period"]), grain, partial)
         if note:
             st.caption(note)
-        table("Over time", series, "over_time")
+        table("Over time", series, "over_time", monthly=grain == "month")
 if tabs[1].open:
     with tabs[1]:
         stacked = view.read(analytics.by_specialization_over_time, filters, grain)
@@ -81,7 +81,7 @@ if tabs[3].open:
 if tabs[4].open:
     with tabs[4]:
         st.caption("Growth against the month before. Months the period only partly covers get no growth figure.")
-        table("Month over month", view.read(analytics.month_over_month, filters), "months")
+        table("Month over month", view.read(analytics.month_over_month, filters), "months", monthly=True)
 
 st.download_button(
     "Download every table as Excel",

@@ -109,7 +109,8 @@ def shown(frame: pd.DataFrame, *, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     return table.rename(columns={c: labels.get(c, c) for c in table.columns})
 
 
-def column_config(table: pd.DataFrame) -> dict[str, Any]:
+def column_config(table: pd.DataFrame, *, monthly: bool = False) -> dict[str, Any]:
+    """How each column reads on screen; `monthly`: its periods are months ("Dec 2025", not "1 Dec 2025")."""
     config: dict[str, Any] = {}
     for column in table.columns:
         if column.endswith("(R)"):
@@ -117,15 +118,21 @@ def column_config(table: pd.DataFrame) -> dict[str, Any]:
         elif column.endswith("(%)"):
             config[column] = st.column_config.NumberColumn(column, format="%.1f%%")
         elif column == "Period":
-            config[column] = st.column_config.DateColumn(column, format="D MMM YYYY")
+            config[column] = st.column_config.DateColumn(column, format="MMM YYYY" if monthly else "D MMM YYYY")
         elif table[column].dtype.kind in "iu":  # counts: 10,179 as the headlines write them
             config[column] = st.column_config.NumberColumn(column, format="%,d")
     return config
 
 
-def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str) -> None:
+def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str, monthly: bool = False) -> None:
     """Show a table and offer it as CSV, exactly as shown."""
-    st.dataframe(frame, hide_index=True, placeholder=fmt.MISSING, width="stretch", column_config=column_config(frame))
+    st.dataframe(
+        frame,
+        hide_index=True,
+        placeholder=fmt.MISSING,
+        width="stretch",
+        column_config=column_config(frame, monthly=monthly),
+    )
     st.download_button(
         f"CSV: {name}",
         to_csv(frame),

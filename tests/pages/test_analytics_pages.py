@@ -142,6 +142,7 @@ def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, anal
     assert table.proto.placeholder == fmt.MISSING == "—"
     columns = json.loads(table.proto.columns)
     assert columns["Bookings"]["type_config"]["format"] == "%,d"  # 10,179 as in the headlines, not 10179
+    assert columns["Period"]["type_config"]["format"] == "MMM YYYY"  # a month reads "Dec 2025", not "1 Dec 2025"
 
 
 def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downloads):
