@@ -36,6 +36,7 @@ from avenrae.services import (
     verification,
 )
 from avenrae.services.errors import Conflict, InvalidInput, PermissionDenied
+from avenrae.services.pricing import CENT
 
 log = logging.getLogger(__name__)
 
@@ -591,12 +592,20 @@ def check_refund(
 ) -> None:
     """What `refund` would refuse, refused now and nothing written: so staff confirm only a
     refund that will go through."""
+    booking = _refund_asked(session, booking_id, actor, reason, lock=False)[0]
+    ledger.plan_refund(session, booking.id, Decimal(amount).quantize(CENT), method=method, reference=reference)
+
+
+def _refund_asked(
+    session: Session, booking_id: uuid.UUID, actor: bookings.Actor, reason: str, *, lock: bool = True
+) -> tuple[Booking, str]:
+    """The booking a refund is asked for and the reason given, when staff ask with a reason."""
     _operator(actor)
-    if not (reason or "").strip():
+    booking = bookings.load(session, booking_id, lock=lock)
+    reason = (reason or "").strip()
+    if not reason:
         raise InvalidInput({"reason": "Say why the money is given back."})
-    ledger.plan_refund(
-        session, booking_id, Decimal(amount).quantize(Decimal("0.01")), method=method, reference=reference
-    )
+    return booking, reason
 
 
 @dataclass(frozen=True)
@@ -619,15 +628,10 @@ def refund(
 ) -> RefundResult:
     """Staff give money back for a booking, never more than was paid: by hand for manual
     payments (with the method and reference), through the provider for online ones."""
-    check_refund(
-        session=session, booking_id=booking_id, actor=actor, amount=amount, reason=reason, method=method,
-        reference=reference,
-    )  # fmt: skip
-    booking = bookings.load(session, booking_id)
-    reason = reason.strip()
-    amount = Decimal(amount).quantize(Decimal("0.01"))
+    booking, reason = _refund_asked(session, booking_id, actor, reason)
+    amount = Decimal(amount).quantize(CENT)
     before = ledger.balance(session, booking.id).refundable
-    rows = ledger.write_refund(
+    rows = ledger.write_refund(  # refuses, as check_refund does, what the payments cannot return
         session, booking, amount, reason=reason, created_by_id=actor.id, method=method, reference=reference
     )
     when = bookings.local_time(booking.session_start, get_settings().default_time_zone)

@@ -1,6 +1,7 @@
 """Payments through the real stripe library (fake transport), signed webhooks, manual
 payments, refunds and a ledger the database keeps honest."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from avenrae.models import (
     UnmatchedPayment,
 )
 from avenrae.services import bookings, flows, ledger, payments
-from avenrae.services.errors import InvalidInput, PermissionDenied
+from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
 from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
 
@@ -454,6 +455,12 @@ def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, clien
         reference="FNB out 1",
     )
     assert ledger.refunds_owed(session=db, role=staff.role) == []
+
+
+def test_a_refund_asked_for_a_booking_that_does_not_exist_says_so(db, staff):
+    for ask in (flows.check_refund, flows.refund):  # asked first, then made: the same answer
+        with pytest.raises(NotFound, match="That booking does not exist"):
+            ask(session=db, booking_id=uuid.uuid4(), actor=staff, amount=Decimal("10"), reason="Policy")
 
 
 # --- the database keeps the ledger honest ------------------------------------------------------
