@@ -53,8 +53,7 @@ if not practitioner.bookable:
     st.page_link("pages/search.py", label="Back to the search for someone else", icon=":material/travel_explore:")
     st.stop()
 
-with session_scope() as session:
-    held = bookings.unpaid_holds(session=session, client_id=client_id)
+held = feedback.read(lambda session: bookings.unpaid_holds(session=session, client_id=client_id))
 if held >= get_settings().max_unpaid_holds:  # said before a time is chosen, not after
     st.warning(bookings.too_many_holds(held, by_the_client=client_id == user.id))
     st.page_link("pages/bookings.py", label="Go to the unpaid bookings", icon=":material/payments:")
