@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import folium
 import pandas as pd
 import streamlit as st
@@ -13,7 +15,7 @@ from avenrae.db import session_scope
 from avenrae.models import MeetingType, Specialization
 from avenrae.services import pricing, search
 from avenrae.ui import format as fmt
-from avenrae.ui import location, maps
+from avenrae.ui import location, maps, widgets
 
 COLOURS = {  # awesome-markers colour, and the same as a hex for legends and cells
     Specialization.HEALER: ("green", "#72B026"),
@@ -53,6 +55,18 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
     state = st.session_state.setdefault(key, {"clicked": None, "page": 1})
     options = _place_options()
     default = default_place if default_place in options else "Johannesburg, Gauteng"
+    defaults = {
+        f"{key}_place": default,
+        f"{key}_radius": 25,
+        f"{key}_specs": [],
+        f"{key}_text": "",
+        f"{key}_meeting": None,
+        f"{key}_verified": False,
+        f"{key}_rating": 0.0,
+        f"{key}_price": (0, 3000),
+        f"{key}_sort": "best",
+    }
+    widgets.kept(f"{key}_kept", defaults)
     with st.container(border=True):
         where, radius_col = st.columns([3, 2])
         clicked = state["clicked"]
@@ -66,16 +80,13 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
             place = where.selectbox(
                 "Place",
                 options,
-                index=options.index(default),
                 key=f"{key}_place",
                 accept_new_options=True,
                 help="Pick or type a town, suburb, township or postal code, or click the map to search there.",
             )
             with where:
                 place, _ = location.which_place(place, key=f"{key}_place")
-        radius = radius_col.select_slider(
-            "Within", RADII, value=25, format_func=lambda km: f"{km} km", key=f"{key}_radius"
-        )
+        radius = radius_col.select_slider("Within", RADII, format_func=lambda km: f"{km} km", key=f"{key}_radius")
         kinds, text_col = st.columns([3, 2])
         specializations = kinds.multiselect(
             "Specializations",
@@ -95,8 +106,10 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                 key=f"{key}_meeting",
             )
             verified_only = left.checkbox("Verified practitioners only", key=f"{key}_verified")
-            min_rating = middle.slider("Minimum rating", 0.0, 5.0, 0.0, 0.5, key=f"{key}_rating")
-            low, high = middle.slider("Price per session (R)", 0, 3000, (0, 3000), 50, key=f"{key}_price")
+            min_rating = middle.slider("Minimum rating", 0.0, 5.0, step=0.5, key=f"{key}_rating")
+            # a range: its first value (from `defaults`) is a pair
+            price = middle.slider("Price per session (R)", 0, 3000, step=50, key=f"{key}_price")
+            low, high = cast(tuple[int, int], price)
             sort = right.selectbox(
                 "Sort by",
                 ["best", "distance", "rating", "price"],
@@ -108,6 +121,7 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                     "price": "Lowest price",
                 }[s],
             )
+    widgets.remember(f"{key}_kept", defaults)
     query = search.SearchQuery(
         place=place,
         latitude=clicked[0] if clicked else None,

@@ -10,6 +10,26 @@ import streamlit as st
 from avenrae.ui import format as fmt
 
 
+def kept(store: str, defaults: dict[str, Any]) -> None:
+    """Let the widgets keyed in `defaults` keep their values across a visit to another page.
+
+    Streamlit forgets a widget's value after a run that does not draw it (another page);
+    `remember` copies the values into an entry of their own, which it keeps, and this puts
+    them back before the widgets are drawn, or the defaults the first time. The widgets
+    must then not be given a value or index of their own (Streamlit would warn that both
+    set it).
+    """
+    saved = st.session_state.setdefault(store, {})
+    for key, default in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = saved.get(key, default)
+
+
+def remember(store: str, keys: Any) -> None:
+    """Copy the widgets' values for `kept` to put back after another page."""
+    st.session_state[store] = {key: st.session_state[key] for key in keys if key in st.session_state}
+
+
 def page_number(*, key: str, label: str = "Page") -> int:
     """Which page of a long list to show, from 1."""
     return int(st.number_input(label, min_value=1, value=1, step=1, key=key))

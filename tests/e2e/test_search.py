@@ -106,3 +106,21 @@ def test_clicking_the_map_searches_around_that_point(offline):
     offline.click_map(page.get_by_text("Searching around the point you clicked"), position={"x": 200, "y": 200})
     page.get_by_role("button", name="Search by place instead").click()
     page.get_by_role("combobox", name="Place").wait_for(timeout=TIMEOUT)
+
+
+def test_back_from_another_page_finds_the_search_as_it_was_left(offline):
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    choose(page, "Place", "Durban, KwaZulu-Natal")
+    page.get_by_role("textbox", name="Words").fill("herbs")
+    page.keyboard.press("Enter")
+    page.get_by_text(re.compile(r"within 25 km of Durban")).wait_for(timeout=TIMEOUT)
+    offline.settle()
+    page.get_by_role("link", name="Bookings", exact=True).click()
+    page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    page.go_back()
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r"within 25 km of Durban")).wait_for(timeout=TIMEOUT)
+    assert page.get_by_role("textbox", name="Words").input_value() == "herbs"
+    offline.screenshot("search-after-back")

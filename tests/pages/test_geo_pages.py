@@ -163,3 +163,16 @@ def test_find_practitioners_in_a_place_with_one_name_offers_no_choice(db, page):
     assert not app.exception
     assert which(app) is None
     assert [r["Name"].split()[0] for r in app.table[0].value.to_dict("records")] == ["Near"]
+
+
+def test_a_typed_place_is_still_there_after_visiting_another_page(db, page):
+    app = page("pages/search.py", user=make_client(db))
+    app = type_place(app, "Umlazi")
+    assert not app.exception
+    app.switch_page("pages/bookings.py")
+    app = keep_typed_place(app).run()
+    app.switch_page("pages/search.py")
+    app = app.run()
+    assert not app.exception
+    assert app.selectbox(key="find_place").value == "Umlazi"
+    assert "Umlazi" in " ".join(c.value for c in app.caption)

@@ -90,3 +90,24 @@ def test_a_full_page_of_results_says_there_are_more_in_words(db, page):
     assert app.caption[0].value.startswith("Showing 1–20 of more than 20 within 25 km of Durban")
     next(b for b in app.button if b.label == "Next →").click().run()
     assert app.caption[0].value.startswith("Showing 21–21 within 25 km of Durban")
+
+
+def test_the_search_is_still_there_after_visiting_another_page(db, page):
+    make_practitioner(db, first_name="Near", location=(-29.86, 31.03))
+    app = page("pages/search.py", user=make_client(db))
+    app = choose_place(app, "Durban, KwaZulu-Natal")
+    app.select_slider(key="find_radius").set_value(50)
+    app.multiselect(key="find_specs").set_value([Specialization.HEALER])
+    app.text_input(key="find_text").input("herbs")
+    app = app.run()
+    app.switch_page("pages/bookings.py")
+    app = app.run()
+    assert not app.exception
+    app.switch_page("pages/search.py")
+    app = app.run()
+    assert not app.exception
+    assert app.selectbox(key="find_place").value == "Durban, KwaZulu-Natal"
+    assert app.select_slider(key="find_radius").value == 50
+    assert app.multiselect(key="find_specs").value == [Specialization.HEALER]
+    assert app.text_input(key="find_text").value == "herbs"
+    assert not app.warning, [w.value for w in app.warning]  # no "default value but also set via Session State"
