@@ -41,8 +41,8 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     is made."""
     st.subheader("Refund a booking")
     owed_by_id = {str(entry.booking_id): entry.outstanding for entry in owed}
-    with session_scope() as session:
-        left = ledger.refundable(session, {uuid.UUID(key) for key in owed_by_id} | {r.booking_id for r in rows})
+    asked_about = {uuid.UUID(key) for key in owed_by_id} | {r.booking_id for r in rows}
+    left = feedback.read(lambda session: ledger.refundable(session, asked_about))
     candidates = [
         key for key in dict.fromkeys([*owed_by_id, *(str(r.booking_id) for r in rows)]) if uuid.UUID(key) in left
     ]
