@@ -4,10 +4,11 @@ booking, one's account, reviews, notifications, a practitioner's practice, staff
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from avenrae.models import Booking, BookingStatus, IdempotencyKey, Review, Role
+from avenrae.models import Booking, BookingStatus, IdempotencyKey, PaymentStatus, Review, Role, TransactionKind
 from tests.api.conftest import bearer, booking_day
 from tests.factories import PASSWORD, make_booking, make_client, make_transaction, make_user
 
@@ -108,6 +109,28 @@ def test_reschedule_to_another_open_time(api, db, practitioner, client_user):
     assert answer.json()["detail"] == "That time was just taken — pick another."
 
 
+def test_payment_status_tells_a_refund_sent_from_one_received(api, db, practitioner, client_user):
+    booking = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client_user,
+        status=BookingStatus.CANCELLED,
+        payment_status=PaymentStatus.COMPLETED,
+        cancelled_at=datetime.now(UTC),
+        refund_due=Decimal("517.50"),
+    )
+    make_transaction(db, booking, provider="stripe", method="card")
+    refund = make_transaction(db, booking, kind=TransactionKind.REFUND, provider="stripe", method="card",
+                              status=PaymentStatus.PENDING)  # fmt: skip
+    headers = bearer(client_user, db)
+    status = api.get(f"/api/bookings/{booking.id}/payment", headers=headers).json()
+    assert (status["paid"], status["refunded"], status["refundPending"], status["refundOwed"]) == (517.5, 0, 517.5, 0)
+    refund.status = PaymentStatus.COMPLETED
+    db.flush()
+    status = api.get(f"/api/bookings/{booking.id}/payment", headers=headers).json()
+    assert (status["paid"], status["refunded"], status["refundPending"], status["refundOwed"]) == (517.5, 517.5, 0, 0)
+
+
 def test_payment_status_and_paying_without_stripe(api, db, practitioner, client_user):
     booking_id = book(api, db, practitioner, client_user)
     headers = bearer(client_user, db)
@@ -159,6 +182,15 @@ def test_me_update_and_change_password(api, db, client_user):
     assert changed.status_code == 200 and changed.json()["firstName"] == "Thabiso"
     bad = api.patch("/api/me", json={"firstName": "", "lastName": "Nkosi"}, headers=headers)
     assert bad.status_code == 422 and "firstName" in bad.json()["errors"]
+    renamed = api.patch("/api/me", json={"lastName": "Dube-Nkosi"}, headers=headers)  # only what is sent changes
+    assert renamed.status_code == 200
+    assert (renamed.json()["firstName"], renamed.json()["lastName"]) == ("Thabiso", "Dube-Nkosi")
+    assert renamed.json()["phone"] == "+27821234567"
+    only_phone = api.patch("/api/me", json={"phone": "083 765 4321"}, headers=headers)
+    assert only_phone.status_code == 200 and only_phone.json()["phone"] == "+27837654321"
+    assert only_phone.json()["lastName"] == "Dube-Nkosi"
+    no_phone = api.patch("/api/me", json={"phone": None}, headers=headers)
+    assert no_phone.status_code == 200 and no_phone.json()["phone"] is None
     wrong = api.post(
         "/api/me/password", json={"currentPassword": "nope", "newPassword": "New secret 12345"}, headers=headers
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -424,9 +423,10 @@ class PaymentOut(Model):
     status: str
     paymentStatus: str
     totalAmount: float
-    paid: float
-    refunded: float
-    refundOwed: float
+    paid: float = Field(description="What the client has paid (payments received), refunds not taken off.")
+    refunded: float = Field(description="Refunds the client has received.")
+    refundPending: float = Field(description="Refunds sent and not yet confirmed (a card refund takes days).")
+    refundOwed: float = Field(description="What a cancellation still owes back and nobody has sent yet.")
     holdExpiresAt: datetime | None
 
 
@@ -435,14 +435,15 @@ def payment_status(booking_id: uuid.UUID, caller: LoggedIn) -> PaymentOut:
     """Where the money of a booking stands."""
     with session_scope() as session:
         row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
-        paid, refunded = ledger.paid(session, booking_id), ledger.refunded(session, booking_id)
-        owed = ledger.owed(session, bookings.load(session, booking_id, lock=False))
+        found = ledger.balance(session, booking_id)
+        owed = ledger.owed(session, bookings.load(session, booking_id, lock=False), found)
     return PaymentOut(
         status=row.status.value,
         paymentStatus=row.payment_status.value,
         totalAmount=float(row.total_amount),
-        paid=float(paid),
-        refunded=float(refunded),
-        refundOwed=float(owed or Decimal(0)),
+        paid=float(found.charged),
+        refunded=float(found.refunded),
+        refundPending=float(found.refunds_pending),
+        refundOwed=float(owed),
         holdExpiresAt=row.hold_expires_at,
     )

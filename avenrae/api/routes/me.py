@@ -61,16 +61,25 @@ def me(caller: LoggedIn) -> MeOut:
 
 
 class ProfileIn(Model):
-    firstName: str
-    lastName: str
-    phone: str | None = None
+    firstName: str | None = Field(None, description="Left out: unchanged.")
+    lastName: str | None = Field(None, description="Left out: unchanged.")
+    phone: str | None = Field(None, description="Left out: unchanged; null or empty: removed (not for practitioners).")
 
 
 @router.patch("/me", response_model=MeOut)
 def update_me(body: ProfileIn, caller: LoggedIn) -> MeOut:
-    """Change one's name and phone (practitioners must keep a phone number)."""
-    form = accounts.ProfileUpdate(first_name=body.firstName, last_name=body.lastName, phone=body.phone)
+    """Change one's name or phone: only the fields sent change (practitioners must keep a
+    phone number)."""
+    sent = body.model_fields_set
     with session_scope() as session:
+        user = accounts.get_current(session=session, user_id=caller.id)
+        if user is None:
+            raise Problem(401, "This account can no longer log in.", headers=problems.BEARER)
+        form = accounts.ProfileUpdate(
+            first_name=body.firstName if "firstName" in sent else user.first_name,
+            last_name=body.lastName if "lastName" in sent else user.last_name,
+            phone=body.phone if "phone" in sent else user.phone,
+        )
         flows.update_profile(session=session, user_id=caller.id, form=form)
     return _me(caller.id)
 
