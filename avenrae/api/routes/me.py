@@ -76,8 +76,8 @@ def update_me(body: ProfileIn, caller: LoggedIn) -> MeOut:
         if user is None:
             raise Problem(401, "This account can no longer log in.", headers=problems.BEARER)
         form = accounts.ProfileUpdate(
-            first_name=body.firstName if "firstName" in sent else user.first_name,
-            last_name=body.lastName if "lastName" in sent else user.last_name,
+            first_name=(body.firstName or "") if "firstName" in sent else user.first_name,
+            last_name=(body.lastName or "") if "lastName" in sent else user.last_name,
             phone=body.phone if "phone" in sent else user.phone,
         )
         flows.update_profile(session=session, user_id=caller.id, form=form)
