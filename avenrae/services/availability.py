@@ -38,6 +38,17 @@ from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_TIME_OFF_DAYS = 366
+# How far ahead time off and a date's hours can be set; bookings stop sooner, at the
+# practitioner's horizon (a year at most, BOOKABLE_AHEAD).
+PLANNABLE_AHEAD = timedelta(days=2 * 366)
+BOOKABLE_AHEAD = timedelta(days=366)
+
+
+def within_plans(day: date, today: date) -> bool:
+    """Whether a day is one a diary can hold: from yesterday (a day in another time zone)
+    to PLANNABLE_AHEAD. Days outside it hold no open times and take no settings."""
+    return timedelta(days=-1) <= day - today <= PLANNABLE_AHEAD
+
 
 # What keeps a booking's time from everyone else, said once for the open times, the check
 # when booking and the expiry of holds: pending or confirmed, and not an unpaid hold that
@@ -384,6 +395,8 @@ def set_date_hours(
     today = (now or datetime.now(UTC)).astimezone(found.zone).date()
     if on_date < today:
         raise InvalidInput({"on_date": "That date has passed."})
+    if not within_plans(on_date, today):
+        raise InvalidInput({"on_date": "Hours for a date can be set at most two years ahead."})
     day_ranges = [(on_date, start, end) for start, end in ranges]
     _refuse(_range_problems(day_ranges, lambda day: f"{day:%a %d %b}", session_length=found.session))
     session.execute(
@@ -428,6 +441,8 @@ def add_time_off(
     found = _check_editor(session, practitioner_id, actor_id)
     zone = found.zone
     problems: dict[str, str] = {}
+    if first_day - (now or datetime.now(UTC)).astimezone(zone).date() > PLANNABLE_AHEAD:
+        raise InvalidInput({"first_day": "Time off can be set at most two years ahead."})
     if last_day < first_day:
         problems["last_day"] = "The last day is before the first day."
     elif (last_day - first_day).days >= MAX_TIME_OFF_DAYS:

@@ -95,6 +95,8 @@ def local_time(moment: datetime, time_zone: str) -> str:
 
 # --- creating ------------------------------------------------------------------------
 
+FURTHER_THAN_BOOKINGS = "That is further ahead than bookings are taken."
+
 
 def _refuse_unless_free(state: availability.SlotState) -> None:
     if state == "taken":
@@ -272,6 +274,8 @@ def plan(
         problems["start"] = "The start time needs a time zone."
     elif start <= now:
         problems["start"] = "That time has already passed."
+    elif start - now > availability.BOOKABLE_AHEAD:
+        problems["start"] = FURTHER_THAN_BOOKINGS
     if problems:
         raise InvalidInput(problems)
     start = start.astimezone(UTC)
@@ -730,6 +734,8 @@ def reschedule(
         raise InvalidInput({"start": "A session that has started cannot be moved."})
     if new_start.tzinfo is None:
         raise InvalidInput({"start": "The new time needs a time zone."})
+    if new_start - now > availability.BOOKABLE_AHEAD:
+        raise InvalidInput({"start": FURTHER_THAN_BOOKINGS})
     new_start = new_start.astimezone(UTC)
     if new_start == booking.session_start:
         return booking

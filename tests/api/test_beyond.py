@@ -321,3 +321,33 @@ def test_idempotency_keys_are_forgotten_after_a_day(api, db, practitioner, clien
     purged = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(days=2))
     assert purged.idempotency_keys == 1
     assert count(db, IdempotencyKey) == 0
+
+
+def test_days_out_of_reach_are_refused_in_plain_words_not_a_server_error(api, db, practitioner, client_user):
+    client = bearer(client_user, db)
+    for day in ("9999-12-31", "0001-01-01"):
+        slots = api.get(f"/api/practitioners/{practitioner.id}/availability", params={"date": day}, headers=client)
+        assert slots.status_code == 200 and slots.json()["slots"] == []
+    far = {"practitionerId": str(practitioner.id), "sessionDate": "9999-12-31", "meetingType": "in_person"}
+    for slot in ("9999-12-31T23:00:00-05:00", "10:00"):
+        answer = api.post("/api/bookings", json={**far, "sessionSlotId": slot}, headers=client)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"]["sessionSlotId"] == "That is further ahead than bookings are taken."
+    booking_id = book(api, db, practitioner, client_user)
+    moved = api.post(
+        f"/api/bookings/{booking_id}/reschedule",
+        json={"sessionDate": "9999-12-31", "sessionSlotId": "9999-12-31T23:00:00-05:00"},
+        headers=client,
+    )
+    assert moved.status_code == 422 and moved.json()["errors"]["sessionSlotId"].startswith("That is further ahead")
+    own = bearer(practitioner.user, db)
+    for body in (
+        {"firstDay": "9999-12-31", "lastDay": "9999-12-31"},
+        {"firstDay": "9999-12-31", "lastDay": "9999-12-31", "startTime": "09:00", "endTime": "10:00"},
+    ):
+        answer = api.post("/api/practice/time-off", json=body, headers=own)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"]["firstDay"] == "Time off can be set at most two years ahead."
+    staff = bearer(make_user(db, role=Role.STAFF), db)
+    listed = api.get("/api/staff/bookings", params={"from": "9999-12-31T23:00:00-05:00"}, headers=staff)
+    assert listed.status_code in (200, 422), listed.text

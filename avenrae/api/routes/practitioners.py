@@ -230,6 +230,8 @@ def open_and_free(
 ) -> list[tuple[datetime, bool]]:
     """The day's open times (in working hours, clear of time off, within notice and horizon)
     and whether each can be booked now, as availability.bookable_slots says."""
+    if not availability.within_plans(on, datetime.now(zone).date()):
+        return []
     start = datetime.combine(on, time(0), zone).astimezone(UTC)
     end = datetime.combine(on + timedelta(days=1), time(0), zone).astimezone(UTC)
     every = availability.bookable_slots(
