@@ -48,6 +48,7 @@ FIELD_NAMES = {
     "session_duration_minutes": "duration",
     "meeting_types": "meetingTypes",
     "meeting_type": "meetingType",
+    "specializations": "specialization",
     "start": "sessionSlotId",
     "radius_km": "radius",
     "min_rating": "minRating",

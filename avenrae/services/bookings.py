@@ -96,15 +96,14 @@ def local_time(moment: datetime, time_zone: str) -> str:
 # --- creating ------------------------------------------------------------------------
 
 FURTHER_THAN_BOOKINGS = "That is further ahead than bookings are taken."
+NOT_OPEN = "That is not one of the practitioner's open times; choose one of the times shown."
 
 
 def _refuse_unless_free(state: availability.SlotState) -> None:
     if state == "taken":
         raise SlotTaken()
     if state == "closed":
-        raise InvalidInput(
-            {"start": "That is not one of the practitioner's open times; choose one of the times shown."}
-        )
+        raise InvalidInput({"start": NOT_OPEN})
 
 
 def _check_slot(
@@ -314,12 +313,17 @@ def plan(
     except ValueError:
         meeting = None
     if meeting not in offered:
-        problems["meeting_type"] = f"This practitioner meets {' or '.join(m.value.replace('_', ' ') for m in offered)}."
+        ways = " or ".join(m.value.replace("_", " ") for m in offered)
+        asked = "Choose how you will meet: " if not request.meeting_type else "This practitioner meets "
+        problems["meeting_type"] = f"{asked}{ways}."
+    found = availability.Rules.from_row(facts)
+    slot = availability.judge_slot(found, start, now, facts)
+    if slot == "closed":  # said with any other problem, so one answer tells all
+        problems["start"] = NOT_OPEN
     if problems:
         raise InvalidInput(problems)
     assert meeting is not None
-    found = availability.Rules.from_row(facts)
-    _refuse_unless_free(availability.judge_slot(found, start, now, facts))
+    _refuse_unless_free(slot)
 
     price = pricing.quote(facts.rate_per_session)
     end = start + found.session

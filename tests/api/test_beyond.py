@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from avenrae.models import Booking, BookingStatus, IdempotencyKey, PaymentStatus, Review, Role, TransactionKind
 from tests.api.conftest import bearer, booking_day
-from tests.factories import PASSWORD, make_booking, make_client, make_transaction, make_user
+from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_user
 
 
 def count(db, model, *where) -> int:
@@ -47,6 +47,8 @@ def test_cancel_an_unpaid_booking_after_the_quote(api, db, practitioner, client_
     assert quote["policy"].startswith("Clients who cancel 24 hours or more ahead get everything back")
     no_reason = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": " "}, headers=headers)
     assert no_reason.status_code == 422 and no_reason.json()["errors"]["reason"] == "Say why the booking is cancelled."
+    left_out = api.post(f"/api/bookings/{booking_id}/cancel", json={}, headers=headers)
+    assert left_out.status_code == 422 and left_out.json()["errors"] == {"reason": "reason is required."}
     answer = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Plans changed"}, headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
@@ -351,3 +353,32 @@ def test_days_out_of_reach_are_refused_in_plain_words_not_a_server_error(api, db
     staff = bearer(make_user(db, role=Role.STAFF), db)
     listed = api.get("/api/staff/bookings", params={"from": "9999-12-31T23:00:00-05:00"}, headers=staff)
     assert listed.status_code in (200, 422), listed.text
+
+
+def test_search_past_the_end_counts_what_there_is_and_takes_several_specializations(api, db):
+    for kind in ("healer", "prophet", "medium"):
+        make_practitioner(db, specialization=kind)
+    near = {"latitude": -29.8683, "longitude": 31.0292, "radius": 50, "limit": 2}
+    past = api.get("/api/practitioners/search", params={**near, "offset": 10})
+    assert past.status_code == 200
+    assert (past.json()["practitioners"], past.json()["total"], past.json()["hasMore"]) == ([], 3, False)
+    both = api.get("/api/practitioners/search", params={**near, "limit": 10, "specialization": ["healer", "Prophet"]})
+    assert sorted(p["specialization"] for p in both.json()["practitioners"]) == ["healer", "prophet"]
+    commas = api.get("/api/practitioners/search", params={**near, "limit": 10, "specialization": "medium,healer"})
+    assert sorted(p["specialization"] for p in commas.json()["practitioners"]) == ["healer", "medium"]
+    wrong = api.get("/api/practitioners/search", params={**near, "specialization": "wizard"})
+    assert wrong.status_code == 422 and wrong.json()["errors"]["specialization"] == "“wizard” is not a specialization."
+
+
+def test_a_booking_without_a_meeting_type_says_so_and_what_else_is_wrong(api, db, practitioner, client_user):
+    headers = bearer(client_user, db)
+    body = booking_body(api, practitioner, "10:00")
+    del body["meetingType"]
+    answer = api.post("/api/bookings", json=body, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == {"meetingType": "Choose how you will meet: in person or online."}
+    closed = api.post("/api/bookings", json={**body, "sessionSlotId": "23:00"}, headers=headers)
+    assert closed.json()["errors"] == {
+        "meetingType": "Choose how you will meet: in person or online.",
+        "sessionSlotId": "That is not one of the practitioner's open times; choose one of the times shown.",
+    }

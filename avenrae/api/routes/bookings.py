@@ -34,7 +34,9 @@ class BookingIn(Model):
     sessionDate: date = Field(description="YYYY-MM-DD, in the practitioner's time zone")
     sessionSlotId: str = Field(description="A slot `id` from /api/practitioners/{id}/availability (or HH:MM)")
     notes: str = ""
-    meetingType: str | None = Field(None, description='"in_person" or "online"')
+    meetingType: str | None = Field(
+        None, description='Required: "in_person" or "online" (left out: 422 naming the ways the practitioner meets)'
+    )
     clientId: uuid.UUID | None = Field(None, description="Staff only: the client booked for")
 
 
@@ -297,7 +299,7 @@ def cancellation_quote(booking_id: uuid.UUID, caller: LoggedIn) -> CancellationQ
 
 
 class CancelIn(Model):
-    reason: str = ""
+    reason: str = Field(description="Why, in a few words; both the client and the practitioner see it")
     onBehalfOf: Literal["client", "practitioner"] | None = Field(None, description="Staff only: who asked")
 
 

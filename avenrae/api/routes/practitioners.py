@@ -64,13 +64,18 @@ def search_practitioners(
     longitude: Annotated[float | None, Query(ge=-180, le=180)] = None,
     place: Annotated[str | None, Query(max_length=200, description="A town, suburb or postal code")] = None,
     radius: Annotated[float, Query(description="Kilometres, 1 to 500")] = 25,
-    specialization: Annotated[str | None, Query(description="healer, prophet, medium or counselor")] = None,
-    text: Annotated[str, Query(max_length=500, description="Words to look for in names and bios")] = "",
+    specialization: Annotated[
+        list[str] | None,
+        Query(description="healer, prophet, medium or counselor; repeat it (or separate by commas) for several"),
+    ] = None,
+    text: Annotated[
+        str, Query(max_length=search.MAX_TEXT_LENGTH, description="Words to look for in names and bios")
+    ] = "",
     minRating: Annotated[float | None, Query()] = None,
     meetingType: Annotated[Literal["in_person", "online"] | None, Query()] = None,
     minPrice: Annotated[float | None, Query()] = None,
     maxPrice: Annotated[float | None, Query()] = None,
-    verified: Annotated[bool, Query(description="Verified practitioners only")] = False,
+    verified: Annotated[bool, Query(description="true: verified practitioners only; false: everyone")] = False,
     sort: Annotated[Literal["distance", "rating", "price", "relevance"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=search.MAX_PAGE_SIZE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="A multiple of limit")] = 0,
@@ -86,7 +91,9 @@ def search_practitioners(
         latitude=latitude,
         longitude=longitude,
         radius_km=radius,
-        specializations=(specialization,) if specialization else (),
+        specializations=tuple(
+            kind.strip().lower() for sent in specialization or () for kind in sent.split(",") if kind.strip()
+        ),
         min_rating=minRating,
         verified_only=verified,
         meeting_type=meetingType,
@@ -103,6 +110,8 @@ def search_practitioners(
         total = offset + len(page.hits)
         if countAll and page.has_more:
             total = max(total + 1, search.count(session=session, query=resolved))
+        elif offset and not page.hits:  # past the end: how many there are, fewer than offset
+            total = search.count(session=session, query=resolved)
     return SearchOut(
         practitioners=[
             PractitionerHit(
