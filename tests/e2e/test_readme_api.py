@@ -29,7 +29,7 @@ def test_the_readmes_curl_session_runs_as_written(app_url, e2e_database_url):
     for tool in ("curl", "jq"):
         assert shutil.which(tool), f"{tool} is needed for the README's session (scripts/test installs it)"
     script = readme_session().replace(SERVED_AT, f"API={app_url}/api\n", 1)
-    # -e and pipefail: every `curl -sf` in it must succeed, as a reader pasting it would see.
+    # -e and pipefail: every curl in it must succeed (--fail-with-body), as a reader pasting it would see.
     done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
 
