@@ -3,12 +3,14 @@ booking, one's account, reviews, notifications, a practitioner's practice, staff
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
 from avenrae.models import Booking, BookingStatus, IdempotencyKey, PaymentStatus, Review, Role, TransactionKind
+from avenrae.services import payments
 from tests.api.conftest import bearer, booking_day
 from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_user
 
@@ -149,6 +151,15 @@ def test_payment_status_and_paying_without_stripe(api, db, practitioner, client_
     eft = api.post(f"/api/bookings/{booking_id}/pay-by-eft", headers=headers)
     assert eft.status_code == 200, eft.text
     assert "R517.50" in eft.json()["instructions"]
+    details = eft.json()["eft"]  # the same, field by field, for an app's copy buttons
+    assert (details["reference"], details["amount"], details["currency"]) == (
+        payments.eft_reference(uuid.UUID(booking_id)),
+        517.5,
+        "ZAR",
+    )
+    assert details["reference"] in eft.json()["instructions"]
+    assert details["accountNumber"] and details["accountNumber"] in eft.json()["instructions"]
+    assert details["payBy"] == eft.json()["holdExpiresAt"]
 
 
 # --- idempotency ------------------------------------------------------------------------

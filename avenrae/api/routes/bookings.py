@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
-from avenrae.models import BookingStatus, Role
+from avenrae.models import Booking, BookingStatus, Role
 from avenrae.services import bookings, flows, idempotency, ledger, payments
 from avenrae.services.errors import InvalidInput, ServiceError
 from avenrae.services.pricing import to_cents
@@ -40,6 +40,33 @@ class BookingIn(Model):
     clientId: uuid.UUID | None = Field(None, description="Staff only: the client booked for")
 
 
+class EftDetails(Model):
+    """What a banking app needs to pay a booking by transfer; the bank fields are null until
+    the platform's account is configured (AVENRAE_EFT_*)."""
+
+    reference: str = Field(description="The payment reference to use, exactly")
+    amount: float
+    currency: str = "ZAR"
+    bankName: str | None
+    accountName: str | None
+    accountNumber: str | None
+    branchCode: str | None
+    payBy: datetime | None = Field(description="Pay by then, or the time is released")
+
+
+def eft_details(booking: Booking | bookings.NewBooking) -> EftDetails:
+    account = payments.bank_details()
+    return EftDetails(
+        reference=payments.eft_reference(booking.id),
+        amount=float(booking.total_amount),
+        bankName=account.bank if account else None,
+        accountName=account.account_name if account else None,
+        accountNumber=account.account_number if account else None,
+        branchCode=account.branch_code if account else None,
+        payBy=booking.hold_expires_at,
+    )
+
+
 class BookedOut(Model):
     bookingId: uuid.UUID
     status: str
@@ -48,6 +75,7 @@ class BookedOut(Model):
     paysBy: str | None
     holdExpiresAt: datetime | None
     eftInstructions: str | None = None
+    eft: EftDetails | None = Field(None, description="When paying by EFT: the same details, field by field")
 
 
 def _slot_start(session_date: date, slot_id: str, zone_of) -> datetime:
@@ -122,7 +150,7 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
 
     def work(session: Session) -> BookedOut:
         booking = flows.book(session=session, request=request, actor=caller.actor)
-        eft = flows.eft_instructions(booking) if booking.pays_by == "eft" else None
+        by_eft = booking.pays_by == "eft"
         return BookedOut(
             bookingId=booking.id,
             status=booking.status.value,
@@ -130,7 +158,8 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
             paymentLink=None,
             paysBy=booking.pays_by,
             holdExpiresAt=booking.hold_expires_at,
-            eftInstructions=eft,
+            eftInstructions=flows.eft_instructions(booking) if by_eft else None,
+            eft=eft_details(booking) if by_eft else None,
         )
 
     try:
@@ -407,6 +436,7 @@ def pay_booking(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: Idempo
 class EftOut(Model):
     instructions: str
     holdExpiresAt: datetime | None
+    eft: EftDetails
 
 
 @router.post("/{booking_id}/pay-by-eft", response_model=EftOut)
@@ -416,7 +446,11 @@ def pay_by_eft(booking_id: uuid.UUID, caller: LoggedIn, idempotency_key: Idempot
 
     def work(session: Session) -> EftOut:
         booking = flows.pay_by_eft(session=session, booking_id=booking_id, actor=caller.actor)
-        return EftOut(instructions=flows.eft_instructions(booking), holdExpiresAt=booking.hold_expires_at)
+        return EftOut(
+            instructions=flows.eft_instructions(booking),
+            holdExpiresAt=booking.hold_expires_at,
+            eft=eft_details(booking),
+        )
 
     return once(caller, idempotency_key, f"POST /bookings/{booking_id}/pay-by-eft", None, work, EftOut)
 
