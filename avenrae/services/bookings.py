@@ -26,6 +26,7 @@ from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from avenrae import geo
 from avenrae.config import get_settings
 from avenrae.models import (
     OPERATORS,
@@ -807,6 +808,8 @@ class BookablePractitioner:
     bio: str
     time_zone: str
     booking_horizon_days: int
+    latitude: float
+    longitude: float
     health_registration: str | None = None
 
     @property
@@ -842,6 +845,8 @@ def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) ->
             Practitioner.bio,
             Practitioner.time_zone,
             Practitioner.booking_horizon_days,
+            func.ST_Y(geo.as_geometry(Practitioner.location)).label("latitude"),
+            func.ST_X(geo.as_geometry(Practitioner.location)).label("longitude"),
             Practitioner.health_registration,
         )
         .join(User, User.id == Practitioner.user_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import func, select
 
 from avenrae.models import Booking, Client, Practitioner, User
 from tests.api.conftest import bearer, booking_day
+from tests.factories import DURBAN as FACTORY_DURBAN
 from tests.factories import PASSWORD, make_booking, make_review
 
 DURBAN = {"latitude": -29.8683, "longitude": 31.0292}
@@ -170,6 +172,7 @@ def test_practitioner_profile_with_published_reviews(api, db, practitioner):
         "reviews",
     }
     assert (data["rate"], data["duration"], data["address"]) == (450.0, 60, "1 Main Street, Durban")
+    assert data["location"] == pytest.approx({"latitude": FACTORY_DURBAN[0], "longitude": FACTORY_DURBAN[1]})
     assert [review["comment"] for review in data["reviews"]] == ["Helped a lot.", "Kind and wise."]
 
 

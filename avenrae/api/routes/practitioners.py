@@ -162,6 +162,7 @@ class PractitionerOut(Model):
     rate: float
     duration: int
     address: str
+    location: Location = Field(description="Where they see clients, as precise as they gave it (see address)")
     city: str | None
     province: str | None
     verified: bool
@@ -196,6 +197,7 @@ def practitioner(
         rate=float(found.rate),
         duration=found.session_minutes,
         address=found.service_address,
+        location=Location(latitude=found.latitude, longitude=found.longitude),
         city=found.city,
         province=found.province,
         verified=found.verified,
