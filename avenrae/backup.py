@@ -72,15 +72,18 @@ def default_path(folder: Path, database: str) -> Path:
 
 
 def backup(url: str, path: Path) -> Backup:
-    """Dump the database at `url` to `path` (custom format, compressed), consistently."""
+    """Dump the database at `url` to `path` (custom format, compressed), consistently.
+    The dump holds password hashes and people's details: only its owner can read it (a
+    folder it makes, likewise)."""
     started = datetime.now(UTC)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     result = subprocess.run(
         [_tool("pg_dump"), "--format=custom", "--compress=6", "--no-owner", f"--file={partial}"],
         env=_libpq_env(url),
         capture_output=True,
         text=True,
+        umask=0o077,
     )
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -91,7 +94,9 @@ def backup(url: str, path: Path) -> Backup:
             "WHERE d.datname = current_database() AND s.setrole = 0"
         ).fetchone()
     settings = list(row[0]) if row and row[0] else []
-    Path(str(path) + ".settings.json").write_text(json.dumps({"database_settings": settings}, indent=2))
+    sidecar = Path(str(path) + ".settings.json")
+    sidecar.touch(mode=0o600)
+    sidecar.write_text(json.dumps({"database_settings": settings}, indent=2))
     partial.rename(path)  # only a complete dump carries the final name
     return Backup(path=path, bytes=path.stat().st_size, seconds=(datetime.now(UTC) - started).total_seconds())
 

@@ -150,9 +150,18 @@ def cmd_db_reset(args: argparse.Namespace) -> None:
     _say(f"Database {name!r} reset: empty and migrated to head.")
 
 
+def _not_through_a_pooler(command: str) -> None:
+    if get_settings().database_pooled:
+        raise CommandError(
+            f"{command} talks to PostgreSQL directly, not through PgBouncer: point DATABASE_URL at the "
+            "primary's own port and set AVENRAE_DATABASE_POOLED=false for it (docs/deploy.md: backup.env)"
+        )
+
+
 def cmd_db_backup(args: argparse.Namespace) -> None:
     from avenrae import backup
 
+    _not_through_a_pooler("db backup")
     url = _database_url()
     _check_connection(url)
     name = url.rsplit("/", 1)[-1].split("?", 1)[0]
@@ -165,12 +174,16 @@ def cmd_db_backup(args: argparse.Namespace) -> None:
 def cmd_db_restore(args: argparse.Namespace) -> None:
     from avenrae import backup
 
+    _not_through_a_pooler("db restore")
     url = _database_url()
     _check_connection(url)
     target = backup.restore(args.file, url, args.into)
     _say(f"Restored {args.file.name} into the new database {args.into!r}.")
-    _say("To use it: point DATABASE_URL at it (below), or rename databases while the app is stopped.")
-    print(libpq_url(target))
+    _say(
+        "To use it: point DATABASE_URL at it (below, with the password where it says ***), "
+        "or rename databases while the app is stopped."
+    )
+    print(libpq_url(sqlalchemy.make_url(target).render_as_string(hide_password=True)))
 
 
 # --- users ---------------------------------------------------------------------------
@@ -551,11 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    if isinstance(exc, pydantic.ValidationError):
-        problem = exc.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"]).upper()
-        setting = "DATABASE_URL" if field == "DATABASE_URL" else f"AVENRAE_{field}" if field else "a setting"
-        text = f"setting {setting}: {problem['msg'].removeprefix('Value error, ')}"
+    if isinstance(exc, pydantic.ValidationError):  # every wrong setting, not only the first
+        said = []
+        for problem in exc.errors():
+            field = ".".join(str(part) for part in problem["loc"]).upper()
+            setting = "DATABASE_URL" if field == "DATABASE_URL" else f"AVENRAE_{field}" if field else "a setting"
+            said.append(f"setting {setting}: {problem['msg'].removeprefix('Value error, ')}")
+        text = "; ".join(said)
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -7,12 +7,16 @@ would put money or sessions at risk remains.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from avenrae.config import MIN_SECRET_BYTES, Settings
 
 STRIPE_TEST_PREFIXES = ("sk_test_", "rk_test_")
+# Read from the environment outside Settings (by jobs, the local cluster, `assets`), or an alias.
+OTHER_VARIABLES = {"AVENRAE_DATABASE_URL", "AVENRAE_SERVER_NAME", "AVENRAE_PG_BINDIR", "AVENRAE_NPM_REGISTRY"}
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,23 @@ class Problem:
         return f"{self.setting}: {self.problem} Fix: {self.fix}"
 
 
-def problems(settings: Settings) -> list[Problem]:
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """AVENRAE_* variables no setting reads: misspellings, which would silently do nothing."""
+    known = {f"AVENRAE_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
+    return sorted(name for name in environ if name.startswith("AVENRAE_") and name not in known)
+
+
+def problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Problem]:
     """Every unsafe or missing setting for a production deployment, in a fixed order."""
-    found: list[Problem] = []
+    found: list[Problem] = [
+        Problem(
+            name,
+            "is not a setting Avenrae knows (misspelt?), so it changes nothing.",
+            "spell it as in .env.example, or remove it.",
+            blocks_serving=False,
+        )
+        for name in unknown_variables(os.environ if environ is None else environ)
+    ]
     if not settings.production:
         found.append(
             Problem(

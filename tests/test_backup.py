@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import stat
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -86,11 +88,35 @@ def test_the_cli_backs_up_and_restores(committed_db, test_database_url, restored
 
     get_settings.cache_clear()
     try:
-        dump = tmp_path / "cli.dump"
+        dump = tmp_path / "private" / "cli.dump"
         assert cli.main(["db", "backup", "--out", str(dump)]) == 0
         assert capsys.readouterr().out.strip() == str(dump)
+        # people's details and password hashes: only the owner reads them
+        assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+        assert stat.S_IMODE(Path(f"{dump}.settings.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE(dump.parent.stat().st_mode) == 0o700
         assert cli.main(["db", "restore", str(dump), "--into", RESTORED]) == 0
-        assert RESTORED in capsys.readouterr().out
+        printed = capsys.readouterr().out.strip()
+        assert make_url(printed).database == RESTORED
+        password = make_url(test_database_url).password
+        assert password is None or password not in printed
         assert cli.main(["db", "restore", str(dump), "--into", "Bad-Name"]) == 1
+    finally:
+        get_settings.cache_clear()
+
+
+def test_backups_refuse_to_go_through_pgbouncer(test_database_url, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", test_database_url)
+    monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "true")
+    from avenrae.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        dump = tmp_path / "pooled.dump"
+        assert cli.main(["db", "backup", "--out", str(dump)]) == 1
+        assert "not through PgBouncer" in capsys.readouterr().err
+        assert not dump.exists()
+        assert cli.main(["db", "restore", str(dump), "--into", RESTORED]) == 1
+        assert "AVENRAE_DATABASE_POOLED=false" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from avenrae import db as app_db
 from avenrae import localdb
-from avenrae.config import REPO_ROOT, get_settings
+from avenrae.config import REPO_ROOT, Settings, get_settings
 from avenrae.db import session_scope
 from avenrae.services import accounts, tokens
 from avenrae.ui import auth
@@ -77,6 +77,30 @@ def test_check_deploy_prints_one_line_per_problem_and_nothing_once_fixed():
     assert all("Fix: " in line for line in lines)
     fine = avenrae("check", "--deploy", **GOOD)
     assert (fine.returncode, fine.stdout, fine.stderr) == (0, "", "")
+
+
+def test_check_deploy_names_a_misspelt_setting():
+    result = avenrae("check", "--deploy", **{**GOOD, "AVENRAE_JWT_SECRT": "x" * 40, "AVENRAE_SERVER_NAME": "web-1"})
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "AVENRAE_JWT_SECRT: is not a setting Avenrae knows (misspelt?), so it changes nothing. "
+        "Fix: spell it as in .env.example, or remove it."
+    ]
+
+
+def test_every_setting_is_in_the_example_file():
+    example = (REPO_ROOT / ".env.example").read_text()
+    names = ["DATABASE_URL" if name == "database_url" else f"AVENRAE_{name.upper()}" for name in Settings.model_fields]
+    assert [name for name in names if f"{name}=" not in example] == []
+
+
+def test_several_wrong_settings_are_all_named_at_once():
+    result = avenrae(
+        "check", "--deploy", **{**GOOD, "AVENRAE_JWT_SECRET": "short", "AVENRAE_DATABASE_POOL_SIZE": "20 # x"}
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "AVENRAE_JWT_SECRET" in line and "AVENRAE_DATABASE_POOL_SIZE" in line
 
 
 def test_check_deploy_says_when_the_environment_is_not_production():
