@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,12 +13,15 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, make_url, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from avenrae import localdb
 from avenrae.config import REPO_ROOT, get_settings, normalise_database_url
+
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class DatabaseNotConfigured(RuntimeError):
@@ -40,8 +44,11 @@ def database_url() -> str:
 def _connect_args(url: str) -> dict[str, Any]:
     """Behind PgBouncer in transaction mode (AVENRAE_DATABASE_POOLED), psycopg must not
     prepare statements: the next transaction may run on another server connection. Then
-    no engine prepares (the analytics replica's included: it may sit behind a pooler too)."""
-    return {"prepare_threshold": None} if get_settings().database_pooled else {}
+    no engine prepares (the analytics replica's included: it may sit behind a pooler too).
+    A server that does not answer at all is given up on after CONNECT_TIMEOUT_SECONDS (the
+    page then says the database is unreachable; analytics turn to the main database)."""
+    pooled = {"prepare_threshold": None} if get_settings().database_pooled else {}
+    return {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **pooled}
 
 
 class PlansSurviveRollback(psycopg.Connection[Any]):
@@ -203,22 +210,42 @@ def _independent_engine(url: str) -> Engine:
     return create_engine(url, poolclass=NullPool, connect_args=_connect_args(url))
 
 
+# Set in a connection's info when analytics read the main database because the replica
+# did not answer (the pages say so).
+REPLICA_UNREACHABLE = "avenrae_replica_unreachable"
+
+
 @contextmanager
 def analytics_scope() -> Iterator[Connection]:
     """A read-only connection for analytics: on AVENRAE_ANALYTICS_DATABASE_URL (a replica)
-    when set, else on the main database. Whatever happens, nothing is committed."""
+    when set, else on the main database; on the main database too while the replica does
+    not answer (marked REPLICA_UNREACHABLE in the connection's info), as the figures are
+    read from rollups a primary can afford. Whatever happens, nothing is committed."""
     replica = get_settings().analytics_database_url
+    unreachable = False
+    session: Session | None = None
     if replica:
         session = Session(bind=engine_for(replica))
-    else:
+        try:
+            session.connection()
+        except (OperationalError, psycopg.OperationalError) as error:
+            log.warning("analytics replica unreachable, reading the main database: %s", error)
+            session.close()
+            session, unreachable = None, True
+    if session is None:
         _main_bind()
         session = SessionLocal()
+    connection: Connection | None = None
     try:
         connection = session.connection()
+        if unreachable:
+            connection.info[REPLICA_UNREACHABLE] = True
         if not connection.in_nested_transaction():  # a test's savepoint inherits its transaction
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
         yield connection
     finally:
+        if connection is not None:
+            connection.info.pop(REPLICA_UNREACHABLE, None)  # the connection goes back to a pool
         session.rollback()
         session.close()
 

@@ -11,10 +11,10 @@ def test_a_pooled_database_url_is_used_without_prepared_statements(monkeypatch):
     monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "true")
     get_settings.cache_clear()
     try:
-        assert db._connect_args(url) == {"prepare_threshold": None}
-        assert db._connect_args(replica) == {"prepare_threshold": None}
+        assert db._connect_args(url) == {"connect_timeout": db.CONNECT_TIMEOUT_SECONDS, "prepare_threshold": None}
+        assert db._connect_args(replica) == {"connect_timeout": db.CONNECT_TIMEOUT_SECONDS, "prepare_threshold": None}
         monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "false")
         get_settings.cache_clear()
-        assert db._connect_args(url) == {}
+        assert db._connect_args(url) == {"connect_timeout": db.CONNECT_TIMEOUT_SECONDS}
     finally:
         get_settings.cache_clear()

@@ -29,6 +29,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from avenrae.config import get_settings
+from avenrae.db import REPLICA_UNREACHABLE
 from avenrae.models import BookingStatus, MeetingType, Specialization
 from avenrae.months import months_spanned, next_month
 from avenrae.services import ledger
@@ -482,6 +483,8 @@ class Freshness:
     # Read on a streaming replica: how many seconds its replay is behind the primary
     # (0 when it has replayed everything it received); None on the primary itself.
     replica_lag_seconds: float | None = None
+    # Read on the main database because the replica configured did not answer.
+    replica_unreachable: bool = False
 
 
 _REPLICA_LAG = text("""
@@ -499,7 +502,8 @@ def freshness(connection: Connection) -> Freshness | None:
     if row is None:
         return None
     lag = connection.execute(_REPLICA_LAG).scalar()
-    return Freshness(row[0], row[1], float(row[2]), row[3], None if lag is None else float(lag))
+    unreachable = bool(connection.info.get(REPLICA_UNREACHABLE))
+    return Freshness(row[0], row[1], float(row[2]), row[3], None if lag is None else float(lag), unreachable)
 
 
 def reading_replica(connection: Connection) -> bool:

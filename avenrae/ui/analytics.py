@@ -75,13 +75,16 @@ def freshness_note() -> analytics.Freshness:
     ago = "just now" if minutes < 1 else f"{fmt.count(minutes, 'minute')} ago" if minutes < 120 else "hours ago"
     st.caption(
         f":material/update: Figures as of {fmt.local_time(fresh.refreshed_at)} ({ago}); refreshed every ten "
-        f"minutes.{replica_note(fresh.replica_lag_seconds)} Days are in {fmt.default_zone()}."
+        f"minutes.{replica_note(fresh)} Days are in {fmt.default_zone()}."
     )
     return fresh
 
 
-def replica_note(lag_seconds: float | None) -> str:
+def replica_note(fresh: analytics.Freshness) -> str:
     """What to say about the read replica the figures come from (nothing on the primary)."""
+    if fresh.replica_unreachable:
+        return " Read from the main database while the analytics replica is not answering."
+    lag_seconds = fresh.replica_lag_seconds
     if lag_seconds is None:
         return ""
     if lag_seconds < 1:

@@ -5,6 +5,7 @@ charges, money moving in another month than the session, every status and meetin
 from __future__ import annotations
 
 import random
+import socket
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -486,9 +487,15 @@ def test_freshness_says_when_and_how(db, dataset):
 def test_the_replica_note_says_how_far_behind_the_figures_are():
     from avenrae.ui.analytics import replica_note
 
-    assert replica_note(None) == ""
-    assert replica_note(0.2) == " Read from the replica, which is up to date."
-    assert replica_note(42.4) == " Read from the replica, 42 seconds behind the live data."
+    now = datetime.now(UTC)
+
+    def read(lag, unreachable=False):
+        return replica_note(analytics.Freshness(now, now, 1.0, False, lag, unreachable))
+
+    assert read(None) == ""
+    assert read(0.2) == " Read from the replica, which is up to date."
+    assert read(42.4) == " Read from the replica, 42 seconds behind the live data."
+    assert read(None, True) == " Read from the main database while the analytics replica is not answering."
 
 
 # --- the map
@@ -603,6 +610,21 @@ def test_analytics_reads_are_read_only(engine, monkeypatch):
     monkeypatch.setattr(app_db, "SessionLocal", app_db.sessionmaker(bind=engine))
     with app_db.analytics_scope() as connection, pytest.raises(InternalError, match="read-only"):
         connection.execute(text("INSERT INTO analytics_refresh VALUES (1, now(), now(), 0, true)"))
+
+
+def test_analytics_read_the_main_database_while_the_replica_does_not_answer(engine, monkeypatch):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(get_settings(), "analytics_database_url", f"postgresql+psycopg://nobody@127.0.0.1:{port}/gone")
+    monkeypatch.setattr(app_db, "SessionLocal", app_db.sessionmaker(bind=engine))
+    with app_db.analytics_scope() as connection:
+        assert connection.engine.url.port != port
+        assert connection.execute(text("SELECT count(*) FROM bookings")).scalar() is not None
+        assert connection.info.get(app_db.REPLICA_UNREACHABLE)
+    monkeypatch.setattr(get_settings(), "analytics_database_url", None)
+    with app_db.analytics_scope() as connection:  # the mark does not stay on the pooled connection
+        assert not connection.info.get(app_db.REPLICA_UNREACHABLE)
 
 
 def test_a_replica_url_takes_analytics_and_nothing_else(engine, test_database_url, monkeypatch):
