@@ -352,9 +352,11 @@ http {{
     client_max_body_size 20m;
     server_tokens off;
 
+    # A WebSocket asks to upgrade; any other request sends no Connection header, so the
+    # connection to the app server is kept alive for the next one (`keepalive` below).
     map $http_upgrade $connection_upgrade {{
         default upgrade;
-        ''      close;
+        ''      '';
     }}
     # Sticky sessions: a browser keeps the routing cookie nginx gave it on its first
     # request, and the same cookie always hashes to the same server while it is up.
@@ -375,7 +377,8 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;
-        add_header Strict-Transport-Security "max-age=31536000" always;
+        # No Strict-Transport-Security: on localhost it would force https on every port
+        # (the development server's too) for as long as the browser remembers it.
         add_header Set-Cookie "avenrae_route=$route; Path=/; Secure; HttpOnly; SameSite=Lax" always;
 
         location / {{
