@@ -463,11 +463,41 @@ SERVER_MARKER = "avenrae"  # `-m avenrae serve`, then (after exec) `streamlit ru
 # --- up, down, status ------------------------------------------------------------------
 
 
+def _restart_servers(state_dir: Path, state: StackState, names: list[str], log: Callable[[str], None]) -> StackState:
+    """Start again the app servers that stopped, on their own ports (nginx still lists them)."""
+    log(f"Starting {', '.join(names)} again ...")
+    directory = stack_dir(state_dir)
+    for position, server in enumerate(state.servers):
+        if server.name in names:
+            state.servers[position] = start_server(state, state_dir, server.name, server.port)
+            _write_state(state_dir, state)
+    for server in state.servers:
+        if server.name in names:
+            _wait_for(
+                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_stcore/health"),
+                server.name,
+                90,
+                directory / "servers" / f"{server.name}.log",
+            )
+    return state
+
+
 def up(state_dir: Path, servers: int = 2, log: Callable[[str], None] = print) -> StackState:
-    """Start every part not yet running; return the stack's state."""
+    """Start every part not yet running; return the stack's state. On a running stack, app
+    servers that stopped are started again; any other part stopped means starting over."""
     existing = read_state(state_dir)
-    if existing is not None and any(part.running for part in status(state_dir) if part.name != "primary"):
-        raise StackError("the stack is already (partly) running: `python -m avenrae stack down` first")
+    if existing is not None:
+        parts = status(state_dir)
+        stopped = [part.name for part in parts if not part.running]
+        if any(part.running for part in parts if part.name != "primary"):
+            if not stopped:
+                log("The stack is already running.")
+                return existing
+            if all(name.startswith("serve-") for name in stopped):
+                return _restart_servers(state_dir, existing, stopped, log)
+            raise StackError(
+                f"{', '.join(stopped)} stopped while the rest runs: `python -m avenrae stack down`, then `stack up`"
+            )
     ensure_packages(log)
     directory = stack_dir(state_dir)
     directory.mkdir(parents=True, exist_ok=True)

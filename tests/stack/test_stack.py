@@ -267,6 +267,13 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
     other.get_by_text(re.compile(r"Read from the replica")).first.wait_for(timeout=TIMEOUT)
     analyst.close()
 
+    # `stack up` starts the dead server again, on its port; the rest keeps running.
+    again = _cli("stack", "up")
+    assert again.returncode == 0, again.stderr
+    running = {part.name: part.running for part in stack.status(STATE_DIR)}
+    assert all(running.values()), running
+    assert stack._http_ok(f"http://127.0.0.1:{victim.port}/_stcore/health")
+
     # Restart the primary; the next page works within 10 s (PgBouncer reconnects).
     assert _cli("db", "down").returncode == 0
     restarted = _cli("db", "up")
