@@ -593,7 +593,14 @@ def check_refund(
     """What `refund` would refuse, refused now and nothing written: so staff confirm only a
     refund that will go through."""
     booking = _refund_asked(session, booking_id, actor, reason, lock=False)[0]
-    ledger.plan_refund(session, booking.id, Decimal(amount).quantize(CENT), method=method, reference=reference)
+    ledger.plan_refund(
+        session,
+        booking.id,
+        Decimal(amount).quantize(CENT),
+        method=method,
+        reference=reference,
+        online=payments.online_gateway() is not None,
+    )
 
 
 def _refund_asked(
@@ -632,7 +639,14 @@ def refund(
     amount = Decimal(amount).quantize(CENT)
     before = ledger.balance(session, booking.id).refundable
     rows = ledger.write_refund(  # refuses, as check_refund does, what the payments cannot return
-        session, booking, amount, reason=reason, created_by_id=actor.id, method=method, reference=reference
+        session,
+        booking,
+        amount,
+        reason=reason,
+        created_by_id=actor.id,
+        method=method,
+        reference=reference,
+        online=payments.online_gateway() is not None,
     )
     when = bookings.local_time(booking.session_start, get_settings().default_time_zone)
     what = f"R{amount:,.2f} for your session on {when} (booking {payments.eft_reference(booking.id)})"
@@ -717,6 +731,8 @@ def _queue_automatic_refund(session: Session, booking: Booking) -> list[uuid.UUI
     """Queue what the policy still owes on the booking's online payments; the ids queued."""
     outstanding = min(ledger.owed(session, booking), ledger.balance(session, booking.id).refundable)
     if outstanding <= 0 or not ledger.has_online_charges(session, booking.id):
+        return []
+    if payments.online_gateway() is None:  # card refunds cannot go out here: staff pay it back by hand
         return []
     try:
         with session.begin_nested():

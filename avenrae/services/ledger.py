@@ -367,15 +367,17 @@ def _refund_row(
     created_by_id: uuid.UUID | None,
     method: str | None = None,
     reference: str | None = None,
+    by_hand: bool = False,
 ) -> PaymentTransaction:
     row_id = uuid.uuid4()
-    by_hand = charge.provider == MANUAL
+    by_hand = by_hand or charge.provider == MANUAL
+    provider = MANUAL if by_hand else charge.provider
     return PaymentTransaction(
         id=row_id,
         booking_id=booking.id,
         user_id=booking.client_id,
         kind=TransactionKind.REFUND,
-        provider=charge.provider,
+        provider=provider,
         method=method if by_hand else None,
         provider_reference=reference if by_hand else None,
         amount=amount,
@@ -383,7 +385,7 @@ def _refund_row(
         # always sent with (written and committed first: a crash in between can only ask
         # for the same refund again, never a second one).
         status=PaymentStatus.COMPLETED if by_hand else PaymentStatus.PENDING,
-        idempotency_key=f"{charge.provider}:refund:{row_id}",
+        idempotency_key=f"{provider}:refund:{row_id}",
         failure_reason=reason,
         created_by_id=created_by_id,
         refund_of_id=charge.id,
@@ -399,10 +401,12 @@ def write_refund(
     created_by_id: uuid.UUID | None = None,
     method: str | None = None,
     reference: str | None = None,
+    online: bool = True,
 ) -> list[PaymentTransaction]:
     """Refund rows for `amount`, out of the newest charges first. Manual payments are paid
     back by staff, who give the method and reference; online ones are queued to be sent
-    (`unsent_refunds`). InvalidInput when the payments cannot return that much."""
+    (`unsent_refunds`), or, where online refunds cannot be sent (`online` False: no gateway
+    configured), paid back by hand too. InvalidInput when the payments cannot return that much."""
     written = [
         _refund_row(
             booking,
@@ -412,8 +416,9 @@ def write_refund(
             created_by_id=created_by_id,
             method=method,
             reference=(reference or "").strip() or None,
+            by_hand=not online,
         )
-        for charge, part in plan_refund(session, booking.id, amount, method=method, reference=reference)
+        for charge, part in plan_refund(session, booking.id, amount, method=method, reference=reference, online=online)
     ]
     session.add_all(written)
     restate(session, booking)
@@ -421,12 +426,18 @@ def write_refund(
 
 
 def plan_refund(
-    session: Session, booking_id: uuid.UUID, amount: Decimal, *, method: str | None, reference: str | None
+    session: Session,
+    booking_id: uuid.UUID,
+    amount: Decimal,
+    *,
+    method: str | None,
+    reference: str | None,
+    online: bool = True,
 ) -> list[tuple[PaymentTransaction, Decimal]]:
     """Which charges `amount` would go back out of, newest first, and how much of each,
     writing nothing (what staff are asked to confirm is what `write_refund` then does).
-    InvalidInput when the payments cannot return that much, or a part paid by hand has no
-    method and reference."""
+    InvalidInput when the payments cannot return that much, or a part paid back by hand (a
+    manual payment, or any payment when `online` is False) has no method and reference."""
     found = balance(session, booking_id)
     if amount <= 0:
         raise InvalidInput({"amount": "Refund more than R0."})
@@ -442,10 +453,11 @@ def plan_refund(
         part = min(left, charge.amount if charge.provider == MANUAL else _room(session, charge))
         if part <= 0:
             continue
-        if charge.provider == MANUAL and (method not in MANUAL_METHODS or not (reference or "").strip()):
-            raise InvalidInput(
-                {"reference": "This was paid by hand: pay the refund by EFT or cash and give its reference."}
-            )
+        if (charge.provider == MANUAL or not online) and (
+            method not in MANUAL_METHODS or not (reference or "").strip()
+        ):
+            paid = "This was paid by hand" if charge.provider == MANUAL else "Card refunds are not set up here"
+            raise InvalidInput({"reference": f"{paid}: pay the refund by EFT or cash and give its reference."})
         parts.append((charge, part))
         left -= part
     if left > 0:

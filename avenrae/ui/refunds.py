@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.services import bookings, flows, ledger
+from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
@@ -71,7 +71,10 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         reason = st.text_input(
             "Reason (the client sees it)", value="Refund under the cancellation policy." if chosen in owed_by_id else ""
         )
-        st.caption("Online payments go back through Stripe. For EFT or cash payments, pay the client first:")
+        if payments.online_gateway() is None:
+            st.caption("Card refunds are not set up on this server: pay the client back by EFT or cash first, then:")
+        else:
+            st.caption("Online payments go back through Stripe. For EFT or cash payments, pay the client first:")
         columns = st.columns(2)
         method = columns[0].selectbox(
             "Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__

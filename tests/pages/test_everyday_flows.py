@@ -353,8 +353,13 @@ def test_hours_that_cannot_be_read_are_refused_by_name_and_nothing_is_saved(db, 
 
 def test_every_mistake_in_the_week_is_shown_at_once_in_day_order(db, page, healer):
     app = page("pages/availability.py", user=healer.user)
-    for day, typed in {0: "17:00-09:00", 1: "09:00-12:00, 11:00-14:00", 2: "nine to five", 5: "09:00-",
-                       6: "25:00-26:00"}.items():
+    for day, typed in {
+        0: "17:00-09:00",
+        1: "09:00-12:00, 11:00-14:00",
+        2: "nine to five",
+        5: "09:00-",
+        6: "25:00-26:00",
+    }.items():
         weekly(app, day).input(typed)
     button(app, "Save weekly hours").click()
     app = app.run()
@@ -545,19 +550,17 @@ def test_a_phone_number_is_flagged_once():
     assert numbers == ["082 123 4567"]
 
 
-def test_a_card_refund_not_yet_sent_reads_on_its_way_and_says_why(db, page, healer, client, monkeypatch):
+def test_without_card_refunds_here_a_card_refund_is_owed_by_staff_and_says_so(db, page, healer, client, monkeypatch):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
     make_transaction(db, booking, provider="stripe", method="card", provider_reference="pi_test_refund_1")
     monkeypatch.setattr(payments, "online_gateway", lambda: None)  # this server has no Stripe keys
     app = cancel_and_confirm(page("pages/bookings.py", user=client), booking, "Travelling")
-    assert app.success[0].value.endswith("Booking cancelled. R460.00 is being refunded.")
-    assert app.warning[0].value == (
-        "Card refunds are not set up on this server (no Stripe keys), so the refund has not gone out yet; "
-        "it goes out once they are."
+    assert app.success[0].value.endswith(
+        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
     )
     shown = [m.value for m in app.markdown]
-    assert "Refund on its way: **R460.00**" in shown
-    assert not any(v.startswith(("Refunded", "Refund owed")) for v in shown)  # not paid out yet, nor owed by staff
+    assert "Refund owed: **R460.00** (staff pay it out)" in shown, shown
+    assert not any(v.startswith(("Refunded", "Refund on its way")) for v in shown)  # nothing stuck "on its way"
 
 
 def test_a_link_to_a_booking_chooses_it_over_an_earlier_choice(db, page, healer, client):

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from avenrae.config import get_settings
 from avenrae.models import (
     AuditLog,
     BookingStatus,
@@ -35,7 +37,9 @@ def fake():
 
 
 @pytest.fixture
-def gateway(fake):
+def gateway(fake, monkeypatch):
+    """Stripe, set up on this server (so cancellations queue card refunds), talking to `fake`."""
+    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))
     return payments.StripeGateway(client_for(fake))
 
 
@@ -391,6 +395,41 @@ def test_a_refund_waits_while_stripe_is_not_configured_here(db, fake, gateway, c
     assert line.levelname == "WARNING" and line.exc_info is None
     assert "need stripe to be configured" in line.getMessage()
     assert ledger.owed(db, pending) == 0 and fake.sent[-1].path != "/v1/refunds"  # queued, not sent
+
+
+def test_without_stripe_here_a_card_refund_is_owed_and_staff_pay_it_back_by_hand(
+    db, fake, gateway, staff, client, pending, monkeypatch
+):
+    paid_online(db, fake, gateway, client, pending)  # paid by card while Stripe was set up
+    monkeypatch.setattr(get_settings(), "stripe_secret_key", None)  # ... and now it is not
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
+    assert outcome.to_send == [] and "staff will pay it out" in outcome.message
+    assert [r.kind for r in ledger_rows(db, pending)].count(TransactionKind.REFUND) == 0  # nothing stuck pending
+    owed = ledger.refunds_owed(session=db, role=staff.role)
+    assert [(o.booking_id, o.outstanding) for o in owed] == [(pending.id, Decimal("517.50"))]
+    assert flows.refund_owed_automatically(gateway=gateway) == payments.RefundRun()  # the job leaves it to staff
+    with pytest.raises(InvalidInput, match="Card refunds are not set up here: pay the refund by EFT or cash"):
+        flows.check_refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
+    done = flows.refund(
+        session=db,
+        booking_id=pending.id,
+        actor=staff,
+        amount=Decimal("517.50"),
+        reason="Policy",
+        method="eft",
+        reference="FNB out 7",
+    )
+    assert done.to_send == []
+    [refund] = [r for r in ledger_rows(db, pending) if r.kind == TransactionKind.REFUND]
+    assert (refund.provider, refund.method, refund.status, refund.provider_reference) == (
+        ledger.MANUAL,
+        "eft",
+        PaymentStatus.COMPLETED,
+        "FNB out 7",
+    )
+    assert ledger.refunds_owed(session=db, role=staff.role) == []
+    db.refresh(pending)
+    assert pending.payment_status == PaymentStatus.REFUNDED
 
 
 def test_a_refund_stripe_refuses_is_marked_failed_and_the_money_stays_refundable(
