@@ -35,6 +35,7 @@ from avenrae.models import (
     MeetingType,
     PaymentStatus,
     Practitioner,
+    Review,
     Role,
     User,
     VerificationStatus,
@@ -43,12 +44,15 @@ from avenrae.services import audit, availability, counting, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
+NO_SHOW_WINDOW = timedelta(days=7)
 MAX_NOTES = 1000
 
 TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED}),
     BookingStatus.CONFIRMED: frozenset({BookingStatus.COMPLETED, BookingStatus.NO_SHOW, BookingStatus.CANCELLED}),
-    BookingStatus.COMPLETED: frozenset(),
+    # The hourly job completes every session that ended; a client who did not come can still
+    # be recorded for NO_SHOW_WINDOW after it.
+    BookingStatus.COMPLETED: frozenset({BookingStatus.NO_SHOW}),
     BookingStatus.CANCELLED: frozenset(),
     BookingStatus.NO_SHOW: frozenset(),
 }
@@ -590,6 +594,12 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
         raise PermissionDenied("Only the practitioner or our staff can record a no-show.")
     if booking.session_start > now:
         raise InvalidInput({"status": "A no-show can be recorded once the session has started."})
+    if booking.status == BookingStatus.COMPLETED:
+        if now - booking.session_end > NO_SHOW_WINDOW:
+            raise InvalidInput({"status": "A no-show can be recorded up to 7 days after the session."})
+        if session.scalar(select(Review.id).where(Review.booking_id == booking.id)) is not None:
+            raise Conflict("The client has reviewed this session, so it cannot be recorded as missed.")
+    before = booking.status
     _move(booking, BookingStatus.NO_SHOW)
     session.flush()
     if actor.is_operator:
@@ -599,7 +609,7 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
             action="booking.no_show",
             target_type="booking",
             target_id=booking.id,
-            before={"status": "confirmed"},
+            before={"status": before.value},
             after={"status": "no_show"},
         )
     return booking
@@ -1034,4 +1044,6 @@ def allowed_actions(row: BookingRow, actor: Actor, now: datetime | None = None) 
             actions.append("complete")
         if row.session_start <= now:
             actions.append("no_show")
+    if row.status == BookingStatus.COMPLETED and not mine_as_client and now - row.session_end <= NO_SHOW_WINDOW:
+        actions.append("no_show")
     return actions

@@ -275,6 +275,20 @@ def test_a_no_show_is_recorded_only_after_confirming(db, page, healer, client):
     assert booking.status == BookingStatus.NO_SHOW and app.success[0].value == "No-show recorded."
 
 
+def test_a_session_the_job_completed_yesterday_can_still_be_recorded_as_missed(db, page, healer, client):
+    booking = paid(db, healer, client, -26)
+    booking.status = BookingStatus.COMPLETED  # as the hourly job leaves it
+    db.flush()
+    app = page("pages/bookings.py", user=healer.user)
+    app.segmented_control[0].set_value("Past").run()
+    button(app, "The client did not come…").click()
+    app = app.run()
+    button(app, "Yes, record a no-show").click()
+    app = app.run()
+    db.refresh(booking)
+    assert booking.status == BookingStatus.NO_SHOW and app.success[0].value == "No-show recorded."
+
+
 # --- 3. states that agree ----------------------------------------------------------------------
 
 

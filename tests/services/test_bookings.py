@@ -21,8 +21,16 @@ from avenrae.models import (
     VerificationStatus,
 )
 from avenrae.services import availability, bookings, flows
-from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
-from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
+from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from tests.factories import (
+    make_booking,
+    make_client,
+    make_practitioner,
+    make_review,
+    make_transaction,
+    make_user,
+    make_weekly_hours,
+)
 from tests.plans import explain, nodes
 
 SAST = ZoneInfo("Africa/Johannesburg")
@@ -279,6 +287,32 @@ def test_no_show_only_after_the_start(db, client, practitioner):
                                  now=at("10:05")).status == BookingStatus.NO_SHOW
 
 
+def test_a_session_the_job_completed_can_still_be_recorded_as_missed_for_a_week(db, client, practitioner):
+    ended = at("11:00")
+    booking = make_booking(db, practitioner=practitioner, client=client, start=at("10:00"),
+                           status=BookingStatus.COMPLETED)
+    row = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
+    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(days=6)) == ["no_show"]
+    assert bookings.allowed_actions(row, actor(client), now=ended + timedelta(days=6)) == []
+    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(days=8)) == []
+    with pytest.raises(InvalidInput, match="up to 7 days after the session"):
+        flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+                           now=ended + timedelta(days=8))
+    missed = flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+                                now=ended + timedelta(days=2))
+    assert missed.status == BookingStatus.NO_SHOW
+
+
+def test_a_reviewed_session_cannot_be_recorded_as_missed(db, client, practitioner):
+    booking = make_booking(db, practitioner=practitioner, client=client, start=at("10:00"),
+                           status=BookingStatus.COMPLETED)
+    make_review(db, booking)
+    with pytest.raises(Conflict, match="has reviewed this session"):
+        flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("12:00"))
+    db.refresh(booking)
+    assert booking.status == BookingStatus.COMPLETED
+
+
 @pytest.mark.parametrize(
     ("status", "action"),
     [
@@ -286,7 +320,7 @@ def test_no_show_only_after_the_start(db, client, practitioner):
         (BookingStatus.CANCELLED, "cancel"),
         (BookingStatus.NO_SHOW, "complete"),
         (BookingStatus.CANCELLED, "confirm"),
-        (BookingStatus.COMPLETED, "no_show"),
+        (BookingStatus.CANCELLED, "no_show"),
         (BookingStatus.PENDING, "complete"),
     ],
 )
