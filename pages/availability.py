@@ -56,8 +56,13 @@ with preview_tab:
             start=start.astimezone(UTC),
             end=(start + timedelta(days=14)).astimezone(UTC),
         )
-    if open_times:
+        bookable = bookings.practitioner_for_booking(session=session, practitioner_id=practitioner_id).bookable
+    if open_times and not bookable:
+        once = "once our staff have verified you" if own else "once our staff have verified this practitioner"
+        st.caption(f"{len(open_times)} open times (●): clients can book them {once}.")
+    elif open_times:
         st.caption(f"{len(open_times)} open times a client could book right now (●).")
+    if open_times:
         for week in range(2):
             grid = schedule.slot_grid(open_times, plan.rules.time_zone, today + timedelta(days=7 * week), days=7)
             st.dataframe(grid, width="stretch", height=38 + 35 * len(grid))

@@ -115,6 +115,12 @@ class Schedule:
     overrides: list[DateRange]
     time_off: list[TimeOff]
 
+    def off_on(self, day: date) -> TimeOff | None:
+        """The time off that falls on `day` (in the practitioner's zone), if any."""
+        zone = self.rules.zone
+        starts, ends = datetime.combine(day, time(0), zone), datetime.combine(day + timedelta(days=1), time(0), zone)
+        return next((entry for entry in self.time_off if entry.starts_at < ends and entry.ends_at > starts), None)
+
 
 # --- reading -------------------------------------------------------------------------
 

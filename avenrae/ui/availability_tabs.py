@@ -139,7 +139,7 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
         left, right = st.columns(2)
         first_day = left.date_input("First day", value=today, key="off_first", format="DD/MM/YYYY")
         last_day = right.date_input("Last day", value=today, key="off_last", format="DD/MM/YYYY")
-        part = st.checkbox("Only part of a day (use the first day and these times)", key="off_part")
+        part = st.checkbox("Only part of a day: the first day, between these times", key="off_part")
         left, right = st.columns(2)
         start_time = left.time_input("From", value=time(9, 0), step=900, key="off_from")
         end_time = right.time_input("To", value=time(12, 0), step=900, key="off_to")
@@ -153,7 +153,7 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
                     practitioner_id=rules.practitioner_id,
                     actor=actor,
                     first_day=first_day,
-                    last_day=last_day,
+                    last_day=first_day if part else last_day,
                     reason=reason,
                     start_time=start_time if part else None,
                     end_time=end_time if part else None,
@@ -181,7 +181,12 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
 
     for on_date, day_ranges in by_date.items():
         left, right = st.columns([5, 1])
-        left.write(f"**{on_date:%a %d %b %Y}**: " + schedule.hours_text(day_ranges))
+        off = plan.off_on(on_date)
+        left.write(
+            f"**{on_date:%a %d %b %Y}**: "
+            + schedule.hours_text(day_ranges)
+            + (" · :orange[time off that day: nobody can book these hours until it is removed]" if off else "")
+        )
         if right.button("Clear", key=f"clear_{on_date}"):
             feedback.attempt(set_hours(on_date, []), success=f"{on_date:%d %b} is back to the usual hours.")
     with st.form("special_date"):
@@ -190,9 +195,10 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
         start_time = middle.time_input("From", value=time(17, 0), step=900)
         end_time = right.time_input("To", value=time(19, 0), step=900)
         if st.form_submit_button("Add these hours"):
+            taken = " You have time off that day: nobody can book them until it is removed."
             feedback.attempt(
                 set_hours(on_date, [*by_date.get(on_date, []), (start_time, end_time)]),
-                success=f"Hours for {on_date:%d %b} saved.",
+                success=f"Hours for {on_date:%d %b} saved.{taken if plan.off_on(on_date) else ''}",
             )
 
 

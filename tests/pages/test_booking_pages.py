@@ -98,8 +98,13 @@ def test_client_books_an_open_time_and_lands_on_the_booking(db, page, healer, cl
 
 def test_a_client_at_the_cap_on_unpaid_bookings_is_told_before_choosing_a_time(db, page, healer, client):
     for hours in (30, 32, 34):
-        make_booking(db, client=client, status=BookingStatus.PENDING, start=datetime.now(UTC) + timedelta(hours=hours),
-                     hold_expires_at=datetime.now(UTC) + timedelta(hours=3))
+        make_booking(
+            db,
+            client=client,
+            status=BookingStatus.PENDING,
+            start=datetime.now(UTC) + timedelta(hours=hours),
+            hold_expires_at=datetime.now(UTC) + timedelta(hours=3),
+        )
     app = open_booking_page(page, client, healer)
     assert app.warning[0].value == (
         "You already have 3 unpaid bookings held. Pay for one (or cancel it) before booking another."
@@ -310,6 +315,31 @@ def test_a_practitioner_adds_time_off_and_the_preview_loses_those_days(db, page,
     assert after == before - 20  # two whole days of 08:00-18:00 hourly sessions
 
 
+def test_part_of_a_day_off_is_that_first_day_whatever_the_last_day_says(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    day = datetime.now(SAST).date() + timedelta(days=2)
+    app.date_input[0].set_value(day)
+    app.date_input[1].set_value(day + timedelta(days=1))  # left from an earlier choice
+    app.checkbox(key="off_part").check()
+    next(b for b in app.button if b.label == "Add time off").click()
+    app = app.run()
+    assert app.success[0].value == "Time off added."
+    entry = db.scalars(select(AvailabilityException).where(AvailabilityException.practitioner_id == healer.id)).one()
+    assert (entry.starts_at, entry.ends_at) == (
+        datetime.combine(day, time(9), SAST),
+        datetime.combine(day, time(12), SAST),
+    )
+
+
+def test_an_unverified_practitioner_is_told_clients_can_book_once_verified(db, page):
+    waiting = make_practitioner(db, verification_status=VerificationStatus.PENDING)
+    make_weekly_hours(db, waiting, EVERY_DAY)
+    app = page("pages/availability.py", user=waiting.user)
+    captions = [c.value for c in app.caption]
+    assert any(c.endswith("open times (●): clients can book them once our staff have verified you.") for c in captions)
+    assert not any("could book right now" in c for c in captions)
+
+
 def test_time_off_ending_before_it_starts_is_refused(db, page, healer):
     app = page("pages/availability.py", user=healer.user)
     today = datetime.now(SAST).date()
@@ -350,14 +380,33 @@ def test_special_date_hours_with_the_end_first_are_refused(db, page, healer):
     assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7
 
 
+def test_special_hours_on_a_day_off_say_nobody_can_book_them(db, page, healer):
+    day = datetime.now(SAST).date() + timedelta(days=1)
+    db.add(
+        AvailabilityException(
+            practitioner_id=healer.id,
+            starts_at=datetime.combine(day, time(0), SAST),
+            ends_at=datetime.combine(day + timedelta(days=1), time(0), SAST),
+            reason="Away",
+        )
+    )
+    db.flush()
+    app = page("pages/availability.py", user=healer.user)
+    next(b for b in app.button if b.label == "Add these hours").click()  # tomorrow, 17:00-19:00
+    app = app.run()
+    assert app.success[0].value.endswith("saved. You have time off that day: nobody can book them until it is removed.")
+    assert any("time off that day: nobody can book these hours" in m.value for m in app.markdown)
+
+
 def test_staff_choose_which_practitioner_to_manage(db, page, healer):
     app = page("pages/availability.py", user=make_user(db, role=Role.STAFF))
     app.text_input(key="availability_for_query").input("thandeka").run()
     assert app.selectbox(key="availability_for_choice").value.practitioner_id == healer.id
     assert any("open times a client could book right now" in c.value for c in app.caption)
     # Spoken to staff about the practitioner, not as if they were the practitioner.
-    assert any("the practitioner changes that on their account" in c.value and "audit log" in c.value
-               for c in app.caption)
+    assert any(
+        "the practitioner changes that on their account" in c.value and "audit log" in c.value for c in app.caption
+    )
     assert any(m.value.startswith("Type the hours the practitioner works") for m in app.markdown)
 
 
