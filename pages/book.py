@@ -1,6 +1,7 @@
 """Book a session: a practitioner, an open time, how to meet, a price to agree to."""
 
 import uuid
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -76,6 +77,15 @@ booking.price_line(practitioner)
 if start is None:
     st.caption("Choose a time to continue.")
     st.stop()
+# The cancellation policy, before the booking rather than after it.
+free_until = start - bookings.FULL_REFUND_NOTICE
+who = "you cancel" if client_id == user.id else "the client cancels"
+if free_until <= datetime.now(UTC):
+    hours = int(bookings.FULL_REFUND_NOTICE.total_seconds() // 3600)
+    st.warning(f"This session starts within {hours} hours: if {who}, nothing is refunded.", icon=":material/info:")
+else:
+    until = fmt.local_time(free_until, practitioner.time_zone)
+    st.caption(f"If {who} by {until}, everything paid is refunded; later, nothing is.")
 if st.button(
     f"Book {fmt.local_time(start, practitioner.time_zone)} for {fmt.rand(practitioner.price.total_amount)}",
     type="primary",

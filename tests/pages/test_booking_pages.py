@@ -96,6 +96,19 @@ def test_client_books_an_open_time_and_lands_on_the_booking(db, page, healer, cl
     assert picker(app).value == str(booking.id)  # the new booking is the one shown
 
 
+def test_the_cancellation_policy_is_told_before_booking(db, page, healer, client):
+    healer.min_notice_minutes = 0
+    db.flush()
+    app, _ = pick_first_time(open_booking_page(page, client, healer))  # today or tomorrow: within a day
+    assert app.warning[0].value == "This session starts within 24 hours: if you cancel, nothing is refunded."
+    healer.min_notice_minutes = 72 * 60
+    db.flush()
+    app, label = pick_first_time(open_booking_page(page, client, healer))
+    free_until = next(c.value for c in app.caption if c.value.startswith("If you cancel by "))
+    assert free_until.endswith(f", {label}, everything paid is refunded; later, nothing is.")  # a day before, same time
+    assert not app.warning
+
+
 def test_a_client_at_the_cap_on_unpaid_bookings_is_told_before_choosing_a_time(db, page, healer, client):
     for hours in (30, 32, 34):
         make_booking(
