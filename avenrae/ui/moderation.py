@@ -14,8 +14,8 @@ from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui import reviews as ui_reviews
 
+PUBLISH_FLAGGED_KEY = "moderation_publish_flagged"
 COMMON_REASONS = [
-    "",
     "Contains contact details",
     "Claims a health outcome we cannot publish as fact",
     "Abusive or offensive language",
@@ -37,19 +37,44 @@ def decision_panel(
         else:
             st.caption("No automatic flags.")
         reason_pick = st.selectbox(
-            "Reason (needed to reject or hide; the client sees it)", COMMON_REASONS, key=f"reason_pick_{current.id}"
+            "Reason (needed to reject or hide; the client sees it)",
+            COMMON_REASONS,
+            index=None,
+            placeholder="Choose a reason",
+            key=f"reason_pick_{current.id}",
         )
         reason_typed = st.text_input("Or type a reason", key=f"reason_typed_{current.id}")
-        reason = reason_typed.strip() or reason_pick
+        reason = reason_typed.strip() or reason_pick or ""
         buttons = st.columns(4)
-        if status != ReviewStatus.PUBLISHED and buttons[0].button(
-            "Publish", type="primary", shortcut="P", help="Shortcut: P", width="stretch"
-        ):
+
+        def publish() -> None:
             feedback.attempt(
                 lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="publish"),
                 success=f"Published {fmt.md(current.client_name)}’s review of {fmt.md(current.practitioner_name)}. "
                 "The rating is updated.",
+                clears=(PUBLISH_FLAGGED_KEY,),
             )
+
+        flagged = bool(notes)
+        if status != ReviewStatus.PUBLISHED and buttons[0].button(
+            "Publish anyway…" if flagged else "Publish",
+            type="primary",
+            shortcut="P",
+            help="Shortcut: P",
+            width="stretch",
+        ):
+            if flagged:  # one key never publishes what the checks flagged: it asks first
+                st.session_state[PUBLISH_FLAGGED_KEY] = str(current.id)
+            else:
+                publish()
+        if st.session_state.get(PUBLISH_FLAGGED_KEY) == str(current.id):
+            st.warning("This review was flagged (above). Publish it as it is, for everyone to read?")
+            yes, no, _ = st.columns([2, 1, 3])
+            if yes.button("Yes, publish it as it is", type="primary", key=f"publish_flagged_{current.id}"):
+                publish()
+            if no.button("No", key=f"keep_flagged_{current.id}"):
+                del st.session_state[PUBLISH_FLAGGED_KEY]
+                st.rerun()
         if status == ReviewStatus.PENDING and buttons[1].button(
             "Reject", shortcut="J", help="Shortcut: J", width="stretch"
         ):

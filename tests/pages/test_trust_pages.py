@@ -72,7 +72,7 @@ def test_a_review_without_stars_or_words_is_refused_plainly(db, page, completed,
     assert app.text_area[0].value == comment  # what was written is still there to fix
 
 
-def test_the_moderator_sees_flags_and_publishes_with_one_click(db, page, completed):
+def test_the_moderator_sees_flags_and_publishes_a_flagged_review_only_after_saying_yes(db, page, completed):
     make_review(
         db,
         completed,
@@ -86,7 +86,11 @@ def test_the_moderator_sees_flags_and_publishes_with_one_click(db, page, complet
     assert not app.exception
     flags = app.warning[0].value
     assert "Contact details: “082 123 4567”" in flags and "Health-outcome claim: “cured”" in flags
-    button(app, "Publish").click()
+    button(app, "Publish anyway…").click()  # P: one key asks, it does not publish
+    app = app.run()
+    assert db.scalar(select(Review.status)) == ReviewStatus.PENDING
+    assert app.warning[1].value == "This review was flagged (above). Publish it as it is, for everyone to read?"
+    button(app, "Yes, publish it as it is").click()
     app = app.run()
     assert app.success[0].value == f"Published {fmt.md('Lindiwe D.')}’s review of Thandi Zulu. The rating is updated."
     practitioner = db.get(Practitioner, completed.practitioner_id)
@@ -126,11 +130,20 @@ def test_the_practitioner_sees_published_reviews_and_replies(db, page, completed
 def test_many_reviews_come_ten_at_a_time_those_waiting_for_a_reply_first(db, page, completed):
     practitioner = completed.practitioner
     for number in range(23):
-        booking = make_booking(db, client=completed.client, practitioner=practitioner,
-                               start=datetime.now(UTC) - timedelta(days=3 + number), status=BookingStatus.COMPLETED)
-        make_review(db, booking, comment=f"Session number {number}.",
-                    created_at=datetime.now(UTC) - timedelta(days=number),
-                    **({"practitioner_reply": "Thank you."} if number < 3 else {}))  # the newest three answered
+        booking = make_booking(
+            db,
+            client=completed.client,
+            practitioner=practitioner,
+            start=datetime.now(UTC) - timedelta(days=3 + number),
+            status=BookingStatus.COMPLETED,
+        )
+        make_review(
+            db,
+            booking,
+            comment=f"Session number {number}.",
+            created_at=datetime.now(UTC) - timedelta(days=number),
+            **({"practitioner_reply": "Thank you."} if number < 3 else {}),
+        )  # the newest three answered
     app = page("pages/reviews.py", user=practitioner.user)
     assert not app.exception
     assert app.segmented_control[0].options == ["Waiting for your reply (20)", "All (23)"]
