@@ -70,7 +70,7 @@ for review in mine.reviews:
     with st.container(border=True):
         ui_reviews.card(review)
         if review.reply is None:
-            with st.expander("Reply publicly"), st.form(f"reply_{review.id}"):  # gone once posted
+            with st.expander("Reply publicly", key=f"reply_open_{review.id}"), st.form(f"reply_{review.id}"):
                 text = st.text_area("Your public reply", key=f"reply_text_{review.id}")
                 if st.form_submit_button("Post reply"):
                     feedback.attempt(

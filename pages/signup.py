@@ -4,6 +4,7 @@ import streamlit as st
 
 from avenrae.models import Role
 from avenrae.services import accounts
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
 from avenrae.ui.page import carried_on, go_on, guard
@@ -45,9 +46,7 @@ with middle:
             st.subheader("Your practice")
             practice, choosing = forms.practitioner_fields(key="signup")
         submitted = st.form_submit_button("Create account", type="primary", width="stretch")
-    if submitted and choosing:
-        location.ask_to_choose("Create account")
-    elif submitted:
+    if submitted:
         form = accounts.SignUp(
             role=role,
             email=email,
@@ -58,6 +57,12 @@ with middle:
             **practice,
             pin=pin,
         )
+    if submitted and choosing:  # the place to choose first, with anything else to put right
+        location.ask_to_choose("Create account")
+        found = feedback.read(lambda session: accounts.sign_up_problems(session=session, form=form))
+        if found:
+            feedback.show_error(InvalidInput(found))
+    elif submitted:
         created = feedback.attempt(
             lambda session: accounts.sign_up(session=session, form=form, ip_address=auth.client_ip()), rerun=False
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import bcrypt
 from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, true
@@ -391,27 +391,44 @@ def _practitioner_details(session: Session, form, problems: dict[str, str]) -> P
     return PractitionerDetails(form.specialization, street, located, bio, rate, duration, meeting_types)
 
 
-def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) -> User:
-    """Create a client or practitioner with their profile; InvalidInput or Conflict otherwise
-    (RateLimited when one address signs up too often)."""
+EMAIL_IN_USE = "An account with that email already exists. Log in instead, or use another email."
+
+
+def _sign_up_checked(session: Session, form: SignUp) -> tuple[dict[str, str], tuple[Any, ...]]:
+    """Every problem with a sign-up, in the order the form asks (so the list reads down the
+    form), and the checked values."""
     problems: dict[str, str] = {}
-    if form.role not in SELF_SERVICE_ROLES:
-        raise PermissionDenied("Only clients and practitioners can sign up themselves.")
-    if ip_address:
-        ratelimit.hit(session, signup_limit(), ip_address)
-    # In the order the form asks, so the list of problems reads down the form.
     first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
     last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
     address = _collect(problems, "email", lambda: valid_email(form.email))
+    if address and find_by_email(session, address) is not None:
+        problems["email"] = EMAIL_IN_USE
     phone = _collect(
         problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
     )
     _collect(problems, "password", lambda: check_password(form.password, email=address or form.email or ""))
     details = _practitioner_details(session, form, problems) if form.role == Role.PRACTITIONER else None
+    return problems, (first, last, address, phone, details)
+
+
+def sign_up_problems(*, session: Session, form: SignUp) -> dict[str, str]:
+    """What a sign-up would be refused for, the email already in use too; nothing written
+    and nothing counted against the address (for a form that must first ask something else)."""
+    return _sign_up_checked(session, form)[0]
+
+
+def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) -> User:
+    """Create a client or practitioner with their profile; InvalidInput or Conflict otherwise
+    (RateLimited when one address signs up too often)."""
+    if form.role not in SELF_SERVICE_ROLES:
+        raise PermissionDenied("Only clients and practitioners can sign up themselves.")
+    if ip_address:
+        ratelimit.hit(session, signup_limit(), ip_address)
+    problems, (first, last, address, phone, details) = _sign_up_checked(session, form)
+    if problems == {"email": EMAIL_IN_USE}:  # the only problem: a clash, not a mistake
+        raise Conflict(EMAIL_IN_USE)
     if problems:
         raise InvalidInput(problems)
-    if find_by_email(session, address) is not None:
-        raise Conflict("An account with that email already exists. Log in instead, or use another email.")
 
     user = User(
         email=address,
@@ -425,7 +442,7 @@ def sign_up(*, session: Session, form: SignUp, ip_address: str | None = None) ->
     try:
         session.flush()
     except IntegrityError as exc:  # someone signed up with the same email a moment ago
-        raise Conflict("An account with that email already exists. Log in instead, or use another email.") from exc
+        raise Conflict(EMAIL_IN_USE) from exc
     if details is None:
         session.add(Client(user_id=user.id))
     else:

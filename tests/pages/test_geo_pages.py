@@ -96,6 +96,18 @@ def test_signing_up_in_an_ambiguous_town_asks_which_and_saves_the_one_chosen(db,
     assert "Clients find you at " + fmt.md("Chatsworth, Western Cape") in app.success[0].value
 
 
+def test_an_ambiguous_town_is_asked_with_every_other_problem_at_once(db, page):
+    make_client(db, email="taken@example.co.za")
+    app = fill_in_practitioner_sign_up(page("pages/signup.py"), "taken@example.co.za", "Chatsworth")
+    {t.label: t for t in app.text_input}["Password"].input("password12")
+    app = press(app, "Create account")
+    assert which(app) is not None and "choose yours under Town or city" in app.warning[0].value
+    problems = app.error[0].value
+    assert "An account with that email already exists" in problems
+    assert "password" in problems.lower()
+    assert problems.index("An account with that email") < problems.lower().index("password")  # down the form
+
+
 def test_signing_up_in_a_town_with_one_place_asks_nothing(db, page):
     app = fill_in_practitioner_sign_up(page("pages/signup.py"), "priya.umlazi@example.co.za", "Umlazi")
     app = press(app, "Create account")
