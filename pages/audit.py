@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.services import audit, counting
+from avenrae.services import audit, counting, spreadsheet
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -77,7 +77,7 @@ def export() -> None:
         )
         st.download_button(
             f"Download CSV ({fmt.count(rows, 'row')})",
-            data,
+            spreadsheet.csv_file(data),
             file_name=f"avenrae-audit-{fmt.today()}.csv",
             mime="text/csv",
             type="primary",

@@ -30,3 +30,9 @@ def frame(table: pd.DataFrame) -> pd.DataFrame:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(cell)
     return safe.rename(columns={c: cell(c) for c in safe.columns if isinstance(c, str)})
+
+
+def csv_file(text: str) -> bytes:
+    """CSV text as the file to download: UTF-8 with a byte-order mark, which is how Excel
+    knows it is UTF-8 (without it, "Mkhizé" and "—" open garbled in the machine's code page)."""
+    return text.encode("utf-8-sig")

@@ -149,7 +149,7 @@ def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str, monthly: 
 def to_csv(frame: pd.DataFrame) -> bytes:
     """The table as CSV, with any text a spreadsheet would run as a formula made inert, and
     amounts to the cent ("3741.00", not "3741.0")."""
-    return spreadsheet.frame(frame).to_csv(index=False, float_format="%.2f").encode("utf-8")
+    return spreadsheet.csv_file(spreadsheet.frame(frame).to_csv(index=False, float_format="%.2f"))
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:

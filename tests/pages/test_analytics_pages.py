@@ -3,6 +3,7 @@ that hold exactly the tables shown, plain words for a bad period and for a quiet
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -155,8 +156,9 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
     assert len(csvs) == len(frames) == 7
     assert "Bottom practitioners" not in workbook_sheets(downloads)
     for frame, data in zip(frames, csvs, strict=True):
-        assert data.decode() == frame.to_csv(index=False, float_format="%.2f")  # amounts to the cent
-        assert not re.search(r"\d\.\d(,|$)", data.decode(), re.MULTILINE)  # never "3741.0"
+        assert data.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
+        assert data.decode("utf-8-sig") == frame.to_csv(index=False, float_format="%.2f")  # amounts to the cent
+        assert not re.search(r"\d\.\d(,|$)", data.decode("utf-8-sig"), re.MULTILINE)  # never "3741.0"
         again = pd.read_csv(io.BytesIO(data))
         assert list(again.columns) == list(frame.columns) and len(again) == len(frame)
     sheets = workbook_sheets(downloads)

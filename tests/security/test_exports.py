@@ -65,7 +65,7 @@ def test_a_practitioner_named_like_a_formula_is_inert_in_the_revenue_csv_and_wor
     shown = next(f.value for f in app.dataframe if "Practitioner" in f.value.columns)
     assert f"{HOSTILE} Zulu" in shown["Practitioner"].tolist()  # shown as typed, on screen
 
-    rows = list(csv.DictReader(io.StringIO(downloads["CSV: Top practitioners"].decode())))
+    rows = list(csv.DictReader(io.StringIO(downloads["CSV: Top practitioners"].decode("utf-8-sig"))))
     names = [row["Practitioner"] for row in rows]
     assert f"'{HOSTILE} Zulu" in names
     assert not any(name.startswith(spreadsheet.FORMULA_STARTS) for name in names)
