@@ -53,7 +53,9 @@ else:
     st.caption(
         "Open for review: "
         + "; ".join(
-            f"{fmt.md(s.practitioner_name)} until {fmt.local_time(s.review_by, pattern='%d %b')}" for s in open_sessions
+            f"{fmt.md(s.practitioner_name)} (session of {fmt.local_time(s.session_start, pattern='%d %b')}) "
+            f"until {fmt.local_time(s.review_by, pattern='%d %b')}"
+            for s in open_sessions
         )
     )
 

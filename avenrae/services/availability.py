@@ -229,7 +229,12 @@ def _range_problems(
         if start is None or end is None:
             problems.append((day, f"{label(day)}: give both a start and an end time."))
         elif start >= end:
-            problems.append((day, f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts."))
+            # "9-5" means 09:00–17:00 to most people: say so rather than only refuse it
+            afternoon = (
+                time(end.hour + 12, end.minute) if end.hour < 12 and time(end.hour + 12, end.minute) > start else None
+            )
+            hint = f" Did you mean {start:%H:%M}–{afternoon:%H:%M}?" if afternoon else ""
+            problems.append((day, f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts.{hint}"))
         elif datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
             problems.append(
                 (

@@ -552,7 +552,7 @@ def decide(
     try:
         message = validation.text(
             message,
-            label="A reason" if decision == "reject" else "What you need",
+            label="The reason" if decision == "reject" else "The message",
             max_length=2000,
             required=decision != "approve",
         )

@@ -180,3 +180,12 @@ def md(text: str) -> str:
     images, emphasis, HTML, colours or maths."""
     escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS else ch for ch in text)
     return _AUTOLINK_STARTS.sub(_WORD_JOINER, escaped)
+
+
+def file_size(size_bytes: int) -> str:
+    """401 bytes, 12 KB, 4.2 MB: a file's size as people read it (never "0 KB")."""
+    if size_bytes < 1024:
+        return count(size_bytes, "byte")
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:,.0f} KB"
+    return f"{size_bytes / 1024 / 1024:,.1f} MB"

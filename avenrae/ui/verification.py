@@ -60,7 +60,7 @@ def _original(actor: Actor, document_id) -> Callable[[], bytes]:
 
 
 def _document(info: verification.DocumentInfo, actor: Actor, preview: bytes | None, *, inline: bool) -> None:
-    size = f"{info.size_bytes / 1024:,.0f} KB"
+    size = fmt.file_size(info.size_bytes)
     st.markdown(f"**{fmt.md(info.file_name)}** · {verification.CONTENT_TYPES[info.content_type]} · {size}")
     st.download_button(  # first: whatever the preview does, the file can be downloaded
         "Download",

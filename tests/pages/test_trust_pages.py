@@ -228,7 +228,7 @@ def test_asking_for_more_needs_a_message(db, page, applied):
     app.radio[0].set_value("ask")
     button(app, "Send decision").click()
     app = app.run()
-    assert "What you need is required" in app.error[0].value
+    assert "The message is required" in app.error[0].value
     assert db.scalar(select(VerificationApplication.status)) == ApplicationStatus.PENDING
 
 
@@ -395,3 +395,10 @@ def test_the_audit_log_shows_a_refused_read_plainly_and_stops(db, page, monkeypa
     assert not app.exception
     assert [e.value for e in app.error] == ["Pages start at 1 and hold at most 500 entries."]
     assert not app.dataframe and not any("times in" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"), [(1, "1 byte"), (401, "401 bytes"), (12_800, "12 KB"), (4_404_019, "4.2 MB")]
+)
+def test_a_documents_size_reads_as_people_say_it(size, shown):
+    assert fmt.file_size(size) == shown

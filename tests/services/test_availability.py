@@ -27,8 +27,9 @@ def times(slots: list[datetime]) -> list[str]:
 
 def slots(db, practitioner, *, days=1, start=None, now=NOW, **kwargs):
     start = start or local(MONDAY, "00:00")
-    return availability.bookable_slots(session=db, practitioner_id=practitioner.id, start=start,
-                                       end=start + timedelta(days=days), now=now, **kwargs)
+    return availability.bookable_slots(
+        session=db, practitioner_id=practitioner.id, start=start, end=start + timedelta(days=days), now=now, **kwargs
+    )
 
 
 @pytest.fixture
@@ -40,7 +41,14 @@ def practitioner(db):
 
 def test_weekly_hours_cut_into_session_length_pieces(db, practitioner):
     assert times(slots(db, practitioner, days=2)) == [
-        "Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 14:00", "Mon 15:00", "Tue 09:00", "Tue 10:00"]
+        "Mon 09:00",
+        "Mon 10:00",
+        "Mon 11:00",
+        "Mon 14:00",
+        "Mon 15:00",
+        "Tue 09:00",
+        "Tue 10:00",
+    ]
     assert all(s.tzinfo == UTC for s in slots(db, practitioner))
 
 
@@ -53,8 +61,7 @@ def test_horizon_boundary_to_the_minute(db, practitioner):
     practitioner.booking_horizon_days = 1
     db.flush()
     # From Monday 07:00 the horizon ends Tuesday 07:00: Tuesday 09:00 is beyond it.
-    assert times(slots(db, practitioner, days=2)) == ["Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 14:00",
-                                                      "Mon 15:00"]
+    assert times(slots(db, practitioner, days=2)) == ["Mon 09:00", "Mon 10:00", "Mon 11:00", "Mon 14:00", "Mon 15:00"]
     # From Monday 09:00 it ends Tuesday 09:00 exactly, so that slot is still out; a minute later it is in.
     assert "Tue 09:00" not in times(slots(db, practitioner, days=2, now=local(MONDAY, "09:00")))
     assert "Tue 09:00" in times(slots(db, practitioner, days=2, now=local(MONDAY, "09:01")))
@@ -66,38 +73,67 @@ def test_the_past_is_never_bookable(db, practitioner):
 
 def test_time_off_spanning_days(db, practitioner):
     staff = make_user(db, role=Role.STAFF)
-    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=staff.id, first_day=MONDAY,
-                              last_day=MONDAY + timedelta(days=1), reason="Funeral", now=NOW)
+    availability.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=staff.id,
+        first_day=MONDAY,
+        last_day=MONDAY + timedelta(days=1),
+        reason="Funeral",
+        now=NOW,
+    )
     assert slots(db, practitioner, days=8) and times(slots(db, practitioner, days=2)) == []
     assert times(slots(db, practitioner, days=8))[0] == "Mon 09:00"  # the next Monday
 
 
 def test_time_off_over_time_off_is_refused_by_naming_the_first(db, practitioner):
     def add(first, last, **times_of_day):
-        return availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                         first_day=first, last_day=last, now=NOW, **times_of_day)
+        return availability.add_time_off(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=practitioner.user_id,
+            first_day=first,
+            last_day=last,
+            now=NOW,
+            **times_of_day,
+        )
 
     held = add(MONDAY, MONDAY + timedelta(days=2))
     assert availability.time_off_words(held.starts_at, held.ends_at, zone=SAST) == (
-        f"{MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}")
-    for first, last, times_of_day in ((MONDAY + timedelta(days=1), MONDAY + timedelta(days=1), {}),
-                                      (MONDAY + timedelta(days=2), MONDAY + timedelta(days=4), {}),
-                                      (MONDAY, MONDAY, {"start_time": time(10), "end_time": time(11)})):
-        with pytest.raises(InvalidInput, match=re.escape(
-                f"That overlaps your time off {MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}; ")):
+        f"{MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}"
+    )
+    for first, last, times_of_day in (
+        (MONDAY + timedelta(days=1), MONDAY + timedelta(days=1), {}),
+        (MONDAY + timedelta(days=2), MONDAY + timedelta(days=4), {}),
+        (MONDAY, MONDAY, {"start_time": time(10), "end_time": time(11)}),
+    ):
+        with pytest.raises(
+            InvalidInput,
+            match=re.escape(
+                f"That overlaps your time off {MONDAY:%a %d %b} – {MONDAY + timedelta(days=2):%a %d %b %Y}; "
+            ),
+        ):
             add(first, last, **times_of_day)
     after = add(MONDAY + timedelta(days=3), MONDAY + timedelta(days=3))  # from the midnight the other ends at
     thursday = MONDAY + timedelta(days=3)
     assert availability.time_off_words(after.starts_at, after.ends_at, zone=SAST) == f"{thursday:%a %d %b %Y}"
     part = add(MONDAY + timedelta(days=4), MONDAY + timedelta(days=4), start_time=time(9), end_time=time(12))
     assert availability.time_off_words(part.starts_at, part.ends_at, zone=SAST) == (
-        f"{MONDAY + timedelta(days=4):%a %d %b %Y}, 09:00–12:00")
+        f"{MONDAY + timedelta(days=4):%a %d %b %Y}, 09:00–12:00"
+    )
 
 
 def test_time_off_for_part_of_a_day(db, practitioner):
-    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                              first_day=MONDAY, last_day=MONDAY, start_time=time(10, 30), end_time=time(11, 0),
-                              now=NOW)
+    availability.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        first_day=MONDAY,
+        last_day=MONDAY,
+        start_time=time(10, 30),
+        end_time=time(11, 0),
+        now=NOW,
+    )
     assert times(slots(db, practitioner)) == ["Mon 09:00", "Mon 11:00", "Mon 14:00", "Mon 15:00"]
 
 
@@ -110,11 +146,21 @@ def test_a_booking_removes_its_slot_and_a_cancelled_one_gives_it_back(db, practi
 
 
 def test_an_expired_hold_gives_the_slot_back(db, practitioner):
-    make_booking(db, practitioner=practitioner, start=local(MONDAY, "10:00"), status=BookingStatus.PENDING,
-                 hold_expires_at=NOW - timedelta(minutes=1))
+    make_booking(
+        db,
+        practitioner=practitioner,
+        start=local(MONDAY, "10:00"),
+        status=BookingStatus.PENDING,
+        hold_expires_at=NOW - timedelta(minutes=1),
+    )
     assert "Mon 10:00" in times(slots(db, practitioner))
-    make_booking(db, practitioner=practitioner, start=local(MONDAY, "11:00"), status=BookingStatus.PENDING,
-                 hold_expires_at=NOW + timedelta(minutes=10))
+    make_booking(
+        db,
+        practitioner=practitioner,
+        start=local(MONDAY, "11:00"),
+        status=BookingStatus.PENDING,
+        hold_expires_at=NOW + timedelta(minutes=10),
+    )
     assert "Mon 11:00" not in times(slots(db, practitioner))
 
 
@@ -132,11 +178,18 @@ def test_moving_a_booking_ignores_its_own_slot(db, practitioner):
 
 
 def test_a_date_override_replaces_the_weekly_hours(db, practitioner):
-    availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                on_date=MONDAY, ranges=[(time(17, 0), time(19, 0))], now=NOW)
+    availability.set_date_hours(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        on_date=MONDAY,
+        ranges=[(time(17, 0), time(19, 0))],
+        now=NOW,
+    )
     assert times(slots(db, practitioner)) == ["Mon 17:00", "Mon 18:00"]
-    availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                on_date=MONDAY, ranges=[], now=NOW)
+    availability.set_date_hours(
+        session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id, on_date=MONDAY, ranges=[], now=NOW
+    )
     assert times(slots(db, practitioner))[0] == "Mon 09:00"
 
 
@@ -146,8 +199,13 @@ def test_hours_are_wall_clock_time_in_the_practitioners_zone(db):
     summer = datetime(2030, 6, 30, 0, 0, tzinfo=UTC)
     winter = datetime(2030, 12, 29, 0, 0, tzinfo=UTC)
     now = datetime(2030, 6, 1, tzinfo=UTC)
-    found = [s for start in (summer, winter) for s in availability.bookable_slots(
-        session=db, practitioner_id=london.id, start=start, end=start + timedelta(days=1), now=now)]
+    found = [
+        s
+        for start in (summer, winter)
+        for s in availability.bookable_slots(
+            session=db, practitioner_id=london.id, start=start, end=start + timedelta(days=1), now=now
+        )
+    ]
     # 09:00 in London is 08:00 UTC in summer time and 09:00 UTC in winter; the winter date is beyond
     # the default 60-day horizon, so only summer is open.
     assert [s.strftime("%Y-%m-%d %H:%M") for s in found] == ["2030-06-30 08:00"]
@@ -155,23 +213,41 @@ def test_hours_are_wall_clock_time_in_the_practitioners_zone(db):
 
 def test_weekly_hours_are_checked_and_replaced_whole(db, practitioner):
     with pytest.raises(InvalidInput, match="overlap"):
-        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                      ranges=[availability.HoursRange(0, time(9), time(12)),
-                                              availability.HoursRange(0, time(11), time(13))])
+        availability.set_weekly_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=practitioner.user_id,
+            ranges=[availability.HoursRange(0, time(9), time(12)), availability.HoursRange(0, time(11), time(13))],
+        )
     with pytest.raises(InvalidInput, match="ends before it starts"):
-        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                      ranges=[availability.HoursRange(2, time(12), time(9))])
+        availability.set_weekly_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=practitioner.user_id,
+            ranges=[availability.HoursRange(2, time(12), time(9))],
+        )
     too_short = re.escape("Wednesday: 09:00–09:30 is shorter than one session (60 minutes)")
     with pytest.raises(InvalidInput, match=too_short):
-        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                      ranges=[availability.HoursRange(2, time(9), time(9, 30))])
+        availability.set_weekly_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=practitioner.user_id,
+            ranges=[availability.HoursRange(2, time(9), time(9, 30))],
+        )
     with pytest.raises(InvalidInput, match="Monday to Sunday"):
-        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                      ranges=[availability.HoursRange(7, time(9), time(12))])
+        availability.set_weekly_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=practitioner.user_id,
+            ranges=[availability.HoursRange(7, time(9), time(12))],
+        )
     assert times(slots(db, practitioner))[0] == "Mon 09:00"  # unchanged after the refusals
-    availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                  ranges=[availability.HoursRange(0, time(8), time(9)),
-                                          availability.HoursRange(0, time(9), time(10))])
+    availability.set_weekly_hours(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        ranges=[availability.HoursRange(0, time(8), time(9)), availability.HoursRange(0, time(9), time(10))],
+    )
     assert times(slots(db, practitioner)) == ["Mon 09:00"]  # 08:00 falls inside the 2 hours' notice from 07:00
     assert times(slots(db, practitioner, now=local(MONDAY, "05:00"))) == ["Mon 08:00", "Mon 09:00"]
 
@@ -182,8 +258,9 @@ def test_only_the_practitioner_or_staff_change_availability(db, practitioner):
         availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=other.user_id, ranges=[])
     client = make_user(db, role=Role.CLIENT)
     with pytest.raises(PermissionDenied):
-        availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=client.id,
-                                  first_day=MONDAY, last_day=MONDAY, now=NOW)
+        availability.add_time_off(
+            session=db, practitioner_id=practitioner.id, actor_id=client.id, first_day=MONDAY, last_day=MONDAY, now=NOW
+        )
     staff = make_user(db, role=Role.STAFF)
     availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=staff.id, ranges=[])
     assert slots(db, practitioner) == []
@@ -196,16 +273,19 @@ def test_only_the_practitioner_or_staff_change_availability(db, practitioner):
         ({"first_day": MONDAY, "last_day": MONDAY + timedelta(days=400)}, "last_day"),
         ({"first_day": MONDAY, "last_day": MONDAY, "start_time": time(10)}, "start_time"),
         ({"first_day": MONDAY, "last_day": MONDAY, "start_time": time(11), "end_time": time(10)}, "end_time"),
-        ({"first_day": MONDAY, "last_day": MONDAY + timedelta(days=1), "start_time": time(10),
-          "end_time": time(11)}, "start_time"),
+        (
+            {"first_day": MONDAY, "last_day": MONDAY + timedelta(days=1), "start_time": time(10), "end_time": time(11)},
+            "start_time",
+        ),
         ({"first_day": MONDAY, "last_day": MONDAY, "reason": "x" * 201}, "reason"),
         ({"first_day": MONDAY - timedelta(days=3), "last_day": MONDAY - timedelta(days=2)}, "last_day"),
     ],
 )
 def test_bad_time_off_is_refused(db, practitioner, kwargs, field):
     with pytest.raises(InvalidInput) as refused:
-        availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                  now=NOW, **kwargs)
+        availability.add_time_off(
+            session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id, now=NOW, **kwargs
+        )
     assert field in refused.value.problems
     assert availability.schedule(session=db, practitioner_id=practitioner.id, now=NOW).time_off == []
 
@@ -220,19 +300,29 @@ def test_bad_time_off_is_refused(db, practitioner, kwargs, field):
     ],
 )
 def test_bad_rules_are_refused(db, practitioner, change, field):
-    values = {"buffer_minutes": 10, "min_notice_minutes": 60, "booking_horizon_days": 30,
-              "time_zone": "Africa/Johannesburg", **change}
+    values = {
+        "buffer_minutes": 10,
+        "min_notice_minutes": 60,
+        "booking_horizon_days": 30,
+        "time_zone": "Africa/Johannesburg",
+        **change,
+    }
     with pytest.raises(InvalidInput) as refused:
-        availability.update_rules(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                                  **values)
+        availability.update_rules(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id, **values)
     assert field in refused.value.problems
     assert practitioner.buffer_minutes == 0
 
 
 def test_schedule_lists_what_the_page_shows(db, practitioner):
-    availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=practitioner.user_id,
-                              first_day=MONDAY + timedelta(days=7), last_day=MONDAY + timedelta(days=8),
-                              reason="Leave", now=NOW)
+    availability.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        first_day=MONDAY + timedelta(days=7),
+        last_day=MONDAY + timedelta(days=8),
+        reason="Leave",
+        now=NOW,
+    )
     found = availability.schedule(session=db, practitioner_id=practitioner.id, now=NOW)
     assert len(found.weekly) == 3 and found.rules.session_minutes == 60
     assert [t.reason for t in found.time_off] == ["Leave"]
@@ -259,24 +349,62 @@ def test_staff_changes_to_availability_are_audited_the_practitioners_own_are_not
 
     staff = make_user(db, role=Role.STAFF)
     for actor in (practitioner.user, staff):
-        availability.set_date_hours(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
-                                    on_date=MONDAY + timedelta(days=1), ranges=[(time(19, 0), time(21, 0))], now=NOW)
-        entry = availability.add_time_off(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
-                                          first_day=MONDAY + timedelta(days=20), last_day=MONDAY + timedelta(days=21),
-                                          now=NOW)
-        availability.remove_time_off(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
-                                     time_off_id=entry.id)
-        availability.update_rules(session=db, practitioner_id=practitioner.id, actor_id=actor.id, buffer_minutes=10,
-                                  min_notice_minutes=60, booking_horizon_days=30, time_zone="Africa/Johannesburg")
-        availability.set_weekly_hours(session=db, practitioner_id=practitioner.id, actor_id=actor.id,
-                                      ranges=[availability.HoursRange(0, time(9), time(12))])
-    rows = db.execute(select(AuditLog.actor_id, AuditLog.action, AuditLog.target_id, AuditLog.after)
-                      .where(AuditLog.action.like("availability.%")).order_by(AuditLog.created_at, AuditLog.id)).all()
+        availability.set_date_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=actor.id,
+            on_date=MONDAY + timedelta(days=1),
+            ranges=[(time(19, 0), time(21, 0))],
+            now=NOW,
+        )
+        entry = availability.add_time_off(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=actor.id,
+            first_day=MONDAY + timedelta(days=20),
+            last_day=MONDAY + timedelta(days=21),
+            now=NOW,
+        )
+        availability.remove_time_off(
+            session=db, practitioner_id=practitioner.id, actor_id=actor.id, time_off_id=entry.id
+        )
+        availability.update_rules(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=actor.id,
+            buffer_minutes=10,
+            min_notice_minutes=60,
+            booking_horizon_days=30,
+            time_zone="Africa/Johannesburg",
+        )
+        availability.set_weekly_hours(
+            session=db,
+            practitioner_id=practitioner.id,
+            actor_id=actor.id,
+            ranges=[availability.HoursRange(0, time(9), time(12))],
+        )
+    rows = db.execute(
+        select(AuditLog.actor_id, AuditLog.action, AuditLog.target_id, AuditLog.after)
+        .where(AuditLog.action.like("availability.%"))
+        .order_by(AuditLog.created_at, AuditLog.id)
+    ).all()
     assert {row.actor_id for row in rows} == {staff.id}
     assert {str(row.target_id) for row in rows} == {str(practitioner.id)}
     after = {row.action: row.after for row in rows}
-    assert set(after) == {"availability.date_hours", "availability.time_off_add", "availability.time_off_remove",
-                          "availability.rules", "availability.weekly_hours"}
+    assert set(after) == {
+        "availability.date_hours",
+        "availability.time_off_add",
+        "availability.time_off_remove",
+        "availability.rules",
+        "availability.weekly_hours",
+    }
     assert after["availability.date_hours"] == {"date": "2030-01-08", "hours": "19:00–21:00"}
     assert after["availability.time_off_add"] == {"time_off": "Sun 27 Jan – Mon 28 Jan 2030"}
     assert after["availability.weekly_hours"] == {"hours": "Mon 09:00–12:00"}
+
+
+def test_nine_to_five_written_as_9_5_is_refused_with_what_was_meant():
+    problems = availability.weekly_hours_problems(
+        [availability.HoursRange(0, time(9, 0), time(5, 0))], session_length=timedelta(minutes=60)
+    )
+    assert problems == [(0, "Monday: 09:00–05:00 ends before it starts. Did you mean 09:00–17:00?")]

@@ -159,7 +159,7 @@ def test_approval_verifies_notifies_and_audits_once(db, applicant, staff):
 def test_asking_for_more_then_answering_puts_it_back_in_the_queue(db, applicant, staff):
     practitioner, actor = applicant
     application = verification.apply(session=db, actor=actor, form=form())
-    with pytest.raises(InvalidInput, match="What you need is required"):
+    with pytest.raises(InvalidInput, match="The message is required"):
         flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="ask")
     flows.decide_verification(
         session=db, actor=staff, application_id=application.id, decision="ask", message="Please add a photo of your ID."
@@ -193,7 +193,7 @@ def test_asking_for_more_then_answering_puts_it_back_in_the_queue(db, applicant,
 def test_rejection_needs_a_reason_and_a_decided_application_is_not_decided_again(db, applicant, staff):
     _, actor = applicant
     application = verification.apply(session=db, actor=actor, form=form())
-    with pytest.raises(InvalidInput, match="A reason is required"):
+    with pytest.raises(InvalidInput, match="The reason is required"):
         flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="reject")
     flows.decide_verification(session=db, actor=staff, application_id=application.id, decision="approve")
     with pytest.raises(Conflict, match="already been dealt with"):
