@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -48,7 +49,8 @@ def _connect_args(url: str) -> dict[str, Any]:
     A server that does not answer at all is given up on after CONNECT_TIMEOUT_SECONDS (the
     page then says the database is unreachable; analytics turn to the main database)."""
     pooled = {"prepare_threshold": None} if get_settings().database_pooled else {}
-    return {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **pooled}
+    timeout = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}  # the URL's wins
+    return {**timeout, **pooled}
 
 
 class PlansSurviveRollback(psycopg.Connection[Any]):
@@ -213,6 +215,10 @@ def _independent_engine(url: str) -> Engine:
 # Set in a connection's info when analytics read the main database because the replica
 # did not answer (the pages say so).
 REPLICA_UNREACHABLE = "avenrae_replica_unreachable"
+# After the replica failed to answer, analytics go straight to the main database for this
+# long (rather than wait for the connect timeout on every chart), then try it again.
+REPLICA_RETRY_SECONDS = 30
+_replica_down_until = 0.0
 
 
 @contextmanager
@@ -221,10 +227,11 @@ def analytics_scope() -> Iterator[Connection]:
     when set, else on the main database; on the main database too while the replica does
     not answer (marked REPLICA_UNREACHABLE in the connection's info), as the figures are
     read from rollups a primary can afford. Whatever happens, nothing is committed."""
+    global _replica_down_until
     replica = get_settings().analytics_database_url
-    unreachable = False
+    unreachable = bool(replica) and time.monotonic() < _replica_down_until
     session: Session | None = None
-    if replica:
+    if replica and not unreachable:
         session = Session(bind=engine_for(replica))
         try:
             session.connection()
@@ -232,6 +239,7 @@ def analytics_scope() -> Iterator[Connection]:
             log.warning("analytics replica unreachable, reading the main database: %s", error)
             session.close()
             session, unreachable = None, True
+            _replica_down_until = time.monotonic() + REPLICA_RETRY_SECONDS
     if session is None:
         _main_bind()
         session = SessionLocal()

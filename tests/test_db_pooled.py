@@ -16,5 +16,6 @@ def test_a_pooled_database_url_is_used_without_prepared_statements(monkeypatch):
         monkeypatch.setenv("AVENRAE_DATABASE_POOLED", "false")
         get_settings.cache_clear()
         assert db._connect_args(url) == {"connect_timeout": db.CONNECT_TIMEOUT_SECONDS}
+        assert db._connect_args(url + "?connect_timeout=30") == {}  # the operator's own timeout is kept
     finally:
         get_settings.cache_clear()

@@ -44,7 +44,9 @@ from avenrae.services import audit, availability, counting, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 
 FULL_REFUND_NOTICE = timedelta(hours=24)
-NO_SHOW_WINDOW = timedelta(days=7)
+# Long enough to record a client who did not come the day after; short enough that a
+# session the client attended (and may review) is not turned into a missed one later.
+NO_SHOW_WINDOW = timedelta(hours=48)
 MAX_NOTES = 1000
 
 TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
@@ -596,7 +598,7 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
         raise InvalidInput({"status": "A no-show can be recorded once the session has started."})
     if booking.status == BookingStatus.COMPLETED:
         if now - booking.session_end > NO_SHOW_WINDOW:
-            raise InvalidInput({"status": "A no-show can be recorded up to 7 days after the session."})
+            raise InvalidInput({"status": "A no-show can be recorded up to 48 hours after the session."})
         if session.scalar(select(Review.id).where(Review.booking_id == booking.id)) is not None:
             raise Conflict("The client has reviewed this session, so it cannot be recorded as missed.")
     before = booking.status
@@ -749,6 +751,8 @@ def reschedule(
         raise InvalidInput({"start": "A session that has started cannot be moved."})
     if new_start.tzinfo is None:
         raise InvalidInput({"start": "The new time needs a time zone."})
+    if new_start <= now:
+        raise InvalidInput({"start": "That time has already passed."})
     if new_start - now > availability.BOOKABLE_AHEAD:
         raise InvalidInput({"start": FURTHER_THAN_BOOKINGS})
     new_start = new_start.astimezone(UTC)

@@ -361,7 +361,7 @@ def _give_back(session: Session, booking: Booking, amount: Decimal, *, late: boo
         booking.refund_due = min(booking.total_amount, (booking.refund_due or Decimal(0)) + amount)
     try:
         with session.begin_nested():
-            ledger.write_refund(session, booking, amount, reason=reason)
+            ledger.write_refund(session, booking, amount, reason=reason, online=payments.online_gateway() is not None)
     except InvalidInput:  # paid by hand: staff pay it back and record it on Payments
         if booking.status != BookingStatus.CANCELLED:
             booking.refund_due = amount

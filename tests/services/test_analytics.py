@@ -613,6 +613,7 @@ def test_analytics_reads_are_read_only(engine, monkeypatch):
 
 
 def test_analytics_read_the_main_database_while_the_replica_does_not_answer(engine, monkeypatch):
+    monkeypatch.setattr(app_db, "_replica_down_until", 0.0)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -622,6 +623,11 @@ def test_analytics_read_the_main_database_while_the_replica_does_not_answer(engi
         assert connection.engine.url.port != port
         assert connection.execute(text("SELECT count(*) FROM bookings")).scalar() is not None
         assert connection.info.get(app_db.REPLICA_UNREACHABLE)
+    tried = []
+    monkeypatch.setattr(app_db, "engine_for", lambda url: tried.append(url) or pytest.fail("asked again"))
+    with app_db.analytics_scope() as connection:  # remembered: no second wait for the timeout
+        assert connection.info.get(app_db.REPLICA_UNREACHABLE)
+    assert tried == []
     monkeypatch.setattr(get_settings(), "analytics_database_url", None)
     with app_db.analytics_scope() as connection:  # the mark does not stay on the pooled connection
         assert not connection.info.get(app_db.REPLICA_UNREACHABLE)

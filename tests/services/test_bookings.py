@@ -287,19 +287,19 @@ def test_no_show_only_after_the_start(db, client, practitioner):
                                  now=at("10:05")).status == BookingStatus.NO_SHOW
 
 
-def test_a_session_the_job_completed_can_still_be_recorded_as_missed_for_a_week(db, client, practitioner):
+def test_a_session_the_job_completed_can_still_be_recorded_as_missed_for_two_days(db, client, practitioner):
     ended = at("11:00")
     booking = make_booking(db, practitioner=practitioner, client=client, start=at("10:00"),
                            status=BookingStatus.COMPLETED)
     row = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
-    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(days=6)) == ["no_show"]
-    assert bookings.allowed_actions(row, actor(client), now=ended + timedelta(days=6)) == []
-    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(days=8)) == []
-    with pytest.raises(InvalidInput, match="up to 7 days after the session"):
+    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(hours=47)) == ["no_show"]
+    assert bookings.allowed_actions(row, actor(client), now=ended + timedelta(hours=47)) == []
+    assert bookings.allowed_actions(row, actor(practitioner.user), now=ended + timedelta(hours=49)) == []
+    with pytest.raises(InvalidInput, match="up to 48 hours after the session"):
         flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
-                           now=ended + timedelta(days=8))
+                           now=ended + timedelta(hours=49))
     missed = flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user),
-                                now=ended + timedelta(days=2))
+                                now=ended + timedelta(hours=20))
     assert missed.status == BookingStatus.NO_SHOW
 
 
