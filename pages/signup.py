@@ -59,7 +59,9 @@ with middle:
         )
     if submitted and choosing:  # the place to choose first, with anything else to put right
         location.ask_to_choose("Create account")
-        found = feedback.read(lambda session: accounts.sign_up_problems(session=session, form=form))
+        found = feedback.read(
+            lambda session: accounts.sign_up_problems(session=session, form=form, ip_address=auth.client_ip())
+        )
         if found:
             feedback.show_error(InvalidInput(found))
     elif submitted:

@@ -411,9 +411,12 @@ def _sign_up_checked(session: Session, form: SignUp) -> tuple[dict[str, str], tu
     return problems, (first, last, address, phone, details)
 
 
-def sign_up_problems(*, session: Session, form: SignUp) -> dict[str, str]:
-    """What a sign-up would be refused for, the email already in use too; nothing written
-    and nothing counted against the address (for a form that must first ask something else)."""
+def sign_up_problems(*, session: Session, form: SignUp, ip_address: str | None = None) -> dict[str, str]:
+    """What a sign-up would be refused for, the email already in use too, with nothing
+    written (for a form that must first ask something else). Counted against the address
+    as a sign-up is, so it cannot be used to test emails faster than signing up."""
+    if ip_address:
+        ratelimit.hit(session, signup_limit(), ip_address)
     return _sign_up_checked(session, form)[0]
 
 

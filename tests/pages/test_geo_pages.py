@@ -2,7 +2,9 @@
 
 from sqlalchemy import select
 
+from avenrae.config import get_settings
 from avenrae.models import Practitioner, Role, Specialization
+from avenrae.ui import auth
 from avenrae.ui import format as fmt
 from tests.factories import make_client, make_practitioner
 
@@ -106,6 +108,16 @@ def test_an_ambiguous_town_is_asked_with_every_other_problem_at_once(db, page):
     assert "An account with that email already exists" in problems
     assert "password" in problems.lower()
     assert problems.index("An account with that email") < problems.lower().index("password")  # down the form
+
+
+def test_asking_which_town_counts_as_a_sign_up_so_emails_cannot_be_tested_for_free(db, page, monkeypatch):
+    monkeypatch.setattr(get_settings(), "signups_per_ip", 1)
+    monkeypatch.setattr(auth, "client_ip", lambda: "196.25.1.2")
+    press(fill_in_practitioner_sign_up(page("pages/signup.py"), "one@example.co.za", "Chatsworth"), "Create account")
+    app = press(
+        fill_in_practitioner_sign_up(page("pages/signup.py"), "two@example.co.za", "Chatsworth"), "Create account"
+    )
+    assert "Too many sign-ups from your network" in app.error[0].value
 
 
 def test_signing_up_in_a_town_with_one_place_asks_nothing(db, page):
