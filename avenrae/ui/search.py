@@ -84,8 +84,9 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                 accept_new_options=True,
                 help="Pick or type a town, suburb, township or postal code, or click the map to search there.",
             )
-            with where:
-                place, _ = location.which_place(place, key=f"{key}_place")
+            with where:  # which of same-named places, as chosen before (kept across pages too)
+                place, _ = location.which_place(place, key=f"{key}_place", default=state.get("which"))
+            state["which"] = place
         radius = radius_col.select_slider("Within", RADII, format_func=lambda km: f"{km} km", key=f"{key}_radius")
         kinds, text_col = st.columns([3, 2])
         specializations = kinds.multiselect(

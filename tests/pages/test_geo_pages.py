@@ -178,6 +178,12 @@ def test_find_practitioners_in_an_ambiguous_place_searches_the_one_chosen(db, pa
     assert not app.exception
     assert [r["Name"].split()[0] for r in app.table[0].value.to_dict("records")] == ["Cape"]
     assert "of " + fmt.md("Chatsworth, Western Cape") in " ".join(c.value for c in app.caption)
+    app.switch_page("pages/bookings.py")  # and back: still the Chatsworth chosen
+    app = keep_typed_place(app).run()
+    app.switch_page("pages/search.py")
+    app = app.run()
+    assert which(app).value == "Chatsworth, Western Cape"
+    assert [r["Name"].split()[0] for r in app.table[0].value.to_dict("records")] == ["Cape"]
 
 
 def test_find_practitioners_in_a_place_with_one_name_offers_no_choice(db, page):
