@@ -115,11 +115,15 @@ class Schedule:
     overrides: list[DateRange]
     time_off: list[TimeOff]
 
-    def off_on(self, day: date) -> TimeOff | None:
-        """The time off that falls on `day` (in the practitioner's zone), if any."""
+    def off_during(self, day: date, ranges: list[tuple[time, time]]) -> TimeOff | None:
+        """The time off that covers any of these hours of `day` (in the practitioner's zone)."""
         zone = self.rules.zone
-        starts, ends = datetime.combine(day, time(0), zone), datetime.combine(day + timedelta(days=1), time(0), zone)
-        return next((entry for entry in self.time_off if entry.starts_at < ends and entry.ends_at > starts), None)
+        for start, end in ranges:
+            starts, ends = datetime.combine(day, start, zone), datetime.combine(day, end, zone)
+            found = next((entry for entry in self.time_off if entry.starts_at < ends and entry.ends_at > starts), None)
+            if found is not None:
+                return found
+        return None
 
 
 # --- reading -------------------------------------------------------------------------

@@ -181,11 +181,11 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
 
     for on_date, day_ranges in by_date.items():
         left, right = st.columns([5, 1])
-        off = plan.off_on(on_date)
+        off = plan.off_during(on_date, day_ranges)
         left.write(
             f"**{on_date:%a %d %b %Y}**: "
             + schedule.hours_text(day_ranges)
-            + (" · :orange[time off that day: nobody can book these hours until it is removed]" if off else "")
+            + (" · :orange[you have time off then: nobody can book these hours until it is removed]" if off else "")
         )
         if right.button("Clear", key=f"clear_{on_date}"):
             feedback.attempt(set_hours(on_date, []), success=f"{on_date:%d %b} is back to the usual hours.")
@@ -195,10 +195,11 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
         start_time = middle.time_input("From", value=time(17, 0), step=900)
         end_time = right.time_input("To", value=time(19, 0), step=900)
         if st.form_submit_button("Add these hours"):
-            taken = " You have time off that day: nobody can book them until it is removed."
+            off = plan.off_during(on_date, [(start_time, end_time)])
+            taken = " You have time off then: nobody can book them until it is removed." if off else ""
             feedback.attempt(
                 set_hours(on_date, [*by_date.get(on_date, []), (start_time, end_time)]),
-                success=f"Hours for {on_date:%d %b} saved.{taken if plan.off_on(on_date) else ''}",
+                success=f"Hours for {on_date:%d %b} saved.{taken}",
             )
 
 

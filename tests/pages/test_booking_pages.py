@@ -407,8 +407,25 @@ def test_special_hours_on_a_day_off_say_nobody_can_book_them(db, page, healer):
     app = page("pages/availability.py", user=healer.user)
     next(b for b in app.button if b.label == "Add these hours").click()  # tomorrow, 17:00-19:00
     app = app.run()
-    assert app.success[0].value.endswith("saved. You have time off that day: nobody can book them until it is removed.")
-    assert any("time off that day: nobody can book these hours" in m.value for m in app.markdown)
+    assert app.success[0].value.endswith("saved. You have time off then: nobody can book them until it is removed.")
+    assert any("you have time off then: nobody can book these hours" in m.value for m in app.markdown)
+
+
+def test_special_hours_after_a_morning_off_say_nothing_about_it(db, page, healer):
+    day = datetime.now(SAST).date() + timedelta(days=1)
+    db.add(
+        AvailabilityException(
+            practitioner_id=healer.id,
+            starts_at=datetime.combine(day, time(9), SAST),
+            ends_at=datetime.combine(day, time(12), SAST),
+            reason="Clinic",
+        )
+    )
+    db.flush()
+    app = page("pages/availability.py", user=healer.user)
+    next(b for b in app.button if b.label == "Add these hours").click()  # tomorrow, 17:00-19:00: bookable
+    app = app.run()
+    assert app.success[0].value == f"Hours for {day:%d %b} saved."
 
 
 def test_staff_choose_which_practitioner_to_manage(db, page, healer):
