@@ -96,6 +96,7 @@ def backup(url: str, path: Path) -> Backup:
     settings = list(row[0]) if row and row[0] else []
     sidecar = Path(str(path) + ".settings.json")
     sidecar.touch(mode=0o600)
+    sidecar.chmod(0o600)  # one left from an earlier run keeps its mode otherwise
     sidecar.write_text(json.dumps({"database_settings": settings}, indent=2))
     partial.rename(path)  # only a complete dump carries the final name
     return Backup(path=path, bytes=path.stat().st_size, seconds=(datetime.now(UTC) - started).total_seconds())

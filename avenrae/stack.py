@@ -491,6 +491,11 @@ def up(state_dir: Path, servers: int = 2, log: Callable[[str], None] = print) ->
         stopped = [part.name for part in parts if not part.running]
         if any(part.running for part in parts if part.name != "primary"):
             if not stopped:
+                if servers != len(existing.servers):
+                    raise StackError(
+                        f"the stack runs {len(existing.servers)} app servers: `stack down`, then `stack up "
+                        f"--servers {servers}` to change that"
+                    )
                 log("The stack is already running.")
                 return existing
             if all(name.startswith("serve-") for name in stopped):
