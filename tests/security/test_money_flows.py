@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -64,6 +65,7 @@ def paid_online_and_cancelled(session: Session, fake: FakeStripe) -> list:
 
 def test_a_refund_job_that_fails_half_way_never_pays_the_first_refund_twice(committed_db, monkeypatch):
     monkeypatch.setitem(app_db.SessionLocal.kw, "bind", committed_db)
+    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))  # refunds go out
     fake = FakeStripe()
     with Session(committed_db, expire_on_commit=False) as session:
         owed = paid_online_and_cancelled(session, fake)
