@@ -352,11 +352,12 @@ http {{
     client_max_body_size 20m;
     server_tokens off;
 
-    # A WebSocket asks to upgrade; any other request sends no Connection header, so the
-    # connection to the app server is kept alive for the next one (`keepalive` below).
+    # A WebSocket asks to upgrade; other requests close their upstream connection. (Sending
+    # no Connection header, so `keepalive` reuses them, left a browser on a killed server
+    # waiting in tests/stack: not worth it for Streamlit, whose traffic is the WebSocket.)
     map $http_upgrade $connection_upgrade {{
         default upgrade;
-        ''      '';
+        ''      close;
     }}
     # Sticky sessions: a browser keeps the routing cookie nginx gave it on its first
     # request, and the same cookie always hashes to the same server while it is up.
