@@ -78,10 +78,10 @@ if start is None:
     st.caption("Choose a time to continue.")
     st.stop()
 # The cancellation policy, before the booking rather than after it.
-free_until = start - bookings.FULL_REFUND_NOTICE
+free_until = bookings.full_refund_until(start)
 who = "you cancel" if client_id == user.id else "the client cancels"
 if free_until <= datetime.now(UTC):
-    hours = int(bookings.FULL_REFUND_NOTICE.total_seconds() // 3600)
+    hours = bookings.FULL_REFUND_HOURS
     st.warning(f"This session starts within {hours} hours: if {who}, nothing is refunded.", icon=":material/info:")
 else:
     until = fmt.local_time(free_until, practitioner.time_zone)

@@ -624,12 +624,20 @@ def refund_owed(
     a practitioner cancelling always refunds in full."""
     if cancelled_for == "practitioner":
         return paid
-    return paid if start - cancelled_at >= FULL_REFUND_NOTICE else Decimal("0.00")
+    return paid if cancelled_at <= full_refund_until(start) else Decimal("0.00")
+
+
+def full_refund_until(start: datetime) -> datetime:
+    """Until when a client cancelling a session starting at `start` gets everything back."""
+    return start - FULL_REFUND_NOTICE
+
+
+FULL_REFUND_HOURS = int(FULL_REFUND_NOTICE.total_seconds() // 3600)
 
 
 def policy_text() -> str:
     """The cancellation policy in words, as clients and staff are shown it."""
-    hours = int(FULL_REFUND_NOTICE.total_seconds() // 3600)
+    hours = FULL_REFUND_HOURS
     return (
         f"Clients who cancel {hours} hours or more ahead get everything back, later nothing; "
         "when a practitioner cancels, the client gets everything back."

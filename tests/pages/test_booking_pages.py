@@ -393,17 +393,14 @@ def test_special_date_hours_with_the_end_first_are_refused(db, page, healer):
     assert count(db, AvailabilitySlot, AvailabilitySlot.practitioner_id == healer.id) == 7
 
 
+def time_off(db, practitioner, starts_at: datetime, ends_at: datetime) -> None:
+    db.add(AvailabilityException(practitioner_id=practitioner.id, starts_at=starts_at, ends_at=ends_at))
+    db.flush()
+
+
 def test_special_hours_on_a_day_off_say_nobody_can_book_them(db, page, healer):
     day = datetime.now(SAST).date() + timedelta(days=1)
-    db.add(
-        AvailabilityException(
-            practitioner_id=healer.id,
-            starts_at=datetime.combine(day, time(0), SAST),
-            ends_at=datetime.combine(day + timedelta(days=1), time(0), SAST),
-            reason="Away",
-        )
-    )
-    db.flush()
+    time_off(db, healer, datetime.combine(day, time(0), SAST), datetime.combine(day + timedelta(days=1), time(0), SAST))
     app = page("pages/availability.py", user=healer.user)
     next(b for b in app.button if b.label == "Add these hours").click()  # tomorrow, 17:00-19:00
     app = app.run()
@@ -413,15 +410,7 @@ def test_special_hours_on_a_day_off_say_nobody_can_book_them(db, page, healer):
 
 def test_special_hours_after_a_morning_off_say_nothing_about_it(db, page, healer):
     day = datetime.now(SAST).date() + timedelta(days=1)
-    db.add(
-        AvailabilityException(
-            practitioner_id=healer.id,
-            starts_at=datetime.combine(day, time(9), SAST),
-            ends_at=datetime.combine(day, time(12), SAST),
-            reason="Clinic",
-        )
-    )
-    db.flush()
+    time_off(db, healer, datetime.combine(day, time(9), SAST), datetime.combine(day, time(12), SAST))
     app = page("pages/availability.py", user=healer.user)
     next(b for b in app.button if b.label == "Add these hours").click()  # tomorrow, 17:00-19:00: bookable
     app = app.run()
