@@ -57,7 +57,7 @@ if found.rows:
                 ),
                 "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
                 "Status": [fmt.label(r.status.value) for r in found.rows],
-                "Payment": [booking_actions.payment_words(r) for r in found.rows],
+                "Payment": [booking_actions.payment_words(r, found.refunds.get(r.id)) for r in found.rows],
                 "Total": [fmt.rand(r.total_amount) for r in found.rows],
             }
         ),

@@ -15,6 +15,7 @@ all split money this one way.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.models import (
     OPERATORS,
+    AuditLog,
     Booking,
     BookingStatus,
     PaymentStatus,
@@ -36,13 +38,15 @@ from avenrae.models import (
     TransactionKind,
     User,
 )
-from avenrae.services import validation
+from avenrae.services import audit, validation
 from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from avenrae.services.pricing import CENT
 
 if TYPE_CHECKING:
     from avenrae.services.bookings import NewBooking
+
+log = logging.getLogger(__name__)
 
 MANUAL = "manual"
 UNCHOSEN = "pending"  # the provider of an open charge until it is paid one way or another
@@ -188,6 +192,43 @@ def owed(session: Session, booking: Booking, found: Balance | None = None) -> De
     found = found or balance(session, booking.id)
     since = found.given_back - booking.refunded_before_cancel
     return max(booking.refund_due - since, Decimal("0.00"))
+
+
+def _given_back_since_cancel() -> ColumnElement[Decimal]:
+    """Over a booking joined to its ledger rows: the refunds made or under way since it
+    was cancelled (what `owed` subtracts from the refund due)."""
+    refunds = PaymentTransaction.kind == TransactionKind.REFUND
+    return (
+        func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
+        - Booking.refunded_before_cancel
+    )
+
+
+@dataclass(frozen=True)
+class RefundProgress:
+    """Where the refund of a cancelled booking stands."""
+
+    owed: Decimal  # still to be paid back (`owed`)
+    on_its_way: Decimal  # asked of the payment provider, not confirmed yet
+
+
+def refund_progress(session: Session, booking_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, RefundProgress]:
+    """For the cancelled bookings among these that have a refund due, in one read: what
+    is still owed and what is on its way. Others are left out."""
+    rows = session.execute(
+        select(
+            Booking.id,
+            Booking.refund_due - _given_back_since_cancel(),
+            _sum(TransactionKind.REFUND, PaymentStatus.PENDING),
+        )
+        .outerjoin(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
+        .where(Booking.id.in_(list(booking_ids)), Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .group_by(Booking.id)
+    ).all()
+    return {
+        booking_id: RefundProgress(max(Decimal(owed), Decimal("0.00")), Decimal(pending))
+        for booking_id, owed, pending in rows
+    }
 
 
 # --- charges -----------------------------------------------------------------------------
@@ -532,6 +573,62 @@ class ProviderRefund:
     ledger_row: uuid.UUID | None  # the row that asked for it, when it was ours
 
 
+OVER_REFUNDED = "payment.over_refunded"
+
+
+def _audit_over_refund(session: Session, booking: Booking, state: ProviderRefund, room: Decimal, note: str) -> None:
+    """Once per provider refund: an audit row staff can find, and a warning in the log."""
+    seen = session.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(
+            AuditLog.action == OVER_REFUNDED,
+            AuditLog.target_id == str(booking.id),
+            AuditLog.after["reference"].astext == state.reference,
+        )
+    )
+    if seen:
+        return
+    over = state.amount - room
+    log.warning("booking %s: provider refund %s went R%s over what was paid", booking.id, state.reference, over)
+    audit.record(
+        session=session,
+        actor_id=None,
+        action=OVER_REFUNDED,
+        target_type="booking",
+        target_id=booking.id,
+        after={"reference": state.reference, "refunded": str(state.amount), "over": str(over)},
+        reason=note,
+    )
+
+
+def _supersede_unsent_refunds(session: Session, booking: Booking, provider: str, listed: list[ProviderRefund]) -> int:
+    """Mark failed the booking's pending refunds through `provider` that its list does not
+    know (queued, never sent); rows being sent right now are left alone."""
+    known_rows = [state.ledger_row for state in listed if state.ledger_row is not None]
+    known_references = [state.reference for state in listed]
+    unsent = session.scalars(
+        select(PaymentTransaction)
+        .where(
+            PaymentTransaction.booking_id == booking.id,
+            PaymentTransaction.kind == TransactionKind.REFUND,
+            PaymentTransaction.provider == provider,
+            PaymentTransaction.status == PaymentStatus.PENDING,
+            PaymentTransaction.id.not_in(known_rows),
+            or_(
+                PaymentTransaction.provider_reference.is_(None),
+                PaymentTransaction.provider_reference.not_in(known_references),
+            ),
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in unsent:
+        row.status = PaymentStatus.FAILED
+        row.failure_reason = "Not sent: a refund made in the payment provider's dashboard came first."
+    session.flush()
+    return len(unsent)
+
+
 def sync_provider_refunds(
     session: Session, booking: Booking, *, provider: str, payment_reference: str, refunds: list[ProviderRefund]
 ) -> int:
@@ -555,21 +652,38 @@ def sync_provider_refunds(
             .execution_options(populate_existing=True)
         )
         if row is None:
-            session.add(
-                PaymentTransaction(
-                    booking_id=booking.id,
-                    user_id=booking.client_id,
-                    kind=TransactionKind.REFUND,
-                    provider=provider,
-                    provider_reference=state.reference,
-                    amount=state.amount,
-                    status=state.status,
-                    idempotency_key=f"{provider}:refund:{state.reference}",
-                    failure_reason="Refunded in the payment provider's dashboard.",
-                    refund_of_id=charge.id if charge else None,
+            # A refund made in the provider's dashboard. Refunds we queued and have not sent
+            # give way to it (the provider would refuse them now); money paid back another
+            # way (by hand) can leave less to refund than the provider knows: the ledger
+            # keeps refunds within what was paid and says what went out beyond it.
+            session.flush()
+            room = balance(session, booking.id).refundable
+            if state.amount > room:
+                changed += _supersede_unsent_refunds(session, booking, provider, refunds)
+                room = balance(session, booking.id).refundable
+            note = "Refunded in the payment provider's dashboard."
+            if state.amount > room:
+                note += (
+                    f" It refunded R{state.amount:,.2f} but only R{room:,.2f} was left to refund: "
+                    f"R{state.amount - room:,.2f} more than was paid has gone back."
                 )
-            )
-            changed += 1
+                _audit_over_refund(session, booking, state, room, note)
+            if room > 0:
+                session.add(
+                    PaymentTransaction(
+                        booking_id=booking.id,
+                        user_id=booking.client_id,
+                        kind=TransactionKind.REFUND,
+                        provider=provider,
+                        provider_reference=state.reference,
+                        amount=min(state.amount, room),
+                        status=state.status,
+                        idempotency_key=f"{provider}:refund:{state.reference}",
+                        failure_reason=note,
+                        refund_of_id=charge.id if charge else None,
+                    )
+                )
+                changed += 1
         elif row.status == PaymentStatus.PENDING and (
             state.status != PaymentStatus.PENDING or row.provider_reference is None
         ):
@@ -588,10 +702,7 @@ def owed_online(session: Session) -> list[uuid.UUID]:
     """Cancelled bookings whose refund is not fully queued or paid yet, that were paid
     online, and where automatic refunds have not been refused too often."""
     refunds = PaymentTransaction.kind == TransactionKind.REFUND
-    since = (
-        func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
-        - Booking.refunded_before_cancel
-    )
+    since = _given_back_since_cancel()
     online_charges = func.count().filter(
         PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.provider != MANUAL
     )
@@ -758,11 +869,7 @@ class OwedRefund:
 def refunds_owed(*, session: Session, role: Role) -> list[OwedRefund]:
     """Cancelled bookings whose refund has not been (fully) paid out yet, in one query."""
     _operators_only(role)
-    refunds = PaymentTransaction.kind == TransactionKind.REFUND
-    since = (
-        func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
-        - Booking.refunded_before_cancel
-    )
+    since = _given_back_since_cancel()
     outstanding = Booking.refund_due - since
     charged = and_(
         PaymentTransaction.kind == TransactionKind.CHARGE, PaymentTransaction.status == PaymentStatus.COMPLETED

@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from avenrae.models import Booking
-from avenrae.services import bookings
+from avenrae.models import Booking, BookingStatus
+from avenrae.services import bookings, ledger
 from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput
 
@@ -40,6 +40,7 @@ class BookingList:
     rows: list[bookings.BookingRow]
     total: Count
     next: Cursor | None  # None: this is the last page
+    refunds: dict[uuid.UUID, ledger.RefundProgress]  # of the cancelled rows with a refund due
 
 
 def booking_list(
@@ -73,4 +74,10 @@ def booking_list(
     ]
     more = len(rows) > page_size
     rows = rows[:page_size]
-    return BookingList(rows, total, Cursor(rows[-1].session_start, rows[-1].id) if more else None)
+    refunding = [r.id for r in rows if r.status == BookingStatus.CANCELLED and r.refund_due]
+    return BookingList(
+        rows,
+        total,
+        Cursor(rows[-1].session_start, rows[-1].id) if more else None,
+        ledger.refund_progress(session, refunding) if refunding else {},
+    )

@@ -31,12 +31,17 @@ def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
     return row.practitioner_time_zone if user.role == Role.PRACTITIONER else fmt.default_zone()
 
 
-def payment_words(row: bookings.BookingRow) -> str:
+def payment_words(row: bookings.BookingRow, refund: ledger.RefundProgress | None = None) -> str:
     """The payment as its reader means it: "Paid" (not "Completed", which reads like the
     session); a booking cancelled before anyone paid was "Not paid" (its open charge closed as
-    expired); one released unpaid by the clock "Expired"."""
+    expired); one released unpaid by the clock "Expired". A paid booking cancelled with a
+    refund due (`refund`) says where the refund stands rather than "Paid"."""
     if row.payment_status == PaymentStatus.EXPIRED and row.status == BookingStatus.CANCELLED and not row.expired_unpaid:
         return "Not paid"
+    if refund is not None and row.payment_status == PaymentStatus.COMPLETED:
+        if refund.owed:
+            return "Refund owed"
+        return "Refund on its way" if refund.on_its_way else "Partly refunded"
     if row.payment_status == PaymentStatus.COMPLETED:
         return "Paid"
     return fmt.label(row.payment_status.value)
@@ -95,6 +100,8 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
         booked = bookings.load(session, row.id, lock=False)
         money = ledger.balance(session, row.id)
         still_owed = ledger.owed(session, booked, money)
+    cancelled_with_refund = row.status == BookingStatus.CANCELLED and bool(row.refund_due)
+    refund = ledger.RefundProgress(still_owed, money.refunds_pending) if cancelled_with_refund else None
     with st.container(border=True):
         ends = fmt.local_time(row.session_end, zone, "%H:%M")
         st.markdown(
@@ -102,7 +109,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             f"{fmt.md(row.client_name)} with {fmt.md(row.practitioner_name)}"
         )
         st.markdown(
-            f"Status: **{fmt.label(row.status.value)}** · payment: **{payment_words(row)}** · "
+            f"Status: **{fmt.label(row.status.value)}** · payment: **{payment_words(row, refund)}** · "
             f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
         )
         if row.status == BookingStatus.PENDING and row.hold_expires_at:

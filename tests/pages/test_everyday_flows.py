@@ -298,6 +298,8 @@ def test_after_staff_pay_out_an_owed_refund_the_client_reads_refunded_not_owed(d
     app = page("pages/bookings.py", user=client)
     app.segmented_control[0].set_value("All").run()
     assert any(m.value == "Refund owed: **R460.00** (staff pay it out)" for m in app.markdown)
+    assert any("payment: **Refund owed**" in m.value for m in app.markdown)  # not "Paid" beside it
+    assert list(app.dataframe[0].value["Payment"]) == ["Refund owed"]
     office = page("pages/payments.py", user=staff)
     assert office.selectbox[0].value == str(booking.id)  # the booking owed comes first ...
     assert next(n for n in office.number_input if n.label == "Amount (R)").value == 460.0  # ... with what it is owed
@@ -320,6 +322,7 @@ def test_after_staff_pay_out_an_owed_refund_the_client_reads_refunded_not_owed(d
     shown = [m.value for m in app.markdown]
     assert "Refunded: **R460.00**" in shown and not any(v.startswith("Refund owed") for v in shown)
     assert any("payment: **Refunded**" in v for v in shown)
+    assert list(app.dataframe[0].value["Payment"]) == ["Refunded"]
 
 
 def test_payments_say_how_money_came_in(db, page, healer, client, staff):

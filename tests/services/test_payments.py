@@ -320,6 +320,57 @@ def test_refunds_made_in_the_stripe_dashboard_arrive_through_charge_refunded(db,
     assert pending.payment_status == PaymentStatus.COMPLETED  # partly refunded is still paid
 
 
+def dashboard_refund_of_everything(db, fake, gateway, booking) -> list[PaymentTransaction]:
+    """All of it refunded in Stripe's dashboard, told twice (as Stripe does): the ledger's refunds."""
+    fake.dashboard_refund(booking.stripe_payment_intent_id, 51750)
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": booking.stripe_payment_intent_id, "metadata": {}}
+    deliver(db, gateway, "charge.refunded", charge)
+    refund = {"id": "re_x", "object": "refund", "payment_intent": booking.stripe_payment_intent_id, "metadata": {}}
+    assert deliver(db, gateway, "refund.updated", refund)[0] == "refunds synced (0 changed)"
+    db.refresh(booking)
+    return [r for r in ledger_rows(db, booking) if r.kind == TransactionKind.REFUND]
+
+
+def test_a_dashboard_refund_takes_the_place_of_a_refund_queued_and_not_sent(db, fake, gateway, staff, client, pending):
+    paid_online(db, fake, gateway, client, pending)  # R517.50 by card
+    queued = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late")
+    refunds = dashboard_refund_of_everything(db, fake, gateway, pending)  # before the queue was sent
+    assert sorted((r.amount, r.status) for r in refunds) == [
+        (Decimal("100.00"), PaymentStatus.FAILED),
+        (Decimal("517.50"), PaymentStatus.COMPLETED),
+    ]
+    assert next(r for r in refunds if r.id == queued.to_send[0]).failure_reason == (
+        "Not sent: a refund made in the payment provider's dashboard came first."
+    )
+    assert payments.send_queued_refunds(gateway=gateway, ids=queued.to_send) == payments.RefundRun()
+    assert pending.payment_status == PaymentStatus.REFUNDED
+    assert db.scalars(select(AuditLog).where(AuditLog.action == ledger.OVER_REFUNDED)).all() == []
+
+
+def test_a_dashboard_refund_beyond_what_is_left_is_recorded_within_it_and_told_to_staff_once(
+    db, fake, gateway, staff, client, pending, monkeypatch
+):
+    paid_online(db, fake, gateway, client, pending)  # R517.50 by card
+    with monkeypatch.context() as card_refunds_off:  # so staff pay R100 back by EFT
+        card_refunds_off.setattr(get_settings(), "stripe_secret_key", None)
+        flows.refund(
+            session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late", method="eft",
+            reference="FNB out 1",
+        )  # fmt: skip
+    refunds = dashboard_refund_of_everything(db, fake, gateway, pending)
+    assert sorted((r.provider, r.amount) for r in refunds) == [
+        (ledger.MANUAL, Decimal("100.00")),
+        ("stripe", Decimal("417.50")),  # never more than was paid
+    ]
+    [dashboard] = [r for r in refunds if r.provider == "stripe"]
+    assert dashboard.failure_reason.endswith(
+        "It refunded R517.50 but only R417.50 was left to refund: R100.00 more than was paid has gone back."
+    )
+    [told] = db.scalars(select(AuditLog).where(AuditLog.action == ledger.OVER_REFUNDED)).all()
+    assert (told.target_id, told.after["over"]) == (str(pending.id), "100.00")
+    assert pending.payment_status == PaymentStatus.REFUNDED
+
+
 # --- manual payments and refunds -----------------------------------------------------------
 
 
@@ -407,6 +458,8 @@ def test_without_stripe_here_a_card_refund_is_owed_and_staff_pay_it_back_by_hand
     assert [r.kind for r in ledger_rows(db, pending)].count(TransactionKind.REFUND) == 0  # nothing stuck pending
     owed = ledger.refunds_owed(session=db, role=staff.role)
     assert [(o.booking_id, o.outstanding) for o in owed] == [(pending.id, Decimal("517.50"))]
+    owing = ledger.RefundProgress(owed=Decimal("517.50"), on_its_way=Decimal("0.00"))
+    assert ledger.refund_progress(db, [pending.id, uuid.uuid4()]) == {pending.id: owing}  # only those with one due
     assert flows.refund_owed_automatically(gateway=gateway) == payments.RefundRun()  # the job leaves it to staff
     with pytest.raises(InvalidInput, match="Card refunds are not set up here: pay the refund by EFT or cash"):
         flows.check_refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
@@ -467,7 +520,10 @@ def test_when_stripe_is_down_the_refund_stays_queued_and_the_job_sends_it(db, fa
     db.refresh(pending)
     assert pending.status == BookingStatus.CANCELLED
     assert ledger.owed(db, pending) == 0  # queued: owed no more, not yet paid out
+    on_its_way = ledger.RefundProgress(owed=Decimal("0.00"), on_its_way=Decimal("517.50"))
+    assert ledger.refund_progress(db, [pending.id]) == {pending.id: on_its_way}
     assert flows.refund_owed_automatically(gateway=gateway) == payments.RefundRun(sent=1)
+    assert ledger.refund_progress(db, [pending.id]) == {pending.id: ledger.RefundProgress(Decimal(0), Decimal(0))}
     db.refresh(pending)
     assert pending.payment_status == PaymentStatus.REFUNDED
     keys = [call.headers["Idempotency-Key"] for call in fake.sent if call.path == "/v1/refunds"]
