@@ -901,6 +901,7 @@ class BookingRow:
     notes: str
     pays_by: str | None
     cancellation_reason: str | None
+    reviewed: bool  # the client has written a review of it
 
     @property
     def expired_unpaid(self) -> bool:
@@ -960,6 +961,7 @@ def _rows_statement() -> tuple[Select, Any, Any]:
                 Booking.notes,
                 Booking.pays_by,
                 Booking.cancellation_reason,
+                select(Review.id).where(Review.booking_id == Booking.id).exists().label("reviewed"),
             )
             .join(Practitioner, Practitioner.id == Booking.practitioner_id)
             .join(client, client.c.id == Booking.client_id)
@@ -1056,6 +1058,11 @@ def allowed_actions(row: BookingRow, actor: Actor, now: datetime | None = None) 
             actions.append("complete")
         if row.session_start <= now:
             actions.append("no_show")
-    if row.status == BookingStatus.COMPLETED and not mine_as_client and now - row.session_end <= NO_SHOW_WINDOW:
+    if (
+        row.status == BookingStatus.COMPLETED
+        and not mine_as_client
+        and now - row.session_end <= NO_SHOW_WINDOW
+        and not row.reviewed  # the client came and said so
+    ):
         actions.append("no_show")
     return actions

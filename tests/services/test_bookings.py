@@ -306,7 +306,11 @@ def test_a_session_the_job_completed_can_still_be_recorded_as_missed_for_two_day
 def test_a_reviewed_session_cannot_be_recorded_as_missed(db, client, practitioner):
     booking = make_booking(db, practitioner=practitioner, client=client, start=at("10:00"),
                            status=BookingStatus.COMPLETED)
+    before = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
+    assert bookings.allowed_actions(before, actor(practitioner.user), now=at("12:00")) == ["no_show"]
     make_review(db, booking)
+    row = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
+    assert row.reviewed and bookings.allowed_actions(row, actor(practitioner.user), now=at("12:00")) == []  # not offered
     with pytest.raises(Conflict, match="has reviewed this session"):
         flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("12:00"))
     db.refresh(booking)
