@@ -871,6 +871,12 @@ def set_weekly_hours(
     return _settle_affected(session, affected, actor, bookings_in_the_way)
 
 
+@dataclass(frozen=True)
+class TimeOffAdded:
+    time_off: availability.TimeOff
+    to_send: list[uuid.UUID]  # refunds of the sessions it cancelled, for `payments.send_queued_refunds`
+
+
 def add_time_off(
     *,
     session: Session,
@@ -883,7 +889,7 @@ def add_time_off(
     end_time: time | None = None,
     bookings_in_the_way: InTheWay = None,
     now: datetime | None = None,
-) -> list[uuid.UUID]:
+) -> TimeOffAdded:
     """Time off; booked sessions it falls on are kept or cancelled (fully refunded) as asked."""
     entry = availability.add_time_off(
         session=session,
@@ -899,7 +905,7 @@ def add_time_off(
     affected = availability.bookings_during(
         session=session, practitioner_id=practitioner_id, starts_at=entry.starts_at, ends_at=entry.ends_at, now=now
     )
-    return _settle_affected(session, affected, actor, bookings_in_the_way)
+    return TimeOffAdded(entry, _settle_affected(session, affected, actor, bookings_in_the_way))
 
 
 # --- reviews -----------------------------------------------------------------------------

@@ -148,16 +148,18 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
     if submitted:
         _save(
             lambda decided: (
-                lambda session: flows.add_time_off(
-                    session=session,
-                    practitioner_id=rules.practitioner_id,
-                    actor=actor,
-                    first_day=first_day,
-                    last_day=first_day if part else last_day,
-                    reason=reason,
-                    start_time=start_time if part else None,
-                    end_time=end_time if part else None,
-                    bookings_in_the_way=decided,
+                lambda session: (
+                    flows.add_time_off(
+                        session=session,
+                        practitioner_id=rules.practitioner_id,
+                        actor=actor,
+                        first_day=first_day,
+                        last_day=first_day if part else last_day,
+                        reason=reason,
+                        start_time=start_time if part else None,
+                        end_time=end_time if part else None,
+                        bookings_in_the_way=decided,
+                    ).to_send
                 )
             ),
             name="time_off",

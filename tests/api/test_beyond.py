@@ -289,13 +289,12 @@ def test_a_practitioner_manages_hours_time_off_and_rules(api, db, practitioner, 
     )
     assert backwards.status_code == 422
     day = (booking_day(10)).isoformat()
-    assert (
-        api.post(
-            "/api/practice/time-off", json={"firstDay": day, "lastDay": day, "reason": "Family"}, headers=headers
-        ).status_code
-        == 201
+    created = api.post(
+        "/api/practice/time-off", json={"firstDay": day, "lastDay": day, "reason": "Family"}, headers=headers
     )
+    assert created.status_code == 201
     [off] = api.get("/api/practice/schedule", headers=headers).json()["timeOff"]
+    assert created.json() == {**off, "message": "Time off added."}  # its id, to remove it by
     assert api.delete(f"/api/practice/time-off/{off['id']}", headers=headers).status_code == 200
     assert api.delete(f"/api/practice/time-off/{off['id']}", headers=headers).status_code == 404
     rules = {"timeZone": "Africa/Johannesburg", "bufferMinutes": 15, "minNoticeMinutes": 120, "bookingHorizonDays": 30}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Literal
 
 from fastapi import APIRouter
@@ -112,13 +112,17 @@ class TimeOffIn(Model):
     bookingsInTheWay: InTheWay = None
 
 
-@router.post("/time-off", status_code=201, response_model=Message)
+class TimeOffCreated(TimeOffOut):
+    message: str
+
+
+@router.post("/time-off", status_code=201, response_model=TimeOffCreated)
 @waits_on_others
-def add_time_off(body: TimeOffIn, caller: LoggedIn) -> Message:
+def add_time_off(body: TimeOffIn, caller: LoggedIn) -> TimeOffCreated:
     """Time off (whole days, or between two times of one day); booked sessions it covers: as for weekly hours."""
     practitioner_id = _practitioner_id(caller)
     with session_scope() as session:
-        to_send = flows.add_time_off(
+        added = flows.add_time_off(
             session=session,
             practitioner_id=practitioner_id,
             actor=caller.actor,
@@ -129,9 +133,17 @@ def add_time_off(body: TimeOffIn, caller: LoggedIn) -> Message:
             end_time=body.endTime,
             bookings_in_the_way=body.bookingsInTheWay,
         )
-    if to_send:
+        entry = added.time_off
+        created = TimeOffCreated(  # in UTC, as the schedule lists it
+            id=entry.id,
+            startsAt=entry.starts_at.astimezone(UTC),
+            endsAt=entry.ends_at.astimezone(UTC),
+            reason=entry.reason,
+            message="Time off added.",
+        )
+    if added.to_send:
         payments.send_queued_refunds()
-    return Message(message="Time off added.")
+    return created
 
 
 @router.delete("/time-off/{time_off_id}", response_model=Message)
