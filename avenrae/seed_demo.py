@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session
 
@@ -24,9 +24,26 @@ from avenrae.services.errors import ServiceError
 APPLICANTS = 12
 
 
-def _document() -> bytes:
+def _document(name: str, specialization: str) -> bytes:
+    """A one-page certificate with the applicant's name, marked as demo data, so staff
+    reviewing an application see what a real one looks like."""
+    page = Image.new("RGB", (842, 595), (250, 246, 236))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((24, 24, 818, 571), outline=(122, 92, 48), width=6)
+    lines = [
+        (70, "Certificate of Training", 44),
+        (170, "This certifies that", 22),
+        (215, name, 38),
+        (290, f"has completed training as a {specialization}", 22),
+        (330, "under a recognised mentor, over four years of practice.", 22),
+        (470, "DEMO DOCUMENT: generated with the demo data, not a real certificate.", 18),
+    ]
+    for top, words, size in lines:
+        font = ImageFont.load_default(size=size)
+        width = draw.textlength(words, font=font)
+        draw.text(((842 - width) / 2, top), words, fill=(60, 44, 20), font=font)
     buffer = io.BytesIO()
-    Image.new("RGB", (600, 420), (236, 230, 214)).save(buffer, "PDF")
+    page.save(buffer, "PDF")
     return buffer.getvalue()
 
 
@@ -99,7 +116,6 @@ def _applications(session: Session, now: datetime) -> None:
         )
         .values(verification_status=VerificationStatus.UNVERIFIED)
     )
-    document = _document()
     for practitioner in pending:
         practitioner.verification_status = VerificationStatus.UNVERIFIED
         session.flush()
@@ -111,7 +127,9 @@ def _applications(session: Session, now: datetime) -> None:
                 legal_name=user.full_name,
                 years_of_practice=7,
                 statement="I have practised in my community for years; my certificate of training is attached.",
-                documents=[verification.Upload("certificate.pdf", document)],
+                documents=[
+                    verification.Upload("certificate.pdf", _document(user.full_name, practitioner.specialization.value))
+                ],
             ),
         )
 

@@ -340,6 +340,8 @@ def test_every_demo_login_finds_something_to_do(seeded):
     applications = scalar(conn, "SELECT count(*) FROM verification_applications WHERE status = 'pending'")
     pending = scalar(conn, "SELECT count(*) FROM practitioners WHERE verification_status = 'pending'")
     assert applications >= 1 and applications == pending  # every 'pending' practitioner has applied
+    # Each with a certificate in their own name, not one blank page shared by all.
+    assert scalar(conn, "SELECT count(DISTINCT md5(content)) FROM verification_documents") == applications
     assert scalar(conn, "SELECT count(*) FROM audit_log WHERE created_at > now()") == 0
 
 
