@@ -43,7 +43,7 @@ def _document(name: str, specialization: str) -> bytes:
         width = draw.textlength(words, font=font)
         draw.text(((842 - width) / 2, top), words, fill=(60, 44, 20), font=font)
     buffer = io.BytesIO()
-    page.save(buffer, "PDF")
+    page.save(buffer, "PDF", resolution=150)  # 14 cm wide: fits the viewer beside the decision
     return buffer.getvalue()
 
 

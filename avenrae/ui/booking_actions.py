@@ -12,7 +12,7 @@ from decimal import Decimal
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.models import MEMBERS, BookingStatus, PaymentStatus, Role
+from avenrae.models import MEMBERS, Booking, BookingStatus, PaymentStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import InvalidInput, ServiceError
@@ -100,6 +100,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
         booked = bookings.load(session, row.id, lock=False)
         money = ledger.balance(session, row.id)
         still_owed = ledger.owed(session, booked, money)
+        cancelled = cancellation_words(row, booked, user, zone)
     cancelled_with_refund = row.status == BookingStatus.CANCELLED and bool(row.refund_due)
     refund = ledger.RefundProgress(still_owed, money.refunds_pending) if cancelled_with_refund else None
     with st.container(border=True):
@@ -118,6 +119,8 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             st.caption(
                 "Released because it was not paid in time. Money that still arrives books it again if the time is free."
             )
+        if cancelled:
+            st.markdown(cancelled)
         if still_owed:
             st.markdown(f"Refund owed: **{fmt.rand(still_owed)}** (staff pay it out)")
         if money.refunds_pending:  # asked of the provider, not yet confirmed by it
@@ -126,6 +129,22 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             st.markdown(f"Refunded: **{fmt.rand(money.refunded)}**")
         if row.notes:
             st.caption("Notes: " + fmt.md(row.notes))
+
+
+def cancellation_words(row: bookings.BookingRow, booked: Booking, user: CurrentUser, zone: str) -> str | None:
+    """Who cancelled a booking, when and why, for everyone who can see it (the clock's own
+    release of an unpaid booking is said apart)."""
+    if row.status != BookingStatus.CANCELLED or row.expired_unpaid or booked.cancelled_at is None:
+        return None
+    by = booked.cancelled_by_id
+    if by is None:
+        who = "Avenrae"
+    elif by == user.id:
+        who = "you"
+    else:
+        who = {row.client_id: "the client", row.practitioner_user_id: "the practitioner"}.get(by, "our staff")
+    words = f"Cancelled by {who} on {fmt.local_time(booked.cancelled_at, zone)}"
+    return words + (f": “{fmt.md(row.cancellation_reason)}”" if row.cancellation_reason else ".")
 
 
 def _done(message: str, *keys: str) -> None:

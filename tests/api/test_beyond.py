@@ -59,6 +59,8 @@ def test_cancel_an_unpaid_booking_after_the_quote(api, db, practitioner, client_
         "message": "Booking cancelled. Nothing was paid, so nothing is refunded.",
     }
     assert db.get(Booking, booking_id).status == BookingStatus.CANCELLED
+    shown = api.get(f"/api/bookings/{booking_id}", headers=headers).json()
+    assert (shown["status"], shown["cancellationReason"]) == ("cancelled", "Plans changed")
     again = api.post(f"/api/bookings/{booking_id}/cancel", json={"reason": "Again"}, headers=headers)
     assert again.status_code == 409
 

@@ -183,6 +183,13 @@ def test_cancelling_names_the_booking_asks_first_and_stays_on_it(db, page, heale
     )
     assert picker(app).value == str(second.id)  # still the one acted on
     assert picker(app).options[picker(app).index].endswith("· Cancelled")  # and it says so
+    db.refresh(second)
+    when = fmt.local_time(second.cancelled_at, fmt.default_zone())
+    assert f"Cancelled by you on {when}: “Travelling that week”" in [m.value for m in app.markdown]
+    office = page("pages/bookings.py", user=make_user(db, role=Role.STAFF))
+    office.segmented_control[0].set_value("All").run()
+    picker(office).set_value(str(second.id)).run()
+    assert f"Cancelled by the client on {when}: “Travelling that week”" in [m.value for m in office.markdown]
     assert app.session_state[booking_actions.SELECTED_KEY] == str(second.id)
     assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
 

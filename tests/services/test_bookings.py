@@ -309,8 +309,9 @@ def test_a_reviewed_session_cannot_be_recorded_as_missed(db, client, practitione
     before = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
     assert bookings.allowed_actions(before, actor(practitioner.user), now=at("12:00")) == ["no_show"]
     make_review(db, booking)
+    # Not offered once the client has reviewed it:
     row = bookings.get_for(session=db, actor=actor(practitioner.user), booking_id=booking.id)
-    assert row.reviewed and bookings.allowed_actions(row, actor(practitioner.user), now=at("12:00")) == []  # not offered
+    assert row.reviewed and bookings.allowed_actions(row, actor(practitioner.user), now=at("12:00")) == []
     with pytest.raises(Conflict, match="has reviewed this session"):
         flows.mark_no_show(session=db, booking_id=booking.id, actor=actor(practitioner.user), now=at("12:00"))
     db.refresh(booking)

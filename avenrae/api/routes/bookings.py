@@ -230,6 +230,7 @@ class BookingOut(Model):
     holdExpiresAt: datetime | None
     paysBy: str | None
     notes: str
+    cancellationReason: str | None = Field(description="Why it was cancelled, as the one who cancelled it said")
     actions: list[str] = Field(description="What the caller may do now: cancel, reschedule, complete, no_show")
 
 
@@ -265,6 +266,7 @@ def booking_out(caller: Caller, row: bookings.BookingRow) -> BookingOut:
         holdExpiresAt=row.hold_expires_at,
         paysBy=row.pays_by,
         notes=row.notes,
+        cancellationReason=row.cancellation_reason,
         actions=bookings.allowed_actions(row, caller.actor),
     )
 
