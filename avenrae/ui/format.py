@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from avenrae.config import get_settings
@@ -20,30 +20,35 @@ def rand(amount: Decimal | float | int) -> str:
     return f"{sign}R{abs(value):,.2f}"
 
 
-# Headline amounts from this size up read compact ("R950 k", "R12.5 m", "R4.18 bn"):
-# three significant figures, the exact amount on hover. Below it the exact amount fits.
-COMPACT_FROM = Decimal(100_000)
-_COMPACT_UNITS = ((Decimal(10) ** 12, "tn"), (Decimal(10) ** 9, "bn"), (Decimal(10) ** 6, "m"), (Decimal(10) ** 3, "k"))
+# Headline amounts: exact below WHOLE_RAND_FROM ("R9,999.99"); whole rand below
+# COMPACT_FROM ("R58,342", as wide as "R4,434.08"); above it three significant figures
+# ("R12.5 m", "R4.18 bn"). The exact amount is on hover, so five figures fit in a row.
+WHOLE_RAND_FROM = Decimal(10_000)
+COMPACT_FROM = Decimal(1_000_000)
+_COMPACT_UNITS = ((Decimal(10) ** 12, "tn"), (Decimal(10) ** 9, "bn"), (Decimal(10) ** 6, "m"))
 
 
 def compact_rand(amount: Decimal | float | int) -> str:
-    """Rand that fits a headline: R4.18 bn, R12.5 m, R950 k; exact (R99,999.99) below R100,000."""
+    """Rand that fits a headline: R4.18 bn, R12.5 m, R950,000; exact (R9,999.99) below R10,000."""
     value = Decimal(str(amount)).quantize(Decimal("0.01"))
-    if abs(value) < COMPACT_FROM:
-        return rand(value)
     sign = "-" if value < 0 else ""
     size = abs(value)
+    if size < WHOLE_RAND_FROM:
+        return rand(value)
+    whole = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if whole < COMPACT_FROM:
+        return f"{sign}R{whole:,}"
     for scale, unit in _COMPACT_UNITS:
-        if size >= scale:
+        if size >= scale or unit == "m":
             scaled = size / scale
-            # three significant figures; 999.5 k rounds up into the next unit
+            # three significant figures; 999.5 m rounds up into the next unit
             decimals = 0 if scaled >= 100 else 1 if scaled >= 10 else 2
             shown = round(scaled, decimals)
             if shown >= 1000 and unit != "tn":
-                bigger = {"k": "m", "m": "bn", "bn": "tn"}[unit]
+                bigger = {"m": "bn", "bn": "tn"}[unit]
                 return f"{sign}R{shown / 1000:.2f} {bigger}"
             return f"{sign}R{shown:,.{decimals}f} {unit}"
-    return rand(value)  # pragma: no cover - COMPACT_FROM is above every unit but k
+    raise AssertionError("unreachable: the last unit takes every amount left")  # pragma: no cover
 
 
 def rand_metric(where, label: str, amount: Decimal | float | int, help: str | None = None) -> None:
