@@ -7,6 +7,7 @@ database refuses bad rows whatever code path writes them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -400,6 +401,19 @@ def booking_reference(booking_id: uuid.UUID | str) -> str:
     """The reference people quote for a booking (on a bank transfer, to staff, in the audit
     log): AVN- and the first eight hex digits of its id."""
     return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
+
+
+_REFERENCE = re.compile(r"(?:avn-?)?([0-9a-f]{8})", re.IGNORECASE)
+
+
+def booking_ids_of_reference(word: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """The range of booking ids a typed reference ("AVN-1A2B3C4D", "avn-1a2b3c4d") stands
+    for, to search along an index on the id; None when the word is not a reference."""
+    found = _REFERENCE.fullmatch(word.strip())
+    if found is None or (not word.strip().lower().startswith("avn") and not any(c.isdigit() for c in found[1])):
+        return None
+    start = found[1].lower()
+    return uuid.UUID(start + "0" * 24), uuid.UUID(start + "f" * 24)
 
 
 class Booking(UuidPk, Timestamps, Base):

@@ -23,7 +23,11 @@ period = left.segmented_control("When", ["Upcoming", "Past", "All"], default="Up
 statuses = middle.multiselect(
     "Status", list(BookingStatus), format_func=lambda s: fmt.label(s.value), placeholder="Any status"
 )
-words = st.text_input("Client or practitioner", placeholder="Part of a name or email") if actor.is_operator else ""
+words = (
+    st.text_input("Client, practitioner or reference", placeholder="Part of a name or email, or AVN-…")
+    if actor.is_operator
+    else ""
+)
 now = datetime.now(UTC)
 filters = bookings.BookingFilter(
     statuses=tuple(statuses),

@@ -39,6 +39,7 @@ from avenrae.models import (
     Role,
     User,
     VerificationStatus,
+    booking_ids_of_reference,
 )
 from avenrae.services import audit, availability, counting, pricing, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
@@ -1004,7 +1005,11 @@ def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practi
         conditions.append(Booking.client_id == filters.client_id)
     for word in filters.text.lower().split()[:4]:
         pattern = validation.contains(word)
-        conditions.append(or_(client.c.search_text.like(pattern), practitioner_user.c.search_text.like(pattern)))
+        either = [client.c.search_text.like(pattern), practitioner_user.c.search_text.like(pattern)]
+        booking_ids = booking_ids_of_reference(word)
+        if booking_ids:
+            either.append(Booking.id.between(*booking_ids))
+        conditions.append(or_(*either))
     return conditions
 
 

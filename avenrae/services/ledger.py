@@ -37,6 +37,7 @@ from avenrae.models import (
     Role,
     TransactionKind,
     User,
+    booking_ids_of_reference,
 )
 from avenrae.services import audit, validation
 from avenrae.services.counting import Count, count
@@ -846,13 +847,15 @@ def ledger_conditions(filters: LedgerFilter, client: Any, practitioner_user: Any
         conditions.append(PaymentTransaction.provider.in_(filters.providers))
     for word in filters.text.lower().split()[:4]:
         pattern = validation.contains(word)
-        conditions.append(
-            or_(
-                client.search_text.like(pattern),
-                practitioner_user.search_text.like(pattern),
-                func.lower(PaymentTransaction.provider_reference).like(pattern),
-            )
-        )
+        either = [
+            client.search_text.like(pattern),
+            practitioner_user.search_text.like(pattern),
+            func.lower(PaymentTransaction.provider_reference).like(pattern),
+        ]
+        booking_ids = booking_ids_of_reference(word)  # every charge and refund of a booking
+        if booking_ids:
+            either.append(PaymentTransaction.booking_id.between(*booking_ids))
+        conditions.append(or_(*either))
     return conditions
 
 

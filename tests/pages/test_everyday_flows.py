@@ -340,6 +340,29 @@ def test_payments_say_how_money_came_in(db, page, healer, client, staff):
     assert sorted(app.dataframe[0].value["Paid via"]) == ["Cash", "—"]
 
 
+def test_staff_find_a_booking_and_all_its_money_by_its_reference(db, page, healer, client, staff):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking, method="eft", provider="manual", provider_reference="FNB 77")
+    flows.cancel(session=db, booking_id=booking.id, actor=bookings.Actor(client.id, Role.CLIENT), reason="Ill")
+    flows.refund(
+        session=db, booking_id=booking.id, actor=bookings.Actor(staff.id, Role.STAFF), amount=Decimal("460.00"),
+        reason="Policy", method="eft", reference="FNB out 9",
+    )  # fmt: skip
+    other = make_booking(db, practitioner=healer, client=client, start=soon(96))
+    make_transaction(db, other, method="cash", provider="manual")
+    reference = payments.eft_reference(booking.id)
+    office = page("pages/payments.py", user=staff)
+    office.text_input(key=next(t.key for t in office.text_input if t.label.startswith("Client, practitioner"))).input(
+        reference.lower()  # as typed from a bank statement
+    ).run()
+    shown = office.dataframe[0].value
+    assert sorted(shown["Kind"]) == ["Charge", "Refund"] and set(shown["Booking"]) == {reference}
+    diary = page("pages/bookings.py", user=staff)
+    diary.segmented_control[0].set_value("All").run()
+    next(t for t in diary.text_input if t.label == "Client, practitioner or reference").input(reference).run()
+    assert picker(diary).value == str(booking.id) and len(diary.dataframe[0].value) == 1
+
+
 def test_a_confirmation_says_with_whom(db, healer, client, staff):
     booking = book(db, client, healer, hours_ahead=72)
     flows.record_manual_payment(
