@@ -722,8 +722,15 @@ def cancel(
         message = "Nothing was paid, so nothing is refunded." if nothing_paid else "No refund is due."
     elif queued:
         message = f"R{owed:,.2f} is being refunded."
-    else:
+    elif actor.is_operator:
         message = f"R{owed:,.2f} is owed back; staff will pay it out and record it on Payments."
+    elif actor.id == booking.client_id:  # no card to put it back on: a person pays it
+        message = (
+            f"R{owed:,.2f} is owed back to you. Our staff will contact you to arrange paying it back "
+            "and tell you when it is paid."
+        )
+    else:
+        message = f"R{owed:,.2f} is owed back to the client; our staff pay it back."
     return CancelOutcome(owed, queued, "Booking cancelled. " + message)
 
 

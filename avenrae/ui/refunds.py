@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from avenrae.ui.payment import reference_for, send_refunds
 
 CHOSEN_KEY = "refund_booking"
 CONFIRM_KEY = "refund_confirm"
+POLICY_REASON = "Refund under the cancellation policy."
 
 
 def owed_list(owed: list[ledger.OwedRefund]) -> None:
@@ -68,9 +70,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
     with st.form(f"refund_{chosen}"):
         amount = st.number_input("Amount (R)", value=float(owed_by_id.get(chosen, refundable)), step=10.0)
-        reason = st.text_input(
-            "Reason (the client sees it)", value="Refund under the cancellation policy." if chosen in owed_by_id else ""
-        )
+        reason = st.text_input("Reason (the client sees it)", value=POLICY_REASON if chosen in owed_by_id else "")
         if payments.online_gateway() is None:
             st.caption("Card refunds are not set up on this server: pay the client back by EFT or cash first, then:")
         else:
@@ -82,21 +82,27 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         reference = columns[1].text_input("Refund reference (EFT or cash only)")
         submitted = st.form_submit_button(f"Refund {reference_for(chosen)}…", type="primary")
     asked = {"booking": chosen, "amount": fmt.money(amount), "reason": reason, "method": method, "reference": reference}
-    if submitted:
+    owed_here = owed_by_id.get(chosen)
+    if submitted and owed_here is not None and asked["amount"] > owed_here and reason.strip() == POLICY_REASON:
+        st.error(  # the policy does not give this much back: the client is told why
+            f"{fmt.rand(asked['amount'])} is more than the {fmt.rand(owed_here)} the cancellation policy owes. "
+            "Say in the reason why the client gets more back."
+        )
+    elif submitted:
         try:  # what the refund would refuse is said now, not after "Yes"
             with session_scope() as session:
                 flows.check_refund(session=session, booking_id=booking_id, actor=actor, **_arguments(asked))
             st.session_state[CONFIRM_KEY] = asked
         except ServiceError as error:
             feedback.show_error(error)
-    _confirm(actor, asked)
+    _confirm(actor, asked, owed_here)
 
 
 def _arguments(asked: dict) -> dict:
     return {key: asked[key] for key in ("amount", "reason", "method", "reference")}
 
 
-def _confirm(actor: bookings.Actor, asked: dict) -> None:
+def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
     """The refund asked for, named with its booking and amount, made only on "Yes"."""
     pending = st.session_state.get(CONFIRM_KEY)
     if not pending:
@@ -106,8 +112,13 @@ def _confirm(actor: bookings.Actor, asked: dict) -> None:
         return
     reference = reference_for(pending["booking"])
     with st.container(border=True):
+        beyond = (
+            f" That is **{fmt.rand(pending['amount'] - owed)} more** than the {fmt.rand(owed)} the cancellation owes."
+            if owed is not None and pending["amount"] > owed
+            else ""
+        )
         st.warning(
-            f"Refund **{fmt.rand(pending['amount'])}** on booking **{reference}**? "
+            f"Refund **{fmt.rand(pending['amount'])}** on booking **{reference}**?{beyond} "
             "The client is told at once, and it cannot be undone."
         )
         yes, no = st.columns(2)

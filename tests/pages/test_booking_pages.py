@@ -249,7 +249,8 @@ def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and str(booking.refund_due) == "460.00"
     assert app.success[0].value.endswith(
-        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
+        "Booking cancelled. R460.00 is owed back to you. Our staff will contact you to arrange paying it back "
+        "and tell you when it is paid."
     )
 
 

@@ -179,7 +179,8 @@ def test_cancelling_names_the_booking_asks_first_and_stays_on_it(db, page, heale
     db.refresh(second)
     assert second.status == BookingStatus.CANCELLED and first.status == BookingStatus.CONFIRMED
     assert app.success[0].value.endswith(
-        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
+        "Booking cancelled. R460.00 is owed back to you. Our staff will contact you to arrange paying it back "
+        "and tell you when it is paid."
     )
     assert picker(app).value == str(second.id)  # still the one acted on
     assert picker(app).options[picker(app).index].endswith("· Cancelled")  # and it says so
@@ -330,6 +331,31 @@ def test_after_staff_pay_out_an_owed_refund_the_client_reads_refunded_not_owed(d
     assert "Refunded: **R460.00**" in shown and not any(v.startswith("Refund owed") for v in shown)
     assert any("payment: **Refunded**" in v for v in shown)
     assert list(app.dataframe[0].value["Payment"]) == ["Refunded"]
+
+
+def test_paying_out_more_than_the_cancellation_owes_needs_its_own_reason_and_says_how_much_more(
+    db, page, healer, client, staff
+):
+    booking = paid(db, healer, client, 96)  # R460.00 by EFT
+    flows.cancel(
+        session=db, booking_id=booking.id, actor=bookings.Actor(staff.id, Role.STAFF), reason="Goodwill",
+        on_behalf_of="client", refund_override=Decimal("150.00"),
+    )  # fmt: skip
+    office = page("pages/payments.py", user=staff)
+    office.number_input(key=next(n.key for n in office.number_input if n.label == "Amount (R)")).set_value(460.0)
+    next(t for t in office.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
+    next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
+    office = office.run()
+    assert office.error[0].value == (
+        "R460.00 is more than the R150.00 the cancellation policy owes. "
+        "Say in the reason why the client gets more back."
+    )
+    assert not [b for b in office.button if b.label.startswith("Yes, refund")]
+    next(t for t in office.text_input if t.label.startswith("Reason")).input("Practitioner no-show last time too")
+    next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
+    office = office.run()
+    assert "That is **R310.00 more** than the R150.00 the cancellation owes." in office.warning[0].value
+    assert ledger.balance(db, booking.id).refunded == 0  # nothing until "Yes"
 
 
 def test_payments_say_how_money_came_in(db, page, healer, client, staff):
@@ -603,7 +629,8 @@ def test_without_card_refunds_here_a_card_refund_is_owed_by_staff_and_says_so(db
     monkeypatch.setattr(payments, "online_gateway", lambda: None)  # this server has no Stripe keys
     app = cancel_and_confirm(page("pages/bookings.py", user=client), booking, "Travelling")
     assert app.success[0].value.endswith(
-        "Booking cancelled. R460.00 is owed back; staff will pay it out and record it on Payments."
+        "Booking cancelled. R460.00 is owed back to you. Our staff will contact you to arrange paying it back "
+        "and tell you when it is paid."
     )
     shown = [m.value for m in app.markdown]
     assert "Refund owed: **R460.00** (staff pay it out)" in shown, shown

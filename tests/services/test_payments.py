@@ -454,7 +454,7 @@ def test_without_stripe_here_a_card_refund_is_owed_and_staff_pay_it_back_by_hand
     paid_online(db, fake, gateway, client, pending)  # paid by card while Stripe was set up
     monkeypatch.setattr(get_settings(), "stripe_secret_key", None)  # ... and now it is not
     outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
-    assert outcome.to_send == [] and "staff will pay it out" in outcome.message
+    assert outcome.to_send == [] and "Our staff will contact you to arrange paying it back" in outcome.message
     assert [r.kind for r in ledger_rows(db, pending)].count(TransactionKind.REFUND) == 0  # nothing stuck pending
     owed = ledger.refunds_owed(session=db, role=staff.role)
     assert [(o.booking_id, o.outstanding) for o in owed] == [(pending.id, Decimal("517.50"))]
@@ -535,7 +535,7 @@ def test_manual_payments_are_refunded_by_staff_with_a_reference(db, staff, clien
         session=db, booking_id=pending.id, actor=staff, method="cash", reference="Receipt 9", amount=Decimal("517.50")
     )
     outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Sick")
-    assert "staff will pay it out" in outcome.message
+    assert "Our staff will contact you to arrange paying it back" in outcome.message
     owed = ledger.refunds_owed(session=db, role=staff.role)
     assert [(o.booking_id, o.outstanding, o.paid_via) for o in owed] == [(pending.id, Decimal("517.50"), "Cash")]
     with pytest.raises(InvalidInput, match="give its reference"):
