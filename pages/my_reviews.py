@@ -34,9 +34,11 @@ else:
             index=None,
             horizontal=True,
             format_func=ui_reviews.stars,
-            key="review_rating",
+            key=feedback.key("review_rating"),
         )
-        comment = st.text_area("Your review", placeholder="How was the session? What helped?", key="review_comment")
+        comment = st.text_area(
+            "Your review", placeholder="How was the session? What helped?", key=feedback.key("review_comment")
+        )
         st.caption(
             "Reviews are read by a moderator before they are published. Please leave out phone numbers, "
             "e-mail addresses and links, and do not describe a session as curing an illness."

@@ -53,8 +53,7 @@ def _save(change: Change, *, name: str, success: str, clear: tuple[str, ...] = (
 
 def _finish(to_send: list[uuid.UUID], success: str, clear: tuple[str, ...]) -> None:
     st.session_state.pop(DECIDE_KEY, None)
-    for key in clear:
-        st.session_state.pop(key, None)
+    feedback.clear(*clear)
     payment.send_refunds(to_send)
     st.session_state[feedback.FLASH_KEY] = success
     st.rerun()
@@ -137,13 +136,13 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
     with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed
         st.subheader("Add time off")
         left, right = st.columns(2)
-        first_day = left.date_input("First day", value=today, key="off_first", format="DD/MM/YYYY")
-        last_day = right.date_input("Last day", value=today, key="off_last", format="DD/MM/YYYY")
-        part = st.checkbox("Only part of a day: the first day, between these times", key="off_part")
+        first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
+        last_day = right.date_input("Last day", value=today, key=feedback.key("off_last"), format="DD/MM/YYYY")
+        part = st.checkbox("Only part of a day: the first day, between these times", key=feedback.key("off_part"))
         left, right = st.columns(2)
-        start_time = left.time_input("From", value=time(9, 0), step=900, key="off_from")
-        end_time = right.time_input("To", value=time(12, 0), step=900, key="off_to")
-        reason = st.text_input("Reason (only you and our staff see it)", key="off_reason")
+        start_time = left.time_input("From", value=time(9, 0), step=900, key=feedback.key("off_from"))
+        end_time = right.time_input("To", value=time(12, 0), step=900, key=feedback.key("off_to"))
+        reason = st.text_input("Reason (only you and our staff see it)", key=feedback.key("off_reason"))
         submitted = st.form_submit_button("Add time off")
     if submitted:
         _save(

@@ -150,9 +150,7 @@ def cancellation_words(row: bookings.BookingRow, booked: Booking, user: CurrentU
 def _done(message: str, *keys: str) -> None:
     """After a change: say what happened, clear the form, keep the booking chosen."""
     st.session_state[feedback.FLASH_KEY] = message
-    st.session_state.pop(CONFIRM_KEY, None)
-    for key in keys:
-        st.session_state.pop(key, None)
+    feedback.clear(CONFIRM_KEY, *keys)
     st.rerun()
 
 
@@ -176,14 +174,14 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     st.caption(bookings.policy_text())
     # No form: ticking "by hand" shows the amount at once, and any change after asking is seen.
     reason_key, by_hand_key, amount_key = (f"cancel_{part}_{row.id}" for part in ("reason", "by_hand", "refund"))
-    reason = st.text_input("Reason (the client and the practitioner both see it)", key=reason_key)
+    reason = st.text_input("Reason (the client and the practitioner both see it)", key=feedback.key(reason_key))
     on_behalf, override = None, None
     if actor.is_operator:
         on_behalf = st.radio(
             "Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label, key=f"cancel_side_{row.id}"
         )
-        if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=by_hand_key):
-            override = st.number_input("Refund (R)", value=float(terms.paid), key=amount_key)
+        if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=feedback.key(by_hand_key)):
+            override = st.number_input("Refund (R)", value=float(terms.paid), key=feedback.key(amount_key))
     asked_for = {
         "action": "cancel",
         "booking": row.id,

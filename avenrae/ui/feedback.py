@@ -40,6 +40,27 @@ def read(query: Callable[[Session], T]) -> T:
         st.stop()
 
 
+ROUNDS_KEY = "_widget_rounds"
+
+
+def key(name: str) -> str:
+    """The key to create a widget with that `clear(name)` can empty. Taking a widget's value
+    out of session state empties it for the script only: the browser keeps showing what was
+    typed, and sends it back with the next submit. A widget under a new key starts empty."""
+    round_ = st.session_state.get(ROUNDS_KEY, {}).get(name, 0)
+    return f"{name}~{round_}" if round_ else name
+
+
+def clear(*names: str) -> None:
+    """Empty the widgets created with `key(name)` (from the next run on), and forget any
+    other value kept under these names (a question waiting for "Yes", say)."""
+    rounds = st.session_state.setdefault(ROUNDS_KEY, {})
+    for name in names:
+        st.session_state.pop(key(name), None)
+        st.session_state.pop(name, None)
+        rounds[name] = rounds.get(name, 0) + 1
+
+
 def attempt(
     change: Callable[[Session], T],
     *,
@@ -50,8 +71,7 @@ def attempt(
 ) -> T | None:
     """Run `change` in one transaction. On a ServiceError show it and change nothing, the
     form keeping what was typed (errors of the kinds in `raises` are left to the caller); on
-    success empty the widgets keyed `clears`, remember `success` for the next run and rerun
-    the page."""
+    success `clear` the keys `clears`, remember `success` for the next run and rerun the page."""
     try:
         with session_scope() as session:
             result = change(session)
@@ -61,8 +81,7 @@ def attempt(
         show_error(error)
         return None
     outbox.flush_soon()  # the change committed: now its e-mails may go
-    for key in clears:
-        st.session_state.pop(key, None)
+    clear(*clears)
     if success:
         st.session_state[FLASH_KEY] = success
     if rerun:

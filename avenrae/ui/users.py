@@ -84,7 +84,9 @@ def choose(rows: list[UserRow]) -> UserRow:
 
 def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
     """Role, active and password controls for one user, with one reason for the audit log."""
-    reason = st.text_input("Reason (kept in the audit log)", key=REASON_KEY, help="Needed to deactivate someone.")
+    reason = st.text_input(
+        "Reason (kept in the audit log)", key=feedback.key(REASON_KEY), help="Needed to deactivate someone."
+    )
     roles_col, active_col, password_col = st.columns(3)
     with roles_col:
         _role_control(admin, chosen, reason)

@@ -85,6 +85,10 @@ def test_a_review_is_moderated_and_moves_the_rating_on_search(browser, app_url, 
     page.get_by_role("button", name="Send review").click()
     page.get_by_text("Thank you! Your review will appear once a moderator has read it.").wait_for(timeout=TIMEOUT)
     page.get_by_text("Waiting for a moderator").first.wait_for(timeout=TIMEOUT)
+    # The form is empty again in the browser, so one more tap cannot send the text for another session.
+    form = page.get_by_test_id("stForm")
+    assert form.get_by_role("textbox", name="Your review").input_value() == ""
+    assert not form.get_by_role("radio", checked=True).count()
     offline.screenshot("my-reviews-after-writing")
 
     staff = type(offline)(browser, app_url)
