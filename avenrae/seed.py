@@ -1086,12 +1086,15 @@ class _Seeder:
                 moderation_reason, moderated_by_id, moderated_at, practitioner_reply, replied_at,
                 created_at, updated_at)
             SELECT pg_temp.seed_uuid(%(seed)s, 'review', b.n), b.id, b.client_user_id, b.practitioner_id,
-                   b.review, (%(comments)s::text[])[b.comment_idx],
+                   b.review,
+                   CASE WHEN b.review_status >= 2 THEN (%(refused)s::text[])[b.reason_idx]
+                        ELSE (%(comments)s::text[])[b.comment_idx] END,
                    (ARRAY['published', 'pending', 'rejected', 'hidden']::review_status[])[b.review_status + 1],
                    CASE WHEN b.review_status >= 2 THEN (%(reasons)s::text[])[b.reason_idx] END,
                    CASE WHEN b.review_status <> 1 THEN %(staff_id)s::uuid END,
                    CASE WHEN b.review_status <> 1 THEN b.reviewed + interval '2 hours' END,
-                   CASE WHEN b.review_status = 0 AND b.reply = 1 THEN %(reply)s END,
+                   CASE WHEN b.review_status = 0 AND b.reply = 1
+                        THEN CASE WHEN b.review >= 4 THEN %(thanks)s ELSE %(sorry)s END END,
                    CASE WHEN b.review_status = 0 AND b.reply = 1 THEN b.reviewed + interval '1 day' END,
                    b.reviewed,
                    b.reviewed + CASE WHEN b.review_status <> 1 THEN interval '2 hours' ELSE interval '0' END
@@ -1102,7 +1105,9 @@ class _Seeder:
                 **params,
                 "comments": [c for r in (1, 2, 3, 4, 5) for c in seed_text.REVIEW_COMMENTS[r]],
                 "reasons": list(seed_text.MODERATION_REASONS),
-                "reply": "Thank you for the kind words. Go well.",
+                "refused": list(seed_text.REFUSED_COMMENTS),  # each breaking the rule its reason names
+                "thanks": "Thank you for the kind words. Go well.",
+                "sorry": "Thank you for telling me. I am sorry it fell short; I will do better.",
             },
         )
         # practitioners.rating and review_count follow from the database's rule on reviews.

@@ -99,6 +99,37 @@ def _reviewable(session: Session, client: User, now: datetime) -> None:
             session.flush()
 
 
+FLAGGED_REVIEW = (
+    "She helped me so much. She cured my sugar diabetes in one session! "
+    "Call her on 082 555 0142 and tell her I sent you."
+)
+
+
+def _flagged_review(session: Session, client: User, now: datetime) -> None:
+    """A review waiting for moderation that the checks flag (a phone number, a claimed cure),
+    written by another client about their latest session, so staff can practise on it."""
+    latest = session.scalar(
+        select(Booking)
+        .where(Booking.client_id != client.id, reviews.open_for_review(now))
+        .order_by(Booking.session_end.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return
+    review = session.scalar(select(Review).where(Review.booking_id == latest.id))
+    if review is not None:
+        session.delete(review)
+        session.flush()
+    reviews.write(
+        session=session,
+        actor=bookings.Actor(latest.client_id, Role.CLIENT),
+        booking_id=latest.id,
+        rating=5,
+        comment=FLAGGED_REVIEW,
+        now=now,
+    )
+
+
 def _applications(session: Session, now: datetime) -> None:
     """A few practitioners waiting for verification, with a document each; the seed's other
     'pending' ones (who never applied) become unverified, so the statuses agree."""
@@ -181,6 +212,7 @@ def run(url: str, *, now: datetime | None = None) -> None:
             )
             assert practitioner is not None
             _reviewable(session, client, now)
+            _flagged_review(session, client, now)
             _applications(session, now)
             _money_to_handle(session, client, practitioner, now)
     finally:

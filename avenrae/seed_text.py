@@ -291,6 +291,13 @@ MODERATION_REASONS = (
     "Language that breaks our review guidelines.",
 )
 
+# What a rejected or taken-down review said, in the order of MODERATION_REASONS.
+REFUSED_COMMENTS = (
+    "Very helpful. Phone her directly on 071 555 0199 and skip the booking fee.",
+    "Her muti cured my high blood pressure for good, no more pills!",
+    "Useless. A complete waste of my money and time, total rubbish person.",
+)
+
 CANCELLATION_REASONS = {
     "client": ("Something came up at work.", "Feeling unwell.", "Travel plans changed."),
     "practitioner": ("Family emergency.", "Double-booked outside the platform.", "Unwell."),

@@ -37,7 +37,8 @@ except ValueError:
         bookable_only=True,
     )
     if chosen is None:
-        st.page_link("pages/search.py", label="Or find one near you on the map", icon=":material/travel_explore:")
+        nearby = "near you" if user.role == Role.CLIENT else "near the client"
+        st.page_link("pages/search.py", label=f"Or find one {nearby} on the map", icon=":material/travel_explore:")
         st.stop()
     practitioner_id = chosen.practitioner_id
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from avenrae import db as app_db
-from avenrae import seed
+from avenrae import seed, seed_text
 from avenrae.config import libpq_url
 from avenrae.services import accounts
 
@@ -340,6 +340,18 @@ def test_every_demo_login_finds_something_to_do(seeded):
     applications = scalar(conn, "SELECT count(*) FROM verification_applications WHERE status = 'pending'")
     pending = scalar(conn, "SELECT count(*) FROM practitioners WHERE verification_status = 'pending'")
     assert applications >= 1 and applications == pending  # every 'pending' practitioner has applied
+    # What staff read agrees with itself: a refused review breaks the rule its reason names,
+    # and nobody thanks a 2-star review for its kind words.
+    mismatched = """
+        SELECT count(*) FROM reviews
+        WHERE (status IN ('rejected', 'hidden')
+               AND array_position(%s::text[], comment) IS DISTINCT FROM array_position(%s::text[], moderation_reason))
+           OR (rating < 4 AND practitioner_reply LIKE '%%kind words%%')
+    """
+    refused = list(seed_text.REFUSED_COMMENTS), list(seed_text.MODERATION_REASONS)
+    assert scalar(conn, mismatched, *refused) == 0
+    flagged = "SELECT count(*) FROM reviews WHERE status = 'pending' AND cardinality(flags) > 0"
+    assert scalar(conn, flagged) >= 1  # staff can practise publishing or rejecting what the checks flagged
     # Each with a certificate in their own name, not one blank page shared by all.
     assert scalar(conn, "SELECT count(DISTINCT md5(content)) FROM verification_documents") == applications
     assert scalar(conn, "SELECT count(*) FROM audit_log WHERE created_at > now()") == 0

@@ -93,7 +93,11 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
         st.markdown(f"**{title}**")
         left, middle, right = st.columns(3)
         method = left.selectbox("Method", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__)
-        reference = middle.text_input("Reference or receipt number", placeholder=reference_for(row.id))
+        reference = middle.text_input(
+            "Reference or receipt number",
+            placeholder="As on the bank statement or receipt",
+            help=f"The client was asked to pay with the reference {reference_for(row.id)}.",
+        )
         amount = right.number_input("Amount received (R)", value=float(row.total_amount), step=10.0)
         if st.form_submit_button("Record payment"):
             said = feedback.attempt(
