@@ -24,7 +24,10 @@ st.subheader("Review a session")
 if not open_sessions:
     st.caption("Nothing to review: sessions can be reviewed for 90 days once they have taken place.")
 else:
-    choices = {f"{s.practitioner_name} · {fmt.local_time(s.session_start)}": s for s in open_sessions}
+    choices = {
+        f"{s.practitioner_name} · {fmt.local_time(s.session_start)}" + (" · write it again" if s.rejected else ""): s
+        for s in open_sessions
+    }
     # Not cleared on submit: a refused review keeps what was written.
     with st.form("write_review"):
         chosen = st.selectbox("Session", list(choices))
@@ -64,6 +67,7 @@ else:
 st.subheader("Reviews you wrote")
 if not written:
     st.caption("You have not written any reviews yet.")
+rewritable = {s.booking_id for s in open_sessions if s.rejected}
 STATUS_WORDS = {
     ReviewStatus.PENDING: ":material/hourglass_empty: Waiting for a moderator",
     ReviewStatus.PUBLISHED: ":material/check_circle: Published",
@@ -76,3 +80,5 @@ for review in written:
         ui_reviews.card(review, show_practitioner=True, show_client=False)
         if review.moderation_reason and review.status in (ReviewStatus.REJECTED, ReviewStatus.HIDDEN):
             st.caption(f"Moderator's reason: {fmt.md(review.moderation_reason)}")
+        if review.status == ReviewStatus.REJECTED and review.booking_id in rewritable:
+            st.caption("You can write it again above, leaving out what the moderator named.")

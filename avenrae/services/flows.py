@@ -971,7 +971,8 @@ def moderate_review(
                 review.client_id,
                 "review_rejected",
                 "Your review was not published",
-                f"Our moderators did not publish your review: {review.moderation_reason}",
+                f"Our moderators did not publish your review: {review.moderation_reason} "
+                "You can write it again on My reviews.",
                 data,
             )
         ],

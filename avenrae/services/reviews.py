@@ -117,6 +117,7 @@ class Reviewable:
     practitioner_name: str
     session_start: datetime
     review_by: datetime
+    rejected: bool = False  # reviewed, but moderators did not publish it: it can be written again
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def open_for_review(now: datetime) -> ColumnElement[bool]:
 
 
 def reviewable(*, session: Session, actor: Actor, now: datetime | None = None) -> list[Reviewable]:
-    """The client's sessions open for review that have no review yet, newest first."""
+    """The client's sessions open for review that have no review yet, or one moderators
+    did not publish (to write again), newest first."""
     if actor.role != Role.CLIENT:
         return []
     now = now or datetime.now(UTC)
@@ -203,14 +205,19 @@ def reviewable(*, session: Session, actor: Actor, now: datetime | None = None) -
             (_practitioner_user.first_name + " " + _practitioner_user.last_name),
             Booking.session_start,
             Booking.session_end,
+            Review.id.is_not(None),
         )
         .join(Practitioner, Practitioner.id == Booking.practitioner_id)
         .join(_practitioner_user, _practitioner_user.id == Practitioner.user_id)
         .outerjoin(Review, Review.booking_id == Booking.id)
-        .where(Booking.client_id == actor.id, open_for_review(now), Review.id.is_(None))
+        .where(
+            Booking.client_id == actor.id,
+            open_for_review(now),
+            or_(Review.id.is_(None), Review.status == ReviewStatus.REJECTED),
+        )
         .order_by(Booking.session_start.desc())
     ).all()
-    return [Reviewable(b, name, start, end + REVIEW_WINDOW) for b, name, start, end in rows]
+    return [Reviewable(b, name, start, end + REVIEW_WINDOW, again) for b, name, start, end, again in rows]
 
 
 def _rating(value: object) -> int:
@@ -229,7 +236,9 @@ def write(
     comment: str,
     now: datetime | None = None,
 ) -> Review:
-    """A client reviews one of their completed sessions, once, within 90 days of it."""
+    """A client reviews one of their completed sessions, once, within 90 days of it; a
+    review moderators did not publish (rejected) can be written again, and waits for them
+    once more. One taken down after publishing cannot."""
     now = now or datetime.now(UTC)
     problems: dict[str, str] = {}
     try:
@@ -249,8 +258,15 @@ def write(
         if booking.status != BookingStatus.COMPLETED:
             raise Conflict("You can review a session once it has taken place and been marked completed.")
         raise Conflict("Reviews are open for 90 days after a session; this one is older.")
-    if session.scalar(select(Review.id).where(Review.booking_id == booking_id)) is not None:
+    earlier = session.scalar(select(Review).where(Review.booking_id == booking_id).with_for_update())
+    if earlier is not None and earlier.status != ReviewStatus.REJECTED:
         raise Conflict("You have already reviewed this session.")
+    if earlier is not None:  # written again after a rejection: back in the moderators' queue
+        earlier.rating, earlier.comment, earlier.flags = rating, comment, flags_for(comment)
+        earlier.status = ReviewStatus.PENDING
+        earlier.moderation_reason = earlier.moderated_by_id = earlier.moderated_at = None
+        session.flush()
+        return earlier
     review = Review(
         booking_id=booking.id,
         client_id=actor.id,

@@ -56,6 +56,25 @@ def test_a_client_writes_a_review_and_sees_it_waiting(db, page, completed):
     assert "<b>Kind</b> and calm; she listened." in [t.value for t in app.text]  # shown as typed, as text
 
 
+def test_a_client_writes_a_rejected_review_again(db, page, completed):
+    make_review(
+        db, completed, rating=5, comment="Call me on 082 555 0101", status=ReviewStatus.REJECTED,
+        moderation_reason="Contains personal contact details.",
+    )  # fmt: skip
+    app = page("pages/my_reviews.py", user=completed.client)
+    assert app.selectbox[0].value.endswith("· write it again")
+    assert "You can write it again above, leaving out what the moderator named." in [c.value for c in app.caption]
+    app.radio[0].set_value(4)
+    app.text_area[0].input("Kind and calm; she listened.")
+    app.button[0].click()
+    app = app.run()
+    assert app.success[0].value.startswith("Thank you! Your review will appear")
+    review = db.scalar(select(Review))
+    assert (review.comment, review.status) == ("Kind and calm; she listened.", "pending")
+    assert review.moderation_reason is None
+    assert app.caption[0].value.startswith("Nothing to review")  # offered once, not again while it waits
+
+
 @pytest.mark.parametrize(
     ("rating", "comment", "message"),
     [(None, "Lovely", "Choose a rating from 1 to 5 stars."), (5, "", "Write a few words about the session.")],

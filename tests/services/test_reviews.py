@@ -212,8 +212,36 @@ def test_rejecting_needs_a_reason_and_tells_the_client_why(db, done, staff):
     assert db.get(Review, review.id).status == ReviewStatus.PENDING
     flows.moderate_review(session=db, actor=staff, review_id=review.id, action="reject", reason="Says nothing about it")
     message = db.scalar(select(Notification.message).where(Notification.type == "review_rejected"))
-    assert "Says nothing about it" in message
+    assert "Says nothing about it" in message and message.endswith("You can write it again on My reviews.")
     assert db.get(Review, review.id).moderation_reason == "Says nothing about it"
+
+
+def test_a_rejected_review_can_be_written_again_and_waits_for_moderation_once_more(db, done, staff):
+    client = client_of(db, done)
+    review = reviews.write(session=db, actor=client, booking_id=done.id, rating=5, comment="Call 082 555 0101!")
+    assert review.flags
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="reject", reason="Phone number")
+    [again] = reviews.reviewable(session=db, actor=client)
+    assert (again.booking_id, again.rejected) == (done.id, True)
+    rewritten = reviews.write(session=db, actor=client, booking_id=done.id, rating=4, comment="Calm and kind.")
+    assert rewritten.id == review.id and count(db, Review) == 1
+    assert (rewritten.status, rewritten.rating, rewritten.comment, rewritten.flags) == (
+        ReviewStatus.PENDING, 4, "Calm and kind.", [],
+    )  # fmt: skip
+    assert (rewritten.moderation_reason, rewritten.moderated_by_id, rewritten.moderated_at) == (None, None, None)
+    assert reviews.reviewable(session=db, actor=client) == []  # waiting again: not offered twice
+    with pytest.raises(Conflict, match="already reviewed"):
+        reviews.write(session=db, actor=client, booking_id=done.id, rating=1, comment="Changed my mind.")
+
+
+def test_a_review_taken_down_after_publishing_cannot_be_written_again(db, done, staff):
+    client = client_of(db, done)
+    review = reviews.write(session=db, actor=client, booking_id=done.id, rating=5, comment="Lovely.")
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="publish")
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="hide", reason="Asked by client")
+    assert reviews.reviewable(session=db, actor=client) == []
+    with pytest.raises(Conflict, match="already reviewed"):
+        reviews.write(session=db, actor=client, booking_id=done.id, rating=1, comment="Again.")
 
 
 def test_hiding_a_published_review_takes_it_out_of_the_rating(db, staff):

@@ -144,7 +144,8 @@ def _review_out(view: reviews.ReviewView) -> MyReviewOut:
 
 @router.post("/reviews", status_code=201, response_model=MyReviewOut, tags=["reviews"])
 def write_review(body: ReviewIn, caller: LoggedIn) -> MyReviewOut:
-    """Review one of one's completed sessions (once, within 90 days); published after moderation."""
+    """Review one of one's completed sessions (once, within 90 days; a rejected review can be written
+    again, the same review); published after moderation."""
     with session_scope() as session:
         review = reviews.write(
             session=session, actor=caller.actor, booking_id=body.bookingId, rating=body.rating, comment=body.comment
