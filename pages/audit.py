@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from avenrae.services import audit, counting, spreadsheet
+from avenrae.services import audit, counting
 from avenrae.ui import feedback, widgets
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
@@ -69,21 +69,9 @@ st.dataframe(
 )
 
 
-@st.fragment
-def export() -> None:
-    if st.button("Prepare CSV of every matching entry"):
-        data, rows = feedback.read(
-            lambda session: audit.export_csv(session=session, actor_role=user.role, filters=filters)
-        )
-        st.download_button(
-            f"Download CSV ({fmt.count(rows, 'row')})",
-            spreadsheet.csv_file(data),
-            file_name=f"avenrae-audit-{fmt.today()}.csv",
-            mime="text/csv",
-            type="primary",
-        )
-        if rows >= audit.EXPORT_LIMIT:
-            st.warning(f"Only the newest {audit.EXPORT_LIMIT:,} entries are in the file; narrow the filters.")
-
-
-export()
+widgets.csv_export(
+    lambda session: audit.export_csv(session=session, actor_role=user.role, filters=filters),
+    name="audit",
+    noun="entry",
+    limit=audit.EXPORT_LIMIT,
+)

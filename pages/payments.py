@@ -30,13 +30,14 @@ if period is None:
     st.stop()
 
 start, end = fmt.day_bounds(*period)
+filters = ledger.LedgerFilter(start=start, end=end, kinds=tuple(kinds), statuses=tuple(statuses), text=words)
 after, page_number = widgets.keyset_page(key="payments_pages", scope=(period, tuple(kinds), tuple(statuses), words))
 try:
     with session_scope() as session:
         found = ledger.staff_list(
             session=session,
             role=user.role,
-            filters=ledger.LedgerFilter(start=start, end=end, kinds=tuple(kinds), statuses=tuple(statuses), text=words),
+            filters=filters,
             after=after,
             days=period,
         )
@@ -86,6 +87,12 @@ if found.rows:
     )
     if page_number > 1 or found.next is not None:
         widgets.keyset_buttons(key="payments_pages", following=found.next)
+    widgets.csv_export(
+        lambda session: ledger.export_csv(session=session, role=user.role, filters=filters),
+        name="payments",
+        noun="payment",
+        limit=ledger.EXPORT_LIMIT,
+    )
 else:
     st.info("No payments match.")
 

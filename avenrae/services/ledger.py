@@ -15,11 +15,13 @@ all split money this one way.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +40,9 @@ from avenrae.models import (
     TransactionKind,
     User,
     booking_ids_of_reference,
+    booking_reference,
 )
-from avenrae.services import audit, validation
+from avenrae.services import audit, spreadsheet, validation
 from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput, PermissionDenied
 from avenrae.services.pricing import CENT
@@ -977,6 +980,58 @@ class StaffList:
     next: tuple[datetime, uuid.UUID] | None
 
 
+def _with_names(query: Select, client: Any, practitioner_user: Any) -> Select:
+    """Ledger rows joined to their booking's client and practitioner (as those aliases)."""
+    return (
+        query.join(Booking, Booking.id == PaymentTransaction.booking_id)
+        .join(client, client.id == Booking.client_id)
+        .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+        .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
+    )
+
+
+EXPORT_LIMIT = 50_000
+CSV_COLUMNS = (
+    "when_utc", "booking", "kind", "status", "paid_via", "amount", "currency", "reference", "client", "practitioner",
+    "note",
+)  # fmt: skip
+
+
+def export_csv(*, session: Session, role: Role, filters: LedgerFilter = NO_FILTER) -> tuple[str, int]:
+    """The matching ledger rows (the newest EXPORT_LIMIT), newest first, as CSV for a
+    spreadsheet: amounts as plain numbers, every text cell made inert; and the row count."""
+    _operators_only(role)
+    client, practitioner_user = aliased(User), aliased(User)
+    found = session.execute(
+        _with_names(select(PaymentTransaction, client, practitioner_user), client, practitioner_user)
+        .where(*ledger_conditions(filters, client, practitioner_user))
+        .order_by(PaymentTransaction.created_at.desc(), PaymentTransaction.id.desc())
+        .limit(EXPORT_LIMIT)
+    ).all()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for transaction, payer, practitioner in found:
+        row = LedgerRow.of(transaction, payer, practitioner)
+        writer.writerow(
+            spreadsheet.cell(value)
+            for value in (
+                row.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+                booking_reference(row.booking_id),
+                row.kind.value,
+                row.status.value,
+                row.paid_via,
+                f"{row.amount:.2f}",
+                transaction.currency,
+                row.provider_reference or "",
+                row.client_name,
+                row.practitioner_name,
+                row.note or "",
+            )
+        )
+    return buffer.getvalue(), len(found)
+
+
 def staff_list(
     *,
     session: Session,
@@ -998,12 +1053,7 @@ def staff_list(
     words = filters.text.split()
 
     def with_names(query: Select) -> Select:
-        return (
-            query.join(Booking, Booking.id == PaymentTransaction.booking_id)
-            .join(client, client.id == Booking.client_id)
-            .join(Practitioner, Practitioner.id == Booking.practitioner_id)
-            .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
-        )
+        return _with_names(query, client, practitioner_user)
 
     # Without words no join narrows the rows: count the ledger alone.
     counted = (with_names(select(PaymentTransaction.id)) if words else select(PaymentTransaction.id)).where(*conditions)

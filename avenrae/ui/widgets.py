@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import streamlit as st
+from sqlalchemy.orm import Session
 
+from avenrae.services import spreadsheet
+from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
 
@@ -72,3 +76,20 @@ def keyset_buttons(*, key: str, following: Any) -> None:
         args=(following,),
         width="stretch",
     )
+
+
+@st.fragment
+def csv_export(prepare: Callable[[Session], tuple[str, int]], *, name: str, noun: str, limit: int) -> None:
+    """A button that reads every matching row (at most `limit`) only when asked, then a
+    download of the file (UTF-8 with a byte-order mark, cells made inert by the service)."""
+    if st.button(f"Prepare CSV of every matching {noun}"):
+        data, rows = feedback.read(prepare)
+        st.download_button(
+            f"Download CSV ({fmt.count(rows, 'row')})",
+            spreadsheet.csv_file(data),
+            file_name=f"avenrae-{name}-{fmt.today()}.csv",
+            mime="text/csv",
+            type="primary",
+        )
+        if rows >= limit:
+            st.warning(f"Only the newest {limit:,} are in the file; narrow the filters.")

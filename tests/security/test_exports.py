@@ -14,8 +14,9 @@ import pytest
 import streamlit as st
 
 from avenrae.config import REPO_ROOT
-from avenrae.models import BookingStatus, Role
-from avenrae.services import analytics, audit, spreadsheet
+from avenrae.models import BookingStatus, Role, booking_reference
+from avenrae.services import analytics, audit, ledger, spreadsheet
+from avenrae.services.errors import PermissionDenied
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
 
 HOSTILE = '=HYPERLINK("http://evil","x")'
@@ -87,3 +88,26 @@ def test_an_actor_named_like_a_formula_is_inert_in_the_audit_csv(db):
     data, _ = audit.export_csv(session=db, actor_role=admin.role)
     rows = list(csv.DictReader(io.StringIO(data)))
     assert rows[0]["actor"].startswith("'=HYPERLINK")
+
+
+def test_the_payments_csv_staff_download_has_every_matching_row_inert_and_amounts_as_numbers(db, page, downloads):
+    staff = make_user(db, role=Role.STAFF)
+    evil = make_practitioner(db, first_name=HOSTILE, last_name="Zulu")
+    booking = make_booking(db, practitioner=evil)
+    make_transaction(db, booking, method="eft", provider="manual", provider_reference="-FNB 12")
+    other = make_booking(db, practitioner=make_practitioner(db, first_name="Ann"))
+    make_transaction(db, other, method="cash", provider="manual")
+
+    app = page("pages/payments.py", user=staff)
+    next(t for t in app.text_input if t.label.startswith("Client, practitioner")).input("zulu").run()
+    next(b for b in app.button if b.label == "Prepare CSV of every matching payment").click()
+    app = app.run()
+    assert not app.exception, app.exception
+    [data] = [v for label, v in downloads.items() if label.startswith("Download CSV (1 row)")]
+    [row] = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))  # only what the filters match
+    assert (row["booking"], row["kind"], row["paid_via"], row["amount"], row["currency"]) == (
+        booking_reference(booking.id), "charge", "EFT", "460.00", "ZAR",
+    )  # fmt: skip
+    assert row["practitioner"] == f"'{HOSTILE} Zulu" and row["reference"] == "'-FNB 12"
+    with pytest.raises(PermissionDenied):
+        ledger.export_csv(session=db, role=Role.CLIENT)
