@@ -24,7 +24,7 @@ else:
 cols = st.columns(5)
 cols[0].metric("Active practitioners", fmt.count(figures.practitioners))
 cols[1].metric("Bookings, all time", fmt.count(figures.bookings))
-fmt.rand_metric(cols[2], f"Charged in {month}", figures.month.charged)
+fmt.rand_metric(cols[2], "Charged this month", figures.month.charged)
 fmt.rand_metric(cols[3], "Platform fees", figures.month.platform_fees, help="Fee share of charges, less refunds")
 fmt.rand_metric(cols[4], "Refunded", figures.month.refunded)
 

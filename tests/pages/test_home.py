@@ -54,7 +54,7 @@ def test_home_shows_live_figures(db, page, staff):
     assert app.title[0].value == "Avenrae operations"
     assert metric(app, "Active practitioners") == "2"
     assert metric(app, "Bookings, all time") == "2"
-    assert metric(app, "Charged in") == "R920.00"
+    assert metric(app, "Charged this month") == "R920.00"
     assert metric(app, "Platform fees") == "R60.00"
     assert metric(app, "Refunded") == "R460.00"
     assert any("Where practitioners are" in h.value for h in app.subheader)
@@ -93,7 +93,7 @@ def test_a_huge_amount_shows_whole_in_compact_form_with_the_exact_value_on_hover
     app = page("pages/home.py", user=staff)
 
     assert not app.exception
-    charged = next(m for m in app.metric if m.label.startswith("Charged in"))
+    charged = next(m for m in app.metric if m.label == "Charged this month")
     assert charged.value == "R4.18 bn"
     assert "R4,183,380,123.45" in charged.help
 
