@@ -246,6 +246,15 @@ def eft_deadline(*, session_start: datetime, now: datetime) -> datetime | None:
     return deadline if deadline >= now + timedelta(minutes=settings.booking_hold_minutes) else None
 
 
+SLOW_TRANSFER = "An ordinary transfer between banks can take a day to arrive, so use an instant EFT."
+
+
+def transfer_may_be_late(deadline: datetime, now: datetime) -> bool:
+    """The deadline for a bank transfer is nearer than an ordinary one takes to clear (the
+    session is soon, so `eft_deadline` fell before AVENRAE_EFT_HOLD_HOURS from now)."""
+    return deadline - now < timedelta(hours=get_settings().eft_hold_hours) - timedelta(minutes=1)
+
+
 def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> datetime:
     """How long a new unpaid booking holds its time: a card payment takes minutes
     (AVENRAE_BOOKING_HOLD_MINUTES), a bank transfer a day (`eft_deadline`)."""

@@ -136,9 +136,14 @@ def eft_instructions(booking: Booking | bookings.NewBooking) -> str:
         if booking.hold_expires_at
         else ""
     )
+    now = booking.now if isinstance(booking, bookings.NewBooking) else datetime.now(UTC)
+    hurry = booking.hold_expires_at and bookings.transfer_may_be_late(booking.hold_expires_at, now)
     return (
         f"Pay R{booking.total_amount:,.2f} by EFT with the reference {payments.eft_reference(booking.id)} "
-        f"({account})" + (f" by {deadline}" if deadline else "") + "; the booking is confirmed when it arrives."
+        f"({account})"
+        + (f" by {deadline}" if deadline else "")
+        + "; the booking is confirmed when it arrives."
+        + (f" {bookings.SLOW_TRANSFER}" if hurry else "")
     )
 
 

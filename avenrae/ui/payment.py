@@ -4,6 +4,7 @@ details, reference, deadline); staff record cash, EFT or card-machine payments, 
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import segno
@@ -43,9 +44,11 @@ def _eft(row: bookings.BookingRow, actor: bookings.Actor) -> None:
         instructions = flows.eft_instructions(booking)
     details = payments.bank_details()
     deadline = fmt.local_time(row.hold_expires_at, fmt.default_zone()) if row.hold_expires_at else "the hold ends"
+    hurry = row.hold_expires_at and bookings.transfer_may_be_late(row.hold_expires_at, datetime.now(UTC))
     st.info(
         f"Pay **{fmt.rand(row.total_amount)}** by EFT with the reference **{reference_for(row.id)}** by "
         f"**{deadline}**; our staff confirm the booking as soon as it arrives."
+        + (f" {bookings.SLOW_TRANSFER}" if hurry else "")
         if details
         else instructions
     )

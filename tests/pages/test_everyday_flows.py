@@ -104,11 +104,18 @@ def test_a_client_booking_without_stripe_is_told_the_account_reference_and_deadl
     ).one()
     assert payments.eft_reference(booking.id) in told and "62000000001" in told
     assert bookings.local_time(deadline, fmt.default_zone()) in told
+    assert bookings.SLOW_TRANSFER not in told and bookings.SLOW_TRANSFER not in shown  # a day is enough
 
 
-def test_the_eft_hold_never_runs_past_the_session(db, healer, client):
+def test_the_eft_hold_never_runs_past_the_session_and_says_to_pay_instantly(db, page, healer, client):
     booking = book(db, client, healer, hours_ahead=5)
     assert booking.hold_expires_at == booking.session_start - timedelta(hours=get_settings().eft_cutoff_hours)
+    told = db.scalars(
+        select(Notification.message).where(Notification.user_id == client.id, Notification.type == "booking_received")
+    ).one()
+    assert told.endswith("the booking is confirmed when it arrives. " + bookings.SLOW_TRANSFER)
+    app = page("pages/bookings.py", user=client)
+    assert any(i.value.endswith(bookings.SLOW_TRANSFER) for i in app.info)
 
 
 def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_it_again(
