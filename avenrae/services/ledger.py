@@ -230,7 +230,7 @@ def refund_progress(session: Session, booking_ids: Collection[uuid.UUID]) -> dic
         .group_by(Booking.id)
     ).all()
     return {
-        booking_id: RefundProgress(max(Decimal(owed), Decimal("0.00")), Decimal(pending))
+        booking_id: RefundProgress(max(Decimal(owed or 0), Decimal("0.00")), Decimal(pending))
         for booking_id, owed, pending in rows
     }
 

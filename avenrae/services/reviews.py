@@ -241,8 +241,9 @@ def write(
     once more. One taken down after publishing cannot."""
     now = now or datetime.now(UTC)
     problems: dict[str, str] = {}
+    stars = 0
     try:
-        rating = _rating(rating)
+        stars = _rating(rating)
     except InvalidInput as error:
         problems.update(error.problems)
     try:
@@ -262,7 +263,7 @@ def write(
     if earlier is not None and earlier.status != ReviewStatus.REJECTED:
         raise Conflict("You have already reviewed this session.")
     if earlier is not None:  # written again after a rejection: back in the moderators' queue
-        earlier.rating, earlier.comment, earlier.flags = rating, comment, flags_for(comment)
+        earlier.rating, earlier.comment, earlier.flags = stars, comment, flags_for(comment)
         earlier.status = ReviewStatus.PENDING
         earlier.moderation_reason = earlier.moderated_by_id = earlier.moderated_at = None
         session.flush()
@@ -271,7 +272,7 @@ def write(
         booking_id=booking.id,
         client_id=actor.id,
         practitioner_id=booking.practitioner_id,
-        rating=rating,
+        rating=stars,
         comment=comment,
         flags=flags_for(comment),
     )

@@ -81,11 +81,12 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         )
         reference = columns[1].text_input("Refund reference (EFT or cash only)")
         submitted = st.form_submit_button(f"Refund {reference_for(chosen)}…", type="primary")
-    asked = {"booking": chosen, "amount": fmt.money(amount), "reason": reason, "method": method, "reference": reference}
+    refund = fmt.money(amount)
+    asked = {"booking": chosen, "amount": refund, "reason": reason, "method": method, "reference": reference}
     owed_here = owed_by_id.get(chosen)
-    if submitted and owed_here is not None and asked["amount"] > owed_here and reason.strip() == POLICY_REASON:
+    if submitted and owed_here is not None and refund > owed_here and reason.strip() == POLICY_REASON:
         st.error(  # the policy does not give this much back: the client is told why
-            f"{fmt.rand(asked['amount'])} is more than the {fmt.rand(owed_here)} the cancellation policy owes. "
+            f"{fmt.rand(refund)} is more than the {fmt.rand(owed_here)} the cancellation policy owes. "
             "Say in the reason why the client gets more back."
         )
     elif submitted:
