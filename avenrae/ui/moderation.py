@@ -56,8 +56,9 @@ def decision_panel(
             )
 
         flagged = bool(notes)
+        publish_label = "Publish anyway…" if flagged else "Publish"
         if status != ReviewStatus.PUBLISHED and buttons[0].button(
-            "Publish anyway…" if flagged else "Publish",
+            publish_label,
             type="primary",
             shortcut="P",
             help="Shortcut: P",
@@ -99,7 +100,7 @@ def decision_panel(
             skipped.add(current.id)
             st.rerun()
         st.caption("Keys: P publish · J reject · H hide · N next (with or without Shift)")
-        ui_reviews.shifted_shortcuts({"P": "Publish", "J": "Reject", "H": "Hide", "N": "Next"})
+        ui_reviews.shifted_shortcuts({"P": publish_label, "J": "Reject", "H": "Hide", "N": "Next"})
 
 
 def queue_table(queued: list[ReviewView]) -> None:
