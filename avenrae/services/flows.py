@@ -667,7 +667,13 @@ def refund(
         target_type="booking",
         target_id=booking.id,
         before={"refundable": str(before)},
-        after={"refunded": str(amount), "rows": [str(r.id) for r in rows]},
+        after={
+            "refunded": str(amount),
+            "rows": [str(r.id) for r in rows],
+            # How it went back, to match against the bank statement: by hand, or the provider.
+            "paid_back_by": sorted({r.method or r.provider for r in rows}),
+            "references": [r.provider_reference for r in rows if r.provider_reference],
+        },
         reason=reason,
     )
     return RefundResult(rows, [r.id for r in rows if r.provider != ledger.MANUAL])

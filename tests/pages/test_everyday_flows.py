@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from avenrae.config import get_settings
 from avenrae.models import (
+    AuditLog,
     AvailabilityException,
     AvailabilitySlot,
     Booking,
@@ -381,6 +382,8 @@ def test_staff_find_a_booking_and_all_its_money_by_its_reference(db, page, heale
         session=db, booking_id=booking.id, actor=bookings.Actor(staff.id, Role.STAFF), amount=Decimal("460.00"),
         reason="Policy", method="eft", reference="FNB out 9",
     )  # fmt: skip
+    told = db.scalars(select(AuditLog.after).where(AuditLog.action == "payment.refund")).one()
+    assert (told["paid_back_by"], told["references"]) == (["eft"], ["FNB out 9"])  # to match the bank statement
     other = make_booking(db, practitioner=healer, client=client, start=soon(96))
     make_transaction(db, other, method="cash", provider="manual")
     reference = payments.eft_reference(booking.id)
