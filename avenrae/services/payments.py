@@ -414,8 +414,17 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
         problems["reference"] = "Give the EFT reference or receipt number, so the payment can be traced."
     elif len(reference) > 100:
         problems["reference"] = f"Keep the reference under 100 characters (cut {len(reference) - 100:,})."
-    if Decimal(amount).quantize(CENT) != booking.total_amount:
-        problems["amount"] = f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount."
+    received = Decimal(amount).quantize(CENT)
+    if received < booking.total_amount:
+        problems["amount"] = (
+            f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount. Ask the client for the "
+            f"R{booking.total_amount - received:,.2f} still to pay, and record the whole amount once it is in."
+        )
+    elif received > booking.total_amount:
+        problems["amount"] = (
+            f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount, and pay the client back "
+            f"the R{received - booking.total_amount:,.2f} sent over."
+        )
     if problems:
         raise InvalidInput(problems)
     return reference

@@ -93,11 +93,18 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(500.0)
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
     app = app.run()
-    assert "record exactly that amount" in app.error[0].value
+    assert app.error[0].value == (
+        "This booking costs R517.50; record exactly that amount. Ask the client for the R17.50 still to pay, "
+        "and record the whole amount once it is in."
+    )
+    next(n for n in app.number_input if n.label == "Amount received (R)").set_value(600.0)
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app = app.run()
+    assert app.error[0].value.endswith("record exactly that amount, and pay the client back the R82.50 sent over.")
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
     amount = next(n for n in app.number_input if n.label == "Amount received (R)")
-    assert amount.value == 500.0  # what was typed stays, to be corrected
+    assert amount.value == 600.0  # what was typed stays, to be corrected
     assert next(t for t in app.text_input if t.label == "Reference or receipt number").value == "Receipt 42"
     amount.set_value(float(pending.total_amount))
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
