@@ -49,6 +49,7 @@ class FakeStripe(stripe.HTTPClient):
     refunds: dict[str, dict] = field(default_factory=dict)
     by_idempotency_key: dict[str, tuple[bytes, int]] = field(default_factory=dict)
     fail_next: str | None = None  # "network", "card_declined" or "invalid"
+    new_refund_status: str = "succeeded"  # what a refund we ask for is at first ("pending": still processing)
 
     name = "fake-stripe"
 
@@ -150,7 +151,7 @@ class FakeStripe(stripe.HTTPClient):
                 r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent
             )
             metadata = {k[len("metadata[") : -1]: v for k, v in form.items() if k.startswith("metadata[")}
-            return self._refund(intent, int(form.get("amount", left)), "succeeded", metadata), 200
+            return self._refund(intent, int(form.get("amount", left)), self.new_refund_status, metadata), 200
         if method == "GET" and path == "/v1/refunds":
             found = [r for r in self.refunds.values() if r["payment_intent"] == query.get("payment_intent")]
             return {"object": "list", "data": found, "has_more": False, "url": "/v1/refunds"}, 200

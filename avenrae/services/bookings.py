@@ -249,10 +249,14 @@ def eft_deadline(*, session_start: datetime, now: datetime) -> datetime | None:
 SLOW_TRANSFER = "An ordinary transfer between banks can take a day to arrive, so use an instant EFT."
 
 
-def transfer_may_be_late(deadline: datetime, now: datetime) -> bool:
-    """The deadline for a bank transfer is nearer than an ordinary one takes to clear (the
-    session is soon, so `eft_deadline` fell before AVENRAE_EFT_HOLD_HOURS from now)."""
-    return deadline - now < timedelta(hours=get_settings().eft_hold_hours) - timedelta(minutes=1)
+def transfer_may_be_late(booking: Booking | NewBooking) -> bool:
+    """The booking's deadline for a bank transfer, when it was set, was nearer than an
+    ordinary one takes to clear (the session is soon, so `eft_deadline` fell before
+    AVENRAE_EFT_HOLD_HOURS from the booking)."""
+    since = booking.now if isinstance(booking, NewBooking) else booking.created_at
+    if booking.hold_expires_at is None or since is None:
+        return False
+    return booking.hold_expires_at - since < timedelta(hours=get_settings().eft_hold_hours) - timedelta(minutes=1)
 
 
 def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> datetime:

@@ -136,8 +136,7 @@ def eft_instructions(booking: Booking | bookings.NewBooking) -> str:
         if booking.hold_expires_at
         else ""
     )
-    now = booking.now if isinstance(booking, bookings.NewBooking) else datetime.now(UTC)
-    hurry = booking.hold_expires_at and bookings.transfer_may_be_late(booking.hold_expires_at, now)
+    hurry = bookings.transfer_may_be_late(booking)
     return (
         f"Pay R{booking.total_amount:,.2f} by EFT with the reference {payments.eft_reference(booking.id)} "
         f"({account})"

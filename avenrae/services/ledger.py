@@ -587,6 +587,7 @@ def _audit_over_refund(session: Session, booking: Booking, state: ProviderRefund
         .select_from(AuditLog)
         .where(
             AuditLog.action == OVER_REFUNDED,
+            AuditLog.target_type == "booking",
             AuditLog.target_id == str(booking.id),
             AuditLog.after["reference"].astext == state.reference,
         )
@@ -606,23 +607,19 @@ def _audit_over_refund(session: Session, booking: Booking, state: ProviderRefund
     )
 
 
-def _supersede_unsent_refunds(session: Session, booking: Booking, provider: str, listed: list[ProviderRefund]) -> int:
-    """Mark failed the booking's pending refunds through `provider` that its list does not
-    know (queued, never sent); rows being sent right now are left alone."""
-    known_rows = [state.ledger_row for state in listed if state.ledger_row is not None]
-    known_references = [state.reference for state in listed]
+def _supersede_unsent_refunds(session: Session, booking: Booking, charge: PaymentTransaction | None) -> int:
+    """Mark failed the refunds of `charge` queued and never sent (no provider reference yet;
+    those the provider lists were given theirs first); rows being sent right now are left alone."""
+    if charge is None:
+        return 0
     unsent = session.scalars(
         select(PaymentTransaction)
         .where(
             PaymentTransaction.booking_id == booking.id,
             PaymentTransaction.kind == TransactionKind.REFUND,
-            PaymentTransaction.provider == provider,
+            PaymentTransaction.refund_of_id == charge.id,
             PaymentTransaction.status == PaymentStatus.PENDING,
-            PaymentTransaction.id.not_in(known_rows),
-            or_(
-                PaymentTransaction.provider_reference.is_(None),
-                PaymentTransaction.provider_reference.not_in(known_references),
-            ),
+            PaymentTransaction.provider_reference.is_(None),
         )
         .with_for_update(skip_locked=True)
     ).all()
@@ -633,11 +630,55 @@ def _supersede_unsent_refunds(session: Session, booking: Booking, provider: str,
     return len(unsent)
 
 
+def _record_dashboard_refund(
+    session: Session, booking: Booking, provider: str, charge: PaymentTransaction | None, state: ProviderRefund
+) -> int:
+    """A refund made in the provider's dashboard, as a ledger row; rows changed. Refunds of
+    the charge we queued and have not sent give way to it (the provider would refuse them
+    now); money paid back another way (by hand) can leave less to refund than the provider
+    knows: the ledger keeps refunds within what was paid and says what went out beyond it.
+    One that failed moved no money and is recorded as it is."""
+    changed, amount = 0, state.amount
+    note = "Refunded in the payment provider's dashboard."
+    if state.status == PaymentStatus.FAILED:
+        note = "Tried in the payment provider's dashboard; it failed."
+    else:
+        session.flush()
+        room = balance(session, booking.id).refundable
+        if state.amount > room:
+            changed += _supersede_unsent_refunds(session, booking, charge)
+            room = balance(session, booking.id).refundable
+        if state.amount > room:
+            note += (
+                f" It refunded R{state.amount:,.2f} but only R{room:,.2f} was left to refund: "
+                f"R{state.amount - room:,.2f} more than was paid has gone back."
+            )
+            _audit_over_refund(session, booking, state, room, note)
+        amount = min(state.amount, room)
+        if amount <= 0:
+            return changed
+    session.add(
+        PaymentTransaction(
+            booking_id=booking.id,
+            user_id=booking.client_id,
+            kind=TransactionKind.REFUND,
+            provider=provider,
+            provider_reference=state.reference,
+            amount=amount,
+            status=state.status,
+            idempotency_key=f"{provider}:refund:{state.reference}",
+            failure_reason=note,
+            refund_of_id=charge.id if charge else None,
+        )
+    )
+    return changed + 1
+
+
 def sync_provider_refunds(
     session: Session, booking: Booking, *, provider: str, payment_reference: str, refunds: list[ProviderRefund]
 ) -> int:
     """Bring the refunds of one online payment in line with the provider's list (refunds
-    made in its dashboard, refunds that settled later). Returns rows changed."""
+    that settled or failed later, then refunds made in its dashboard). Returns rows changed."""
     charge = session.scalar(
         select(PaymentTransaction).where(
             PaymentTransaction.provider_reference == payment_reference,
@@ -645,7 +686,8 @@ def sync_provider_refunds(
         )
     )
     changed = 0
-    for state in refunds:
+    unknown: list[ProviderRefund] = []
+    for state in refunds:  # first the ledger's own refunds, so what is left to refund is up to date
         ours = and_(PaymentTransaction.provider == provider, PaymentTransaction.provider_reference == state.reference)
         if state.ledger_row is not None:
             ours = or_(ours, PaymentTransaction.id == state.ledger_row)
@@ -656,44 +698,15 @@ def sync_provider_refunds(
             .execution_options(populate_existing=True)
         )
         if row is None:
-            # A refund made in the provider's dashboard. Refunds we queued and have not sent
-            # give way to it (the provider would refuse them now); money paid back another
-            # way (by hand) can leave less to refund than the provider knows: the ledger
-            # keeps refunds within what was paid and says what went out beyond it.
-            session.flush()
-            room = balance(session, booking.id).refundable
-            if state.amount > room:
-                changed += _supersede_unsent_refunds(session, booking, provider, refunds)
-                room = balance(session, booking.id).refundable
-            note = "Refunded in the payment provider's dashboard."
-            if state.amount > room:
-                note += (
-                    f" It refunded R{state.amount:,.2f} but only R{room:,.2f} was left to refund: "
-                    f"R{state.amount - room:,.2f} more than was paid has gone back."
-                )
-                _audit_over_refund(session, booking, state, room, note)
-            if room > 0:
-                session.add(
-                    PaymentTransaction(
-                        booking_id=booking.id,
-                        user_id=booking.client_id,
-                        kind=TransactionKind.REFUND,
-                        provider=provider,
-                        provider_reference=state.reference,
-                        amount=min(state.amount, room),
-                        status=state.status,
-                        idempotency_key=f"{provider}:refund:{state.reference}",
-                        failure_reason=note,
-                        refund_of_id=charge.id if charge else None,
-                    )
-                )
-                changed += 1
+            unknown.append(state)
         elif row.status == PaymentStatus.PENDING and (
             state.status != PaymentStatus.PENDING or row.provider_reference is None
         ):
             row.provider_reference = state.reference
             row.status = state.status
             changed += 1
+    for state in unknown:
+        changed += _record_dashboard_refund(session, booking, provider, charge, state)
     restate(session, booking)
     return changed
 

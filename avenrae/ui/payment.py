@@ -4,7 +4,6 @@ details, reference, deadline); staff record cash, EFT or card-machine payments, 
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import segno
@@ -42,9 +41,9 @@ def _eft(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     with session_scope() as session:
         booking = bookings.load(session, row.id, lock=False)
         instructions = flows.eft_instructions(booking)
+        hurry = bookings.transfer_may_be_late(booking)
     details = payments.bank_details()
     deadline = fmt.local_time(row.hold_expires_at, fmt.default_zone()) if row.hold_expires_at else "the hold ends"
-    hurry = row.hold_expires_at and bookings.transfer_may_be_late(row.hold_expires_at, datetime.now(UTC))
     st.info(
         f"Pay **{fmt.rand(row.total_amount)}** by EFT with the reference **{reference_for(row.id)}** by "
         f"**{deadline}**; our staff confirm the booking as soon as it arrives."

@@ -86,7 +86,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     owed_here = owed_by_id.get(chosen)
     if submitted and owed_here is not None and refund > owed_here and reason.strip() == POLICY_REASON:
         st.error(  # the policy does not give this much back: the client is told why
-            f"{fmt.rand(refund)} is more than the {fmt.rand(owed_here)} the cancellation policy owes. "
+            f"{fmt.rand(refund)} is more than the {fmt.rand(owed_here)} still owed for this cancellation. "
             "Say in the reason why the client gets more back."
         )
     elif submitted:
@@ -114,7 +114,8 @@ def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
     reference = reference_for(pending["booking"])
     with st.container(border=True):
         beyond = (
-            f" That is **{fmt.rand(pending['amount'] - owed)} more** than the {fmt.rand(owed)} the cancellation owes."
+            f" That is **{fmt.rand(pending['amount'] - owed)} more** than the {fmt.rand(owed)} still owed for "
+            "this cancellation."
             if owed is not None and pending["amount"] > owed
             else ""
         )

@@ -355,14 +355,14 @@ def test_paying_out_more_than_the_cancellation_owes_needs_its_own_reason_and_say
     next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
     office = office.run()
     assert office.error[0].value == (
-        "R460.00 is more than the R150.00 the cancellation policy owes. "
+        "R460.00 is more than the R150.00 still owed for this cancellation. "
         "Say in the reason why the client gets more back."
     )
     assert not [b for b in office.button if b.label.startswith("Yes, refund")]
     next(t for t in office.text_input if t.label.startswith("Reason")).input("Practitioner no-show last time too")
     next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
     office = office.run()
-    assert "That is **R310.00 more** than the R150.00 the cancellation owes." in office.warning[0].value
+    assert "That is **R310.00 more** than the R150.00 still owed for this cancellation." in office.warning[0].value
     assert ledger.balance(db, booking.id).refunded == 0  # nothing until "Yes"
 
 

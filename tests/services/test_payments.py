@@ -371,6 +371,44 @@ def test_a_dashboard_refund_beyond_what_is_left_is_recorded_within_it_and_told_t
     assert pending.payment_status == PaymentStatus.REFUNDED
 
 
+def test_a_refund_already_sent_is_never_taken_for_an_unsent_one(db, fake, gateway, staff, client, pending):
+    """Stripe's list was read a moment before our refund went out, so it is not on it: the
+    refund keeps its reference and stays on its way; only the dashboard refund is capped."""
+    paid_online(db, fake, gateway, client, pending)
+    sent = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("100"), reason="Came late")
+    fake.new_refund_status = "pending"  # Stripe accepts it and is still processing it
+    payments.send_queued_refunds(gateway=gateway, ids=sent.to_send)
+    ours = db.get(PaymentTransaction, sent.to_send[0])
+    db.refresh(ours)
+    assert (ours.status, ours.provider_reference is not None) == (PaymentStatus.PENDING, True)  # sent
+    dashboard = ledger.ProviderRefund("re_dashboard_1", Decimal("517.50"), PaymentStatus.COMPLETED, None)
+    ledger.sync_provider_refunds(
+        db, pending, provider="stripe", payment_reference=pending.stripe_payment_intent_id, refunds=[dashboard]
+    )
+    db.refresh(ours)
+    assert (ours.status, ours.provider_reference is not None) == (PaymentStatus.PENDING, True)
+    recorded = db.scalars(select(PaymentTransaction).where(PaymentTransaction.provider_reference == "re_dashboard_1"))
+    assert [r.amount for r in recorded] == [Decimal("417.50")]
+
+
+def test_a_dashboard_refund_that_failed_moves_no_money_and_leaves_the_queue_alone(
+    db, fake, gateway, staff, client, pending
+):
+    paid_online(db, fake, gateway, client, pending)
+    queued = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Policy")
+    fake.dashboard_refund(pending.stripe_payment_intent_id, 51750, status="failed")
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": pending.stripe_payment_intent_id, "metadata": {}}
+    deliver(db, gateway, "charge.refunded", charge)
+    refunds = {r.id: r for r in ledger_rows(db, pending) if r.kind == TransactionKind.REFUND}
+    assert refunds[queued.to_send[0]].status == PaymentStatus.PENDING  # still to send
+    [tried] = [r for r in refunds.values() if r.id != queued.to_send[0]]
+    assert (tried.status, tried.failure_reason) == (
+        PaymentStatus.FAILED, "Tried in the payment provider's dashboard; it failed.",
+    )  # fmt: skip
+    assert db.scalars(select(AuditLog).where(AuditLog.action == ledger.OVER_REFUNDED)).all() == []
+    assert ledger.balance(db, pending.id).refunds_pending == Decimal("517.50")  # nothing else counts as given back
+
+
 # --- manual payments and refunds -----------------------------------------------------------
 
 
