@@ -403,16 +403,17 @@ def booking_reference(booking_id: uuid.UUID | str) -> str:
     return "AVN-" + str(booking_id).replace("-", "")[:8].upper()
 
 
-_REFERENCE = re.compile(r"(?:avn-?)?([0-9a-f]{8})", re.IGNORECASE)
+_REFERENCE = re.compile(r"(avn-?)?([0-9a-f]{8})", re.IGNORECASE)
 
 
 def booking_ids_of_reference(word: str) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The range of booking ids a typed reference ("AVN-1A2B3C4D", "avn-1a2b3c4d") stands
-    for, to search along an index on the id; None when the word is not a reference."""
+    """The range of booking ids a typed reference ("AVN-1A2B3C4D", "avn-1a2b3c4d", or the
+    eight digits alone) stands for, to search along an index on the id; None when the word
+    is not a reference (eight letters a-f alone, such as "fabaceae", are a word)."""
     found = _REFERENCE.fullmatch(word.strip())
-    if found is None or (not word.strip().lower().startswith("avn") and not any(c.isdigit() for c in found[1])):
+    if found is None or (found[1] is None and found[2].isalpha()):
         return None
-    start = found[1].lower()
+    start = found[2].lower()
     return uuid.UUID(start + "0" * 24), uuid.UUID(start + "f" * 24)
 
 

@@ -918,6 +918,11 @@ class BookingRow:
     reviewed: bool  # the client has written a review of it
 
     @property
+    def cancelled_with_refund(self) -> bool:
+        """Cancelled with money due back (`ledger.refund_progress` says where it stands)."""
+        return self.status == BookingStatus.CANCELLED and bool(self.refund_due)
+
+    @property
     def expired_unpaid(self) -> bool:
         """Cancelled only because nobody paid in time (late money can still book it)."""
         return self.status == BookingStatus.CANCELLED and self.cancellation_reason == NOT_PAID_IN_TIME

@@ -753,7 +753,7 @@ def _queue_automatic_refund(session: Session, booking: Booking) -> list[uuid.UUI
         return []
     try:
         with session.begin_nested():
-            rows = ledger.write_refund(session, booking, outstanding, reason="Refund under the cancellation policy.")
+            rows = ledger.write_refund(session, booking, outstanding, reason=ledger.POLICY_REFUND_REASON)
     except InvalidInput:  # the money owed sits partly on manual payments: staff pay it out
         return []
     return [r.id for r in rows]

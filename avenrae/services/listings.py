@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from avenrae.models import Booking, BookingStatus
+from avenrae.models import Booking
 from avenrae.services import bookings, ledger
 from avenrae.services.counting import Count, count
 from avenrae.services.errors import InvalidInput
@@ -74,7 +74,7 @@ def booking_list(
     ]
     more = len(rows) > page_size
     rows = rows[:page_size]
-    refunding = [r.id for r in rows if r.status == BookingStatus.CANCELLED and r.refund_due]
+    refunding = [r.id for r in rows if r.cancelled_with_refund]
     return BookingList(
         rows,
         total,

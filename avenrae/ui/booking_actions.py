@@ -101,8 +101,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
         money = ledger.balance(session, row.id)
         still_owed = ledger.owed(session, booked, money)
         cancelled = cancellation_words(row, booked, user, zone)
-    cancelled_with_refund = row.status == BookingStatus.CANCELLED and bool(row.refund_due)
-    refund = ledger.RefundProgress(still_owed, money.refunds_pending) if cancelled_with_refund else None
+    refund = ledger.RefundProgress(still_owed, money.refunds_pending) if row.cancelled_with_refund else None
     with st.container(border=True):
         ends = fmt.local_time(row.session_end, zone, "%H:%M")
         st.markdown(

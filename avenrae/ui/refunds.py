@@ -17,7 +17,6 @@ from avenrae.ui.payment import reference_for, send_refunds
 
 CHOSEN_KEY = "refund_booking"
 CONFIRM_KEY = "refund_confirm"
-POLICY_REASON = "Refund under the cancellation policy."
 
 
 def owed_list(owed: list[ledger.OwedRefund]) -> None:
@@ -70,7 +69,9 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
     with st.form(f"refund_{chosen}"):
         amount = st.number_input("Amount (R)", value=float(owed_by_id.get(chosen, refundable)), step=10.0)
-        reason = st.text_input("Reason (the client sees it)", value=POLICY_REASON if chosen in owed_by_id else "")
+        reason = st.text_input(
+            "Reason (the client sees it)", value=ledger.POLICY_REFUND_REASON if chosen in owed_by_id else ""
+        )
         if payments.online_gateway() is None:
             st.caption("Card refunds are not set up on this server: pay the client back by EFT or cash first, then:")
         else:
@@ -84,7 +85,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     refund = fmt.money(amount)
     asked = {"booking": chosen, "amount": refund, "reason": reason, "method": method, "reference": reference}
     owed_here = owed_by_id.get(chosen)
-    if submitted and owed_here is not None and refund > owed_here and reason.strip() == POLICY_REASON:
+    if submitted and owed_here is not None and refund > owed_here and reason.strip() == ledger.POLICY_REFUND_REASON:
         st.error(  # the policy does not give this much back: the client is told why
             f"{fmt.rand(refund)} is more than the {fmt.rand(owed_here)} still owed for this cancellation. "
             "Say in the reason why the client gets more back."
