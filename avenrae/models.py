@@ -430,12 +430,8 @@ class Booking(UuidPk, Timestamps, Base):
         Index("ix_bookings_status_session_start", "status", "session_start"),
         Index("ix_bookings_practitioner_session_start", "practitioner_id", "session_start"),
         Index("ix_bookings_client_session_start", "client_id", "session_start"),
-        # Cancelled bookings that owe a refund: the Payments page and the refund job.
-        Index(
-            "ix_bookings_refund_owed",
-            "cancelled_at",
-            postgresql_where=text("status = 'cancelled' AND refund_due > 0"),
-        ),
+        # Bookings that owe a refund (cancelled, or paid beyond the price): Payments and the refund job.
+        Index("ix_bookings_refund_owed", "cancelled_at", postgresql_where=text("refund_due > 0")),
         CheckConstraint("session_end > session_start", name="session_ends_after_start"),
         CheckConstraint("blocked_until >= session_end", name="blocked_after_end"),
         CheckConstraint(
@@ -446,7 +442,9 @@ class Booking(UuidPk, Timestamps, Base):
         CheckConstraint("platform_fee_rate >= 0 AND platform_fee_rate < 1", name="fee_rate_range"),
         CheckConstraint("platform_fee = round(service_amount * platform_fee_rate, 2)", name="fee_matches_rate"),
         CheckConstraint("currency = 'ZAR'", name="currency_zar"),
-        CheckConstraint("refund_due >= 0 AND refund_due <= total_amount", name="refund_due_range"),
+        # Not capped at the price: money paid twice is owed back too (the ledger's trigger
+        # caps what is refunded at what was paid).
+        CheckConstraint("refund_due >= 0", name="refund_due_non_negative"),
         Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
         # What changed since the analytics rollups were last refreshed.
         Index("ix_bookings_updated_at", "updated_at"),
@@ -495,8 +493,9 @@ class Booking(UuidPk, Timestamps, Base):
     pays_by: Mapped[str | None] = mapped_column(String(8))
     # What the cancellation policy says the client gets back; payments pays it.
     refund_due: Mapped[Decimal | None] = mapped_column(Money)
-    # Refunds already made when the booking was cancelled: what the policy still owes is
-    # refund_due less the refunds made since (see services/payments.refund_outstanding).
+    # Refunds already made or under way when refund_due was set (at the cancellation, or when
+    # money beyond the price arrived): what is still owed is refund_due less the refunds made
+    # since (services/ledger.owed).
     refunded_before_cancel: Mapped[Decimal] = mapped_column(Money, nullable=False, server_default="0")
 
     practitioner: Mapped[Practitioner] = relationship()

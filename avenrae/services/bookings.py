@@ -632,13 +632,19 @@ def mark_no_show(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: 
 
 
 def refund_owed(
-    *, paid: Decimal, start: datetime, cancelled_at: datetime, cancelled_for: Literal["client", "practitioner"]
+    *,
+    paid: Decimal,
+    price: Decimal,
+    start: datetime,
+    cancelled_at: datetime,
+    cancelled_for: Literal["client", "practitioner"],
 ) -> Decimal:
     """The policy: a client cancelling 24 hours or more ahead gets everything back, later nothing;
-    a practitioner cancelling always refunds in full."""
-    if cancelled_for == "practitioner":
+    a practitioner cancelling always refunds in full. The policy is about the booking's price:
+    whatever was paid beyond it (paid twice) goes back whoever cancels, whenever."""
+    if cancelled_for == "practitioner" or cancelled_at <= full_refund_until(start):
         return paid
-    return paid if cancelled_at <= full_refund_until(start) else Decimal("0.00")
+    return max(paid - price, Decimal("0.00"))
 
 
 def full_refund_until(start: datetime) -> datetime:
@@ -675,7 +681,7 @@ def cancellation_terms(
     return CancellationTerms(
         paid=paid,
         refund_if_client_cancels=refund_owed(
-            paid=paid, start=booking.session_start, cancelled_at=now, cancelled_for="client"
+            paid=paid, price=booking.total_amount, start=booking.session_start, cancelled_at=now, cancelled_for="client"
         ),
         refund_if_practitioner_cancels=paid,
     )
@@ -729,7 +735,13 @@ def cancel(
             raise PermissionDenied("Only staff can change the refund.")
         cancelled_for = side
     _check_move(booking, BookingStatus.CANCELLED)
-    owed = refund_owed(paid=paid, start=booking.session_start, cancelled_at=now, cancelled_for=cancelled_for)
+    owed = refund_owed(
+        paid=paid,
+        price=booking.total_amount,
+        start=booking.session_start,
+        cancelled_at=now,
+        cancelled_for=cancelled_for,
+    )
     if refund_override is not None:
         owed = checked_refund_override(refund_override, paid=paid)
     before = {"status": booking.status.value, "session_start": booking.session_start.isoformat()}

@@ -359,16 +359,18 @@ def money_received(
 
 def _give_back(session: Session, booking: Booking, amount: Decimal, *, late: bool) -> str:
     """Money the booking cannot take: online it is refunded at once; by hand it is owed."""
-    reason = "Paid after the booking's time had gone." if late else "Paid twice."
+    reason = "Paid after the booking's time had gone." if late else ledger.PAID_TWICE_REASON
     if booking.status == BookingStatus.CANCELLED:
         # Owed back on top of whatever the cancellation owed.
-        booking.refund_due = min(booking.total_amount, (booking.refund_due or Decimal(0)) + amount)
+        booking.refund_due = (booking.refund_due or Decimal(0)) + amount
     try:
         with session.begin_nested():
             ledger.write_refund(session, booking, amount, reason=reason, online=payments.online_gateway() is not None)
     except InvalidInput:  # paid by hand: staff pay it back and record it on Payments
-        if booking.status != BookingStatus.CANCELLED:
-            booking.refund_due = amount
+        if booking.status != BookingStatus.CANCELLED:  # owed on a booking that goes ahead
+            if not booking.refund_due:
+                booking.refunded_before_cancel = ledger.balance(session, booking.id).given_back
+            booking.refund_due = (booking.refund_due or Decimal(0)) + amount
         _tell_client(
             session,
             booking,
@@ -698,14 +700,15 @@ def cancel(
     """Cancel under the policy, queue what it owes back where the money can go back by
     itself (online payments), and tell both sides. Manual payments stay owed until staff
     pay them out."""
-    booking = bookings.load(session, booking_id)
+    bookings.load(session, booking_id)  # locked first: the money read next stays true until commit
+    money = ledger.balance(session, booking_id)
     booking = bookings.cancel(
         session=session,
         booking_id=booking_id,
         actor=actor,
         reason=reason,
-        paid=ledger.paid(session, booking.id),
-        refunded=ledger.refunded(session, booking.id),
+        paid=money.refundable,
+        refunded=money.given_back,
         now=now,
         on_behalf_of=on_behalf_of,
         refund_override=refund_override,

@@ -32,7 +32,6 @@ from avenrae.models import (
     OPERATORS,
     AuditLog,
     Booking,
-    BookingStatus,
     PaymentStatus,
     PaymentTransaction,
     Practitioner,
@@ -56,6 +55,7 @@ MANUAL = "manual"
 UNCHOSEN = "pending"  # the provider of an open charge until it is paid one way or another
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
 POLICY_REFUND_REASON = "Refund under the cancellation policy."  # what the client reads by such a refund
+PAID_TWICE_REASON = "Paid twice."  # a refund of money a booking that goes ahead did not need
 # Refunds being paid out or paid: what no longer can be refunded.
 LIVE = (PaymentStatus.PENDING, PaymentStatus.COMPLETED)
 
@@ -179,20 +179,16 @@ def restate(session: Session, booking: Booking) -> Balance:
 
 
 def paid(session: Session, booking_id: uuid.UUID) -> Decimal:
-    """Charged and not yet refunded (completed rows)."""
-    found = balance(session, booking_id)
-    return found.charged - found.refunded
-
-
-def refunded(session: Session, booking_id: uuid.UUID) -> Decimal:
-    """Refunds made or under way."""
-    return balance(session, booking_id).given_back
+    """What the client paid and is not already getting back: completed charges less the
+    refunds made or under way (what a cancellation's policy applies to)."""
+    return balance(session, booking_id).refundable
 
 
 def owed(session: Session, booking: Booking, found: Balance | None = None) -> Decimal:
-    """What a cancellation still owes back: the refund due less the refunds made since
-    (`found`: the booking's balance, when the caller has read it already)."""
-    if not booking.refund_due or booking.cancelled_at is None:
+    """What the booking still owes back (a cancellation's refund, or money paid beyond the
+    price of a booking that goes ahead): the refund due less the refunds made since it was
+    set (`found`: the booking's balance, when the caller has read it already)."""
+    if not booking.refund_due:
         return Decimal("0.00")
     found = found or balance(session, booking.id)
     since = found.given_back - booking.refunded_before_cancel
@@ -200,8 +196,8 @@ def owed(session: Session, booking: Booking, found: Balance | None = None) -> De
 
 
 def _given_back_since_cancel() -> ColumnElement[Decimal]:
-    """Over a booking joined to its ledger rows: the refunds made or under way since it
-    was cancelled (what `owed` subtracts from the refund due)."""
+    """Over a booking joined to its ledger rows: the refunds made or under way since its
+    refund due was set (what `owed` subtracts from it)."""
     refunds = PaymentTransaction.kind == TransactionKind.REFUND
     return (
         func.coalesce(func.sum(PaymentTransaction.amount).filter(refunds, PaymentTransaction.status.in_(LIVE)), 0)
@@ -211,15 +207,15 @@ def _given_back_since_cancel() -> ColumnElement[Decimal]:
 
 @dataclass(frozen=True)
 class RefundProgress:
-    """Where the refund of a cancelled booking stands."""
+    """Where the refund a booking owes stands."""
 
     owed: Decimal  # still to be paid back (`owed`)
     on_its_way: Decimal  # asked of the payment provider, not confirmed yet
 
 
 def refund_progress(session: Session, booking_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, RefundProgress]:
-    """For the cancelled bookings among these that have a refund due, in one read: what
-    is still owed and what is on its way. Others are left out."""
+    """For the bookings among these that have a refund due, in one read: what is still
+    owed and what is on its way. Others are left out."""
     rows = session.execute(
         select(
             Booking.id,
@@ -227,7 +223,7 @@ def refund_progress(session: Session, booking_ids: Collection[uuid.UUID]) -> dic
             _sum(TransactionKind.REFUND, PaymentStatus.PENDING),
         )
         .outerjoin(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
-        .where(Booking.id.in_(list(booking_ids)), Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .where(Booking.id.in_(list(booking_ids)), Booking.refund_due > 0)
         .group_by(Booking.id)
     ).all()
     return {
@@ -717,8 +713,9 @@ MAX_AUTOMATIC_REFUND_FAILURES = 3
 
 
 def owed_online(session: Session) -> list[uuid.UUID]:
-    """Cancelled bookings whose refund is not fully queued or paid yet, that were paid
-    online, and where automatic refunds have not been refused too often."""
+    """Bookings whose refund (a cancellation's, or money paid beyond the price) is not fully
+    queued or paid yet, that were paid online, and where automatic refunds have not been
+    refused too often."""
     refunds = PaymentTransaction.kind == TransactionKind.REFUND
     since = _given_back_since_cancel()
     online_charges = func.count().filter(
@@ -728,7 +725,7 @@ def owed_online(session: Session) -> list[uuid.UUID]:
         session.scalars(
             select(Booking.id)
             .join(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
-            .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+            .where(Booking.refund_due > 0)
             .group_by(Booking.id)
             .having(
                 Booking.refund_due - since > 0,
@@ -736,7 +733,7 @@ def owed_online(session: Session) -> list[uuid.UUID]:
                 func.count().filter(refunds, PaymentTransaction.status == PaymentStatus.FAILED)
                 < MAX_AUTOMATIC_REFUND_FAILURES,
             )
-            .order_by(Booking.cancelled_at)
+            .order_by(Booking.cancelled_at.nulls_first())
         )
     )
 
@@ -881,13 +878,14 @@ class OwedRefund:
     booking_id: uuid.UUID
     client_name: str
     session_start: datetime
-    cancelled_at: datetime
+    cancelled_at: datetime | None  # None: not cancelled, paid beyond its price
     outstanding: Decimal
     paid_via: str  # how the money came in, in words: "EFT", "Stripe, Cash"
 
 
 def refunds_owed(*, session: Session, role: Role) -> list[OwedRefund]:
-    """Cancelled bookings whose refund has not been (fully) paid out yet, in one query."""
+    """Bookings owed a refund not (fully) paid out yet, in one query: cancellations, and
+    bookings that go ahead but were paid more than their price (`cancelled_at` None)."""
     _operators_only(role)
     since = _given_back_since_cancel()
     outstanding = Booking.refund_due - since
@@ -907,10 +905,10 @@ def refunds_owed(*, session: Session, role: Role) -> list[OwedRefund]:
         )
         .join(User, User.id == Booking.client_id)
         .outerjoin(PaymentTransaction, PaymentTransaction.booking_id == Booking.id)
-        .where(Booking.status == BookingStatus.CANCELLED, Booking.refund_due > 0)
+        .where(Booking.refund_due > 0)
         .group_by(Booking.id, User.id)
         .having(outstanding > 0)
-        .order_by(Booking.cancelled_at)
+        .order_by(Booking.cancelled_at.nulls_first())
     ).all()
     return [
         OwedRefund(

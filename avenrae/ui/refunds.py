@@ -17,6 +17,7 @@ from avenrae.ui.payment import reference_for, send_refunds
 
 CHOSEN_KEY = "refund_booking"
 CONFIRM_KEY = "refund_confirm"
+PAY_OUT_KEY = "refund_pay_out"  # the booking whose "Pay out" was pressed
 
 
 def owed_list(owed: list[ledger.OwedRefund]) -> None:
@@ -29,11 +30,16 @@ def owed_list(owed: list[ledger.OwedRefund]) -> None:
             left, right = st.columns([5, 1])
             left.markdown(
                 f"**{fmt.rand(entry.outstanding)}** to {fmt.md(entry.client_name)} · booking "
-                f"{reference_for(entry.booking_id)} for {fmt.local_time(entry.session_start)}, cancelled "
-                f"{fmt.local_time(entry.cancelled_at)} · paid via {entry.paid_via}"
+                f"{reference_for(entry.booking_id)} for {fmt.local_time(entry.session_start)}, "
+                + (
+                    f"cancelled {fmt.local_time(entry.cancelled_at)}"
+                    if entry.cancelled_at
+                    else "goes ahead, paid more than its price"
+                )
+                + f" · paid via {entry.paid_via}"
             )
             if right.button("Pay out", key=f"pay_out_{entry.booking_id}"):
-                st.session_state[CHOSEN_KEY] = str(entry.booking_id)
+                st.session_state[PAY_OUT_KEY] = str(entry.booking_id)
 
 
 def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list[ledger.LedgerRow]) -> None:
@@ -42,6 +48,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     is made."""
     st.subheader("Refund a booking")
     owed_by_id = {str(entry.booking_id): entry.outstanding for entry in owed}
+    paid_twice = {str(entry.booking_id) for entry in owed if entry.cancelled_at is None}
     asked_about = {uuid.UUID(key) for key in owed_by_id} | {r.booking_id for r in rows}
     left = feedback.read(lambda session: ledger.refundable(session, asked_about))
     candidates = [
@@ -51,6 +58,11 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         st.caption("Bookings owed a refund, or paid in the table above, can be refunded here.")
         return
     wanted = st.session_state.get(CHOSEN_KEY)
+    pay_out = st.session_state.pop(PAY_OUT_KEY, None)
+    if pay_out in candidates:
+        wanted = st.session_state[CHOSEN_KEY] = pay_out
+    elif pay_out is not None:  # never fall silently onto another booking
+        st.info(f"{reference_for(pay_out)} has nothing left to refund: what it was paid has gone back already.")
     chosen = st.selectbox(
         "Booking",
         candidates,
@@ -70,7 +82,12 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     with st.form(f"refund_{chosen}"):
         amount = st.number_input("Amount (R)", value=float(owed_by_id.get(chosen, refundable)), step=10.0)
         reason = st.text_input(
-            "Reason (the client sees it)", value=ledger.POLICY_REFUND_REASON if chosen in owed_by_id else ""
+            "Reason (the client sees it)",
+            value=ledger.PAID_TWICE_REASON
+            if chosen in paid_twice
+            else ledger.POLICY_REFUND_REASON
+            if chosen in owed_by_id
+            else "",
         )
         if payments.online_gateway() is None:
             st.caption("Card refunds are not set up on this server: pay the client back by EFT or cash first, then:")

@@ -159,6 +159,62 @@ def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, 
     assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in app.markdown)
 
 
+def test_a_second_payment_by_hand_for_a_booking_that_goes_ahead_is_listed_as_owed(db, page, healer, client, staff):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking)
+    said = flows.money_received(
+        session=db,
+        booking_id=booking.id,
+        provider=ledger.MANUAL,
+        reference="FNB 8",
+        amount=booking.total_amount,
+        method="eft",
+    )
+    assert said == "refund owed"
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED and ledger.owed(db, booking) == Decimal("460.00")
+    app = page("pages/payments.py", user=staff)
+    [entry] = [m.value for m in app.markdown if "**R460.00** to Lindiwe Dube" in m.value]
+    assert "goes ahead, paid more than its price" in entry
+    app.button(key=f"pay_out_{booking.id}").click().run()
+    [reason] = [box for box in app.text_input if box.label == "Reason (the client sees it)"]
+    assert reason.value == ledger.PAID_TWICE_REASON
+    flows.refund(
+        session=db,
+        booking_id=booking.id,
+        actor=bookings.Actor(staff.id, Role.STAFF),
+        amount=Decimal("460.00"),
+        reason=ledger.PAID_TWICE_REASON,
+        method="eft",
+        reference="FNB out 8",
+    )
+    assert ledger.owed(db, booking) == 0 and ledger.refunds_owed(session=db, role=staff.role) == []
+    db.refresh(booking)
+    assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+
+
+def test_pay_out_on_a_booking_with_nothing_left_to_refund_says_so_and_picks_no_other(db, page, healer, client, staff):
+    refundable = make_booking(db, practitioner=healer, client=client, start=soon(96))
+    make_transaction(db, refundable)
+    # Owed on paper, but nothing it was paid is left to give back (records out of step).
+    stuck = make_booking(
+        db,
+        practitioner=healer,
+        client=client,
+        start=soon(72),
+        status=BookingStatus.CANCELLED,
+        cancelled_at=datetime.now(UTC),
+        refund_due=Decimal("460.00"),
+    )
+    app = page("pages/payments.py", user=staff)
+    app.button(key=f"pay_out_{stuck.id}").click().run()
+    reference = f"AVN-{str(stuck.id)[:8].upper()}"
+    assert any(f"{reference} has nothing left to refund" in box.value for box in app.info)
+    [chosen] = [box for box in app.selectbox if box.label == "Booking"]
+    assert chosen.value == str(refundable.id)
+    assert not any(f"Refund {reference}" in b.label for b in app.button)
+
+
 # --- 2. one click never cancels the wrong booking --------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """Bookings: creating at a slot, holds, the lifecycle, the refund policy, and what each role may see."""
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from avenrae.models import (
     TransactionKind,
     VerificationStatus,
 )
-from avenrae.services import availability, bookings, flows
+from avenrae.services import availability, bookings, flows, ledger
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tests.factories import (
     make_booking,
@@ -404,18 +405,39 @@ def test_only_staff_override_refunds_and_reasons_are_required(db, client, practi
 
 def test_the_refund_policy_by_itself():
     start = datetime(2030, 1, 8, 10, tzinfo=UTC)
-    owed = bookings.refund_owed
-    assert owed(paid=Decimal("100"), start=start, cancelled_at=start - timedelta(hours=24),
-                cancelled_for="client") == Decimal("100")
-    assert owed(paid=Decimal("100"), start=start, cancelled_at=start - timedelta(hours=23, minutes=59),
-                cancelled_for="client") == 0
-    assert owed(paid=Decimal("100"), start=start, cancelled_at=start, cancelled_for="practitioner") == 100
+    owed = functools.partial(bookings.refund_owed, paid=Decimal("100"), price=Decimal("100"), start=start)
+    assert owed(cancelled_at=start - timedelta(hours=24), cancelled_for="client") == Decimal("100")
+    assert owed(cancelled_at=start - timedelta(hours=23, minutes=59), cancelled_for="client") == 0
+    assert owed(cancelled_at=start, cancelled_for="practitioner") == 100
 
 
 def test_refunds_already_paid_are_not_owed_twice(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner))
     make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("100.00"))
     assert cancel(db, booking, practitioner.user, NOW).refund_due == Decimal("283.30")
+
+
+def test_a_refund_on_its_way_when_cancelling_is_not_owed_again(db, client, practitioner):
+    booking = paid(db, book(db, client, practitioner))
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("100.00"), status=PaymentStatus.PENDING)
+    assert cancel(db, booking, practitioner.user, NOW).refund_due == Decimal("283.30")
+    assert ledger.owed(db, booking) == Decimal("283.30") == ledger.balance(db, booking.id).refundable
+    terms = bookings.cancellation_terms(session=db, booking_id=booking.id, actor=actor(client),
+                                        paid=ledger.paid(db, booking.id), now=NOW)
+    assert terms.paid == Decimal("283.30")
+
+
+def test_money_paid_beyond_the_price_always_goes_back(db, client, practitioner):
+    early = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
+    make_transaction(db, early)  # paid twice, nothing given back yet
+    assert cancel(db, early, practitioner.user, NOW).refund_due == Decimal("766.60")
+    assert ledger.owed(db, early) == Decimal("766.60")
+    late = paid(db, book(db, client, practitioner, "12:00"))
+    make_transaction(db, late)
+    # Too late for the policy to give the price back, but the second payment was never the booking's.
+    assert cancel(db, late, client, at("11:00")).refund_due == Decimal("383.30")
+    assert bookings.refund_owed(paid=Decimal("766.60"), price=Decimal("383.30"), start=at("12:00"),
+                                cancelled_at=at("11:00"), cancelled_for="client") == Decimal("383.30")
 
 
 # --- moving --------------------------------------------------------------------------
