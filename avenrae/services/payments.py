@@ -51,7 +51,7 @@ from avenrae.models import (
     User,
     booking_reference,
 )
-from avenrae.services import audit, bookings, ledger
+from avenrae.services import audit, bookings, ledger, validation
 from avenrae.services.errors import InvalidInput, PermissionDenied, ServiceError
 from avenrae.services.pricing import CENT, to_cents
 
@@ -414,7 +414,11 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
         problems["reference"] = "Give the EFT reference or receipt number, so the payment can be traced."
     elif len(reference) > 100:
         problems["reference"] = f"Keep the reference under 100 characters (cut {len(reference) - 100:,})."
-    received = Decimal(amount).quantize(CENT)
+    try:
+        received = validation.rand(amount)
+    except validation.FieldError as error:
+        problems["amount"] = str(error)
+        raise InvalidInput(problems) from None
     if received < booking.total_amount:
         problems["amount"] = (
             f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount. Ask the client for the "

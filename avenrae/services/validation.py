@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -83,6 +84,22 @@ def whole_number(value: object, *, label: str, minimum: int, maximum: int) -> in
     if not minimum <= number <= maximum:
         raise FieldError(f"{label} must be between {minimum:,} and {maximum:,}.")
     return number
+
+
+# Far above any payment here, and well inside what Decimal keeps exact to the cent.
+MONEY_CEILING = Decimal("1000000000000")
+
+
+def rand(value: Decimal | float | str, *, label: str = "the amount") -> Decimal:
+    """An amount of money to the cent. Refused in words when it is no amount at all: text,
+    infinite, or beyond any payment (1e30 typed in a number field)."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise FieldError(f"Enter {label} in rand, for example 450.00.") from None
+    if not amount.is_finite() or abs(amount) >= MONEY_CEILING:
+        raise FieldError(f"Enter {label} in rand, below R{MONEY_CEILING:,.0f}.")
+    return amount.quantize(Decimal("0.01"))
 
 
 def like_escaped(word: str) -> str:

@@ -181,18 +181,23 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
         )
         if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=feedback.key(by_hand_key)):
             override = st.number_input("Refund (R)", value=float(terms.paid), key=feedback.key(amount_key))
+    try:
+        refund_by_hand = None if override is None else fmt.money(override)
+    except InvalidInput as error:
+        feedback.show_error(error)
+        return
     asked_for = {
         "action": "cancel",
         "booking": row.id,
         "reason": reason,
         "on_behalf": on_behalf,
-        "override": None if override is None else fmt.money(override),
+        "override": refund_by_hand,
     }
     if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
         try:  # what the cancellation would refuse is said now, not after "Yes"
             bookings.checked_cancel_reason(reason)
-            if override is not None:
-                bookings.checked_refund_override(fmt.money(override), paid=terms.paid)
+            if refund_by_hand is not None:
+                bookings.checked_refund_override(refund_by_hand, paid=terms.paid)
             st.session_state[CONFIRM_KEY] = asked_for
         except InvalidInput as error:
             feedback.show_error(error)

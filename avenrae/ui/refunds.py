@@ -99,7 +99,11 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         )
         reference = columns[1].text_input("Refund reference (EFT or cash only)")
         submitted = st.form_submit_button(f"Refund {reference_for(chosen)}…", type="primary")
-    refund = fmt.money(amount)
+    try:
+        refund = fmt.money(amount)
+    except ServiceError as error:
+        feedback.show_error(error)
+        return
     asked = {"booking": chosen, "amount": refund, "reason": reason, "method": method, "reference": reference}
     owed_here = owed_by_id.get(chosen)
     if submitted and owed_here is not None and refund > owed_here and reason.strip() == ledger.POLICY_REFUND_REASON:

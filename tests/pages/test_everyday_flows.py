@@ -315,8 +315,18 @@ def test_a_refund_by_hand_beyond_what_was_paid_is_refused_before_asking(db, page
     app = app.run()
     assert app.error[0].value == "The refund can be between R0 and the R460.00 paid."
     assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+    app.number_input(key=f"cancel_refund_{booking.id}").set_value(1e30)  # typed as 1e30: no amount at all
+    app = app.run()
+    assert not app.exception
+    assert app.error[0].value == "Enter the amount in rand, below R1,000,000,000,000."
     db.refresh(booking)
     assert booking.status == BookingStatus.CONFIRMED
+    office = page("pages/payments.py", user=staff)
+    next(n for n in office.number_input if n.label == "Amount (R)").set_value(1e30)
+    next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
+    office = office.run()
+    assert not office.exception and office.error[0].value == "Enter the amount in rand, below R1,000,000,000,000."
+    assert not [b for b in office.button if b.label.startswith("Yes, refund")]
 
 
 def test_cancelling_without_a_reason_is_refused_before_asking(db, page, healer, client):
