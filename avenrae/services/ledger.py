@@ -43,7 +43,7 @@ from avenrae.models import (
 )
 from avenrae.services import audit, spreadsheet, validation
 from avenrae.services.counting import Count, count
-from avenrae.services.errors import InvalidInput, PermissionDenied
+from avenrae.services.errors import InvalidInput, PermissionDenied, ServiceError
 from avenrae.services.pricing import CENT
 
 if TYPE_CHECKING:
@@ -604,22 +604,28 @@ def _audit_over_refund(session: Session, booking: Booking, state: ProviderRefund
     )
 
 
+class RefundBeingSent(ServiceError):
+    """A refund of this payment is being sent to the provider right now: what is left to
+    refund is known once it has its answer. Ask again in a moment (nothing was changed)."""
+
+
 def _supersede_unsent_refunds(session: Session, booking: Booking, charge: PaymentTransaction | None) -> int:
     """Mark failed the refunds of `charge` queued and never sent (no provider reference yet;
-    those the provider lists were given theirs first); rows being sent right now are left alone."""
+    those the provider lists were given theirs first). RefundBeingSent when one of them is
+    being sent right now: whether it went out decides what the dashboard refund left."""
     if charge is None:
         return 0
-    unsent = session.scalars(
-        select(PaymentTransaction)
-        .where(
-            PaymentTransaction.booking_id == booking.id,
-            PaymentTransaction.kind == TransactionKind.REFUND,
-            PaymentTransaction.refund_of_id == charge.id,
-            PaymentTransaction.status == PaymentStatus.PENDING,
-            PaymentTransaction.provider_reference.is_(None),
-        )
-        .with_for_update(skip_locked=True)
-    ).all()
+    unsent_refund = (
+        PaymentTransaction.booking_id == booking.id,
+        PaymentTransaction.kind == TransactionKind.REFUND,
+        PaymentTransaction.refund_of_id == charge.id,
+        PaymentTransaction.status == PaymentStatus.PENDING,
+        PaymentTransaction.provider_reference.is_(None),
+    )
+    unsent = session.scalars(select(PaymentTransaction).where(*unsent_refund).with_for_update(skip_locked=True)).all()
+    still_unsent = session.scalar(select(func.count()).select_from(PaymentTransaction).where(*unsent_refund)) or 0
+    if still_unsent > len(unsent):
+        raise RefundBeingSent("A refund of this payment is being sent right now; try again in a moment.")
     for row in unsent:
         row.status = PaymentStatus.FAILED
         row.failure_reason = "Not sent: a refund made in the payment provider's dashboard came first."

@@ -835,17 +835,19 @@ def page_state_of(session: Session, booking: Booking, gateway: PaymentGateway) -
 
 
 def sync_refunds(session: Session, booking: Booking, payment_reference: str, gateway: PaymentGateway) -> int:
-    """Bring the ledger's refunds of one online payment in line with the provider's list."""
-    return ledger.sync_provider_refunds(
-        session,
-        booking,
-        provider=gateway.name,
-        payment_reference=payment_reference,
-        refunds=[
-            ledger.ProviderRefund(r.reference, r.amount, r.status, _as_uuid(r.ledger_row))
-            for r in gateway.refunds(payment_reference)
-        ],
-    )
+    """Bring the ledger's refunds of one online payment in line with the provider's list.
+    A transient PaymentError (a webhook answers 503, so Stripe asks again) while one of its
+    refunds is being sent."""
+    listed = [
+        ledger.ProviderRefund(r.reference, r.amount, r.status, _as_uuid(r.ledger_row))
+        for r in gateway.refunds(payment_reference)
+    ]
+    try:
+        return ledger.sync_provider_refunds(
+            session, booking, provider=gateway.name, payment_reference=payment_reference, refunds=listed
+        )
+    except ledger.RefundBeingSent as busy:
+        raise PaymentError(str(busy), transient=True) from None
 
 
 def sync_unmatched_refund(session: Session, payment_reference: str, gateway: PaymentGateway) -> str:

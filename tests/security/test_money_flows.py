@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from avenrae import db as app_db
 from avenrae.config import get_settings
-from avenrae.models import BookingStatus, MeetingType, PaymentStatus, PaymentTransaction, Role, TransactionKind
+from avenrae.models import (
+    AuditLog,
+    Booking,
+    BookingStatus,
+    MeetingType,
+    PaymentStatus,
+    PaymentTransaction,
+    Role,
+    TransactionKind,
+)
 from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import Conflict
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
@@ -173,3 +182,48 @@ def test_the_owed_refunds_list_is_one_query_however_many_are_owed(db):
     finally:
         event.remove(db.get_bind(), "before_cursor_execute", listener)
     assert len(owed) == 6 and {o.outstanding for o in owed} == {Decimal("517.50")} and len(statements) == 1
+
+
+def test_a_dashboard_refund_while_one_of_ours_is_being_sent_waits_for_its_answer(committed_db):
+    """Stripe tells us of a refund made in its dashboard while our refund of the same charge is
+    on its way to Stripe (its row locked by the sender): nothing is decided until that answer
+    is in (the webhook answers 503, so Stripe asks again); then ours gives way, as when unsent."""
+    with Session(committed_db, expire_on_commit=False) as session:
+        booking = make_booking(session, practitioner=make_practitioner(session, rate="450.00"))
+        charge = make_transaction(session, booking, provider="stripe", method=None, provider_reference="pi_busy")
+        ours = make_transaction(
+            session,
+            booking,
+            kind=TransactionKind.REFUND,
+            provider="stripe",
+            method=None,
+            status=PaymentStatus.PENDING,
+            refund_of_id=charge.id,
+        )
+        session.commit()
+    dashboard = [ledger.ProviderRefund("re_dashboard", Decimal("200.00"), PaymentStatus.COMPLETED, None)]
+
+    def sync(session: Session) -> int:
+        return ledger.sync_provider_refunds(
+            session, session.get(Booking, booking.id), provider="stripe", payment_reference="pi_busy", refunds=dashboard
+        )
+
+    with committed_db.connect() as sender:
+        sender.execute(select(PaymentTransaction.id).where(PaymentTransaction.id == ours.id).with_for_update())
+        with Session(committed_db) as session, pytest.raises(ledger.RefundBeingSent):
+            sync(session)
+        sender.rollback()  # the sender's answer: not sent after all
+    with Session(committed_db) as session:
+        assert sync(session) == 2
+        session.commit()
+        rows = session.scalars(
+            select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)
+        ).all()
+        assert sorted((r.provider_reference, r.amount, r.status) for r in rows if r.provider_reference) == [
+            ("re_dashboard", Decimal("200.00"), PaymentStatus.COMPLETED)
+        ]
+        assert session.get(PaymentTransaction, ours.id).status == PaymentStatus.FAILED
+        assert (
+            session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == ledger.OVER_REFUNDED))
+            == 0
+        )
