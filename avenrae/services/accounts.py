@@ -635,6 +635,16 @@ def _raise_after_failure(session: Session, address: str, now: datetime) -> NoRet
 def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, new_password: str) -> None:
     """Change one's own password; signs every other browser out."""
     user = _get_or_raise(session, user_id)
+    missing = {
+        field: words
+        for field, given, words in (
+            ("old_password", old_password, "Enter your current password."),
+            ("new_password", new_password, "Enter the new password."),
+        )
+        if not given
+    }
+    if missing:
+        raise InvalidInput(missing)
     if not verify_password(old_password, user.password_hash):
         raise InvalidInput({"old_password": "Your current password is not right."})
     try:

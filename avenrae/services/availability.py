@@ -344,10 +344,41 @@ def bookings_outside_hours(
         local = booking.session_start.astimezone(found.zone)
         if local.date() in special:
             continue
-        ends = (local + found.session).time()
-        if not any(r.day_of_week == local.weekday() and r.start <= local.time() and ends <= r.end for r in ranges):
+        that_day = [(r.start, r.end) for r in ranges if r.day_of_week == local.weekday()]
+        if not _covered(local, found.session, that_day):
             outside.append(booking)
     return outside
+
+
+def bookings_outside_date_hours(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    on_date: date,
+    ranges: list[tuple[time, time]],
+    now: datetime | None = None,
+) -> list[Affected]:
+    """Upcoming bookings on `on_date` that hours of its own (`ranges`; none: the weekday's
+    usual hours again) would no longer cover."""
+    now = now or datetime.now(UTC)
+    found = rules(session=session, practitioner_id=practitioner_id)
+    if not ranges:
+        usual = select(AvailabilitySlot.start_time, AvailabilitySlot.end_time).where(
+            AvailabilitySlot.practitioner_id == practitioner_id, AvailabilitySlot.day_of_week == on_date.weekday()
+        )
+        ranges = [(start, end) for start, end in session.execute(usual)]
+    return [
+        booking
+        for booking in _upcoming_bookings(session, practitioner_id, now)
+        if booking.session_start.astimezone(found.zone).date() == on_date
+        and not _covered(booking.session_start.astimezone(found.zone), found.session, ranges)
+    ]
+
+
+def _covered(local_start: datetime, length: timedelta, ranges: list[tuple[time, time]]) -> bool:
+    """Whether a session from `local_start` (the practitioner's time) fits in one of the ranges."""
+    ends = (local_start + length).time()
+    return any(start <= local_start.time() and ends <= end for start, end in ranges)
 
 
 def bookings_during(

@@ -844,15 +844,12 @@ class BookingsInTheWay(Conflict):
     """A change of hours or time off would leave booked sessions outside them: say whether to
     keep them or cancel them with a full refund, then ask again."""
 
-    def __init__(self, affected: list[availability.Affected]):
+    def __init__(self, affected: list[availability.Affected], where: str = "outside the new times"):
         self.affected = affected
         if len(affected) == 1:
-            words = "1 booked session falls outside the new times. Keep it, or cancel it (what its client paid"
+            words = f"1 booked session falls {where}. Keep it, or cancel it (what its client paid"
         else:
-            words = (
-                f"{len(affected)} booked sessions fall outside the new times. "
-                "Keep them, or cancel them (what each client paid"
-            )
+            words = f"{len(affected)} booked sessions fall {where}. Keep them, or cancel them (what each client paid"
         super().__init__(words + " is refunded in full).")
 
 
@@ -860,10 +857,14 @@ InTheWay = Literal["keep", "cancel"] | None
 
 
 def _settle_affected(
-    session: Session, affected: list[availability.Affected], actor: bookings.Actor, decision: InTheWay
+    session: Session,
+    affected: list[availability.Affected],
+    actor: bookings.Actor,
+    decision: InTheWay,
+    where: str = "outside the new times",
 ) -> list[uuid.UUID]:
     if affected and decision is None:
-        raise BookingsInTheWay(affected)
+        raise BookingsInTheWay(affected, where)
     if decision != "cancel":
         return []
     to_send: list[uuid.UUID] = []
@@ -895,6 +896,27 @@ def set_weekly_hours(
         session=session, practitioner_id=practitioner_id, ranges=ranges, now=now
     )
     availability.set_weekly_hours(session=session, practitioner_id=practitioner_id, actor_id=actor.id, ranges=ranges)
+    return _settle_affected(session, affected, actor, bookings_in_the_way)
+
+
+def set_date_hours(
+    *,
+    session: Session,
+    practitioner_id: uuid.UUID,
+    actor: bookings.Actor,
+    on_date: date,
+    ranges: list[tuple[time, time]],
+    bookings_in_the_way: InTheWay = None,
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Hours of its own for one date (none: its usual hours again). Booked sessions they would
+    no longer cover are kept or cancelled (fully refunded) as asked, as for weekly hours."""
+    affected = availability.bookings_outside_date_hours(
+        session=session, practitioner_id=practitioner_id, on_date=on_date, ranges=ranges, now=now
+    )
+    availability.set_date_hours(
+        session=session, practitioner_id=practitioner_id, actor_id=actor.id, on_date=on_date, ranges=ranges, now=now
+    )
     return _settle_affected(session, affected, actor, bookings_in_the_way)
 
 
@@ -932,7 +954,7 @@ def add_time_off(
     affected = availability.bookings_during(
         session=session, practitioner_id=practitioner_id, starts_at=entry.starts_at, ends_at=entry.ends_at, now=now
     )
-    return TimeOffAdded(entry, _settle_affected(session, affected, actor, bookings_in_the_way))
+    return TimeOffAdded(entry, _settle_affected(session, affected, actor, bookings_in_the_way, "in this time off"))
 
 
 # --- reviews -----------------------------------------------------------------------------

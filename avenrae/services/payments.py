@@ -419,7 +419,9 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
     except validation.FieldError as error:
         problems["amount"] = str(error)
         raise InvalidInput(problems) from None
-    if received < booking.total_amount:
+    if received <= 0:
+        problems["amount"] = f"Enter the amount received: this booking costs R{booking.total_amount:,.2f}."
+    elif received < booking.total_amount:
         problems["amount"] = (
             f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount. Ask the client for the "
             f"R{booking.total_amount - received:,.2f} still to pay, and record the whole amount once it is in."

@@ -41,11 +41,11 @@ Change = Callable[[flows.InTheWay], Callable[[Session], list[uuid.UUID]]]
 
 def _save(change: Change, *, name: str, success: str, clear: tuple[str, ...] = ()) -> None:
     """Run `change(decision)`; when booked sessions are in the way, remember the change under
-    `name` and ask. Typed values stay on error; `clear` keys empty after success."""
+    `name` and ask (`decision`). Typed values stay on error; `clear` keys empty after success."""
     try:
         to_send = feedback.attempt(change(None), rerun=False, raises=(flows.BookingsInTheWay,))
     except flows.BookingsInTheWay as in_the_way:
-        st.session_state[DECIDE_KEY] = (name, in_the_way.affected, change)
+        st.session_state[DECIDE_KEY] = (name, in_the_way, change, success, clear)
         st.rerun()
     if to_send is not None:
         _finish(to_send, success, clear)
@@ -59,15 +59,17 @@ def _finish(to_send: list[uuid.UUID], success: str, clear: tuple[str, ...]) -> N
     st.rerun()
 
 
-def decision(name: str, time_zone: str, success: str, clear: tuple[str, ...] = ()) -> None:
+def decision(name: str, time_zone: str) -> None:
     """Where a save was stopped by booked sessions: list them and ask."""
     waiting = st.session_state.get(DECIDE_KEY)
     if not waiting or waiting[0] != name:
         return
+    in_the_way: flows.BookingsInTheWay
     change: Change
-    _, affected, change = waiting
+    _, in_the_way, change, success, clear = waiting
+    affected = in_the_way.affected
     with st.container(border=True):
-        st.warning(str(flows.BookingsInTheWay(affected)))
+        st.warning(str(in_the_way))
         schedule.affected_list(affected, time_zone)
         keep, cancel = _choices(len(affected))
         choice = st.radio(
@@ -109,7 +111,7 @@ def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
             name="weekly",
             success="Weekly hours saved.",
         )
-    decision("weekly", plan.rules.time_zone, "Weekly hours saved.")
+    decision("weekly", plan.rules.time_zone)
 
 
 def _remove_time_off(
@@ -165,7 +167,7 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
             success="Time off added.",
             clear=TIME_OFF_KEYS,
         )
-    decision("time_off", rules.time_zone, "Time off added.", TIME_OFF_KEYS)
+    decision("time_off", rules.time_zone)
 
 
 def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: date) -> None:
@@ -175,9 +177,16 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
     for entry in plan.overrides:
         by_date.setdefault(entry.on_date, []).append((entry.start, entry.end))
 
-    def set_hours(on_date: date, ranges: list) -> Callable:
-        return lambda session: availability.set_date_hours(
-            session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, on_date=on_date, ranges=ranges
+    def set_hours(on_date: date, ranges: list) -> Change:
+        return lambda decided: (
+            lambda session: flows.set_date_hours(
+                session=session,
+                practitioner_id=rules.practitioner_id,
+                actor=actor,
+                on_date=on_date,
+                ranges=ranges,
+                bookings_in_the_way=decided,
+            )
         )
 
     for on_date, day_ranges in by_date.items():
@@ -189,7 +198,7 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
             + (" · :orange[you have time off then: nobody can book these hours until it is removed]" if off else "")
         )
         if right.button("Clear", key=f"clear_{on_date}"):
-            feedback.attempt(set_hours(on_date, []), success=f"{on_date:%d %b} is back to the usual hours.")
+            _save(set_hours(on_date, []), name="special", success=f"{on_date:%d %b} is back to the usual hours.")
     with st.form("special_date"):
         left, middle, right = st.columns(3)
         on_date = left.date_input("Date", value=today + timedelta(days=1), format="DD/MM/YYYY")
@@ -198,10 +207,12 @@ def special_dates(plan: availability.Schedule, actor: bookings.Actor, today: dat
         if st.form_submit_button("Add these hours"):
             off = plan.off_during(on_date, [(start_time, end_time)])
             taken = " You have time off then: nobody can book them until it is removed." if off else ""
-            feedback.attempt(
+            _save(
                 set_hours(on_date, [*by_date.get(on_date, []), (start_time, end_time)]),
+                name="special",
                 success=f"Hours for {on_date:%d %b} saved.{taken}",
             )
+    decision("special", rules.time_zone)
 
 
 def booking_rules(plan: availability.Schedule, actor: bookings.Actor) -> None:

@@ -106,7 +106,12 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         return
     asked = {"booking": chosen, "amount": refund, "reason": reason, "method": method, "reference": reference}
     owed_here = owed_by_id.get(chosen)
-    if submitted and owed_here is not None and refund > owed_here and reason.strip() == ledger.POLICY_REFUND_REASON:
+    if (
+        submitted
+        and owed_here is not None
+        and owed_here < refund <= refundable  # beyond what was paid the refund itself says the most there is
+        and reason.strip() == ledger.POLICY_REFUND_REASON
+    ):
         st.error(  # the policy does not give this much back: the client is told why
             f"{fmt.rand(refund)} is more than the {fmt.rand(owed_here)} still owed for this cancellation. "
             "Say in the reason why the client gets more back."

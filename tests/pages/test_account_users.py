@@ -29,6 +29,8 @@ def click(app, label):
 def test_changing_password_needs_the_current_one(db, page):
     user = make_client(db)
     app = page("pages/account.py", user=user)
+    app = click(app, "Change password")  # nothing typed: what is missing, not "not right"
+    assert app.error[0].value == "Please fix these:\n- Enter your current password.\n- Enter the new password."
     form = fields(app)
     form["Current password"].input("wrong one")
     form["New password"].input("Brand new secret 5")

@@ -2,7 +2,7 @@
 paid, actions that never land on the wrong booking, states that agree, availability edits
 that lose nothing, input kept, no dead ends."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from avenrae.config import get_settings
 from avenrae.models import (
     AuditLog,
     AvailabilityException,
+    AvailabilityOverride,
     AvailabilitySlot,
     Booking,
     BookingStatus,
@@ -416,8 +417,13 @@ def test_paying_out_more_than_the_cancellation_owes_needs_its_own_reason_and_say
         on_behalf_of="client", refund_override=Decimal("150.00"),
     )  # fmt: skip
     office = page("pages/payments.py", user=staff)
-    office.number_input(key=next(n.key for n in office.number_input if n.label == "Amount (R)")).set_value(460.0)
+    amount = office.number_input(key=next(n.key for n in office.number_input if n.label == "Amount (R)"))
+    amount.set_value(600.0)  # beyond what was paid: the most there is, not "say why"
     next(t for t in office.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
+    next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
+    office = office.run()
+    assert office.error[0].value == "At most R460.00 can be refunded: that is what was paid and not yet refunded."
+    office.number_input(key=amount.key).set_value(460.0)
     next(b for b in office.button if b.label.startswith("Refund AVN-")).click()
     office = office.run()
     assert office.error[0].value == (
@@ -556,8 +562,7 @@ def test_time_off_over_a_booking_can_keep_it(db, page, healer, client):
     button(app, "Add time off").click()
     app = app.run()
     assert app.warning[0].value == (
-        "1 booked session falls outside the new times. "
-        "Keep it, or cancel it (what its client paid is refunded in full)."
+        "1 booked session falls in this time off. Keep it, or cancel it (what its client paid is refunded in full)."
     )
     assert app.radio(key="time_off_choice").options[0] == "Keep it: I will see this client as booked"
     button(app, "Save with this choice").click()  # the first choice: keep it
@@ -569,6 +574,47 @@ def test_time_off_over_a_booking_can_keep_it(db, page, healer, client):
     # Cleared after success, as a new widget: the browser would keep showing the old one's text.
     [reason] = [t for t in app.text_input if t.label.startswith("Reason (only you")]
     assert reason.value == "" and reason.key != "off_reason"
+
+
+def test_special_hours_that_leave_out_a_booking_list_it_and_ask(db, page, healer, client):
+    day = datetime.now(SAST).date() + timedelta(days=3)
+    booking = make_booking(db, practitioner=healer, client=client, start=datetime.combine(day, time(10), SAST))
+    make_transaction(db, booking)
+    app = page("pages/availability.py", user=healer.user)
+    next(d for d in app.date_input if d.label == "Date").set_value(day)
+    next(b for b in app.button if b.label == "Add these hours").click()  # 17:00-19:00 only, that day
+    app = app.run()
+    assert app.warning[0].value.startswith("1 booked session falls outside the new times.")
+    assert any("Lindiwe Dube" in m.value for m in app.markdown)
+    assert count(db, AvailabilityOverride, AvailabilityOverride.practitioner_id == healer.id) == 0  # not yet
+    app.radio(key="special_choice").set_value(app.radio(key="special_choice").options[1])  # cancel with refund
+    button(app, "Save with this choice").click()
+    app = app.run()
+    assert app.success[0].value == (
+        f"Hours for {day:%d %b} saved. 1 booked session cancelled: its client is told, and refunded what they paid."
+    )
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("460.00")
+    assert count(db, AvailabilityOverride, AvailabilityOverride.practitioner_id == healer.id) == 1
+
+
+def test_clearing_special_hours_that_hold_a_booking_asks_too(db, client):
+    healer = make_practitioner(db)
+    make_weekly_hours(db, healer, {day: [("08:00", "17:00")] for day in range(7)})
+    day = datetime.now(SAST).date() + timedelta(days=3)
+    staff = bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
+    evening = [(time(19), time(21))]  # outside the usual hours
+    flows.set_date_hours(session=db, practitioner_id=healer.id, actor=staff, on_date=day, ranges=evening)
+    booking = make_booking(db, practitioner=healer, client=client, start=datetime.combine(day, time(19), SAST))
+    with pytest.raises(flows.BookingsInTheWay) as asked:
+        flows.set_date_hours(session=db, practitioner_id=healer.id, actor=staff, on_date=day, ranges=[])
+    assert [b.id for b in asked.value.affected] == [booking.id]
+    flows.set_date_hours(
+        session=db, practitioner_id=healer.id, actor=staff, on_date=day, ranges=[], bookings_in_the_way="keep"
+    )
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    assert count(db, AvailabilityOverride, AvailabilityOverride.practitioner_id == healer.id) == 0
 
 
 def test_a_refused_time_off_keeps_what_was_typed(db, page, healer):
