@@ -233,11 +233,13 @@ def _range_problems(
         if start is None or end is None:
             problems.append((day, f"{label(day)}: give both a start and an end time."))
         elif start >= end:
-            # "9-5" means 09:00–17:00 to most people: say so rather than only refuse it
-            afternoon = (
-                time(end.hour + 12, end.minute) if end.hour < 12 and time(end.hour + 12, end.minute) > start else None
-            )
-            hint = f" Did you mean {start:%H:%M}–{afternoon:%H:%M}?" if afternoon else ""
+            # "9-5" means 09:00–17:00 to most people, and "18:00-08:00" the two the other way
+            # round: say so rather than only refuse it
+            afternoon = time(end.hour + 12, end.minute) if start.hour < 12 and end.hour < 12 else None
+            if afternoon is not None and afternoon > start:
+                hint = f" Did you mean {start:%H:%M}–{afternoon:%H:%M}?"
+            else:
+                hint = f" Did you mean {end:%H:%M}–{start:%H:%M}?" if end < start else ""
             problems.append((day, f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts.{hint}"))
         elif datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
             problems.append(

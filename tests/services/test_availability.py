@@ -408,3 +408,10 @@ def test_nine_to_five_written_as_9_5_is_refused_with_what_was_meant():
         [availability.HoursRange(0, time(9, 0), time(5, 0))], session_length=timedelta(minutes=60)
     )
     assert problems == [(0, "Monday: 09:00–05:00 ends before it starts. Did you mean 09:00–17:00?")]
+
+
+def test_hours_typed_the_other_way_round_are_refused_with_them_swapped():
+    problems = availability.weekly_hours_problems(
+        [availability.HoursRange(4, time(18, 0), time(8, 0))], session_length=timedelta(minutes=60)
+    )
+    assert problems == [(4, "Friday: 18:00–08:00 ends before it starts. Did you mean 08:00–18:00?")]
