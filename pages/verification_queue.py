@@ -43,17 +43,23 @@ with right:
     st.caption("Messages")
     ui_verification.messages(application)
     if application.status == ApplicationStatus.PENDING:
-        with st.form("decide"):  # gone once decided
+        # Keyed by the application: a second click (or a rerun) never sends this decision, or
+        # the words typed for it, to the next application in the queue.
+        with st.form(f"decide_{application.id}"):  # gone once decided
             decision = st.radio(
                 "Decision",
                 list(verification.DECISIONS),
                 format_func={"approve": "Approve", "reject": "Reject", "ask": "Ask for more information"}.get,
                 index=None,
+                key=f"decision_{application.id}",
             )
-            message = st.text_area("Message to the practitioner (needed to reject or ask)")
+            message = st.text_area(
+                "Message to the practitioner (needed to reject or ask)", key=f"decision_message_{application.id}"
+            )
             registration = st.text_input(
                 "Confirmed health registration, if any (approve only)",
                 placeholder="e.g. HPCSA PS 0123456",
+                key=f"decision_registration_{application.id}",
             )
             if st.form_submit_button("Send decision", type="primary"):
                 if decision is None:

@@ -242,6 +242,41 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
     assert applied.verification_status == VerificationStatus.VERIFIED
 
 
+def test_a_second_click_on_send_decision_never_decides_the_next_application(db, page, applied):
+    later = make_practitioner(
+        db, first_name="Marelize", last_name="Mabaso", verification_status=VerificationStatus.UNVERIFIED
+    )
+    verification.apply(
+        session=db,
+        actor=Actor(later.user_id, Role.PRACTITIONER),
+        form=verification.ApplicationForm(
+            legal_name="Marelize Mabaso",
+            years_of_practice=4,
+            statement="Trained in Pretoria.",
+            documents=[verification.Upload("letter.png", sample_document("png"))],
+        ),
+    )
+    first, second = db.scalars(
+        select(VerificationApplication).order_by(VerificationApplication.practitioner_id == later.id)
+    )
+    first.created_at = second.created_at - timedelta(hours=1)  # Sizwe applied first
+    db.flush()
+    app = page("pages/verification_queue.py", user=make_user(db, role=Role.STAFF))
+    assert app.subheader[0].value == "Sizwe Nkosi"
+    next(r for r in app.radio if r.label == "Decision").set_value("approve")
+    button(app, "Send decision").click()
+    app = app.run()
+    assert app.success[0].value == "Approved: Sizwe Nkosi is verified and can be booked."
+    assert app.subheader[0].value == "Marelize Mabaso"  # the next one, nothing chosen for it
+    assert next(r for r in app.radio if r.label == "Decision").value is None
+    button(app, "Send decision").click()  # the second click of a double click lands here
+    app = app.run()
+    assert app.error[0].value == "Choose a decision first."
+    db.refresh(later)
+    assert later.verification_status == VerificationStatus.PENDING
+    assert db.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "verification.approve")) == 1
+
+
 def test_asking_for_more_needs_a_message(db, page, applied):
     app = page("pages/verification_queue.py", user=make_user(db, role=Role.ADMIN))
     app.radio[0].set_value("ask")
