@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from dateutil.relativedelta import relativedelta
 
 from avenrae.models import MeetingType, Specialization
 from avenrae.services import analytics
@@ -21,11 +22,12 @@ SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "
 
 
 def _presets() -> dict[str, tuple[date, date]]:
+    """Each ends today, and starts the day after the same date that long ago (both ends count)."""
     today = fmt.today()
     return {
         "Last 30 days": (today - timedelta(days=29), today),
-        "Last 3 months": (today - timedelta(days=91), today),
-        "Last 12 months": (today - timedelta(days=364), today),
+        "Last 3 months": (today - relativedelta(months=3) + timedelta(days=1), today),
+        "Last 12 months": (today - relativedelta(years=1) + timedelta(days=1), today),
         "This year": (today.replace(month=1, day=1), today),
     }
 

@@ -13,13 +13,16 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 import streamlit as st
+from dateutil.relativedelta import relativedelta
 
 from avenrae.models import BookingStatus, MeetingType, Role, Specialization, TransactionKind
 from avenrae.services import analytics
 from avenrae.ui import format as fmt
+from avenrae.ui import revenue
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
 
 TODAY = datetime.now(UTC).date()
+YEAR_AGO = TODAY - relativedelta(years=1) + timedelta(days=1)  # where "Last 12 months" starts
 
 
 @pytest.fixture
@@ -85,7 +88,7 @@ def metric(app, label: str) -> str:
 def test_revenue_page_shows_the_service_figures(db, page, analyst, recent):
     app = page("pages/revenue.py", user=analyst)
     assert not app.exception, app.exception
-    totals = analytics.summary(db.connection(), analytics.Filters(TODAY - timedelta(days=364), TODAY))
+    totals = analytics.summary(db.connection(), analytics.Filters(YEAR_AGO, TODAY))
     assert metric(app, "Gross bookings value") == fmt.rand(totals.gross)
     assert metric(app, "Platform fees") == fmt.rand(totals.platform_fees)
     assert metric(app, "Refunds") == fmt.rand(totals.refunds) != fmt.rand(0)
@@ -182,9 +185,7 @@ def test_the_lowest_earners_are_ranked_when_asked_for_and_then_exported(db, page
     assert not app.exception, app.exception
     frames = [f.value for f in app.dataframe]
     assert len(frames) == 2  # the Practitioners tab: the top 10, then the bottom 10
-    lowest = analytics.practitioners_ranked(
-        db.connection(), analytics.Filters(TODAY - timedelta(days=364), TODAY), 10, False
-    )
+    lowest = analytics.practitioners_ranked(db.connection(), analytics.Filters(YEAR_AGO, TODAY), 10, False)
     shown = frames[1]
     assert shown["Practitioner"].tolist() == lowest["practitioner"].tolist()
     assert sorted(shown["Practitioner"]) == ["Pieter Botha", "Thandi Mokoena"]
@@ -200,7 +201,7 @@ def test_filters_change_the_figures(db, page, analyst, recent):
     assert after != before
     wanted = analytics.summary(
         db.connection(),
-        analytics.Filters(TODAY - timedelta(days=364), TODAY, provinces=("Western Cape",)),
+        analytics.Filters(YEAR_AGO, TODAY, provinces=("Western Cape",)),
     )
     assert after == fmt.rand(wanted.gross)
 
@@ -266,3 +267,11 @@ def test_bookings_map_filters_and_quiet_months(db, page, analyst, recent):
     app.selectbox(key="map_last").set_value(first.options[0]).run()
     app.selectbox(key="map_first").set_value(first.options[1]).run()
     assert any("comes before" in e.value for e in app.error)
+
+
+def test_quick_periods_are_as_long_as_they_say(monkeypatch):
+    monkeypatch.setattr(fmt, "today", lambda: date(2026, 12, 4))
+    presets = revenue._presets()
+    assert presets["Last 3 months"] == (date(2026, 9, 5), date(2026, 12, 4))  # was 4 Sep: 3 months and a day
+    assert presets["Last 12 months"] == (date(2025, 12, 5), date(2026, 12, 4))
+    assert presets["Last 30 days"] == (date(2026, 11, 5), date(2026, 12, 4))
