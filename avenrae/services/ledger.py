@@ -609,6 +609,12 @@ class RefundBeingSent(ServiceError):
     refund is known once it has its answer. Ask again in a moment (nothing was changed)."""
 
 
+# Why a refund we queued failed without the provider refusing it, or one made in its dashboard
+# failed: neither counts as a refusal of our automatic refunds (MAX_AUTOMATIC_REFUND_FAILURES).
+SUPERSEDED = "Not sent: a refund made in the payment provider's dashboard came first."
+DASHBOARD_FAILED = "Tried in the payment provider's dashboard; it failed."
+
+
 def _supersede_unsent_refunds(session: Session, booking: Booking, charge: PaymentTransaction | None) -> int:
     """Mark failed the refunds of `charge` queued and never sent (no provider reference yet;
     those the provider lists were given theirs first). RefundBeingSent when one of them is
@@ -628,7 +634,7 @@ def _supersede_unsent_refunds(session: Session, booking: Booking, charge: Paymen
         raise RefundBeingSent("A refund of this payment is being sent right now; try again in a moment.")
     for row in unsent:
         row.status = PaymentStatus.FAILED
-        row.failure_reason = "Not sent: a refund made in the payment provider's dashboard came first."
+        row.failure_reason = SUPERSEDED
     session.flush()
     return len(unsent)
 
@@ -644,7 +650,7 @@ def _record_dashboard_refund(
     changed, amount = 0, state.amount
     note = "Refunded in the payment provider's dashboard."
     if state.status == PaymentStatus.FAILED:
-        note = "Tried in the payment provider's dashboard; it failed."
+        note = DASHBOARD_FAILED
     else:
         session.flush()
         room = balance(session, booking.id).refundable
@@ -736,7 +742,11 @@ def owed_online(session: Session) -> list[uuid.UUID]:
             .having(
                 Booking.refund_due - since > 0,
                 online_charges > 0,
-                func.count().filter(refunds, PaymentTransaction.status == PaymentStatus.FAILED)
+                func.count().filter(
+                    refunds,
+                    PaymentTransaction.status == PaymentStatus.FAILED,
+                    func.coalesce(PaymentTransaction.failure_reason, "").not_in([SUPERSEDED, DASHBOARD_FAILED]),
+                )
                 < MAX_AUTOMATIC_REFUND_FAILURES,
             )
             .order_by(Booking.cancelled_at.nulls_first())

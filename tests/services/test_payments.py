@@ -676,3 +676,25 @@ def test_an_amount_that_is_no_amount_is_refused_in_words_and_writes_nothing(db, 
     assert [(r.kind, r.status, r.amount) for r in ledger_rows(db, pending)] == before
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
+
+
+def test_automatic_refunds_stop_after_three_refusals_not_after_refunds_that_gave_way(db, client, pending):
+    make_transaction(db, pending, provider="stripe", method=None, provider_reference="pi_owed")
+    pending.status, pending.cancelled_at, pending.refund_due = BookingStatus.CANCELLED, NOW, pending.total_amount
+    db.flush()
+
+    def failed(reason: str) -> None:
+        make_transaction(
+            db, pending, kind=TransactionKind.REFUND, provider="stripe", method=None,
+            status=PaymentStatus.FAILED, failure_reason=reason,
+        )  # fmt: skip
+
+    for _ in range(3):
+        failed(ledger.SUPERSEDED)
+        failed(ledger.DASHBOARD_FAILED)
+    assert ledger.owed_online(db) == [pending.id]  # none of those was Stripe saying no to ours
+    for _ in range(2):
+        failed("Refused: the charge is disputed")
+    assert ledger.owed_online(db) == [pending.id]
+    failed("Refused: the charge is disputed")
+    assert ledger.owed_online(db) == []  # staff take over
