@@ -44,7 +44,10 @@ def pin_on_the_map(offline, page) -> None:
 
 def placed_at(offline, page, where: str, screenshot: str) -> None:
     """After sign-up: My account says where clients find the new practitioner (`where`, a regex); then log out."""
-    page.get_by_role("link", name="My account").click()
+    account, refused = page.get_by_role("link", name="My account"), page.get_by_role("alert")
+    account.or_(refused).first.wait_for(timeout=TIMEOUT)
+    assert not refused.count(), f"sign-up refused: {refused.first.inner_text()}"  # say why, not only time out
+    account.click()
     page.get_by_role("heading", name="Where you see clients").wait_for(timeout=TIMEOUT)
     page.get_by_text(re.compile("Clients find you at " + where)).wait_for(timeout=TIMEOUT)
     offline.screenshot(screenshot)
