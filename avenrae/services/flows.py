@@ -586,13 +586,6 @@ def refresh_open_payments(*, session: Session, gateway: payments.PaymentGateway 
 # --- money out ---------------------------------------------------------------------------
 
 
-def _refund_amount(amount: Decimal) -> Decimal:
-    try:
-        return validation.rand(amount)
-    except validation.FieldError as error:
-        raise InvalidInput({"amount": str(error)}) from None
-
-
 def check_refund(
     *,
     session: Session,
@@ -609,7 +602,7 @@ def check_refund(
     ledger.plan_refund(
         session,
         booking.id,
-        _refund_amount(amount),
+        validation.amount_field(amount),
         method=method,
         reference=reference,
         online=payments.online_gateway() is not None,
@@ -649,7 +642,7 @@ def refund(
     """Staff give money back for a booking, never more than was paid: by hand for manual
     payments (with the method and reference), through the provider for online ones."""
     booking, reason = _refund_asked(session, booking_id, actor, reason)
-    amount = _refund_amount(amount)
+    amount = validation.amount_field(amount)
     before = ledger.balance(session, booking.id).refundable
     rows = ledger.write_refund(  # refuses, as check_refund does, what the payments cannot return
         session,

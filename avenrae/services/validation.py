@@ -8,6 +8,8 @@ from decimal import Decimal, InvalidOperation
 
 from email_validator import EmailNotValidError, validate_email
 
+from avenrae.services.errors import InvalidInput
+
 
 class FieldError(ValueError):
     """A single field is wrong; the message is for the user."""
@@ -100,6 +102,14 @@ def rand(value: Decimal | float | str, *, label: str = "the amount") -> Decimal:
     if not amount.is_finite() or abs(amount) >= MONEY_CEILING:
         raise FieldError(f"Enter {label} in rand, below R{MONEY_CEILING:,.0f}.")
     return amount.quantize(Decimal("0.01"))
+
+
+def amount_field(value: Decimal | float | str) -> Decimal:
+    """`rand` for a form's or a call's one amount: InvalidInput naming the field `amount`."""
+    try:
+        return rand(value)
+    except FieldError as error:
+        raise InvalidInput({"amount": str(error)}) from None
 
 
 def like_escaped(word: str) -> str:

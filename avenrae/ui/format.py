@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from avenrae.config import get_settings
 from avenrae.services import validation
-from avenrae.services.errors import InvalidInput
 
 MISSING = "—"  # a table cell with no value (a month with no growth figure, a user never logged in)
 
@@ -117,10 +116,7 @@ def local_time(moment: datetime, time_zone: str | None = None, pattern: str = "%
 def money(value: float | Decimal) -> Decimal:
     """A number from a widget as rand and cents; InvalidInput (said in words) for one that is
     no amount at all (infinite, or typed as 1e30)."""
-    try:
-        return validation.rand(value)
-    except validation.FieldError as error:
-        raise InvalidInput({"amount": str(error)}) from None
+    return validation.amount_field(value)
 
 
 def percent(fraction: Decimal | float) -> str:

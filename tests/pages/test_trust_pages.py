@@ -211,22 +211,27 @@ def test_an_empty_application_names_each_field_as_it_is_labelled(db, page):
     assert db.scalar(select(func.count()).select_from(VerificationApplication)) == 0
 
 
-@pytest.fixture
-def applied(db):
+def apply_for_verification(db, first_name: str, last_name: str, years: int, trained_in: str):
+    """An unverified practitioner who has applied with one PNG document."""
     practitioner = make_practitioner(
-        db, first_name="Sizwe", last_name="Nkosi", verification_status=VerificationStatus.UNVERIFIED
+        db, first_name=first_name, last_name=last_name, verification_status=VerificationStatus.UNVERIFIED
     )
     verification.apply(
         session=db,
         actor=Actor(practitioner.user_id, Role.PRACTITIONER),
         form=verification.ApplicationForm(
-            legal_name="Sizwe Nkosi",
-            years_of_practice=9,
-            statement="Trained in Umlazi.",
+            legal_name=f"{first_name} {last_name}",
+            years_of_practice=years,
+            statement=f"Trained in {trained_in}.",
             documents=[verification.Upload("letter.png", sample_document("png"))],
         ),
     )
     return practitioner
+
+
+@pytest.fixture
+def applied(db):
+    return apply_for_verification(db, "Sizwe", "Nkosi", 9, "Umlazi")
 
 
 def test_staff_read_the_documents_and_approve(db, page, applied):
@@ -243,19 +248,7 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
 
 
 def test_a_second_click_on_send_decision_never_decides_the_next_application(db, page, applied):
-    later = make_practitioner(
-        db, first_name="Marelize", last_name="Mabaso", verification_status=VerificationStatus.UNVERIFIED
-    )
-    verification.apply(
-        session=db,
-        actor=Actor(later.user_id, Role.PRACTITIONER),
-        form=verification.ApplicationForm(
-            legal_name="Marelize Mabaso",
-            years_of_practice=4,
-            statement="Trained in Pretoria.",
-            documents=[verification.Upload("letter.png", sample_document("png"))],
-        ),
-    )
+    later = apply_for_verification(db, "Marelize", "Mabaso", 4, "Pretoria")
     first, second = db.scalars(
         select(VerificationApplication).order_by(VerificationApplication.practitioner_id == later.id)
     )
