@@ -310,11 +310,18 @@ class Affected:
     session_start: datetime
     client_name: str
     status: str
+    session_end: datetime
 
 
 def _upcoming_bookings(session: Session, practitioner_id: uuid.UUID, now: datetime) -> list[Affected]:
     rows = session.execute(
-        select(Booking.id, Booking.session_start, User.first_name + " " + User.last_name, Booking.status)
+        select(
+            Booking.id,
+            Booking.session_start,
+            User.first_name + " " + User.last_name,
+            Booking.status,
+            Booking.session_end,
+        )
         .join(User, User.id == Booking.client_id)
         .where(
             Booking.practitioner_id == practitioner_id,
@@ -323,7 +330,7 @@ def _upcoming_bookings(session: Session, practitioner_id: uuid.UUID, now: dateti
         )
         .order_by(Booking.session_start)
     ).all()
-    return [Affected(row[0], row[1], row[2], row[3].value) for row in rows]
+    return [Affected(row[0], row[1], row[2], row[3].value, row[4]) for row in rows]
 
 
 def bookings_outside_hours(
@@ -347,7 +354,7 @@ def bookings_outside_hours(
         if local.date() in special:
             continue
         that_day = [(r.start, r.end) for r in ranges if r.day_of_week == local.weekday()]
-        if not _covered(local, found.session, that_day):
+        if not _covered(booking, found.zone, that_day):
             outside.append(booking)
     return outside
 
@@ -372,15 +379,26 @@ def bookings_outside_date_hours(
     return [
         booking
         for booking in _upcoming_bookings(session, practitioner_id, now)
-        if booking.session_start.astimezone(found.zone).date() == on_date
-        and not _covered(booking.session_start.astimezone(found.zone), found.session, ranges)
+        if booking.session_start.astimezone(found.zone).date() == on_date and not _covered(booking, found.zone, ranges)
     ]
 
 
-def _covered(local_start: datetime, length: timedelta, ranges: list[tuple[time, time]]) -> bool:
-    """Whether a session from `local_start` (the practitioner's time) fits in one of the ranges."""
-    ends = (local_start + length).time()
-    return any(start <= local_start.time() and ends <= end for start, end in ranges)
+def _covered(booking: Affected, zone: ZoneInfo, ranges: list[tuple[time, time]]) -> bool:
+    """Whether the whole booking, start to its own end, fits in one of the ranges of the day
+    it starts on (in the practitioner's zone; a range ending at `time.max` runs to midnight)."""
+    day = booking.session_start.astimezone(zone).date()
+
+    def closes(end: time) -> datetime:
+        return (
+            datetime.combine(day + timedelta(days=1), time(0), zone)
+            if end == time.max
+            else datetime.combine(day, end, zone)
+        )
+
+    return any(
+        datetime.combine(day, start, zone) <= booking.session_start and booking.session_end <= closes(end)
+        for start, end in ranges
+    )
 
 
 def bookings_during(

@@ -415,3 +415,29 @@ def test_hours_typed_the_other_way_round_are_refused_with_them_swapped():
         [availability.HoursRange(4, time(18, 0), time(8, 0))], session_length=timedelta(minutes=60)
     )
     assert problems == [(4, "Friday: 18:00–08:00 ends before it starts. Did you mean 08:00–18:00?")]
+
+
+def test_new_hours_are_checked_against_the_whole_of_each_booking(db, practitioner):
+    """A session that runs past midnight, or longer than today's session length (booked before
+    it changed), is outside hours that end before it does."""
+    late = make_booking(db, practitioner=practitioner, start=local(MONDAY, "23:30"), minutes=60)
+    long = make_booking(db, practitioner=practitioner, start=local(MONDAY, "16:00"), minutes=90)
+    inside = make_booking(db, practitioner=practitioner, start=local(MONDAY, "09:00"), minutes=60)
+    monday = [availability.HoursRange(0, time(9), time(17))]
+
+    outside = availability.bookings_outside_hours(session=db, practitioner_id=practitioner.id, ranges=monday, now=NOW)
+    assert {b.id for b in outside} == {late.id, long.id}
+    on_the_date = availability.bookings_outside_date_hours(
+        session=db, practitioner_id=practitioner.id, on_date=MONDAY, ranges=[(time(9), time(17))], now=NOW
+    )
+    assert {b.id for b in on_the_date} == {late.id, long.id}
+    assert inside.id not in {b.id for b in on_the_date}
+
+
+def test_hours_to_midnight_cover_a_session_that_ends_at_midnight(db, practitioner):
+    last = make_booking(db, practitioner=practitioner, start=local(MONDAY, "23:00"), minutes=60)
+    evening = [availability.HoursRange(0, time(18), time.max)]  # typed as 18:00-24:00
+    assert (
+        availability.bookings_outside_hours(session=db, practitioner_id=practitioner.id, ranges=evening, now=NOW) == []
+    )
+    assert last.session_end.astimezone(SAST).time() == time(0)
