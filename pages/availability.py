@@ -22,6 +22,7 @@ else:
         st.stop()
     practitioner_id = chosen.practitioner_id
 
+availability_tabs.showing(practitioner_id)
 with session_scope() as session:
     plan = availability.schedule(session=session, practitioner_id=practitioner_id)
 actor = bookings.Actor(user.id, user.role)

@@ -336,8 +336,9 @@ def _upcoming_bookings(session: Session, practitioner_id: uuid.UUID, now: dateti
 def bookings_outside_hours(
     *, session: Session, practitioner_id: uuid.UUID, ranges: list[HoursRange], now: datetime | None = None
 ) -> list[Affected]:
-    """Upcoming bookings that new weekly hours would no longer cover (dates with hours of their
-    own keep those)."""
+    """Upcoming bookings the current weekly hours cover and new ones would not (dates with
+    hours of their own keep those). A booking already outside them (kept when its day closed)
+    was decided on then and is not asked about again."""
     now = now or datetime.now(UTC)
     found = rules(session=session, practitioner_id=practitioner_id)
     special = set(
@@ -348,13 +349,16 @@ def bookings_outside_hours(
             )
         )
     )
+    current = _weekly_ranges(session, practitioner_id)
     outside = []
     for booking in _upcoming_bookings(session, practitioner_id, now):
         local = booking.session_start.astimezone(found.zone)
         if local.date() in special:
             continue
         that_day = [(r.start, r.end) for r in ranges if r.day_of_week == local.weekday()]
-        if not _covered(booking, found.zone, that_day):
+        if _covered(booking, found.zone, current.get(local.weekday(), [])) and not _covered(
+            booking, found.zone, that_day
+        ):
             outside.append(booking)
     return outside
 
@@ -367,20 +371,31 @@ def bookings_outside_date_hours(
     ranges: list[tuple[time, time]],
     now: datetime | None = None,
 ) -> list[Affected]:
-    """Upcoming bookings on `on_date` that hours of its own (`ranges`; none: the weekday's
-    usual hours again) would no longer cover."""
+    """Upcoming bookings on `on_date` that its current hours cover and hours of its own
+    (`ranges`; none: the weekday's usual hours again) would not."""
     now = now or datetime.now(UTC)
     found = rules(session=session, practitioner_id=practitioner_id)
-    if not ranges:
-        usual = select(AvailabilitySlot.start_time, AvailabilitySlot.end_time).where(
-            AvailabilitySlot.practitioner_id == practitioner_id, AvailabilitySlot.day_of_week == on_date.weekday()
-        )
-        ranges = [(start, end) for start, end in session.execute(usual)]
+    current = _day_ranges(session, found, on_date, on_date)[on_date]
+    new = ranges or _weekly_ranges(session, practitioner_id).get(on_date.weekday(), [])
     return [
         booking
         for booking in _upcoming_bookings(session, practitioner_id, now)
-        if booking.session_start.astimezone(found.zone).date() == on_date and not _covered(booking, found.zone, ranges)
+        if booking.session_start.astimezone(found.zone).date() == on_date
+        and _covered(booking, found.zone, current)
+        and not _covered(booking, found.zone, new)
     ]
+
+
+def _weekly_ranges(session: Session, practitioner_id: uuid.UUID) -> dict[int, list[tuple[time, time]]]:
+    """The weekly hours as they stand, by weekday (0 = Monday)."""
+    by_day: dict[int, list[tuple[time, time]]] = {}
+    for day, start, end in session.execute(
+        select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time, AvailabilitySlot.end_time).where(
+            AvailabilitySlot.practitioner_id == practitioner_id
+        )
+    ):
+        by_day.setdefault(day, []).append((start, end))
+    return by_day
 
 
 def _covered(booking: Affected, zone: ZoneInfo, ranges: list[tuple[time, time]]) -> bool:
@@ -608,13 +623,7 @@ def update_rules(
 
 def _day_ranges(session: Session, found: Rules, first_day: date, last_day: date) -> dict[date, list[tuple[time, time]]]:
     """The working ranges of each local date: an override if there is one, else the weekly hours."""
-    weekly: dict[int, list[tuple[time, time]]] = {}
-    for day, start, end in session.execute(
-        select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time, AvailabilitySlot.end_time).where(
-            AvailabilitySlot.practitioner_id == found.practitioner_id
-        )
-    ):
-        weekly.setdefault(day, []).append((start, end))
+    weekly = _weekly_ranges(session, found.practitioner_id)
     overrides: dict[date, list[tuple[time, time]]] = {}
     for on_date, start, end in session.execute(
         select(AvailabilityOverride.on_date, AvailabilityOverride.start_time, AvailabilityOverride.end_time).where(

@@ -18,6 +18,21 @@ from avenrae.ui import feedback, payment, schedule
 from avenrae.ui import format as fmt
 
 DECIDE_KEY = "availability_in_the_way"
+SHOWN_KEY = "availability_shown_for"
+WEEKLY_KEY = "weekly_hours"
+WEEKLY_KEYS = tuple(f"{WEEKLY_KEY}_{day}" for day in range(7))
+TIME_OFF_KEYS = ("off_first", "off_last", "off_part", "off_from", "off_to", "off_reason")
+
+
+def showing(practitioner_id: uuid.UUID) -> None:
+    """Call before drawing the tabs: when staff turn to another practitioner, what was typed
+    or asked about the previous one is dropped, so the boxes show this practitioner's own
+    hours (and a save cannot give them someone else's)."""
+    before = st.session_state.get(SHOWN_KEY)
+    if before is not None and before != practitioner_id:
+        feedback.clear(*WEEKLY_KEYS, *TIME_OFF_KEYS)
+        st.session_state.pop(DECIDE_KEY, None)
+    st.session_state[SHOWN_KEY] = practitioner_id
 
 
 def _choices(how_many: int) -> tuple[str, str]:
@@ -90,7 +105,7 @@ def decision(name: str, time_zone: str) -> None:
 def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
     who = "you work" if actor.role == Role.PRACTITIONER else "the practitioner works"
     st.write(f"Type the hours {who} each day, e.g. 09:00-12:00, 14:00-17:00. Leave a day empty when closed.")
-    typed = schedule.weekly_hours_inputs(plan.weekly, key="weekly_hours")
+    typed = schedule.weekly_hours_inputs(plan.weekly, key=WEEKLY_KEY)
     if st.button("Save weekly hours", type="primary"):
         ranges, unreadable = schedule.parse_week(typed)
         if unreadable:  # with what is wrong in the days that could be read, so one save shows it all
@@ -110,6 +125,7 @@ def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
             ),
             name="weekly",
             success="Weekly hours saved.",
+            clear=WEEKLY_KEYS,  # shown again as saved: "8-12" reads back as 08:00-12:00
         )
     decision("weekly", plan.rules.time_zone)
 
@@ -120,9 +136,6 @@ def _remove_time_off(
     return lambda session: availability.remove_time_off(
         session=session, practitioner_id=rules.practitioner_id, actor_id=actor.id, time_off_id=time_off_id
     )
-
-
-TIME_OFF_KEYS = ("off_first", "off_last", "off_part", "off_from", "off_to", "off_reason")
 
 
 def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) -> None:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from avenrae.services import availability
 from avenrae.services.validation import FieldError
+from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
 DAY_NAMES = list(availability.DAY_NAMES)
@@ -29,7 +30,8 @@ def hours_text(ranges: list[tuple[time, time]]) -> str:
 
 
 def weekly_hours_inputs(weekly: list[availability.HoursRange], *, key: str) -> dict[int, str]:
-    """One line of hours per weekday ("09:00-12:00, 14:00-17:00"; empty: closed), as typed."""
+    """One line of hours per weekday ("09:00-12:00, 14:00-17:00"; empty: closed), as typed.
+    `feedback.clear` of the names `{key}_0` to `{key}_6` shows the saved hours again."""
     by_day: dict[int, list[tuple[time, time]]] = {}
     for item in weekly:
         by_day.setdefault(item.day_of_week, []).append((item.start, item.end))
@@ -40,7 +42,7 @@ def weekly_hours_inputs(weekly: list[availability.HoursRange], *, key: str) -> d
         typed[day] = right.text_input(
             name,
             value=hours_text(by_day.get(day, [])),
-            key=f"{key}_{day}",
+            key=feedback.key(f"{key}_{day}"),
             placeholder="Closed",
             label_visibility="collapsed",
         )

@@ -200,6 +200,12 @@ def test_a_practitioner_closing_a_day_with_bookings_is_asked_what_to_do(db, offl
     page.get_by_text("Weekly hours saved.").wait_for(timeout=TIMEOUT)
     db.expire_all()
     assert db.get(Booking, booking.id).status == BookingStatus.CONFIRMED
+    # Hours typed loosely read back as saved, in the browser too (not as typed).
+    next_day = (booking.session_start.astimezone(SAST) + timedelta(days=1)).strftime("%A")
+    page.get_by_role("textbox", name=next_day).fill("8-12")
+    page.get_by_role("button", name="Save weekly hours").click()
+    page.get_by_text("Weekly hours saved.").wait_for(timeout=TIMEOUT)
+    expect(page.get_by_role("textbox", name=next_day)).to_have_value("08:00-12:00", timeout=TIMEOUT)
 
 
 def test_shift_and_a_letter_moderates_as_the_letter_does(db, offline):

@@ -493,7 +493,38 @@ def test_a_confirmation_says_with_whom(db, healer, client, staff):
 
 
 def weekly(app, day: int):
-    return app.text_input(key=f"weekly_hours_{day}")
+    """The weekly-hours box of a weekday (0 = Monday), found by its (hidden) label."""
+    return next(box for box in app.text_input if box.label == availability.DAY_NAMES[day])
+
+
+def test_saved_hours_are_shown_as_saved(db, page, healer):
+    app = page("pages/availability.py", user=healer.user)
+    weekly(app, 0).input("8-12, 13h to 17h")
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    assert app.success[0].value == "Weekly hours saved."
+    assert weekly(app, 0).value == "08:00-12:00, 13:00-17:00"
+
+
+def test_staff_switching_practitioner_see_and_save_that_practitioners_hours(db, page, healer):
+    other = make_practitioner(db, first_name="Sipho", last_name="Nkosi")
+    make_weekly_hours(db, other, {0: [("14:00", "17:00")]})
+    app = page("pages/availability.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="availability_for_query").input("thandeka").run()
+    assert weekly(app, 0).value != "14:00-17:00"
+    weekly(app, 2).input("10-11")  # typed for Thandeka, then staff change their mind
+    app.text_input(key="availability_for_query").input("sipho").run()
+    assert app.selectbox(key="availability_for_choice").value.practitioner_id == other.id
+    assert [weekly(app, day).value for day in range(7)] == ["14:00-17:00", "", "", "", "", "", ""]
+    button(app, "Save weekly hours").click()
+    app = app.run()
+    assert app.success[0].value == "Weekly hours saved."
+    saved = db.execute(
+        select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time).where(
+            AvailabilitySlot.practitioner_id == other.id
+        )
+    ).all()
+    assert saved == [(0, time(14))]
 
 
 def test_hours_that_cannot_be_read_are_refused_by_name_and_nothing_is_saved(db, page, healer):

@@ -417,10 +417,13 @@ def test_hours_typed_the_other_way_round_are_refused_with_them_swapped():
     assert problems == [(4, "Friday: 18:00–08:00 ends before it starts. Did you mean 08:00–18:00?")]
 
 
-def test_new_hours_are_checked_against_the_whole_of_each_booking(db, practitioner):
-    """A session that runs past midnight, or longer than today's session length (booked before
-    it changed), is outside hours that end before it does."""
-    late = make_booking(db, practitioner=practitioner, start=local(MONDAY, "23:30"), minutes=60)
+def test_new_hours_are_checked_against_the_whole_of_each_booking(db):
+    """A session longer than today's session length (booked before it changed) is outside new
+    hours that end before it does, and one into the last hour of the day outside hours that end
+    earlier."""
+    practitioner = make_practitioner(db, session_duration_minutes=60, min_notice_minutes=120)
+    make_weekly_hours(db, practitioner, {0: [("09:00", "23:59:59.999999")]})  # typed as 09:00-24:00
+    late = make_booking(db, practitioner=practitioner, start=local(MONDAY, "23:00"), minutes=60)
     long = make_booking(db, practitioner=practitioner, start=local(MONDAY, "16:00"), minutes=90)
     inside = make_booking(db, practitioner=practitioner, start=local(MONDAY, "09:00"), minutes=60)
     monday = [availability.HoursRange(0, time(9), time(17))]
@@ -432,12 +435,49 @@ def test_new_hours_are_checked_against_the_whole_of_each_booking(db, practitione
     )
     assert {b.id for b in on_the_date} == {late.id, long.id}
     assert inside.id not in {b.id for b in on_the_date}
-
-
-def test_hours_to_midnight_cover_a_session_that_ends_at_midnight(db, practitioner):
-    last = make_booking(db, practitioner=practitioner, start=local(MONDAY, "23:00"), minutes=60)
-    evening = [availability.HoursRange(0, time(18), time.max)]  # typed as 18:00-24:00
+    evening = [availability.HoursRange(0, time(9), time.max)]  # to midnight covers a session ending at it
     assert (
         availability.bookings_outside_hours(session=db, practitioner_id=practitioner.id, ranges=evening, now=NOW) == []
     )
-    assert last.session_end.astimezone(SAST).time() == time(0)
+
+
+def test_a_booking_kept_outside_the_hours_is_not_asked_about_again(db, practitioner):
+    """Monday 09:00-12:00 and 14:00-16:00: a session at 18:00 was kept when its hours went; a
+    later change to other hours does not ask about it again, one that closes 09:00 does."""
+    kept = make_booking(db, practitioner=practitioner, start=local(MONDAY, "18:00"))
+    morning = make_booking(db, practitioner=practitioner, start=local(MONDAY, "09:00"))
+    other_change = [
+        availability.HoursRange(0, time(9), time(12)),
+        availability.HoursRange(0, time(14), time(16)),
+        availability.HoursRange(1, time(8), time(11)),
+    ]
+    assert (
+        availability.bookings_outside_hours(session=db, practitioner_id=practitioner.id, ranges=other_change, now=NOW)
+        == []
+    )
+    closing_nine = [availability.HoursRange(0, time(10), time(12))]
+    asked = availability.bookings_outside_hours(
+        session=db, practitioner_id=practitioner.id, ranges=closing_nine, now=NOW
+    )
+    assert [b.id for b in asked] == [morning.id]
+    on_the_date = availability.bookings_outside_date_hours(
+        session=db, practitioner_id=practitioner.id, on_date=MONDAY, ranges=[(time(10), time(11))], now=NOW
+    )
+    assert [b.id for b in on_the_date] == [morning.id]
+    assert kept.id not in {b.id for b in asked + on_the_date}
+
+
+def test_clearing_a_dates_own_hours_asks_about_bookings_only_those_hours_covered(db, practitioner):
+    evening = make_booking(db, practitioner=practitioner, start=local(MONDAY, "18:00"))
+    availability.set_date_hours(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        on_date=MONDAY,
+        ranges=[(time(17), time(20))],
+        now=NOW,
+    )
+    back_to_usual = availability.bookings_outside_date_hours(
+        session=db, practitioner_id=practitioner.id, on_date=MONDAY, ranges=[], now=NOW
+    )
+    assert [b.id for b in back_to_usual] == [evening.id]
