@@ -11,6 +11,7 @@ import streamlit as st
 from avenrae.db import session_scope
 from avenrae.services import availability, verification
 from avenrae.services.bookings import BookablePractitioner
+from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui import reviews as ui_reviews
 
@@ -70,8 +71,14 @@ def time_picker(
     if not days:
         st.warning("This practitioner has no open times in the coming weeks.")
         return None
-    # The day clicked or the date typed, whichever came last: each clears the other.
-    day_key, date_key = f"{key}_day", f"{key}_date"
+    # The day clicked or the date typed, whichever came last: each clears the other. The
+    # choices belong to one practitioner: another one starts them again.
+    names = (f"{key}_day", f"{key}_date", f"{key}_time")
+    chosen_key, owner_key = f"{key}_chosen", f"{key}_for"
+    if st.session_state.get(owner_key, practitioner_id) != practitioner_id:
+        feedback.clear(*names, chosen_key)
+    st.session_state[owner_key] = practitioner_id
+    day_key, date_key, time_key = (feedback.key(name) for name in names)
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
         st.session_state[day_key] = days[0]
 
@@ -100,12 +107,12 @@ def time_picker(
     # The instant chosen last time, so that a time taken meanwhile is said, even when it was
     # its day's last (the day then leaves the list, and the same hour of another day must not
     # stand in for it).
-    earlier: datetime | None = st.session_state.get(f"{key}_chosen")
+    earlier: datetime | None = st.session_state.get(chosen_key)
     if earlier is not None and earlier not in times:
         earlier_day = earlier.astimezone(zone).date()
         if earlier_day == on or earlier_day not in days:
             st.warning(f"{fmt.local_time(earlier, time_zone, '%a %d %b, %H:%M')} was just taken — pick another time.")
-            st.session_state[f"{key}_time"] = st.session_state[f"{key}_chosen"] = None
+            st.session_state[time_key] = st.session_state[chosen_key] = None
     if not times:
         left = (today + timedelta(days=horizon_days) - on).days
         later = [day for day in days if day > on] or (
@@ -116,9 +123,9 @@ def time_picker(
             + (f"The next open day is {later[0]:%a %d %b}." if later else "None can be booked after it yet.")
         )
         return None
-    chosen = st.pills("Time", list(labels), key=f"{key}_time", help=f"Times are in {time_zone}.")
-    st.session_state[f"{key}_chosen"] = labels.get(chosen) if chosen else None
-    return st.session_state[f"{key}_chosen"]
+    chosen = st.pills("Time", list(labels), key=time_key, help=f"Times are in {time_zone}.")
+    st.session_state[chosen_key] = labels.get(chosen) if chosen else None
+    return st.session_state[chosen_key]
 
 
 def practitioner_card(practitioner: BookablePractitioner) -> None:

@@ -208,6 +208,25 @@ def test_a_client_finds_a_practitioner_by_name_without_seeing_emails(db, page, h
     assert app.pills(key="book_time").options
 
 
+def test_turning_to_another_practitioner_starts_the_choice_of_time_again(db, page, healer, client):
+    other = make_practitioner(db, first_name="Sipho", last_name="Nkosi", rate="300.00")
+    make_weekly_hours(db, other, {day: [("08:00", "12:00")] for day in range(7)})
+    app = page("pages/book.py", user=client)
+    app.text_input(key="book_with_query").input("thandeka").run()
+    app.pills(key="book_time").set_value(app.pills(key="book_time").options[0]).run()
+    assert book_button(app).label.endswith("for R460.00")
+    app.text_input(key="book_with_query").input("sipho").run()
+    assert app.selectbox(key="book_with_choice").value.practitioner_id == other.id
+    assert not app.warning  # nothing was taken: another practitioner was chosen
+    assert any(c.value == "Choose a time to continue." for c in app.caption)
+    assert not [b for b in app.button if b.label.startswith("Book ")]
+    times = next(p for p in app.pills if p.label == "Time")
+    times.set_value(times.options[0]).run()
+    assert book_button(app).label.endswith("for R345.00")
+    app.text_input(key="book_with_query").input("thandeka").run()  # back: Sipho's time is not Thandeka's
+    assert not [b for b in app.button if b.label.startswith("Book ")]
+
+
 # --- Bookings ------------------------------------------------------------------------
 
 
