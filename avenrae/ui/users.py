@@ -15,6 +15,7 @@ from avenrae.ui import format as fmt
 
 PICK_KEY = "users_pick"
 REASON_KEY = "users_reason"
+TEMPORARY_KEY = "users_temporary"  # the box for a temporary password
 CONFIRM_KEY = "users_confirm"  # the id of the user a deactivation waits to be confirmed for
 
 
@@ -104,13 +105,14 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                     clears=(REASON_KEY,),
                 )
     with password_col:
-        temporary_password = st.text_input("New temporary password", type="password", key="reset_password")
+        temporary_password = st.text_input("New temporary password", type="password", key=feedback.key(TEMPORARY_KEY))
         if st.button("Set temporary password"):
             feedback.attempt(
                 lambda s: accounts.set_temporary_password(
                     session=s, actor_id=admin.id, user_id=chosen.id, password=temporary_password, reason=reason
                 ),
                 success=f"{fmt.md(chosen.email)} must choose a new password at their next login.",
+                clears=(TEMPORARY_KEY,),
             )
     _deactivation(admin, chosen, reason, asked=asked)
 

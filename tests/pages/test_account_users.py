@@ -215,3 +215,13 @@ def test_names_with_markup_are_shown_as_text(db, page):
     make_client(db, first_name="<script>alert(1)</script>", last_name="X", email="x@example.co.za")
     app = page("pages/users.py", user=admin)
     assert "<script>alert(1)</script> X" in list(app.dataframe[0].value["Name"])
+
+
+def test_a_temporary_password_does_not_stay_in_the_box_after_it_is_set(db, page):
+    target = make_client(db, first_name="Sipho", last_name="Ndlovu", email="sipho@example.co.za")
+    _, app = users_page_at(db, page, "sipho")
+    fields(app)["New temporary password"].input("Temporary-Pass-2026")
+    app = click(app, "Set temporary password")
+    assert app.success[0].value.endswith("must choose a new password at their next login.")
+    assert fresh(db, User, target.id).must_change_password is True
+    assert fields(app)["New temporary password"].value == ""  # not left for the next user picked
