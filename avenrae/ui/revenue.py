@@ -3,7 +3,7 @@ and the workbook of every table. Figures come from `services.analytics` via `ui.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pandas as pd
 import plotly.express as px
@@ -129,8 +129,27 @@ def over_time_chart(series: pd.DataFrame, grain: str, partial: list[bool]) -> go
             line=dict(color=COLOURS[name]), marker=dict(symbol=symbols, size=8),
         )  # fmt: skip
     chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
-    if grain == "month":
-        chart.update_xaxes(dtick="M1", tickformat="%b %Y")
+    return _period_axis(chart, list(series["period"]), grain)
+
+
+_PERIOD_LABEL = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y"}
+_PERIOD_LENGTH = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+LABEL_EACH_UP_TO = 12  # periods; beyond that plotly spaces the labels
+
+
+def _period_axis(chart: go.Figure, periods: list, grain: str) -> go.Figure:
+    """Days, weeks or months along the bottom, read as such: each labelled when there are
+    few (plotly would label one day by the millisecond), one alone centred in its width."""
+    if len(periods) <= LABEL_EACH_UP_TO:
+        chart.update_xaxes(tickvals=periods, ticktext=[f"{period:{_PERIOD_LABEL[grain]}}" for period in periods])
+    elif grain == "month":
+        chart.update_xaxes(dtick="M1", tickformat=_PERIOD_LABEL[grain])
+    else:
+        chart.update_xaxes(tickformat=_PERIOD_LABEL[grain])
+    if len(periods) == 1:
+        middle = datetime.combine(periods[0], time(0))
+        half = _PERIOD_LENGTH[grain] / 2
+        chart.update_xaxes(range=[middle - half, middle + half])
     return chart
 
 
@@ -149,7 +168,7 @@ def partial_note(periods: list, grain: str, partial: list[bool]) -> str | None:
 
 def specialization_chart(stacked: pd.DataFrame, grain: str) -> go.Figure:
     frame = stacked.assign(specialization=stacked["specialization"].map(fmt.label), gross=stacked["gross"].map(float))
-    return px.bar(
+    chart = px.bar(
         frame,
         x="period",
         y="gross",
@@ -158,6 +177,9 @@ def specialization_chart(stacked: pd.DataFrame, grain: str) -> go.Figure:
         labels={"period": grain.capitalize(), "gross": "Gross (R)", "specialization": "Specialization"},
         title=f"Gross bookings value by specialization and {grain}",
     ).update_layout(**CHART)
+    # Bars on a time axis are as wide as the gap between periods; one period alone needs telling.
+    chart.update_traces(width=_PERIOD_LENGTH[grain].total_seconds() * 1000 * 0.7)
+    return _period_axis(chart, sorted(set(frame["period"])), grain)
 
 
 def province_chart(by_province: pd.DataFrame) -> go.Figure:

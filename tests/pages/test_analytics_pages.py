@@ -128,6 +128,35 @@ def test_weeks_are_partly_covered_by_their_days():
     assert analytics.partly_covered([monday], "day", monday, monday) == [False]
 
 
+@pytest.mark.parametrize(
+    ("grain", "periods", "labels"),
+    [
+        ("day", [date(2026, 12, 1)], ["01 Dec 2026"]),
+        ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov 2026", "07 Dec 2026"]),
+        ("month", [date(2026, 12, 1)], ["Dec 2026"]),
+    ],
+)
+def test_a_short_period_is_labelled_by_its_days_weeks_or_months(grain, periods, labels):
+    """One day's chart read 23:59:59.9995, 00:00:00, 00:00:00.0005 along the bottom."""
+    series = pd.DataFrame(
+        {
+            "period": periods,
+            "gross": [Decimal("1200.00")] * len(periods),
+            "platform_fees": [Decimal("180.00")] * len(periods),
+            "refunds": [Decimal("0.00")] * len(periods),
+        }
+    )
+    for chart in (
+        revenue.over_time_chart(series, grain, [False] * len(periods)),
+        revenue.specialization_chart(series.assign(specialization="healer"), grain),
+    ):
+        axis = chart.layout.xaxis
+        assert list(axis.tickvals) == periods and list(axis.ticktext) == labels
+        if len(periods) == 1:  # centred, half a period either side
+            low, high = axis.range
+            assert low < datetime.combine(periods[0], datetime.min.time()) < high
+
+
 def test_the_quick_period_shown_is_the_period_used(db, page, analyst, recent):
     app = page("pages/revenue.py", user=analyst)
     assert app.pills(key="revenue_preset").value == "Last 12 months"  # the default period, said
