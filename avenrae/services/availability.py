@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
@@ -54,6 +54,30 @@ def within_plans(day: date, today: date) -> bool:
 # when booking and the expiry of holds: pending or confirmed, and not an unpaid hold that
 # has run out (the booking flow releases those on the spot, the expiry job everywhere).
 HOLDS_TIME = f"{sql_in('status', SLOT_HOLDING_STATUSES)} AND (hold_expires_at IS NULL OR hold_expires_at > :now)"
+
+
+END_OF_DAY = time.max  # hours that run until midnight end here: a `time` cannot be 24:00
+
+
+def until_midnight(start: time, end: time) -> tuple[time, time]:
+    """A range as kept: 00:00 (or 24:00) at its end means midnight at the end of its day."""
+    return (start, END_OF_DAY) if end == time(0) and start != time(0) else (start, end)
+
+
+def _kept_as(ranges: list[HoursRange]) -> list[HoursRange]:
+    return [HoursRange(r.day_of_week, *until_midnight(r.start, r.end)) for r in ranges]
+
+
+def closes_at(day: date, end: time, zone: tzinfo) -> datetime:
+    """The instant a range of `day` ends (END_OF_DAY: the midnight after it)."""
+    if end == END_OF_DAY:
+        return datetime.combine(day + timedelta(days=1), time(0), zone)
+    return datetime.combine(day, end, zone)
+
+
+def clock(moment: time) -> str:
+    """09:00; the end of the day reads 24:00."""
+    return "24:00" if moment == END_OF_DAY else f"{moment:%H:%M}"
 
 
 @dataclass(frozen=True)
@@ -118,8 +142,8 @@ class Schedule:
     def off_during(self, day: date, ranges: list[tuple[time, time]]) -> TimeOff | None:
         """The time off that covers any of these hours of `day` (in the practitioner's zone)."""
         zone = self.rules.zone
-        for start, end in ranges:
-            starts, ends = datetime.combine(day, start, zone), datetime.combine(day, end, zone)
+        for start, end in (until_midnight(*each) for each in ranges):
+            starts, ends = datetime.combine(day, start, zone), closes_at(day, end, zone)
             found = next((entry for entry in self.time_off if entry.starts_at < ends and entry.ends_at > starts), None)
             if found is not None:
                 return found
@@ -232,6 +256,16 @@ def _range_problems(
     for day, start, end in ranges:
         if start is None or end is None:
             problems.append((day, f"{label(day)}: give both a start and an end time."))
+            continue
+        start, end = until_midnight(start, end)
+        if end < start and start >= time(12) and end <= time(6):  # an evening into the night
+            problems.append(
+                (
+                    day,
+                    f"{label(day)}: {start:%H:%M}–{end:%H:%M} runs past midnight: end it at 24:00, "
+                    "and put the rest on the next day from 00:00.",
+                )
+            )
         elif start >= end:
             # "9-5" means 09:00–17:00 to most people, and "18:00-08:00" the two the other way
             # round: say so rather than only refuse it
@@ -241,11 +275,11 @@ def _range_problems(
             else:
                 hint = f" Did you mean {end:%H:%M}–{start:%H:%M}?" if end < start else ""
             problems.append((day, f"{label(day)}: {start:%H:%M}–{end:%H:%M} ends before it starts.{hint}"))
-        elif datetime.combine(date.min, end) - datetime.combine(date.min, start) < session_length:
+        elif closes_at(date.min, end, UTC) - datetime.combine(date.min, start, UTC) < session_length:
             problems.append(
                 (
                     day,
-                    f"{label(day)}: {start:%H:%M}–{end:%H:%M} is shorter than one session "
+                    f"{label(day)}: {start:%H:%M}–{clock(end)} is shorter than one session "
                     f"({session_length.seconds // 60} minutes), so nobody could book it.",
                 )
             )
@@ -256,7 +290,10 @@ def _range_problems(
         for (start_a, end_a), (start_b, end_b) in pairwise(day_ranges):
             if start_b < end_a:
                 problems.append(
-                    (each, f"{label(each)}: {start_a:%H:%M}–{end_a:%H:%M} and {start_b:%H:%M}–{end_b:%H:%M} overlap.")
+                    (
+                        each,
+                        f"{label(each)}: {start_a:%H:%M}–{clock(end_a)} and {start_b:%H:%M}–{clock(end_b)} overlap.",
+                    )
                 )
     return sorted(problems, key=lambda problem: problem[0])
 
@@ -290,7 +327,9 @@ def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
             try:
                 start_hour, start_minute, end_hour, end_minute = (int(g or 0) for g in found.groups())
                 midnight = (end_hour, end_minute) == (24, 0)  # the end of the day
-                bounds = (time(start_hour, start_minute), time.max if midnight else time(end_hour, end_minute))
+                bounds = until_midnight(
+                    time(start_hour, start_minute), END_OF_DAY if midnight else time(end_hour, end_minute)
+                )
             except ValueError:
                 bounds = None
         if bounds is None:
@@ -355,7 +394,7 @@ def bookings_outside_hours(
         local = booking.session_start.astimezone(found.zone)
         if local.date() in special:
             continue
-        that_day = [(r.start, r.end) for r in ranges if r.day_of_week == local.weekday()]
+        that_day = [(r.start, r.end) for r in _kept_as(ranges) if r.day_of_week == local.weekday()]
         if _covered(booking, found.zone, current.get(local.weekday(), [])) and not _covered(
             booking, found.zone, that_day
         ):
@@ -376,7 +415,9 @@ def bookings_outside_date_hours(
     now = now or datetime.now(UTC)
     found = rules(session=session, practitioner_id=practitioner_id)
     current = _day_ranges(session, found, on_date, on_date)[on_date]
-    new = ranges or _weekly_ranges(session, practitioner_id).get(on_date.weekday(), [])
+    new = [until_midnight(*each) for each in ranges] or _weekly_ranges(session, practitioner_id).get(
+        on_date.weekday(), []
+    )
     return [
         booking
         for booking in _upcoming_bookings(session, practitioner_id, now)
@@ -400,18 +441,11 @@ def _weekly_ranges(session: Session, practitioner_id: uuid.UUID) -> dict[int, li
 
 def _covered(booking: Affected, zone: ZoneInfo, ranges: list[tuple[time, time]]) -> bool:
     """Whether the whole booking, start to its own end, fits in one of the ranges of the day
-    it starts on (in the practitioner's zone; a range ending at `time.max` runs to midnight)."""
+    it starts on (in the practitioner's zone)."""
     day = booking.session_start.astimezone(zone).date()
 
-    def closes(end: time) -> datetime:
-        return (
-            datetime.combine(day + timedelta(days=1), time(0), zone)
-            if end == time.max
-            else datetime.combine(day, end, zone)
-        )
-
     return any(
-        datetime.combine(day, start, zone) <= booking.session_start and booking.session_end <= closes(end)
+        datetime.combine(day, start, zone) <= booking.session_start and booking.session_end <= closes_at(day, end, zone)
         for start, end in ranges
     )
 
@@ -432,9 +466,10 @@ def bookings_during(
 def time_off_span(
     *, first_day: date, last_day: date, start_time: time | None, end_time: time | None, zone: ZoneInfo
 ) -> tuple[datetime, datetime]:
-    """The instants time off covers: whole days, or two times of one day."""
+    """The instants time off covers: whole days, or two times of one day (to 00:00: to midnight)."""
     if start_time is not None and end_time is not None:
-        return datetime.combine(first_day, start_time, zone), datetime.combine(first_day, end_time, zone)
+        start_time, end_time = until_midnight(start_time, end_time)
+        return datetime.combine(first_day, start_time, zone), closes_at(first_day, end_time, zone)
     return datetime.combine(first_day, time(0), zone), datetime.combine(last_day + timedelta(days=1), time(0), zone)
 
 
@@ -443,6 +478,7 @@ def set_weekly_hours(
 ) -> None:
     """Replace the weekly hours; several ranges a day are fine, overlapping ones are not."""
     found = _check_editor(session, practitioner_id, actor_id)
+    ranges = _kept_as(ranges)
     for item in ranges:
         if not 0 <= item.day_of_week <= 6:
             raise InvalidInput({"hours": "Days run from Monday to Sunday."})
@@ -459,7 +495,7 @@ def set_weekly_hours(
 def _hours_words(ranges: list[HoursRange]) -> str:
     """'Mon 09:00–17:00, Tue 09:00–12:00': a week of hours as the audit log shows it."""
     ordered = sorted(ranges, key=lambda r: (r.day_of_week, r.start))
-    return ", ".join(f"{DAY_NAMES[r.day_of_week][:3]} {r.start:%H:%M}–{r.end:%H:%M}" for r in ordered) or "closed"
+    return ", ".join(f"{DAY_NAMES[r.day_of_week][:3]} {r.start:%H:%M}–{clock(r.end)}" for r in ordered) or "closed"
 
 
 def set_date_hours(
@@ -478,6 +514,7 @@ def set_date_hours(
         raise InvalidInput({"on_date": "That date has passed."})
     if not within_plans(on_date, today):
         raise InvalidInput({"on_date": "Hours for a date can be set at most two years ahead."})
+    ranges = [until_midnight(start, end) for start, end in ranges]
     day_ranges = [(on_date, start, end) for start, end in ranges]
     _refuse(_range_problems(day_ranges, lambda day: f"{day:%a %d %b}", session_length=found.session))
     session.execute(
@@ -490,7 +527,7 @@ def set_date_hours(
         for start, end in ranges
     )
     session.flush()
-    hours = ", ".join(f"{start:%H:%M}–{end:%H:%M}" for start, end in sorted(ranges)) or "weekly hours again"
+    hours = ", ".join(f"{start:%H:%M}–{clock(end)}" for start, end in sorted(ranges)) or "weekly hours again"
     _audit_staff_change(session, found, actor_id, "date_hours", {"date": on_date.isoformat(), "hours": hours})
 
 
@@ -503,6 +540,8 @@ def time_off_words(starts_at: datetime, ends_at: datetime, *, zone: ZoneInfo) ->
         return f"{start:%a %d %b %Y}" if last == start.date() else f"{start:%a %d %b} – {last:%a %d %b %Y}"
     if start.date() == end.date():
         return f"{start:%a %d %b %Y, %H:%M}–{end:%H:%M}"
+    if end.time() == time(0) and end.date() == start.date() + timedelta(days=1):  # to midnight
+        return f"{start:%a %d %b %Y, %H:%M}–24:00"
     return f"{start:%a %d %b %Y, %H:%M} – {end:%a %d %b %Y, %H:%M}"
 
 
@@ -531,6 +570,7 @@ def add_time_off(
     if (start_time is None) != (end_time is None):
         problems["start_time"] = "Give both times, or neither for whole days."
     elif start_time is not None and end_time is not None:
+        start_time, end_time = until_midnight(start_time, end_time)
         if first_day != last_day:
             problems["start_time"] = "Times of day work for a single day; use whole days for a longer break."
         elif start_time >= end_time:
@@ -730,7 +770,7 @@ def bookable_slots(
     for day, ranges in days.items():
         for range_start, range_end in ranges:
             moment = datetime.combine(day, range_start, zone)
-            closing = datetime.combine(day, range_end, zone)
+            closing = closes_at(day, range_end, zone)
             while moment + found.session <= closing:
                 if earliest <= moment < latest and not busy.overlaps(moment, moment + found.session + found.buffer):
                     slots.append(moment.astimezone(UTC))
@@ -795,7 +835,7 @@ def judge_slot(found: Rules, start: datetime, now: datetime, facts: Any) -> Slot
     day = start.astimezone(found.zone).date()
     for range_start, range_end in zip(facts.starts, facts.ends, strict=True):
         opening = datetime.combine(day, range_start, found.zone)
-        closing = datetime.combine(day, range_end, found.zone)
+        closing = closes_at(day, range_end, found.zone)
         steps, remainder = divmod(start - opening, found.session)
         if steps >= 0 and not remainder and start + found.session <= closing:
             break

@@ -26,7 +26,7 @@ COMMON_ZONES = [
 
 
 def hours_text(ranges: list[tuple[time, time]]) -> str:
-    return ", ".join(f"{start:%H:%M}-{end:%H:%M}" for start, end in ranges)
+    return ", ".join(f"{start:%H:%M}-{availability.clock(end)}" for start, end in ranges)
 
 
 def weekly_hours_inputs(weekly: list[availability.HoursRange], *, key: str) -> dict[int, str]:

@@ -829,3 +829,16 @@ def test_a_booking_cancelled_before_it_was_paid_reads_not_paid(db, page, healer,
     assert booking.status == BookingStatus.CANCELLED and booking.payment_status == PaymentStatus.EXPIRED
     assert list(app.dataframe[0].value["Payment"]) == ["Not paid"]  # not "Expired": nobody let a deadline pass
     assert any("payment: **Not paid**" in m.value for m in app.markdown)
+
+
+def test_special_hours_until_midnight_are_kept_and_shown_as_24_00(db, page, healer):
+    day = datetime.now(SAST).date() + timedelta(days=3)
+    app = page("pages/availability.py", user=healer.user)
+    form_times = [t for t in app.time_input if t.label in ("From", "To")][-2:]  # the special-dates form's
+    next(d for d in app.date_input if d.label == "Date").set_value(day)
+    form_times[0].set_value(time(20))
+    form_times[1].set_value(time(0))  # a time picker's midnight
+    button(app, "Add these hours").click()
+    app = app.run()
+    assert app.success[0].value == f"Hours for {day:%d %b} saved."
+    assert any(m.value == f"**{day:%a %d %b %Y}**: 20:00-24:00" for m in app.markdown)

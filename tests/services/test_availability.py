@@ -481,3 +481,69 @@ def test_clearing_a_dates_own_hours_asks_about_bookings_only_those_hours_covered
         session=db, practitioner_id=practitioner.id, on_date=MONDAY, ranges=[], now=NOW
     )
     assert [b.id for b in back_to_usual] == [evening.id]
+
+
+@pytest.mark.parametrize("typed", ["20:00-24:00", "20:00-00:00", "20-0", "20h to 24h"])
+def test_hours_to_midnight_offer_the_last_session_of_the_day(db, typed):
+    """Saturday evening until midnight: the 23:00 session is open, shown and bookable."""
+    practitioner = make_practitioner(db, session_duration_minutes=60, min_notice_minutes=0, booking_horizon_days=60)
+    saturday = MONDAY + timedelta(days=5)
+    [(start, end)] = availability.parse_day_hours(typed, day_name="Saturday")
+    assert (start, end) == (time(20), availability.END_OF_DAY)
+    availability.set_weekly_hours(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        ranges=[availability.HoursRange(5, start, end)],
+    )
+    assert times(slots(db, practitioner, start=local(saturday, "00:00"))) == [
+        "Sat 20:00",
+        "Sat 21:00",
+        "Sat 22:00",
+        "Sat 23:00",
+    ]
+    last = local(saturday, "23:00")
+    assert availability.slot_state(session=db, practitioner_id=practitioner.id, start=last, now=NOW) == "free"
+    from avenrae.ui import schedule
+
+    assert schedule.hours_text([(start, end)]) == "20:00-24:00"
+
+
+def test_special_hours_to_midnight_are_read_from_a_clock_that_stops_at_00_00(db):
+    """A time picker cannot say 24:00: 20:00 to 00:00 on one date means until midnight."""
+    practitioner = make_practitioner(db, session_duration_minutes=60, min_notice_minutes=0, booking_horizon_days=60)
+    availability.set_date_hours(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        on_date=MONDAY,
+        ranges=[(time(20), time(0))],
+        now=NOW,
+    )
+    assert times(slots(db, practitioner))[-1] == "Mon 23:00"
+    [override] = availability.schedule(session=db, practitioner_id=practitioner.id, now=NOW).overrides
+    assert override.end == availability.END_OF_DAY
+
+
+def test_hours_past_midnight_say_how_to_write_them():
+    problems = availability.weekly_hours_problems(
+        [availability.HoursRange(5, time(22), time(1))], session_length=timedelta(hours=1)
+    )
+    assert problems == [
+        (5, "Saturday: 22:00–01:00 runs past midnight: end it at 24:00, and put the rest on the next day from 00:00.")
+    ]
+
+
+def test_time_off_for_an_evening_runs_to_midnight(db, practitioner):
+    off = availability.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor_id=practitioner.user_id,
+        first_day=MONDAY,
+        last_day=MONDAY,
+        start_time=time(18),
+        end_time=time(0),  # what a time picker says for midnight
+        now=NOW,
+    )
+    assert (off.starts_at, off.ends_at) == (local(MONDAY, "18:00"), local(MONDAY + timedelta(days=1), "00:00"))
+    assert availability.time_off_words(off.starts_at, off.ends_at, zone=SAST) == "Mon 07 Jan 2030, 18:00–24:00"
