@@ -38,6 +38,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
+from avenrae.services import pricing
 from avenrae.services.errors import InvalidInput
 
 Sort = Literal["distance", "rating", "price", "relevance"]
@@ -316,8 +317,9 @@ def _params(search: ResolvedSearch, *, offset: int = 0, limit: int = 0) -> dict[
         "wanted": offset + limit,
         "specializations": list(search.specializations),
         "min_rating": search.min_rating,
-        "min_price": search.min_price,
-        "max_price": search.max_price,
+        # Prices are what the client pays (with the fee), as results show them; rows hold rates.
+        "min_price": None if search.min_price is None else pricing.lowest_rate_costing(search.min_price),
+        "max_price": None if search.max_price is None else pricing.highest_rate_costing(search.max_price),
     }
     params.update({f"word_{i}": word for i, word in enumerate(search.words)})
     return params

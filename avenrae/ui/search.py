@@ -109,7 +109,14 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
             verified_only = left.checkbox("Verified practitioners only", key=f"{key}_verified")
             min_rating = middle.slider("Minimum rating", 0.0, 5.0, step=0.5, key=f"{key}_rating")
             # a range: its first value (from `defaults`) is a pair
-            price = middle.slider("Price per session (R)", 0, 3000, step=50, key=f"{key}_price")
+            price = middle.slider(
+                "Price per session (R)",
+                0,
+                3000,
+                step=50,
+                key=f"{key}_price",
+                help="What the client pays, fee included.",
+            )
             low, high = cast(tuple[int, int], price)
             sort = right.selectbox(
                 "Sort by",

@@ -118,9 +118,19 @@ def test_filters_match_the_brute_force_answer(db, crowd):
     )
     expected = brute_force(db, radius_km=100, extra="""
         AND p.specialization IN ('healer', 'medium') AND p.rating >= 3.5 AND p.verification_status = 'verified'
-        AND p.offers_online AND p.rate_per_session BETWEEN 300 AND 900""")
+        AND p.offers_online AND p.rate_per_session + round(p.rate_per_session * 0.15, 2) BETWEEN 300 AND 900""")
     assert expected, "the crowd must hold some matches for this to mean anything"
     assert [h.practitioner_id for h in every_page(db, query)] == expected
+
+
+def test_price_filters_are_on_what_the_client_pays(db):
+    """The results show the price with the 15% fee ("You pay R310.50"); the filter means it."""
+    at = {rate: make_practitioner(db, location=DURBAN, rate=rate) for rate in ("260.00", "260.87", "270.00")}
+    # 260.00 -> 299.00; 260.87 -> 300.00; 270.00 -> 310.50
+    up_to_300 = search.search(session=db, query=search.SearchQuery(place="Durban", max_price=300), log=False)
+    assert {h.practitioner_id for h in up_to_300.hits} == {at["260.00"].id, at["260.87"].id}
+    from_300 = search.search(session=db, query=search.SearchQuery(place="Durban", min_price=300), log=False)
+    assert {h.practitioner_id for h in from_300.hits} == {at["260.87"].id, at["270.00"].id}
 
 
 def test_sorting_by_rating_and_price_pages_stably(db, crowd):
@@ -250,7 +260,7 @@ def test_the_map_counts_follow_every_change_to_practitioners(db, crowd):
     query = search.SearchQuery(place="Durban", radius_km=500, verified_only=True, max_price="200")
     layer = search.map_layer(session=db, query=query, max_markers=20)
     everyone = brute_force(db, radius_km=500, extra="AND p.verification_status = 'verified' "
-                           "AND p.rate_per_session <= 200")
+                           "AND p.rate_per_session + round(p.rate_per_session * 0.15, 2) <= 200")
     assert len(everyone) > 40 and layer.aggregated == len(everyone) - 20
 
 
