@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -964,6 +964,9 @@ def earnings(
         raise InvalidInput({"practitioner": "Choose a practitioner."})
     zone = session.scalar(select(Practitioner.time_zone).where(Practitioner.id == practitioner_id))
     month = func.to_char(func.timezone(zone, PaymentTransaction.created_at), "YYYY-MM")
+    # Whole months: from the first of the month `months - 1` before this one, in their zone.
+    this_month = func.date_trunc("month", func.timezone(zone, func.now()))
+    since = func.timezone(zone, this_month - func.make_interval(0, months - 1))
     share = _practitioner_share()
     is_charge = PaymentTransaction.kind == TransactionKind.CHARGE
     rows = session.execute(
@@ -977,7 +980,7 @@ def earnings(
         .where(
             Booking.practitioner_id == practitioner_id,
             PaymentTransaction.status == PaymentStatus.COMPLETED,
-            PaymentTransaction.created_at >= func.now() - timedelta(days=31 * months),
+            PaymentTransaction.created_at >= since,
         )
         .group_by(month)
         .order_by(month.desc())

@@ -4,8 +4,10 @@ payments, refunds and a ledger the database keeps honest."""
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -698,3 +700,17 @@ def test_automatic_refunds_stop_after_three_refusals_not_after_refunds_that_gave
     assert ledger.owed_online(db) == [pending.id]
     failed("Refused: the charge is disputed")
     assert ledger.owed_online(db) == []  # staff take over
+
+
+def test_earnings_cover_twelve_whole_months_in_the_practitioners_zone(db):
+    """The oldest month was cut 372 days back, part way through it, and read as a whole month."""
+    practitioner = make_practitioner(db, rate="400.00")
+    sast = ZoneInfo("Africa/Johannesburg")
+    this_month = datetime.now(sast).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    oldest = this_month - relativedelta(months=11)
+    for moment in (oldest, oldest + timedelta(days=20), oldest - timedelta(seconds=1)):
+        make_transaction(db, make_booking(db, practitioner=practitioner), created_at=moment)
+    months = ledger.earnings(session=db, role=Role.PRACTITIONER, user_id=practitioner.user_id)
+    assert [(m.month, m.sessions, m.earned) for m in months] == [
+        (f"{oldest:%Y-%m}", 2, Decimal("800.00"))  # the one a second before it is the 13th month back
+    ]
