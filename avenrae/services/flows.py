@@ -680,6 +680,31 @@ def refund(
     return RefundResult(rows, [r.id for r in rows if r.provider != ledger.MANUAL])
 
 
+def _who_cancelled(
+    actor: bookings.Actor, booking: Booking, on_behalf_of: Literal["client", "practitioner"] | None
+) -> tuple[Message, Message]:
+    """The first sentence of each side's cancellation notice, saying who cancelled."""
+    if actor.is_operator:
+        if on_behalf_of == "client":
+            return (
+                lambda when, other: f"At your request, Avenrae cancelled your session with {other} on {when}.",
+                lambda when, other: f"At {other}'s request, Avenrae cancelled the session with them on {when}.",
+            )
+        return (
+            lambda when, other: f"At {other}'s request, Avenrae cancelled your session with them on {when}.",
+            lambda when, other: f"At your request, Avenrae cancelled the session with {other} on {when}.",
+        )
+    if actor.id == booking.client_id:
+        return (
+            lambda when, other: f"You cancelled your session with {other} on {when}.",
+            lambda when, other: f"{other} cancelled the session on {when}.",
+        )
+    return (
+        lambda when, other: f"{other} cancelled your session on {when}.",
+        lambda when, other: f"You cancelled the session with {other} on {when}.",
+    )
+
+
 @dataclass(frozen=True)
 class CancelOutcome:
     refund_due: Decimal
@@ -720,6 +745,7 @@ def cancel(
     owed = booking.refund_due or Decimal("0.00")
     queued = _queue_automatic_refund(session, booking) if owed else []
     refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
+    to_client, to_practitioner = _who_cancelled(actor, booking, on_behalf_of)
     given = (booking.cancellation_reason or "").rstrip()
     said = f" Reason given: {given}{'' if given.endswith(('.', '!', '?')) else '.'}" if given else ""
     _tell_both(
@@ -727,8 +753,8 @@ def cancel(
         booking,
         "booking_cancelled",
         "Booking cancelled",
-        lambda when, other: f"Your session with {other} on {when} was cancelled.{said}{refund_text}",
-        lambda when, other: f"The session with {other} on {when} was cancelled.{said}{refund_text}",
+        lambda when, other: f"{to_client(when, other)}{said}{refund_text}",
+        lambda when, other: f"{to_practitioner(when, other)}{said}{refund_text}",
     )
     if not owed:
         nothing_paid = not ledger.balance(session, booking.id).charged
