@@ -269,15 +269,35 @@ def reschedule(
     before = bookings.load(session, booking_id).session_start
     booking = bookings.reschedule(session=session, booking_id=booking_id, actor=actor, new_start=new_start, now=now)
     if booking.session_start != before:
-        moved: Message = lambda when, other: f"Your session with {other} is now on {when}."  # noqa: E731
+        parties = _parties(session, booking)
+        was_client = bookings.local_time(before, get_settings().default_time_zone)
+        was_practitioner = bookings.local_time(before, parties.practitioner_zone)
+        if actor.is_operator:
+            to_client: Message = lambda when, other: (  # noqa: E731
+                f"Avenrae moved your session with {other} from {was_client} to {when}."
+            )
+            to_practitioner: Message = lambda when, other: (  # noqa: E731
+                f"Avenrae moved the session with {other} from {was_practitioner} to {when}."
+            )
+        elif actor.id == booking.client_id:
+            to_client = lambda when, other: f"You moved your session with {other} from {was_client} to {when}."  # noqa: E731
+            to_practitioner = lambda when, other: f"{other} moved the session from {was_practitioner} to {when}."  # noqa: E731
+        else:
+            to_client = lambda when, other: f"{other} moved your session from {was_client} to {when}."  # noqa: E731
+            to_practitioner = lambda when, other: (  # noqa: E731
+                f"You moved the session with {other} from {was_practitioner} to {when}."
+            )
         to_pay = booking.status == BookingStatus.PENDING and booking.pays_by == "eft"
-        _tell_both(
-            session,
-            booking,
-            "booking_rescheduled",
-            "Booking moved",
-            (lambda when, other: f"{moved(when, other)} {eft_instructions(booking)}") if to_pay else moved,
-            moved,
+        notifications.notify_many(
+            session=session,
+            items=_notices(
+                booking,
+                "booking_rescheduled",
+                "Booking moved",
+                (lambda when, other: f"{to_client(when, other)} {eft_instructions(booking)}") if to_pay else to_client,
+                to_practitioner,
+                parties,
+            ),
         )
     return booking
 

@@ -461,7 +461,17 @@ def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, c
     [notice] = db.scalars(
         select(Notification).where(Notification.user_id == client.id, Notification.type == "booking_rescheduled")
     ).all()
-    assert "now on Mon 07 Jan 2030 at 10:00" in notice.message and "by Mon 07 Jan 2030 at 08:00" in notice.message
+    assert notice.message.startswith(
+        f"You moved your session with {practitioner.user.full_name} from Tue 08 Jan 2030 at 16:00 to Mon 07 Jan 2030"
+        " at 10:00."
+    )
+    assert "by Mon 07 Jan 2030 at 08:00" in notice.message
+    [told] = db.scalars(
+        select(Notification.message).where(
+            Notification.user_id == practitioner.user_id, Notification.type == "booking_rescheduled"
+        )
+    ).all()
+    assert told == f"{client.full_name} moved the session from Tue 08 Jan 2030 at 16:00 to Mon 07 Jan 2030 at 10:00."
     later = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("15:00"), now=NOW)
     assert later.hold_expires_at == at("08:00")  # moving later never lengthens the hold
 
