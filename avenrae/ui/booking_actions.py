@@ -251,7 +251,8 @@ def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     if new_start and st.button(f"Move to {fmt.local_time(new_start, practitioner.time_zone)}", type="primary"):
         _act(
             lambda session: flows.reschedule(session=session, booking_id=row.id, actor=actor, new_start=new_start),
-            "Booking moved.",
+            f"Moved from {fmt.local_time(row.session_start, practitioner.time_zone)} to "
+            f"{fmt.local_time(new_start, practitioner.time_zone)}; both sides are told.",
             f"move_{row.id}_time",
             f"move_{row.id}_date",
         )

@@ -11,6 +11,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.services import bookings, flows, ledger, payments
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
@@ -88,9 +89,13 @@ def _online(row: bookings.BookingRow, actor: bookings.Actor) -> None:
             st.info(_status_words(outcome))
 
 
+MANUAL_CONFIRM_KEY = "manual_payment_confirm"
+
+
 def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: str) -> None:
     """Staff record money received by hand (EFT, cash, card machine): the booking is confirmed,
-    or booked again when its hold had run out and the time is still free."""
+    or booked again when its hold had run out and the time is still free. A recorded payment
+    never changes, so it is checked, then named with its booking, and recorded on "Yes"."""
     with st.form(f"manual_payment_{row.id}"):  # gone once recorded
         st.markdown(f"**{title}**")
         left, middle, right = st.columns(3)
@@ -101,23 +106,42 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             help=f"The client was asked to pay with the reference {reference_for(row.id)}.",
         )
         amount = right.number_input("Amount received (R)", value=float(row.total_amount), step=10.0)
-        if st.form_submit_button("Record payment"):
+        if st.form_submit_button("Record payment…"):
+            st.session_state.pop(MANUAL_CONFIRM_KEY, None)
+            try:  # what recording would refuse is said now, not after "Yes"
+                with session_scope() as session:
+                    booking = bookings.load(session, row.id, lock=False)
+                    cleaned = payments.check_manual_payment(
+                        booking, method=method or "", reference=reference, amount=Decimal(str(amount))
+                    )
+                st.session_state[MANUAL_CONFIRM_KEY] = (row.id, method or "", cleaned, fmt.money(amount))
+            except InvalidInput as error:
+                feedback.show_error(error)
+    asked = st.session_state.get(MANUAL_CONFIRM_KEY)
+    if not asked or asked[0] != row.id:
+        return
+    _, method, reference, received = asked
+    how = ledger.MANUAL_METHODS[method]  # "EFT", "cash", "card machine" mid-sentence
+    with st.container(border=True):
+        st.warning(
+            f"Record **{fmt.rand(received)}** received by {how if how.isupper() else how.lower()} (reference "
+            f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**? A recorded payment cannot be changed."
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, record this payment", type="primary", key=f"confirm_manual_{row.id}"):
             said = feedback.attempt(
                 lambda session: flows.record_manual_payment(
-                    session=session,
-                    booking_id=row.id,
-                    actor=actor,
-                    method=method or "",
-                    reference=reference,
-                    amount=Decimal(str(amount)),
+                    session=session, booking_id=row.id, actor=actor, method=method, reference=reference, amount=received
                 ),
                 rerun=False,
             )
+            st.session_state.pop(MANUAL_CONFIRM_KEY, None)
             if said:
-                st.session_state[feedback.FLASH_KEY] = (
-                    f"{fmt.rand(fmt.money(amount))} for {reference_for(row.id)}: {said}"
-                )
+                st.session_state[feedback.FLASH_KEY] = f"{fmt.rand(received)} for {reference_for(row.id)}: {said}"
                 st.rerun()
+        if no.button("Not yet", key=f"keep_manual_{row.id}"):
+            st.session_state.pop(MANUAL_CONFIRM_KEY, None)
+            st.rerun()
 
 
 def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:

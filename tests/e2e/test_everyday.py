@@ -98,7 +98,8 @@ def test_a_client_pays_by_eft_and_staff_record_it_two_hours_later(db, offline, b
         office.open(f"/bookings?booking={booking.id}")
         staff.get_by_text("Record a payment received by hand").wait_for(timeout=TIMEOUT)
         staff.get_by_role("textbox", name="Reference or receipt number").fill(f"FNB {reference}")
-        staff.get_by_role("button", name="Record payment").click()
+        staff.get_by_role("button", name="Record payment…").click()
+        staff.get_by_role("button", name="Yes, record this payment").click()
         staff.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$")).wait_for(timeout=TIMEOUT)
         office.screenshot("everyday-eft-recorded-by-staff")
     finally:

@@ -477,8 +477,10 @@ def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client)
     app = app.run()
     next(b for b in app.button if b.label.startswith("Move to ")).click()
     app = app.run()
-    assert app.success[0].value == "Booking moved."
+    was = fmt.local_time(booking.session_start, "Africa/Johannesburg")
     db.refresh(booking)
+    now_on = fmt.local_time(booking.session_start, "Africa/Johannesburg")
+    assert app.success[0].value == f"Moved from {was} to {now_on}; both sides are told."
     moved_to = booking.session_start.astimezone(SAST)
     assert moved_to.strftime("%H:%M") == times.options[-1]
     assert booking.status == BookingStatus.CONFIRMED

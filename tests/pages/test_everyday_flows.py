@@ -132,7 +132,8 @@ def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_
     assert any("payment: **Expired**" in m.value for m in app.markdown)
     assert any(s.value == "Payment arrived late?" for s in app.subheader)
     next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55123")
-    button(app, "Record payment").click()
+    button(app, "Record payment…").click()
+    button(app.run(), "Yes, record this payment").click()
     app = app.run()
     assert app.success[0].value.endswith(
         f"for {payments.eft_reference(booking.id)}: Payment recorded; the booking is booked again and confirmed."

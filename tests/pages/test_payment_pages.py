@@ -89,20 +89,21 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     monkeypatch.setattr(payments, "online_gateway", lambda: None)
     staff = make_user(db, role=Role.STAFF)
     app = page("pages/bookings.py", user=staff)
+    next(b for b in app.selectbox if b.label == "Method").set_value("cash")
     next(t for t in app.text_input if t.label == "Reference or receipt number").input("Receipt 42")
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(500.0)
-    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
     assert app.error[0].value == (
         "This booking costs R517.50; record exactly that amount. Ask the client for the R17.50 still to pay, "
         "and record the whole amount once it is in."
     )
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(-5.0)
-    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
     assert app.error[0].value == "Enter the amount received: this booking costs R517.50."
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(600.0)
-    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
     assert app.error[0].value.endswith("record exactly that amount, and pay the client back the R82.50 sent over.")
     db.refresh(pending)
@@ -111,7 +112,15 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     assert amount.value == 600.0  # what was typed stays, to be corrected
     assert next(t for t in app.text_input if t.label == "Reference or receipt number").value == "Receipt 42"
     amount.set_value(float(pending.total_amount))
-    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment").click()
+    app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
+    app = app.run()
+    assert app.warning[0].value == (  # named first: a recorded payment never changes
+        f"Record **R517.50** received by cash (reference “Receipt 42”) for **{reference_for(pending.id)}**? "
+        "A recorded payment cannot be changed."
+    )
+    db.refresh(pending)
+    assert pending.status == BookingStatus.PENDING
+    app.button(key=f"confirm_manual_{pending.id}").click()
     app = app.run()
     said = f"R517.50 for {reference_for(pending.id)}: Payment recorded; the booking is confirmed."
     assert app.success[0].value == said
