@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 MANUAL = "manual"
 UNCHOSEN = "pending"  # the provider of an open charge until it is paid one way or another
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
-POLICY_REFUND_REASON = "Refund under the cancellation policy."  # what the client reads by such a refund
+POLICY_REFUND_REASON = "Refund for your cancelled booking."  # by an owed refund (the policy's or one staff set)
 PAID_TWICE_REASON = "Paid twice."  # a refund of money a booking that goes ahead did not need
 # Refunds being paid out or paid: what no longer can be refunded.
 LIVE = (PaymentStatus.PENDING, PaymentStatus.COMPLETED)
