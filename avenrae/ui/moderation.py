@@ -46,12 +46,12 @@ def decision_panel(
         reason_typed = st.text_input("Or type a reason", key=f"reason_typed_{current.id}")
         reason = reason_typed.strip() or reason_pick or ""
         buttons = st.columns(4)
+        whose = f"{fmt.md(current.client_name)}’s review of {fmt.md(current.practitioner_name)}"
 
         def publish() -> None:
             feedback.attempt(
                 lambda s: flows.moderate_review(session=s, actor=actor, review_id=current.id, action="publish"),
-                success=f"Published {fmt.md(current.client_name)}’s review of {fmt.md(current.practitioner_name)}. "
-                "The rating is updated.",
+                success=f"Published {whose}. The rating is updated.",
                 clears=(PUBLISH_FLAGGED_KEY,),
             )
 
@@ -83,7 +83,7 @@ def decision_panel(
                 lambda s: flows.moderate_review(
                     session=s, actor=actor, review_id=current.id, action="reject", reason=reason
                 ),
-                success="Rejected; the client has been told why.",
+                success=f"Rejected {whose}; the client has been told why.",
             )
         if status == ReviewStatus.PUBLISHED and buttons[1].button(
             "Hide", shortcut="H", help="Shortcut: H", width="stretch"
@@ -92,7 +92,7 @@ def decision_panel(
                 lambda s: flows.moderate_review(
                     session=s, actor=actor, review_id=current.id, action="hide", reason=reason
                 ),
-                success="Hidden; the rating is updated and the client has been told why.",
+                success=f"Hid {whose}: the rating is updated and the client has been told why.",
             )
         if len(waiting) > 1 and buttons[3].button(
             "Next", shortcut="N", help="Shortcut: N (skip for now)", width="stretch"

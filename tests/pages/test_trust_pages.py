@@ -129,7 +129,7 @@ def test_rejecting_without_a_reason_says_so_and_changes_nothing(db, page, comple
     app.selectbox[0].set_value("Not about the session")
     button(app, "Reject").click()
     app = app.run()
-    assert app.success[0].value == "Rejected; the client has been told why."
+    assert app.success[0].value == "Rejected Lindiwe D\\.’s review of Thandi Zulu; the client has been told why."
     db.refresh(review)
     assert (review.status, review.moderation_reason) == (ReviewStatus.REJECTED, "Not about the session")
 
