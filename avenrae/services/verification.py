@@ -355,6 +355,7 @@ class ApplicationView:
     decided_at: datetime | None
     documents: list[DocumentInfo]
     messages: list[Message]
+    confirmed_registration: str | None = None  # approved: the registration staff confirmed, as profiles show it
 
 
 def _views(session: Session, applications: Sequence[VerificationApplication]) -> list[ApplicationView]:
@@ -370,6 +371,7 @@ def _views(session: Session, applications: Sequence[VerificationApplication]) ->
                 User.first_name,
                 User.last_name,
                 User.email,
+                Practitioner.health_registration,
             )
             .join(User, User.id == Practitioner.user_id)
             .where(Practitioner.id.in_({a.practitioner_id for a in applications}))
@@ -432,6 +434,7 @@ def _views(session: Session, applications: Sequence[VerificationApplication]) ->
                 application.decided_at,
                 documents[application.id],
                 messages[application.id],
+                person.health_registration if application.status == ApplicationStatus.APPROVED else None,
             )
         )
     return views

@@ -106,10 +106,12 @@ def details(application: verification.ApplicationView) -> None:
         f"{fmt.md(application.registration_body or '')} {fmt.md(application.registration_number or '')}".strip()
         or "none given"
     )
+    confirmed = application.confirmed_registration
     st.markdown(
         f"**Legal name:** {fmt.md(application.legal_name)}  \n"
         f"**Registration:** {registration}  \n"
-        f"**Years of practice:** {application.years_of_practice}"
+        + (f"**Confirmed by staff:** {fmt.md(confirmed)}  \n" if confirmed else "")
+        + f"**Years of practice:** {application.years_of_practice}"
     )
     st.caption("Statement")
     st.text(application.statement)

@@ -247,6 +247,17 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
     assert applied.verification_status == VerificationStatus.VERIFIED
 
 
+def test_a_decided_application_shows_the_registration_staff_confirmed(db, page, applied):
+    app = page("pages/verification_queue.py", user=make_user(db, role=Role.STAFF))
+    app.radio[0].set_value("approve")
+    next(t for t in app.text_input if t.label.startswith("Confirmed health registration")).input("HPCSA PS 0123456")
+    button(app, "Send decision").click()
+    app = app.run()
+    app.segmented_control[0].set_value("Decided").run()
+    details = next(m.value for m in app.markdown if m.value.startswith("**Legal name:**"))
+    assert "**Registration:** none given  \n**Confirmed by staff:** HPCSA PS 0123456" in details
+
+
 def test_a_second_click_on_send_decision_never_decides_the_next_application(db, page, applied):
     later = apply_for_verification(db, "Marelize", "Mabaso", 4, "Pretoria")
     first, second = db.scalars(
