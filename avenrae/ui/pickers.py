@@ -9,6 +9,8 @@ from avenrae.models import Role
 from avenrae.services import accounts
 from avenrae.ui import format as fmt
 
+FIRST_MATCHES = 20  # people listed for a search; more are found by typing more
+
 
 def person(
     role: Role, *, key: str, label: str, show_email: bool = True, bookable_only: bool = False
@@ -27,11 +29,18 @@ def person(
     )
     with session_scope() as session:
         found = accounts.find_people(
-            session=session, role=role, query=query, bookable_only=bookable_only, match_email=show_email
+            session=session,
+            role=role,
+            query=query,
+            bookable_only=bookable_only,
+            match_email=show_email,
+            limit=FIRST_MATCHES,
         )
     if not found:
         st.caption(f"No {label} matches “{fmt.md(query)}”." if query else f"No {label}s yet.")
         return None
+    if len(found) == FIRST_MATCHES:  # the list below holds only these: say how to reach the rest
+        st.caption(f"The first {FIRST_MATCHES} are listed: type part of a name above to find anyone else.")
     return st.selectbox(
         label.capitalize(),
         found,
