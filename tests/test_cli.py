@@ -275,3 +275,12 @@ def test_api_workers_share_the_connections_and_a_dead_one_is_replaced(cli_databa
     assert server.returncode == 0
     assert "exited (exit code -9); starting another" in server.stderr.read()
     assert _children(server.pid) == []
+
+
+def test_the_run_script_explains_itself_without_setting_anything_up(tmp_path):
+    done = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "run"), "--help"], capture_output=True, text=True, timeout=10, cwd=tmp_path
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: scripts/run [--port N] [--address ADDRESS]")
+    assert "Installing" not in done.stdout + done.stderr
