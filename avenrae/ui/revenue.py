@@ -129,6 +129,7 @@ def over_time_chart(series: pd.DataFrame, grain: str, partial: list[bool]) -> go
             line=dict(color=COLOURS[name]), marker=dict(symbol=symbols, size=8),
         )  # fmt: skip
     chart.update_layout(title=f"Revenue, platform fees and refunds by {grain}", yaxis_title="Rand", **CHART)
+    chart.update_yaxes(rangemode="nonnegative")  # no money moved reads as a line at R0, not -1 to 1
     return _period_axis(chart, list(series["period"]), grain)
 
 

@@ -146,6 +146,7 @@ def test_a_short_period_is_labelled_by_its_days_weeks_or_months(grain, periods, 
             "refunds": [Decimal("0.00")] * len(periods),
         }
     )
+    assert revenue.over_time_chart(series, grain, [False] * len(periods)).layout.yaxis.rangemode == "nonnegative"
     for chart in (
         revenue.over_time_chart(series, grain, [False] * len(periods)),
         revenue.specialization_chart(series.assign(specialization="healer"), grain),
