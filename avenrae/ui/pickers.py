@@ -40,7 +40,8 @@ def person(
         st.caption(f"No {label} matches “{fmt.md(query)}”." if query else f"No {label}s yet.")
         return None
     if len(found) == FIRST_MATCHES:  # the list below holds only these: say how to reach the rest
-        st.caption(f"The first {FIRST_MATCHES} are listed: type part of a name above to find anyone else.")
+        more = "type more of the name above" if query else "type part of a name above"
+        st.caption(f"The first {FIRST_MATCHES} matches are listed: {more} to find anyone else.")
     return st.selectbox(
         label.capitalize(),
         found,

@@ -488,10 +488,10 @@ def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client)
 
 def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, client):
     app = page("pages/book.py", user=client)
-    assert not [c for c in app.caption if c.value.startswith("The first 20 are listed")]
+    assert not [c for c in app.caption if c.value.startswith("The first 20 matches are listed")]
     for number in range(20):
         make_weekly_hours(db, make_practitioner(db, first_name=f"Extra{number}"), EVERY_DAY)
     app = page("pages/book.py", user=client)
-    assert any(c.value.startswith("The first 20 are listed: type part of a name above") for c in app.caption)
+    assert any(c.value.startswith("The first 20 matches are listed: type part of a name") for c in app.caption)
     app.text_input(key="book_with_query").input("thandeka").run()
     assert app.selectbox(key="book_with_choice").value.practitioner_id == healer.id
