@@ -60,7 +60,7 @@ if found.rows:
                     else {"Practitioner": [r.practitioner_name for r in found.rows]}
                 ),
                 "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
-                "Status": [fmt.label(r.status.value) for r in found.rows],
+                "Status": [booking_actions.status_words(r, now) for r in found.rows],
                 "Payment": [booking_actions.payment_words(r, found.refunds.get(r.id)) for r in found.rows],
                 "Total": [fmt.rand(r.total_amount) for r in found.rows],
             }

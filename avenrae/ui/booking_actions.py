@@ -31,6 +31,14 @@ def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
     return row.practitioner_time_zone if user.role == Role.PRACTITIONER else fmt.default_zone()
 
 
+def status_words(row: bookings.BookingRow, now: datetime) -> str:
+    """The status, and for a confirmed session that has begun where it stands: "Under way", or
+    "Just ended" until it is marked done or missed (the hourly job completes it otherwise)."""
+    if row.status == BookingStatus.CONFIRMED and row.session_start <= now:
+        return "Under way" if now < row.session_end else "Just ended"
+    return fmt.label(row.status.value)
+
+
 def payment_words(row: bookings.BookingRow, refund: ledger.RefundProgress | None = None) -> str:
     """The payment as its reader means it: "Paid" (not "Completed", which reads like the
     session); a booking cancelled before anyone paid was "Not paid" (its open charge closed as

@@ -306,12 +306,16 @@ def test_staff_see_everyone_and_filter_by_name(db, page, healer, client):
 
 
 def test_upcoming_keeps_a_session_under_way_but_not_one_already_done(db, page, healer, client):
-    under_way = make_booking(db, practitioner=healer, client=client, start=soon(-1))
+    just_ended = make_booking(db, practitioner=healer, client=client, start=soon(-2.5), minutes=60)
+    under_way = make_booking(db, practitioner=healer, client=client, start=soon(-1), minutes=120)
     make_booking(db, practitioner=healer, client=client, start=soon(-2), status=BookingStatus.COMPLETED)
     make_booking(db, practitioner=healer, client=client, start=soon(30))
     app = page("pages/bookings.py", user=make_user(db, role=Role.STAFF))
-    assert list(app.dataframe[0].value["Status"]) == ["Confirmed", "Confirmed"]  # not the completed one
-    assert picker(app).options[0].startswith(fmt.local_time(under_way.session_start, "Africa/Johannesburg"))
+    # Not the completed one; the two confirmed ones that began say where they stand.
+    assert list(app.dataframe[0].value["Status"]) == ["Just ended", "Under way", "Confirmed"]
+    assert just_ended.status == BookingStatus.CONFIRMED
+    assert picker(app).options[0].startswith(fmt.local_time(just_ended.session_start, "Africa/Johannesburg"))
+    assert picker(app).options[1].startswith(fmt.local_time(under_way.session_start, "Africa/Johannesburg"))
 
 
 def test_nothing_booked_yet_points_a_client_to_search(db, page, client):
