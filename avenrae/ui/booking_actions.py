@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import streamlit as st
@@ -60,7 +60,8 @@ def title(user: CurrentUser, row: bookings.BookingRow) -> str:
     other = row.practitioner_name if user.role == Role.CLIENT else row.client_name
     if user.role not in MEMBERS:
         other = f"{row.client_name} with {row.practitioner_name}"
-    return f"{fmt.local_time(row.session_start, zone_for(user, row))} · {other} · {fmt.label(row.status.value)}"
+    when = fmt.local_time(row.session_start, zone_for(user, row))
+    return f"{when} · {other} · {status_words(row, datetime.now(UTC))}"
 
 
 def choose(
@@ -117,7 +118,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             f"{fmt.md(row.client_name)} with {fmt.md(row.practitioner_name)}"
         )
         st.markdown(
-            f"Status: **{fmt.label(row.status.value)}** · payment: **{payment_words(row, refund)}** · "
+            f"Status: **{status_words(row, datetime.now(UTC))}** · payment: **{payment_words(row, refund)}** · "
             f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
         )
         if row.status == BookingStatus.PENDING and row.hold_expires_at:
