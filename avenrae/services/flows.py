@@ -363,6 +363,7 @@ def money_received(
         amount=amount,
         method=method,
         created_by_id=created_by_id,
+        at=now,
     )
     if not was_paid and booking.status == BookingStatus.PENDING:
         bookings.confirm(session=session, booking_id=booking.id, now=now)

@@ -329,11 +329,14 @@ def settle_charge(
     amount: Decimal,
     method: str | None = None,
     created_by_id: uuid.UUID | None = None,
+    at: datetime | None = None,
 ) -> PaymentTransaction:
-    """Mark the booking's pending charge completed, or add a completed charge when none is pending."""
+    """Mark the booking's pending charge completed, or add a completed charge when none is
+    pending. Either counts from `at` (now), when the money arrived, not when it was asked for."""
     pending = pending_charge(session, booking.id)
     if pending is not None and pending.amount == amount:
         pending.status = PaymentStatus.COMPLETED
+        pending.created_at = max(at or datetime.now(UTC), pending.created_at)
         pending.provider = provider
         pending.provider_reference = reference
         pending.method = method

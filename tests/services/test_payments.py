@@ -618,6 +618,38 @@ def test_settled_ledger_rows_never_change_and_none_is_deleted(db, pending):
             db.execute(text(statement), {"id": row.id})
 
 
+def test_a_charge_counts_from_when_it_was_settled_and_only_settling_moves_it(db, client, staff):
+    """An EFT recorded a day after the booking counts on the day it arrived, not the booking's."""
+    booking = make_booking(
+        db,
+        practitioner=make_practitioner(db, rate="450.00"),
+        client=client,
+        start=NOW + timedelta(days=3),
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) + timedelta(hours=2),
+    )
+    asked = make_transaction(
+        db, booking, status=PaymentStatus.PENDING, provider="pending", method=None, created_at=NOW - timedelta(days=1)
+    )
+    for statement in (  # a pending row's time moves only as it is completed, and only forward
+        "UPDATE payment_transactions SET created_at = now() WHERE id = :id",
+        "UPDATE payment_transactions SET status = 'failed', created_at = now() WHERE id = :id",
+        "UPDATE payment_transactions SET status = 'completed', created_at = created_at - interval '1 day' "
+        "WHERE id = :id",
+    ):
+        with pytest.raises(DBAPIError, match="ledger row"), db.begin_nested():
+            db.execute(text(statement), {"id": asked.id})
+    flows.record_manual_payment(
+        session=db, booking_id=booking.id, actor=staff, method="eft", reference="FNB 7", amount=Decimal("517.50")
+    )
+    [charge] = ledger_rows(db, booking)
+    assert charge.id == asked.id and charge.status == PaymentStatus.COMPLETED
+    assert charge.created_at > NOW - timedelta(minutes=1)  # today, when it was recorded
+    with pytest.raises(DBAPIError, match="ledger row"), db.begin_nested():
+        db.execute(text("UPDATE payment_transactions SET created_at = now() + interval '1 day' WHERE id = :id"),
+                   {"id": charge.id})
+
+
 def test_staff_ledger_totals_and_filters(db, fake, gateway, staff, client, pending):
     paid_online(db, fake, gateway, client, pending)
     flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("17.50"), reason="Goodwill")
