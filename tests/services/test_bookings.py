@@ -562,7 +562,8 @@ def test_a_cancellation_notice_says_who_cancelled(db, client, practitioner, who,
     booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
     by = {"client": client, "practitioner": practitioner.user, "staff": make_user(db, role=Role.STAFF)}[who]
     cancel(db, booking, by, at("09:00"), on_behalf_of=on_behalf_of)
-    told = dict(db.execute(select(Notification.user_id, Notification.message)).all())
+    told = dict(db.execute(select(Notification.user_id, Notification.message).where(
+        Notification.type == "booking_cancelled")).all())
     names = {"p": practitioner.user.full_name, "c": client.full_name}
     assert told[client.id].startswith(to_client.format(**names)), told[client.id]
     assert told[practitioner.user_id].startswith(to_practitioner.format(**names)), told[practitioner.user_id]
