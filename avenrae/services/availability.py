@@ -179,12 +179,9 @@ def schedule(*, session: Session, practitioner_id: uuid.UUID, now: datetime | No
     now = now or datetime.now(UTC)
     found = rules(session=session, practitioner_id=practitioner_id)
     weekly = [
-        HoursRange(*row)
-        for row in session.execute(
-            select(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time, AvailabilitySlot.end_time)
-            .where(AvailabilitySlot.practitioner_id == practitioner_id)
-            .order_by(AvailabilitySlot.day_of_week, AvailabilitySlot.start_time)
-        )
+        HoursRange(day, start, end)
+        for day, day_ranges in sorted(_weekly_ranges(session, practitioner_id).items())
+        for start, end in sorted(day_ranges)
     ]
     today = now.astimezone(found.zone).date()
     overrides = [
@@ -389,14 +386,17 @@ def bookings_outside_hours(
         )
     )
     current = _weekly_ranges(session, practitioner_id)
+    new: dict[int, list[tuple[time, time]]] = {}
+    for item in _kept_as(ranges):
+        new.setdefault(item.day_of_week, []).append((item.start, item.end))
     outside = []
     for booking in _upcoming_bookings(session, practitioner_id, now):
         local = booking.session_start.astimezone(found.zone)
         if local.date() in special:
             continue
-        that_day = [(r.start, r.end) for r in _kept_as(ranges) if r.day_of_week == local.weekday()]
-        if _covered(booking, found.zone, current.get(local.weekday(), [])) and not _covered(
-            booking, found.zone, that_day
+        weekday = local.weekday()
+        if _covered(booking, found.zone, current.get(weekday, [])) and not _covered(
+            booking, found.zone, new.get(weekday, [])
         ):
             outside.append(booking)
     return outside
@@ -443,7 +443,6 @@ def _covered(booking: Affected, zone: ZoneInfo, ranges: list[tuple[time, time]])
     """Whether the whole booking, start to its own end, fits in one of the ranges of the day
     it starts on (in the practitioner's zone)."""
     day = booking.session_start.astimezone(zone).date()
-
     return any(
         datetime.combine(day, start, zone) <= booking.session_start and booking.session_end <= closes_at(day, end, zone)
         for start, end in ranges

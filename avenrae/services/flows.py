@@ -270,23 +270,12 @@ def reschedule(
     booking = bookings.reschedule(session=session, booking_id=booking_id, actor=actor, new_start=new_start, now=now)
     if booking.session_start != before:
         parties = _parties(session, booking)
-        was_client = bookings.local_time(before, get_settings().default_time_zone)
-        was_practitioner = bookings.local_time(before, parties.practitioner_zone)
-        if actor.is_operator:
-            to_client: Message = lambda when, other: (  # noqa: E731
-                f"Avenrae moved your session with {other} from {was_client} to {when}."
-            )
-            to_practitioner: Message = lambda when, other: (  # noqa: E731
-                f"Avenrae moved the session with {other} from {was_practitioner} to {when}."
-            )
-        elif actor.id == booking.client_id:
-            to_client = lambda when, other: f"You moved your session with {other} from {was_client} to {when}."  # noqa: E731
-            to_practitioner = lambda when, other: f"{other} moved the session from {was_practitioner} to {when}."  # noqa: E731
-        else:
-            to_client = lambda when, other: f"{other} moved your session from {was_client} to {when}."  # noqa: E731
-            to_practitioner = lambda when, other: (  # noqa: E731
-                f"You moved the session with {other} from {was_practitioner} to {when}."
-            )
+        to_client, to_practitioner = _who_moved(
+            actor,
+            booking,
+            bookings.local_time(before, get_settings().default_time_zone),
+            bookings.local_time(before, parties.practitioner_zone),
+        )
         to_pay = booking.status == BookingStatus.PENDING and booking.pays_by == "eft"
         notifications.notify_many(
             session=session,
@@ -300,6 +289,27 @@ def reschedule(
             ),
         )
     return booking
+
+
+def _who_moved(
+    actor: bookings.Actor, booking: Booking, was_client: str, was_practitioner: str
+) -> tuple[Message, Message]:
+    """Each side's move notice, saying who moved the session and from when (in each side's
+    own time zone) to when."""
+    if actor.is_operator:
+        return (
+            lambda when, other: f"Avenrae moved your session with {other} from {was_client} to {when}.",
+            lambda when, other: f"Avenrae moved the session with {other} from {was_practitioner} to {when}.",
+        )
+    if actor.id == booking.client_id:
+        return (
+            lambda when, other: f"You moved your session with {other} from {was_client} to {when}.",
+            lambda when, other: f"{other} moved the session from {was_practitioner} to {when}.",
+        )
+    return (
+        lambda when, other: f"{other} moved your session from {was_client} to {when}.",
+        lambda when, other: f"You moved the session with {other} from {was_practitioner} to {when}.",
+    )
 
 
 def complete(*, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, now: datetime | None = None) -> Booking:

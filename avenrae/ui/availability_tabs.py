@@ -28,11 +28,7 @@ def showing(practitioner_id: uuid.UUID) -> None:
     """Call before drawing the tabs: when staff turn to another practitioner, what was typed
     or asked about the previous one is dropped, so the boxes show this practitioner's own
     hours (and a save cannot give them someone else's)."""
-    before = st.session_state.get(SHOWN_KEY)
-    if before is not None and before != practitioner_id:
-        feedback.clear(*WEEKLY_KEYS, *TIME_OFF_KEYS)
-        st.session_state.pop(DECIDE_KEY, None)
-    st.session_state[SHOWN_KEY] = practitioner_id
+    feedback.belong_to(practitioner_id, *WEEKLY_KEYS, *TIME_OFF_KEYS, DECIDE_KEY, key=SHOWN_KEY)
 
 
 def _choices(how_many: int) -> tuple[str, str]:

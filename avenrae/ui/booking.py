@@ -74,10 +74,8 @@ def time_picker(
     # The day clicked or the date typed, whichever came last: each clears the other. The
     # choices belong to one practitioner: another one starts them again.
     names = (f"{key}_day", f"{key}_date", f"{key}_time")
-    chosen_key, owner_key = f"{key}_chosen", f"{key}_for"
-    if st.session_state.get(owner_key, practitioner_id) != practitioner_id:
-        feedback.clear(*names, chosen_key)
-    st.session_state[owner_key] = practitioner_id
+    chosen_key = f"{key}_chosen"
+    feedback.belong_to(practitioner_id, *names, chosen_key, key=f"{key}_for")
     day_key, date_key, time_key = (feedback.key(name) for name in names)
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
         st.session_state[day_key] = days[0]

@@ -61,6 +61,14 @@ def clear(*names: str) -> None:
         rounds[name] = rounds.get(name, 0) + 1
 
 
+def belong_to(owner: object, *names: str, key: str) -> None:
+    """What `names` hold (widgets and kept values) belongs to `owner`: when another owner
+    comes (staff turn to another practitioner, say), they are cleared, not carried over."""
+    if st.session_state.get(key, owner) != owner:
+        clear(*names)
+    st.session_state[key] = owner
+
+
 def attempt(
     change: Callable[[Session], T],
     *,
