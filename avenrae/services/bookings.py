@@ -163,7 +163,7 @@ INSERT_SQL = """
     WHERE (SELECT count(*) FROM bookings
            WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now) < :max_holds
     ON CONFLICT DO NOTHING
-    RETURNING id
+    RETURNING id, created_at
 """
 _UNPAID_HOLDS = text(
     "SELECT count(*) FROM bookings WHERE client_id = :client_id AND status = 'pending' AND hold_expires_at > :now"
@@ -383,11 +383,11 @@ _WRITTEN = (
 )  # fmt: skip
 
 
-def written(*, session: Session, new: NewBooking, actor: Actor) -> Booking:
+def written(*, session: Session, new: NewBooking, created_at: datetime, actor: Actor) -> Booking:
     """The booking INSERT_SQL wrote, as a Booking in `session` without reading it back:
-    the columns it was written with are set, the database's defaults load when first
-    read. Staff booking for a client leave an audit row."""
-    booking = Booking(**{column: getattr(new, column) for column in _WRITTEN})
+    the columns it was written with are set, and the time it returned; the database's
+    other defaults load when first read. Staff booking for a client leave an audit row."""
+    booking = Booking(**{column: getattr(new, column) for column in _WRITTEN}, created_at=created_at)
     make_transient_to_detached(booking)  # persistent once added: the row exists
     session.add(booking)
     if actor.is_operator:

@@ -161,7 +161,7 @@ _BOOK = text(
     f"WITH booking AS ({bookings.INSERT_SQL}),"  # noqa: S608 - composed of module constants; every value is bound
     f" open_charge AS ({ledger.open_charge_sql(with_rows_of='booking')}),"
     f" notices AS ({notifications.insert_sql(with_rows_of='booking')})"
-    " SELECT id FROM booking"
+    " SELECT id, created_at FROM booking"
 )
 
 
@@ -213,9 +213,10 @@ def _book(session: Session, new: bookings.NewBooking, actor: bookings.Actor) -> 
         new.parties,
     )
     params = {**new.params(), **ledger.open_charge_params(new), **notifications.insert_params(notices)}
-    if session.connection().execute(_BOOK, params).first() is None:
+    row = session.connection().execute(_BOOK, params).first()
+    if row is None:
         raise bookings.refusal(session=session, new=new)
-    return bookings.written(session=session, new=new, actor=actor)
+    return bookings.written(session=session, new=new, created_at=row.created_at, actor=actor)
 
 
 def pay_by_eft(

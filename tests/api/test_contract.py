@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from avenrae.models import Booking, Client, Practitioner, User
 from tests.api.conftest import bearer, booking_day
@@ -215,6 +215,27 @@ def test_book_a_session_r450_costs_517_50(api, db, practitioner, client_user):
     # The time is no longer open.
     again = api.get(f"/api/practitioners/{practitioner.id}/availability", params={"date": session_date}).json()
     assert next(s for s in again["slots"] if s["id"] == slot_id)["available"] is False
+
+
+def test_a_booking_request_takes_four_statements(api, db, connection, practitioner, client_user):
+    """Who asks (the user and their session), the request counters, the booking rules, the
+    write: the answer needs no further read (each statement is a round trip, and this is
+    the busiest endpoint)."""
+    session_date, slot_id = slot(api, practitioner)
+    body = {"practitionerId": str(practitioner.id), "sessionDate": session_date, "sessionSlotId": slot_id,
+            "notes": "", "meetingType": "in_person"}  # fmt: skip
+    headers = bearer(client_user, db)
+    sent = []
+    listener = lambda *args: sent.append(args[2])  # noqa: E731
+    event.listen(connection, "before_cursor_execute", listener)
+    try:
+        answer = api.post("/api/bookings", json=body, headers=headers)
+    finally:
+        event.remove(connection, "before_cursor_execute", listener)
+    assert answer.status_code == 201, answer.text
+    assert "by EFT" in answer.json()["eftInstructions"]
+    statements = [s for s in sent if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO"))]
+    assert len(statements) == 4, statements
 
 
 def test_a_taken_time_is_409_with_the_webs_message_and_writes_nothing(api, db, practitioner, client_user):

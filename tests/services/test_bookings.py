@@ -6,7 +6,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from avenrae.config import get_settings
 from avenrae.models import (
@@ -92,6 +92,22 @@ def test_a_booking_and_its_pending_payment_are_written_together(db, client, prac
     notes = db.scalars(select(Notification).order_by(Notification.type)).all()
     assert {n.user_id for n in notes} == {client.id, practitioner.user_id}
     assert all("Mon 07 Jan 2030 at 10:00" in n.message for n in notes)
+
+
+def test_a_booking_and_what_its_client_is_told_take_two_statements(db, client, practitioner):
+    """The rules' facts, then the write: the answer (status, amounts, the EFT instructions,
+    which ask when the booking was made) needs no third read of the row."""
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.get_bind(), "before_cursor_execute", listener)
+    try:
+        booking = book(db, client, practitioner)
+        told = (booking.status, booking.total_amount, booking.created_at, flows.eft_instructions(booking))
+    finally:
+        event.remove(db.get_bind(), "before_cursor_execute", listener)
+    assert len(statements) == 2, statements
+    assert told[2] == db.scalar(select(Booking.created_at).where(Booking.id == booking.id))
+    assert "R383.30 by EFT" in told[3]
 
 
 def test_the_fee_rate_is_configurable_and_kept_on_the_booking(db, client, practitioner, monkeypatch):
