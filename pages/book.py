@@ -70,8 +70,12 @@ meeting = st.radio(
     horizontal=True,
     format_func=lambda m: fmt.label(m.value),
 )
+# No max_chars: a browser stops typing at the limit but drops a longer paste without a word;
+# the booking's own check says how much to cut and keeps the text.
 notes = st.text_area(
-    "Notes for the practitioner (optional)", placeholder="Anything they should know", max_chars=bookings.MAX_NOTES
+    "Notes for the practitioner (optional)",
+    placeholder="Anything they should know",
+    help=f"Up to {bookings.MAX_NOTES:,} characters.",
 )
 
 booking.price_line(practitioner)

@@ -62,3 +62,30 @@ def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
     finally:
         practitioner.context.close()
     assert not offline.blocked and not practitioner.blocked
+
+
+def test_a_pasted_note_over_the_limit_is_kept_and_refused_with_its_length(offline):
+    """A browser stops typing at a text box's limit but not a paste: the note must not
+    vanish while the booking goes ahead without it."""
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    page.get_by_role("link", name="Book a session").click()
+    page.get_by_role("textbox", name="Find a practitioner").fill("Nomvula Mkhize")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+    times.first.wait_for(timeout=TIMEOUT)
+    chosen = times.first.inner_text().strip()
+    times.first.click()
+    note = page.get_by_role("textbox", name="Notes for the practitioner (optional)")
+    note.fill("Please read this. " * 80 + "The end.")  # 1,448 characters, as pasted
+    note.press("Control+Enter")
+    offline.settle()
+    page.get_by_role("button", name=re.compile(rf"^Book .*{chosen} for R")).click()
+    page.get_by_text("Notes for the practitioner is 1,448 characters; the most is 1,000, so cut 448.").wait_for(
+        timeout=TIMEOUT
+    )
+    assert len(note.input_value()) == 1448
+    assert page.get_by_text("Booked!").count() == 0
+    assert not offline.blocked
