@@ -33,6 +33,7 @@ filters = bookings.BookingFilter(
     statuses=tuple(statuses),
     start_from=now - timedelta(hours=3) if period == "Upcoming" else None,  # with those under way or just missed
     confirmed_only_before=now if period == "Upcoming" else None,
+    without_cancelled=period == "Upcoming",
     start_to=now if period == "Past" else None,
     text=words,
     soonest_first=period == "Upcoming",
@@ -48,7 +49,8 @@ except ServiceError as problem:
 
 if found.rows:
     pages = f" of {counting.pages(found.total.value, 25):,}" if found.total.exact else ""
-    st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}")
+    left_out = " · Cancelled bookings are under All" if period == "Upcoming" and not statuses else ""
+    st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}{left_out}")
     st.dataframe(
         pd.DataFrame(
             {

@@ -948,6 +948,8 @@ class BookingFilter:
     # Sessions that started before this moment are listed only while still confirmed (under
     # way, or waiting to be marked done or missed): "Upcoming" without what is finished.
     confirmed_only_before: datetime | None = None
+    # "Upcoming" lists the sessions that will take place; cancelled ones only when asked for.
+    without_cancelled: bool = False
     practitioner_id: uuid.UUID | None = None
     client_id: uuid.UUID | None = None
     text: str = ""
@@ -1021,6 +1023,8 @@ def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practi
         raise PermissionDenied("Bookings are for clients, practitioners and staff.")
     if filters.statuses:
         conditions.append(Booking.status.in_(filters.statuses))
+    elif filters.without_cancelled:
+        conditions.append(Booking.status != BookingStatus.CANCELLED)
     if filters.start_from is not None:
         conditions.append(Booking.session_start >= filters.start_from)
     if filters.start_to is not None:

@@ -318,6 +318,20 @@ def test_upcoming_keeps_a_session_under_way_but_not_one_already_done(db, page, h
     assert picker(app).options[1].startswith(fmt.local_time(under_way.session_start, "Africa/Johannesburg"))
 
 
+def test_upcoming_leaves_out_cancelled_sessions_which_all_and_the_status_filter_show(db, page, healer, client):
+    make_booking(db, practitioner=healer, client=client, start=soon(20), status=BookingStatus.CANCELLED)
+    coming = make_booking(db, practitioner=healer, client=client, start=soon(40))
+    app = page("pages/bookings.py", user=client)
+    assert list(app.dataframe[0].value["Status"]) == ["Confirmed"]
+    assert picker(app).value == str(coming.id)
+    assert any("Cancelled bookings are under All" in c.value for c in app.caption)
+    app.multiselect[0].set_value([BookingStatus.CANCELLED]).run()
+    assert list(app.dataframe[0].value["Status"]) == ["Cancelled"]
+    app.button_group[0].set_value("All").run()
+    app.multiselect[0].set_value([]).run()
+    assert sorted(app.dataframe[0].value["Status"]) == ["Cancelled", "Confirmed"]
+
+
 def test_nothing_booked_yet_points_a_client_to_search(db, page, client):
     app = page("pages/bookings.py", user=client)
     assert app.info[0].value == "No upcoming bookings."
