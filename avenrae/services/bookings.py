@@ -535,11 +535,23 @@ def _side(session: Session, booking: Booking, actor: Actor) -> Literal["client",
     raise PermissionDenied("That booking is not yours.")
 
 
+# What a booking in each status is, and what a move to each status does, in a reader's words.
+_IS = {
+    BookingStatus.PENDING: "waiting for payment",
+    BookingStatus.CONFIRMED: "confirmed",
+    BookingStatus.COMPLETED: "marked done",
+    BookingStatus.CANCELLED: "cancelled",
+    BookingStatus.NO_SHOW: "marked as missed",
+}
+_BECOME = {**_IS, BookingStatus.PENDING: "put back to waiting for payment"}
+
+
 def _check_move(booking: Booking, to: BookingStatus) -> None:
-    if to not in TRANSITIONS[booking.status]:
-        raise IllegalTransition(
-            f"A {booking.status.value.replace('_', ' ')} booking cannot become {to.value.replace('_', ' ')}."
-        )
+    if to in TRANSITIONS[booking.status]:
+        return
+    if booking.status == to:
+        raise IllegalTransition(f"This booking is already {_IS[to]}.")
+    raise IllegalTransition(f"This booking is {_IS[booking.status]}, so it cannot be {_BECOME[to]}.")
 
 
 def _move(booking: Booking, to: BookingStatus) -> None:

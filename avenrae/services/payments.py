@@ -419,7 +419,9 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
     except validation.FieldError as error:
         problems["amount"] = str(error)
         raise InvalidInput(problems) from None
-    if received <= 0:
+    if received < 0:
+        problems["amount"] = f"An amount received cannot be negative: this booking costs R{booking.total_amount:,.2f}."
+    elif received == 0:
         problems["amount"] = f"Enter the amount received: this booking costs R{booking.total_amount:,.2f}."
     elif received < booking.total_amount:
         problems["amount"] = (

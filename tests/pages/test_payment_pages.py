@@ -101,7 +101,7 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(-5.0)
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
-    assert app.error[0].value == "Enter the amount received: this booking costs R517.50."
+    assert app.error[0].value == "An amount received cannot be negative: this booking costs R517.50."
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(600.0)
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
