@@ -147,9 +147,14 @@ def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str, monthly: 
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """The table as CSV, with any text a spreadsheet would run as a formula made inert, and
-    amounts to the cent ("3741.00", not "3741.0")."""
-    return spreadsheet.csv_file(spreadsheet.frame(frame).to_csv(index=False, float_format="%.2f"))
+    """The table as CSV, with any text a spreadsheet would run as a formula made inert,
+    amounts to the cent ("3741.00", not "3741.0") and every other figure as shown (a
+    latitude keeps its three places)."""
+    safe = spreadsheet.frame(frame)
+    for column in safe.columns:
+        if str(column).endswith("(R)"):
+            safe[column] = safe[column].map(lambda amount: amount if pd.isna(amount) else f"{float(amount):.2f}")
+    return spreadsheet.csv_file(safe.to_csv(index=False))
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:

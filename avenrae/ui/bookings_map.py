@@ -197,7 +197,7 @@ def busiest_table(choice: Choice, busiest: list[analytics.Cell]) -> None:
         pd.DataFrame(
             {
                 "Area": [geo.area_name(lat, lon) or "" for lat, lon in centres],
-                "Hexagon": [f"{c.i}:{c.j}" for c in busiest],
+                "Hexagon": [f"({c.i}:{c.j})" for c in busiest],  # as its name writes it; "-18:-89" reads as a formula
                 "Latitude": [round(lat, 3) for lat, _ in centres],
                 "Longitude": [round(lon, 3) for _, lon in centres],
                 "Bookings": [c.bookings for c in busiest],

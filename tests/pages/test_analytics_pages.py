@@ -4,6 +4,7 @@ that hold exactly the tables shown, plain words for a bad period and for a quiet
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import json
 import re
@@ -190,8 +191,12 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
     assert "Bottom practitioners" not in workbook_sheets(downloads)
     for frame, data in zip(frames, csvs, strict=True):
         assert data.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8
-        assert data.decode("utf-8-sig") == frame.to_csv(index=False, float_format="%.2f")  # amounts to the cent
-        assert not re.search(r"\d\.\d(,|$)", data.decode("utf-8-sig"), re.MULTILINE)  # never "3741.0"
+        text = data.decode("utf-8-sig")
+        money = [c for c in frame.columns if c.endswith("(R)")]
+        assert money
+        assert text == frame.assign(**{c: frame[c].map("{:.2f}".format) for c in money}).to_csv(index=False)
+        cells = list(csv.DictReader(io.StringIO(text)))
+        assert all(re.fullmatch(r"-?\d+\.\d\d", row[c]) for row in cells for c in money)  # never "3741.0"
         again = pd.read_csv(io.BytesIO(data))
         assert list(again.columns) == list(frame.columns) and len(again) == len(frame)
     sheets = workbook_sheets(downloads)
@@ -274,6 +279,19 @@ def test_bookings_map_shows_cells_and_a_breakdown(db, page, analyst, recent):
     breakdown = next(f for f in app.dataframe if "Practitioners now" in f.value.columns).value
     assert breakdown["Bookings"].sum() == 4
     assert set(breakdown["Specialization"]) == {fmt.label(s.value) for s in Specialization}
+
+
+def test_the_busiest_hexagons_csv_reads_as_the_table_does(db, page, analyst, recent, downloads):
+    """Grid positions as the hexagons' names write them, "(16:-79)", so a spreadsheet reads
+    none as a formula (no apostrophe in front of some); coordinates to the places shown."""
+    app = page("pages/bookings_map.py", user=analyst)
+    shown = next(f for f in app.dataframe if "Hexagon" in f.value.columns).value
+    again = pd.read_csv(io.BytesIO(downloads["CSV: busiest hexagons"]), encoding="utf-8-sig")
+    assert list(again["Hexagon"]) == list(shown["Hexagon"])
+    assert all(re.fullmatch(r"\(-?\d+:-?\d+\)", h) for h in again["Hexagon"])
+    assert list(again["Latitude"]) == list(shown["Latitude"]) and list(again["Longitude"]) == list(shown["Longitude"])
+    assert any(round(value, 2) != value for value in again["Latitude"])  # not cut to two places
+    assert list(again["Amount paid (R)"]) == list(shown["Amount paid (R)"])
 
 
 def test_the_map_legend_names_only_the_layers_shown(db, page, analyst, recent):
