@@ -44,7 +44,7 @@ tabs = st.tabs(
 if tabs[0].open:
     with tabs[0]:
         series = view.read(analytics.over_time, filters, grain)
-        partial = analytics.partly_covered(list(series["period"]), grain, filters.start, filters.end)
+        partial = list(series["partial"])
         st.plotly_chart(revenue.over_time_chart(series, grain, partial), width="stretch", key="chart_over_time")
         note = revenue.partial_note(list(series["period"]), grain, partial)
         if note:

@@ -246,10 +246,11 @@ def _periods(grain: Grain) -> str:
 
 
 def over_time(connection: Connection, filters: Filters, grain: Grain = "month") -> pd.DataFrame:
-    """One row per day, week (from Monday) or month of the period, empty ones included."""
+    """One row per day, week (from Monday) or month of the period, empty ones included;
+    `partial` marks a week or month the period covers only in part."""
     where, params = _where(check(filters))
     period = _periods(grain)
-    return _frame(
+    series = _frame(
         connection,
         f"""
         WITH periods AS (
@@ -265,6 +266,9 @@ def over_time(connection: Connection, filters: Filters, grain: Grain = "month") 
         """,
         params,
     )
+    assert filters.start and filters.end
+    series.insert(1, "partial", partly_covered(list(series["period"]), grain, filters.start, filters.end))
+    return series
 
 
 def by_specialization_over_time(connection: Connection, filters: Filters, grain: Grain = "month") -> pd.DataFrame:
@@ -322,9 +326,6 @@ def month_over_month(connection: Connection, filters: Filters) -> pd.DataFrame:
     A month the period only partly covers is marked and gets no growth figure, nor does
     the month after it: comparing part of a month with a whole one would mislead."""
     months = over_time(connection, filters, "month")
-    start, end = filters.start, filters.end
-    assert start and end
-    months["partial"] = partly_covered(list(months["period"]), "month", start, end)
     for figure in ("gross", "platform_fees", "bookings"):
         values = months[figure].map(float)
         previous = values.shift(1)

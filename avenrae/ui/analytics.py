@@ -26,7 +26,7 @@ DIMENSION_LABELS = {
     "city": "City",
     "meeting_type": "Meeting type",
     "practitioner": "Practitioner",
-    "partial": "Partial month",
+    "partial": "Partly in the period",
     "gross_growth": "Gross growth (%)",
     "platform_fees_growth": "Fee growth (%)",
     "bookings_growth": "Bookings growth (%)",

@@ -171,6 +171,19 @@ def test_the_quick_period_shown_is_the_period_used(db, page, analyst, recent):
     assert app.date_input(key="revenue_period").value == (today - timedelta(days=29), today)
 
 
+def test_over_time_says_which_periods_the_dates_cover_only_in_part(db, page, analyst, recent, downloads):
+    """A first month that starts on the 5th holds less than a whole month: the table and its
+    CSV say so, as the chart's open markers do."""
+    app = page("pages/revenue.py", user=analyst)
+    start = TODAY.replace(day=1) - relativedelta(months=2) + timedelta(days=4)
+    app.date_input(key="revenue_period").set_value((start, TODAY)).run()
+    table = open_tab(app, "Over time").dataframe[0].value
+    ends_partly = TODAY.day != (TODAY.replace(day=1) + relativedelta(months=1) - timedelta(days=1)).day
+    assert list(table["Partly in the period"]) == [True, False, ends_partly]
+    again = pd.read_csv(io.BytesIO(downloads["CSV: Over time"]), encoding="utf-8-sig")
+    assert list(again["Partly in the period"]) == [True, False, ends_partly]
+
+
 def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, analyst, recent):
     table = open_tab(page("pages/revenue.py", user=analyst), "Month over month").dataframe[0]
     assert table.value["Gross growth (%)"].isna().any()  # the period's first month has nothing to grow from
