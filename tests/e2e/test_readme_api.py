@@ -25,6 +25,15 @@ def readme_session() -> str:
     return block
 
 
+def answers(output: str) -> list:
+    """Each JSON document jq printed, in order."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while rest := output[at:].lstrip():
+        value, at = decoder.raw_decode(output, len(output) - len(rest))
+        found.append(value)
+    return found
+
+
 def test_the_readmes_curl_session_runs_as_written(app_url, e2e_database_url):
     for tool in ("curl", "jq"):
         assert shutil.which(tool), f"{tool} is needed for the README's session (scripts/test installs it)"
@@ -33,7 +42,9 @@ def test_the_readmes_curl_session_runs_as_written(app_url, e2e_database_url):
     done = subprocess.run(["bash", "-eo", "pipefail", "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
 
-    booked = json.loads(done.stderr.strip().splitlines()[-1])  # `tee /dev/stderr` shows the booking
+    assert done.stderr == ""  # everything it shows is on standard output, so `> log 2>&1` keeps it all
+    shown = answers(done.stdout)
+    [booked] = [a for a in shown if isinstance(a, dict) and "bookingId" in a]
     assert booked["status"] == "pending" and booked["bookingId"]
     assert '"status": "pending"' in done.stdout  # my bookings, before cancelling
     refused = json.loads(done.stdout[done.stdout.rindex("\n{\n") :])  # the last answer (jq's layout): a problem
