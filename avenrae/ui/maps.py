@@ -9,7 +9,8 @@ from typing import Any
 
 import folium
 import streamlit as st
-from branca.element import Element
+from branca.element import Element, MacroElement
+from jinja2 import Template
 from streamlit_folium import st_folium
 
 from avenrae import assets
@@ -93,7 +94,9 @@ def base_map(location: tuple[float, float] = SOUTH_AFRICA_CENTRE, zoom: int = 5,
         location=location, zoom_start=zoom, tiles=None, max_zoom=18, min_zoom=4, control_scale=True, **options
     )
     # The only base layer: kept out of any layer control (it showed as a lone "openstreetmap" choice).
-    folium.TileLayer("OpenStreetMap", attr=TILE_ATTRIBUTION, max_zoom=18, control=False).add_to(folium_map)
+    tiles = folium.TileLayer("OpenStreetMap", attr=TILE_ATTRIBUTION, max_zoom=18, control=False)
+    tiles.add_to(folium_map)
+    _SaysWhenTilesFail(tiles).add_to(folium_map)
     outlines = country_outlines()
     if outlines:
         # Below the tile pane (z-index 200), so real tiles, when they load, win.
@@ -110,6 +113,33 @@ def base_map(location: tuple[float, float] = SOUTH_AFRICA_CENTRE, zoom: int = 5,
         Element("<style>.leaflet-container { background: #D9E4EA; }</style>")
     )
     return folium_map
+
+
+class _SaysWhenTilesFail(MacroElement):
+    """A line on the map when its street tiles do not load (no internet, or the tile server
+    refuses us): the outline alone would otherwise look like a broken map."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this.tiles.get_name() }}.once("tileerror", function () {
+            var note = L.control({position: "bottomleft"});
+            note.onAdd = function () {
+                var box = L.DomUtil.create("div", "avenrae-tiles-unavailable");
+                box.style.cssText = "background: rgba(255,255,255,.85); padding: 2px 6px; font: 12px sans-serif;";
+                box.textContent = "Street map unavailable: showing country outlines.";
+                return box;
+            };
+            note.addTo({{ this._parent.get_name() }});
+        });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, tiles: folium.TileLayer):
+        super().__init__()
+        self._name = "SaysWhenTilesFail"
+        self.tiles = tiles
 
 
 def show(folium_map: folium.Map, *, key: str, height: int = 460, **options: Any) -> dict[str, Any]:
