@@ -33,8 +33,9 @@ if figures.practitioners == 0:
     st.stop()
 
 left, right = st.columns(2)
-left.plotly_chart(overview.specialization_chart(figures), width="stretch")
-right.plotly_chart(overview.status_chart(figures), width="stretch")
+# Charts to glance at: no zoom or pan buttons, which a phone drew over their titles.
+left.plotly_chart(overview.specialization_chart(figures), width="stretch", config={"displayModeBar": False})
+right.plotly_chart(overview.status_chart(figures), width="stretch", config={"displayModeBar": False})
 
 st.subheader("Where practitioners are")
 maps.show(overview.supply_map(supply), key="home_supply_map", height=420, returned_objects=[])

@@ -144,3 +144,12 @@ def test_on_a_large_platform_the_counts_come_from_the_rollups_and_agree(db, page
     app = page("pages/home.py", user=staff)
     assert not app.exception
     assert any("analytics refresh" in c.value for c in app.caption)
+
+
+def test_the_home_charts_have_no_toolbar_to_cover_their_titles(db, page, staff):
+    """Two glance-at charts: plotly's zoom and pan buttons sat over their titles on a phone."""
+    make_practitioner(db)
+    app = page("pages/home.py", user=staff)
+    shown = app.get("plotly_chart")
+    assert len(shown) == 2
+    assert all(json.loads(chart.proto.config)["displayModeBar"] is False for chart in shown)
