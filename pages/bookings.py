@@ -49,7 +49,7 @@ except ServiceError as problem:
 
 if found.rows:
     pages = f" of {counting.pages(found.total.value, 25):,}" if found.total.exact else ""
-    left_out = " · Cancelled bookings are under All" if period == "Upcoming" and not statuses else ""
+    left_out = " · Cancelled bookings are under All" if filters.leaves_out_cancelled else ""
     st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}{left_out}")
     st.dataframe(
         pd.DataFrame(

@@ -44,9 +44,8 @@ tabs = st.tabs(
 if tabs[0].open:
     with tabs[0]:
         series = view.read(analytics.over_time, filters, grain)
-        partial = list(series["partial"])
-        st.plotly_chart(revenue.over_time_chart(series, grain, partial), width="stretch", key="chart_over_time")
-        note = revenue.partial_note(list(series["period"]), grain, partial)
+        st.plotly_chart(revenue.over_time_chart(series, grain), width="stretch", key="chart_over_time")
+        note = revenue.partial_note(series, grain)
         if note:
             st.caption(note)
         table("Over time", series, "over_time", monthly=grain == "month")

@@ -967,6 +967,11 @@ class BookingFilter:
     text: str = ""
     soonest_first: bool = False
 
+    @property
+    def leaves_out_cancelled(self) -> bool:
+        """Cancelled bookings are left out: asked for, and no statuses chosen (which decide alone)."""
+        return self.without_cancelled and not self.statuses
+
 
 @dataclass(frozen=True)
 class BookingPage:
@@ -1035,7 +1040,7 @@ def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practi
         raise PermissionDenied("Bookings are for clients, practitioners and staff.")
     if filters.statuses:
         conditions.append(Booking.status.in_(filters.statuses))
-    elif filters.without_cancelled:
+    if filters.leaves_out_cancelled:
         conditions.append(Booking.status != BookingStatus.CANCELLED)
     if filters.start_from is not None:
         conditions.append(Booking.session_start >= filters.start_from)

@@ -112,11 +112,16 @@ def shown(frame: pd.DataFrame, *, drop: tuple[str, ...] = ()) -> pd.DataFrame:
     return table.rename(columns={c: labels.get(c, c) for c in table.columns})
 
 
+def is_money(column: object) -> bool:
+    """A column of rand, as `shown` labels them ("Gross bookings value (R)")."""
+    return str(column).endswith("(R)")
+
+
 def column_config(table: pd.DataFrame, *, monthly: bool = False) -> dict[str, Any]:
     """How each column reads on screen; `monthly`: its periods are months ("Dec 2025", not "1 Dec 2025")."""
     config: dict[str, Any] = {}
     for column in table.columns:
-        if column.endswith("(R)"):
+        if is_money(column):
             config[column] = st.column_config.NumberColumn(column, format="R%,.2f")  # as fmt.rand writes it
         elif column.endswith("(%)"):
             config[column] = st.column_config.NumberColumn(column, format="%.1f%%")
@@ -152,7 +157,7 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     latitude keeps its three places)."""
     safe = spreadsheet.frame(frame)
     for column in safe.columns:
-        if str(column).endswith("(R)"):
+        if is_money(column):
             safe[column] = safe[column].map(lambda amount: amount if pd.isna(amount) else f"{float(amount):.2f}")
     return spreadsheet.csv_file(safe.to_csv(index=False))
 

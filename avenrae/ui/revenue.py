@@ -119,10 +119,11 @@ def tables(filters: analytics.Filters, grain: str, *, show_bottom: bool) -> dict
     }
 
 
-def over_time_chart(series: pd.DataFrame, grain: str, partial: list[bool]) -> go.Figure:
-    """The figures over time; a week or month the period covers only in part has an open marker."""
+def over_time_chart(series: pd.DataFrame, grain: str) -> go.Figure:
+    """The figures over time (`analytics.over_time`); a week or month the period covers only
+    in part has an open marker."""
     chart = go.Figure()
-    symbols = ["circle-open" if part else "circle" for part in partial]
+    symbols = ["circle-open" if part else "circle" for part in series["partial"]]
     for column, name in (("gross", "Gross"), ("platform_fees", "Platform fees"), ("refunds", "Refunds")):
         chart.add_scatter(
             x=series["period"], y=series[column].map(float), name=name, mode="lines+markers",
@@ -154,12 +155,11 @@ def _period_axis(chart: go.Figure, periods: list, grain: str) -> go.Figure:
     return chart
 
 
-def partial_note(periods: list, grain: str, partial: list[bool]) -> str | None:
+def partial_note(series: pd.DataFrame, grain: str) -> str | None:
     """Says which weeks or months are only partly in the period (their figures are smaller)."""
     names = [
         f"{period:%b %Y}" if grain == "month" else f"the week of {period:%d %b %Y}"
-        for period, part in zip(periods, partial, strict=True)
-        if part
+        for period in series["period"][series["partial"]]
     ]
     if not names:
         return None

@@ -10,7 +10,8 @@ from tests.e2e.conftest import TIMEOUT
 pytestmark = pytest.mark.e2e
 
 
-def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
+def open_times_with_nomvula(offline):
+    """The demo client on Book a session with Nomvula Mkhize: the page and its time buttons."""
     page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
     page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
     page.get_by_role("link", name="Book a session").click()
@@ -18,7 +19,11 @@ def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
     offline.settle()
-    times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+    return page, page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+
+
+def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
+    page, times = open_times_with_nomvula(offline)
     first_time = times.first
     first_time.wait_for(timeout=TIMEOUT)
     booked_at = first_time.inner_text().strip()
@@ -67,14 +72,7 @@ def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
 def test_a_pasted_note_over_the_limit_is_kept_and_refused_with_its_length(offline):
     """A browser stops typing at a text box's limit but not a paste: the note must not
     vanish while the booking goes ahead without it."""
-    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
-    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
-    page.get_by_role("link", name="Book a session").click()
-    page.get_by_role("textbox", name="Find a practitioner").fill("Nomvula Mkhize")
-    page.keyboard.press("Enter")
-    page.get_by_role("heading", name="Nomvula Mkhize").wait_for(timeout=TIMEOUT)
-    offline.settle()
-    times = page.locator('[data-testid="stButtonGroup"] button').filter(has_text=re.compile(r"^\d\d:\d\d$"))
+    page, times = open_times_with_nomvula(offline)
     times.first.wait_for(timeout=TIMEOUT)
     chosen = times.first.inner_text().strip()
     times.first.click()

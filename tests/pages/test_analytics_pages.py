@@ -145,11 +145,12 @@ def test_a_short_period_is_labelled_by_its_days_weeks_or_months(grain, periods, 
             "gross": [Decimal("1200.00")] * len(periods),
             "platform_fees": [Decimal("180.00")] * len(periods),
             "refunds": [Decimal("0.00")] * len(periods),
+            "partial": [False] * len(periods),
         }
     )
-    assert revenue.over_time_chart(series, grain, [False] * len(periods)).layout.yaxis.rangemode == "nonnegative"
+    assert revenue.over_time_chart(series, grain).layout.yaxis.rangemode == "nonnegative"
     for chart in (
-        revenue.over_time_chart(series, grain, [False] * len(periods)),
+        revenue.over_time_chart(series, grain),
         revenue.specialization_chart(series.assign(specialization="healer"), grain),
     ):
         axis = chart.layout.xaxis
