@@ -18,6 +18,7 @@ expire.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -75,17 +76,29 @@ def signing_secret() -> str:
     configured = get_settings().jwt_secret
     if configured is not None:
         return configured.get_secret_value()
-    path = _secret_file()
+    return _generated_secret(_secret_file())
+
+
+@functools.cache  # read once a process (every request signs or checks a token)
+def _generated_secret(path: Path) -> str:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under another name, then linked into place (which fails if another
+        # process got there first), so no process ever reads a half-written secret.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)
         except FileExistsError:
             pass  # another process won the race; read theirs
-        else:
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise RuntimeError(f"The signing secret in {path} is damaged (too short): delete the file and restart.")
+    return secret
 
 
 def hash_token(token: str) -> str:

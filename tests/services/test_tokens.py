@@ -104,3 +104,21 @@ def test_a_configured_secret_wins(monkeypatch):
 
     monkeypatch.setattr(get_settings(), "jwt_secret", SecretStr("s" * 40))
     assert tokens.signing_secret() == "s" * 40
+
+
+def test_a_damaged_generated_secret_is_refused_not_used(tmp_path, monkeypatch):
+    # An empty file is what a process left that created the file and died before writing.
+    monkeypatch.setattr(get_settings(), "state_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "jwt_secret", None)
+    (tmp_path / "jwt-secret").write_text("")
+    with pytest.raises(RuntimeError, match="damaged"):
+        tokens.signing_secret()
+
+
+def test_the_generated_secret_is_read_once_a_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(get_settings(), "state_dir", tmp_path)
+    monkeypatch.setattr(get_settings(), "jwt_secret", None)
+    first = tokens.signing_secret()
+    (tmp_path / "jwt-secret").write_text("y" * 48)
+    assert tokens.signing_secret() == first
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["jwt-secret"]  # no draft left behind
