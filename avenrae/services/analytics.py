@@ -558,6 +558,17 @@ def _map_where(filters: MapFilters) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), params
 
 
+def cell_key(i: int, j: int) -> str:
+    """A hexagon's name in the grid, as the map's features and the page's picker carry it: "16:-79"."""
+    return f"{i}:{j}"
+
+
+def cell_of_key(key: str) -> tuple[int, int]:
+    """The grid position `cell_key` wrote."""
+    i, j = key.split(":")
+    return int(i), int(j)
+
+
 @dataclass(frozen=True)
 class Cell:
     i: int
@@ -566,6 +577,10 @@ class Cell:
     bookings: int
     paid: Decimal
     polygon: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return cell_key(self.i, self.j)
 
     @property
     def centre(self) -> tuple[float, float]:
@@ -587,9 +602,9 @@ class CellLayer:
             "features": [
                 {
                     "type": "Feature",
-                    "id": f"{c.i}:{c.j}",
+                    "id": c.key,
                     "geometry": c.polygon,
-                    "properties": {"cell": f"{c.i}:{c.j}", "value": c.value, value_label: c.value},
+                    "properties": {"cell": c.key, "value": c.value, value_label: c.value},
                 }
                 for c in self.cells
             ],

@@ -135,10 +135,10 @@ def hexagon_picker(events: dict, booked: analytics.CellLayer) -> tuple[str | Non
     if clicked and clicked != st.session_state.get("map_last_click"):
         st.session_state["map_last_click"] = clicked
         i, j = view.read(analytics.cell_of, clicked["lat"], clicked["lng"])
-        st.session_state["map_cell"] = f"{i}:{j}"
+        st.session_state["map_cell"] = analytics.cell_key(i, j)
     busiest = sorted(booked.cells, key=lambda c: (-c.value, c.i, c.j))[:25]
-    by_cell = {f"{c.i}:{c.j}": c for c in booked.cells}
-    options: list[str | None] = [None, *(f"{c.i}:{c.j}" for c in busiest)]
+    by_cell = {c.key: c for c in booked.cells}
+    options: list[str | None] = [None, *(c.key for c in busiest)]
     if st.session_state.get("map_cell") not in options:
         options.append(st.session_state["map_cell"])
 
@@ -157,8 +157,7 @@ def hexagon_name(key: str, cell: analytics.Cell | None = None) -> str:
     """A hexagon as people know the area: "Around Durban, KwaZulu-Natal (16:-79)"; the grid
     position keeps two hexagons around one city apart."""
     if cell is None:
-        cell_i, cell_j = (int(part) for part in key.split(":"))
-        latitude, longitude = view.read(analytics.cell_centre, cell_i, cell_j)
+        latitude, longitude = view.read(analytics.cell_centre, *analytics.cell_of_key(key))
     else:
         latitude, longitude = cell.centre
     area = geo.area_name(latitude, longitude)
@@ -166,7 +165,7 @@ def hexagon_name(key: str, cell: analytics.Cell | None = None) -> str:
 
 
 def hexagon_breakdown(choice: Choice, picked: str) -> None:
-    cell_i, cell_j = (int(part) for part in picked.split(":"))
+    cell_i, cell_j = analytics.cell_of_key(picked)
     breakdown = view.read(analytics.cell_breakdown, choice.filters, cell_i, cell_j)
     searches = view.read(analytics.unmet_searches_in_cell, choice.filters, cell_i, cell_j)
     st.subheader(hexagon_name(picked))
@@ -197,7 +196,7 @@ def busiest_table(choice: Choice, busiest: list[analytics.Cell]) -> None:
         pd.DataFrame(
             {
                 "Area": [geo.area_name(lat, lon) or "" for lat, lon in centres],
-                "Hexagon": [f"({c.i}:{c.j})" for c in busiest],  # as its name writes it; "-18:-89" reads as a formula
+                "Hexagon": [f"({c.key})" for c in busiest],  # as its name writes it; "-18:-89" reads as a formula
                 "Latitude": [round(lat, 3) for lat, _ in centres],
                 "Longitude": [round(lon, 3) for _, lon in centres],
                 "Bookings": [c.bookings for c in busiest],
