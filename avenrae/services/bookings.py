@@ -672,8 +672,16 @@ def policy_text() -> str:
     hours = FULL_REFUND_HOURS
     return (
         f"Clients who cancel {hours} hours or more ahead get everything back, later nothing; "
-        "when a practitioner cancels, the client gets everything back."
+        "when a practitioner cancels, the client gets everything back. "
+        f"Clients can move a session until {hours} hours before it starts."
     )
+
+
+def client_may_move(start: datetime, now: datetime) -> bool:
+    """A client moves a session only while cancelling it would refund in full: moving a late
+    session a day on and then cancelling would otherwise get back what the policy keeps.
+    (A practitioner's cancelling refunds in full anyway; staff judge for themselves.)"""
+    return now <= full_refund_until(start)
 
 
 @dataclass(frozen=True)
@@ -795,6 +803,11 @@ def reschedule(
         raise IllegalTransition(f"A {booking.status.value.replace('_', ' ')} booking cannot be moved.")
     if booking.session_start <= now:
         raise InvalidInput({"start": "A session that has started cannot be moved."})
+    if side == "client" and not client_may_move(booking.session_start, now):
+        raise IllegalTransition(
+            f"A session can be moved until {FULL_REFUND_HOURS} hours before it starts; this one starts sooner."
+            " You can still cancel it."
+        )
     if new_start.tzinfo is None:
         raise InvalidInput({"start": "The new time needs a time zone."})
     if new_start <= now:
@@ -1107,7 +1120,7 @@ def allowed_actions(row: BookingRow, actor: Actor, now: datetime | None = None) 
     actions = []
     if row.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
         actions.append("cancel")
-        if row.session_start > now:
+        if row.session_start > now and (not mine_as_client or client_may_move(row.session_start, now)):
             actions.append("reschedule")
     if row.status == BookingStatus.CONFIRMED and not mine_as_client:
         if row.session_end <= now:

@@ -504,6 +504,15 @@ def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client)
     assert booking.status == BookingStatus.CONFIRMED
 
 
+def test_a_client_is_not_offered_a_move_inside_the_last_day(db, page, healer, client):
+    make_booking(db, practitioner=healer, client=client, start=soon(5))
+    app = page("pages/bookings.py", user=client)
+    assert [t.label for t in app.tabs] == ["Cancel"]
+    assert any(
+        c.value.endswith("Clients can move a session until 24 hours before it starts.") for c in app.caption
+    )
+
+
 def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, client):
     app = page("pages/book.py", user=client)
     assert not [c for c in app.caption if c.value.startswith("The first 20 matches are listed")]

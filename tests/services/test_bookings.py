@@ -36,6 +36,7 @@ from tests.plans import explain, nodes
 
 SAST = ZoneInfo("Africa/Johannesburg")
 MONDAY = date(2030, 1, 7)
+TUESDAY = MONDAY + timedelta(days=1)
 NOW = datetime(2030, 1, 7, 7, 0, tzinfo=SAST)
 
 
@@ -461,12 +462,12 @@ def test_money_paid_beyond_the_price_always_goes_back(db, client, practitioner):
 
 
 def test_reschedule_moves_to_a_free_slot(db, client, practitioner):
-    booking = book(db, client, practitioner, "10:00")
-    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"),
+    booking = book(db, client, practitioner, "10:00", day=TUESDAY)
+    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00", TUESDAY),
                                 now=NOW)
-    assert (moved.session_start, moved.session_end) == (at("14:00"), at("15:00"))
-    assert at("10:00") in availability.bookable_slots(
-        session=db, practitioner_id=practitioner.id, start=at("00:00"), end=at("23:59"), now=NOW)
+    assert (moved.session_start, moved.session_end) == (at("14:00", TUESDAY), at("15:00", TUESDAY))
+    assert at("10:00", TUESDAY) in availability.bookable_slots(
+        session=db, practitioner_id=practitioner.id, start=at("00:00", TUESDAY), end=at("23:59", TUESDAY), now=NOW)
 
 
 def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, client, practitioner):
@@ -489,20 +490,47 @@ def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, c
         )
     ).all()
     assert told == f"{client.full_name} moved the session from Tue 08 Jan 2030 at 16:00 to Mon 07 Jan 2030 at 10:00."
-    later = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("15:00"), now=NOW)
+    later = flows.reschedule(session=db, booking_id=booking.id, actor=actor(practitioner.user), new_start=at("15:00"),
+                             now=NOW)
     assert later.hold_expires_at == at("08:00")  # moving later never lengthens the hold
 
 
+def test_a_client_cannot_move_a_session_once_cancelling_would_refund_nothing(db, client, practitioner):
+    # Paid for 14:00 and it is 07:00: cancelling now refunds nothing. Moving it to tomorrow and
+    # then cancelling would have given everything back, so the client may not move it now.
+    booking = make_booking(db, practitioner=practitioner, client=client, start=at("14:00"),
+                           status=BookingStatus.CONFIRMED)
+    row = bookings.get_for(session=db, actor=actor(client), booking_id=booking.id)
+    assert "reschedule" not in bookings.allowed_actions(row, actor(client), NOW)
+    tomorrow = at("10:00", MONDAY + timedelta(days=1))
+    with pytest.raises(bookings.IllegalTransition) as refused:
+        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=tomorrow, now=NOW)
+    assert str(refused.value) == (
+        "A session can be moved until 24 hours before it starts; this one starts sooner. You can still cancel it."
+    )
+    db.refresh(booking)
+    assert booking.session_start == at("14:00")
+    # Its practitioner (whose cancelling refunds in full anyway) and staff still can.
+    assert "reschedule" in bookings.allowed_actions(row, actor(practitioner.user), NOW)
+    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(practitioner.user), new_start=tomorrow,
+                             now=NOW)
+    assert moved.session_start == tomorrow
+    # A day ahead the client may move it again.
+    assert "reschedule" in bookings.allowed_actions(
+        bookings.get_for(session=db, actor=actor(client), booking_id=booking.id), actor(client), NOW)
+
+
 def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, monkeypatch):
-    booking = book(db, client, practitioner, "10:00")
-    book(db, make_client(db), practitioner, "14:00")
+    booking = book(db, client, practitioner, "10:00", day=TUESDAY)
+    book(db, make_client(db), practitioner, "14:00", day=TUESDAY)
+    taken = at("14:00", TUESDAY)
     with pytest.raises(bookings.SlotTaken):
-        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=taken, now=NOW)
     monkeypatch.setattr(availability, "judge_slot", lambda *args: "free")
     with pytest.raises(bookings.SlotTaken):
-        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("14:00"), now=NOW)
+        flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=taken, now=NOW)
     db.refresh(booking)
-    assert booking.session_start == at("10:00")
+    assert booking.session_start == at("10:00", TUESDAY)
 
 
 def test_only_the_parties_and_staff_touch_a_booking(db, client, practitioner):
@@ -545,7 +573,9 @@ def test_each_role_lists_what_it_may_see(db, client, practitioner):
 def test_allowed_actions_follow_the_rules(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner, "10:00"))
     row = bookings.get_for(session=db, actor=actor(client), booking_id=booking.id)
-    assert bookings.allowed_actions(row, actor(client), now=NOW) == ["cancel", "reschedule"]
+    assert bookings.allowed_actions(row, actor(client), now=NOW) == ["cancel"]  # starts within the day
+    assert bookings.allowed_actions(row, actor(client), now=at("10:00") - timedelta(days=1)) == ["cancel",
+                                                                                                "reschedule"]
     assert bookings.allowed_actions(row, actor(practitioner.user), now=at("11:00")) == ["cancel", "complete",
                                                                                         "no_show"]
     assert bookings.allowed_actions(row, actor(make_client(db)), now=NOW) == []
