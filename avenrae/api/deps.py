@@ -106,7 +106,7 @@ def admitted(request: Request) -> None:
 
 
 def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-    """The logged-in caller; 401 without a valid access token."""
+    """The logged-in caller, temporary password or not; 401 without a valid access token."""
     if credentials is None or not credentials.credentials:
         _admit(request, None)
         raise Problem(401, NOT_LOGGED_IN, headers=BEARER)
@@ -115,5 +115,16 @@ def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials
     return found
 
 
-LoggedIn = Annotated[Caller, Depends(caller)]
+def caller_with_own_password(found: Annotated[Caller, Depends(caller)]) -> Caller:
+    """The logged-in caller, once they chose their own password: an account an admin created
+    or reset may only read itself and change its password first, as on the web."""
+    if found.user.must_change_password:
+        raise Problem(403, NOT_YET_ITS_OWN)
+    return found
+
+
+NOT_YET_ITS_OWN = "This account has a temporary password: choose your own first (POST /api/me/password)."
+LoggedIn = Annotated[Caller, Depends(caller_with_own_password)]
+# Only for reading oneself and changing the password.
+LoggedInWithAnyPassword = Annotated[Caller, Depends(caller)]
 Anyone = Depends(admitted)

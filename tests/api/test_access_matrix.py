@@ -145,3 +145,35 @@ def test_every_operation_for_every_role(api, db, world, who):
             assert answer.status_code == 401, where
         else:
             assert answer.status_code == 403, where
+
+
+# A user an admin created or reset has a temporary password: as on the web, nothing but
+# choosing their own password (and reading who they are) until they do.
+WITH_A_TEMPORARY_PASSWORD = {("GET", "/me"), ("POST", "/me/password"), ("GET", "/auth/verify")}
+
+
+def test_a_temporary_password_opens_nothing_but_the_password_change(api, db, world):
+    users, bodies, params, ids = world
+    staff = users["staff"]
+    staff.must_change_password = True
+    db.flush()
+    headers = bearer(staff, db)
+    for (method, path), allowed in ALLOWED.items():
+        if allowed == ANYONE or (method, path) in CHECK_CREDENTIALS:
+            continue
+        answer = api.request(
+            method,
+            "/api" + path.format(**ids),
+            json=bodies.get((method, path)),
+            params=params.get((method, path)),
+            headers=headers,
+        )
+        where = f"{method} {path}: {answer.status_code} {answer.text[:200]}"
+        if (method, path) in WITH_A_TEMPORARY_PASSWORD:
+            assert answer.status_code not in (401, 403), where
+        else:
+            assert answer.status_code == 403, where
+            assert answer.json()["detail"] == (
+                "This account has a temporary password: choose your own first (POST /api/me/password)."
+            ), where
+    assert api.get("/api/me", headers=headers).json()["mustChangePassword"] is True

@@ -15,7 +15,7 @@ from avenrae.services import accounts, flows, notifications, reviews
 from avenrae.services.errors import InvalidInput
 
 from .. import problems
-from ..deps import LoggedIn
+from ..deps import LoggedIn, LoggedInWithAnyPassword
 from ..problems import Problem
 from ..schemas import MAX_OFFSET, Message, Model
 from ..threads import waits_on_others
@@ -55,7 +55,7 @@ def _me(caller_id: uuid.UUID) -> MeOut:
 
 
 @router.get("/me", response_model=MeOut)
-def me(caller: LoggedIn) -> MeOut:
+def me(caller: LoggedInWithAnyPassword) -> MeOut:
     """Who the token belongs to."""
     return _me(caller.id)
 
@@ -91,7 +91,7 @@ class PasswordIn(Model):
 
 @router.post("/me/password", response_model=Message)
 @waits_on_others
-def change_password(body: PasswordIn, caller: LoggedIn) -> Message:
+def change_password(body: PasswordIn, caller: LoggedInWithAnyPassword) -> Message:
     """Change one's password. Every session ends (its refresh and access tokens, this one's
     too): log in again."""
     with session_scope() as session:
