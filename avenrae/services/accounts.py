@@ -484,11 +484,11 @@ class InvalidCredentials(LoginRefused):
 
 
 class AccountLocked(LoginRefused):
-    def __init__(self, until: datetime):
+    def __init__(self, until: datetime, *, doing: str = "logging in with this email"):
         self.until = until
         minutes = max(1, round((until - datetime.now(UTC)).total_seconds() / 60))
         super().__init__(
-            f"Too many failed attempts: logging in with this email is locked for about {minutes} more "
+            f"Too many failed attempts: {doing} is locked for about {minutes} more "
             f"minute{'s' if minutes != 1 else ''}. Try again later or ask an administrator for help."
         )
 
@@ -645,7 +645,17 @@ def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, 
     }
     if missing:
         raise InvalidInput(missing)
+    # A wrong current password is a failed login for the account's email: guessing it here
+    # (at a browser left open, or with a stolen token) locks as guessing at the login does.
+    db.lock_until_commit(session, f"avenrae.login:{email_key(user.email)}")
+    now = datetime.now(UTC)
+    doing = "changing the password of this account"
+    if (lock := locked_until(session, user.email, now)) is not None:
+        raise AccountLocked(lock, doing=doing)
     if not verify_password(old_password, user.password_hash):
+        _refused(session, user.email, "bad_password", None, now)
+        if (lock := locked_until(session, user.email, now)) is not None:
+            raise AccountLocked(lock, doing=doing)
         raise InvalidInput({"old_password": "Your current password is not right."})
     try:
         check_password(new_password, email=user.email)

@@ -305,6 +305,35 @@ def test_change_password_needs_the_old_one_and_signs_out_everywhere(db):
         tokens.rotate(session=db, refresh_token=pair.refresh_token)
 
 
+def test_guessing_the_current_password_locks_as_failed_logins_do(db):
+    # Someone at an unlocked browser (or with a stolen token) guessing the password to take
+    # the account over: each wrong guess is a failed attempt for the email, kept whatever the
+    # caller does, and five in fifteen minutes lock the change and the login alike.
+    user = make_client(db, email="sipho@example.co.za")
+    for _ in range(4):
+        with pytest.raises(InvalidInput):
+            accounts.change_password(
+                session=db, user_id=user.id, old_password="Guess 12345", new_password=GOOD_PASSWORD
+            )
+    with pytest.raises(accounts.AccountLocked) as locked:
+        accounts.change_password(session=db, user_id=user.id, old_password="Guess 12345", new_password=GOOD_PASSWORD)
+    assert str(locked.value).startswith("Too many failed attempts: changing the password of this account is locked")
+    with pytest.raises(accounts.AccountLocked):
+        accounts.change_password(session=db, user_id=user.id, old_password=PASSWORD, new_password=GOOD_PASSWORD)
+    with pytest.raises(accounts.AccountLocked):
+        accounts.login(session=db, email="sipho@example.co.za", password=PASSWORD)
+    assert accounts.verify_password(PASSWORD, db.get(User, user.id).password_hash)
+    with session_scope() as elsewhere:  # recorded in transactions of their own
+        assert (
+            elsewhere.scalar(
+                select(func.count()).where(
+                    LoginAttempt.email == "sipho@example.co.za", LoginAttempt.reason == "bad_password"
+                )
+            )
+            == 5
+        )
+
+
 def test_practitioner_profile_update_moves_them_when_the_town_changes(db):
     practitioner = make_practitioner(db)
     form = accounts.PractitionerProfileUpdate(
