@@ -394,7 +394,7 @@ def charges_to_refund(session: Session, booking_id: uuid.UUID) -> list[PaymentTr
 
 
 def _room(session: Session, charge: PaymentTransaction) -> Decimal:
-    """What of one online charge has not been refunded (pending refunds count)."""
+    """What of one charge has not been refunded (pending refunds count), online or by hand."""
     taken = session.scalar(
         select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
             PaymentTransaction.refund_of_id == charge.id, PaymentTransaction.status.in_(LIVE)
@@ -495,7 +495,7 @@ def plan_refund(
     for charge in charges_to_refund(session, booking_id):
         if left <= 0:
             break
-        part = min(left, charge.amount if charge.provider == MANUAL else _room(session, charge))
+        part = min(left, _room(session, charge))
         if part <= 0:
             continue
         if (charge.provider == MANUAL or not online) and (

@@ -477,6 +477,19 @@ def test_staff_refund_part_then_the_rest_never_more(db, fake, gateway, staff, cl
     assert ledger.balance(db, pending.id).refundable == 0
 
 
+def test_a_payment_already_paid_back_by_hand_is_not_chosen_again(db, fake, gateway, staff, client, pending):
+    # Paid twice: by card, then in cash at the practice. The cash went back by hand; what is
+    # left to return is the card payment, which goes back through Stripe without a reference.
+    paid_online(db, fake, gateway, client, pending)
+    make_transaction(db, pending, provider="manual", method="cash", amount=Decimal("517.50"),
+                     created_at=datetime.now(UTC) + timedelta(minutes=1))
+    flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Paid twice",
+                 method="cash", reference="Cash back 1")
+    rest = flows.refund(session=db, booking_id=pending.id, actor=staff, amount=Decimal("517.50"), reason="Unwell")
+    assert [(row.provider, row.amount) for row in rest.rows] == [("stripe", Decimal("517.50"))]
+    assert ledger.balance(db, pending.id).refundable == 0
+
+
 def test_a_refund_waits_while_stripe_is_not_configured_here(db, fake, gateway, client, pending, caplog, monkeypatch):
     paid_online(db, fake, gateway, client, pending)
     outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Travelling")
