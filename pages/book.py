@@ -91,11 +91,17 @@ if free_until <= datetime.now(UTC):
 else:
     until = fmt.local_time(free_until, practitioner.time_zone)
     st.caption(f"If {who} by {until}, everything paid is refunded; later, nothing is.")
+# The price the button showed before this run (a click's run reads the rate afresh): booked
+# only if it is still the price.
+shown = st.session_state.get("book_price_shown")
+st.session_state["book_price_shown"] = (practitioner.id, practitioner.price.total_amount)
 if st.button(
     f"Book {fmt.local_time(start, practitioner.time_zone)} for {fmt.rand(practitioner.price.total_amount)}",
     type="primary",
+    key="book_submit",  # the same button when its price changes, so the click is answered
 ):
-    request = bookings.BookingRequest(client_id, practitioner.id, start, meeting, notes)
+    agreed = shown[1] if shown and shown[0] == practitioner.id else practitioner.price.total_amount
+    request = bookings.BookingRequest(client_id, practitioner.id, start, meeting, notes, agreed_total=agreed)
     actor = bookings.Actor(user.id, user.role)
     booked = feedback.attempt(lambda session: flows.book(session=session, request=request, actor=actor).id, rerun=False)
     if booked:

@@ -70,6 +70,13 @@ class IllegalTransition(ServiceError):
     pass
 
 
+class PriceChanged(Conflict):
+    def __init__(self, total: Decimal):
+        super().__init__(
+            f"The price of this session changed to R{total:,.2f} since it was shown to you. Check it and book again."
+        )
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: what the lifecycle rules need to know about them."""
@@ -90,6 +97,9 @@ class BookingRequest:
     start: datetime
     meeting_type: MeetingType | str
     notes: str = ""
+    # The total the person was shown when they chose to book: when the practitioner's rate
+    # changed since, nothing is booked (PriceChanged) rather than a price nobody agreed to.
+    agreed_total: Decimal | None = None
 
 
 def _now(now: datetime | None) -> datetime:
@@ -347,6 +357,8 @@ def plan(
     _refuse_unless_free(slot)
 
     price = pricing.quote(facts.rate_per_session)
+    if request.agreed_total is not None and price.total_amount != request.agreed_total:
+        raise PriceChanged(price.total_amount)
     end = start + found.session
     return NewBooking(
         id=uuid.uuid4(),

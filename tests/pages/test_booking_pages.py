@@ -1,6 +1,7 @@
 """Book a session, Bookings, Availability and Notifications in AppTest, on today's real clock."""
 
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -94,6 +95,24 @@ def test_client_books_an_open_time_and_lands_on_the_booking(db, page, healer, cl
     assert app.title[0].value == "My bookings"
     assert app.success[0].value.startswith("Booked!")
     assert picker(app).value == str(booking.id)  # the new booking is the one shown
+
+
+def test_a_price_changed_since_it_was_shown_is_not_booked_unseen(db, page, healer, client):
+    app, _ = pick_first_time(open_booking_page(page, client, healer))
+    assert book_button(app).label.endswith(" for R460.00")
+    healer.rate_per_session = Decimal("500.00")  # the practitioner changes their rate meanwhile
+    db.flush()
+    book_button(app).click()
+    app = app.run()
+    assert app.error[0].value == (
+        "The price of this session changed to R575.00 since it was shown to you. Check it and book again."
+    )
+    assert count(db, Booking, Booking.client_id == client.id) == 0
+    assert book_button(app).label.endswith(" for R575.00")
+    book_button(app).click()
+    app = app.run()
+    assert app.success[0].value.startswith("Booked!")
+    assert db.scalars(select(Booking.total_amount).where(Booking.client_id == client.id)).one() == Decimal("575.00")
 
 
 def test_the_cancellation_policy_is_told_before_booking(db, page, healer, client):
