@@ -760,7 +760,7 @@ def cancel(
     reason = checked_cancel_reason(reason)
     if side == "staff":
         if on_behalf_of not in ("client", "practitioner"):
-            raise InvalidInput({"on_behalf_of": "Say whether the client or the practitioner asked to cancel."})
+            raise InvalidInput({"on_behalf_of": SAY_WHO_ASKED})
         cancelled_for: Literal["client", "practitioner"] = on_behalf_of
     else:
         if refund_override is not None:
@@ -802,6 +802,9 @@ def cancel(
             reason=reason,
         )
     return booking
+
+
+SAY_WHO_ASKED = "Say whether the client or the practitioner asked to cancel."
 
 
 def reschedule(

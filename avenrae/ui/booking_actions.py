@@ -185,8 +185,14 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     reason = st.text_input("Reason (the client and the practitioner both see it)", key=feedback.key(reason_key))
     on_behalf, override = None, None
     if actor.is_operator:
+        # No default: who asked decides the refund, so staff choose it every time.
         on_behalf = st.radio(
-            "Asked by", ["client", "practitioner"], horizontal=True, format_func=fmt.label, key=f"cancel_side_{row.id}"
+            "Asked by",
+            ["client", "practitioner"],
+            index=None,
+            horizontal=True,
+            format_func=fmt.label,
+            key=f"cancel_side_{row.id}",
         )
         if terms.paid and st.checkbox("Set the refund by hand (say why in the reason)", key=feedback.key(by_hand_key)):
             override = st.number_input("Refund (R)", value=float(terms.paid), key=feedback.key(amount_key))
@@ -205,6 +211,8 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
         try:  # what the cancellation would refuse is said now, not after "Yes"
             bookings.checked_cancel_reason(reason)
+            if actor.is_operator and on_behalf is None:
+                raise InvalidInput({"on_behalf_of": bookings.SAY_WHO_ASKED})
             if refund_by_hand is not None:
                 bookings.checked_refund_override(refund_by_hand, paid=terms.paid)
             st.session_state[CONFIRM_KEY] = asked_for

@@ -282,6 +282,7 @@ def test_a_refund_set_by_hand_is_shown_at_once_and_a_change_withdraws_the_questi
     app = page("pages/bookings.py", user=staff)
     picker(app).set_value(str(booking.id)).run()
     app.text_input(key=f"cancel_reason_{booking.id}").input("Goodwill, agreed by phone")
+    app.radio(key=f"cancel_side_{booking.id}").set_value("client")
     app.checkbox(key=f"cancel_by_hand_{booking.id}").check()
     app = app.run()
     amount = app.number_input(key=f"cancel_refund_{booking.id}")  # shown as soon as it is ticked
@@ -308,6 +309,7 @@ def test_a_refund_by_hand_beyond_what_was_paid_is_refused_before_asking(db, page
     app = page("pages/bookings.py", user=staff)
     picker(app).set_value(str(booking.id)).run()
     app.text_input(key=f"cancel_reason_{booking.id}").input("Goodwill")
+    app.radio(key=f"cancel_side_{booking.id}").set_value("client")
     app.checkbox(key=f"cancel_by_hand_{booking.id}").check()
     app = app.run()
     amount = app.number_input(key=f"cancel_refund_{booking.id}")
@@ -329,6 +331,24 @@ def test_a_refund_by_hand_beyond_what_was_paid_is_refused_before_asking(db, page
     office = office.run()
     assert not office.exception and office.error[0].value == "Enter the amount in rand, below R1,000,000,000,000."
     assert not [b for b in office.button if b.label.startswith("Yes, refund")]
+
+
+def test_staff_say_who_asked_to_cancel_before_anything_is_asked(db, page, healer, client, staff):
+    # Who asked decides the refund (a practitioner's cancelling refunds in full), so nothing is
+    # chosen for staff: a late booking cancelled "as the client" by mistake would refund nothing.
+    booking = paid(db, healer, client, 5)
+    app = page("pages/bookings.py", user=staff)
+    picker(app).set_value(str(booking.id)).run()
+    assert app.radio(key=f"cancel_side_{booking.id}").value is None
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Practitioner ill")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert app.error[0].value == "Say whether the client or the practitioner asked to cancel."
+    assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
+    app.radio(key=f"cancel_side_{booking.id}").set_value("practitioner")
+    button(app, "Cancel this booking…").click()
+    app = app.run()
+    assert "R460.00 of the R460.00 paid goes back" in app.warning[0].value
 
 
 def test_cancelling_without_a_reason_is_refused_before_asking(db, page, healer, client):
