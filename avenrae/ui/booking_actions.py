@@ -100,7 +100,12 @@ def choose(
         st.session_state[key] = wanted if wanted in options else ids[0]
     chosen = st.selectbox("Booking", ids, format_func=labels.__getitem__, key=key)
     st.session_state[SELECTED_KEY] = chosen
+    if chosen not in {str(row.id) for row in rows}:
+        st.caption(KEPT_IN_VIEW)
     return options[chosen]
+
+
+KEPT_IN_VIEW = "This booking is no longer in the list above; it stays here until you choose another."
 
 
 def detail(row: bookings.BookingRow, user: CurrentUser) -> None:

@@ -261,6 +261,16 @@ def test_cancelling_names_the_booking_asks_first_and_stays_on_it(db, page, heale
     assert not [b for b in app.button if b.label.startswith("Yes, cancel")]
 
 
+def test_a_booking_cancelled_from_upcoming_stays_in_view_and_says_why_the_list_is_empty(db, page, healer, client):
+    booking = paid(db, healer, client, 48)
+    app = page("pages/bookings.py", user=client)
+    assert booking_actions.KEPT_IN_VIEW not in [c.value for c in app.caption]
+    app = cancel_and_confirm(app, booking, "Travelling")
+    assert app.info[0].value == "No upcoming bookings."
+    assert picker(app).value == str(booking.id)
+    assert booking_actions.KEPT_IN_VIEW in [c.value for c in app.caption]
+
+
 def test_keep_it_changes_nothing_and_another_booking_has_its_own_empty_reason(db, page, healer, client):
     first = paid(db, healer, client, 48)
     second = paid(db, healer, client, 96)
