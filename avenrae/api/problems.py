@@ -151,6 +151,50 @@ def _location(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
+# Pydantic's checks, said as the pages would say them (its own words name its internals:
+# "invalid character: found `n` at 0").
+_KINDS = {
+    ("uuid_parsing", "uuid_type", "uuid_version"): "{field} is not a valid id.",
+    ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"): (
+        "{field} must be a date as YYYY-MM-DD."
+    ),
+    ("datetime_parsing", "datetime_type", "datetime_from_date_parsing", "timezone_aware"): (
+        "{field} must be a date and time with its zone, as 2026-12-05T10:00:00+02:00."
+    ),
+    ("time_parsing", "time_type"): "{field} must be a time as HH:MM.",
+    ("int_parsing", "int_type", "int_from_float"): "{field} must be a whole number.",
+    ("float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"): "{field} must be a number.",
+    ("bool_parsing", "bool_type"): "{field} must be true or false.",
+    ("string_type",): "{field} must be text.",
+    ("list_type",): "{field} must be a list.",
+    ("missing",): "{field} is required.",
+    ("extra_forbidden",): "{field} is not a field of this request.",
+}
+_BOUNDS = {
+    "greater_than_equal": "{field} must be at least {ge}.",
+    "greater_than": "{field} must be more than {gt}.",
+    "less_than_equal": "{field} must be at most {le}.",
+    "less_than": "{field} must be less than {lt}.",
+    "string_too_long": "{field} is too long: at most {max_length} characters.",
+    "string_too_short": "{field} is too short: at least {min_length} characters.",
+    "too_long": "{field} has too many items: at most {max_length}.",
+    "enum": "{field} must be one of: {expected}.",
+    "literal_error": "{field} must be one of: {expected}.",
+}
+
+
+def _in_words(field: str, kind: str, context: dict) -> str | None:
+    for kinds, words in _KINDS.items():
+        if kind in kinds:
+            return words.format(field=field)
+    if kind in _BOUNDS:
+        try:
+            return _BOUNDS[kind].format(field=field, **{name: str(value) for name, value in context.items()})
+        except KeyError:
+            return None
+    return None
+
+
 async def handle_validation(_request: Request, error: Exception) -> JSONResponse:
     """FastAPI's own checks (types, required fields, malformed JSON) as plain one-liners."""
     assert isinstance(error, RequestValidationError)
@@ -161,12 +205,10 @@ async def handle_validation(_request: Request, error: Exception) -> JSONResponse
         if kind == "json_invalid":
             return response(400, "The request body is not valid JSON.")
         field = _location(loc)
-        if kind == "missing":
-            message = f"{field} is required."
-        elif kind == "model_attributes_type" or kind == "dict_type":
+        if kind == "model_attributes_type" or kind == "dict_type":
             message = "Send a JSON object."
         else:
-            message = f"{field}: {item.get('msg', 'is not valid')}."
+            message = _in_words(field, kind, item.get("ctx") or {}) or f"{field}: {item.get('msg', 'is not valid')}."
         errors.setdefault(field, message)
     if list(errors) == ["body"]:
         return response(422, errors["body"])

@@ -332,3 +332,16 @@ def test_search_total_to_this_page_or_every_match(api, db, practitioner):
     assert api.get("/api/practitioners/search", params={**params, "countAll": "true"}).json()["total"] == 3
     last = api.get("/api/practitioners/search", params={**params, "offset": 2}).json()
     assert (len(last["practitioners"]), last["total"], last["hasMore"]) == (1, 3, False)
+
+
+def test_malformed_fields_are_said_in_plain_words(api, db, client_user):
+    answer = api.post(
+        "/api/bookings",
+        json={"practitionerId": "not-a-uuid", "sessionDate": "bad", "sessionSlotId": "x"},
+        headers=bearer(client_user, db),
+    )
+    assert answer.status_code == 422
+    errors = answer.json()["errors"]
+    assert errors["practitionerId"] == "practitionerId is not a valid id."
+    assert errors["sessionDate"] == "sessionDate must be a date as YYYY-MM-DD."
+    assert "Input should" not in answer.text and "found `n`" not in answer.text
