@@ -149,6 +149,8 @@ def test_every_problem_is_reported_at_once(db):
         ("password12", "This is a very common password."),  # long enough, two kinds: still guessed at once
         ("qwerty1234", "harder to guess"),
         ("Lindiwe2026", "harder to guess"),  # the name in the email, and a year
+        ("Lindiwe2026!", "harder to guess"),  # ... with a symbol at the end, as sites ask
+        ("#Lindiwe2026", "harder to guess"),
     ],
 )
 def test_password_rules(db, password, rule):
