@@ -36,6 +36,8 @@ def person_name(value: str | None, *, label: str, max_length: int = 100) -> str:
     cleaned = text(value, label=label, max_length=max_length)
     if not any(unicodedata.category(ch).startswith("L") for ch in cleaned):
         raise FieldError(f"{label} needs at least one letter.")
+    if "<" in cleaned or ">" in cleaned:
+        raise FieldError(f"{label} cannot contain < or >.")
     return cleaned
 
 

@@ -53,3 +53,16 @@ def test_email_domain_is_lower_cased_and_junk_refused():
     for bad in ["", "thandi", "thandi@", "@example.co.za", "thandi@@example.co.za"]:
         with pytest.raises(FieldError):
             validation.email(bad)
+
+
+@pytest.mark.parametrize("typed", ["<b>Zulu</b>", "Zanele <script>", "Dlamini>"])
+def test_names_refuse_markup_characters(typed):
+    # Shown as typed everywhere (escaped), but no one's name has < or >: "<b>Zulu</b>" in every
+    # list and notice is someone testing, not a name.
+    with pytest.raises(validation.FieldError, match=r"Last name cannot contain < or >\."):
+        validation.person_name(typed, label="Last name")
+
+
+@pytest.mark.parametrize("typed", ["O'Brien-Nkosi", "Nomvula M.", "Ṭhandeka", "van der Merwe", "李"])
+def test_names_as_people_write_them_are_kept(typed):
+    assert validation.person_name(typed, label="Last name") == typed
