@@ -36,9 +36,9 @@ if not months:
 latest = months[0]
 columns = st.columns(4)
 columns[0].metric(f"Sessions paid, {fmt.month(latest.month)}", latest.sessions)
-fmt.rand_metric(columns[1], "Earned", latest.earned)
-fmt.rand_metric(columns[2], "Refunded", latest.refunds)
-fmt.rand_metric(columns[3], "Net", latest.net)
+fmt.rand_metrics(
+    columns[1:], [("Earned", latest.earned, None), ("Refunded", latest.refunds, None), ("Net", latest.net, None)]
+)
 st.dataframe(
     pd.DataFrame(
         {

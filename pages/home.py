@@ -24,9 +24,14 @@ else:
 cols = st.columns(5)
 cols[0].metric("Active practitioners", fmt.count(figures.practitioners))
 cols[1].metric("Bookings, all time", fmt.count(figures.bookings))
-fmt.rand_metric(cols[2], "Charged this month", figures.month.charged)
-fmt.rand_metric(cols[3], "Platform fees", figures.month.platform_fees, help="Fee share of charges, less refunds")
-fmt.rand_metric(cols[4], "Refunded", figures.month.refunded)
+fmt.rand_metrics(
+    cols[2:],
+    [
+        ("Charged this month", figures.month.charged, None),
+        ("Platform fees", figures.month.platform_fees, "Fee share of charges, less refunds"),
+        ("Refunded", figures.month.refunded, None),
+    ],
+)
 
 if figures.practitioners == 0:
     st.info("No practitioners yet. Load demo data with `python -m avenrae db seed`.")

@@ -49,11 +49,14 @@ except ServiceError as problem:
 
 columns = st.columns(4)
 totals = found.totals.totals
-fmt.rand_metric(columns[0], "Charged", totals.charged)
-fmt.rand_metric(columns[1], "Refunded", totals.refunded)
-fmt.rand_metric(columns[2], "Net received", totals.net)
-fmt.rand_metric(
-    columns[3], "Platform fees", totals.platform_fees, help="Fee share of charges, less the fee share of refunds"
+fmt.rand_metrics(
+    columns,
+    [
+        ("Charged", totals.charged, None),
+        ("Refunded", totals.refunded, None),
+        ("Net received", totals.net, None),
+        ("Platform fees", totals.platform_fees, "Fee share of charges, less the fee share of refunds"),
+    ],
 )
 if found.totals.as_of is None:
     st.caption("Totals of completed rows matching the filters; the table shows every status.")

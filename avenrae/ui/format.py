@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -29,12 +30,13 @@ COMPACT_FROM = Decimal(1_000_000)
 _COMPACT_UNITS = ((Decimal(10) ** 12, "tn"), (Decimal(10) ** 9, "bn"), (Decimal(10) ** 6, "m"))
 
 
-def compact_rand(amount: Decimal | float | int) -> str:
-    """Rand that fits a headline: R4.18 bn, R12.5 m, R950,000; exact (R9,999.99) below R10,000."""
+def compact_rand(amount: Decimal | float | int, *, whole: bool = False) -> str:
+    """Rand that fits a headline: R4.18 bn, R12.5 m, R950,000; exact (R9,999.99) below R10,000
+    unless `whole` (R9,999: beside larger amounts shown in whole rand)."""
     value = Decimal(str(amount)).quantize(Decimal("0.01"))
     sign = "-" if value < 0 else ""
     size = abs(value)
-    if size < WHOLE_RAND_FROM:
+    if size < WHOLE_RAND_FROM and not whole:
         return rand(value)
     whole = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if whole < COMPACT_FROM:
@@ -52,13 +54,26 @@ def compact_rand(amount: Decimal | float | int) -> str:
     raise AssertionError("unreachable: the last unit takes every amount left")  # pragma: no cover
 
 
-def rand_metric(where, label: str, amount: Decimal | float | int, help: str | None = None) -> None:
+def rand_metric(
+    where, label: str, amount: Decimal | float | int, help: str | None = None, *, whole: bool = False
+) -> None:
     """A headline amount as a metric: compact when large, the exact amount in its tooltip."""
-    shown = compact_rand(amount)
+    shown = compact_rand(amount, whole=whole)
     exact = rand(amount)
     if shown != exact:
         help = f"{help}\n\nExact: {exact}" if help else f"Exact: {exact}"
     where.metric(label, shown, help=help)
+
+
+Figure = tuple[str, Decimal | float | int, str | None]  # label, amount, help
+
+
+def rand_metrics(where: Sequence, figures: Sequence[Figure]) -> None:
+    """A row of headline amounts at one precision: when one is shown in whole rand, all are
+    (R74,778 beside R6,219, not R6,219.32), each exact on hover."""
+    whole = any(abs(Decimal(str(amount))) >= WHOLE_RAND_FROM for _, amount, _ in figures)
+    for column, (label, amount, help) in zip(where, figures, strict=True):
+        rand_metric(column, label, amount, help, whole=whole)
 
 
 def count(value: int, noun: str | None = None, plural: str | None = None) -> str:

@@ -88,10 +88,15 @@ def _percent(value: float | None) -> str:
 
 def headline(totals: analytics.Summary) -> None:
     cols = st.columns(4)
-    fmt.rand_metric(cols[0], "Gross bookings value", totals.gross, help="What clients paid (completed charges)")
-    fmt.rand_metric(cols[1], "Platform fees", totals.platform_fees, help="The platform's revenue, after refunds")
-    fmt.rand_metric(cols[2], "Refunds", totals.refunds)
-    fmt.rand_metric(cols[3], "Practitioner earnings", totals.earnings, help="Service amounts less refunds")
+    fmt.rand_metrics(
+        cols[:4],
+        [
+            ("Gross bookings value", totals.gross, "What clients paid (completed charges)"),
+            ("Platform fees", totals.platform_fees, "The platform's revenue, after refunds"),
+            ("Refunds", totals.refunds, None),
+            ("Practitioner earnings", totals.earnings, "Service amounts less refunds"),
+        ],
+    )
     cols = st.columns(4)
     cols[0].metric("Bookings", fmt.count(totals.bookings), help="Sessions in the period, whatever their status")
     cols[1].metric("Cancellation rate", _percent(totals.cancellation_rate))

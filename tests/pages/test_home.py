@@ -98,6 +98,19 @@ def test_a_huge_amount_shows_whole_in_compact_form_with_the_exact_value_on_hover
     assert "R4,183,380,123.45" in charged.help
 
 
+def test_a_row_of_amounts_shares_one_precision(db, page, staff):
+    healer = make_practitioner(db, rate="40000.00")  # a large charge: R46,000.00 with the fee
+    booking = make_booking(db, practitioner=healer, status=BookingStatus.COMPLETED)
+    make_transaction(db, booking, created_at=datetime.now(ZoneInfo("Africa/Johannesburg")))
+
+    app = page("pages/home.py", user=staff)
+
+    assert metric(app, "Charged this month") == "R46,000"
+    fees = next(m for m in app.metric if m.label == "Platform fees")
+    assert fees.value == "R6,000" and "Exact: R6,000.00" in fees.help  # not R6,000.00 beside R46,000
+    assert metric(app, "Refunded") == "R0"
+
+
 @pytest.mark.parametrize(
     ("amount", "shown"),
     [
