@@ -38,9 +38,9 @@ def compact_rand(amount: Decimal | float | int, *, whole: bool = False) -> str:
     size = abs(value)
     if size < WHOLE_RAND_FROM and not whole:
         return rand(value)
-    whole = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
-    if whole < COMPACT_FROM:
-        return f"{sign}R{whole:,}"
+    rounded = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if rounded < COMPACT_FROM:
+        return f"{sign}R{rounded:,}"
     for scale, unit in _COMPACT_UNITS:
         if size >= scale or unit == "m":
             scaled = size / scale
