@@ -153,11 +153,13 @@ def table(name: str, frame: pd.DataFrame, *, key: str, file_stem: str, monthly: 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
     """The table as CSV, with any text a spreadsheet would run as a formula made inert,
-    amounts to the cent ("3741.00", not "3741.0") and every other figure as shown (a
-    latitude keeps its three places)."""
+    amounts to the cent ("3741.00", not "3741.0"), yes/no for a mark (not True/False) and
+    every other figure as shown (a latitude keeps its three places)."""
     safe = spreadsheet.frame(frame)
     for column in safe.columns:
-        if is_money(column):
+        if pd.api.types.is_bool_dtype(safe[column]):
+            safe[column] = safe[column].map({True: "yes", False: "no"})
+        elif is_money(column):
             safe[column] = safe[column].map(lambda amount: amount if pd.isna(amount) else f"{float(amount):.2f}")
     return spreadsheet.csv_file(safe.to_csv(index=False))
 

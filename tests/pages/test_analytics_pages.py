@@ -182,7 +182,7 @@ def test_over_time_says_which_periods_the_dates_cover_only_in_part(db, page, ana
     ends_partly = TODAY.day != (TODAY.replace(day=1) + relativedelta(months=1) - timedelta(days=1)).day
     assert list(table["Partly in the period"]) == [True, False, ends_partly]
     again = pd.read_csv(io.BytesIO(downloads["CSV: Over time"]), encoding="utf-8-sig")
-    assert list(again["Partly in the period"]) == [True, False, ends_partly]
+    assert list(again["Partly in the period"]) == ["yes", "no", "yes" if ends_partly else "no"]
 
 
 def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, analyst, recent):
@@ -208,7 +208,12 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
         text = data.decode("utf-8-sig")
         money = [c for c in frame.columns if c.endswith("(R)")]
         assert money
-        assert text == frame.assign(**{c: frame[c].map("{:.2f}".format) for c in money}).to_csv(index=False)
+        marks = [c for c in frame.columns if frame[c].dtype == bool]
+        shown = frame.assign(
+            **{c: frame[c].map("{:.2f}".format) for c in money},
+            **{c: frame[c].map({True: "yes", False: "no"}) for c in marks},
+        )
+        assert text == shown.to_csv(index=False)
         cells = list(csv.DictReader(io.StringIO(text)))
         assert all(re.fullmatch(r"-?\d+\.\d\d", row[c]) for row in cells for c in money)  # never "3741.0"
         again = pd.read_csv(io.BytesIO(data))
