@@ -1086,7 +1086,8 @@ class _Seeder:
                 moderation_reason, moderated_by_id, moderated_at, practitioner_reply, replied_at,
                 created_at, updated_at)
             SELECT pg_temp.seed_uuid(%(seed)s, 'review', b.n), b.id, b.client_user_id, b.practitioner_id,
-                   b.review,
+                   -- the insult refused for its language was never written with five stars
+                   CASE WHEN b.review_status >= 2 AND b.reason_idx = %(insult)s THEN 1 ELSE b.review END,
                    CASE WHEN b.review_status >= 2 THEN (%(refused)s::text[])[b.reason_idx]
                         ELSE (%(comments)s::text[])[b.comment_idx] END,
                    (ARRAY['published', 'pending', 'rejected', 'hidden']::review_status[])[b.review_status + 1],
@@ -1106,6 +1107,7 @@ class _Seeder:
                 "comments": [c for r in (1, 2, 3, 4, 5) for c in seed_text.REVIEW_COMMENTS[r]],
                 "reasons": list(seed_text.MODERATION_REASONS),
                 "refused": list(seed_text.REFUSED_COMMENTS),  # each breaking the rule its reason names
+                "insult": seed_text.INSULTING_COMMENT + 1,  # SQL arrays count from 1
                 "thanks": "Thank you for the kind words. Go well.",
                 "sorry": "Thank you for telling me. I am sorry it fell short; I will do better.",
             },

@@ -35,7 +35,7 @@ def _document(name: str, specialization: str) -> bytes:
         (170, "This certifies that", 22),
         (215, name, 38),
         (290, f"has completed training as a {specialization}", 22),
-        (330, "under a recognised mentor, over four years of practice.", 22),
+        (330, "under a recognised mentor, over four years of training.", 22),
         (470, "DEMO DOCUMENT: generated with the demo data, not a real certificate.", 18),
     ]
     for top, words, size in lines:

@@ -297,6 +297,7 @@ REFUSED_COMMENTS = (
     "Her muti cured my high blood pressure for good, no more pills!",
     "Useless. A complete waste of my money and time, total rubbish person.",
 )
+INSULTING_COMMENT = 2  # the one of REFUSED_COMMENTS a reviewer only writes with one star
 
 CANCELLATION_REASONS = {
     "client": ("Something came up at work.", "Feeling unwell.", "Travel plans changed."),

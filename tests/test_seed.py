@@ -341,14 +341,19 @@ def test_every_demo_login_finds_something_to_do(seeded):
     pending = scalar(conn, "SELECT count(*) FROM practitioners WHERE verification_status = 'pending'")
     assert applications >= 1 and applications == pending  # every 'pending' practitioner has applied
     # What staff read agrees with itself: a refused review breaks the rule its reason names,
-    # and nobody thanks a 2-star review for its kind words.
+    # nobody thanks a 2-star review for its kind words, and no insult comes with five stars.
     mismatched = """
         SELECT count(*) FROM reviews
         WHERE (status IN ('rejected', 'hidden')
                AND array_position(%s::text[], comment) IS DISTINCT FROM array_position(%s::text[], moderation_reason))
            OR (rating < 4 AND practitioner_reply LIKE '%%kind words%%')
+           OR (comment = %s AND rating > 1)
     """
-    refused = list(seed_text.REFUSED_COMMENTS), list(seed_text.MODERATION_REASONS)
+    refused = (
+        list(seed_text.REFUSED_COMMENTS),
+        list(seed_text.MODERATION_REASONS),
+        seed_text.REFUSED_COMMENTS[seed_text.INSULTING_COMMENT],
+    )
     assert scalar(conn, mismatched, *refused) == 0
     flagged = "SELECT count(*) FROM reviews WHERE status = 'pending' AND cardinality(flags) > 0"
     assert scalar(conn, flagged) >= 1  # staff can practise publishing or rejecting what the checks flagged
