@@ -90,15 +90,25 @@ def time_picker(
         key=day_key,
         on_change=lambda: st.session_state.update({date_key: None}),
     )
+    # Wide bounds, checked below: a date outside the widget's own bounds is only drawn in red
+    # while the day clicked earlier (and its times) stay chosen.
+    last = today + timedelta(days=horizon_days)
     other = st.date_input(
         "Or another date",
         value=None,
-        min_value=today,
-        max_value=today + timedelta(days=horizon_days),
+        min_value=today - timedelta(days=366),
+        max_value=today + timedelta(days=max(horizon_days, 366) * 2),
         key=date_key,
         format="DD/MM/YYYY",
         on_change=typed_a_date,
     )
+    if other is not None and not today <= other <= last:
+        st.error(
+            f"{other:%a %d %b %Y} has passed: choose today or a later day."
+            if other < today
+            else f"Bookings are taken up to {last:%a %d %b %Y}; {other:%a %d %b %Y} is later."
+        )
+        return None
     on = other or picked or days[0]
     times = open_times(practitioner_id, time_zone, on, ignore=ignore)
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}

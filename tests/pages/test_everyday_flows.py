@@ -792,6 +792,28 @@ def test_a_typed_date_without_times_points_ahead_and_a_day_clicked_after_it_wins
     assert app.pills(key="book_time").options
 
 
+@pytest.mark.parametrize(
+    ("days_from_today", "said"),
+    [(-3, "{day} has passed: choose today or a later day."), (400, "Bookings are taken up to {last}; {day} is later.")],
+)
+def test_a_typed_date_out_of_range_says_so_and_offers_no_times(db, page, client, days_from_today, said):
+    # The browser's own range check kept the earlier day (and its times) chosen beside a date
+    # shown in red: one click booked a day the person had not asked for.
+    everyday = make_practitioner(db)
+    make_weekly_hours(db, everyday, {day: [("08:00", "17:00")] for day in range(7)})
+    today = datetime.now(SAST).date()
+    typed = today + timedelta(days=days_from_today)
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(everyday.id)
+    app = app.run()
+    app.date_input(key="book_date").set_value(typed).run()
+    last = today + timedelta(days=everyday.booking_horizon_days)
+    assert app.error[0].value == said.format(day=f"{typed:%a %d %b %Y}", last=f"{last:%a %d %b %Y}")
+    assert app.pills(key="book_day").value is None
+    assert not [p for p in app.pills if p.label == "Time"]
+    assert not [b for b in app.button if b.label.startswith("Book ")]
+
+
 # --- 7. demo data shows every feature (the seed, checked in tests/test_seed.py) and small things ---
 
 
