@@ -147,15 +147,21 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
             feedback.attempt(_remove_time_off(rules, actor, entry.id), success="Time off removed.")
     if not plan.time_off:
         st.info("No time off planned.")
+    st.subheader("Add time off")
+    # Outside the form, so ticking it shows the times at once (and whole days hide them).
+    part = st.checkbox("Only part of a day", key=feedback.key("off_part"))
     with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed
-        st.subheader("Add time off")
-        left, right = st.columns(2)
-        first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
-        last_day = right.date_input("Last day", value=today, key=feedback.key("off_last"), format="DD/MM/YYYY")
-        part = st.checkbox("Only part of a day: the first day, between these times", key=feedback.key("off_part"))
-        left, right = st.columns(2)
-        start_time = left.time_input("From", value=time(9, 0), step=900, key=feedback.key("off_from"))
-        end_time = right.time_input("To", value=time(12, 0), step=900, key=feedback.key("off_to"))
+        start_time = end_time = None
+        if part:
+            left, middle, right = st.columns(3)
+            first_day = left.date_input("Day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
+            start_time = middle.time_input("From", value=time(9, 0), step=900, key=feedback.key("off_from"))
+            end_time = right.time_input("To", value=time(12, 0), step=900, key=feedback.key("off_to"))
+            last_day = first_day
+        else:
+            left, right = st.columns(2)
+            first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
+            last_day = right.date_input("Last day", value=today, key=feedback.key("off_last"), format="DD/MM/YYYY")
         reason = st.text_input("Reason (only you and our staff see it)", key=feedback.key("off_reason"))
         submitted = st.form_submit_button("Add time off")
     if submitted:
@@ -167,10 +173,10 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
                         practitioner_id=rules.practitioner_id,
                         actor=actor,
                         first_day=first_day,
-                        last_day=first_day if part else last_day,
+                        last_day=last_day,
                         reason=reason,
-                        start_time=start_time if part else None,
-                        end_time=end_time if part else None,
+                        start_time=start_time,
+                        end_time=end_time,
                         bookings_in_the_way=decided,
                     ).to_send
                 )

@@ -385,12 +385,16 @@ def test_a_practitioner_adds_time_off_and_the_preview_loses_those_days(db, page,
     assert after == before - 20  # two whole days of 08:00-18:00 hourly sessions
 
 
-def test_part_of_a_day_off_is_that_first_day_whatever_the_last_day_says(db, page, healer):
+def test_part_of_a_day_off_asks_for_one_day_and_its_times(db, page, healer):
     app = page("pages/availability.py", user=healer.user)
-    day = datetime.now(SAST).date() + timedelta(days=2)
-    app.date_input[0].set_value(day)
-    app.date_input[1].set_value(day + timedelta(days=1))  # left from an earlier choice
+    assert not [t for t in app.time_input if t.form_id == "time_off"]  # whole days: no times asked
+    app.date_input(key="off_last").set_value(datetime.now(SAST).date() + timedelta(days=5))  # left from before
     app.checkbox(key="off_part").check()
+    app = app.run()
+    assert [t.label for t in app.time_input if t.form_id == "time_off"] == ["From", "To"]
+    assert "Last day" not in [d.label for d in app.date_input]
+    day = datetime.now(SAST).date() + timedelta(days=2)
+    app.date_input(key="off_first").set_value(day)
     next(b for b in app.button if b.label == "Add time off").click()
     app = app.run()
     assert app.success[0].value == "Time off added."
