@@ -7,6 +7,7 @@ from avenrae.models import Role
 from avenrae.services import accounts, flows
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
+from avenrae.ui import search as finder
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
@@ -70,6 +71,28 @@ with st.form("details"):
                 else ""
             ),
         )
+
+if user.role == Role.CLIENT:
+    with session_scope() as session:
+        home = accounts.preferred_place(session=session, user_id=user.id)
+    with st.form("home_place"):
+        st.subheader("Where you live")
+        options = finder.place_options()
+        place = st.selectbox(
+            "Town, suburb or township",
+            options,
+            index=options.index(home) if home in options else None,
+            placeholder="Type the first letters of your place",
+            help="Find practitioners opens here. Only you and our staff see it.",
+        )
+        if st.form_submit_button("Save place"):
+            if place is None:
+                feedback.show_error(InvalidInput({"place": accounts.CHOOSE_A_PLACE}))
+            else:
+                feedback.attempt(
+                    lambda s: accounts.set_home_place(session=s, user_id=user.id, place=place),
+                    success="Your place is saved: Find practitioners opens there.",
+                )
 
 if user.role == Role.PRACTITIONER:
     with session_scope() as session:

@@ -210,6 +210,26 @@ def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:
     return f"{row.city}, {row.province}" if row and row.city else None
 
 
+CHOOSE_A_PLACE = "Choose your town, suburb or township from the list."
+
+
+def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -> None:
+    """Where a client usually searches from (a place as the place list labels it, "Umlazi,
+    KwaZulu-Natal"), or None to forget it: Find practitioners opens there."""
+    client = session.scalar(select(Client).where(Client.user_id == user_id))
+    if client is None:
+        raise PermissionDenied("Only clients keep a home place.")
+    if place is None:
+        client.preferred_place, client.preferred_location = None, None
+    else:
+        found = next((p for p in geo.places() if p.label == place), None)
+        if found is None:
+            raise InvalidInput({"place": CHOOSE_A_PLACE})
+        client.preferred_place = found.label
+        client.preferred_location = geo.point(found.latitude, found.longitude)
+    session.flush()
+
+
 @dataclass(frozen=True)
 class Person:
     """Someone to choose in a picker: a client to book for, a practitioner to manage."""

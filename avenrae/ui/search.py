@@ -46,14 +46,15 @@ PAGE_SIZE = 20
 # --- the form ------------------------------------------------------------------------
 
 
-def _place_options() -> list[str]:
+def place_options() -> list[str]:
+    """The places a search (or a client's home place) can name, most likely first."""
     return [place.label for place in geo.places()]
 
 
 def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
     """Where and what to search; a click on the map (see `practitioner_map`) overrides the place."""
     state = st.session_state.setdefault(key, {"clicked": None, "page": 1})
-    options = _place_options()
+    options = place_options()
     default = default_place if default_place in options else "Johannesburg, Gauteng"
     defaults = {
         f"{key}_place": default,

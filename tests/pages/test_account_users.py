@@ -54,6 +54,23 @@ def test_changing_password_keeps_this_session_logged_in(db, page):
     assert app.title[0].value == "My account"
 
 
+def test_a_client_says_where_they_live_and_find_practitioners_opens_there(db, page):
+    client = make_client(db)
+    app = page("pages/search.py", user=client)
+    assert app.selectbox(key="find_place").value == "Johannesburg, Gauteng"  # not known yet
+    app = page("pages/account.py", user=client)
+    home = next(s for s in app.selectbox if s.label == "Town, suburb or township")
+    assert home.value is None
+    app = click(app, "Save place")
+    assert app.error[0].value == "Choose your town, suburb or township from the list."
+    next(s for s in app.selectbox if s.label == "Town, suburb or township").set_value("Umlazi, KwaZulu-Natal")
+    app = click(app, "Save place")
+    assert app.success[0].value == "Your place is saved: Find practitioners opens there."
+    assert next(s for s in app.selectbox if s.label == "Town, suburb or township").value == "Umlazi, KwaZulu-Natal"
+    app = page("pages/search.py", user=client)
+    assert app.selectbox(key="find_place").value == "Umlazi, KwaZulu-Natal"
+
+
 def test_practitioner_edits_their_practice(db, page):
     practitioner = make_practitioner(db, rate="400.00")
     app = page("pages/account.py", user=practitioner.user)

@@ -530,3 +530,18 @@ def test_search_can_use_the_trigram_index(db):
     db.execute(text("SET LOCAL enable_seqscan = off"))
     plan = explain(db, "SELECT id FROM users WHERE search_text LIKE '%thandi%'")
     assert "ix_users_search_text_trgm" in indexes_used(plan)
+
+
+def test_a_client_keeps_a_home_place_that_search_opens_on(db):
+    client = make_client(db)
+    assert accounts.preferred_place(session=db, user_id=client.id) is None
+    accounts.set_home_place(session=db, user_id=client.id, place="Umlazi, KwaZulu-Natal")
+    assert accounts.preferred_place(session=db, user_id=client.id) == "Umlazi, KwaZulu-Natal"
+    with pytest.raises(InvalidInput) as refused:
+        accounts.set_home_place(session=db, user_id=client.id, place="Atlantis, Nowhere")
+    assert refused.value.problems == {"place": "Choose your town, suburb or township from the list."}
+    assert accounts.preferred_place(session=db, user_id=client.id) == "Umlazi, KwaZulu-Natal"  # unchanged
+    accounts.set_home_place(session=db, user_id=client.id, place=None)
+    assert accounts.preferred_place(session=db, user_id=client.id) is None
+    with pytest.raises(PermissionDenied):
+        accounts.set_home_place(session=db, user_id=make_practitioner(db).user_id, place="Umlazi, KwaZulu-Natal")
