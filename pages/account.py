@@ -1,4 +1,4 @@
-"""My account: password, own details and, for practitioners, what clients see."""
+"""My account: password, own details; for clients where they live, for practitioners what clients see."""
 
 import streamlit as st
 
@@ -7,8 +7,8 @@ from avenrae.models import Role
 from avenrae.services import accounts, flows
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
-from avenrae.ui import search as finder
 from avenrae.ui import format as fmt
+from avenrae.ui import search as finder
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
