@@ -62,6 +62,14 @@ def table(rows: list[UserRow]) -> None:
         hide_index=True,
         placeholder=fmt.MISSING,
         width="stretch",
+        # The marks narrow, so "Last login" fits beside a long email without scrolling.
+        column_config={
+            "Active": st.column_config.CheckboxColumn(width="small"),
+            "Temporary password": st.column_config.CheckboxColumn(
+                "Temp. password", width="small", help="Must choose their own password at the next login"
+            ),
+            "Last login": st.column_config.TextColumn(width="medium"),
+        },
     )
 
 
