@@ -66,7 +66,7 @@ def table(rows: list[UserRow]) -> None:
         column_config={
             "Active": st.column_config.CheckboxColumn(width="small"),
             "Temporary password": st.column_config.CheckboxColumn(
-                "Temp. password", width="small", help="Must choose their own password at the next login"
+                "Temp. password", width=115, help="Must choose their own password at the next login"
             ),
             "Last login": st.column_config.TextColumn(width="medium"),
         },
