@@ -217,6 +217,25 @@ def test_book_a_session_r450_costs_517_50(api, db, practitioner, client_user):
     assert next(s for s in again["slots"] if s["id"] == slot_id)["available"] is False
 
 
+def test_a_booking_at_a_price_other_than_the_one_shown_is_refused(api, db, practitioner, client_user):
+    session_date, slot_id = slot(api, practitioner)
+    body = {
+        "practitionerId": str(practitioner.id),
+        "sessionDate": session_date,
+        "sessionSlotId": slot_id,
+        "meetingType": "in_person",
+        "expectedTotal": 460.00,  # what the app showed before the practitioner's new rate
+    }
+    refused = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "The price of this session changed to R517.50 since it was shown to you. Check it and book again."
+    )
+    assert db.scalar(select(func.count()).select_from(Booking).where(Booking.client_id == client_user.id)) == 0
+    booked = api.post("/api/bookings", json={**body, "expectedTotal": 517.5}, headers=bearer(client_user, db))
+    assert booked.status_code == 201 and booked.json()["totalAmount"] == 517.50
+
+
 def test_a_booking_request_takes_four_statements(api, db, connection, practitioner, client_user):
     """Who asks (the user and their session), the request counters, the booking rules, the
     write: the answer needs no further read (each statement is a round trip, and this is

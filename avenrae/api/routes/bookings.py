@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,10 @@ class BookingIn(Model):
         None, description='Required: "in_person" or "online" (left out: 422 naming the ways the practitioner meets)'
     )
     clientId: uuid.UUID | None = Field(None, description="Staff only: the client booked for")
+    expectedTotal: Decimal | None = Field(
+        None,
+        description="The total (rand) the person was shown: when the price is now different, 409 and nothing is booked",
+    )
 
 
 class EftDetails(Model):
@@ -146,6 +151,7 @@ def book(body: BookingIn, caller: Caller, idempotency_key: str | None = None) ->
         start=start,
         meeting_type=_meeting_type(body.meetingType),
         notes=body.notes,
+        agreed_total=body.expectedTotal,
     )
 
     def work(session: Session) -> BookedOut:
