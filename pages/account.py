@@ -8,7 +8,6 @@ from avenrae.services import accounts, flows
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
-from avenrae.ui import search as finder
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
@@ -77,20 +76,18 @@ if user.role == Role.CLIENT:
         home = accounts.preferred_place(session=session, user_id=user.id)
     with st.form("home_place"):
         st.subheader("Where you live")
-        options = finder.place_options()
-        place = st.selectbox(
-            "Town, suburb or township",
-            options,
-            index=options.index(home) if home in options else None,
-            placeholder="Type the first letters of your place",
+        typed = st.text_input(
+            "Town, suburb, township or postal code",
+            value=home or "",
+            placeholder="e.g. Umlazi, Soweto, Jozi or 4066",
             help="Find practitioners opens here. Only you and our staff see it.",
         )
         if st.form_submit_button("Save place"):
-            if place is None:
-                feedback.show_error(InvalidInput({"place": accounts.CHOOSE_A_PLACE}))
+            if not typed.strip():
+                feedback.show_error(InvalidInput({"place": "Type your town, suburb, township or postal code."}))
             else:
                 feedback.attempt(
-                    lambda s: accounts.set_home_place(session=s, user_id=user.id, place=place),
+                    lambda s: accounts.set_home_place(session=s, user_id=user.id, place=typed),
                     success="Your place is saved: Find practitioners opens there.",
                 )
 

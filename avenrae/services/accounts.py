@@ -210,24 +210,25 @@ def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:
     return f"{row.city}, {row.province}" if row and row.city else None
 
 
-CHOOSE_A_PLACE = "Choose your town, suburb or township from the list."
-
-
-def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -> None:
-    """Where a client usually searches from (a place as the place list labels it, "Umlazi,
-    KwaZulu-Natal"), or None to forget it: Find practitioners opens there."""
+def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -> str | None:
+    """Where a client usually searches from, as typed ("Jozi", "Umlazi", "4066", "Soweto,
+    Johannesburg"), or None to forget it: Find practitioners opens there. Returns the place
+    as the place list names it ("Umlazi, KwaZulu-Natal")."""
     client = session.scalar(select(Client).where(Client.user_id == user_id))
     if client is None:
         raise PermissionDenied("Only clients keep a home place.")
-    if place is None:
+    if place is None or not place.strip():
         client.preferred_place, client.preferred_location = None, None
-    else:
-        found = next((p for p in geo.places() if p.label == place), None)
-        if found is None:
-            raise InvalidInput({"place": CHOOSE_A_PLACE})
-        client.preferred_place = found.label
-        client.preferred_location = geo.point(found.latitude, found.longitude)
+        session.flush()
+        return None
+    try:
+        found = geo.resolve(text(place, label="Your place", max_length=120), session=session)
+    except (FieldError, geo.PlaceNotFound) as exc:
+        raise InvalidInput({"place": str(exc)}) from None
+    client.preferred_place = found.place.label
+    client.preferred_location = geo.point(found.place.latitude, found.place.longitude)
     session.flush()
+    return found.place.label
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,16 @@ def test_a_client_says_where_they_live_and_find_practitioners_opens_there(db, pa
     app = page("pages/search.py", user=client)
     assert app.selectbox(key="find_place").value == "Johannesburg, Gauteng"  # not known yet
     app = page("pages/account.py", user=client)
-    home = next(s for s in app.selectbox if s.label == "Town, suburb or township")
-    assert home.value is None
+    assert fields(app)["Town, suburb, township or postal code"].value == ""
     app = click(app, "Save place")
-    assert app.error[0].value == "Choose your town, suburb or township from the list."
-    next(s for s in app.selectbox if s.label == "Town, suburb or township").set_value("Umlazi, KwaZulu-Natal")
+    assert app.error[0].value == "Type your town, suburb, township or postal code."
+    fields(app)["Town, suburb, township or postal code"].input("Qwertyville")
+    app = click(app, "Save place")
+    assert app.error[0].value.startswith("We could not find “Qwertyville” in South Africa.")
+    fields(app)["Town, suburb, township or postal code"].input("4066")
     app = click(app, "Save place")
     assert app.success[0].value == "Your place is saved: Find practitioners opens there."
-    assert next(s for s in app.selectbox if s.label == "Town, suburb or township").value == "Umlazi, KwaZulu-Natal"
+    assert fields(app)["Town, suburb, township or postal code"].value == "Umlazi, KwaZulu-Natal"
     app = page("pages/search.py", user=client)
     assert app.selectbox(key="find_place").value == "Umlazi, KwaZulu-Natal"
 
