@@ -864,13 +864,19 @@ def reschedule(
 
 
 def _moved_hold(booking: Booking, new_start: datetime, now: datetime) -> datetime | None:
-    """Until when a moved booking stays held unpaid: never longer than before, and for a
-    bank transfer no later than a new booking at that time would allow (`hold_until`), so
-    the deadline never passes the session. A confirmed booking holds nothing."""
+    """Until when a moved booking stays held unpaid. A card payment's hold never grows. A bank
+    transfer's deadline is worked out again for the new time: what the booking would have been
+    given for it when it was made (`eft_deadline` from its creation, so moving never earns more
+    than the first day), and no later than a new booking at that time would get now, so it
+    never passes the session. A confirmed booking holds nothing."""
     if booking.status != BookingStatus.PENDING or booking.hold_expires_at is None:
         return booking.hold_expires_at
-    latest = hold_until(pays_by="eft", session_start=new_start, now=now) if booking.pays_by == "eft" else new_start
-    return min(booking.hold_expires_at, latest)
+    if booking.pays_by != "eft":
+        return min(booking.hold_expires_at, new_start)
+    latest = hold_until(pays_by="eft", session_start=new_start, now=now)
+    kept = min(booking.hold_expires_at, latest)
+    granted = eft_deadline(session_start=new_start, now=booking.created_at) if booking.created_at else None
+    return kept if granted is None else max(kept, min(granted, latest))
 
 
 # --- reading -------------------------------------------------------------------------

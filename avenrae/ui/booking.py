@@ -61,10 +61,17 @@ def open_days(
 
 
 def time_picker(
-    practitioner_id: uuid.UUID, time_zone: str, horizon_days: int, *, key: str, ignore: uuid.UUID | None = None
+    practitioner_id: uuid.UUID,
+    time_zone: str,
+    horizon_days: int,
+    *,
+    key: str,
+    ignore: uuid.UUID | None = None,
+    now_at: datetime | None = None,
 ) -> datetime | None:
     """A day (one click on the next open days, or any date), then one of its open times (in
-    the practitioner's time zone); None until chosen."""
+    the practitioner's time zone); None until chosen. A booking being moved (`ignore`) does
+    not hold its own time, which (`now_at`) is not offered as a place to move it to."""
     zone = ZoneInfo(time_zone)
     today = datetime.now(zone).date()
     days = open_days(practitioner_id, time_zone, horizon_days, ignore=ignore)
@@ -91,12 +98,13 @@ def time_picker(
         on_change=lambda: st.session_state.update({date_key: None}),
     )
     # Wide bounds, checked below: a date outside the widget's own bounds is only drawn in red
-    # while the day clicked earlier (and its times) stay chosen.
+    # while the day clicked earlier (and its times) stay chosen. From a week ago (its calendar
+    # opens on that month; a year back, it opened a year ago).
     last = today + timedelta(days=horizon_days)
     other = st.date_input(
         "Or another date",
         value=None,
-        min_value=today - timedelta(days=366),
+        min_value=today - timedelta(days=7),
         max_value=today + timedelta(days=max(horizon_days, 366) * 2),
         key=date_key,
         format="DD/MM/YYYY",
@@ -110,7 +118,7 @@ def time_picker(
         )
         return None
     on = other or picked or days[0]
-    times = open_times(practitioner_id, time_zone, on, ignore=ignore)
+    times = [moment for moment in open_times(practitioner_id, time_zone, on, ignore=ignore) if moment != now_at]
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
     # The instant chosen last time, so that a time taken meanwhile is said, even when it was
     # its day's last (the day then leaves the list, and the same hour of another day must not

@@ -269,7 +269,15 @@ def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
         practitioner.booking_horizon_days,
         key=f"move_{row.id}",
         ignore=row.id,
+        now_at=row.session_start,
     )
+    if new_start and actor.role == Role.CLIENT and not bookings.client_may_move(new_start, datetime.now(UTC)):
+        hours = bookings.FULL_REFUND_HOURS
+        st.warning(
+            f"This time starts within {hours} hours: once the session is there it cannot be moved again, "
+            "and cancelling it refunds nothing.",
+            icon=":material/info:",
+        )
     if new_start and st.button(f"Move to {fmt.local_time(new_start, practitioner.time_zone)}", type="primary"):
         _act(
             lambda session: flows.reschedule(session=session, booking_id=row.id, actor=actor, new_start=new_start),

@@ -531,8 +531,33 @@ def test_a_client_is_not_offered_a_move_inside_the_last_day(db, page, healer, cl
     make_booking(db, practitioner=healer, client=client, start=soon(5))
     app = page("pages/bookings.py", user=client)
     assert [t.label for t in app.tabs] == ["Cancel"]
-    assert any(
-        c.value.endswith("Clients can move a session until 24 hours before it starts.") for c in app.caption
+    assert any(c.value.endswith("Clients can move a session until 24 hours before it starts.") for c in app.caption)
+    assert (
+        "This session starts within 24 hours, so it can no longer be moved: ask the practitioner to move it, "
+        "or cancel it." in [c.value for c in app.caption]
+    )
+
+
+def test_moving_offers_other_times_and_warns_before_the_last_day(db, page, healer, client):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72).replace(minute=0))
+    app = page("pages/bookings.py", user=client)
+    days = app.pills(key=f"move_{booking.id}_day")
+    own_day = booking.session_start.astimezone(SAST).date()
+    if own_day in days.options:
+        days.set_value(own_day)
+        app = app.run()
+        own_time = booking.session_start.astimezone(SAST).strftime("%H:%M")
+        assert own_time not in app.pills(key=f"move_{booking.id}_time").options  # not a move
+    assert not app.warning
+    days = app.pills(key=f"move_{booking.id}_day")
+    days.set_value(days.options[0])  # today or tomorrow: within a day
+    app = app.run()
+    times = app.pills(key=f"move_{booking.id}_time")
+    times.set_value(times.options[0])
+    app = app.run()
+    assert app.warning[0].value == (
+        "This time starts within 24 hours: once the session is there it cannot be moved again, "
+        "and cancelling it refunds nothing."
     )
 
 

@@ -473,6 +473,7 @@ def test_reschedule_moves_to_a_free_slot(db, client, practitioner):
 def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, client, practitioner):
     booking = book(db, client, practitioner, "16:00", day=MONDAY + timedelta(days=1))
     assert booking.hold_expires_at == at("07:00", MONDAY + timedelta(days=1))  # a day to pay
+    booking.created_at = NOW  # the database wrote today's clock; this test's day is NOW
     moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=at("10:00"), now=NOW)
     # Two hours before the new time, not the day's deadline that would run past the session.
     assert moved.hold_expires_at == at("08:00")
@@ -492,7 +493,10 @@ def test_a_move_works_out_the_transfer_deadline_again_and_tells_the_client(db, c
     assert told == f"{client.full_name} moved the session from Tue 08 Jan 2030 at 16:00 to Mon 07 Jan 2030 at 10:00."
     later = flows.reschedule(session=db, booking_id=booking.id, actor=actor(practitioner.user), new_start=at("15:00"),
                              now=NOW)
-    assert later.hold_expires_at == at("08:00")  # moving later never lengthens the hold
+    assert later.hold_expires_at == at("13:00")  # two hours before the later time
+    back = flows.reschedule(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+                            new_start=at("16:00", TUESDAY), now=NOW)
+    assert back.hold_expires_at == at("07:00", TUESDAY)  # the day it was first given, and no more
 
 
 def test_a_client_cannot_move_a_session_once_cancelling_would_refund_nothing(db, client, practitioner):
