@@ -129,8 +129,15 @@ HEADLINES = {
 
 
 def headline(mine: verification.MyVerification) -> None:
-    """Where the practitioner stands, in one line, and what their profile says about it."""
+    """Where the practitioner stands, in one line (a rejection with its reason, rather than
+    at the foot of the old application), and what their profile says about it."""
     kind, text = HEADLINES[mine.status]
+    reason = next(
+        (m.message for m in (mine.applications[0].messages if mine.applications else []) if m.kind == "rejected"),
+        None,
+    )
+    if mine.status == VerificationStatus.REJECTED and reason:
+        text = f"Your last application was not approved: *{fmt.md(reason)}* You may apply again below."
     getattr(st, kind)(text)
     st.caption(
         verification.health_status_line(

@@ -315,6 +315,20 @@ def test_the_practitioner_answers_a_request_for_more(db, page, applied):
     assert application.status == ApplicationStatus.PENDING
 
 
+def test_a_rejected_practitioner_reads_why_at_the_top(db, page, applied):
+    application = db.scalar(select(VerificationApplication))
+    flows.decide_verification(
+        session=db,
+        actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
+        application_id=application.id,
+        decision="reject",
+        message="The certificate is not readable; send a clearer scan.",
+    )
+    app = page("pages/verification.py", user=applied.user)
+    reason = fmt.md("The certificate is not readable; send a clearer scan.")  # the markdown, escaped
+    assert app.warning[0].value == f"Your last application was not approved: *{reason}* You may apply again below."
+
+
 def test_an_answer_too_long_is_refused_and_kept_to_shorten(db, page, applied):
     application = asked_for_more(db)
     app = page("pages/verification.py", user=applied.user)
