@@ -81,22 +81,24 @@ def time_picker(
     # The day clicked or the date typed, whichever came last: each clears the other. The
     # choices belong to one practitioner: another one starts them again.
     names = (f"{key}_day", f"{key}_date", f"{key}_time")
-    chosen_key = f"{key}_chosen"
-    feedback.belong_to(practitioner_id, *names, chosen_key, key=f"{key}_for")
+    chosen_key, clicked_key = f"{key}_chosen", f"{key}_clicked_day"
+    feedback.belong_to(practitioner_id, *names, chosen_key, clicked_key, key=f"{key}_for")
     day_key, date_key, time_key = (feedback.key(name) for name in names)
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
         st.session_state[day_key] = days[0]
 
-    def typed_a_date() -> None:
-        st.session_state[day_key] = None if st.session_state[date_key] else days[0]
+    def clicked_a_day() -> None:
+        st.session_state[date_key] = None
+        st.session_state[clicked_key] = st.session_state[day_key]
 
-    picked = st.pills(
-        "Day",
-        days,
-        format_func=lambda d: f"{d:%a %d %b}",
-        key=day_key,
-        on_change=lambda: st.session_state.update({date_key: None}),
-    )
+    def typed_a_date() -> None:
+        if st.session_state[date_key]:
+            st.session_state[day_key] = None
+        else:  # the date cleared: back to the day clicked before it
+            earlier = st.session_state.get(clicked_key)
+            st.session_state[day_key] = earlier if earlier in days else days[0]
+
+    picked = st.pills("Day", days, format_func=lambda d: f"{d:%a %d %b}", key=day_key, on_change=clicked_a_day)
     # Wide bounds, checked below: a date outside the widget's own bounds is only drawn in red
     # while the day clicked earlier (and its times) stay chosen. From a week ago (its calendar
     # opens on that month; a year back, it opened a year ago).

@@ -792,6 +792,21 @@ def test_a_typed_date_without_times_points_ahead_and_a_day_clicked_after_it_wins
     assert app.pills(key="book_time").options
 
 
+def test_clearing_a_typed_date_goes_back_to_the_day_clicked_before(db, page, client):
+    everyday = make_practitioner(db)
+    make_weekly_hours(db, everyday, {day: [("08:00", "17:00")] for day in range(7)})
+    app = page("pages/book.py", user=client)
+    app.query_params["practitioner"] = str(everyday.id)
+    app = app.run()
+    days = app.pills(key="book_day")
+    third = days.value + timedelta(days=2)  # open every day: the third day shown
+    days.set_value(third).run()
+    app.date_input(key="book_date").set_value(third + timedelta(days=7)).run()
+    assert app.pills(key="book_day").value is None
+    app.date_input(key="book_date").set_value(None).run()
+    assert app.pills(key="book_day").value == third
+
+
 @pytest.mark.parametrize(
     ("days_from_today", "said"),
     [(-1, "{day} has passed: choose today or a later day."), (400, "Bookings are taken up to {last}; {day} is later.")],
