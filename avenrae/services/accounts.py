@@ -105,12 +105,13 @@ def check_password(password: str, *, email: str) -> str:
     if sum(classes) < 2:
         raise FieldError("Password must mix at least two of: lower-case, upper-case, digits, symbols.")
     # A symbol added at either end is the first thing a guesser tries ("Lindiwe2026!"), so
-    # the password is judged without it too.
+    # the password is judged without one (at each end) too.
     checked = password[:PASSWORD_GUESS_CHECKED]
     inputs = [address, *re.split(r"[@.]", address)]
+    bare = checked[1:] if checked[:1] in string.punctuation else checked
+    bare = bare[:-1] if bare[-1:] in string.punctuation else bare
     guessed = min(
-        (zxcvbn(candidate, user_inputs=inputs) for candidate in {checked, checked.strip(string.punctuation + " ")}),
-        key=lambda found: found["score"],
+        (zxcvbn(candidate, user_inputs=inputs) for candidate in {checked, bare}), key=lambda found: found["score"]
     )
     if guessed["score"] <= 1:  # guessed within about a million tries: a common password, or close to one
         hint = guessed["feedback"]["warning"] or "It is easy to guess."
@@ -225,10 +226,15 @@ def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -
         found = geo.resolve(text(place, label="Your place", max_length=120), session=session)
     except (FieldError, geo.PlaceNotFound) as exc:
         raise InvalidInput({"place": str(exc)}) from None
-    client.preferred_place = found.place.label
-    client.preferred_location = geo.point(found.place.latitude, found.place.longitude)
+    # Search opens on a place of the place list; an online answer names one of its own.
+    listed = {place.label for place in geo.places()}
+    place_found = found.place if found.place.label in listed else geo.place_near(found.latitude, found.longitude)
+    if place_found is None:
+        raise InvalidInput({"place": "Type the town, suburb or township nearest to you."})
+    client.preferred_place = place_found.label
+    client.preferred_location = geo.point(place_found.latitude, place_found.longitude)
     session.flush()
-    return found.place.label
+    return place_found.label
 
 
 @dataclass(frozen=True)

@@ -871,6 +871,8 @@ def _moved_hold(booking: Booking, new_start: datetime, now: datetime) -> datetim
     never passes the session. A confirmed booking holds nothing."""
     if booking.status != BookingStatus.PENDING or booking.hold_expires_at is None:
         return booking.hold_expires_at
+    if booking.hold_expires_at <= now:  # ran out (the hourly job releases it): moving never revives it
+        return booking.hold_expires_at
     if booking.pays_by != "eft":
         return min(booking.hold_expires_at, new_start)
     latest = hold_until(pays_by="eft", session_start=new_start, now=now)

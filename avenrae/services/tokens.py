@@ -93,8 +93,11 @@ def _generated_secret(path: Path) -> str:
             os.link(draft, path)
         except FileExistsError:
             pass  # another process won the race; read theirs
+        except OSError:  # a file system without hard links: a rename, which a racing process may repeat
+            if not path.exists():
+                os.replace(draft, path)
         finally:
-            draft.unlink()
+            draft.unlink(missing_ok=True)
     secret = path.read_text().strip()
     if len(secret) < 32:
         raise RuntimeError(f"The signing secret in {path} is damaged (too short): delete the file and restart.")

@@ -40,7 +40,7 @@ def compact_rand(amount: Decimal | float | int, *, whole: bool = False) -> str:
         return rand(value)
     rounded = size.quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if rounded < COMPACT_FROM:
-        return f"{sign}R{rounded:,}"
+        return f"{sign if rounded else ''}R{rounded:,}"  # -R0.30 in whole rand is R0, not -R0
     for scale, unit in _COMPACT_UNITS:
         if size >= scale or unit == "m":
             scaled = size / scale
@@ -71,7 +71,7 @@ Figure = tuple[str, Decimal | float | int, str | None]  # label, amount, help
 def rand_metrics(where: Sequence, figures: Sequence[Figure]) -> None:
     """A row of headline amounts at one precision: when one is shown in whole rand, all are
     (R74,778 beside R6,219, not R6,219.32), each exact on hover."""
-    whole = any(abs(Decimal(str(amount))) >= WHOLE_RAND_FROM for _, amount, _ in figures)
+    whole = any(abs(Decimal(str(amount)).quantize(Decimal("0.01"))) >= WHOLE_RAND_FROM for _, amount, _ in figures)
     for column, (label, amount, help) in zip(where, figures, strict=True):
         rand_metric(column, label, amount, help, whole=whole)
 

@@ -539,15 +539,16 @@ def test_a_client_is_not_offered_a_move_inside_the_last_day(db, page, healer, cl
 
 
 def test_moving_offers_other_times_and_warns_before_the_last_day(db, page, healer, client):
-    booking = make_booking(db, practitioner=healer, client=client, start=soon(72).replace(minute=0))
+    in_three_days = datetime.combine(datetime.now(SAST).date() + timedelta(days=3), time(10), SAST)
+    booking = make_booking(db, practitioner=healer, client=client, start=in_three_days)
     app = page("pages/bookings.py", user=client)
     days = app.pills(key=f"move_{booking.id}_day")
-    own_day = booking.session_start.astimezone(SAST).date()
-    if own_day in days.options:
-        days.set_value(own_day)
-        app = app.run()
-        own_time = booking.session_start.astimezone(SAST).strftime("%H:%M")
-        assert own_time not in app.pills(key=f"move_{booking.id}_time").options  # not a move
+    own_day = booking.session_start.astimezone(SAST).date()  # three days on: among the ten days shown
+    days.set_value(own_day)
+    app = app.run()
+    own_time = booking.session_start.astimezone(SAST).strftime("%H:%M")
+    times = app.pills(key=f"move_{booking.id}_time").options
+    assert times and own_time not in times  # not a move
     assert not app.warning
     days = app.pills(key=f"move_{booking.id}_day")
     days.set_value(days.options[0])  # today or tomorrow: within a day

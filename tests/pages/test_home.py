@@ -133,6 +133,11 @@ def test_compact_rand(amount, shown):
     assert fmt.compact_rand(Decimal(amount)) == shown
 
 
+@pytest.mark.parametrize(("amount", "shown"), [("9999.99", "R10,000"), ("-0.30", "R0"), ("-0.50", "-R1"), ("0", "R0")])
+def test_compact_rand_in_whole_rand_beside_larger_amounts(amount, shown):
+    assert fmt.compact_rand(Decimal(amount), whole=True) == shown
+
+
 def test_on_a_large_platform_the_counts_come_from_the_rollups_and_agree(db, page, staff, monkeypatch):
     from avenrae.services import analytics, overview
 

@@ -159,6 +159,10 @@ def test_password_rules(db, password, rule):
     assert rule in refused.value.problems["password"]
 
 
+def test_a_password_of_many_symbols_is_not_judged_without_them():
+    assert accounts.check_password("#$%^&*()_+Ab1x", email="lindiwe.dube@example.co.za") == "#$%^&*()_+Ab1x"
+
+
 def test_long_passphrases_count_past_bcrypts_72_bytes():
     base = "correct horse battery staple " * 3  # 87 characters
     stored = accounts.hash_password(base + "one", rounds=4)

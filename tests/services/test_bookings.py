@@ -524,6 +524,16 @@ def test_a_client_cannot_move_a_session_once_cancelling_would_refund_nothing(db,
         bookings.get_for(session=db, actor=actor(client), booking_id=booking.id), actor(client), NOW)
 
 
+def test_moving_never_revives_a_hold_that_ran_out(db, client, practitioner):
+    booking = book(db, client, practitioner, "16:00", day=TUESDAY)
+    booking.created_at = NOW
+    booking.hold_expires_at = NOW - timedelta(minutes=1)  # the hourly job has not released it yet
+    db.flush()
+    moved = flows.reschedule(session=db, booking_id=booking.id, actor=actor(practitioner.user),
+                             new_start=at("15:00", TUESDAY), now=NOW)
+    assert moved.hold_expires_at == NOW - timedelta(minutes=1)
+
+
 def test_reschedule_to_a_taken_slot_keeps_the_old_one(db, client, practitioner, monkeypatch):
     booking = book(db, client, practitioner, "10:00", day=TUESDAY)
     book(db, make_client(db), practitioner, "14:00", day=TUESDAY)
