@@ -149,12 +149,13 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
         st.info("No time off planned.")
     st.subheader("Add time off")
     # Outside the form, so ticking it shows the times at once (and whole days hide them).
-    part = st.checkbox("Only part of a day", key=feedback.key("off_part"))
+    part = st.checkbox("Only part of a day (the first day, between two times)", key=feedback.key("off_part"))
     with st.form("time_off"):  # not cleared on submit: a refused entry keeps what was typed
         start_time = end_time = None
         if part:
             left, middle, right = st.columns(3)
-            first_day = left.date_input("Day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
+            # The same label as below: a new label would be a new field, back on today.
+            first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
             start_time = middle.time_input("From", value=time(9, 0), step=900, key=feedback.key("off_from"))
             end_time = right.time_input("To", value=time(12, 0), step=900, key=feedback.key("off_to"))
             last_day = first_day
