@@ -594,7 +594,12 @@ def test_every_mistake_in_the_week_is_shown_at_once_in_day_order(db, page, heale
 
 
 def test_removing_a_day_with_bookings_on_it_lists_them_and_asks(db, page, healer, client):
-    booking = paid(db, healer, client, 72)
+    # At 10:00, inside the day's hours whenever the suite runs (three days from 23:10 is 23:10,
+    # a session that already ran past the day's 23:59 and so was never inside the old hours).
+    booking = make_booking(
+        db, practitioner=healer, client=client, start=datetime.combine(fmt.today() + timedelta(days=3), time(10), SAST)
+    )
+    make_transaction(db, booking)
     weekday = booking.session_start.astimezone(SAST).weekday()
     app = page("pages/availability.py", user=healer.user)
     weekly(app, weekday).input("")
