@@ -92,11 +92,8 @@ elif row.expired_unpaid and actor.is_operator:
     payment.late_payment_form(row, actor)
 
 actions = bookings.allowed_actions(row, actor, now)
-if "cancel" in actions and "reschedule" not in actions and row.session_start > now and user.role == Role.CLIENT:
-    st.caption(
-        f"This session starts within {bookings.FULL_REFUND_HOURS} hours, so it can no longer be moved: "
-        "ask the practitioner to move it, or cancel it."
-    )
+if too_late := bookings.why_client_cannot_move(row, actor, now):
+    st.caption(too_late)
 titles = list(dict.fromkeys({"cancel": "Cancel", "reschedule": "Move"}.get(a, "After the session") for a in actions))
 if titles:
     tabs = dict(zip(titles, st.tabs(titles, key=f"booking_tab_{row.id}", on_change="rerun"), strict=True))

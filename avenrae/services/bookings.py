@@ -689,6 +689,18 @@ def policy_text() -> str:
     )
 
 
+def why_client_cannot_move(row: BookingRow, actor: Actor, now: datetime) -> str | None:
+    """Why the client looking at their live booking is not offered a move, if that is so:
+    `client_may_move` says it is too late (said beside the booking, not only in the policy)."""
+    live = row.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED) and row.session_start > now
+    if actor.role != Role.CLIENT or row.client_id != actor.id or not live or client_may_move(row.session_start, now):
+        return None
+    return (
+        f"This session starts within {FULL_REFUND_HOURS} hours, so it can no longer be moved: "
+        "ask the practitioner to move it, or cancel it."
+    )
+
+
 def client_may_move(start: datetime, now: datetime) -> bool:
     """A client moves a session only while cancelling it would refund in full: moving a late
     session a day on and then cancelling would otherwise get back what the policy keeps.

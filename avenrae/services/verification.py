@@ -446,6 +446,14 @@ class MyVerification:
     health_registration: str | None
     applications: list[ApplicationView]
 
+    @property
+    def rejection_reason(self) -> str | None:
+        """Why staff last refused the practitioner, when that is where they stand."""
+        if self.status != VerificationStatus.REJECTED or not self.applications:
+            return None
+        reasons = [m.message for m in self.applications[0].messages if m.kind == "rejected"]  # oldest first
+        return reasons[-1] if reasons else None
+
 
 def mine(*, session: Session, actor: Actor) -> MyVerification:
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == actor.id))

@@ -132,9 +132,7 @@ def headline(mine: verification.MyVerification) -> None:
     """Where the practitioner stands, in one line (a rejection with its reason, rather than
     at the foot of the old application), and what their profile says about it."""
     kind, text = HEADLINES[mine.status]
-    reasons = [m.message for m in (mine.applications[0].messages if mine.applications else []) if m.kind == "rejected"]
-    reason = reasons[-1] if reasons else None  # the latest (messages come oldest first)
-    if mine.status == VerificationStatus.REJECTED and reason:
+    if reason := mine.rejection_reason:
         text = f"Your last application was not approved: *{fmt.md(reason)}* You may apply again below."
     getattr(st, kind)(text)
     st.caption(

@@ -506,6 +506,8 @@ def test_a_client_cannot_move_a_session_once_cancelling_would_refund_nothing(db,
                            status=BookingStatus.CONFIRMED)
     row = bookings.get_for(session=db, actor=actor(client), booking_id=booking.id)
     assert "reschedule" not in bookings.allowed_actions(row, actor(client), NOW)
+    assert bookings.why_client_cannot_move(row, actor(client), NOW).startswith("This session starts within 24 hours")
+    assert bookings.why_client_cannot_move(row, actor(practitioner.user), NOW) is None
     tomorrow = at("10:00", MONDAY + timedelta(days=1))
     with pytest.raises(bookings.IllegalTransition) as refused:
         flows.reschedule(session=db, booking_id=booking.id, actor=actor(client), new_start=tomorrow, now=NOW)
