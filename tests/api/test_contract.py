@@ -195,15 +195,16 @@ def slot(api, practitioner, time="10:00", day=None) -> tuple[str, str]:
     return day.isoformat(), next(s["id"] for s in slots["slots"] if s["time"] == time)
 
 
+def booking_body(practitioner, session_date: str, slot_id: str, **more) -> dict:
+    """The original contract's POST /api/bookings body, in person, with any `more` fields."""
+    body = {"practitionerId": str(practitioner.id), "sessionDate": session_date, "sessionSlotId": slot_id,
+            "notes": "", "meetingType": "in_person"}  # fmt: skip
+    return {**body, **more}
+
+
 def test_book_a_session_r450_costs_517_50(api, db, practitioner, client_user):
     session_date, slot_id = slot(api, practitioner)
-    body = {
-        "practitionerId": str(practitioner.id),
-        "sessionDate": session_date,
-        "sessionSlotId": slot_id,
-        "notes": "First visit",
-        "meetingType": "in_person",
-    }
+    body = booking_body(practitioner, session_date, slot_id, notes="First visit")
     answer = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
     assert answer.status_code == 201, answer.text
     data = answer.json()
@@ -219,13 +220,8 @@ def test_book_a_session_r450_costs_517_50(api, db, practitioner, client_user):
 
 def test_a_booking_at_a_price_other_than_the_one_shown_is_refused(api, db, practitioner, client_user):
     session_date, slot_id = slot(api, practitioner)
-    body = {
-        "practitionerId": str(practitioner.id),
-        "sessionDate": session_date,
-        "sessionSlotId": slot_id,
-        "meetingType": "in_person",
-        "expectedTotal": 460.00,  # what the app showed before the practitioner's new rate
-    }
+    # 460.00: what the app showed before the practitioner's new rate
+    body = booking_body(practitioner, session_date, slot_id, expectedTotal=460.00)
     refused = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
     assert refused.status_code == 409
     assert refused.json()["detail"] == (
@@ -240,9 +236,7 @@ def test_a_booking_request_takes_four_statements(api, db, connection, practition
     """Who asks (the user and their session), the request counters, the booking rules, the
     write: the answer needs no further read (each statement is a round trip, and this is
     the busiest endpoint)."""
-    session_date, slot_id = slot(api, practitioner)
-    body = {"practitionerId": str(practitioner.id), "sessionDate": session_date, "sessionSlotId": slot_id,
-            "notes": "", "meetingType": "in_person"}  # fmt: skip
+    body = booking_body(practitioner, *slot(api, practitioner))
     headers = bearer(client_user, db)
     sent = []
     listener = lambda *args: sent.append(args[2])  # noqa: E731

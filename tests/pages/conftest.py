@@ -63,3 +63,10 @@ def page(db) -> Callable[..., AppTest]:
         return app
 
     return run
+
+
+def open_booking_page(page: Callable[..., AppTest], user, practitioner) -> AppTest:
+    """Book a session, opened for `practitioner` (as a link from search does)."""
+    app = page("pages/book.py", user=user)
+    app.query_params["practitioner"] = str(practitioner.id)
+    return app.run()

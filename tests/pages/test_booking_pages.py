@@ -29,6 +29,7 @@ from tests.factories import (
     make_user,
     make_weekly_hours,
 )
+from tests.pages.conftest import open_booking_page
 
 SAST = ZoneInfo("Africa/Johannesburg")
 EVERY_DAY = {day: [("08:00", "18:00")] for day in range(7)}
@@ -48,12 +49,6 @@ def healer(db):
 @pytest.fixture
 def client(db):
     return make_client(db, first_name="Lindiwe", last_name="Dube")
-
-
-def open_booking_page(page, user, practitioner):
-    app = page("pages/book.py", user=user)
-    app.query_params["practitioner"] = str(practitioner.id)
-    return app.run()
 
 
 def picker(app):

@@ -27,6 +27,7 @@ from avenrae.services import audit, availability, bookings, flows, ledger, payme
 from avenrae.ui import booking_actions
 from avenrae.ui import format as fmt
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
+from tests.pages.conftest import open_booking_page
 
 SAST = ZoneInfo("Africa/Johannesburg")
 EVERY_DAY = {day: [("00:00", "23:59")] for day in range(7)}  # open whenever the suite runs
@@ -784,9 +785,7 @@ def test_a_typed_date_without_times_points_ahead_and_a_day_clicked_after_it_wins
     make_weekly_hours(db, weekdays, {day: [("00:00", "23:59")] for day in range(5)})
     today = datetime.now(SAST).date()
     sunday = today + timedelta(days=7 + (6 - today.weekday()) % 7)  # a week or more ahead: never the first open days
-    app = page("pages/book.py", user=client)
-    app.query_params["practitioner"] = str(weekdays.id)
-    app = app.run()
+    app = open_booking_page(page, client, weekdays)
     first_open = app.pills(key="book_day").value
     app.date_input(key="book_date").set_value(sunday).run()
     monday = sunday + timedelta(days=1)  # not the first open day, which comes before the date typed
@@ -797,12 +796,15 @@ def test_a_typed_date_without_times_points_ahead_and_a_day_clicked_after_it_wins
     assert app.pills(key="book_time").options
 
 
+def open_every_day(db):
+    """A practitioner with hours 08:00-17:00 every day of the week."""
+    found = make_practitioner(db)
+    make_weekly_hours(db, found, {day: [("08:00", "17:00")] for day in range(7)})
+    return found
+
+
 def test_clearing_a_typed_date_goes_back_to_the_day_clicked_before(db, page, client):
-    everyday = make_practitioner(db)
-    make_weekly_hours(db, everyday, {day: [("08:00", "17:00")] for day in range(7)})
-    app = page("pages/book.py", user=client)
-    app.query_params["practitioner"] = str(everyday.id)
-    app = app.run()
+    app = open_booking_page(page, client, open_every_day(db))
     days = app.pills(key="book_day")
     third = days.value + timedelta(days=2)  # open every day: the third day shown
     days.set_value(third).run()
@@ -819,13 +821,10 @@ def test_clearing_a_typed_date_goes_back_to_the_day_clicked_before(db, page, cli
 def test_a_typed_date_out_of_range_says_so_and_offers_no_times(db, page, client, days_from_today, said):
     # The browser's own range check kept the earlier day (and its times) chosen beside a date
     # shown in red: one click booked a day the person had not asked for.
-    everyday = make_practitioner(db)
-    make_weekly_hours(db, everyday, {day: [("08:00", "17:00")] for day in range(7)})
+    everyday = open_every_day(db)
     today = datetime.now(SAST).date()
     typed = today + timedelta(days=days_from_today)
-    app = page("pages/book.py", user=client)
-    app.query_params["practitioner"] = str(everyday.id)
-    app = app.run()
+    app = open_booking_page(page, client, everyday)
     app.date_input(key="book_date").set_value(typed).run()
     last = today + timedelta(days=everyday.booking_horizon_days)
     assert app.error[0].value == said.format(day=f"{typed:%a %d %b %Y}", last=f"{last:%a %d %b %Y}")

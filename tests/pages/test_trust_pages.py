@@ -290,17 +290,22 @@ def test_asking_for_more_needs_a_message(db, page, applied):
     assert db.scalar(select(VerificationApplication.status)) == ApplicationStatus.PENDING
 
 
-def asked_for_more(db) -> VerificationApplication:
-    """The application, after staff asked the practitioner for more."""
+def decided(db, decision: str, message: str) -> VerificationApplication:
+    """The application, after staff decided on it."""
     application = db.scalar(select(VerificationApplication))
     flows.decide_verification(
         session=db,
         actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
         application_id=application.id,
-        decision="ask",
-        message="Add your ID, please.",
+        decision=decision,
+        message=message,
     )
     return application
+
+
+def asked_for_more(db) -> VerificationApplication:
+    """The application, after staff asked the practitioner for more."""
+    return decided(db, "ask", "Add your ID, please.")
 
 
 def test_the_practitioner_answers_a_request_for_more(db, page, applied):
@@ -316,14 +321,7 @@ def test_the_practitioner_answers_a_request_for_more(db, page, applied):
 
 
 def test_a_rejected_practitioner_reads_why_at_the_top(db, page, applied):
-    application = db.scalar(select(VerificationApplication))
-    flows.decide_verification(
-        session=db,
-        actor=Actor(make_user(db, role=Role.STAFF).id, Role.STAFF),
-        application_id=application.id,
-        decision="reject",
-        message="The certificate is not readable; send a clearer scan.",
-    )
+    decided(db, "reject", "The certificate is not readable; send a clearer scan.")
     app = page("pages/verification.py", user=applied.user)
     reason = fmt.md("The certificate is not readable; send a clearer scan.")  # the markdown, escaped
     assert app.warning[0].value == f"Your last application was not approved: *{reason}* You may apply again below."
