@@ -49,6 +49,7 @@ FULL_REFUND_NOTICE = timedelta(hours=24)
 # session the client attended (and may review) is not turned into a missed one later.
 NO_SHOW_WINDOW = timedelta(hours=48)
 MAX_NOTES = 1000
+BOOKINGS_ARE_FOR = "Bookings are for clients, practitioners and staff."
 
 TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED}),
@@ -523,8 +524,14 @@ def load(session: Session, booking_id: uuid.UUID, *, lock: bool = True) -> Booki
         statement = statement.with_for_update()
     booking = session.scalar(statement)
     if booking is None:
-        raise NotFound("That booking does not exist.")
+        raise not_found()
     return booking
+
+
+def not_found() -> NotFound:
+    """What a client or practitioner is told of a booking that is not theirs: the same as of
+    one that does not exist, so a booking's number tells a stranger nothing."""
+    return NotFound("That booking does not exist, or it is not yours.")
 
 
 _load = load
@@ -544,7 +551,9 @@ def _side(session: Session, booking: Booking, actor: Actor) -> Literal["client",
         return "client"
     if actor.role == Role.PRACTITIONER and _practitioner_user(session, booking) == actor.id:
         return "practitioner"
-    raise PermissionDenied("That booking is not yours.")
+    if actor.role in (Role.CLIENT, Role.PRACTITIONER):
+        raise not_found()
+    raise PermissionDenied(BOOKINGS_ARE_FOR)
 
 
 # What a booking in each status is, and what a move to each status does, in a reader's words.
@@ -1085,7 +1094,7 @@ def visible_conditions(actor: Actor, filters: BookingFilter, client: Any, practi
             Booking.practitioner_id == select(Practitioner.id).where(Practitioner.user_id == actor.id).scalar_subquery()
         )
     elif not actor.is_operator:
-        raise PermissionDenied("Bookings are for clients, practitioners and staff.")
+        raise PermissionDenied(BOOKINGS_ARE_FOR)
     if filters.statuses:
         conditions.append(Booking.status.in_(filters.statuses))
     if filters.leaves_out_cancelled:
@@ -1131,10 +1140,12 @@ def list_for(
 
 
 def get_for(*, session: Session, actor: Actor, booking_id: uuid.UUID) -> BookingRow:
+    if not (actor.is_operator or actor.role in (Role.CLIENT, Role.PRACTITIONER)):
+        raise PermissionDenied(BOOKINGS_ARE_FOR)
     statement, _, _ = _rows_statement()
     row = session.execute(statement.where(Booking.id == booking_id)).first()
     if row is None:
-        raise NotFound("That booking does not exist.")
+        raise not_found()
     found = BookingRow(**row._mapping)
     if (
         actor.is_operator
@@ -1142,7 +1153,7 @@ def get_for(*, session: Session, actor: Actor, booking_id: uuid.UUID) -> Booking
         or (actor.role == Role.PRACTITIONER and found.practitioner_user_id == actor.id)
     ):
         return found
-    raise PermissionDenied("That booking is not yours.")
+    raise not_found()
 
 
 def allowed_actions(row: BookingRow, actor: Actor, now: datetime | None = None) -> list[str]:

@@ -258,9 +258,11 @@ def pay_in_app(
 
 def _to_pay(session: Session, booking_id: uuid.UUID, actor: bookings.Actor) -> Booking:
     """The booking, locked, when the actor may pay for it: its client, or staff."""
+    if not (actor.is_operator or actor.role == Role.CLIENT):
+        raise PermissionDenied("A booking is paid by its client, or by our staff for them.")
     booking = bookings.load(session, booking_id)
     if not actor.is_operator and booking.client_id != actor.id:
-        raise PermissionDenied("That booking is not yours.")
+        raise bookings.not_found()
     return booking
 
 

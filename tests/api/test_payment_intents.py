@@ -192,7 +192,7 @@ def test_only_the_client_or_staff_and_only_while_pending(api, db, fake, practiti
     booking_id = book(api, db, practitioner, client_user)
     other = make_client(db)
     refused = ask(api, db, booking_id, other)
-    assert refused.status_code == 403 and refused.json()["detail"] == "That booking is not yours."
+    assert refused.status_code == 404 and refused.json()["detail"] == "That booking does not exist, or it is not yours."
     assert ask(api, db, booking_id, practitioner.user).status_code == 403
     assert ask(api, db, booking_id, make_user(db, role=Role.STAFF)).status_code == 200
     assert api.post(f"/api/bookings/{booking_id}/payment-intent").status_code == 401

@@ -560,8 +560,11 @@ def test_only_the_parties_and_staff_touch_a_booking(db, client, practitioner):
         lambda: flows.cancel(session=db, booking_id=booking.id, actor=actor(make_practitioner(db).user),
                                 reason="x", now=NOW),
     ):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(NotFound, match=r"^That booking does not exist, or it is not yours\.$"):
             call()
+    assert db.get(Booking, booking.id).status == BookingStatus.PENDING
+    with pytest.raises(PermissionDenied, match="Bookings are for clients, practitioners and staff"):
+        bookings.get_for(session=db, actor=actor(make_user(db, role=Role.ANALYST)), booking_id=booking.id)
 
 
 # --- reading -------------------------------------------------------------------------

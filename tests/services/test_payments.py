@@ -16,6 +16,7 @@ from avenrae.config import get_settings
 from avenrae.models import (
     AuditLog,
     BookingStatus,
+    CheckoutPage,
     Notification,
     PaymentStatus,
     PaymentTransaction,
@@ -127,8 +128,12 @@ def test_stripe_unreachable_leaves_the_booking_pending_and_says_so(db, fake, gat
 
 def test_only_the_client_or_staff_open_the_payment_page(db, gateway, pending):
     stranger = make_client(db)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound, match="does not exist, or it is not yours"):
         flows.pay_online(session=db, booking_id=pending.id, actor=as_client(stranger), gateway=gateway)
+    its_practitioner = bookings.Actor(db.get(Practitioner, pending.practitioner_id).user_id, Role.PRACTITIONER)
+    with pytest.raises(PermissionDenied, match="paid by its client"):
+        flows.pay_online(session=db, booking_id=pending.id, actor=its_practitioner, gateway=gateway)
+    assert db.scalars(select(CheckoutPage)).all() == []
 
 
 def test_without_stripe_keys_online_payment_is_refused_plainly(db, client, pending, monkeypatch):
