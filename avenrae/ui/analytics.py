@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -157,11 +158,19 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     every other figure as shown (a latitude keeps its three places)."""
     safe = spreadsheet.frame(frame)
     for column in safe.columns:
-        if pd.api.types.is_bool_dtype(safe[column]):
+        if is_mark(safe[column]):
             safe[column] = safe[column].map({True: "yes", False: "no"})
         elif is_money(column):
             safe[column] = safe[column].map(lambda amount: amount if pd.isna(amount) else f"{float(amount):.2f}")
     return spreadsheet.csv_file(safe.to_csv(index=False))
+
+
+def is_mark(values: pd.Series) -> bool:
+    """A yes/no column: bools, with or without unknowns (which pandas keeps as objects)."""
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    known = values.dropna()
+    return values.dtype == object and not known.empty and all(isinstance(v, bool | np.bool_) for v in known)
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:

@@ -18,6 +18,7 @@ from dateutil.relativedelta import relativedelta
 
 from avenrae.models import BookingStatus, MeetingType, Role, Specialization, TransactionKind
 from avenrae.services import analytics
+from avenrae.ui import analytics as ui_analytics
 from avenrae.ui import format as fmt
 from avenrae.ui import revenue
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
@@ -192,6 +193,14 @@ def test_a_month_without_a_growth_figure_reads_as_a_dash_not_none(db, page, anal
     columns = json.loads(table.proto.columns)
     assert columns["Bookings"]["type_config"]["format"] == "%,d"  # 10,179 as in the headlines, not 10179
     assert columns["Period"]["type_config"]["format"] == "MMM YYYY"  # a month reads "Dec 2025", not "1 Dec 2025"
+
+
+def test_a_mark_with_a_gap_is_yes_no_or_empty_in_the_csv():
+    """A yes/no column with an unknown value (pandas keeps it as objects, not bools) reads
+    yes/no like any other, and the unknown one stays empty: never "True" or "False"."""
+    frame = pd.DataFrame({"Practitioner": ["Ann", "Ben", "Cee"], "Verified": [True, None, False]})
+    rows = list(csv.DictReader(io.StringIO(ui_analytics.to_csv(frame).decode("utf-8-sig"))))
+    assert [row["Verified"] for row in rows] == ["yes", "", "no"]
 
 
 def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downloads):
