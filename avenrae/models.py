@@ -445,6 +445,7 @@ class Booking(UuidPk, Timestamps, Base):
         # Not capped at the price: money paid twice is owed back too (the ledger's trigger
         # caps what is refunded at what was paid).
         CheckConstraint("refund_due >= 0", name="refund_due_non_negative"),
+        CheckConstraint("cancelled_for IN ('client', 'practitioner')", name="cancelled_for_party"),
         Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
         # What changed since the analytics rollups were last refreshed.
         Index("ix_bookings_updated_at", "updated_at"),
@@ -485,6 +486,9 @@ class Booking(UuidPk, Timestamps, Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # Whose cancellation it was, whoever entered it (staff cancel for either party): the
+    # refund policy's question, so the booking can say "at the client's request".
+    cancelled_for: Mapped[str | None] = mapped_column(String(12))
     cancellation_reason: Mapped[str | None] = mapped_column(Text)
     # An unpaid pending booking holds its slot until then, and is cancelled after.
     hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -992,7 +992,8 @@ class _Seeder:
                 id, client_id, practitioner_id, created_by_id, session_start, session_end, blocked_until, status,
                 meeting_type, notes, currency, service_amount, platform_fee_rate, platform_fee,
                 total_amount, payment_status, stripe_payment_intent_id, confirmed_at, completed_at,
-                cancelled_at, cancelled_by_id, cancellation_reason, created_at, updated_at, pays_by, hold_expires_at)
+                cancelled_at, cancelled_by_id, cancelled_for, cancellation_reason, created_at, updated_at, pays_by,
+                hold_expires_at)
             SELECT b.id, b.client_user_id, b.practitioner_id,
                    CASE WHEN b.staff_booked = 1 THEN %(staff_id)s::uuid END,
                    b.session_start, b.session_end, b.session_end,
@@ -1009,6 +1010,8 @@ class _Seeder:
                    CASE WHEN b.cancel_by > 0 THEN b.cancelled END,
                    CASE b.cancel_by WHEN 1 THEN b.client_user_id WHEN 2 THEN b.practitioner_user_id
                                     WHEN 3 THEN %(staff_id)s::uuid END,
+                   CASE b.cancel_by WHEN 1 THEN 'client' WHEN 2 THEN 'practitioner'
+                                    WHEN 3 THEN (ARRAY['client', 'practitioner'])[least(b.reason_idx, 2)] END,
                    CASE b.cancel_by WHEN 1 THEN (%(client_reasons)s::text[])[b.reason_idx]
                                     WHEN 2 THEN (%(practitioner_reasons)s::text[])[b.reason_idx]
                                     WHEN 3 THEN (%(staff_reasons)s::text[])[least(b.reason_idx, 2)] END,
@@ -1145,7 +1148,8 @@ class _Seeder:
             SELECT pg_temp.seed_uuid(%(seed)s, 'audit-cancel', b.n), %(staff_id)s::uuid, 'booking.cancel',
                    'booking', b.id::text,
                    jsonb_build_object('status', CASE WHEN b.pay = 1 THEN 'confirmed' ELSE 'pending' END),
-                   jsonb_build_object('status', 'cancelled', 'refund_due', b.refund = 1),
+                   jsonb_build_object('status', 'cancelled', 'refund_due', b.refund = 1, 'on_behalf_of',
+                                      (ARRAY['client', 'practitioner'])[least(b.reason_idx, 2)]),
                    (%(staff_reasons)s::text[])[least(b.reason_idx, 2)],
                    b.cancelled
             FROM seed_bookings b WHERE b.cancel_by = 3

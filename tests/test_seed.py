@@ -142,6 +142,17 @@ def test_refunds_follow_the_cancellation_policy(seeded):
     """,
     )
     assert practitioner_cancellations_short == 0
+    # Every cancellation a person made says whose it was, as the audit of staff's says too.
+    unsaid = scalar(
+        conn,
+        """
+        SELECT count(*) FROM bookings b LEFT JOIN audit_log a
+               ON a.action = 'booking.cancel' AND a.target_id = b.id::text
+        WHERE b.cancelled_by_id IS NOT NULL
+          AND (b.cancelled_for IS NULL OR (a.id IS NOT NULL AND a.after ->> 'on_behalf_of' <> b.cancelled_for))
+    """,
+    )
+    assert unsaid == 0
 
 
 def test_ratings_are_the_mean_of_published_reviews(seeded):

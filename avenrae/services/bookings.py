@@ -801,6 +801,7 @@ def cancel(
     _move(booking, BookingStatus.CANCELLED)
     booking.cancelled_at = now
     booking.cancelled_by_id = actor.id
+    booking.cancelled_for = cancelled_for
     booking.cancellation_reason = reason
     booking.refund_due = owed
     booking.refunded_before_cancel = refunded

@@ -155,9 +155,18 @@ def cancellation_words(row: bookings.BookingRow, booked: Booking, user: CurrentU
     elif by == user.id:
         who = "you"
     else:
-        who = {row.client_id: "the client", row.practitioner_user_id: "the practitioner"}.get(by, "our staff")
+        parties = {row.client_id: "the client", row.practitioner_user_id: "the practitioner"}
+        who = parties.get(by) or "our staff" + _asked_by(booked.cancelled_for, row, user)
     words = f"Cancelled by {who} on {fmt.local_time(booked.cancelled_at, zone)}"
     return words + (f": “{fmt.md(row.cancellation_reason)}”" if row.cancellation_reason else ".")
+
+
+def _asked_by(party: str | None, row: bookings.BookingRow, user: CurrentUser) -> str:
+    """Whose request staff cancelled at (the refund policy's question), from the reader's side."""
+    asker = {"client": row.client_id, "practitioner": row.practitioner_user_id}.get(party or "")
+    if asker is None:
+        return ""
+    return " at your request" if asker == user.id else f" at the {party}'s request"
 
 
 def _done(message: str, *keys: str) -> None:
