@@ -162,6 +162,7 @@ _KINDS = {
         "{field} must be a date and time with its zone, as 2026-12-05T10:00:00+02:00."
     ),
     ("time_parsing", "time_type"): "{field} must be a time as HH:MM.",
+    ("clock_time",): "{field} must be a time of day as HH:MM, 00:00 to 24:00.",
     ("int_parsing", "int_type", "int_from_float"): "{field} must be a whole number.",
     ("float_parsing", "float_type", "decimal_parsing", "decimal_type", "finite_number"): "{field} must be a number.",
     ("bool_parsing", "bool_type"): "{field} must be true or false.",

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import time
 from decimal import Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from avenrae.services import availability
 
 
 def money(amount: Decimal | None) -> float | None:
     """Rand as a JSON number with cents (517.5 for R517.50)."""
     return None if amount is None else float(amount)
+
+
+_CLOCK = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?|24:00(?::00)?"
+
+
+def _clock_time(value: object) -> time:
+    """09:00 or 9:00:00; 24:00 is midnight at the end of the day (as the pages say it)."""
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str) and re.fullmatch(_CLOCK, value):
+        return availability.END_OF_DAY if value.startswith("24") else time.fromisoformat(value)
+    raise PydanticCustomError("clock_time", "not a time of day")
+
+
+# A time of day as HH:MM, read and written the same way; hours that run until midnight end at
+# "24:00" (a `time` cannot hold it, so Python's would read "23:59:59.999999").
+ClockTime = Annotated[
+    time,
+    PlainValidator(_clock_time, json_schema_input_type=str),
+    PlainSerializer(availability.clock, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": f"^(?:{_CLOCK})$", "examples": ["09:00", "24:00"]}),
+]
 
 
 class Model(BaseModel):

@@ -273,6 +273,33 @@ def test_notifications_list_and_mark_read_only_ones_own(api, db, practitioner, c
 # --- a practitioner's practice ----------------------------------------------------------
 
 
+def test_hours_until_midnight_read_24_00_and_times_read_as_typed(api, db, practitioner):
+    headers = bearer(practitioner.user, db)
+    evenings = {
+        "ranges": [
+            {"dayOfWeek": 4, "start": "18:00", "end": "24:00"},
+            {"dayOfWeek": 5, "start": "20:30", "end": "00:00"},
+        ]
+    }
+    assert api.put("/api/practice/weekly-hours", json=evenings, headers=headers).status_code == 200
+    weekly = api.get("/api/practice/schedule", headers=headers).json()["weeklyHours"]
+    assert weekly == [
+        {"dayOfWeek": 4, "start": "18:00", "end": "24:00"},
+        {"dayOfWeek": 5, "start": "20:30", "end": "24:00"},
+    ]
+    again = api.put("/api/practice/weekly-hours", json={"ranges": weekly}, headers=headers)  # what was read, sent back
+    assert again.status_code == 200
+    assert api.get("/api/practice/schedule", headers=headers).json()["weeklyHours"] == weekly
+    for wrong in ("25:00", "24:30", "9", "noon"):
+        body = {"ranges": [{"dayOfWeek": 0, "start": "09:00", "end": wrong}]}
+        refused = api.put("/api/practice/weekly-hours", json=body, headers=headers)
+        assert refused.status_code == 422, wrong
+        assert refused.json()["errors"] == {
+            "ranges.0.end": "ranges.0.end must be a time of day as HH:MM, 00:00 to 24:00."
+        }, wrong
+    assert api.get("/api/practice/schedule", headers=headers).json()["weeklyHours"] == weekly
+
+
 def test_a_practitioner_manages_hours_time_off_and_rules(api, db, practitioner, client_user):
     headers = bearer(practitioner.user, db)
     schedule = api.get("/api/practice/schedule", headers=headers).json()

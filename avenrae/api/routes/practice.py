@@ -14,7 +14,7 @@ from avenrae.services import availability, flows, payments, verification
 
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
-from ..schemas import Message, Model
+from ..schemas import ClockTime, Message, Model
 from ..threads import waits_on_others
 
 router = APIRouter(prefix="/practice", tags=["practice"])
@@ -28,8 +28,8 @@ def _practitioner_id(caller: Caller) -> uuid.UUID:
 
 class HoursRangeModel(Model):
     dayOfWeek: int = Field(ge=0, le=6, description="0 = Monday")
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime = Field(description="24:00 for hours that run until midnight")
 
 
 class TimeOffOut(Model):
