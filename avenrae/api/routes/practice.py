@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from fastapi import APIRouter
@@ -106,8 +106,8 @@ def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
 class TimeOffIn(Model):
     firstDay: date
     lastDay: date
-    startTime: time | None = None
-    endTime: time | None = None
+    startTime: ClockTime | None = None
+    endTime: ClockTime | None = Field(None, description="24:00 for time off until midnight")
     reason: str = ""
     bookingsInTheWay: InTheWay = None
 
