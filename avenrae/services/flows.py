@@ -394,17 +394,16 @@ def money_received(
 def _give_back(session: Session, booking: Booking, amount: Decimal, *, late: bool) -> str:
     """Money the booking cannot take: online it is refunded at once; by hand it is owed."""
     reason = "Paid after the booking's time had gone." if late else ledger.PAID_TWICE_REASON
-    if booking.status == BookingStatus.CANCELLED:
-        # Owed back on top of whatever the cancellation owed.
-        booking.refund_due = (booking.refund_due or Decimal(0)) + amount
+    if booking.status != BookingStatus.CANCELLED and not booking.refund_due:
+        # Owed on a booking that goes ahead: counted from the refunds made so far.
+        booking.refunded_before_cancel = ledger.balance(session, booking.id).given_back
+    # Owed back (on top of whatever a cancellation owed) until a refund pays it: a refund
+    # the provider refuses leaves it owed, for the refund job and staff's Refunds owed.
+    booking.refund_due = (booking.refund_due or Decimal(0)) + amount
     try:
         with session.begin_nested():
             ledger.write_refund(session, booking, amount, reason=reason, online=payments.online_gateway() is not None)
     except InvalidInput:  # paid by hand: staff pay it back and record it on Payments
-        if booking.status != BookingStatus.CANCELLED:  # owed on a booking that goes ahead
-            if not booking.refund_due:
-                booking.refunded_before_cancel = ledger.balance(session, booking.id).given_back
-            booking.refund_due = (booking.refund_due or Decimal(0)) + amount
         _tell_client(
             session,
             booking,
