@@ -365,7 +365,7 @@ def money_received(
     """
     now = _now(now)
     booking = bookings.load(session, booking_id)
-    if ledger.charge_recorded(session, provider, reference):
+    if ledger.charge_recorded(session, booking.id, provider, reference):
         return "already recorded"
     was_paid = ledger.balance(session, booking.id).charged > 0
     charge = ledger.settle_charge(
@@ -475,6 +475,8 @@ def record_manual_payment(
             "outcome": outcome,
         },
     )
+    if outcome == "already recorded":
+        return f"That payment ({reference}) is already recorded for this booking; nothing changed."
     if outcome == "confirmed":
         return (
             "Payment recorded; the booking is booked again and confirmed."

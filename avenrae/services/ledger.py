@@ -295,13 +295,15 @@ def note_charge_failure(session: Session, booking: Booking, message: str) -> Non
         session.flush()
 
 
-def charge_recorded(session: Session, provider: str, reference: str) -> bool:
-    """Whether this provider's payment is already a completed charge."""
+def charge_recorded(session: Session, booking_id: uuid.UUID, provider: str, reference: str) -> bool:
+    """Whether this provider's payment is already a completed charge of this booking. (A
+    reference by hand, from a bank statement, may well be the same for two bookings.)"""
     return bool(
         session.scalar(
             select(func.count())
             .select_from(PaymentTransaction)
             .where(
+                PaymentTransaction.booking_id == booking_id,
                 PaymentTransaction.provider == provider,
                 PaymentTransaction.provider_reference == reference,
                 PaymentTransaction.kind == TransactionKind.CHARGE,
