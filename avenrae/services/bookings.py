@@ -598,10 +598,17 @@ def expired_unpaid(booking: Booking) -> bool:
 
 def reinstate(*, session: Session, booking_id: uuid.UUID, now: datetime | None = None) -> bool:
     """Late money for a booking whose hold ran out: confirm it again if its time is still
-    free (the exclusion constraint decides). False, and nothing changed, when it is not."""
+    open and free, as booking it now would need (the practitioner may have taken the day
+    off since; the exclusion constraint decides a race). False, and nothing changed, when not."""
     now = _now(now)
     booking = _load(session, booking_id)
     if not expired_unpaid(booking) or booking.session_start <= now:
+        return False
+    state = availability.slot_state(
+        session=session, practitioner_id=booking.practitioner_id, start=booking.session_start, now=now,
+        ignore_booking_id=booking.id,
+    )  # fmt: skip
+    if state != "free":
         return False
     try:
         with session.begin_nested():

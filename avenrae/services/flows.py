@@ -484,7 +484,8 @@ def record_manual_payment(
             else "Payment recorded; the booking is confirmed."
         )
     return (
-        "Payment recorded, but the time has gone to someone else: the booking stays cancelled and "
+        "Payment recorded, but the booking's time is no longer open (taken by someone else, or the "
+        "practitioner is away): the booking stays cancelled and "
         f"R{booking.total_amount:,.2f} is owed back to the client (see Payments)."
     )
 

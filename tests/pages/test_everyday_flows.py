@@ -155,7 +155,7 @@ def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, 
         reference="FNB 7",
         amount=booking.total_amount,
     )
-    assert said.startswith("Payment recorded, but the time has gone to someone else")
+    assert said.startswith("Payment recorded, but the booking's time is no longer open (taken by someone else")
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and ledger.owed(db, booking) == Decimal("460.00")
     app = page("pages/payments.py", user=staff)

@@ -28,10 +28,18 @@ from avenrae.models import (
 )
 from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import InvalidInput, NotFound, PermissionDenied
-from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.factories import (
+    make_booking,
+    make_client,
+    make_practitioner,
+    make_transaction,
+    make_user,
+    make_weekly_hours,
+)
 from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+SAST = ZoneInfo("Africa/Johannesburg")
 
 
 @pytest.fixture
@@ -259,7 +267,19 @@ def test_a_declined_card_keeps_the_booking_pending_and_tells_the_client(db, fake
     assert flows.refresh_payment(session=db, booking_id=pending.id, gateway=gateway).startswith("failed: Your card")
 
 
-def test_money_arriving_after_the_hold_ran_out_books_the_time_again_when_it_is_free(db, fake, gateway, client, pending):
+def test_money_arriving_after_the_hold_ran_out_books_the_time_again_when_it_is_free(db, fake, gateway, client):
+    practitioner = make_practitioner(db, rate="450.00")
+    make_weekly_hours(db, practitioner, {day: [("08:00", "17:00")] for day in range(7)})
+    ten_oclock = datetime.combine((NOW + timedelta(days=3)).date(), datetime.min.time().replace(hour=10), SAST)
+    pending = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client,
+        start=ten_oclock,  # one of its open times
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),
+    )
+    make_transaction(db, pending, status=PaymentStatus.PENDING, provider="pending", method=None)
     payments_page = flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
     assert payments_page.url
     flows.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
