@@ -90,6 +90,8 @@ if row.status == BookingStatus.PENDING and (actor.is_operator or user.role == Ro
     payment.pay_panel(row, actor)
 elif row.expired_unpaid and actor.is_operator:
     payment.late_payment_form(row, actor)
+elif row.status == BookingStatus.CANCELLED and actor.is_operator:
+    payment.after_cancellation_form(row, actor)
 
 actions = bookings.allowed_actions(row, actor, now)
 if too_late := bookings.why_client_cannot_move(row, actor, now):

@@ -383,7 +383,7 @@ def money_received(
     elif not was_paid and bookings.reinstate(session=session, booking_id=booking.id, now=now):
         booking.payment_status = PaymentStatus.COMPLETED
     else:
-        return _give_back(session, booking, charge.amount, late=booking.status == BookingStatus.CANCELLED)
+        return _give_back(session, booking, charge.amount)
     if provider != ledger.MANUAL:
         booking.stripe_payment_intent_id = reference
     ledger.restate(session, booking)
@@ -391,9 +391,14 @@ def money_received(
     return "confirmed"
 
 
-def _give_back(session: Session, booking: Booking, amount: Decimal, *, late: bool) -> str:
+def _give_back(session: Session, booking: Booking, amount: Decimal) -> str:
     """Money the booking cannot take: online it is refunded at once; by hand it is owed."""
-    reason = "Paid after the booking's time had gone." if late else ledger.PAID_TWICE_REASON
+    if bookings.expired_unpaid(booking):
+        reason = "Paid after the booking's time had gone."
+    elif booking.status == BookingStatus.CANCELLED:
+        reason = "Paid after the booking was cancelled."
+    else:
+        reason = ledger.PAID_TWICE_REASON
     if booking.status != BookingStatus.CANCELLED and not booking.refund_due:
         # Owed on a booking that goes ahead: counted from the refunds made so far.
         booking.refunded_before_cancel = ledger.balance(session, booking.id).given_back
@@ -436,15 +441,17 @@ def record_manual_payment(
 ) -> str:
     """Staff record cash, EFT or a card machine payment received for a booking: a pending one
     is confirmed; one whose hold ran out is booked again if its time is still free, and
-    otherwise the money is owed back. Returns what happened, in words for staff."""
+    otherwise the money is owed back, as it is for a booking cancelled before the money
+    arrived (a transfer sent before the client cancelled). Returns what happened, in words
+    for staff."""
     _operator(actor)
     now = _now(now)
     booking = bookings.load(session, booking_id)
     reference = payments.check_manual_payment(booking, method=method, reference=reference, amount=amount)
     late = bookings.expired_unpaid(booking)
-    if booking.status != BookingStatus.PENDING and not late:
+    if booking.status not in (BookingStatus.PENDING, BookingStatus.CANCELLED):
         raise bookings.IllegalTransition(
-            f"Only pending bookings take a payment; this one is {booking.status.value.replace('_', ' ')}."
+            f"Only pending or cancelled bookings take a payment; this one is {booking.status.value.replace('_', ' ')}."
         )
     if booking.status == BookingStatus.PENDING and booking.hold_expires_at and booking.hold_expires_at <= now:
         expire_pending(session=session, now=now, practitioner_id=booking.practitioner_id)
@@ -482,6 +489,11 @@ def record_manual_payment(
             "Payment recorded; the booking is booked again and confirmed."
             if late
             else "Payment recorded; the booking is confirmed."
+        )
+    if not late:
+        return (
+            "Payment recorded for a booking cancelled before it arrived: the booking stays cancelled and "
+            f"R{booking.total_amount:,.2f} is owed back to the client (see Payments)."
         )
     return (
         "Payment recorded, but the booking's time is no longer open (taken by someone else, or the "

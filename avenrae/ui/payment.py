@@ -154,6 +154,17 @@ def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     manual_payment_form(row, actor, "Record a late payment")
 
 
+def after_cancellation_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    """A cancelled booking whose money arrives anyway (a transfer sent before the client
+    cancelled): recorded, it is owed back."""
+    with st.expander("Money arrived after it was cancelled?"):
+        st.caption(
+            "Record it here: the booking stays cancelled and the money is listed under Payments as owed back "
+            "to the client."
+        )
+        manual_payment_form(row, actor, "Record money received after the cancellation")
+
+
 def send_refunds(queued: list) -> None:
     """Once the change that queued them has committed: ask the provider for these refunds now
     (the refund job retries whatever cannot be sent)."""

@@ -162,6 +162,30 @@ def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, 
     assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in app.markdown)
 
 
+def test_a_transfer_that_arrives_after_the_client_cancelled_is_recorded_and_owed_back(
+    db, page, healer, client, staff
+):
+    booking = book(db, client, healer, hours_ahead=72)  # paying by EFT
+    cancelled = flows.cancel(session=db, booking_id=booking.id, actor=bookings.Actor(client.id, Role.CLIENT),
+                             reason="Found another time")  # fmt: skip
+    assert cancelled.message == "Booking cancelled. Nothing was paid, so nothing is refunded."
+    app = page("pages/bookings.py", user=staff)
+    app.segmented_control[0].set_value("All").run()
+    assert [e.label for e in app.expander] == ["Money arrived after it was cancelled?"]
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 99881")
+    button(app, "Record payment…").click()
+    button(app.run(), "Yes, record this payment").click()
+    app = app.run()
+    assert app.success[0].value == (
+        f"R460.00 for {payments.eft_reference(booking.id)}: Payment recorded for a booking cancelled before it "
+        "arrived: the booking stays cancelled and R460.00 is owed back to the client (see Payments)."
+    )
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CANCELLED and ledger.owed(db, booking) == Decimal("460.00")
+    office = page("pages/payments.py", user=staff)
+    assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in office.markdown)
+
+
 def test_a_second_payment_by_hand_for_a_booking_that_goes_ahead_is_listed_as_owed(db, page, healer, client, staff):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
     make_transaction(db, booking)
