@@ -162,9 +162,7 @@ def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, 
     assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in app.markdown)
 
 
-def test_a_transfer_that_arrives_after_the_client_cancelled_is_recorded_and_owed_back(
-    db, page, healer, client, staff
-):
+def test_a_transfer_that_arrives_after_the_client_cancelled_is_recorded_and_owed_back(db, page, healer, client, staff):
     booking = book(db, client, healer, hours_ahead=72)  # paying by EFT
     cancelled = flows.cancel(session=db, booking_id=booking.id, actor=bookings.Actor(client.id, Role.CLIENT),
                              reason="Found another time")  # fmt: skip
