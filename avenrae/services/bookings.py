@@ -717,6 +717,15 @@ def why_client_cannot_move(row: BookingRow, actor: Actor, now: datetime) -> str 
     )
 
 
+# A practitioner's move never puts a session where its client could no longer move it or
+# cancel it with a refund: the time was not the client's choice.
+PRACTITIONER_LATE_MOVE = (
+    f"Move the session to a time at least {FULL_REFUND_HOURS} hours away: any sooner and the client could "
+    "neither move it nor cancel it with a refund. For a sooner time, ask our staff to move it with the "
+    "client's agreement, or cancel it (the client is refunded in full)."
+)
+
+
 def client_may_move(start: datetime, now: datetime) -> bool:
     """A client moves a session only while cancelling it would refund in full: moving a late
     session a day on and then cancelling would otherwise get back what the policy keeps.
@@ -861,6 +870,8 @@ def reschedule(
     new_start = new_start.astimezone(UTC)
     if new_start == booking.session_start:
         return booking
+    if side == "practitioner" and not client_may_move(new_start, now):
+        raise InvalidInput({"start": PRACTITIONER_LATE_MOVE})
     found = availability.rules(session=session, practitioner_id=booking.practitioner_id)
     _check_slot(session, found, new_start, now, ignore=booking.id)
     hold = _moved_hold(booking, new_start, now)

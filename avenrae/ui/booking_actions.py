@@ -280,13 +280,17 @@ def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
         ignore=row.id,
         now_at=row.session_start,
     )
-    if new_start and actor.role == Role.CLIENT and not bookings.client_may_move(new_start, datetime.now(UTC)):
+    late = new_start is not None and not bookings.client_may_move(new_start, datetime.now(UTC))
+    if late and actor.role == Role.CLIENT:
         hours = bookings.FULL_REFUND_HOURS
         st.warning(
             f"This time starts within {hours} hours: once the session is there it cannot be moved again, "
             "and cancelling it refunds nothing.",
             icon=":material/info:",
         )
+    elif late and actor.role == Role.PRACTITIONER:
+        st.warning(bookings.PRACTITIONER_LATE_MOVE, icon=":material/info:")
+        return
     if new_start and st.button(f"Move to {fmt.local_time(new_start, practitioner.time_zone)}", type="primary"):
         _act(
             lambda session: flows.reschedule(session=session, booking_id=row.id, actor=actor, new_start=new_start),

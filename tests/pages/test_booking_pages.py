@@ -19,7 +19,7 @@ from avenrae.models import (
     Role,
     VerificationStatus,
 )
-from avenrae.services import availability, notifications
+from avenrae.services import availability, bookings, notifications
 from avenrae.ui import format as fmt
 from tests.factories import (
     make_booking,
@@ -555,6 +555,30 @@ def test_moving_offers_other_times_and_warns_before_the_last_day(db, page, heale
         "This time starts within 24 hours: once the session is there it cannot be moved again, "
         "and cancelling it refunds nothing."
     )
+
+
+def test_a_practitioner_is_not_offered_a_move_into_the_clients_last_day(db, page, healer, client):
+    in_three_days = datetime.combine(datetime.now(SAST).date() + timedelta(days=3), time(10), SAST)
+    booking = make_booking(db, practitioner=healer, client=client, start=in_three_days)
+    app = page("pages/bookings.py", user=healer.user)
+    days = app.pills(key=f"move_{booking.id}_day")
+    days.set_value(days.options[0])  # today or tomorrow: within a day
+    app = app.run()
+    times = app.pills(key=f"move_{booking.id}_time")
+    times.set_value(times.options[0])
+    app = app.run()
+    assert app.warning[0].value == bookings.PRACTITIONER_LATE_MOVE
+    assert not [b for b in app.button if b.label.startswith("Move to ")]
+    days = app.pills(key=f"move_{booking.id}_day")
+    days.set_value(days.options[-1])  # ten days on: the client can still move it or cancel it in full
+    app = app.run()
+    times = app.pills(key=f"move_{booking.id}_time")
+    times.set_value(times.options[0])
+    app = app.run()
+    assert not app.warning
+    next(b for b in app.button if b.label.startswith("Move to ")).click()
+    app = app.run()
+    assert app.success[0].value.endswith("; both sides are told.")
 
 
 def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, client):

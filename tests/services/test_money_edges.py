@@ -1,0 +1,244 @@
+"""Money at the edges: paid twice, one reference twice, late money, a practitioner's late move."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from avenrae.config import get_settings
+from avenrae.models import BookingStatus, Notification, PaymentStatus, Practitioner, Role
+from avenrae.services import bookings, flows, ledger, payments
+from avenrae.services.errors import InvalidInput
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
+
+
+@pytest.fixture
+def fake():
+    return FakeStripe()
+
+
+@pytest.fixture
+def gateway(fake, monkeypatch):
+    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))
+    return payments.StripeGateway(client_for(fake))
+
+
+@pytest.fixture
+def client(db):
+    return make_client(db, first_name="Lindiwe", last_name="Dube")
+
+
+@pytest.fixture
+def staff(db):
+    return bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
+
+
+@pytest.fixture
+def pending(db, client):
+    practitioner = make_practitioner(db, rate="450.00")
+    booking = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client,
+        start=datetime.now(UTC).replace(microsecond=0) + timedelta(days=3),
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),
+    )
+    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
+    return booking
+
+
+def deliver(db, gateway, kind, data):
+    payload, signature = signed_event(kind, data)
+    return flows.handle_webhook(
+        session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
+    )
+
+
+def as_client(user) -> bookings.Actor:
+    return bookings.Actor(user.id, Role.CLIENT)
+
+
+def test_a_paid_twice_refund_stripe_refuses_is_still_owed_to_the_client(db, fake, gateway, client, pending, staff):
+    """A client pays one booking twice online (the Checkout page and the app's own card form,
+    both ours). The second payment is "being refunded in full"; Stripe refuses that refund.
+    The R517.50 the client paid beyond the price must stay owed somewhere (Refunds owed,
+    the refund-owed job), as it does for a cancelled booking. It is owed nowhere."""
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    intent = flows.pay_in_app(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    fake.pay(pending.stripe_checkout_session_id)
+    page = dict(fake.sessions[pending.stripe_checkout_session_id])
+    assert deliver(db, gateway, "checkout.session.completed", page) == "confirmed"
+    assert deliver(db, gateway, "payment_intent.succeeded", fake.pay_intent(intent.reference)) == "refund queued"
+    fake.fail_next = "invalid"
+    assert payments.send_queued_refunds(gateway=gateway) == payments.RefundRun(refused=1)
+    db.expire_all()
+    db.refresh(pending)
+    # The ledger agrees the client has R1,035 in and nothing back ...
+    assert ledger.balance(db, pending.id).refundable == Decimal("1035.00")
+    assert pending.status == BookingStatus.CONFIRMED
+    # ... yet the duplicate R517.50 is owed nowhere: not on Refunds owed, not to the job.
+    owed_rows = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
+    assert owed_rows.get(pending.id) == Decimal("517.50"), "paid-twice money Stripe refused to refund is owed nowhere"
+
+
+def test_one_bank_transfer_reference_for_two_bookings_confirms_only_the_first(db, client, staff, pending):
+    """A client pays two bookings, each by its own EFT, and the bank statement shows the same
+    reference for both (the client's own reference, or one transfer staff split). Staff record
+    the second: money_received sees a manual charge with that reference *anywhere* in the
+    ledger and returns "already recorded". Nothing is written for the second booking, it stays
+    pending (and will expire), yet staff are told the money was recorded and is owed back."""
+    flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="Capitec 0042", amount=Decimal("517.50")
+    )
+    second = make_booking(
+        db,
+        practitioner=make_practitioner(db, rate="450.00"),
+        client=client,
+        start=datetime.now(UTC).replace(microsecond=0) + timedelta(days=4),
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) + timedelta(hours=20),
+        pays_by="eft",
+    )
+    make_transaction(db, second, status=PaymentStatus.PENDING, provider="pending", method=None)
+    said = flows.record_manual_payment(
+        session=db, booking_id=second.id, actor=staff, method="eft", reference="Capitec 0042", amount=Decimal("517.50")
+    )
+    db.refresh(second)
+    charged = ledger.balance(db, second.id).charged
+    assert (second.status, charged) == (BookingStatus.CONFIRMED, Decimal("517.50")), (
+        f"second booking left {second.status.value} with R{charged} recorded; staff were told: {said!r}"
+    )
+
+
+def test_late_money_does_not_book_a_session_back_into_the_practitioners_time_off(db, fake, gateway, client, pending):
+    """A card hold runs out and the booking is released. The practitioner then takes that day
+    off (nothing is booked, so nothing is asked). The client's payment arrives late:
+    `bookings.reinstate` books it again because only the exclusion constraint is asked, not
+    the practitioner's hours or time off. The session is confirmed inside the time off."""
+    from avenrae.services import availability
+
+    flows.pay_online(session=db, booking_id=pending.id, actor=as_client(client), gateway=gateway)
+    flows.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+    practitioner = db.get(Practitioner, pending.practitioner_id)
+    day = pending.session_start.astimezone(availability.ZoneInfo(practitioner.time_zone)).date()
+    flows.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor=bookings.Actor(practitioner.user_id, Role.PRACTITIONER),
+        first_day=day,
+        last_day=day,
+        reason="Family funeral",
+    )
+    outcome = deliver(db, gateway, "payment_intent.succeeded", fake.pay(pending.stripe_checkout_session_id))
+    db.refresh(pending)
+    state = availability.slot_state(
+        session=db, practitioner_id=practitioner.id, start=pending.session_start, ignore_booking_id=pending.id
+    )
+    assert state == "closed"  # the time is not open: it is the practitioner's day off
+    assert pending.status != BookingStatus.CONFIRMED, f"booked back into time off ({outcome!r})"
+
+
+def test_an_eft_that_arrives_after_the_client_cancelled_can_still_be_recorded_and_owed_back(db, client, staff, pending):
+    """A client pays a pending booking by EFT (it takes a day to clear) and, seeing it still
+    "waiting for payment", cancels: "Nothing was paid, so nothing is refunded." The transfer
+    then arrives. Staff cannot record it (only pending or expired bookings take a payment),
+    so it can never be in the ledger, listed under Refunds owed or refunded through the
+    platform (a refund beyond what the ledger says was paid is refused). Card money arriving
+    for the same booking is recorded and given back (flows._give_back)."""
+    pending.pays_by = "eft"
+    pending.hold_expires_at = datetime.now(UTC) + timedelta(hours=20)
+    db.flush()
+    outcome = flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Plans changed")
+    assert outcome.message == "Booking cancelled. Nothing was paid, so nothing is refunded."
+    said = flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 998877", amount=Decimal("517.50")
+    )
+    assert said == (
+        "Payment recorded for a booking cancelled before it arrived: the booking stays cancelled and "
+        "R517.50 is owed back to the client (see Payments)."
+    )
+    owed = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
+    assert owed.get(pending.id) == Decimal("517.50"), said
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CANCELLED
+    told = db.scalars(
+        select(Notification.message).where(Notification.user_id == client.id, Notification.type == "payment_returned")
+    ).all()
+    assert told == [
+        "We received R517.50 for a booking that could not take it (paid after the booking was cancelled); "
+        "our staff will pay it back to you."
+    ]
+    confirmed = make_booking(db, client=client, status=BookingStatus.CONFIRMED)
+    with pytest.raises(bookings.IllegalTransition, match="Only pending or cancelled bookings take a payment"):
+        flows.record_manual_payment(
+            session=db,
+            booking_id=confirmed.id,
+            actor=staff,
+            method="eft",
+            reference="FNB 1",
+            amount=confirmed.total_amount,
+        )
+
+
+def test_a_practitioner_cannot_move_a_paid_session_into_the_last_24_hours(db, client, staff):
+    """The client may not move a session within 24 hours and gets nothing back cancelling
+    then. So a practitioner who moved a paid session from next week to tomorrow morning would
+    leave a client who cannot come no way out but a cancellation refunding R0 (found by
+    review). The practitioner moves it at least 24 hours away, or staff move it sooner."""
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import make_weekly_hours
+
+    sast = ZoneInfo("Africa/Johannesburg")
+    practitioner = make_practitioner(db, rate="450.00")
+    make_weekly_hours(db, practitioner, {day: [("08:00", "17:00")] for day in range(7)})
+    session_at = datetime.combine(
+        (datetime.now(sast) + timedelta(days=3)).date(), datetime.min.time().replace(hour=10), sast
+    )
+    now = session_at - timedelta(hours=20)  # the evening before, 14:00
+    booking = make_booking(
+        db, practitioner=practitioner, client=client, start=session_at + timedelta(days=5),
+        status=BookingStatus.PENDING, hold_expires_at=now + timedelta(minutes=15),
+    )  # fmt: skip
+    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
+    flows.record_manual_payment(
+        session=db, booking_id=booking.id, actor=staff, method="eft", reference="ABSA 1", amount=Decimal("517.50"),
+        now=now,
+    )  # fmt: skip
+    planned = booking.session_start
+    moved_by = bookings.Actor(practitioner.user_id, Role.PRACTITIONER)
+    with pytest.raises(InvalidInput) as refused:
+        flows.reschedule(session=db, booking_id=booking.id, actor=moved_by, new_start=session_at, now=now)
+    assert refused.value.problems == {"start": bookings.PRACTITIONER_LATE_MOVE}
+    db.refresh(booking)
+    assert booking.session_start == planned
+    two_days_on = session_at + timedelta(days=1)  # 44 hours away: the client can still move or cancel it in full
+    flows.reschedule(session=db, booking_id=booking.id, actor=moved_by, new_start=two_days_on, now=now)
+    flows.reschedule(session=db, booking_id=booking.id, actor=staff, new_start=session_at, now=now)  # staff may
+    db.refresh(booking)
+    assert booking.session_start == session_at
+
+
+def test_the_same_transfer_recorded_twice_for_one_booking_is_recorded_once(db, client, staff, pending):
+    """The booking's hold ran out and its time went to someone else: the transfer is owed
+    back. Staff recording it a second time (a second click, a second look at the statement)
+    are told it is already there, and nothing more is owed."""
+    flows.expire_pending(session=db, now=pending.hold_expires_at + timedelta(seconds=1))
+    make_booking(db, practitioner=db.get(Practitioner, pending.practitioner_id), start=pending.session_start)
+    record = functools.partial(
+        flows.record_manual_payment,
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="Capitec 0042",
+        amount=Decimal("517.50"),
+    )  # fmt: skip
+    assert record().startswith("Payment recorded, but the booking's time is no longer open")
+    assert record() == "That payment (Capitec 0042) is already recorded for this booking; nothing changed."
+    db.refresh(pending)
+    assert (pending.status, pending.refund_due) == (BookingStatus.CANCELLED, Decimal("517.50"))
+    assert ledger.balance(db, pending.id).charged == Decimal("517.50")
