@@ -150,13 +150,13 @@ def cancellation_words(row: bookings.BookingRow, booked: Booking, user: CurrentU
     if row.status != BookingStatus.CANCELLED or row.expired_unpaid or booked.cancelled_at is None:
         return None
     by = booked.cancelled_by_id
+    parties = {row.client_id: "the client", row.practitioner_user_id: "the practitioner"}
     if by is None:
         who = "Avenrae"
-    elif by == user.id:
-        who = "you"
-    else:
-        parties = {row.client_id: "the client", row.practitioner_user_id: "the practitioner"}
-        who = parties.get(by) or "our staff" + _asked_by(booked.cancelled_for, row, user)
+    elif by in parties:
+        who = "you" if by == user.id else parties[by]
+    else:  # staff, for one side or the other
+        who = ("you" if by == user.id else "our staff") + _asked_by(booked.cancelled_for, row, user)
     words = f"Cancelled by {who} on {fmt.local_time(booked.cancelled_at, zone)}"
     return words + (f": “{fmt.md(row.cancellation_reason)}”" if row.cancellation_reason else ".")
 

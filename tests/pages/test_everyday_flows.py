@@ -383,12 +383,13 @@ def test_staff_say_who_asked_to_cancel_before_anything_is_asked(db, page, healer
     app = app.run()
     assert "R460.00 of the R460.00 paid goes back" in app.warning[0].value
     button(app, "Yes, cancel this booking").click()
-    app.run()
+    app = app.run()
     db.refresh(booking)
     assert (booking.status, booking.cancelled_for) == (BookingStatus.CANCELLED, "practitioner")
     # Each party reads whose request it was, which is why the whole R460.00 comes back.
     when = fmt.local_time(booking.cancelled_at, fmt.default_zone())
     words = f"on {when}: “Practitioner ill”"
+    assert f"Cancelled by you at the practitioner's request {words}" in [m.value for m in app.markdown]
     mine = page("pages/bookings.py", user=client)
     mine.segmented_control[0].set_value("All").run()
     picker(mine).set_value(str(booking.id)).run()
