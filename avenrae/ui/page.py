@@ -64,6 +64,7 @@ def guard(page_file: str) -> CurrentUser | None:
     except database_error() as exc:
         database_unavailable(exc)
         st.stop()
+    st.session_state[_PAGE_SPEC] = spec
     if not navigation.allowed(spec, user):
         if user is None:  # any page but login and sign-up; if the session just ended, login says why
             target = navigation.return_target(spec, st.query_params.to_dict())
@@ -74,6 +75,18 @@ def guard(page_file: str) -> CurrentUser | None:
             st.error(NO_ACCESS)
         st.stop()
     return user
+
+
+_PAGE_SPEC = "avenrae_page_spec"
+
+
+def still_allowed() -> None:
+    """In a fragment, which reruns without the page (so without `guard`): the visitor must
+    still be allowed the page (not logged out, deactivated or moved to another role since
+    it was drawn), or the whole page runs again and `guard` refuses it."""
+    spec = st.session_state.get(_PAGE_SPEC)
+    if spec is None or not navigation.allowed(spec, auth.current_user()):
+        st.rerun(scope="app")
 
 
 def signed_in(page_file: str) -> CurrentUser:

@@ -10,7 +10,7 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from avenrae.services import spreadsheet
-from avenrae.ui import feedback
+from avenrae.ui import feedback, page
 from avenrae.ui import format as fmt
 
 
@@ -83,6 +83,7 @@ def csv_export(prepare: Callable[[Session], tuple[str, int]], *, name: str, noun
     """A button that reads every matching row (at most `limit`) only when asked, then a
     download of the file (UTF-8 with a byte-order mark, cells made inert by the service)."""
     if st.button(f"Prepare CSV of every matching {noun}"):
+        page.still_allowed()
         data, rows = feedback.read(prepare)
         st.download_button(
             f"Download CSV ({fmt.count(rows, 'row')})",
