@@ -100,16 +100,26 @@ if user.role == Role.PRACTITIONER:
     pin = location.pin_picker(key="account_pin", current=profile.pin, centre=profile.location)
     with st.form("practice"):
         st.subheader("Your practice")
-        st.caption("This is what clients see when they search. Changing your town moves you on the map.")
+        st.caption(
+            "This is what clients see when they search. Changing your town moves you on the map; if you are "
+            "verified, a new specialization goes back to staff to check."
+        )
         practice, choosing = forms.practitioner_fields(profile, key="account")
         saved = st.form_submit_button("Save practice")
         if saved and choosing:
             location.ask_to_choose("Save practice")
         elif saved:
             form = accounts.PractitionerProfileUpdate(**practice, pin=pin)
+            new_practice = form.specialization != profile.specialization
             feedback.attempt(
-                lambda s: accounts.update_practitioner_profile(session=s, user_id=user.id, form=form),
-                success="Your practice details are saved.",
+                lambda s: flows.update_practice(session=s, user_id=user.id, form=form),
+                success="Your practice details are saved."
+                + (
+                    " If you were verified, your new practice is with staff now; you will be notified of their "
+                    "decision."
+                    if new_practice
+                    else ""
+                ),
             )
 
 password_form()

@@ -58,6 +58,7 @@ with right:
             )
             registration = st.text_input(
                 "Confirmed health registration, if any (approve only)",
+                value=application.confirmed_registration or "",  # confirmed before: kept unless cleared
                 placeholder="e.g. HPCSA PS 0123456",
                 key=f"decision_registration_{application.id}",
             )

@@ -1143,3 +1143,18 @@ def update_profile(*, session: Session, user_id: uuid.UUID, form: accounts.Profi
         if renamed is not None:
             notifications.notify_many(session=session, items=renamed.notices)
     return user
+
+
+def update_practice(*, session: Session, user_id: uuid.UUID, form: accounts.PractitionerProfileUpdate) -> Practitioner:
+    """A practitioner changes what clients see of their practice. A verified practitioner's
+    new specialization goes back to staff (`verification.practice_changed`), as a new name does."""
+    before = session.scalar(select(Practitioner.specialization).where(Practitioner.user_id == user_id))
+    practitioner = accounts.update_practitioner_profile(session=session, user_id=user_id, form=form)
+    if before is not None:
+        user = session.get_one(User, user_id)
+        changed = verification.practice_changed(
+            session=session, user=user, before=before, after=practitioner.specialization
+        )
+        if changed is not None:
+            notifications.notify_many(session=session, items=changed.notices)
+    return practitioner

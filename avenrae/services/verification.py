@@ -33,6 +33,7 @@ from avenrae.models import (
     ApplicationStatus,
     Practitioner,
     Role,
+    Specialization,
     User,
     VerificationApplication,
     VerificationDocument,
@@ -355,7 +356,8 @@ class ApplicationView:
     decided_at: datetime | None
     documents: list[DocumentInfo]
     messages: list[Message]
-    confirmed_registration: str | None = None  # approved: the registration staff confirmed, as profiles show it
+    # The registration staff confirmed, as profiles show it: approved, or pending again (a new name)
+    confirmed_registration: str | None = None
 
 
 def _views(session: Session, applications: Sequence[VerificationApplication]) -> list[ApplicationView]:
@@ -434,7 +436,11 @@ def _views(session: Session, applications: Sequence[VerificationApplication]) ->
                 application.decided_at,
                 documents[application.id],
                 messages[application.id],
-                person.health_registration if application.status == ApplicationStatus.APPROVED else None,
+                # Confirmed by staff: on an approved application, and on a pending one (a
+                # verified practitioner's new name) as what approving it again would keep.
+                person.health_registration
+                if application.status in (ApplicationStatus.APPROVED, ApplicationStatus.PENDING)
+                else None,
             )
         )
     return views
@@ -646,19 +652,95 @@ def decide(
 
 
 @dataclass(frozen=True)
-class Renamed:
+class BackToStaff:
     application: VerificationApplication
     notices: list[notifications.Item]
 
 
-def name_changed(*, session: Session, user: User, before: str, after: str) -> Renamed | None:
+@dataclass(frozen=True)
+class _Change:
+    """What a verified practitioner changed that staff must check again, in words."""
+
+    kind: str  # the queue's message kind
+    action: str  # the audit action
+    field: str  # the audited field
+    before: str
+    after: str
+    note: str  # for staff, in the queue
+    reason: str  # for the audit log
+    own_title: str
+    own_text: str
+    staff_title: str
+    staff_text: str
+    notice_type: str
+
+
+def name_changed(*, session: Session, user: User, before: str, after: str) -> BackToStaff | None:
     """A verified practitioner who changes their name goes back to staff: the badge is off
-    (status pending) until staff approve the new name. A new application, copied from the
-    approved one with its documents, waits in the queue; one audit row; staff are notified.
-    `flows.update_profile` calls this in the same transaction and sends the notices
-    returned (to the practitioner and to staff); None when nothing changes."""
+    (status pending) until staff approve the new name. `flows.update_profile` calls this in
+    the same transaction and sends the notices returned; None when nothing changes."""
+    if before == after:
+        return None
+    return _back_to_staff(
+        session,
+        user,
+        _Change(
+            kind="renamed",
+            action="verification.name_change",
+            field="name",
+            before=before,
+            after=after,
+            note=f"Changed their name from “{before}” to “{after}”. Check that the new name belongs to the verified "
+            "person.",
+            reason="A verified practitioner changed their name.",
+            own_title="Your new name goes to staff",
+            own_text="You changed your name, so staff check it again before clients see the verified badge. "
+            "You will be notified of their decision.",
+            staff_title="A verified practitioner changed their name",
+            staff_text=f"{before} is now called {after}. Their verification is back in the queue.",
+            notice_type="verification_name_change",
+        ),
+    )
+
+
+def practice_changed(
+    *, session: Session, user: User, before: Specialization, after: Specialization
+) -> BackToStaff | None:
+    """A verified practitioner who changes what they practise (a counselor becoming a
+    prophet) goes back to staff as a new name does: what staff checked, and any health
+    registration they confirmed, was for the old practice."""
+    if before == after:
+        return None
+    was, now = before.value.replace("_", " "), after.value.replace("_", " ")
+    name = f"{user.first_name} {user.last_name}"
+    return _back_to_staff(
+        session,
+        user,
+        _Change(
+            kind="practice_changed",
+            action="verification.practice_change",
+            field="specialization",
+            before=before.value,
+            after=after.value,
+            note=f"Changed their practice from {was} to {now}. Check that their documents and any health "
+            "registration still fit.",
+            reason="A verified practitioner changed their practice.",
+            own_title="Your new practice goes to staff",
+            own_text=f"You changed your practice to {now}, so staff check your verification again before clients "
+            "see the verified badge. You will be notified of their decision.",
+            staff_title="A verified practitioner changed their practice",
+            staff_text=f"{name} changed their practice from {was} to {now}. Their verification is back in the queue.",
+            notice_type="verification_practice_change",
+        ),
+    )
+
+
+def _back_to_staff(session: Session, user: User, change: _Change) -> BackToStaff | None:
+    """The badge off (status pending) until staff approve again: a new application, copied
+    from the approved one with its documents, waits in the queue; one audit row; the
+    practitioner and staff are told (the notices returned). None unless verified."""
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id).with_for_update())
-    if practitioner is None or practitioner.verification_status != VerificationStatus.VERIFIED or before == after:
+    if practitioner is None or practitioner.verification_status != VerificationStatus.VERIFIED:
         return None
     approved = session.scalar(
         select(VerificationApplication)
@@ -669,14 +751,14 @@ def name_changed(*, session: Session, user: User, before: str, after: str) -> Re
         .order_by(VerificationApplication.decided_at.desc().nulls_last(), VerificationApplication.created_at.desc())
         .limit(1)
     )
-    note = f"Changed their name from “{before}” to “{after}”. Check that the new name belongs to the verified person."
+    full_name = f"{user.first_name} {user.last_name}"
     application = VerificationApplication(
         practitioner_id=practitioner.id,
-        legal_name=approved.legal_name if approved else after,
+        legal_name=approved.legal_name if approved else full_name,
         registration_body=approved.registration_body if approved else None,
         registration_number=approved.registration_number if approved else None,
         years_of_practice=approved.years_of_practice if approved else 0,
-        statement=(approved.statement if approved else note)[:4000],
+        statement=(approved.statement if approved else change.note)[:4000],
     )
     session.add(application)
     session.flush()
@@ -690,42 +772,30 @@ def name_changed(*, session: Session, user: User, before: str, after: str) -> Re
                 ),
             )
         )
-    session.add(_message(application_id=application.id, author_id=user.id, kind="renamed", message=note))
+    session.add(_message(application_id=application.id, author_id=user.id, kind=change.kind, message=change.note))
     practitioner.verification_status = VerificationStatus.PENDING
     practitioner.verified_at = None
     audit.record(
         session=session,
         actor_id=user.id,
-        action="verification.name_change",
+        action=change.action,
         target_type="practitioner",
         target_id=practitioner.id,
-        before={"name": before, "practitioner": VerificationStatus.VERIFIED.value},
-        after={"name": after, "practitioner": VerificationStatus.PENDING.value},
-        reason="A verified practitioner changed their name.",
+        before={change.field: change.before, "practitioner": VerificationStatus.VERIFIED.value},
+        after={change.field: change.after, "practitioner": VerificationStatus.PENDING.value},
+        reason=change.reason,
     )
     staff = session.scalars(
         select(User.id).where(User.role.in_(VERIFIERS), User.is_active.is_(True), User.deleted_at.is_(None))
     ).all()
     session.flush()
-    return Renamed(
+    data = {"application_id": str(application.id)}
+    return BackToStaff(
         application=application,
         notices=[
-            notifications.Item(
-                user.id,
-                "verification_name_change",
-                "Your new name goes to staff",
-                "You changed your name, so staff check it again before clients see the verified badge. "
-                "You will be notified of their decision.",
-                {"application_id": str(application.id)},
-            ),
+            notifications.Item(user.id, change.notice_type, change.own_title, change.own_text, data),
             *(
-                notifications.Item(
-                    staff_id,
-                    "verification_name_change",
-                    "A verified practitioner changed their name",
-                    f"{before} is now called {after}. Their verification is back in the queue.",
-                    {"application_id": str(application.id)},
-                )
+                notifications.Item(staff_id, change.notice_type, change.staff_title, change.staff_text, data)
                 for staff_id in staff
             ),
         ],

@@ -26,6 +26,7 @@ MESSAGE_WORDS = {
     "approved": "approved",
     "rejected": "did not approve",
     "renamed": "changed their name",
+    "practice_changed": "changed their practice",
 }
 STATUS_WORDS = {
     "pending": "Waiting for staff",

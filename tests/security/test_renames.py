@@ -10,6 +10,7 @@ from avenrae.models import (
     AuditLog,
     Notification,
     Role,
+    Specialization,
     VerificationApplication,
     VerificationDocument,
     VerificationStatus,
@@ -19,7 +20,7 @@ from avenrae.services.bookings import Actor
 from tests.factories import make_client, make_practitioner, make_user, sample_document
 
 
-def verified_through_staff(db, staff):
+def verified_through_staff(db, staff, health_registration: str = ""):
     practitioner = make_practitioner(
         db, first_name="Thandeka", last_name="Ndlovu", email="thandeka.n@example.co.za",
         phone="0821234567", verification_status=VerificationStatus.UNVERIFIED,
@@ -36,8 +37,9 @@ def verified_through_staff(db, staff):
     )
     application = db.scalar(select(VerificationApplication))
     verification.decide(
-        session=db, actor=Actor(staff.id, Role.STAFF), application_id=application.id, decision="approve"
-    )
+        session=db, actor=Actor(staff.id, Role.STAFF), application_id=application.id, decision="approve",
+        health_registration=health_registration,
+    )  # fmt: skip
     db.refresh(practitioner)
     assert practitioner.verification_status == VerificationStatus.VERIFIED
     return practitioner
@@ -85,6 +87,67 @@ def test_a_verified_practitioner_who_renames_goes_back_to_staff(db, page):
     queue.radio[0].set_value("approve")
     next(b for b in queue.button if b.label == "Send decision").click()
     queue.run()
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.VERIFIED
+
+
+def test_approving_a_new_name_as_the_queue_offers_it_keeps_the_confirmed_health_registration(db, page):
+    staff = make_user(db, role=Role.STAFF)
+    practitioner = verified_through_staff(db, staff, health_registration="HPCSA PS 0123456")
+    save_details(page("pages/account.py", user=practitioner.user), "Thandeka", "Dlamini")
+    queue = page("pages/verification_queue.py", user=staff)
+    box = next(t for t in queue.text_input if t.label.startswith("Confirmed health registration"))
+    assert box.value == "HPCSA PS 0123456"  # what staff confirmed before, kept unless they clear it
+    queue.radio[0].set_value("approve")
+    next(b for b in queue.button if b.label == "Send decision").click()
+    queue.run()
+    db.refresh(practitioner)
+    assert practitioner.verification_status == VerificationStatus.VERIFIED
+    assert practitioner.health_registration == "HPCSA PS 0123456"
+
+
+def test_a_verified_practitioner_who_changes_their_practice_goes_back_to_staff(db, page):
+    """A counselor whose health registration staff confirmed becomes a prophet on My account:
+    what staff checked was for counselling, so the badge is off until they check again (found
+    by review: the badge and "Registered health professional" stayed)."""
+    staff = make_user(db, role=Role.STAFF)
+    practitioner = verified_through_staff(db, staff, health_registration="HPCSA PS 0123456")
+    practitioner.specialization = Specialization.COUNSELOR
+    db.flush()
+    app = page("pages/account.py", user=practitioner.user)
+    next(s for s in app.selectbox if s.label == "Specialization").set_value(Specialization.PROPHET)
+    next(b for b in app.button if b.label == "Save practice").click()
+    app = app.run()
+    assert not app.exception, app.exception
+    assert app.success[0].value == (
+        "Your practice details are saved. If you were verified, your new practice is with staff now; you will be "
+        "notified of their decision."
+    )
+    db.refresh(practitioner)
+    assert (practitioner.specialization, practitioner.verification_status) == (
+        Specialization.PROPHET,
+        VerificationStatus.PENDING,
+    )
+    assert verification.health_status_line(
+        verified=False, health_registration=practitioner.health_registration
+    ).startswith("Not yet verified by Avenrae, and not a registered health professional")
+    audit = db.scalars(select(AuditLog).where(AuditLog.action == "verification.practice_change")).one()
+    assert (audit.before["specialization"], audit.after["specialization"]) == ("counselor", "prophet")
+    told = db.scalars(select(Notification.message).where(Notification.user_id == staff.id)).all()
+    assert told == [
+        "Thandeka Ndlovu changed their practice from counselor to prophet. Their verification is back in the queue."
+    ]
+    queue = page("pages/verification_queue.py", user=staff)
+    assert any("changed their practice" in m.value for m in queue.markdown)
+    # Other changes to the practice keep the badge.
+    queue.radio[0].set_value("approve")
+    next(b for b in queue.button if b.label == "Send decision").click()
+    queue.run()
+    app = page("pages/account.py", user=practitioner.user)
+    app.number_input[0].set_value(650.0)
+    next(b for b in app.button if b.label == "Save practice").click()
+    app = app.run()
+    assert app.success[0].value == "Your practice details are saved."
     db.refresh(practitioner)
     assert practitioner.verification_status == VerificationStatus.VERIFIED
 
