@@ -452,13 +452,13 @@ def _covered(booking: Affected, zone: ZoneInfo, ranges: list[tuple[time, time]])
 def bookings_during(
     *, session: Session, practitioner_id: uuid.UUID, starts_at: datetime, ends_at: datetime, now: datetime | None = None
 ) -> list[Affected]:
-    """Upcoming bookings that time off from `starts_at` to `ends_at` would fall on."""
+    """Upcoming bookings that time off from `starts_at` to `ends_at` would fall on, each to its
+    own end (its length when booked, whatever the practitioner's sessions last now)."""
     now = now or datetime.now(UTC)
-    found = rules(session=session, practitioner_id=practitioner_id)
     return [
         b
         for b in _upcoming_bookings(session, practitioner_id, now)
-        if b.session_start < ends_at and b.session_start + found.session > starts_at
+        if b.session_start < ends_at and b.session_end > starts_at
     ]
 
 

@@ -547,3 +547,28 @@ def test_time_off_for_an_evening_runs_to_midnight(db, practitioner):
     )
     assert (off.starts_at, off.ends_at) == (local(MONDAY, "18:00"), local(MONDAY + timedelta(days=1), "00:00"))
     assert availability.time_off_words(off.starts_at, off.ends_at, zone=SAST) == "Mon 07 Jan 2030, 18:00–24:00"
+
+
+def test_time_off_meets_each_booking_to_its_own_end_whatever_sessions_last_now(db):
+    """A two-hour session (10:00-12:00) booked before the practitioner shortened their sessions
+    to one hour: time off from 11:00 falls on it, and time off from 12:00 does not (found by
+    review: each booking was judged by the practitioner's current length)."""
+    healer = make_practitioner(db, session_duration_minutes=120)
+    make_weekly_hours(db, healer, {day: [("08:00", "17:00")] for day in range(7)})
+    day = datetime.now(SAST).date() + timedelta(days=5)
+    booked = make_booking(db, practitioner=healer, start=local(day, "10:00"))
+    assert booked.session_end - booked.session_start == timedelta(hours=2)
+    healer.session_duration_minutes = 60
+    db.flush()
+
+    def during(start: str, end: str) -> list:
+        found = availability.bookings_during(
+            session=db, practitioner_id=healer.id, starts_at=local(day, start), ends_at=local(day, end)
+        )
+        return [b.id for b in found]
+
+    assert during("11:00", "13:00") == [booked.id]
+    assert during("12:00", "13:00") == []
+    healer.session_duration_minutes = 240  # longer sessions now: the booking still ends at 12:00
+    db.flush()
+    assert during("12:00", "13:00") == []
