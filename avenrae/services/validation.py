@@ -42,8 +42,10 @@ def person_name(value: str | None, *, label: str, max_length: int = 100) -> str:
 
 
 def email(value: str | None) -> str:
-    """A syntactically valid address; the domain is lower-cased, the rest kept as typed."""
-    raw = (value or "").strip()
+    """A syntactically valid address; the domain is lower-cased, the rest kept as typed but
+    for look-alike forms of letters and digits (a full-width ｌ is an l: NFKC), so an address
+    that reads as a taken one is that one."""
+    raw = unicodedata.normalize("NFKC", value or "").strip()
     if not raw:
         raise FieldError("Email is required.")
     if any(character.isspace() for character in raw):

@@ -177,6 +177,16 @@ def test_email_taken_in_another_case_is_a_conflict(db):
     assert count(db, User) == 1
 
 
+def test_a_look_alike_of_a_taken_email_is_that_email(db):
+    # A full-width ｌ reads as l in staff's pickers ("Name <email>"): not a second account.
+    accounts.sign_up(session=db, form=client_form())
+    with pytest.raises(Conflict, match="already exists"):
+        accounts.sign_up(session=db, form=client_form(email="\uff4cindiwe.dube@example.co.za"))
+    with pytest.raises(Conflict, match="already exists"):
+        accounts.sign_up(session=db, form=client_form(email="lindiwe.dube@\uff45xample.co.za"))
+    assert count(db, User) == 1
+
+
 def test_staff_cannot_sign_up_themselves(db):
     with pytest.raises(PermissionDenied):
         accounts.sign_up(session=db, form=client_form(role=Role.ADMIN))
