@@ -189,6 +189,17 @@ _NEXT = (
 )
 
 
+def _never_taken(error: BaseException) -> bool:
+    """Whether the server refused this message for good (its address or its content), as
+    opposed to the connection or the server failing, after which every message waits.
+    Refusals of the sender concern every message, so they wait too."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused | smtplib.SMTPNotSupportedError | UnicodeError | ValueError):
+        return True  # an address the server will never take, or one it cannot be sent to (SMTPUTF8)
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return False
+    return isinstance(error, smtplib.SMTPResponseException) and 500 <= error.smtp_code < 600
+
+
 def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
     """Send e-mail copies waiting in the outbox, each in a transaction of its own (the row
     locked while it is sent, marked sent as soon as the server took it), so a failure or a
@@ -212,11 +223,13 @@ def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
                     break
                 try:
                     smtp.send_message(_message(row.email, row.first_name, row.title, row.message))
-                except smtplib.SMTPRecipientsRefused:
-                    status = "failed"  # this address will never take it
-                except (OSError, smtplib.SMTPException) as error:
-                    log.warning("e-mail not sent, the outbox waits: %s", error)
-                    break  # the connection is gone: this one and the rest wait for the next run
+                except (OSError, smtplib.SMTPException, UnicodeError, ValueError) as error:
+                    if not _never_taken(error):
+                        log.warning("e-mail not sent, the outbox waits: %s", error)
+                        break  # the connection is gone: this one and the rest wait for the next run
+                    # This one will never be taken (and would stop every e-mail behind it).
+                    log.warning("e-mail %s refused for good: %s", row.id, error)
+                    status = "failed"
                 else:
                     status = "sent"
                 session.execute(update(Notification).where(Notification.id == row.id).values(email_status=status))
