@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import make_url
+from sqlalchemy import URL, make_url
 
 from avenrae import localdb
 from avenrae.config import libpq_url, normalise_database_url
@@ -47,19 +47,18 @@ def _tool(name: str) -> str:
     return str(bindir / name)
 
 
-def _libpq_env(url: str) -> dict[str, str]:
-    """The connection as libpq's environment variables: the password never appears in `ps`."""
+def _connection(url: str) -> tuple[str, dict[str, str]]:
+    """The connection for pg_dump and pg_restore: the URL with everything it says (its
+    sslmode, sslrootcert, a socket folder as host=...) but the password, which goes in the
+    environment so it never appears in `ps`."""
     parsed = make_url(normalise_database_url(url))
     env = dict(os.environ)
-    env.update(
-        PGHOST=parsed.host or "127.0.0.1",
-        PGPORT=str(parsed.port or 5432),
-        PGUSER=parsed.username or "",
-        PGDATABASE=parsed.database or "",
-    )
     if parsed.password:
         env["PGPASSWORD"] = str(parsed.password)
-    return env
+    without_password = URL.create(
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, parsed.query
+    )
+    return libpq_url(without_password.render_as_string(hide_password=False)), env
 
 
 def _failed(result: subprocess.CompletedProcess[str]) -> str:
@@ -78,9 +77,17 @@ def backup(url: str, path: Path) -> Backup:
     started = datetime.now(UTC)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
+    conninfo, env = _connection(url)
     result = subprocess.run(
-        [_tool("pg_dump"), "--format=custom", "--compress=6", "--no-owner", f"--file={partial}"],
-        env=_libpq_env(url),
+        [
+            _tool("pg_dump"),
+            "--format=custom",
+            "--compress=6",
+            "--no-owner",
+            f"--file={partial}",
+            f"--dbname={conninfo}",
+        ],
+        env=env,
         capture_output=True,
         text=True,
         umask=0o077,
@@ -117,9 +124,10 @@ def restore(path: Path, server_url: str, database: str, *, jobs: int = 2) -> str
             raise BackupError(f"the database {database!r} exists; restore into a new name (or drop it first)")
         conn.execute(f'CREATE DATABASE "{database}"')  # the name matched _NAME above
     target_url = target.render_as_string(hide_password=False)
+    conninfo, env = _connection(target_url)
     result = subprocess.run(
-        [_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--jobs={jobs}", f"--dbname={database}", str(path)],
-        env=_libpq_env(target_url),
+        [_tool("pg_restore"), "--no-owner", "--exit-on-error", f"--jobs={jobs}", f"--dbname={conninfo}", str(path)],
+        env=env,
         capture_output=True,
         text=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -120,3 +121,32 @@ def test_backups_refuse_to_go_through_pgbouncer(test_database_url, tmp_path, mon
         assert "AVENRAE_DATABASE_POOLED=false" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+def test_the_dump_keeps_the_urls_tls_settings_and_hides_the_password(monkeypatch, tmp_path):
+    # docs/deploy.md asks for sslmode=verify-full in the URLs: pg_dump is given it too, not
+    # libpq's default "prefer" (no certificate check, clear text if TLS is not offered).
+    seen: dict[str, object] = {}
+
+    def fake_run(command, *, env, **kwargs):
+        seen.update(command=command, env=env)
+        return subprocess.CompletedProcess(command, 1, "", "stopped by the test")
+
+    monkeypatch.setattr(backup.subprocess, "run", fake_run)
+    url = "postgresql://avenrae:secret@db.internal:5432/avenrae?sslmode=verify-full&sslrootcert=/etc/avenrae/ca.pem"
+    with pytest.raises(backup.BackupError, match="stopped by the test"):
+        backup.backup(url, tmp_path / "nightly.dump")
+    [dbname] = [part for part in seen["command"] if part.startswith("--dbname=")]
+    target = make_url(dbname.removeprefix("--dbname="))
+    assert (target.host, target.database, target.username) == ("db.internal", "avenrae", "avenrae")
+    assert target.query == {"sslmode": "verify-full", "sslrootcert": "/etc/avenrae/ca.pem"}
+    assert "secret" not in " ".join(seen["command"]) and seen["env"]["PGPASSWORD"] == "secret"
+
+
+def test_a_backup_that_requires_tls_is_not_taken_in_clear(test_database_url, tmp_path):
+    # The test server offers no TLS: a URL that requires it gets no dump at all.
+    url = make_url(test_database_url).update_query_dict({"sslmode": "require"}).render_as_string(hide_password=False)
+    path = tmp_path / "nightly.dump"
+    with pytest.raises(backup.BackupError, match=r"pg_dump failed.*SSL"):
+        backup.backup(url, path)
+    assert list(tmp_path.iterdir()) == []
