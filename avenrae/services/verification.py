@@ -764,14 +764,12 @@ def _back_to_staff(session: Session, user: User, change: _Change) -> BackToStaff
     session.flush()
     if approved is not None:  # the documents staff approved, copied inside the database
         columns = ["file_name", "content_type", "size_bytes", "sha256", "content", "thumbnail", "uploaded_by_id"]
-        session.execute(
-            insert(VerificationDocument).from_select(
-                ["application_id", *columns],
-                select(literal(application.id), *(getattr(VerificationDocument, c) for c in columns)).where(
-                    VerificationDocument.application_id == approved.id
-                ),
-            )
-        )
+        copies = select(
+            func.gen_random_uuid(),  # one id a row: a Python-side default would give them all one
+            literal(application.id),
+            *(getattr(VerificationDocument, c) for c in columns),
+        ).where(VerificationDocument.application_id == approved.id)
+        session.execute(insert(VerificationDocument).from_select(["id", "application_id", *columns], copies))
     session.add(_message(application_id=application.id, author_id=user.id, kind=change.kind, message=change.note))
     practitioner.verification_status = VerificationStatus.PENDING
     practitioner.verified_at = None
