@@ -40,7 +40,7 @@ from avenrae.models import (
     User,
     VerificationStatus,
 )
-from avenrae.services import audit, counting, ratelimit, tokens, validation
+from avenrae.services import audit, counting, ratelimit, screening, tokens, validation
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
 from avenrae.services.validation import FieldError, south_african_phone, text, whole_number
 from avenrae.services.validation import email as valid_email
@@ -57,6 +57,8 @@ PASSWORD_GUESS_CHECKED = 72  # characters judged for guessability (the most zxcv
 SELF_SERVICE_ROLES = tuple(role for role in Role if role in MEMBERS)
 STAFF_ROLES = tuple(role for role in Role if role in EMPLOYEES)
 MAX_RATE = Decimal("100000.00")
+# The least a session can cost: a booking is paid, and its 15% fee must be worth a cent.
+MIN_RATE = Decimal("50.00")
 DEACTIVATION_REASON_MAX_LENGTH = 500
 
 
@@ -362,13 +364,23 @@ def _collect(problems: dict[str, str], name: str, check):
     return None
 
 
+def _public_bio(value: str | None) -> str:
+    """What clients read under the practitioner's name: no contact details (clients book and
+    pay through Avenrae), profanity or promised cures, as for a public reply to a review."""
+    bio = text(value, label="About you", max_length=4000, required=False)
+    refused = screening.refused_in_public(bio, field="bio", label="About you")
+    if refused:
+        raise FieldError(refused)
+    return bio
+
+
 def _money(value: Decimal | str | None, label: str) -> Decimal:
     try:
         amount = Decimal(str(value).replace("R", "").replace(",", "").strip())
     except (InvalidOperation, ValueError):
         raise FieldError(f"{label} must be an amount in rand, for example 450 or 450.00.") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_RATE:
-        raise FieldError(f"{label} must be between R0 and R{MAX_RATE:,.0f}.")
+    if not amount.is_finite() or amount < MIN_RATE or amount > MAX_RATE:
+        raise FieldError(f"{label} must be between R{MIN_RATE:,.0f} and R{MAX_RATE:,.0f}.")
     if amount != amount.quantize(Decimal("0.01")):
         raise FieldError(f"{label} can have at most two decimals (cents).")
     return amount.quantize(Decimal("0.01"))
@@ -411,7 +423,7 @@ def _practitioner_details(session: Session, form, problems: dict[str, str]) -> P
         lambda: text(form.street_address, label="Street address", max_length=200, required=False),
     )
     located = _collect(problems, "place", lambda: _locate(session, form.place, form.pin, street or ""))
-    bio = _collect(problems, "bio", lambda: text(form.bio, label="About you", max_length=4000, required=False))
+    bio = _collect(problems, "bio", lambda: _public_bio(form.bio))
     rate = _collect(problems, "rate_per_session", lambda: _money(form.rate_per_session, "Rate per session"))
     duration = _collect(
         problems,

@@ -358,6 +358,8 @@ def plan(
     _refuse_unless_free(slot)
 
     price = pricing.quote(facts.rate_per_session)
+    if price.total_amount <= 0:  # a rate from before rates had a floor: nothing to pay, nothing to book
+        raise Conflict("This practitioner has not set a price yet, so they cannot be booked.")
     if request.agreed_total is not None and price.total_amount != request.agreed_total:
         raise PriceChanged(price.total_amount)
     end = start + found.session

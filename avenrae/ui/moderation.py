@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from avenrae.models import ReviewStatus
-from avenrae.services import flows, reviews
+from avenrae.services import flows, screening
 from avenrae.services.bookings import Actor
 from avenrae.services.reviews import ReviewView
 from avenrae.ui import feedback
@@ -111,7 +111,7 @@ def queue_table(queued: list[ReviewView]) -> None:
                 "Written": [_written(r) for r in queued],
                 "Stars": [ui_reviews.stars(r.rating) for r in queued],
                 "Practitioner": [r.practitioner_name for r in queued],
-                "Flags": [", ".join(reviews.FLAG_LABELS[f] for f in r.flags) for r in queued],
+                "Flags": [", ".join(screening.FLAG_LABELS[f] for f in r.flags) for r in queued],
                 "Review": [r.comment[:120] for r in queued],
             }
         ),

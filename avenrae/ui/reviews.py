@@ -8,7 +8,7 @@ import uuid
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.services import reviews
+from avenrae.services import reviews, screening
 from avenrae.ui import format as fmt
 
 
@@ -34,8 +34,8 @@ def card(review: reviews.ReviewView, *, show_practitioner: bool = False, show_cl
 def flag_notes(review: reviews.ReviewView) -> list[str]:
     """'Contact details: 082 123 4567' lines, for moderators."""
     return [
-        f"{reviews.FLAG_LABELS[flag]}: " + ", ".join(f"“{fmt.md(s)}”" for s in snippets[:4])
-        for flag, snippets in reviews.flag_matches(review.comment).items()
+        f"{screening.FLAG_LABELS[flag]}: " + ", ".join(f"“{fmt.md(s)}”" for s in snippets[:4])
+        for flag, snippets in screening.flag_matches(review.comment).items()
     ]
 
 

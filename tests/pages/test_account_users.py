@@ -86,6 +86,27 @@ def test_practitioner_edits_their_practice(db, page):
     assert "saved" in app.success[0].value
 
 
+def test_about_you_and_a_rate_clients_cannot_be_misled_by_are_refused_in_words(db, page):
+    """Found by a new user's trial: "About you" took a phone number, a link and a promised cure
+    (shown under the Verified badge), and a rate of R0 was saved and then crashed the booking."""
+    practitioner = make_practitioner(db, rate="400.00", bio="Calm, patient grief counselling.")
+    app = page("pages/account.py", user=practitioner.user)
+    next(t for t in app.text_area if t.label.startswith("About you")).input(
+        "Skip the booking fee: WhatsApp me on 082 999 8888 or pay me at http://nomvula-heals.example. "
+        "I cure cancer and HIV, guaranteed."
+    )
+    app.number_input[0].set_value(0.0)
+    app = click(app, "Save practice")
+    message = app.error[0].value
+    assert "About you cannot include contact details (“WhatsApp”, “082 999 8888”, “http://nomvula-heals.example”)" in (
+        message
+    )
+    assert "health-outcome claim (“cure”, “guaranteed”)" in message
+    assert "Rate per session must be between R50 and R100,000." in message
+    db.refresh(practitioner)
+    assert (practitioner.bio, str(practitioner.rate_per_session)) == ("Calm, patient grief counselling.", "400.00")
+
+
 def test_practitioner_unknown_town_is_refused(db, page):
     practitioner = make_practitioner(db)
     app = page("pages/account.py", user=practitioner.user)

@@ -23,7 +23,7 @@ from avenrae.models import (
     Role,
     VerificationStatus,
 )
-from avenrae.services import audit, availability, bookings, flows, ledger, payments, reviews
+from avenrae.services import audit, availability, bookings, flows, ledger, payments, screening
 from avenrae.ui import booking_actions
 from avenrae.ui import format as fmt
 from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user, make_weekly_hours
@@ -883,7 +883,7 @@ def test_the_audit_log_counts_entries_in_english(db, page):
 
 
 def test_a_phone_number_is_flagged_once():
-    found = reviews.flag_matches("Call me on 082 123 4567 or 0821234567, or 082 123 4567 again")
+    found = screening.flag_matches("Call me on 082 123 4567 or 0821234567, or 082 123 4567 again")
     numbers = [snippet for snippet in found["contact"] if any(ch.isdigit() for ch in snippet)]
     assert numbers == ["082 123 4567"]
 

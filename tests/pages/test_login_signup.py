@@ -104,7 +104,7 @@ def test_a_negative_rate_and_length_are_refused_in_words(db, page):
     numbers["Session length (minutes)"].set_value(-30)
     app = submit(app, "Create account")
     message = app.error[0].value
-    assert "Rate per session must be between R0 and R" in message
+    assert "Rate per session must be between R50 and R100,000." in message
     assert "Session length (minutes)" in message
     assert db.scalar(select(func.count()).select_from(User)) == 0
 

@@ -79,6 +79,17 @@ def book(db, client, practitioner, hhmm="10:00", by=None, **changes) -> Booking:
 # --- creating ------------------------------------------------------------------------
 
 
+def test_a_practitioner_without_a_price_cannot_be_booked_and_nothing_is_written(db, client, practitioner):
+    # A rate of R0 from before rates had a floor: the ledger takes no R0 charge, so the
+    # booking is refused in words, not by the database's check half-way through.
+    practitioner.rate_per_session = Decimal("0.00")
+    db.flush()
+    before = db.scalar(select(func.count()).select_from(Booking))
+    with pytest.raises(Conflict, match="has not set a price yet"):
+        book(db, client, practitioner)
+    assert db.scalar(select(func.count()).select_from(Booking)) == before
+
+
 def test_a_booking_and_its_pending_payment_are_written_together(db, client, practitioner):
     booking = book(db, client, practitioner)
     assert (booking.status, booking.payment_status) == (BookingStatus.PENDING, PaymentStatus.PENDING)

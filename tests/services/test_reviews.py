@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from avenrae.models import AuditLog, BookingStatus, Notification, Practitioner, Review, ReviewStatus, Role, User
-from avenrae.services import flows, reviews
+from avenrae.services import flows, reviews, screening
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_user
@@ -159,7 +159,7 @@ def test_html_in_a_comment_is_kept_as_typed(db, done):
     ],
 )
 def test_flags_catch_contact_details_profanity_and_health_claims(text, flag):
-    assert flag in reviews.flags_for(text)
+    assert flag in screening.flags_for(text)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,7 @@ def test_flags_catch_contact_details_profanity_and_health_claims(text, flag):
     ],
 )
 def test_plain_praise_is_not_flagged(text):
-    assert reviews.flags_for(text) == []
+    assert screening.flags_for(text) == []
 
 
 def test_a_flagged_review_carries_its_flags_into_the_queue_first(db, staff):
@@ -336,7 +336,7 @@ def test_a_reply_that_a_review_would_be_held_for_is_refused_saying_what_to_take_
 
 
 def test_a_link_in_brackets_is_flagged_without_its_bracket():
-    assert reviews.flag_matches("see [this](https://evil.example/page) now") == {
+    assert screening.flag_matches("see [this](https://evil.example/page) now") == {
         "contact": ["https://evil.example/page"]
     }
 
