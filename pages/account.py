@@ -82,14 +82,22 @@ if user.role == Role.CLIENT:
             placeholder="e.g. Umlazi, Soweto, Jozi or 4066",
             help="Find practitioners opens here. Only you and our staff see it.",
         )
+        place, choosing = location.which_place(typed, key="home_place", default=home)
         if st.form_submit_button("Save place"):
             if not typed.strip():
                 feedback.show_error(InvalidInput({"place": "Type your town, suburb, township or postal code."}))
+            elif choosing:
+                location.ask_to_choose("Save place", field="Town, suburb, township or postal code")
             else:
-                feedback.attempt(
-                    lambda s: accounts.set_home_place(session=s, user_id=user.id, place=typed),
-                    success="Your place is saved: Find practitioners opens there.",
+                saved = feedback.attempt(
+                    lambda s: accounts.set_home_place(session=s, user_id=user.id, place=place),
+                    rerun=False,
                 )
+                if saved:
+                    st.session_state[feedback.FLASH_KEY] = (
+                        f"Your place is saved as {saved}: Find practitioners opens there."
+                    )
+                    st.rerun()
 
 if user.role == Role.PRACTITIONER:
     with session_scope() as session:

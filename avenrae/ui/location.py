@@ -82,9 +82,9 @@ def which_place(typed: str | None, *, key: str, default: str | None = None) -> t
     return chosen, new
 
 
-def ask_to_choose(button: str) -> None:
+def ask_to_choose(button: str, *, field: str = "Town or city") -> None:
     """Why a form was not saved: the place typed is ambiguous and the choice just appeared."""
     st.warning(
-        f"More than one place has the name you typed: choose yours under Town or city, then press {button} again.",
+        f"More than one place has the name you typed: choose yours under {field}, then press {button} again.",
         icon=":material/location_on:",
     )

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from avenrae.models import AuditLog, Role, User
+from avenrae.models import AuditLog, Client, Role, User
 from avenrae.services import accounts
 from avenrae.ui import format as fmt
 from tests.factories import PASSWORD, make_client, make_practitioner, make_user
@@ -67,10 +67,33 @@ def test_a_client_says_where_they_live_and_find_practitioners_opens_there(db, pa
     assert app.error[0].value.startswith("We could not find “Qwertyville” in South Africa.")
     fields(app)["Town, suburb, township or postal code"].input("4066")
     app = click(app, "Save place")
-    assert app.success[0].value == "Your place is saved: Find practitioners opens there."
+    assert app.success[0].value == "Your place is saved as Umlazi, KwaZulu-Natal: Find practitioners opens there."
     assert fields(app)["Town, suburb, township or postal code"].value == "Umlazi, KwaZulu-Natal"
     app = page("pages/search.py", user=client)
     assert app.selectbox(key="find_place").value == "Umlazi, KwaZulu-Natal"
+
+
+def home_of(db, client) -> str | None:
+    return db.scalar(select(Client.preferred_place).where(Client.user_id == client.id))
+
+
+def test_a_client_whose_place_has_a_namesake_is_asked_which_before_it_is_saved(db, page):
+    # Found by a new user's trial: "Chatsworth" was saved as the KwaZulu-Natal one without a
+    # question, so a Western Cape client's search opened 1,300 km away.
+    client = make_client(db)
+    app = page("pages/account.py", user=client)
+    fields(app)["Town, suburb, township or postal code"].input("Chatsworth")
+    app = click(app, "Save place")
+    assert app.warning[0].value.startswith("More than one place has the name you typed: choose yours under")
+    choice = next(r for r in app.radio if r.label.startswith("More than one place is called “Chatsworth”"))
+    assert home_of(db, client) is None  # nothing saved before choosing
+    choice.set_value("Chatsworth, Western Cape")
+    app = click(app, "Save place")
+    assert app.success[0].value == "Your place is saved as Chatsworth, Western Cape: Find practitioners opens there."
+    assert home_of(db, client) == "Chatsworth, Western Cape"
+    fields(app)["Town, suburb, township or postal code"].input("Morningside, Durban")  # a suburb the list lacks
+    app = click(app, "Save place")
+    assert app.success[0].value == "Your place is saved as Durban, KwaZulu-Natal: Find practitioners opens there."
 
 
 def test_practitioner_edits_their_practice(db, page):
