@@ -298,6 +298,7 @@ def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
             f"{fmt.local_time(new_start, practitioner.time_zone)}; both sides are told.",
             f"move_{row.id}_time",
             f"move_{row.id}_date",
+            f"move_{row.id}_chosen",  # else the booking's own new time reads as "just taken"
         )
 
 
