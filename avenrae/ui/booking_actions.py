@@ -105,7 +105,7 @@ def choose(
     return options[chosen]
 
 
-KEPT_IN_VIEW = "This booking is no longer in the list above; it stays here until you choose another."
+KEPT_IN_VIEW = "This booking is not on this page of the list above; it stays here until you choose another."
 
 
 def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
