@@ -547,24 +547,11 @@ DECISIONS = {
 }
 
 
-def decide(
-    *,
-    session: Session,
-    actor: Actor,
-    application_id: uuid.UUID,
-    decision: str,
-    message: str = "",
-    health_registration: str = "",
-    now: datetime | None = None,
-) -> Decision:
-    """Approve, reject (with a reason) or ask for more information (saying what), with one
-    audit row; returns the notice the practitioner is owed (`flows.decide_verification`
-    sends it). On approval staff may record a statutory
-    health registration they confirmed, which the profile then names."""
-    _verifier(actor)
+def checked_decision(decision: str, message: str, health_registration: str) -> tuple[str, str]:
+    """A decision's words, cleaned, or InvalidInput saying what is wrong (checked before
+    staff are asked to confirm, and again when it is sent)."""
     if decision not in DECISIONS:
         raise InvalidInput({"decision": "Choose approve, reject or ask for more information."})
-    application_status, practitioner_status, title = DECISIONS[decision]
     problems: dict[str, str] = {}
     try:
         message = validation.text(
@@ -587,6 +574,26 @@ def decide(
         problems["health_registration"] = "A health registration is recorded only when approving."
     if problems:
         raise InvalidInput(problems)
+    return message, health_registration
+
+
+def decide(
+    *,
+    session: Session,
+    actor: Actor,
+    application_id: uuid.UUID,
+    decision: str,
+    message: str = "",
+    health_registration: str = "",
+    now: datetime | None = None,
+) -> Decision:
+    """Approve, reject (with a reason) or ask for more information (saying what), with one
+    audit row; returns the notice the practitioner is owed (`flows.decide_verification`
+    sends it). On approval staff may record a statutory
+    health registration they confirmed, which the profile then names."""
+    _verifier(actor)
+    message, health_registration = checked_decision(decision, message, health_registration)
+    application_status, practitioner_status, title = DECISIONS[decision]
     application = session.scalar(
         select(VerificationApplication).where(VerificationApplication.id == application_id).with_for_update()
     )

@@ -145,6 +145,7 @@ def test_a_practitioner_applies_with_a_pdf_and_staff_approve(browser, app_url, o
         staff.screenshot("verification-queue")
         queue.get_by_text("Approve", exact=True).click()
         queue.get_by_role("button", name="Send decision").click()
+        queue.get_by_role("button", name="Yes, approve").click()
         queue.get_by_text("Approved: Buhle Badge is verified and can be booked.").wait_for(timeout=TIMEOUT)
         queue.get_by_role("link", name="Find practitioners").click()
         row = search_for(staff, queue, "Buhle")

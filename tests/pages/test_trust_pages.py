@@ -242,6 +242,18 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
     app.radio[0].set_value("approve")
     button(app, "Send decision").click()
     app = app.run()
+    # Approving makes them bookable with the badge: the page names who, and asks (found by a
+    # new user's trial, who approved a look-alike name from the list by mistake).
+    assert app.warning[0].value.startswith("Approve **Sizwe Nkosi** (")
+    assert app.warning[0].value.endswith("? Clients then see the Verified badge and can book them.")
+    db.refresh(applied)
+    assert applied.verification_status != VerificationStatus.VERIFIED
+    button(app, "Not yet").click()
+    app = app.run()
+    assert not app.warning and not [b for b in app.button if b.label == "Yes, approve"]
+    button(app, "Send decision").click()
+    button(app.run(), "Yes, approve").click()
+    app = app.run()
     assert app.success[0].value == "Approved: Sizwe Nkosi is verified and can be booked."
     db.refresh(applied)
     assert applied.verification_status == VerificationStatus.VERIFIED
@@ -252,6 +264,9 @@ def test_a_decided_application_shows_the_registration_staff_confirmed(db, page, 
     app.radio[0].set_value("approve")
     next(t for t in app.text_input if t.label.startswith("Confirmed health registration")).input("HPCSA PS 0123456")
     button(app, "Send decision").click()
+    app = app.run()
+    assert "as registered health professional HPCSA PS 0123456?" in app.warning[0].value
+    button(app, "Yes, approve").click()
     app = app.run()
     app.segmented_control[0].set_value("Decided").run()
     details = next(m.value for m in app.markdown if m.value.startswith("**Legal name:**"))
@@ -269,6 +284,7 @@ def test_a_second_click_on_send_decision_never_decides_the_next_application(db, 
     assert app.subheader[0].value == "Sizwe Nkosi"
     next(r for r in app.radio if r.label == "Decision").set_value("approve")
     button(app, "Send decision").click()
+    button(app.run(), "Yes, approve").click()
     app = app.run()
     assert app.success[0].value == "Approved: Sizwe Nkosi is verified and can be booked."
     assert app.subheader[0].value == "Marelize Mabaso"  # the next one, nothing chosen for it

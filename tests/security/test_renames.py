@@ -89,6 +89,7 @@ def test_a_verified_practitioner_who_renames_goes_back_to_staff(db, page):
     assert any("changed their name" in m.value for m in queue.markdown)
     queue.radio[0].set_value("approve")
     next(b for b in queue.button if b.label == "Send decision").click()
+    next(b for b in queue.run().button if b.label == "Yes, approve").click()
     queue.run()
     db.refresh(practitioner)
     assert practitioner.verification_status == VerificationStatus.VERIFIED
@@ -103,6 +104,7 @@ def test_approving_a_new_name_as_the_queue_offers_it_keeps_the_confirmed_health_
     assert box.value == "HPCSA PS 0123456"  # what staff confirmed before, kept unless they clear it
     queue.radio[0].set_value("approve")
     next(b for b in queue.button if b.label == "Send decision").click()
+    next(b for b in queue.run().button if b.label == "Yes, approve").click()
     queue.run()
     db.refresh(practitioner)
     assert practitioner.verification_status == VerificationStatus.VERIFIED
@@ -145,6 +147,7 @@ def test_a_verified_practitioner_who_changes_their_practice_goes_back_to_staff(d
     # Other changes to the practice keep the badge.
     queue.radio[0].set_value("approve")
     next(b for b in queue.button if b.label == "Send decision").click()
+    next(b for b in queue.run().button if b.label == "Yes, approve").click()
     queue.run()
     app = page("pages/account.py", user=practitioner.user)
     app.number_input[0].set_value(650.0)

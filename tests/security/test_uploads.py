@@ -204,6 +204,8 @@ def test_the_queue_shows_thumbnails_never_decodes_originals_and_always_offers_th
     app.radio[0].set_value("approve")
     next(b for b in app.button if b.label == "Send decision").click()
     app = app.run()
+    next(b for b in app.button if b.label == "Yes, approve").click()
+    app = app.run()
     assert not app.exception, app.exception
     assert "Nomvula" in app.success[0].value
     db.refresh(legacy_queue)
