@@ -946,12 +946,15 @@ def deactivation_reason(reason: str | None) -> str:
         raise InvalidInput({"reason": str(exc)}) from None
 
 
+NOT_YOURSELF = "You cannot deactivate your own account; ask another administrator."
+
+
 def set_active(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, active: bool, reason: str = "") -> User:
     """Deactivate (signs them out everywhere; needs a reason) or reactivate a user."""
     actor = _require_admin(session, actor_id)
     user = _get_or_raise(session, user_id)
     if not active and user.id == actor.id:
-        raise PermissionDenied("You cannot deactivate your own account.")
+        raise PermissionDenied(NOT_YOURSELF)
     if not active:
         reason = deactivation_reason(reason)
     if user.is_active == active:

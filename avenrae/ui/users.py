@@ -100,7 +100,10 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
     with roles_col:
         _role_control(admin, chosen, reason)
     with active_col:
-        if chosen.is_active:
+        if chosen.id == admin.id:  # refused before anyone is asked to confirm it
+            asked = False
+            st.caption(accounts.NOT_YOURSELF)
+        elif chosen.is_active:
             asked = st.button("Deactivate", type="secondary")
         else:
             asked = False

@@ -195,6 +195,17 @@ def test_deactivate_asks_first_naming_the_person_and_keep_changes_nothing(db, pa
     assert deactivations(db) == []
 
 
+def test_an_admin_is_not_offered_deactivating_themselves(db, page):
+    # Found by a new user's trial: asked to confirm, then refused.
+    admin = make_user(db, role=Role.ADMIN, first_name="Amahle", email="amahle.admin@example.co.za")
+    app = page("pages/users.py", user=admin)
+    fields(app)["Search by name or email"].input("amahle.admin")
+    app = app.run()
+    assert "Deactivate" not in buttons(app)
+    assert "You cannot deactivate your own account; ask another administrator." in [c.value for c in app.caption]
+    assert fresh(db, User, admin.id).is_active is True
+
+
 def test_yes_deactivates_and_the_button_then_reads_reactivate(db, page):
     target = make_client(db, first_name="Zanele", last_name="Trial", email="zanele@example.co.za")
     admin, app = users_page_at(db, page, "zanele")
