@@ -398,7 +398,9 @@ def moderate(
         target_type="review",
         target_id=review.id,
         before=before,
-        after={"status": target.value, "rating": review.rating},
+        # Published with its flags, the log says so: a moderator chose to show it as it is.
+        after={"status": target.value, "rating": review.rating}
+        | ({"published_with_flags": list(review.flags)} if action == "publish" and review.flags else {}),
         reason=reason or None,
     )
     session.flush()  # the rating rule runs now, inside this transaction

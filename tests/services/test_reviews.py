@@ -205,6 +205,16 @@ def test_publishing_updates_the_rating_and_tells_both_sides(db, done, staff):
     assert sorted(told) == ["review_new", "review_published"]
 
 
+def test_a_review_published_with_its_flags_says_so_in_the_audit_log(db, done, staff):
+    # Found by a new user's trial: "published" alone could not tell a flagged review shown anyway.
+    review = reviews.write(session=db, actor=client_of(db, done), booking_id=done.id, rating=5,
+                           comment="Cured my cancer, guaranteed. Call me on 082 123 4567")  # fmt: skip
+    flows.moderate_review(session=db, actor=staff, review_id=review.id, action="publish", reason="Her own words")
+    entry = db.scalars(select(AuditLog).where(AuditLog.action == "review.publish")).one()
+    assert entry.after == {"status": "published", "rating": 5, "published_with_flags": ["contact", "health_claim"]}
+    assert entry.reason == "Her own words"
+
+
 def test_rejecting_needs_a_reason_and_tells_the_client_why(db, done, staff):
     review = reviews.write(session=db, actor=client_of(db, done), booking_id=done.id, rating=1, comment="Rubbish!!")
     with pytest.raises(InvalidInput, match="A reason is required"):
