@@ -233,7 +233,7 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
     problems: dict[str, str] = {}
     values = {}
     for name, check in {
-        "legal_name": lambda: validation.text(form.legal_name, label="Legal name", max_length=200),
+        "legal_name": lambda: validation.person_name(form.legal_name, label="Legal name", max_length=200),
         "registration_body": lambda: validation.text(
             form.registration_body, label="Registering body", max_length=120, required=False
         ),

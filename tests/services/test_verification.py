@@ -114,6 +114,8 @@ def test_a_document_of_exactly_5_mb_is_accepted(db, applicant):
     [
         ({"legal_name": ""}, "legal_name"),
         ({"legal_name": "X"}, "legal_name"),
+        ({"legal_name": "<b>Thandi</b> Mokoena"}, "legal_name"),  # as names at sign-up (a new user's trial)
+        ({"legal_name": "12345"}, "legal_name"),
         ({"years_of_practice": -1}, "years_of_practice"),
         ({"years_of_practice": "many"}, "years_of_practice"),
         ({"statement": " "}, "statement"),
