@@ -42,6 +42,19 @@ def _has_nul(body: bytes) -> bool:
     return b"\x00" in body or bool(_NUL.search(body))
 
 
+# An escaped UTF-16 surrogate (not itself escaped), and a whole pair of them (an emoji). Half
+# of a pair is valid JSON but no text: PostgreSQL (and UTF-8) cannot hold it.
+_SURROGATE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_PAIR = re.compile(rb"(?<!\\)((?:\\\\)*)\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    return b"\\u" in body and bool(_SURROGATE.search(_PAIR.sub(rb"\1", body)))
+
+
+BROKEN_CHARACTER = "Text cannot contain a broken character (half of an emoji: a lone UTF-16 surrogate)."
+
+
 class BodySizeLimit:
     """Refuse (413) a request body longer than AVENRAE_API_MAX_BODY_BYTES, declared or streamed,
     and (422) a NUL character in the body or the query, which no text column can store."""
@@ -73,6 +86,10 @@ class BodySizeLimit:
                 break
         if _has_nul(bytes(body)) or b"%00" in scope.get("query_string", b""):
             answer = problems.response(422, "Text cannot contain NUL characters (\\u0000).")
+            await answer(scope, receive, send)
+            return
+        if _has_lone_surrogate(bytes(body)):
+            answer = problems.response(422, BROKEN_CHARACTER)
             await answer(scope, receive, send)
             return
         replayed = False

@@ -26,7 +26,7 @@ def text(value: str | None, *, label: str, max_length: int, required: bool = Tru
         raise FieldError(
             f"{label} is {len(cleaned):,} characters; the most is {max_length:,}, so cut {len(cleaned) - max_length:,}."
         )
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in cleaned):
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in cleaned):  # Cs: half an emoji
         raise FieldError(f"{label} contains characters that cannot be shown.")
     return cleaned
 

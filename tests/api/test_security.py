@@ -424,6 +424,32 @@ def test_cors_is_off_by_default_and_on_for_configured_origins(monkeypatch, conne
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
 
 
+BROKEN = "Text cannot contain a broken character (half of an emoji: a lone UTF-16 surrogate)."
+
+
+def test_half_an_emoji_is_refused_in_words_not_a_server_error(api, db, client_user):
+    """Found by a client-app developer's trial: an app that cuts a field mid-emoji sends a lone
+    surrogate (valid JSON, "\\ud83d"), which PostgreSQL's text cannot hold: it was a 500."""
+    headers = bearer(client_user, db)
+    for method, path, body in (
+        ("PATCH", "/api/me", '{"firstName": "bad \\ud83d text"}'),
+        ("POST", "/api/auth/login", '{"email": "\\ud800@x.co", "password": "a"}'),
+        ("POST", "/api/auth/refresh", '{"refreshToken": "bad \\udc00 text"}'),
+    ):
+        answer = api.request(method, path, content=body, headers={**headers, "Content-Type": "application/json"})
+        assert (answer.status_code, answer.json()["detail"]) == (422, BROKEN), path
+    whole = api.request(
+        "PATCH", "/api/me", content='{"firstName": "Sipho \\ud83d\\ude00"}',  # a whole emoji, escaped
+        headers={**headers, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert whole.status_code == 200 and whole.json()["firstName"] == "Sipho \U0001f600"
+    kept = api.request(
+        "PATCH", "/api/me", content='{"firstName": "Sipho \\\\ud83d"}',  # an escaped backslash: plain text
+        headers={**headers, "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert kept.status_code == 200 and kept.json()["firstName"] == "Sipho \\ud83d"
+
+
 def test_nul_characters_and_huge_offsets_are_refused_not_server_errors(api, db, client_user):
     login = api.post("/api/auth/login", json={"email": "a\u0000@example.co.za", "password": "x"})
     assert login.status_code == 422

@@ -41,7 +41,13 @@ def test_text_is_trimmed_and_kept_as_typed():
 
 
 @pytest.mark.parametrize(
-    ("value", "message"), [("", "required"), ("x" * 101, "the most is 100, so cut 1"), ("a\x00b", "cannot")]
+    ("value", "message"),
+    [
+        ("", "required"),
+        ("x" * 101, "the most is 100, so cut 1"),
+        ("a\x00b", "cannot"),
+        ("half \ud83d an emoji", "cannot be shown"),
+    ],
 )
 def test_text_rules(value, message):
     with pytest.raises(FieldError, match=message):
