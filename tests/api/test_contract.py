@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import event, func, select
 
-from avenrae.models import Booking, Client, Practitioner, User
+from avenrae.models import Booking, Client, Practitioner, User, VerificationStatus
 from tests.api.conftest import bearer, booking_day
 from tests.factories import DURBAN as FACTORY_DURBAN
 from tests.factories import PASSWORD, make_booking, make_review
@@ -184,6 +184,17 @@ def test_availability_lists_the_days_slots(api, practitioner):
     assert data["date"] == day.isoformat()
     assert [slot["time"] for slot in data["slots"]] == [f"{hour:02d}:00" for hour in range(8, 17)]
     assert all(set(slot) >= {"id", "time", "available"} and slot["available"] for slot in data["slots"])
+
+
+def test_a_practitioner_who_cannot_be_booked_has_no_available_time(api, db, practitioner):
+    # Found by a client-app developer's trial: every time read "available", then booking it was a 403.
+    practitioner.verification_status = VerificationStatus.PENDING
+    db.flush()
+    day = booking_day()
+    assert api.get(f"/api/practitioners/{practitioner.id}").json()["bookable"] is False
+    data = api.get(f"/api/practitioners/{practitioner.id}/availability", params={"date": day.isoformat()}).json()
+    assert [slot["time"] for slot in data["slots"]] == [f"{hour:02d}:00" for hour in range(8, 17)]  # their hours
+    assert not any(slot["available"] for slot in data["slots"])
 
 
 # --- bookings --------------------------------------------------------------------------

@@ -260,11 +260,14 @@ def open_and_free(
 def practitioner_availability(
     practitioner_id: uuid.UUID, date: Annotated[date, Query(description="YYYY-MM-DD, in the practitioner's time zone")]
 ) -> AvailabilityOut:
-    """The day's session times: every time the practitioner works, `available` when it can be booked now."""
+    """The day's session times: every time the practitioner works, `available` when it can be
+    booked now (never, while the practitioner cannot be booked at all: `bookable` on their profile)."""
     with session_scope() as session:
         found = bookings.practitioner_for_booking(session=session, practitioner_id=practitioner_id)
         zone = ZoneInfo(found.time_zone)
         slots = open_and_free(session, practitioner_id, date, zone)
+    if not found.bookable:
+        slots = [(moment, False) for moment, _ in slots]
     return AvailabilityOut(
         date=date,
         timeZone=found.time_zone,
