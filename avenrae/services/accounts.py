@@ -351,7 +351,14 @@ class PractitionerDetails:
 
     @property
     def service_address(self) -> str:
-        return f"{self.street_address}, {self.place.name}" if self.street_address else self.place.name
+        """The street with its town, said once ("12 Florida Road, Morningside, Durban" as typed,
+        "37 Main Street, Durban" from a street and a town)."""
+        if not self.street_address:
+            return self.place.name
+        parts = {part.strip().casefold() for part in self.street_address.split(",")}
+        if self.place.name.casefold() in parts:
+            return self.street_address
+        return f"{self.street_address}, {self.place.name}"
 
 
 def _collect(problems: dict[str, str], name: str, check):

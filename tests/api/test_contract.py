@@ -65,6 +65,9 @@ def test_signup_as_a_practitioner_geocodes_the_service_address(api, db):
     )
     assert (practitioner.city, practitioner.province) == ("Durban", "KwaZulu-Natal")
     assert practitioner.bio == "Traditional healer"
+    # Where in-person clients go, as typed (found by a client-app developer's trial: only "Durban" was kept).
+    shown = api.get(f"/api/practitioners/{practitioner.id}").json()
+    assert shown["address"] == "123 Main St, Durban, South Africa"
 
 
 def test_signup_as_a_practitioner_at_given_coordinates(api, db):

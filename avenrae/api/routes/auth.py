@@ -132,6 +132,7 @@ def signup(body: SignupIn, request: Request) -> AuthOut:
     if role == Role.PRACTITIONER:
         form.specialization = _specialization(body.specialization)
         form.place = body.serviceAddress
+        form.street_address = body.serviceAddress  # where clients go, as typed (the place is found in it)
         form.bio = body.bio
         form.rate_per_session = Decimal("400.00") if body.rate is None else body.rate
         form.session_duration_minutes = 60 if body.duration is None else body.duration
