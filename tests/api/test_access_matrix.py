@@ -34,6 +34,8 @@ ALLOWED = {
     ("GET", "/bookings/{booking_id}/cancellation"): BOOKING_PARTIES,
     ("POST", "/bookings/{booking_id}/cancel"): BOOKING_PARTIES,
     ("POST", "/bookings/{booking_id}/reschedule"): BOOKING_PARTIES,
+    ("POST", "/bookings/{booking_id}/complete"): {"practitioner"} | OPERATORS,
+    ("POST", "/bookings/{booking_id}/no-show"): {"practitioner"} | OPERATORS,
     ("POST", "/bookings/{booking_id}/pay"): {"client"} | OPERATORS,
     ("POST", "/bookings/{booking_id}/pay-by-eft"): {"client"} | OPERATORS,
     ("POST", "/bookings/{booking_id}/payment-intent"): {"client"} | OPERATORS,

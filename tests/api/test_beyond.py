@@ -427,3 +427,31 @@ def test_a_booking_without_a_meeting_type_says_so_and_what_else_is_wrong(api, db
         "meetingType": "Choose how you will meet: in person or online.",
         "sessionSlotId": "That is not one of the practitioner's open times; choose one of the times shown.",
     }
+
+
+def test_a_practitioner_marks_sessions_completed_or_missed_as_their_actions_offer(api, db, practitioner, client_user):
+    # Found by a client-app developer's trial: `actions` offered complete and no_show, with no way to do either.
+    ended = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    done = make_booking(db, practitioner=practitioner, client=client_user, start=ended, status="confirmed")
+    missed = make_booking(
+        db, practitioner=practitioner, client=client_user, start=ended - timedelta(days=1), status="confirmed"
+    )
+    make_transaction(db, missed)
+    headers = bearer(practitioner.user, db)
+    for booking in (done, missed):
+        assert api.get(f"/api/bookings/{booking.id}", headers=headers).json()["actions"] == [
+            "cancel",
+            "complete",
+            "no_show",
+        ]
+    assert api.post(f"/api/bookings/{done.id}/complete", headers=bearer(client_user, db)).status_code == 403
+    completed = api.post(f"/api/bookings/{done.id}/complete", headers=headers)
+    assert completed.status_code == 200 and completed.json()["status"] == "completed"
+    absent = api.post(f"/api/bookings/{missed.id}/no-show", headers=headers)
+    assert absent.status_code == 200 and absent.json()["status"] == "no_show"
+    assert api.post(f"/api/bookings/{missed.id}/complete", headers=headers).status_code == 409  # decided already
+    db.expire_all()
+    assert (db.get(Booking, done.id).status, db.get(Booking, missed.id).status) == (
+        BookingStatus.COMPLETED,
+        BookingStatus.NO_SHOW,
+    )

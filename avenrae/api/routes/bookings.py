@@ -385,6 +385,26 @@ def reschedule_booking(booking_id: uuid.UUID, body: RescheduleIn, caller: Logged
     return booking_out(caller, row)
 
 
+@router.post("/{booking_id}/complete", response_model=BookingOut)
+def complete_booking(booking_id: uuid.UUID, caller: LoggedIn) -> BookingOut:
+    """The session took place: its practitioner (or staff) marks it completed once it has
+    ended (offered as `complete` in the booking's `actions`); the client is invited to review."""
+    with session_scope() as session:
+        flows.complete(session=session, booking_id=booking_id, actor=caller.actor)
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    return booking_out(caller, row)
+
+
+@router.post("/{booking_id}/no-show", response_model=BookingOut)
+def record_no_show(booking_id: uuid.UUID, caller: LoggedIn) -> BookingOut:
+    """The client did not come: its practitioner (or staff) records it once the session has
+    started, until 48 hours after it ended (offered as `no_show` in `actions`); the payment is kept."""
+    with session_scope() as session:
+        flows.mark_no_show(session=session, booking_id=booking_id, actor=caller.actor)
+        row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
+    return booking_out(caller, row)
+
+
 class PaymentIntentOut(Model):
     clientSecret: str = Field(description="Confirm it with Stripe.js or a Stripe mobile SDK (publishable key)")
     paymentIntentId: str
