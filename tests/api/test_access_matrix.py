@@ -42,6 +42,7 @@ ALLOWED = {
     ("GET", "/bookings/{booking_id}/payment"): BOOKING_PARTIES,
     ("GET", "/practice/schedule"): {"practitioner"},
     ("PUT", "/practice/weekly-hours"): {"practitioner"},
+    ("PUT", "/practice/special-dates/{on_date}"): {"practitioner"},
     ("POST", "/practice/time-off"): {"practitioner"},
     ("DELETE", "/practice/time-off/{time_off_id}"): {"practitioner"},
     ("PUT", "/practice/rules"): {"practitioner"},
@@ -107,6 +108,7 @@ def world(api, db, practitioner, client_user):
             "ranges": [{"dayOfWeek": 0, "start": "09:00", "end": "12:00"}],
             "bookingsInTheWay": "keep",
         },
+        ("PUT", "/practice/special-dates/{on_date}"): {"ranges": [{"start": "10:00", "end": "14:00"}]},
         ("POST", "/practice/time-off"): {
             "firstDay": booking_day(30).isoformat(),
             "lastDay": booking_day(30).isoformat(),
@@ -126,7 +128,12 @@ def world(api, db, practitioner, client_user):
         ("GET", "/practitioners/search"): {"place": "Durban"},
         ("GET", "/practitioners/{practitioner_id}/availability"): {"date": day.isoformat()},
     }
-    ids = {"practitioner_id": str(practitioner.id), "booking_id": str(booking.id), "time_off_id": str(uuid.uuid4())}
+    ids = {
+        "practitioner_id": str(practitioner.id),
+        "booking_id": str(booking.id),
+        "time_off_id": str(uuid.uuid4()),
+        "on_date": booking_day(20).isoformat(),
+    }
     return users, bodies, params, ids
 
 

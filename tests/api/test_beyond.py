@@ -455,3 +455,42 @@ def test_a_practitioner_marks_sessions_completed_or_missed_as_their_actions_offe
         BookingStatus.COMPLETED,
         BookingStatus.NO_SHOW,
     )
+
+
+def test_a_practitioners_special_dates_are_read_and_set_through_the_api(api, db, practitioner, client_user):
+    # Found by a client-app developer's trial: a Sunday with hours of its own was bookable, but the
+    # practitioner's schedule did not show it and no endpoint could change it.
+    headers = bearer(practitioner.user, db)
+    day = booking_day(12)
+    first = api.put(
+        f"/api/practice/special-dates/{day.isoformat()}",
+        json={"ranges": [{"start": "18:00", "end": "24:00"}]},
+        headers=headers,
+    )
+    assert first.status_code == 200 and first.json()["message"] == f"Hours for {day:%a %d %b %Y} saved."
+    schedule = api.get("/api/practice/schedule", headers=headers).json()
+    assert schedule["specialDates"] == [{"date": day.isoformat(), "start": "18:00", "end": "24:00"}]
+    slots = api.get(f"/api/practitioners/{practitioner.id}/availability", params={"date": day.isoformat()}).json()
+    assert [s["time"] for s in slots["slots"]] == ["18:00", "19:00", "20:00", "21:00", "22:00", "23:00"]
+    booked = api.post(
+        "/api/bookings",
+        json={"practitionerId": str(practitioner.id), "sessionDate": day.isoformat(), "sessionSlotId": "19:00",
+              "meetingType": "in_person"},
+        headers=bearer(client_user, db),
+    )  # fmt: skip
+    assert booked.status_code == 201, booked.text
+    usual = api.put(f"/api/practice/special-dates/{day.isoformat()}", json={"ranges": []}, headers=headers)
+    assert usual.status_code == 409 and usual.json()["detail"].startswith("1 booked session falls outside")
+    kept = api.put(
+        f"/api/practice/special-dates/{day.isoformat()}",
+        json={"ranges": [], "bookingsInTheWay": "keep"},
+        headers=headers,
+    )
+    assert kept.status_code == 200 and kept.json()["message"] == "Usual hours again."
+    assert api.get("/api/practice/schedule", headers=headers).json()["specialDates"] == []
+    backwards = api.put(
+        f"/api/practice/special-dates/{day.isoformat()}",
+        json={"ranges": [{"start": "17:00", "end": "09:00"}]},
+        headers=headers,
+    )
+    assert backwards.status_code == 422

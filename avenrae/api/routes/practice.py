@@ -47,21 +47,31 @@ class RulesModel(Model):
     bookingHorizonDays: int
 
 
+class DateHoursOut(Model):
+    date: date
+    start: ClockTime
+    end: ClockTime = Field(description="24:00 for hours that run until midnight")
+
+
 class ScheduleOut(Model):
     weeklyHours: list[HoursRangeModel]
+    specialDates: list[DateHoursOut] = Field(
+        description="Upcoming dates with hours of their own, which replace that weekday's hours"
+    )
     timeOff: list[TimeOffOut]
     rules: RulesModel
 
 
 @router.get("/schedule", response_model=ScheduleOut)
 def schedule(caller: LoggedIn) -> ScheduleOut:
-    """Weekly hours, upcoming time off and booking rules."""
+    """Weekly hours, upcoming dates with hours of their own, upcoming time off and booking rules."""
     practitioner_id = _practitioner_id(caller)
     with session_scope() as session:
         found = availability.schedule(session=session, practitioner_id=practitioner_id)
     rules = found.rules
     return ScheduleOut(
         weeklyHours=[HoursRangeModel(dayOfWeek=r.day_of_week, start=r.start, end=r.end) for r in found.weekly],
+        specialDates=[DateHoursOut(date=r.on_date, start=r.start, end=r.end) for r in found.overrides],
         timeOff=[TimeOffOut(id=t.id, startsAt=t.starts_at, endsAt=t.ends_at, reason=t.reason) for t in found.time_off],
         rules=RulesModel(
             timeZone=rules.time_zone,
@@ -101,6 +111,40 @@ def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
     if to_send:
         payments.send_queued_refunds()
     return Message(message="Weekly hours saved.")
+
+
+class ClockRange(Model):
+    start: ClockTime
+    end: ClockTime = Field(description="24:00 for hours that run until midnight")
+
+
+class DateHoursIn(Model):
+    ranges: list[ClockRange] = Field(
+        max_length=20, description="The date's hours; none: its weekday's usual hours again (for none at all: time off)"
+    )
+    bookingsInTheWay: InTheWay = Field(
+        None, description="Booked sessions outside the new hours: keep them, or cancel them with a full refund"
+    )
+
+
+@router.put("/special-dates/{on_date}", response_model=Message)
+@waits_on_others
+def set_date_hours(on_date: date, body: DateHoursIn, caller: LoggedIn) -> Message:
+    """Hours of its own for one date (replacing that weekday's hours), or its usual hours again
+    (no ranges). When booked sessions would fall outside them, 409 until `bookingsInTheWay` says."""
+    practitioner_id = _practitioner_id(caller)
+    with session_scope() as session:
+        to_send = flows.set_date_hours(
+            session=session,
+            practitioner_id=practitioner_id,
+            actor=caller.actor,
+            on_date=on_date,
+            ranges=[(r.start, r.end) for r in body.ranges],
+            bookings_in_the_way=body.bookingsInTheWay,
+        )
+    if to_send:
+        payments.send_queued_refunds()
+    return Message(message=f"Hours for {on_date:%a %d %b %Y} saved." if body.ranges else "Usual hours again.")
 
 
 class TimeOffIn(Model):
