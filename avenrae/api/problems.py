@@ -60,6 +60,8 @@ FIELD_NAMES = {
     "new_password": "newPassword",
     "on_behalf_of": "onBehalfOf",
     "start_to": "to",
+    "client": "clientId",
+    "hours": "ranges",
 }
 
 
@@ -95,10 +97,13 @@ def response(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=dict(headers or {}))
 
 
+_CAMEL = re.compile(r"_([a-z])")
+
+
 def api_field(name: str, renames: Mapping[str, str] | None = None) -> str:
     if renames and name in renames:
         return renames[name]
-    return FIELD_NAMES.get(name) or re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+    return FIELD_NAMES.get(name) or _CAMEL.sub(lambda m: m.group(1).upper(), name)
 
 
 def invalid(error: InvalidInput, renames: Mapping[str, str] | None = None) -> Problem:
@@ -147,7 +152,9 @@ async def handle_service_error(request: Request, error: Exception) -> JSONRespon
 
 
 def _location(loc: tuple) -> str:
-    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    """Where a problem is, in the API's names ("ranges.0.end"; a path's practitioner_id is
+    "practitionerId", as the API's own fields are written)."""
+    parts = [_CAMEL.sub(lambda m: m.group(1).upper(), str(part)) for part in loc[1:]]
     return ".".join(parts) or "body"
 
 

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from sqlalchemy import event, func, select
 
-from avenrae.models import Booking, Client, Practitioner, User, VerificationStatus
+from avenrae.models import Booking, Client, Practitioner, Role, User, VerificationStatus
 from tests.api.conftest import bearer, booking_day
 from tests.factories import DURBAN as FACTORY_DURBAN
-from tests.factories import PASSWORD, make_booking, make_review
+from tests.factories import PASSWORD, make_booking, make_review, make_user
 
 DURBAN = {"latitude": -29.8683, "longitude": 31.0292}
 
@@ -372,3 +372,17 @@ def test_malformed_fields_are_said_in_plain_words(api, db, client_user):
     assert errors["practitionerId"] == "practitionerId is not a valid id."
     assert errors["sessionDate"] == "sessionDate must be a date as YYYY-MM-DD."
     assert "Input should" not in answer.text and "found `n`" not in answer.text
+
+
+def test_every_problem_names_the_field_as_the_api_writes_it(api, db, practitioner, client_user):
+    # Found by a client-app developer's trial: "practitioner_id", "hours" and "client" were not the API's names.
+    path = api.get("/api/practitioners/not-a-uuid").json()
+    assert path["errors"] == {"practitionerId": "practitionerId is not a valid id."}
+    overlapping = {"ranges": [{"dayOfWeek": 0, "start": "09:00", "end": "12:00"},
+                              {"dayOfWeek": 0, "start": "11:00", "end": "14:00"}]}  # fmt: skip
+    hours = api.put("/api/practice/weekly-hours", json=overlapping, headers=bearer(practitioner.user, db))
+    assert hours.status_code == 422 and list(hours.json()["errors"]) == ["ranges"]
+    day, slot_id = slot(api, practitioner)
+    staff = make_user(db, role=Role.STAFF)
+    unnamed = api.post("/api/bookings", json=booking_body(practitioner, day, slot_id), headers=bearer(staff, db))
+    assert unnamed.status_code == 422 and list(unnamed.json()["errors"]) == ["clientId"]
