@@ -206,6 +206,14 @@ def test_me_update_and_change_password(api, db, client_user):
     assert only_phone.json()["lastName"] == "Dube-Nkosi"
     no_phone = api.patch("/api/me", json={"phone": None}, headers=headers)
     assert no_phone.status_code == 200 and no_phone.json()["phone"] is None
+    # What cannot change here is refused by name, not ignored (found by a client-app developer's trial).
+    hijack = api.patch("/api/me", json={"email": "hijack@example.co.za", "role": "admin"}, headers=headers)
+    assert hijack.status_code == 422
+    assert hijack.json()["errors"] == {
+        "email": "email is not a field of this request.",
+        "role": "role is not a field of this request.",
+    }
+    assert api.get("/api/me", headers=headers).json()["email"] == client_user.email
     wrong = api.post(
         "/api/me/password", json={"currentPassword": "nope", "newPassword": "New secret 12345"}, headers=headers
     )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from avenrae.db import session_scope
 from avenrae.models import Role
@@ -61,6 +61,9 @@ def me(caller: LoggedInWithAnyPassword) -> MeOut:
 
 
 class ProfileIn(Model):
+    # An e-mail or a role sent here is refused, not ignored: the app must not think it changed.
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
     firstName: str | None = Field(None, description="Left out: unchanged.")
     lastName: str | None = Field(None, description="Left out: unchanged.")
     phone: str | None = Field(None, description="Left out: unchanged; null or empty: removed (not for practitioners).")
