@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.models import OPERATORS, Booking, BookingStatus, Practitioner, Review, ReviewStatus, Role, User
-from avenrae.services import audit, counting, validation
+from avenrae.services import audit, bookings, counting, validation
 from avenrae.services.bookings import Actor
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from avenrae.services.screening import flags_for, refused_in_public
@@ -181,9 +181,11 @@ def write(
         problems["comment"] = str(error) if (comment or "").strip() else "Write a few words about the session."
     if problems:
         raise InvalidInput(problems)
+    if actor.role != Role.CLIENT:
+        raise PermissionDenied("Clients review the sessions they had.")
     booking = session.scalar(select(Booking).where(Booking.id == booking_id).with_for_update())
-    if booking is None or actor.role != Role.CLIENT or booking.client_id != actor.id:
-        raise PermissionDenied("You can only review your own sessions.")
+    if booking is None or booking.client_id != actor.id:
+        raise bookings.not_found()  # someone else's session reads as one that does not exist
     if not session.scalar(select(open_for_review(now)).where(Booking.id == booking.id)):
         if booking.status != BookingStatus.COMPLETED:
             raise Conflict("You can review a session once it has taken place and been marked completed.")
