@@ -254,7 +254,10 @@ def test_write_and_list_own_reviews(api, db, practitioner, client_user):
         json={"bookingId": str(done.id), "rating": 1, "comment": "Not mine"},
         headers=bearer(make_client(db), db),
     )
-    assert (stranger.status_code, stranger.json()["detail"]) == (404, "That booking does not exist, or it is not yours.")
+    assert (stranger.status_code, stranger.json()["detail"]) == (
+        404,
+        "That booking does not exist, or it is not yours.",
+    )
     assert count(db, Review) == 1
     mine = api.get("/api/reviews/mine", headers=headers).json()["reviews"]
     assert [review["comment"] for review in mine] == ["Very calming."]
