@@ -100,10 +100,15 @@ def response(
 _CAMEL = re.compile(r"_([a-z])")
 
 
+def camel(name: str) -> str:
+    """snake_case as the API writes names: booking_id -> bookingId."""
+    return _CAMEL.sub(lambda m: m.group(1).upper(), name)
+
+
 def api_field(name: str, renames: Mapping[str, str] | None = None) -> str:
     if renames and name in renames:
         return renames[name]
-    return FIELD_NAMES.get(name) or _CAMEL.sub(lambda m: m.group(1).upper(), name)
+    return FIELD_NAMES.get(name) or camel(name)
 
 
 def invalid(error: InvalidInput, renames: Mapping[str, str] | None = None) -> Problem:
@@ -154,7 +159,7 @@ async def handle_service_error(request: Request, error: Exception) -> JSONRespon
 def _location(loc: tuple) -> str:
     """Where a problem is, in the API's names ("ranges.0.end"; a path's practitioner_id is
     "practitionerId", as the API's own fields are written)."""
-    parts = [_CAMEL.sub(lambda m: m.group(1).upper(), str(part)) for part in loc[1:]]
+    parts = [camel(str(part)) for part in loc[1:]]
     return ".".join(parts) or "body"
 
 

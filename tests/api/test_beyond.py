@@ -268,6 +268,8 @@ def test_notifications_list_and_mark_read_only_ones_own(api, db, practitioner, c
     headers = bearer(client_user, db)
     inbox = api.get("/api/notifications", headers=headers).json()
     assert inbox["unread"] == 1 and inbox["notifications"][0]["title"] == "Booking received"
+    booking_id = db.scalar(select(Booking.id).where(Booking.client_id == client_user.id))
+    assert inbox["notifications"][0]["data"] == {"bookingId": str(booking_id)}  # camelCase, as every field
     theirs = api.get("/api/notifications", headers=bearer(practitioner.user, db)).json()["notifications"]
     # The practitioner cannot mark the client's notice read.
     marked = api.post(

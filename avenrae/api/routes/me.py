@@ -175,7 +175,7 @@ class NotificationOut(Model):
     type: str
     title: str
     message: str
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(description='What it is about, e.g. {"bookingId": ...}')
     createdAt: datetime
     read: bool
 
@@ -205,7 +205,7 @@ def list_notifications(
                 type=entry.type,
                 title=entry.title,
                 message=entry.message,
-                data=entry.data or {},
+                data={problems.camel(key): value for key, value in (entry.data or {}).items()},
                 createdAt=entry.created_at,
                 read=entry.read_at is not None,
             )
