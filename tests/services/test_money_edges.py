@@ -7,62 +7,18 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from avenrae.config import get_settings
 from avenrae.models import BookingStatus, Notification, PaymentStatus, Practitioner, Role
 from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import InvalidInput
-from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
-from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
+from tests.factories import make_booking, make_practitioner, make_transaction
+from tests.services import test_payments
+from tests.services.test_payments import as_client
 
 
-@pytest.fixture
-def fake():
-    return FakeStripe()
-
-
-@pytest.fixture
-def gateway(fake, monkeypatch):
-    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))
-    return payments.StripeGateway(client_for(fake))
-
-
-@pytest.fixture
-def client(db):
-    return make_client(db, first_name="Lindiwe", last_name="Dube")
-
-
-@pytest.fixture
-def staff(db):
-    return bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
-
-
-@pytest.fixture
-def pending(db, client):
-    practitioner = make_practitioner(db, rate="450.00")
-    booking = make_booking(
-        db,
-        practitioner=practitioner,
-        client=client,
-        start=datetime.now(UTC).replace(microsecond=0) + timedelta(days=3),
-        status=BookingStatus.PENDING,
-        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),
-    )
-    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
-    return booking
-
-
-def deliver(db, gateway, kind, data):
-    payload, signature = signed_event(kind, data)
-    return flows.handle_webhook(
-        session=db, payload=payload, signature=signature, gateway=gateway, secret=WEBHOOK_SECRET
-    )
-
-
-def as_client(user) -> bookings.Actor:
-    return bookings.Actor(user.id, Role.CLIENT)
+def deliver(db, gateway, kind, data) -> str:
+    return test_payments.deliver(db, gateway, kind, data)[0]
 
 
 def test_a_paid_twice_refund_stripe_refuses_is_still_owed_to_the_client(db, fake, gateway, client, pending, staff):

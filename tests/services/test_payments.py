@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil.relativedelta import relativedelta
-from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -33,51 +32,12 @@ from tests.factories import (
     make_client,
     make_practitioner,
     make_transaction,
-    make_user,
     make_weekly_hours,
 )
-from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
+from tests.stripe_fake import WEBHOOK_SECRET, signed_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SAST = ZoneInfo("Africa/Johannesburg")
-
-
-@pytest.fixture
-def fake():
-    return FakeStripe()
-
-
-@pytest.fixture
-def gateway(fake, monkeypatch):
-    """Stripe, set up on this server (so cancellations queue card refunds), talking to `fake`."""
-    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))
-    return payments.StripeGateway(client_for(fake))
-
-
-@pytest.fixture
-def client(db):
-    return make_client(db, first_name="Lindiwe", last_name="Dube", email="lindiwe@example.co.za")
-
-
-@pytest.fixture
-def staff(db):
-    return bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
-
-
-@pytest.fixture
-def pending(db, client):
-    """A pending booking as `flows.book` leaves it: held, with its pending charge."""
-    practitioner = make_practitioner(db, rate="450.00")
-    booking = make_booking(
-        db,
-        practitioner=practitioner,
-        client=client,
-        start=NOW + timedelta(days=3),
-        status=BookingStatus.PENDING,
-        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),  # NOW is read at import: the suite may be slow
-    )
-    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
-    return booking
 
 
 def ledger_rows(db, booking):
