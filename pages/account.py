@@ -95,7 +95,7 @@ if user.role == Role.CLIENT:
                 )
                 if saved:
                     st.session_state[feedback.FLASH_KEY] = (
-                        f"Your place is saved as {saved}: Find practitioners opens there."
+                        f"Your place is saved as {saved.said}: Find practitioners opens there."
                     )
                     st.rerun()
 

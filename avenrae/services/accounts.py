@@ -213,10 +213,15 @@ def preferred_place(*, session: Session, user_id: uuid.UUID) -> str | None:
     return f"{row.city}, {row.province}" if row and row.city else None
 
 
-def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -> str | None:
+@dataclass(frozen=True)
+class HomePlace:
+    label: str  # as the place list names it ("Umlazi, KwaZulu-Natal"): where search opens
+    said: str  # how it was found, to tell the client ("Durban, KwaZulu-Natal (approximate: ...)")
+
+
+def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -> HomePlace | None:
     """Where a client usually searches from, as typed ("Jozi", "Umlazi", "4066", "Soweto,
-    Johannesburg"), or None to forget it: Find practitioners opens there. Returns the place
-    as the place list names it ("Umlazi, KwaZulu-Natal")."""
+    Johannesburg"), or None to forget it: Find practitioners opens there."""
     client = session.scalar(select(Client).where(Client.user_id == user_id))
     if client is None:
         raise PermissionDenied("Only clients keep a home place.")
@@ -236,7 +241,7 @@ def set_home_place(*, session: Session, user_id: uuid.UUID, place: str | None) -
     client.preferred_place = place_found.label
     client.preferred_location = geo.point(place_found.latitude, place_found.longitude)
     session.flush()
-    return place_found.label
+    return HomePlace(place_found.label, found.description if place_found is found.place else place_found.label)
 
 
 @dataclass(frozen=True)

@@ -550,7 +550,7 @@ def test_a_client_keeps_a_home_place_that_search_opens_on(db):
     client = make_client(db)
     assert accounts.preferred_place(session=db, user_id=client.id) is None
     for typed, named in (("Jozi", "Johannesburg, Gauteng"), ("4066", "Umlazi, KwaZulu-Natal")):
-        assert accounts.set_home_place(session=db, user_id=client.id, place=typed) == named
+        assert accounts.set_home_place(session=db, user_id=client.id, place=typed).label == named
         assert accounts.preferred_place(session=db, user_id=client.id) == named
     with pytest.raises(InvalidInput) as refused:
         accounts.set_home_place(session=db, user_id=client.id, place="Qwertyville")
