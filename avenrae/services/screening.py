@@ -34,9 +34,16 @@ _HEALTH_CLAIMS = [
     re.compile(r"\bguarantee(?:d|s)?\b", re.I),
     re.compile(r"\b100\s?%\s*(?:success|results?|effective|healed|cured|works?)", re.I),
     re.compile(
-        rf"\b(?:healed|heals|removed|got rid of|took away|eliminated)\b[\w\s']{{0,25}}\b(?:{_CONDITIONS})\b", re.I
+        r"\b(?:heal(?:s|ed|ing)?|treat(?:s|ed|ing|ment)?|revers(?:e|es|ed|ing)|remov(?:e|es|ed|ing)|got rid of|"
+        r"took away|take away|eliminat(?:e|es|ed|ing)|fix(?:es|ed)?)\b"
+        rf"[\w\s',]{{0,25}}\b(?:{_CONDITIONS})\b",
+        re.I,
     ),
-    re.compile(rf"\b(?:{_CONDITIONS})\b[\w\s']{{0,25}}\b(?:is|was|are|were) (?:gone|healed|cured)\b", re.I),
+    re.compile(
+        rf"\b(?:{_CONDITIONS})\b[\w\s',]{{0,25}}"
+        r"\b(?:is|was|are|were|will be|will go|goes) (?:gone|healed|cured|away)\b",
+        re.I,
+    ),
     re.compile(
         r"\b(?:stop(?:ped)?|quit|no longer (?:need|take|taking)|don't need|do not need|threw away)\b[\w\s']{0,15}"
         r"\b(?:medication|medicine|meds|pills|treatment|chemo\w*|arvs?|insulin|doctor|hospital)\b",

@@ -159,6 +159,12 @@ def test_html_in_a_comment_is_kept_as_typed(db, done):
         ("I stopped taking my ARVs because of him", "health_claim"),
         ("Better than any doctor", "health_claim"),
         ("100% success with my diabetes", "health_claim"),
+        # A second new user's trial put these in "About you" (shown under the Verified badge).
+        ("I heal cancer", "health_claim"),
+        ("I can treat cancer and HIV", "health_claim"),
+        ("I reverse HIV", "health_claim"),
+        ("Healing for cancer, HIV and infertility", "health_claim"),
+        ("Your diabetes will be gone after one session", "health_claim"),
     ],
 )
 def test_flags_catch_contact_details_profanity_and_health_claims(text, flag):
@@ -173,6 +179,8 @@ def test_flags_catch_contact_details_profanity_and_health_claims(text, flag):
         "Ngiyabonga kakhulu, Gogo. The session helped me grieve my father.",
         "A gentle counselor; 5 stars. We met twice in 2025 and 2026.",
         "The healing ceremony was beautiful and respectful of my culture.",
+        "I help people living with depression find some peace.",
+        "Healing the spirit and the family; herbs and ancestral guidance.",
     ],
 )
 def test_plain_praise_is_not_flagged(text):
