@@ -699,7 +699,7 @@ def name_changed(*, session: Session, user: User, before: str, after: str) -> Ba
             after=after,
             note=f"Changed their name from “{before}” to “{after}”. Check that the new name belongs to the verified "
             "person.",
-            reason="A verified practitioner changed their name.",
+            reason="The practitioner changed their name.",
             own_title="Your new name goes to staff",
             own_text="You changed your name, so staff check it again before clients see the verified badge. "
             "You will be notified of their decision.",
@@ -731,7 +731,7 @@ def practice_changed(
             after=after.value,
             note=f"Changed their practice from {was} to {now}. Check that their documents and any health "
             "registration still fit.",
-            reason="A verified practitioner changed their practice.",
+            reason="The practitioner changed their practice.",
             own_title="Your new practice goes to staff",
             own_text=f"You changed your practice to {now}, so staff check your verification again before clients "
             "see the verified badge. You will be notified of their decision.",
@@ -747,7 +747,11 @@ def _back_to_staff(session: Session, user: User, change: _Change) -> BackToStaff
     from the approved one with its documents, waits in the queue; one audit row; the
     practitioner and staff are told (the notices returned). None unless verified."""
     practitioner = session.scalar(select(Practitioner).where(Practitioner.user_id == user.id).with_for_update())
-    if practitioner is None or practitioner.verification_status != VerificationStatus.VERIFIED:
+    if practitioner is None:
+        return None
+    if practitioner.verification_status == VerificationStatus.PENDING:
+        return _told_while_waiting(session, user, practitioner, change)
+    if practitioner.verification_status != VerificationStatus.VERIFIED:
         return None
     approved = session.scalar(
         select(VerificationApplication)
@@ -790,6 +794,40 @@ def _back_to_staff(session: Session, user: User, change: _Change) -> BackToStaff
         after={change.field: change.after, "practitioner": VerificationStatus.PENDING.value},
         reason=change.reason,
     )
+    return _notices(session, user, application, change)
+
+
+def _told_while_waiting(
+    session: Session, user: User, practitioner: Practitioner, change: _Change
+) -> BackToStaff | None:
+    """A change while staff are still to decide (a re-check, or a first application): said on
+    the waiting application and audited, so staff decide on what is true now."""
+    waiting = session.scalar(
+        select(VerificationApplication)
+        .where(
+            VerificationApplication.practitioner_id == practitioner.id,
+            VerificationApplication.status == ApplicationStatus.PENDING,
+        )
+        .order_by(VerificationApplication.created_at.desc())
+        .limit(1)
+    )
+    if waiting is None:
+        return None
+    session.add(_message(application_id=waiting.id, author_id=user.id, kind=change.kind, message=change.note))
+    audit.record(
+        session=session,
+        actor_id=user.id,
+        action=change.action,
+        target_type="practitioner",
+        target_id=practitioner.id,
+        before={change.field: change.before, "practitioner": VerificationStatus.PENDING.value},
+        after={change.field: change.after, "practitioner": VerificationStatus.PENDING.value},
+        reason=change.reason,
+    )
+    return _notices(session, user, waiting, change)
+
+
+def _notices(session: Session, user: User, application: VerificationApplication, change: _Change) -> BackToStaff:
     staff = session.scalars(
         select(User.id).where(User.role.in_(VERIFIERS), User.is_active.is_(True), User.deleted_at.is_(None))
     ).all()

@@ -13,6 +13,7 @@ from avenrae.models import (
     Specialization,
     VerificationApplication,
     VerificationDocument,
+    VerificationMessage,
     VerificationStatus,
 )
 from avenrae.services import verification
@@ -156,6 +157,34 @@ def test_a_verified_practitioner_who_changes_their_practice_goes_back_to_staff(d
     assert app.success[0].value == "Your practice details are saved."
     db.refresh(practitioner)
     assert practitioner.verification_status == VerificationStatus.VERIFIED
+
+
+def test_a_new_name_while_staff_are_still_to_decide_is_told_to_them(db, page):
+    # Found by a second new user's trial: a rename during a re-check was recorded nowhere.
+    staff = make_user(db, role=Role.STAFF)
+    practitioner = verified_through_staff(db, staff)
+    save_practice = page("pages/account.py", user=practitioner.user)
+    next(s for s in save_practice.selectbox if s.label == "Specialization").set_value(Specialization.MEDIUM)
+    next(b for b in save_practice.button if b.label == "Save practice").click()
+    save_practice.run()
+    app = save_details(page("pages/account.py", user=practitioner.user), "Thandiwe", "Ndlovu")
+    assert "your new name is with staff now" in app.success[0].value
+    [waiting] = db.scalars(
+        select(VerificationApplication).where(VerificationApplication.status == ApplicationStatus.PENDING)
+    ).all()
+    notes = db.scalars(
+        select(VerificationMessage.message)
+        .where(VerificationMessage.application_id == waiting.id)
+        .order_by(VerificationMessage.created_at)
+    ).all()
+    assert notes[-1] == (
+        "Changed their name from “Thandeka Ndlovu” to “Thandiwe Ndlovu”. Check that the new name belongs to the "
+        "verified person."
+    )
+    actions = db.scalars(select(AuditLog.action).where(AuditLog.action.like("verification.%_change"))).all()
+    assert sorted(actions) == ["verification.name_change", "verification.practice_change"]
+    queue = page("pages/verification_queue.py", user=staff)
+    assert any("changed their name" in m.value for m in queue.markdown)
 
 
 def test_a_new_phone_number_or_the_same_name_keeps_the_badge(db, page):
