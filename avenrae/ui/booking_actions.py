@@ -269,6 +269,12 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
             st.rerun()
 
 
+STAFF_LATE_MOVE = (
+    f"This time starts within {bookings.FULL_REFUND_HOURS} hours: the client can then neither move it nor cancel "
+    "it with a refund. Move it there only with the client's agreement."
+)
+
+
 def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     with session_scope() as session:
         practitioner = bookings.practitioner_for_booking(session=session, practitioner_id=row.practitioner_id)
@@ -291,6 +297,8 @@ def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     elif late and actor.role == Role.PRACTITIONER:
         st.warning(bookings.PRACTITIONER_LATE_MOVE, icon=":material/info:")
         return
+    elif late and actor.is_operator:
+        st.warning(STAFF_LATE_MOVE, icon=":material/info:")
     if new_start and st.button(f"Move to {fmt.local_time(new_start, practitioner.time_zone)}", type="primary"):
         _act(
             lambda session: flows.reschedule(session=session, booking_id=row.id, actor=actor, new_start=new_start),

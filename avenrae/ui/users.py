@@ -116,6 +116,10 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                     clears=(REASON_KEY,),
                 )
     with password_col:
+        if chosen.id == admin.id:  # it would log them out at once; their own password is on My account
+            st.caption("Change your own password on My account.")
+            _deactivation(admin, chosen, reason, asked=asked)
+            return
         temporary_password = st.text_input("New temporary password", type="password", key=feedback.key(TEMPORARY_KEY))
         if st.button("Set temporary password"):
             feedback.attempt(

@@ -208,6 +208,9 @@ def test_an_admin_is_not_offered_deactivating_themselves(db, page):
     app = app.run()
     assert "Deactivate" not in buttons(app)
     assert "You cannot deactivate your own account; ask another administrator." in [c.value for c in app.caption]
+    # Nor a temporary password for themselves, which logged them out at once (a second new user's trial).
+    assert "Set temporary password" not in buttons(app)
+    assert "Change your own password on My account." in [c.value for c in app.caption]
     assert fresh(db, User, admin.id).is_active is True
 
 

@@ -20,6 +20,7 @@ from avenrae.models import (
     VerificationStatus,
 )
 from avenrae.services import availability, bookings, notifications
+from avenrae.ui import booking_actions
 from avenrae.ui import format as fmt
 from tests.factories import (
     make_booking,
@@ -583,6 +584,22 @@ def test_a_practitioner_is_not_offered_a_move_into_the_clients_last_day(db, page
     next(b for b in app.button if b.label.startswith("Move to ")).click()
     app = app.run()
     assert app.success[0].value.endswith("; both sides are told.")
+
+
+def test_staff_are_warned_before_moving_a_session_into_the_clients_last_day(db, page, healer, client):
+    # Found by a second new user's trial: staff moved one there with no word of what it costs the client.
+    in_three_days = datetime.combine(datetime.now(SAST).date() + timedelta(days=3), time(10), SAST)
+    booking = make_booking(db, practitioner=healer, client=client, start=in_three_days)
+    app = page("pages/bookings.py", user=make_user(db, role=Role.STAFF))
+    picker(app).set_value(str(booking.id)).run()
+    days = app.pills(key=f"move_{booking.id}_day")
+    days.set_value(days.options[0])
+    app = app.run()
+    times = app.pills(key=f"move_{booking.id}_time")
+    times.set_value(times.options[0])
+    app = app.run()
+    assert app.warning[0].value == booking_actions.STAFF_LATE_MOVE
+    assert [b for b in app.button if b.label.startswith("Move to ")]  # staff may, with the client's agreement
 
 
 def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, client):
