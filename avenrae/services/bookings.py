@@ -593,6 +593,12 @@ def confirm(*, session: Session, booking_id: uuid.UUID, now: datetime | None = N
     return booking
 
 
+def only_owes_back(booking: Booking) -> bool:
+    """Money arriving now can only go back: the booking was cancelled (not merely released
+    for want of payment, which money can still book again). Whatever arrives is owed back."""
+    return booking.status == BookingStatus.CANCELLED and not expired_unpaid(booking)
+
+
 def expired_unpaid(booking: Booking) -> bool:
     """Cancelled only because nobody paid in time: money arriving late can still book it."""
     return booking.status == BookingStatus.CANCELLED and booking.cancellation_reason == NOT_PAID_IN_TIME

@@ -457,12 +457,13 @@ def record_manual_payment(
         expire_pending(session=session, now=now, practitioner_id=booking.practitioner_id)
         late = True
     before = {"status": booking.status.value, "payment_status": booking.payment_status.value}
+    received = validation.rand(amount) if bookings.only_owes_back(booking) else booking.total_amount
     outcome = money_received(
         session=session,
         booking_id=booking.id,
         provider=ledger.MANUAL,
         reference=reference,
-        amount=booking.total_amount,
+        amount=received,
         method=method,
         created_by_id=actor.id,
         now=now,
@@ -476,7 +477,7 @@ def record_manual_payment(
         before=before,
         after={
             "status": booking.status.value,
-            "amount": str(booking.total_amount),
+            "amount": str(received),
             "method": method,
             "reference": reference,
             "outcome": outcome,
@@ -493,7 +494,7 @@ def record_manual_payment(
     if not late:
         return (
             "Payment recorded for a booking cancelled before it arrived: the booking stays cancelled and "
-            f"R{booking.total_amount:,.2f} is owed back to the client (see Payments)."
+            f"R{received:,.2f} is owed back to the client (see Payments)."
         )
     return (
         "Payment recorded, but the booking's time is no longer open (taken by someone else, or the "

@@ -354,7 +354,8 @@ def settle_charge(
             provider_reference=reference,
             amount=amount,
             status=PaymentStatus.COMPLETED,
-            idempotency_key=f"{provider}:charge:{reference}",
+            # Per booking: a reference typed by hand may be on two bookings' statements.
+            idempotency_key=f"{provider}:charge:{booking.id}:{reference}",
             created_by_id=created_by_id,
         )
         session.add(charge)

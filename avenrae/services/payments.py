@@ -405,7 +405,8 @@ def bank_details() -> BankDetails | None:
 
 def check_manual_payment(booking: Booking, *, method: str, reference: str, amount: Decimal) -> str:
     """Staff recording money received by hand: the method, a traceable reference and the exact
-    total. Returns the cleaned reference; InvalidInput otherwise."""
+    total (any amount for a cancelled booking: all of it goes back). Returns the cleaned
+    reference; InvalidInput otherwise."""
     problems = {}
     if method not in ledger.MANUAL_METHODS:
         problems["method"] = "Choose EFT, cash or card machine."
@@ -423,6 +424,8 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
         problems["amount"] = f"An amount received cannot be negative: this booking costs R{booking.total_amount:,.2f}."
     elif received == 0:
         problems["amount"] = f"Enter the amount received: this booking costs R{booking.total_amount:,.2f}."
+    elif bookings.only_owes_back(booking):
+        pass  # whatever arrived is recorded and owed back
     elif received < booking.total_amount:
         problems["amount"] = (
             f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount. Ask the client for the "

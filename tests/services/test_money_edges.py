@@ -198,3 +198,29 @@ def test_the_same_transfer_recorded_twice_for_one_booking_is_recorded_once(db, c
     db.refresh(pending)
     assert (pending.status, pending.refund_due) == (BookingStatus.CANCELLED, Decimal("517.50"))
     assert ledger.balance(db, pending.id).charged == Decimal("517.50")
+
+
+def test_whatever_arrives_for_a_cancelled_booking_is_recorded_and_owed_back(db, client, staff, pending):
+    """Found by a second new user's trial: R200 of a R517.50 booking, arriving after the client
+    cancelled, was refused ("record exactly that amount. Ask the client for the R317.50 still
+    to pay"), so it could never be owed back. Two cancelled bookings may share a reference."""
+    hold = pending.hold_expires_at
+    flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Plans changed")
+    said = flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 1", amount=Decimal("200.00")
+    )
+    assert said.endswith("R200.00 is owed back to the client (see Payments).")
+    other = make_booking(db, client=client, status=BookingStatus.PENDING, hold_expires_at=hold)
+    flows.cancel(session=db, booking_id=other.id, actor=as_client(client), reason="Plans changed")
+    flows.record_manual_payment(
+        session=db, booking_id=other.id, actor=staff, method="eft", reference="FNB 1", amount=Decimal("50.00")
+    )
+    owed = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
+    assert (owed[pending.id], owed[other.id]) == (Decimal("200.00"), Decimal("50.00"))
+    expired = make_booking(db, client=client, status=BookingStatus.PENDING, hold_expires_at=hold)
+    make_transaction(db, expired, status=PaymentStatus.PENDING, provider="pending", method=None)
+    flows.expire_pending(session=db, now=expired.hold_expires_at + timedelta(seconds=1))
+    with pytest.raises(InvalidInput, match="record exactly that amount"):  # it can still be booked again in full
+        flows.record_manual_payment(
+            session=db, booking_id=expired.id, actor=staff, method="eft", reference="FNB 2", amount=Decimal("50.00")
+        )
