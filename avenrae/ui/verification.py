@@ -87,6 +87,9 @@ def documents(application: verification.ApplicationView, actor: Actor, *, inline
     """Each document downloadable; inline, PDFs in a viewer and images as the thumbnail made at
     upload (never the original, decoded again). A document that cannot be shown says so and
     the rest of the page goes on."""
+    if not application.documents:  # a re-check of someone verified before documents were kept
+        st.info("No documents on file for this practitioner: ask for them if the decision needs them.")
+        return
     previews: dict = {}
     if inline:
         try:

@@ -187,6 +187,20 @@ def test_a_new_name_while_staff_are_still_to_decide_is_told_to_them(db, page):
     assert any("changed their name" in m.value for m in queue.markdown)
 
 
+def test_a_re_check_with_no_documents_on_file_says_so(db, page):
+    # Verified with no application kept (as the demo data's practitioners): the queue says there
+    # are no documents rather than an empty heading (found by a second new user's trial).
+    staff = make_user(db, role=Role.STAFF)
+    practitioner = make_practitioner(db, first_name="Sizwe", last_name="Nkosi", phone="0821234567")
+    saved = save_details(page("pages/account.py", user=practitioner.user), "Sizwe", "Nkosi-Dube")
+    assert "your new name is with staff now" in saved.success[0].value, [e.value for e in saved.error]
+    queue = page("pages/verification_queue.py", user=staff)
+    assert queue.subheader[0].value == "Sizwe Nkosi\\-Dube"  # escaped markdown
+    assert "No documents on file for this practitioner: ask for them if the decision needs them." in [
+        i.value for i in queue.info
+    ]
+
+
 def test_a_new_phone_number_or_the_same_name_keeps_the_badge(db, page):
     practitioner = verified_through_staff(db, make_user(db, role=Role.STAFF))
     app = page("pages/account.py", user=practitioner.user)
