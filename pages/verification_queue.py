@@ -3,9 +3,8 @@
 import streamlit as st
 
 from avenrae.models import ApplicationStatus
-from avenrae.services import flows, verification
+from avenrae.services import verification
 from avenrae.services.bookings import Actor
-from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 from avenrae.ui import verification as ui_verification
@@ -38,44 +37,6 @@ choices = {
 }
 application = choices[st.selectbox("Application", list(choices))]
 
-APPROVE_KEY = "verification_approve_confirm"
-
-
-def send(decision: str, message: str, registration: str) -> None:
-    st.session_state.pop(APPROVE_KEY, None)
-    feedback.attempt(
-        lambda s: flows.decide_verification(
-            session=s,
-            actor=actor,
-            application_id=application.id,
-            decision=decision,
-            message=message,
-            health_registration=registration,
-        ),
-        success={
-            "approve": "Approved: {} is verified and can be booked.",
-            "reject": "Rejected: {} has been told why.",
-            "ask": "Asked {} for more information.",
-        }[decision].format(fmt.md(application.practitioner_name)),
-    )
-
-
-def confirm_approval(message: str, registration: str) -> None:
-    with st.container(border=True):
-        standing = f" as registered health professional {fmt.md(registration)}" if registration else ""
-        st.warning(
-            f"Approve **{fmt.md(application.practitioner_name)}** ({fmt.label(application.specialization)}, "
-            f"{fmt.md(application.city or 'no town given')}, {fmt.md(application.practitioner_email)}){standing}? "
-            "Clients then see the Verified badge and can book them."
-        )
-        yes, no = st.columns(2)
-        if yes.button("Yes, approve", type="primary", key=f"confirm_approve_{application.id}"):
-            send("approve", message, registration)
-        if no.button("Not yet", key=f"keep_approve_{application.id}"):
-            st.session_state.pop(APPROVE_KEY, None)
-            st.rerun()
-
-
 left, right = st.columns([3, 2])
 # The decision form first: whatever the documents below do, staff can always decide.
 with right:
@@ -102,20 +63,8 @@ with right:
                 key=f"decision_registration_{application.id}",
             )
             if st.form_submit_button("Send decision", type="primary"):
-                st.session_state.pop(APPROVE_KEY, None)
-                if decision is None:
-                    st.error("Choose a decision first.")
-                elif decision == "approve":  # makes them bookable with the badge: named, and asked
-                    try:
-                        verification.checked_decision(decision, message, registration)
-                        st.session_state[APPROVE_KEY] = (application.id, message, registration)
-                    except InvalidInput as error:
-                        feedback.show_error(error)
-                else:
-                    send(decision, message, registration)
-        asked = st.session_state.get(APPROVE_KEY)
-        if asked and asked[0] == application.id:
-            confirm_approval(asked[1], asked[2])
+                ui_verification.send_or_ask(application, actor, decision, message, registration)
+        ui_verification.approval_question(application, actor)
 with left:
     st.subheader(fmt.md(application.practitioner_name))
     st.caption(f"{fmt.md(application.practitioner_email)} · {fmt.label(application.specialization)}")

@@ -781,20 +781,9 @@ def _back_to_staff(session: Session, user: User, change: _Change) -> BackToStaff
             *(getattr(VerificationDocument, c) for c in columns),
         ).where(VerificationDocument.application_id == approved.id)
         session.execute(insert(VerificationDocument).from_select(["id", "application_id", *columns], copies))
-    session.add(_message(application_id=application.id, author_id=user.id, kind=change.kind, message=change.note))
     practitioner.verification_status = VerificationStatus.PENDING
     practitioner.verified_at = None
-    audit.record(
-        session=session,
-        actor_id=user.id,
-        action=change.action,
-        target_type="practitioner",
-        target_id=practitioner.id,
-        before={change.field: change.before, "practitioner": VerificationStatus.VERIFIED.value},
-        after={change.field: change.after, "practitioner": VerificationStatus.PENDING.value},
-        reason=change.reason,
-    )
-    return _notices(session, user, application, change)
+    return _put_to_staff(session, user, practitioner, application, change, was=VerificationStatus.VERIFIED)
 
 
 def _told_while_waiting(
@@ -813,21 +802,31 @@ def _told_while_waiting(
     )
     if waiting is None:
         return None
-    session.add(_message(application_id=waiting.id, author_id=user.id, kind=change.kind, message=change.note))
+    return _put_to_staff(session, user, practitioner, waiting, change, was=VerificationStatus.PENDING)
+
+
+def _put_to_staff(
+    session: Session,
+    user: User,
+    practitioner: Practitioner,
+    application: VerificationApplication,
+    change: _Change,
+    *,
+    was: VerificationStatus,
+) -> BackToStaff:
+    """The change said on the application staff will decide, one audit row, and the notices
+    for the practitioner and for staff (returned, for the caller to send)."""
+    session.add(_message(application_id=application.id, author_id=user.id, kind=change.kind, message=change.note))
     audit.record(
         session=session,
         actor_id=user.id,
         action=change.action,
         target_type="practitioner",
         target_id=practitioner.id,
-        before={change.field: change.before, "practitioner": VerificationStatus.PENDING.value},
+        before={change.field: change.before, "practitioner": was.value},
         after={change.field: change.after, "practitioner": VerificationStatus.PENDING.value},
         reason=change.reason,
     )
-    return _notices(session, user, waiting, change)
-
-
-def _notices(session: Session, user: User, application: VerificationApplication, change: _Change) -> BackToStaff:
     staff = session.scalars(
         select(User.id).where(User.role.in_(VERIFIERS), User.is_active.is_(True), User.deleted_at.is_(None))
     ).all()

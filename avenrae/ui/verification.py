@@ -10,8 +10,9 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import VerificationStatus
-from avenrae.services import verification
+from avenrae.services import flows, verification
 from avenrae.services.bookings import Actor
+from avenrae.services.errors import InvalidInput
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
@@ -206,3 +207,69 @@ def apply_form(actor: Actor) -> None:
                 ),
                 success="Application sent. Staff will look at it soon.",
             )
+
+
+# --- deciding --------------------------------------------------------------------------
+
+APPROVE_KEY = "verification_approve_confirm"
+DECIDED = {
+    "approve": "Approved: {} is verified and can be booked.",
+    "reject": "Rejected: {} has been told why.",
+    "ask": "Asked {} for more information.",
+}
+
+
+def send_or_ask(
+    application: verification.ApplicationView, actor: Actor, decision: str | None, message: str, registration: str
+) -> None:
+    """The decision form sent: rejecting or asking goes at once; approving (which makes them
+    bookable with the badge) is checked, then asked about by name (`approval_question`)."""
+    st.session_state.pop(APPROVE_KEY, None)
+    if decision is None:
+        st.error("Choose a decision first.")
+    elif decision == "approve":
+        try:
+            verification.checked_decision(decision, message, registration)
+            st.session_state[APPROVE_KEY] = (application.id, message, registration)
+        except InvalidInput as error:
+            feedback.show_error(error)
+    else:
+        _send(application, actor, decision, message, registration)
+
+
+def approval_question(application: verification.ApplicationView, actor: Actor) -> None:
+    """The question "Approve …?", naming who, once the form asked to approve this application."""
+    asked = st.session_state.get(APPROVE_KEY)
+    if not asked or asked[0] != application.id:
+        return
+    _, message, registration = asked
+    with st.container(border=True):
+        standing = f" as registered health professional {fmt.md(registration)}" if registration else ""
+        st.warning(
+            f"Approve **{fmt.md(application.practitioner_name)}** ({fmt.label(application.specialization)}, "
+            f"{fmt.md(application.city or 'no town given')}, {fmt.md(application.practitioner_email)}){standing}? "
+            "Clients then see the Verified badge and can book them."
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, approve", type="primary", key=f"confirm_approve_{application.id}"):
+            _send(application, actor, "approve", message, registration)
+        if no.button("Not yet", key=f"keep_approve_{application.id}"):
+            st.session_state.pop(APPROVE_KEY, None)
+            st.rerun()
+
+
+def _send(
+    application: verification.ApplicationView, actor: Actor, decision: str, message: str, registration: str
+) -> None:
+    st.session_state.pop(APPROVE_KEY, None)
+    feedback.attempt(
+        lambda s: flows.decide_verification(
+            session=s,
+            actor=actor,
+            application_id=application.id,
+            decision=decision,
+            message=message,
+            health_registration=registration,
+        ),
+        success=DECIDED[decision].format(fmt.md(application.practitioner_name)),
+    )
