@@ -102,6 +102,17 @@ def test_login_returns_tokens_and_the_user(api, client_user):
     assert data["user"]["role"] == "client"
 
 
+def test_a_login_or_refresh_without_its_fields_is_422_naming_them(api, client_user):
+    # Found by an API trial: {} answered 401 "wrong email or password" and OpenAPI marked nothing required.
+    answer = api.post("/api/auth/login", json={})
+    assert answer.status_code == 422
+    assert set(answer.json()["errors"]) == {"email", "password"}
+    assert api.post("/api/auth/refresh", json={}).json()["errors"] == {"refreshToken": "refreshToken is required."}
+    schemas = api.get("/api/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["LoginIn"]["required"]) == {"email", "password"}
+    assert schemas["RefreshIn"]["required"] == ["refreshToken"]
+
+
 def test_verify_a_valid_token(api, client_user, db):
     answer = api.get("/api/auth/verify", headers=bearer(client_user, db))
     assert answer.status_code == 200

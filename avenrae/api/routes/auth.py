@@ -52,12 +52,12 @@ class AuthOut(Model):
 
 
 class LoginIn(Model):
-    email: str = ""
-    password: str = ""
+    email: str
+    password: str
 
 
 class RefreshIn(Model):
-    refreshToken: str = ""
+    refreshToken: str
 
 
 class RefreshOut(Model):
