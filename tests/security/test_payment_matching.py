@@ -28,40 +28,15 @@ from avenrae.services import bookings, flows, payments
 from avenrae.services.pricing import to_cents
 from avenrae.ui import server
 from tests import stripe_objects
-from tests.factories import make_booking, make_client, make_practitioner, make_transaction
-from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
+from tests.factories import make_booking
+from tests.stripe_fake import WEBHOOK_SECRET, signed_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
-def fake():
-    return FakeStripe()
-
-
-@pytest.fixture
-def gateway(fake):
-    return payments.StripeGateway(client_for(fake))
-
-
-@pytest.fixture
-def client(db):
-    return make_client(db)
-
-
-@pytest.fixture
-def booking(db, client):
-    practitioner = make_practitioner(db, rate="450.00")
-    booking = make_booking(
-        db,
-        practitioner=practitioner,
-        client=client,
-        start=NOW + timedelta(days=3),
-        status=BookingStatus.PENDING,
-        hold_expires_at=datetime.now(UTC) + timedelta(minutes=15),  # NOW is read at import: the suite may be slow
-    )
-    make_transaction(db, booking, status=PaymentStatus.PENDING, provider="pending", method=None)
-    return booking
+def booking(pending):
+    return pending
 
 
 @pytest.fixture
