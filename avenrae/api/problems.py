@@ -19,8 +19,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from avenrae.services import accounts, bookings, payments, ratelimit, tokens
+from avenrae.services import accounts, availability, bookings, flows, payments, ratelimit, tokens
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
+
+from .schemas import InTheWayOut
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +77,14 @@ class Problem(Exception):
         *,
         errors: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, object] | None = None,
     ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = dict(errors or {})
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # RFC 9457 extension members, beside detail
 
 
 def response(
@@ -89,11 +93,13 @@ def response(
     *,
     errors: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> JSONResponse:
     body: dict[str, object] = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status}
     body["detail"] = detail
     if errors:
         body["errors"] = dict(errors)
+    body.update(extra or {})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=dict(headers or {}))
 
 
@@ -139,6 +145,8 @@ def for_service_error(error: ServiceError) -> Problem:
         return Problem(404, message)
     if isinstance(error, PermissionDenied):
         return Problem(403, message)
+    if isinstance(error, flows.BookingsInTheWay):
+        return Problem(409, message, extra={"bookingsInTheWay": [_in_the_way(b) for b in error.affected]})
     if isinstance(error, Conflict | bookings.IllegalTransition):
         return Problem(409, message)
     if isinstance(error, payments.PaymentError):
@@ -146,9 +154,20 @@ def for_service_error(error: ServiceError) -> Problem:
     return Problem(400, message)
 
 
+def _in_the_way(booking: availability.Affected) -> dict[str, object]:
+    """A booked session a change of hours would leave outside them, as the app shows it before asking."""
+    return InTheWayOut(
+        id=booking.id,
+        start=booking.session_start,
+        end=booking.session_end,
+        client=booking.client_name,
+        status=booking.status,
+    ).model_dump(mode="json")
+
+
 async def handle_problem(_request: Request, problem: Exception) -> JSONResponse:
     assert isinstance(problem, Problem)
-    return response(problem.status, problem.detail, errors=problem.errors, headers=problem.headers)
+    return response(problem.status, problem.detail, errors=problem.errors, headers=problem.headers, extra=problem.extra)
 
 
 async def handle_service_error(request: Request, error: Exception) -> JSONResponse:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import time
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from avenrae.services import availability
@@ -72,6 +72,46 @@ def _problem(description: str) -> dict:
         "description": description,
         "content": {"application/problem+json": {"schema": ProblemOut.model_json_schema()}},
     }
+
+
+def _inline(schema: dict) -> dict:
+    """A model's JSON schema with its nested models written in place: a response schema
+    given by hand cannot point at pydantic's own $defs."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
+class InTheWayOut(BaseModel):
+    """A booked session a change of hours would leave outside them."""
+
+    id: uuid.UUID
+    start: datetime
+    end: datetime
+    client: str = Field(description="The client's name")
+    status: str
+
+
+class BookingsInTheWayOut(ProblemOut):
+    bookingsInTheWay: list[InTheWayOut]
+
+
+IN_THE_WAY: dict[int | str, dict] = {
+    409: {
+        "description": "Booked sessions fall outside the new hours (listed in `bookingsInTheWay`): "
+        "send again with `bookingsInTheWay` set to keep or cancel",
+        "content": {"application/problem+json": {"schema": _inline(BookingsInTheWayOut.model_json_schema())}},
+    }
+}
 
 
 PROBLEMS: dict[int | str, dict] = {

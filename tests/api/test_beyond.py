@@ -317,11 +317,24 @@ def test_a_practitioner_manages_hours_time_off_and_rules(api, db, practitioner, 
     headers = bearer(practitioner.user, db)
     schedule = api.get("/api/practice/schedule", headers=headers).json()
     assert len(schedule["weeklyHours"]) == 7 and schedule["rules"]["timeZone"] == "Africa/Johannesburg"
-    book(api, db, practitioner, client_user, "10:00")
+    booking_id = book(api, db, practitioner, client_user, "10:00")
     mornings = {"ranges": [{"dayOfWeek": d, "start": "13:00", "end": "17:00"} for d in range(7)]}
     clash = api.put("/api/practice/weekly-hours", json=mornings, headers=headers)
     assert clash.status_code == 409
     assert clash.json()["detail"].startswith("1 booked session falls outside the new times.")
+    # Which ones, so an app can show them before asking keep or cancel (found by an API trial).
+    start = datetime.combine(booking_day(), datetime.min.time().replace(hour=8), tzinfo=UTC)  # 10:00 SAST
+    assert clash.json()["bookingsInTheWay"] == [
+        {
+            "id": booking_id,
+            "start": start.isoformat().replace("+00:00", "Z"),
+            "end": (start + timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+            "client": f"{client_user.first_name} {client_user.last_name}",
+            "status": "pending",
+        }
+    ]
+    documented = api.get("/api/openapi.json").json()["paths"]["/practice/weekly-hours"]["put"]["responses"]["409"]
+    assert "bookingsInTheWay" in documented["content"]["application/problem+json"]["schema"]["properties"]
     kept = api.put("/api/practice/weekly-hours", json={**mornings, "bookingsInTheWay": "keep"}, headers=headers)
     assert kept.status_code == 200
     backwards = api.put(

@@ -14,7 +14,7 @@ from avenrae.services import availability, flows, payments, verification
 
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
-from ..schemas import ClockTime, Message, Model
+from ..schemas import IN_THE_WAY, ClockTime, Message, Model
 from ..threads import waits_on_others
 
 router = APIRouter(prefix="/practice", tags=["practice"])
@@ -93,7 +93,7 @@ class WeeklyHoursIn(Model):
     )
 
 
-@router.put("/weekly-hours", response_model=Message)
+@router.put("/weekly-hours", response_model=Message, responses=IN_THE_WAY)
 @waits_on_others
 def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
     """Replace the weekly hours. When booked sessions would fall outside them, 409 until
@@ -127,7 +127,7 @@ class DateHoursIn(Model):
     )
 
 
-@router.put("/special-dates/{on_date}", response_model=Message)
+@router.put("/special-dates/{on_date}", response_model=Message, responses=IN_THE_WAY)
 @waits_on_others
 def set_date_hours(on_date: date, body: DateHoursIn, caller: LoggedIn) -> Message:
     """Hours of its own for one date (replacing that weekday's hours), or its usual hours again
@@ -160,7 +160,7 @@ class TimeOffCreated(TimeOffOut):
     message: str
 
 
-@router.post("/time-off", status_code=201, response_model=TimeOffCreated)
+@router.post("/time-off", status_code=201, response_model=TimeOffCreated, responses=IN_THE_WAY)
 @waits_on_others
 def add_time_off(body: TimeOffIn, caller: LoggedIn) -> TimeOffCreated:
     """Time off (whole days, or between two times of one day); booked sessions it covers: as for weekly hours."""
