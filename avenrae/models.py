@@ -1033,6 +1033,18 @@ class AnalyticsRefresh(Base):
     full_rebuild: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
+class AnalyticsMovedBooking(Base):
+    """Where a booking was before it moved (another time, or another practitioner): the day
+    it left is recomputed by the next refresh, which empties this table. Written by a
+    trigger on bookings, so no way of moving a booking can miss it."""
+
+    __tablename__ = "analytics_moved_bookings"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    session_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class GeocodeCache(Base):
     """What an online geocoder answered for a query, so each query is asked once; found = false keeps refusals."""
 

@@ -853,9 +853,13 @@ _FACTS_DIRTY = _FACTS.format(
 )
 
 # Rows whose change may move figures: (practitioner, day) pairs to recompute. A ledger
-# row moves the figures of the day it was made and of its session's day.
+# row moves the figures of the day it was made and of its session's day; a moved booking
+# those of the day it left (noted by a trigger, taken in the same statement).
 _FIND_DIRTY = f"""
+WITH moved AS (DELETE FROM analytics_moved_bookings RETURNING practitioner_id, session_start)
 INSERT INTO analytics_dirty (practitioner_id, day)
+SELECT practitioner_id, {_local_day("session_start")} FROM moved
+UNION
 SELECT practitioner_id, day FROM bookings b
 CROSS JOIN LATERAL (VALUES ({_local_day("b.session_start")})) AS v(day)
 WHERE b.updated_at >= :since
@@ -1050,6 +1054,7 @@ def refresh(connection: Connection, *, full: bool = False) -> RefreshReport:
     # Where practitioners count: changed profiles are taken up, and every day a moved
     # practitioner has figures on moves with them to their new specialization, province and hexagon.
     if full:
+        step.run("changed rows", "DELETE FROM analytics_moved_bookings")  # before the rebuild reads the bookings
         step.run("current profiles", _PROFILES_NOW.format(scope="true"))
     else:
         step.run("changed rows", _FIND_DIRTY, {"since": since})

@@ -322,6 +322,15 @@ def any_charge_with_reference(session: Session, reference: str) -> uuid.UUID | N
     )
 
 
+def _settle(row: PaymentTransaction, status: PaymentStatus, at: datetime | None = None) -> None:
+    """A pending row settles. Completed, it counts from when the money moved (`at`, now),
+    not from when it was asked for: the day it counts on, and what the analytics refresh
+    finds as changed since it last ran."""
+    row.status = status
+    if status == PaymentStatus.COMPLETED:
+        row.created_at = max(at or datetime.now(UTC), row.created_at)
+
+
 def settle_charge(
     session: Session,
     booking: Booking,
@@ -337,8 +346,7 @@ def settle_charge(
     pending. Either counts from `at` (now), when the money arrived, not when it was asked for."""
     pending = pending_charge(session, booking.id)
     if pending is not None and pending.amount == amount:
-        pending.status = PaymentStatus.COMPLETED
-        pending.created_at = max(at or datetime.now(UTC), pending.created_at)
+        _settle(pending, PaymentStatus.COMPLETED, at)
         pending.provider = provider
         pending.provider_reference = reference
         pending.method = method
@@ -562,7 +570,7 @@ def settle_refund(
     """The provider answered about a refund: its reference and whether it went through."""
     if reference is not None:
         row.provider_reference = reference
-    row.status = status
+    _settle(row, status)
     if note:
         row.failure_reason = f"{row.failure_reason} {note}".strip()
     booking = session.get(Booking, row.booking_id)
@@ -718,7 +726,7 @@ def sync_provider_refunds(
             state.status != PaymentStatus.PENDING or row.provider_reference is None
         ):
             row.provider_reference = state.reference
-            row.status = state.status
+            _settle(row, state.status)
             changed += 1
     for state in unknown:
         changed += _record_dashboard_refund(session, booking, provider, charge, state)

@@ -28,7 +28,7 @@ from avenrae.models import (
     Specialization,
     TransactionKind,
 )
-from avenrae.services import analytics
+from avenrae.services import analytics, ledger
 from avenrae.services.errors import InvalidInput
 from tests.factories import make_booking, make_client, make_practitioner, make_review, make_transaction
 
@@ -403,6 +403,11 @@ def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
     added to every rollup, give exactly what rebuilding everything gives."""
     practitioners, _ = dataset
     connection = db.connection()
+    # A paid session, counted, that is moved below (paid on another day, which alone is recomputed for it).
+    moved = make_booking(db, practitioner=practitioners[3], start=datetime(2031, 5, 15, 8, tzinfo=UTC))
+    make_transaction(db, moved, created_at=datetime(2031, 5, 1, 8, tzinfo=UTC))
+    moved = moved.id
+    analytics.refresh(connection, full=True)
     # The dataset was refreshed long ago; what follows happens after that.
     later = datetime(2032, 1, 2, 10, tzinfo=UTC)
     connection.execute(text("UPDATE analytics_refresh SET watermark = :at"), {"at": later - timedelta(days=1)})
@@ -417,6 +422,14 @@ def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
             "WHERE t.booking_id = b.id AND t.kind = 'charge' AND t.status = 'completed') ORDER BY b.id LIMIT 2"
         )
     ).scalars()
+    # A paid session moved to another month: its old day loses it (found by a review: it counted on both).
+    db.execute(
+        text(
+            "UPDATE bookings SET session_start = :at, session_end = :at + interval '1 hour',"
+            " blocked_until = :at + interval '1 hour' WHERE id = :id"
+        ),
+        {"at": datetime(2031, 6, 30, 21, 30, tzinfo=UTC), "id": moved},
+    )
     make_transaction(db, db.get(Booking, old), kind=TransactionKind.REFUND, amount=Decimal("5.55"), created_at=later)
     db.execute(text("UPDATE bookings SET status = 'cancelled' WHERE id = :id"), {"id": other})
     hidden = db.execute(
@@ -437,7 +450,7 @@ def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
     closed = practitioners[1].user_id
     connection.execute(text("UPDATE users SET is_active = false WHERE id = :id"), {"id": closed})
     for table, ids in (
-        ("bookings", [booking.id, other]),
+        ("bookings", [booking.id, other, moved]),
         ("reviews", [hidden]),
         ("practitioners", [mover.id]),
         ("users", [closed]),
@@ -453,6 +466,36 @@ def test_incremental_refresh_agrees_with_a_full_rebuild(db, dataset):
     assert _snapshot(connection) == incremental
     provinces = analytics.breakdown(connection, analytics.Filters(FIRST, LAST), "province")
     assert "Northern Cape" in set(provinces["province"]) and "Limpopo" not in set(provinces["province"])
+
+
+def test_a_refund_that_settles_after_a_refresh_counts_on_the_day_it_settled(db, dataset):
+    """A refund queued before the last refresh and settled after it is found by the next
+    one, and counts when the money went back (found by a review: it was never counted)."""
+    connection = db.connection()
+    paid = db.execute(
+        text(
+            "SELECT b.id FROM bookings b JOIN payment_transactions t ON t.booking_id = b.id"
+            " WHERE t.kind = 'charge' AND t.status = 'completed' AND NOT EXISTS (SELECT FROM payment_transactions r"
+            " WHERE r.booking_id = b.id AND r.kind = 'refund') ORDER BY b.id LIMIT 1"
+        )
+    ).scalar_one()
+    booking = db.get(Booking, paid)
+    queued = make_transaction(
+        db,
+        booking,
+        kind=TransactionKind.REFUND,
+        amount=Decimal("10.00"),
+        status=PaymentStatus.PENDING,
+        created_at=datetime.now(UTC) - timedelta(hours=2),
+    )
+    analytics.refresh(connection, full=True)
+    ledger.settle_refund(db, queued, reference="re_later", status=PaymentStatus.COMPLETED)
+    db.flush()
+    assert queued.created_at > datetime.now(UTC) - timedelta(minutes=1)
+    analytics.refresh(connection)
+    incremental = _snapshot(connection)
+    analytics.refresh(connection, full=True)
+    assert _snapshot(connection) == incremental
 
 
 @pytest.mark.parametrize(
