@@ -305,12 +305,24 @@ def _become_server(
     _say(announce)
     sys.stdout.flush()
     os.chdir(REPO_ROOT)
+    # uvicorn (under Streamlit and under `api`) believes X-Forwarded-For only from these.
+    os.environ["FORWARDED_ALLOW_IPS"] = get_settings().trusted_proxies
     if dry_run:
         print(" ".join(command))
         return
     if supervise is not None:
         raise SystemExit(supervise())
     os.execv(sys.executable, command)  # noqa: S606 - this interpreter, with an argument list built by the caller
+
+
+def _note_proxies(address: str) -> None:
+    """Listening beyond this machine while believing forwarded addresses only from it: a
+    proxy elsewhere would make every visitor one address to the per-address limits."""
+    if address not in ("127.0.0.1", "localhost", "::1") and get_settings().trusted_proxies == "127.0.0.1,::1":
+        _say(
+            f"Listening on {address}: if a proxy on another machine forwards to this server, set "
+            "AVENRAE_TRUSTED_PROXIES to its address, or every visitor shares the proxy's per-address limits."
+        )
 
 
 def _shown(address: str) -> str:
@@ -329,6 +341,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         "--server.address",
         args.address,
     ]
+    _note_proxies(args.address)
     _become_server(
         command, announce=f"Serving Avenrae on http://{_shown(args.address)}:{args.port}", dry_run=args.dry_run
     )
@@ -353,6 +366,7 @@ def cmd_api(args: argparse.Namespace) -> None:
         "--proxy-headers",
         "--no-server-header",
     ]
+    _note_proxies(args.address)
     where = f"{_shown(args.address)}:{args.port}"
     announce = f"Serving the Avenrae API on http://{where}/api ({args.workers} worker process(es), a socket each)"
     if args.dry_run:

@@ -6,6 +6,7 @@ except `DATABASE_URL`, which is accepted under its conventional name as well.
 
 from __future__ import annotations
 
+import ipaddress
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,10 @@ class Settings(BaseSettings):
     # comma-separated, none by default; the largest request body it reads; requests per
     # minute from one client address and with one access token, counted across servers.
     cors_origins: str = ""
+    # The proxies (nginx, a load balancer) whose X-Forwarded-For the app servers believe,
+    # comma-separated addresses or networks; "*" believes anyone (only when nothing but the
+    # proxy can reach the servers). The limits per client address read it.
+    trusted_proxies: str = "127.0.0.1,::1"
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     api_requests_per_ip: int = Field(default=600, ge=1)
     api_requests_per_token: int = Field(default=300, ge=1)
@@ -157,6 +162,23 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://, for example https://nominatim.example.co.za")
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or network; give addresses, for example 10.0.0.5,10.0.1.0/24"
+                ) from None
+        if not entries:
+            raise ValueError("name at least one address, for example 127.0.0.1")
+        return ",".join(entries)
 
     @field_validator("database_url", "analytics_database_url")
     @classmethod

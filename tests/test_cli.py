@@ -284,3 +284,64 @@ def test_the_run_script_explains_itself_without_setting_anything_up(tmp_path):
     assert done.returncode == 0
     assert done.stdout.startswith("usage: scripts/run [--port N] [--address ADDRESS]")
     assert "Installing" not in done.stdout + done.stderr
+
+
+def _login_address(cli_database: str, trusted: str) -> str | None:
+    """The client address a login through a running `api` is counted against, when it says
+    it was forwarded for 203.0.113.9 and the server believes proxies at `trusted`."""
+    import http.client
+    import json
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    email = f"proxy-{port}@example.co.za"
+    env = {**os.environ, "DATABASE_URL": cli_database, "AVENRAE_TRUSTED_PROXIES": trusted}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "avenrae", "api", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                body = json.dumps({"email": email, "password": "wrong"})
+                headers = {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"}
+                connection.request("POST", "/api/auth/login", body=body, headers=headers)
+                connection.getresponse().read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.3)
+            finally:
+                connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with psycopg.connect(cli_database) as connection:
+        return connection.execute("SELECT ip_address FROM login_attempts WHERE email = %s", (email,)).fetchone()[0]
+
+
+def test_forwarded_addresses_are_believed_only_from_the_trusted_proxies(cli_database):
+    # Found by an operator's trial: behind a proxy on another host every visitor had the
+    # proxy's address, and 30 wrong logins from anyone locked everyone out.
+    assert str(_login_address(cli_database, "127.0.0.1")) == "203.0.113.9"
+    assert str(_login_address(cli_database, "192.0.2.10")) == "127.0.0.1"
+
+
+def test_trusted_proxies_must_be_addresses():
+    result = subprocess.run(
+        [sys.executable, "-m", "avenrae", "check"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "AVENRAE_TRUSTED_PROXIES": "nginx.internal"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "AVENRAE_TRUSTED_PROXIES" in one_line_error(result)
