@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, aliased
 
 from avenrae.config import get_settings
@@ -54,23 +54,29 @@ def _operator(actor: bookings.Actor) -> None:
 
 
 _CLIENT, _PRACTITIONER_USER = aliased(User), aliased(User)
-_PARTIES = (
-    select(
-        _CLIENT.id.label("client_id"),
-        (_CLIENT.first_name + " " + _CLIENT.last_name).label("client_name"),
-        _PRACTITIONER_USER.id.label("practitioner_user_id"),
-        (_PRACTITIONER_USER.first_name + " " + _PRACTITIONER_USER.last_name).label("practitioner_name"),
-        Practitioner.time_zone.label("practitioner_zone"),
-    )
-    .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
-    .join(_CLIENT, _CLIENT.id == bindparam("client_id"))
-    .where(Practitioner.id == bindparam("practitioner_id"))
-)
+
+
+def _parties_of(session: Session, booking_ids: list[uuid.UUID]) -> dict[uuid.UUID, bookings.Parties]:
+    """The parties of many bookings, in one statement (the jobs tell many at once)."""
+    rows = session.execute(
+        select(
+            Booking.id,
+            _CLIENT.id.label("client_id"),
+            (_CLIENT.first_name + " " + _CLIENT.last_name).label("client_name"),
+            _PRACTITIONER_USER.id.label("practitioner_user_id"),
+            (_PRACTITIONER_USER.first_name + " " + _PRACTITIONER_USER.last_name).label("practitioner_name"),
+            Practitioner.time_zone.label("practitioner_zone"),
+        )
+        .join(_CLIENT, _CLIENT.id == Booking.client_id)
+        .join(Practitioner, Practitioner.id == Booking.practitioner_id)
+        .join(_PRACTITIONER_USER, _PRACTITIONER_USER.id == Practitioner.user_id)
+        .where(Booking.id.in_(booking_ids))
+    ).all()
+    return {row.id: bookings.Parties(**{k: v for k, v in row._mapping.items() if k != "id"}) for row in rows}
 
 
 def _parties(session: Session, booking: Booking) -> bookings.Parties:
-    row = session.execute(_PARTIES, {"client_id": booking.client_id, "practitioner_id": booking.practitioner_id}).one()
-    return bookings.Parties(**row._mapping)
+    return _parties_of(session, [booking.id])[booking.id]
 
 
 Message = Callable[[str, str], str]  # (when, in the reader's time zone; the other side's name) -> text
@@ -91,7 +97,7 @@ def _tell_both(
 
 
 def _notices(
-    booking: Booking | bookings.NewBooking,
+    booking: Booking | bookings.NewBooking | bookings.Expired,
     kind: str,
     title: str,
     client: Message,
@@ -868,19 +874,23 @@ def expire_pending(
     ledger.close_open_charges(
         session, [row.id for row in expired], status=PaymentStatus.EXPIRED, reason="Not paid before the hold ran out."
     )
-    zone = get_settings().default_time_zone
+    parties = _parties_of(session, [row.id for row in expired])
     notifications.notify_many(
         session=session,
         items=[
-            notifications.Item(
-                row.client_id,
+            item
+            for row in expired
+            for item in _notices(
+                row,
                 "booking_expired",
                 "Booking not kept",
-                f"We released your session on {bookings.local_time(row.session_start, zone)} because it was not "
-                "paid in time. If you paid by EFT after all, our staff will book it again or refund you.",
-                {"booking_id": str(row.id)},
+                lambda when, _practitioner: (
+                    f"We released your session on {when} because it was not paid in time. If you paid by EFT "
+                    "after all, our staff will book it again or refund you."
+                ),
+                lambda when, client: f"{client} did not pay for {when} in time, so that time is open again for others.",
+                parties[row.id],
             )
-            for row in expired
         ],
     )
     return len(expired)
