@@ -40,6 +40,7 @@ MARKER_CALLBACK = """function (row) {
     return marker;
 }"""
 MAX_MARKERS = 300
+ANY_MEETING = "any"  # not None: a radio whose value is None shows nothing chosen
 PAGE_SIZE = 20
 
 
@@ -61,12 +62,17 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
         f"{key}_radius": 25,
         f"{key}_specs": [],
         f"{key}_text": "",
-        f"{key}_meeting": None,
+        f"{key}_meeting": ANY_MEETING,
         f"{key}_verified": False,
         f"{key}_rating": 0.0,
         f"{key}_price": (0, 3000),
         f"{key}_sort": "best",
     }
+    if state.setdefault("home", default_place) != default_place:
+        # A new home place (saved on My account) opens the search there, whatever was searched before.
+        state.update(home=default_place, clicked=None, which=None, page=1)
+        st.session_state.pop(f"{key}_place", None)
+        st.session_state.get(f"{key}_kept", {}).pop(f"{key}_place", None)
     widgets.kept(f"{key}_kept", defaults)
     with st.container(border=True):
         where, radius_col = st.columns([3, 2])
@@ -100,13 +106,14 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
         text = text_col.text_input("Words", placeholder="e.g. grief, isiZulu, herbs", key=f"{key}_text")
         with st.expander("More filters"):
             left, middle, right = st.columns(3)
-            meeting = left.radio(
+            chosen_meeting = left.radio(
                 "Meeting",
-                [None, MeetingType.IN_PERSON, MeetingType.ONLINE],
+                [ANY_MEETING, MeetingType.IN_PERSON, MeetingType.ONLINE],
                 horizontal=True,
-                format_func=lambda m: "Any" if m is None else fmt.label(m.value),
+                format_func=lambda m: "Any" if m == ANY_MEETING else fmt.label(m.value),
                 key=f"{key}_meeting",
             )
+            meeting = None if chosen_meeting == ANY_MEETING else chosen_meeting
             verified_only = left.checkbox("Verified practitioners only", key=f"{key}_verified")
             min_rating = middle.slider("Minimum rating", 0.0, 5.0, step=0.5, key=f"{key}_rating")
             # a range: its first value (from `defaults`) is a pair

@@ -206,3 +206,26 @@ def test_a_typed_place_is_still_there_after_visiting_another_page(db, page):
     assert not app.exception
     assert app.selectbox(key="find_place").value == "Umlazi"
     assert "Umlazi" in " ".join(c.value for c in app.caption)
+
+
+def test_a_new_home_place_opens_the_search_there_at_once(db, page):
+    # Found by a trial: saved on My account, the search kept opening at the old place until a new login.
+    from avenrae.services import accounts
+
+    client = make_client(db)
+    app = page("pages/search.py", user=client)
+    assert app.selectbox(key="find_place").value == "Johannesburg, Gauteng"
+    app.switch_page("pages/account.py")
+    app = app.run()
+    saved = accounts.set_home_place(session=db, user_id=client.id, place="Umlazi")
+    db.flush()
+    app.switch_page("pages/search.py")
+    app = app.run()
+    assert not app.exception
+    assert app.selectbox(key="find_place").value == saved.label
+    # A place typed after that stays until the home place changes again.
+    app = type_place(app, "Durban")
+    app.switch_page("pages/account.py")
+    app = keep_typed_place(app).run()
+    app.switch_page("pages/search.py")
+    assert app.run().selectbox(key="find_place").value == "Durban"

@@ -1,6 +1,6 @@
 """The Find practitioners page in AppTest."""
 
-from avenrae.models import Role, Specialization
+from avenrae.models import MeetingType, Role, Specialization
 from avenrae.services import search
 from avenrae.ui import search as finder
 from tests.factories import make_client, make_practitioner, make_user
@@ -111,3 +111,14 @@ def test_the_search_is_still_there_after_visiting_another_page(db, page):
     assert app.multiselect(key="find_specs").value == [Specialization.HEALER]
     assert app.text_input(key="find_text").value == "herbs"
     assert not app.warning, [w.value for w in app.warning]  # no "default value but also set via Session State"
+
+
+def test_the_meeting_filter_shows_any_chosen_until_another_is(db, page):
+    # Found by a trial: "Any" was meant but no option looked chosen (the radio's value was None).
+    make_practitioner(db, first_name="Both", location=(-26.2, 28.04))
+    app = page("pages/search.py", user=make_client(db))
+    meeting = app.radio(key="find_meeting")
+    assert (meeting.index, meeting.options[0]) == (0, "Any")
+    meeting.set_value(MeetingType.ONLINE)
+    app = app.run()
+    assert not app.exception and app.radio(key="find_meeting").index == 2
