@@ -220,7 +220,8 @@ def test_unpaid_holds_expire_and_free_the_slot(db, client, practitioner):
     assert (booking.status, booking.payment_status, booking.refund_due) == (
         BookingStatus.CANCELLED, PaymentStatus.EXPIRED, Decimal("0.00"))
     assert db.scalar(select(PaymentTransaction.status)) == PaymentStatus.EXPIRED
-    told = {n.user_id: n.message for n in db.scalars(select(Notification).where(Notification.type == "booking_expired"))}
+    expired = select(Notification).where(Notification.type == "booking_expired")
+    told = {n.user_id: n.message for n in db.scalars(expired)}
     assert set(told) == {client.id, practitioner.user_id}  # the practitioner was told it was booked (found by a trial)
     assert told[practitioner.user_id].startswith(f"{client.first_name} {client.last_name} did not pay for ")
     assert "open again" in told[practitioner.user_id]
