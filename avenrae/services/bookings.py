@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session, aliased, make_transient_to_detached
 
 from avenrae import geo
 from avenrae.config import get_settings
@@ -968,6 +968,62 @@ class BookablePractitioner:
     @property
     def bookable(self) -> bool:
         return self.verified or get_settings().allow_unverified_bookings
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One side of a booking as the other reaches them."""
+
+    name: str
+    phone: str | None
+    email: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How the two sides of a paid booking find and reach each other: where to go for a
+    session in person, and the other side's mobile and e-mail (staff see both sides)."""
+
+    where: str | None  # in person: the practitioner's address (or only their town)
+    address_is_town: bool  # the practitioner gave no street: ask them for it
+    others: list[Reach]
+
+
+CONTACT_SHOWN = (BookingStatus.CONFIRMED,)  # paid and still to happen: before payment nobody's details are shown
+
+
+def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor) -> Contact | None:
+    """What the actor may see of the other side of a confirmed booking; None before it is paid or after."""
+    booking = load(session, booking_id, lock=False)
+    side = _side(session, booking, actor)
+    if booking.status not in CONTACT_SHOWN:
+        return None
+    practitioner_user = aliased(User)
+    row = session.execute(
+        select(
+            Practitioner.service_address,
+            Practitioner.city,
+            (practitioner_user.first_name + " " + practitioner_user.last_name).label("practitioner_name"),
+            practitioner_user.phone.label("practitioner_phone"),
+            practitioner_user.email.label("practitioner_email"),
+            (User.first_name + " " + User.last_name).label("client_name"),
+            User.phone.label("client_phone"),
+            User.email.label("client_email"),
+        )
+        .join(practitioner_user, practitioner_user.id == Practitioner.user_id)
+        .join(User, User.id == booking.client_id)
+        .where(Practitioner.id == booking.practitioner_id)
+    ).one()
+    practitioner = Reach(row.practitioner_name, row.practitioner_phone, row.practitioner_email)
+    client = Reach(row.client_name, row.client_phone, row.client_email)
+    others = {"client": [practitioner], "practitioner": [client], "staff": [client, practitioner]}[side]
+    in_person = booking.meeting_type == MeetingType.IN_PERSON and side != "practitioner"  # their own address
+    address = (row.service_address or row.city or "").strip()
+    return Contact(
+        where=address if in_person and address else None,
+        address_is_town=in_person and (not row.service_address or row.service_address.strip() == row.city),
+        others=others,
+    )
 
 
 def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) -> BookablePractitioner:

@@ -152,9 +152,35 @@ def eft_instructions(booking: Booking | bookings.NewBooking) -> str:
     )
 
 
+def contact_words(reach: bookings.Contact) -> str:
+    """Where to go and how to reach the other side, as a notice says it."""
+    words = []
+    if reach.where:
+        words.append(f"Where: {reach.where}" + (" (ask for the street address)." if reach.address_is_town else "."))
+    for other in reach.others:
+        ways = [f"mobile {other.phone}"] if other.phone else []
+        words.append(f"{other.name}: {', '.join([*ways, f'e-mail {other.email}'])}.")
+    return " ".join(words)
+
+
 def _confirmed(session: Session, booking: Booking) -> None:
-    message: Message = lambda when, other: f"Your session with {other} on {when} is confirmed."  # noqa: E731
-    _tell_both(session, booking, "booking_confirmed", "Booking confirmed", message, message)
+    """Both sides told, each with where to go and how to reach the other, now that it is paid."""
+    parties = _parties(session, booking)
+    told = {}
+    for reader, role in ((parties.client_id, Role.CLIENT), (parties.practitioner_user_id, Role.PRACTITIONER)):
+        reach = bookings.contact(session=session, booking_id=booking.id, actor=bookings.Actor(reader, role))
+        told[role] = f" {contact_words(reach)}" if reach else ""
+    notifications.notify_many(
+        session=session,
+        items=_notices(
+            booking,
+            "booking_confirmed",
+            "Booking confirmed",
+            lambda when, other: f"Your session with {other} on {when} is confirmed.{told[Role.CLIENT]}",
+            lambda when, other: f"Your session with {other} on {when} is confirmed.{told[Role.PRACTITIONER]}",
+            parties,
+        ),
+    )
 
 
 # --- booking ---------------------------------------------------------------------------

@@ -115,6 +115,7 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
         money = ledger.balance(session, row.id)
         still_owed = ledger.owed(session, booked, money)
         cancelled = cancellation_words(row, booked, user, zone)
+        reach = bookings.contact(session=session, booking_id=row.id, actor=bookings.Actor(user.id, user.role))
     refund = ledger.RefundProgress(still_owed, money.refunds_pending) if row.cancelled_with_refund else None
     with st.container(border=True):
         ends = fmt.local_time(row.session_end, zone, "%H:%M")
@@ -126,6 +127,8 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             f"Status: **{status_words(row, datetime.now(UTC))}** · payment: **{payment_words(row, refund)}** · "
             f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
         )
+        if reach:
+            contact_lines(reach, user)
         if row.status == BookingStatus.PENDING and row.hold_expires_at:
             st.info(f"Held until {fmt.local_time(row.hold_expires_at, zone)} while it is paid.")
         if row.expired_unpaid:
@@ -142,6 +145,17 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             st.markdown(f"Refunded: **{fmt.rand(money.refunded)}**")
         if row.notes:
             st.caption("Notes: " + fmt.md(row.notes))
+
+
+def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
+    """Where to go and how to reach the other side, once a booking is paid."""
+    if reach.where:
+        ask = " (ask for the street address)" if reach.address_is_town and user.role == Role.CLIENT else ""
+        st.markdown(f":material/location_on: **Where:** {fmt.md(reach.where)}{ask}")
+    for other in reach.others:
+        ways = [f"mobile {fmt.md(other.phone)}"] if other.phone else []
+        ways.append(f"e-mail {fmt.md(other.email)}")
+        st.markdown(f":material/call: **{fmt.md(other.name)}:** {' · '.join(ways)}")
 
 
 def cancellation_words(row: bookings.BookingRow, booked: Booking, user: CurrentUser, zone: str) -> str | None:

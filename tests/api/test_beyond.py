@@ -520,3 +520,19 @@ def test_a_practitioners_special_dates_are_read_and_set_through_the_api(api, db,
         headers=headers,
     )
     assert backwards.status_code == 422
+
+
+def test_a_paid_booking_tells_where_to_go_and_how_to_reach_the_other_side(api, db, practitioner, client_user):
+    unpaid = book(api, db, practitioner, client_user)
+    assert api.get(f"/api/bookings/{unpaid}", headers=bearer(client_user, db)).json()["contact"] is None
+    paid = make_booking(
+        db, practitioner=practitioner, client=client_user, start=datetime.now(UTC) + timedelta(days=5),
+        status=BookingStatus.CONFIRMED,
+    )  # fmt: skip
+    seen = api.get(f"/api/bookings/{paid.id}", headers=bearer(client_user, db)).json()["contact"]
+    assert seen["where"] == practitioner.service_address and seen["whereIsTownOnly"] is False
+    assert seen["others"] == [
+        {"name": "Nomsa Dlamini", "phone": practitioner.user.phone, "email": practitioner.user.email}
+    ]
+    theirs = api.get(f"/api/bookings/{paid.id}", headers=bearer(practitioner.user, db)).json()["contact"]
+    assert theirs["where"] is None and [o["email"] for o in theirs["others"]] == [client_user.email]

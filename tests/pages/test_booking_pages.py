@@ -264,6 +264,25 @@ def test_a_client_sees_only_their_own_bookings_soonest_first(db, page, healer, c
     assert picker(app).value == str(sooner.id)
 
 
+def test_a_paid_booking_says_where_to_go_and_how_to_reach_the_other_side(db, page, healer, client):
+    # Found by a new client's trial: a confirmed session said neither where nor how to reach anyone.
+    healer.service_address, healer.user.phone, client.phone = "12 Florida Road, Durban", "0821234567", "0837654321"
+    paid = make_booking(db, practitioner=healer, client=client, start=soon(72), status=BookingStatus.CONFIRMED)
+    unpaid = make_booking(db, practitioner=healer, client=client, start=soon(30), status=BookingStatus.PENDING)
+    app = page("pages/bookings.py", user=client)
+    assert picker(app).value == str(unpaid.id)
+    assert not [m.value for m in app.markdown if "Where:" in m.value or "0821234567" in m.value]
+    picker(app).set_value(str(paid.id))
+    app = app.run()
+    shown = " ".join(m.value for m in app.markdown)
+    assert "**Where:** 12 Florida Road, Durban" in shown
+    assert "**Thandeka Zulu:** mobile 0821234567 · e-mail" in shown and "0837654321" not in shown
+    app = page("pages/bookings.py", user=healer.user)
+    picker(app).set_value(str(paid.id))
+    shown = " ".join(m.value for m in app.run().markdown)
+    assert "**Lindiwe Dube:** mobile 0837654321" in shown
+
+
 def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page, healer, client):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
 

@@ -557,6 +557,10 @@ def test_a_confirmation_says_with_whom(db, healer, client, staff):
         ).all()
     )
     assert "with Thandeka Zulu" in told[client.id] and "with Lindiwe Dube" in told[healer.user_id]
+    # ... and, now that it is paid, where and how to reach each other (found by a trial).
+    assert f"Thandeka Zulu: e-mail {healer.user.email}." in told[client.id]
+    assert f"Lindiwe Dube: e-mail {client.email}." in told[healer.user_id]
+    assert "Where:" not in told[client.id]  # online
 
 
 # --- 4. availability edits that lose nothing -------------------------------------------------

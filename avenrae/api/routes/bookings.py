@@ -240,6 +240,24 @@ class BookingOut(Model):
     actions: list[str] = Field(description="What the caller may do now: cancel, reschedule, complete, no_show")
 
 
+class ReachOut(Model):
+    name: str
+    phone: str | None
+    email: str
+
+
+class ContactOut(Model):
+    where: str | None = Field(description="In person: the practitioner's address (for the client and staff)")
+    whereIsTownOnly: bool = Field(description="The practitioner gave only their town: ask them for the street")
+    others: list[ReachOut] = Field(description="The other side (staff: both), to reach them")
+
+
+class BookingDetailOut(BookingOut):
+    contact: ContactOut | None = Field(
+        description="Once the booking is paid and until it is over: where to go and how to reach each other"
+    )
+
+
 class BookingsOut(Model):
     bookings: list[BookingOut]
     total: int
@@ -298,12 +316,23 @@ def my_bookings(
     return BookingsOut(bookings=[booking_out(caller, row) for row in page.rows], total=page.total)
 
 
-@router.get("/{booking_id}", response_model=BookingOut)
-def get_booking(booking_id: uuid.UUID, caller: LoggedIn) -> BookingOut:
-    """One booking of the caller's (its client, its practitioner, or staff)."""
+@router.get("/{booking_id}", response_model=BookingDetailOut)
+def get_booking(booking_id: uuid.UUID, caller: LoggedIn) -> BookingDetailOut:
+    """One booking of the caller's (its client, its practitioner, or staff); once it is paid,
+    where to go and how to reach the other side."""
     with session_scope() as session:
         row = bookings.get_for(session=session, actor=caller.actor, booking_id=booking_id)
-    return booking_out(caller, row)
+        reach = bookings.contact(session=session, booking_id=booking_id, actor=caller.actor)
+    contact = (
+        ContactOut(
+            where=reach.where,
+            whereIsTownOnly=reach.address_is_town,
+            others=[ReachOut(name=o.name, phone=o.phone, email=o.email) for o in reach.others],
+        )
+        if reach
+        else None
+    )
+    return BookingDetailOut(**booking_out(caller, row).model_dump(), contact=contact)
 
 
 class CancellationQuoteOut(Model):
