@@ -257,17 +257,37 @@ def eft_deadline(*, session_start: datetime, now: datetime) -> datetime | None:
     return deadline if deadline >= now + timedelta(minutes=settings.booking_hold_minutes) else None
 
 
-SLOW_TRANSFER = "An ordinary transfer between banks can take a day to arrive, so use an instant EFT."
+SLOW_TRANSFER = (
+    "An ordinary transfer between banks can take a working day to arrive (longer over a weekend), "
+    "so use an instant EFT."
+)
 
 
 def transfer_may_be_late(booking: Booking | NewBooking) -> bool:
     """The booking's deadline for a bank transfer, when it was set, was nearer than an
-    ordinary one takes to clear (the session is soon, so `eft_deadline` fell before
-    AVENRAE_EFT_HOLD_HOURS from the booking)."""
+    ordinary one takes to clear (see `too_soon_for_a_transfer`)."""
     since = booking.now if isinstance(booking, NewBooking) else booking.created_at
     if booking.hold_expires_at is None or since is None:
         return False
-    return booking.hold_expires_at - since < timedelta(hours=get_settings().eft_hold_hours) - timedelta(minutes=1)
+    return too_soon_for_a_transfer(since, booking.hold_expires_at)
+
+
+def too_soon_for_a_transfer(since: datetime, deadline: datetime) -> bool:
+    """An ordinary transfer between banks clears within a working day: a deadline with less
+    than that before it is too soon. Either the session is soon (`eft_deadline` fell before
+    AVENRAE_EFT_HOLD_HOURS), or the hold runs over a weekend, when banks clear nothing
+    (booked on a Saturday, due on the Sunday). Public holidays are not known here."""
+    if deadline - since < timedelta(hours=get_settings().eft_hold_hours) - timedelta(minutes=1):
+        return True
+    zone = ZoneInfo(get_settings().default_time_zone)
+    working = timedelta()
+    day = since.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < deadline:
+        following = (day + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=zone)  # midnight, whatever DST
+        if day.weekday() < 5:
+            working += min(following, deadline) - max(day, since)
+        day = following
+    return working < timedelta(hours=min(24, get_settings().eft_hold_hours)) - timedelta(minutes=1)
 
 
 def hold_until(*, pays_by: PaysBy, session_start: datetime, now: datetime) -> datetime:
