@@ -307,8 +307,30 @@ def weekly_hours_problems(ranges: list[HoursRange], *, session_length: timedelta
     )
 
 
-_TIME = r"(\d{1,2})(?:[:h.](\d{2})|h)?"  # 9, 09:00, 9.00, 8h30, 13h
+_TIME = r"(\d{1,2})(?:[:h.](\d{2})|h)?\s*(?:([ap])\.?m\.?)?"  # 9, 09:00, 9.00, 8h30, 13h, 9am, 5 p.m.
 _RANGE = re.compile(rf"^\s*{_TIME}\s*(?:-|–|—|to)\s*{_TIME}\s*$", re.IGNORECASE)
+
+
+def _twenty_four(hour: int, half: str | None) -> int:
+    """An hour of a twelve-hour clock ("a" or "p") as 0-23; 24 for midnight at the end. ValueError if it is not one."""
+    if half is None:
+        return hour
+    if not 1 <= hour <= 12:
+        raise ValueError(f"{hour} is not an hour of a twelve-hour clock")
+    return hour % 12 + (12 if half == "p" else 0)
+
+
+def _clock_hours(start: int, start_half: str | None, end: int, end_half: str | None) -> tuple[int, int]:
+    """Start and end hours from a range typed with am/pm on either side, or neither: "9-5pm"
+    is the morning to the afternoon, "1-5pm" the afternoon, "7pm-12am" until midnight."""
+    start_half, end_half = (start_half or "").lower() or None, (end_half or "").lower() or None
+    if start_half is None and end_half is not None:
+        same = _twenty_four(start, end_half)
+        start_half = end_half if same < _twenty_four(end, end_half) else "a"
+    start_24, end_24 = _twenty_four(start, start_half), _twenty_four(end, end_half)
+    if end_half == "a" and end_24 == 0:
+        end_24 = 24  # 12am at the end: midnight
+    return start_24, end_24
 
 
 def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
@@ -322,7 +344,9 @@ def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
         bounds = None
         if found:
             try:
-                start_hour, start_minute, end_hour, end_minute = (int(g or 0) for g in found.groups())
+                start_hour, start_minute, start_half, end_hour, end_minute, end_half = found.groups()
+                start_hour, end_hour = _clock_hours(int(start_hour), start_half, int(end_hour), end_half)
+                start_minute, end_minute = int(start_minute or 0), int(end_minute or 0)
                 midnight = (end_hour, end_minute) == (24, 0)  # the end of the day
                 bounds = until_midnight(
                     time(start_hour, start_minute), END_OF_DAY if midnight else time(end_hour, end_minute)

@@ -101,7 +101,7 @@ def decision(name: str, time_zone: str) -> None:
 def weekly_hours(plan: availability.Schedule, actor: bookings.Actor) -> None:
     who = "you work" if actor.role == Role.PRACTITIONER else "the practitioner works"
     st.write(
-        f"Type the hours {who} each day, e.g. 09:00-12:00, 14:00-17:00 (until midnight: 18:00-24:00). "
+        f"Type the hours {who} each day, e.g. 09:00-12:00, 14:00-17:00 or 9am-5pm (until midnight: 18:00-24:00). "
         "Leave a day empty when closed."
     )
     typed = schedule.weekly_hours_inputs(plan.weekly, key=WEEKLY_KEY)

@@ -342,6 +342,29 @@ def test_a_day_may_run_to_midnight():
     ]
 
 
+@pytest.mark.parametrize(
+    "typed, hours",
+    [
+        ("9am-5pm", (time(9), time(17))),
+        ("9-5pm", (time(9), time(17))),  # the morning, as people mean it
+        ("1-5pm", (time(13), time(17))),
+        ("8.30am to 1pm", (time(8, 30), time(13))),
+        ("9 AM - 12 PM", (time(9), time(12))),
+        ("7pm-12am", (time(19), time.max)),  # until midnight
+        ("12pm-2pm", (time(12), time(14))),
+    ],
+)
+def test_hours_with_am_and_pm_are_read_as_people_write_them(typed, hours):
+    # Found by a trial: "9am-5pm" was refused, though the page reads hours as people type them.
+    assert availability.parse_day_hours(typed, day_name="Thursday") == [hours]
+
+
+@pytest.mark.parametrize("typed", ["13pm-5pm", "0am-5am", "9xm-5pm", "9m-5"])
+def test_am_and_pm_only_after_a_twelve_hour_time(typed):
+    with pytest.raises(FieldError, match="is not a time range"):
+        availability.parse_day_hours(typed, day_name="Thursday")
+
+
 def test_staff_changes_to_availability_are_audited_the_practitioners_own_are_not(db, practitioner):
     from sqlalchemy import select
 
