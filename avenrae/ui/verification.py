@@ -37,6 +37,13 @@ STATUS_WORDS = {
 }
 
 
+# Files of other kinds are refused by the uploader with only a red mark (found by a trial).
+OTHER_FILES = (
+    "A Word document or another kind of file: save or print it as a PDF first. A clear photo of a paper "
+    "document (JPEG or PNG) works too. A file marked red was not taken and is not sent."
+)
+
+
 def uploads(files) -> list[verification.Upload]:
     """The browser's files, each read only when the service gets to it (after counting them
     and checking their sizes)."""
@@ -157,6 +164,7 @@ def answer_form(actor: Actor, application_id: uuid.UUID) -> None:
             type=["pdf", "jpg", "jpeg", "png"],
             accept_multiple_files=True,
             max_upload_size=DOCUMENT_MB,
+            help=OTHER_FILES,
         )
         if st.form_submit_button("Send answer", type="primary"):
             feedback.attempt(
@@ -189,8 +197,12 @@ def apply_form(actor: Actor) -> None:
             type=["pdf", "jpg", "jpeg", "png"],
             accept_multiple_files=True,
             max_upload_size=DOCUMENT_MB,
+            help=OTHER_FILES,
         )
-        st.caption("Documents are kept privately and seen only by Avenrae staff.")
+        st.caption(
+            "Documents are kept privately and seen only by Avenrae staff. A Word document: save it as a PDF "
+            "first; a file marked red was not taken and is not sent."
+        )
         if st.form_submit_button("Apply", type="primary"):
             feedback.attempt(
                 lambda s: verification.apply(

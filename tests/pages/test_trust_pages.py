@@ -192,6 +192,8 @@ def test_applying_without_documents_is_refused_and_nothing_is_written(db, page):
     assert not app.exception
     assert "You are not verified yet" in app.info[0].value
     assert any("not a registered health professional" in c.value for c in app.caption)
+    # A Word document is refused by the uploader with only a red mark: say what to do before (found by a trial).
+    assert any("A Word document: save it as a PDF first" in c.value for c in app.caption)
     app.text_input[0].input("Thandi Zulu")
     app.number_input[0].set_value(7)
     app.text_area[0].input("Trained in Nongoma for six years.")
