@@ -90,6 +90,10 @@ def test_spellings_without_spaces_hyphens_or_apostrophes_are_one_name():
         ("QwaQwa", "Phuthaditjhaba"),
         ("Mbizana", "Bizana"),
         ("Umhlanga", "Umhlanga Rocks"),
+        ("PE", "Gqeberha"),  # these four found by a trial
+        ("Potch", "Potchefstroom"),
+        ("Stellies", "Stellenbosch"),
+        ("Kimberly", "Kimberley"),
     ],
 )
 def test_current_and_former_names_and_nicknames(query, name):

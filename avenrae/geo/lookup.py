@@ -87,6 +87,12 @@ ALIASES = {
     "mahikeng": ("Mafikeng", "North West"),
     "mafikeng": ("Mafikeng", "North West"),
     "alex": ("Alexandra", "Gauteng"),
+    "pe": ("Port Elizabeth", "Eastern Cape"),
+    "el": ("East London", "Eastern Cape"),
+    "potch": ("Potchefstroom", "North West"),
+    "stellies": ("Stellenbosch", "Western Cape"),
+    "durbs": ("Durban", "KwaZulu-Natal"),
+    "kimberly": ("Kimberley", "Northern Cape"),
 }
 STREET_WORDS = {
     "street", "st", "str", "road", "rd", "avenue", "ave", "av", "drive", "dr", "lane", "ln", "crescent", "cres",
