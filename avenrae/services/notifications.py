@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
@@ -170,11 +172,23 @@ def _connect() -> smtplib.SMTP:
     return smtp
 
 
-def _message(email: str, first_name: str, title: str, text: str) -> EmailMessage:
+def _message_domain() -> str:
+    """The sender's domain (spam filters compare Message-ID with From), else the public URL's host."""
+    settings = get_settings()
+    _, sender = parseaddr(settings.smtp_from)
+    local_part, at, domain = sender.rpartition("@")
+    return (domain if at and local_part else None) or urlsplit(settings.public_url).hostname or "avenrae.invalid"
+
+
+def _message(notification_id: uuid.UUID, email: str, first_name: str, title: str, text: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = get_settings().smtp_from
     message["To"] = email
     message["Subject"] = f"Avenrae: {title}"
+    message["Date"] = formatdate(localtime=False)
+    # One id per notification: a copy sent again (the server took it, but marking it sent
+    # failed) carries the same id, so mail programs can tell it is the same message.
+    message["Message-ID"] = f"<notification.{notification_id}@{_message_domain()}>"
     message.set_content(f"Hello {first_name},\n\n{text}\n\n— Avenrae\n")
     return message
 
@@ -222,7 +236,7 @@ def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
                 if row is None:
                     break
                 try:
-                    smtp.send_message(_message(row.email, row.first_name, row.title, row.message))
+                    smtp.send_message(_message(row.id, row.email, row.first_name, row.title, row.message))
                 except (OSError, smtplib.SMTPException, UnicodeError, ValueError) as error:
                     if not _never_taken(error):
                         log.warning("e-mail not sent, the outbox waits: %s", error)
