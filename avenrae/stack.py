@@ -475,7 +475,7 @@ def _restart_servers(state_dir: Path, state: StackState, names: list[str], log: 
     for server in state.servers:
         if server.name in names:
             _wait_for(
-                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_stcore/health"),
+                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_avenrae/ready"),
                 server.name,
                 90,
                 directory / "servers" / f"{server.name}.log",
@@ -538,7 +538,7 @@ def up(state_dir: Path, servers: int = 2, log: Callable[[str], None] = print) ->
             _write_state(state_dir, state)
         for server in state.servers:
             _wait_for(
-                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_stcore/health"),
+                functools.partial(_http_ok, f"http://127.0.0.1:{server.port}/_avenrae/ready"),
                 server.name,
                 90,
                 directory / "servers" / f"{server.name}.log",

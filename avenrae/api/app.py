@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from avenrae.config import get_settings
 from avenrae.services.errors import ServiceError
 
-from . import docs, problems, threads
+from . import docs, health, problems, threads
 from .problems import Problem
 from .routes import auth, bookings, me, practice, practitioners, staff
 from .schemas import PROBLEMS
@@ -120,6 +120,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     api.include_router(docs.router)
+    api.include_router(health.router)
     for area in (auth, practitioners, bookings, practice, me, staff):
         api.include_router(area.router, responses=PROBLEMS)
     api.add_exception_handler(Problem, problems.handle_problem)

@@ -1,7 +1,8 @@
 """The ASGI app `python -m avenrae serve` runs: Streamlit plus Avenrae's own routes.
 
 `/_avenrae/session` turns a single-use code (see avenrae.ui.auth) into the HttpOnly
-remember-me cookie, or clears it; `/_avenrae/stripe/webhook` receives Stripe's events
+remember-me cookie, or clears it; `/_avenrae/ready` says whether this server's database
+answers (avenrae.readiness); `/_avenrae/stripe/webhook` receives Stripe's events
 (see avenrae.services.payments); `/api` is the public JSON API (avenrae.api, a FastAPI app
 mounted here). While it runs, the background jobs (avenrae.jobs) run on
 their schedule; as it starts, what the pages import is loaded (`warm_up`).
@@ -17,11 +18,11 @@ from collections.abc import AsyncIterator
 import streamlit as st
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from streamlit.runtime.pages_manager import PagesManager
 
-from avenrae import deploy, geo, jobs
+from avenrae import deploy, geo, jobs, readiness
 from avenrae.api.app import mount as api_mount
 from avenrae.config import REPO_ROOT, get_settings
 from avenrae.db import session_scope
@@ -92,6 +93,14 @@ async def remember_session(request: Request) -> Response:
     return response
 
 
+async def ready(_request: Request) -> Response:
+    """200 "ok" while this server's database answers, else 503: what nginx and operators
+    should wait for (Streamlit's /_stcore/health says 200 with the database down)."""
+    if await readiness.database_ready():
+        return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+    return PlainTextResponse(f"{readiness.NOT_READY}\n", status_code=503, headers=readiness.NOT_READY_HEADERS)
+
+
 def _apply_stripe_event(payload: bytes, signature: str | None) -> str:
     with session_scope() as session:
         outcome = flows.handle_webhook(session=session, payload=payload, signature=signature)
@@ -152,6 +161,7 @@ app = st.App(
     str(REPO_ROOT / "app.py"),
     routes=[
         Route("/_avenrae/session", remember_session, methods=["POST"]),
+        Route("/_avenrae/ready", ready, methods=["GET"]),
         Route("/_avenrae/stripe/webhook", stripe_webhook, methods=["POST"]),
         api_mount(),
     ],
