@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     default_time_zone: str = "Africa/Johannesburg"
     # Serve Leaflet and friends from static/vendor when present (see avenrae/assets.py).
     offline_map_assets: bool = True
+    # Whether `serve` runs the background jobs (avenrae.jobs); off where systemd timers or
+    # cron run `python -m avenrae jobs NAME` instead.
+    run_jobs: bool = True
 
     # Signing secret for access tokens; generated once into state_dir when unset.
     jwt_secret: SecretStr | None = None

@@ -142,13 +142,19 @@ def warm_up() -> None:
 
 @contextlib.asynccontextmanager
 async def background_jobs(_app: st.App) -> AsyncIterator[None]:
-    """Expire unpaid holds, complete finished sessions and send e-mail while the server runs.
-    In production, refuse to start at all while a setting puts money or sessions at risk."""
-    blockers = deploy.serving_blockers(get_settings())
+    """Expire unpaid holds, complete finished sessions and send e-mail while the server runs
+    (unless AVENRAE_RUN_JOBS=false leaves them to timers). In production, refuse to start at
+    all while a setting puts money or sessions at risk."""
+    settings = get_settings()
+    blockers = deploy.serving_blockers(settings)
     if blockers:
         raise SystemExit(f"not serving in production: {blockers[0]}")
     # Beside the server, not before it: a visit that comes first waits on the same imports.
     threading.Thread(target=warm_up, name="avenrae-warm-up", daemon=True).start()
+    if not settings.run_jobs:
+        log.info("AVENRAE_RUN_JOBS=false: background jobs are left to `python -m avenrae jobs`")
+        yield
+        return
     scheduler = jobs.Scheduler()
     scheduler.start()
     try:
