@@ -16,7 +16,7 @@ import pydantic
 import sqlalchemy.exc
 
 from avenrae import localdb
-from avenrae.config import REPO_ROOT, get_settings, libpq_url
+from avenrae.config import ENV_FILE, REPO_ROOT, get_settings, libpq_url
 
 
 class CommandError(RuntimeError):
@@ -576,14 +576,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_read() -> str:
+    """Where settings came from, for an error about several of them together."""
+    return f"settings (the environment and {ENV_FILE})" if ENV_FILE.exists() else "settings"
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     if isinstance(exc, pydantic.ValidationError):  # every wrong setting, not only the first
         said = []
         for problem in exc.errors():
             field = ".".join(str(part) for part in problem["loc"]).upper()
-            setting = "DATABASE_URL" if field == "DATABASE_URL" else f"AVENRAE_{field}" if field else "a setting"
-            said.append(f"setting {setting}: {problem['msg'].removeprefix('Value error, ')}")
+            if not field:  # a combination of settings, from the environment and perhaps .env
+                where = _settings_read()
+            else:
+                where = "setting " + ("DATABASE_URL" if field == "DATABASE_URL" else f"AVENRAE_{field}")
+            said.append(f"{where}: {problem['msg'].removeprefix('Value error, ')}")
         text = "; ".join(said)
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
         text = str(exc.orig).strip()

@@ -16,6 +16,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Settings the environment does not give are read from here (development only).
+ENV_FILE = REPO_ROOT / ".env"
 MIN_SECRET_BYTES = 32
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -38,7 +40,7 @@ def libpq_url(url: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AVENRAE_",
-        env_file=REPO_ROOT / ".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from avenrae.config import MIN_SECRET_BYTES, Settings
 
@@ -35,6 +36,17 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """AVENRAE_* variables no setting reads: misspellings, which would silently do nothing."""
     known = {f"AVENRAE_{name.upper()}" for name in Settings.model_fields} | OTHER_VARIABLES
     return sorted(name for name in environ if name.startswith("AVENRAE_") and name not in known)
+
+
+def _settings_file() -> Path | None:
+    """The `.env` Settings read, when there is one."""
+    env_file = Settings.model_config.get("env_file")
+    path = Path(env_file) if isinstance(env_file, str | Path) else None
+    return path if path is not None and path.exists() else None
+
+
+def _has_startup_options(url: str) -> bool:
+    return "options" in parse_qs(urlsplit(url).query)
 
 
 def problems(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Problem]:
@@ -116,6 +128,33 @@ def problems(settings: Settings, environ: Mapping[str, str] | None = None) -> li
                 blocks_serving=False,
             )
         )
+    settings_file = _settings_file()
+    if settings.production and settings_file is not None:
+        found.append(
+            Problem(
+                ".env",
+                f"exists ({settings_file}): every setting the environment does not give is read from it, so a "
+                "development value left there (a test key, a local database) quietly applies in production.",
+                "move what it holds to /etc/avenrae/avenrae.env (docs/deploy.md) and delete it.",
+                blocks_serving=False,
+            )
+        )
+    urls = (
+        ("DATABASE_URL", settings.database_url),
+        ("AVENRAE_ANALYTICS_DATABASE_URL", settings.analytics_database_url),
+    )
+    for name, url in urls:
+        if url and _has_startup_options(url):
+            found.append(
+                Problem(
+                    name,
+                    "carries an options= startup parameter, which PgBouncer refuses: if it leads to a pooler, no "
+                    "connection opens.",
+                    "set those parameters on the database or role instead (ALTER DATABASE ... SET, ALTER ROLE ... "
+                    "SET) and drop options= from the URL.",
+                    blocks_serving=False,
+                )
+            )
     if settings.allow_unverified_bookings:
         found.append(
             Problem(

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from avenrae import db as app_db
-from avenrae import localdb
+from avenrae import deploy, localdb
 from avenrae.config import REPO_ROOT, Settings, get_settings
 from avenrae.db import session_scope
 from avenrae.services import accounts, tokens
@@ -101,6 +101,44 @@ def test_several_wrong_settings_are_all_named_at_once():
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert "AVENRAE_JWT_SECRET" in line and "AVENRAE_DATABASE_POOL_SIZE" in line
+
+
+def test_check_deploy_warns_of_a_dotenv_file_that_production_settings_would_fall_back_on(monkeypatch, tmp_path):
+    # Found by an operator's trial: a .env left in the checkout fills in whatever the unit's
+    # environment file leaves out (a test key, the local database), silently.
+    for name in [name for name in os.environ if name.startswith("AVENRAE_") or name == "DATABASE_URL"]:
+        monkeypatch.delenv(name)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("".join(f"{name}={value}\n" for name, value in GOOD.items()))
+    monkeypatch.setitem(Settings.model_config, "env_file", dotenv)
+    [problem] = deploy.problems(Settings(), environ={})
+    assert (problem.setting, problem.blocks_serving) == (".env", False)
+    assert str(dotenv) in problem.problem and "avenrae.env" in problem.fix
+    dotenv.unlink()
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    assert deploy.problems(Settings(), environ={}) == []
+
+
+def test_check_deploy_warns_of_startup_options_a_pooler_refuses():
+    with_options = GOOD["DATABASE_URL"] + "?sslmode=require&options=-c%20statement_timeout%3D5s"
+    result = avenrae("check", "--deploy", **{**GOOD, "DATABASE_URL": with_options})
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("DATABASE_URL: carries an options= startup parameter, which PgBouncer refuses")
+    assert "secret" not in line  # the URL's password is not repeated
+    fine = avenrae("check", "--deploy", **{**GOOD, "DATABASE_URL": GOOD["DATABASE_URL"] + "?sslmode=require"})
+    assert (fine.returncode, fine.stdout) == (0, "")
+
+
+def test_a_wrong_combination_of_settings_is_said_plainly():
+    result = avenrae(
+        "check", "--deploy", **{**GOOD, "AVENRAE_SMTP_HOST": "smtp.example.co.za", "AVENRAE_SMTP_SECURITY": "none"}
+    )
+    [line] = result.stderr.strip().splitlines()
+    assert result.returncode == 1
+    assert line.startswith("error: settings") and "a setting" not in line
+    assert "AVENRAE_SMTP_SECURITY=none sends passwords and mail in clear" in line
 
 
 def test_check_deploy_says_when_the_environment_is_not_production():
