@@ -85,9 +85,15 @@ def _check_connection(url: str) -> None:
 
 
 def cmd_db_down(args: argparse.Namespace) -> None:
+    from avenrae import stack
+
     settings = get_settings()
     if settings.database_url:
         raise CommandError("DATABASE_URL is set: that database is not ours to stop")
+    if not args.force and stack.runs_on_the_local_cluster(settings.state_dir):
+        raise CommandError(
+            "the stack runs on the local database: `python -m avenrae stack down` first (or `db down --force`)"
+        )
     if localdb.down(settings.state_dir):
         _say("Local database stopped.")
     else:
@@ -419,7 +425,11 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
     for part in parts:
         print(f"{part.name:<10} {'running' if part.running else 'STOPPED':<8} {part.where}")
     state = stack.read_state(state_dir)
-    if state is not None and any(p.name == "replica" and p.running for p in parts):
+    running = {part.name for part in parts if part.running}
+    if state is not None and "replica" in running and "primary" not in running:
+        # A standby cut off from its primary has replayed all it received: it would say 0 s.
+        print("replica lag: unknown (the primary is stopped)")
+    elif state is not None and "replica" in running:
         try:
             lag = stack.replica_lag(state)
             print(f"replica lag: {'unknown' if lag is None else f'{lag:.1f} s'}")
@@ -444,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
         "With DATABASE_URL set, only check that it accepts connections.",
     )
     up.set_defaults(handler=cmd_db_up)
-    db_commands.add_parser("down", help="stop the local database").set_defaults(handler=cmd_db_down)
+    down = db_commands.add_parser("down", help="stop the local database")
+    down.add_argument("--force", action="store_true", help="stop it even while the stack (`stack up`) runs on it")
+    down.set_defaults(handler=cmd_db_down)
     db_commands.add_parser("url", help="print the database URL (libpq form, usable by psql)").set_defaults(
         handler=cmd_db_url
     )

@@ -607,6 +607,11 @@ def status(state_dir: Path) -> list[Part]:
     return parts
 
 
+def runs_on_the_local_cluster(state_dir: Path) -> bool:
+    """Whether any part `stack up` started besides the primary still runs (and needs it)."""
+    return any(part.running for part in status(state_dir) if part.name != "primary")
+
+
 def replica_lag(state: StackState) -> float | None:
     """Seconds the replica's replay is behind (0 when it has replayed all it received)."""
     with psycopg.connect(state.replica_url(), connect_timeout=3) as conn:

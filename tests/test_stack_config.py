@@ -1,8 +1,13 @@
 """The stack's generated configuration and its commands when nothing runs (no processes started)."""
 
+import subprocess
+import sys
 from pathlib import Path
 
-from avenrae import cli, stack
+import pytest
+
+from avenrae import cli, localdb, stack
+from avenrae.config import get_settings
 
 
 def _state(tmp_path: Path) -> stack.StackState:
@@ -65,3 +70,41 @@ def test_stack_commands_when_nothing_runs(tmp_path, monkeypatch, capsys):
         assert "project-local cluster only" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+@pytest.fixture
+def stack_without_its_primary(tmp_path, monkeypatch):
+    """A state folder whose stack.json lists an app server and a replica that run (a sleeping
+    process of ours stands for both) while the local cluster does not."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "avenrae serve"])
+    state = _state(tmp_path)
+    state.replica_port = localdb.free_port()  # nothing answers there
+    state.servers = [stack.Server("serve-1", localdb.free_port(), sleeper.pid)]
+    stack._write_state(tmp_path, state)
+    replica = Path(state.replica_dir)
+    replica.mkdir()
+    (replica / "postmaster.pid").write_text(f"{sleeper.pid}\n{replica}\n0\n{state.replica_port}\n")
+    monkeypatch.setenv("AVENRAE_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield state
+    get_settings.cache_clear()
+    sleeper.kill()
+    sleeper.wait()
+
+
+def test_db_down_refuses_while_the_stack_runs_on_it(stack_without_its_primary, capsys):
+    # Found by an operator's trial: `db down` stopped the primary under a running stack.
+    assert cli.main(["db", "down"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: the stack runs on the local database") and "stack down" in line
+    assert cli.main(["db", "down", "--force"]) == 0
+    assert "was not running" in capsys.readouterr().err
+
+
+def test_stack_status_says_the_lag_is_unknown_while_the_primary_is_stopped(stack_without_its_primary, capsys):
+    # A standby without its primary has replayed all it received, so it would say 0 s.
+    assert cli.main(["stack", "status"]) == 1
+    out = capsys.readouterr().out
+    assert "primary    STOPPED" in out
+    assert "replica lag: unknown (the primary is stopped)" in out

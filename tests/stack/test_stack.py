@@ -274,8 +274,9 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
     assert all(running.values()), running
     assert stack._http_ok(f"http://127.0.0.1:{victim.port}/_stcore/health")
 
-    # Restart the primary; the next page works within 10 s (PgBouncer reconnects).
-    assert _cli("db", "down").returncode == 0
+    # Restart the primary under the stack (--force: `db down` otherwise refuses while the stack runs);
+    # the next page works within 10 s (PgBouncer reconnects).
+    assert _cli("db", "down", "--force").returncode == 0
     restarted = _cli("db", "up")
     assert restarted.returncode == 0, restarted.stderr
     began = time.monotonic()
