@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -193,6 +193,50 @@ def _http_ok(url: str) -> bool:
 # --- packages --------------------------------------------------------------------
 
 
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
+# Asked by invoke-rc.d and deb-systemd-invoke before a package's scripts start its service; 101
+# is "not allowed": Debian's own nginx (its default site on port 80) and pgbouncer stay stopped.
+REFUSE_SERVICE_STARTS = "#!/bin/sh\n# Left by `python -m avenrae stack up` while it installs packages.\nexit 101\n"
+
+
+@contextlib.contextmanager
+def services_kept_stopped(policy: Path | None = None) -> Iterator[None]:
+    """While packages install, a policy-rc.d that refuses every service start; afterwards,
+    whatever policy was there before (usually none), even on failure."""
+    policy = policy or POLICY_RC_D
+    saved = policy.with_name(policy.name + ".avenrae-saved")
+    if policy.exists() and not saved.exists():  # not when a run that was killed left ours
+        policy.rename(saved)
+    try:
+        policy.write_text(REFUSE_SERVICE_STARTS)
+        policy.chmod(0o755)
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
+        if saved.exists():
+            saved.rename(policy)
+
+
+def apt_install(
+    packages: list[str],
+    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
+    policy: Path | None = None,
+    systemd: bool | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """apt-get install `packages` without starting their services, then (under systemd) keep
+    them from starting at boot too: the stack runs its own nginx and PgBouncer."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", *packages]
+    with services_kept_stopped(policy):
+        result = run(install, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True)
+            result = run(install, env=env, capture_output=True, text=True)
+    if result.returncode == 0 and (Path("/run/systemd/system").is_dir() if systemd is None else systemd):
+        run(["systemctl", "disable", "--quiet", *(f"{name}.service" for name in packages)], capture_output=True)
+    return result
+
+
 def ensure_packages(log: Callable[[str], None] = print) -> None:
     """Install nginx and PgBouncer from Debian when missing (as scripts/setup installs PostGIS)."""
     missing = [name for name, binary in PACKAGES.items() if not Path(binary).exists()]
@@ -201,13 +245,8 @@ def ensure_packages(log: Callable[[str], None] = print) -> None:
     can_apt = os.geteuid() == 0 and Path("/etc/debian_version").exists() and shutil.which("apt-get")
     if not can_apt:
         raise StackError(f"missing {', '.join(missing)}: install the Debian packages ({' '.join(missing)})")
-    log(f"Installing {' '.join(missing)} with apt-get ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", *missing]
-    result = subprocess.run(install, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, text=True)
-        result = subprocess.run(install, env=env, capture_output=True, text=True)
+    log(f"Installing {' '.join(missing)} with apt-get (their own services left stopped and disabled) ...")
+    result = apt_install(missing)
     if result.returncode != 0 or any(not Path(PACKAGES[name]).exists() for name in missing):
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise StackError(f"could not install {' '.join(missing)}: {tail[0]}")

@@ -108,3 +108,53 @@ def test_stack_status_says_the_lag_is_unknown_while_the_primary_is_stopped(stack
     out = capsys.readouterr().out
     assert "primary    STOPPED" in out
     assert "replica lag: unknown (the primary is stopped)" in out
+
+
+def _apt(policy: Path, exit_status: int = 0, raises: BaseException | None = None):
+    """Stands in for subprocess.run: records each command, and what policy-rc.d answers a
+    package that asks to start its service while apt-get runs."""
+    commands: list = []
+
+    def run(command, **options):
+        commands.append(command)
+        if command[0] == "apt-get" and command[1] == "install":
+            commands.append(("policy-rc.d nginx start", subprocess.run([str(policy), "nginx", "start"]).returncode))
+            if raises is not None:
+                raise raises
+        return subprocess.CompletedProcess(command, exit_status if command[0] == "apt-get" else 0, "", "")
+
+    return run, commands
+
+
+def test_packages_install_with_their_services_kept_stopped(tmp_path):
+    # Found by an operator's trial: on a systemd host, installing nginx and pgbouncer for the stack
+    # enabled and started Debian's own services (nginx's default site on port 80).
+    policy = tmp_path / "policy-rc.d"
+    run, commands = _apt(policy)
+    assert stack.apt_install(["nginx", "pgbouncer"], run=run, policy=policy, systemd=True).returncode == 0
+    assert commands == [
+        ["apt-get", "install", "-y", "-q", "nginx", "pgbouncer"],
+        ("policy-rc.d nginx start", 101),
+        ["systemctl", "disable", "--quiet", "nginx.service", "pgbouncer.service"],
+    ]
+    assert not policy.exists()
+
+
+def test_a_failed_install_leaves_the_policy_that_was_there(tmp_path):
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 0\n")  # the administrator's own
+    run, commands = _apt(policy, exit_status=100)
+    assert stack.apt_install(["nginx"], run=run, policy=policy, systemd=True).returncode == 100
+    assert [command[:2] for command in commands] == [
+        ["apt-get", "install"],
+        ("policy-rc.d nginx start", 101),
+        ["apt-get", "update"],
+        ["apt-get", "install"],
+        ("policy-rc.d nginx start", 101),
+    ]  # nothing to disable: nothing was installed
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+    run, _ = _apt(policy, raises=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        stack.apt_install(["nginx"], run=run, policy=policy, systemd=False)
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+    assert list(tmp_path.iterdir()) == [policy]
