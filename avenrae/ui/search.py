@@ -358,17 +358,18 @@ def legend(layer: search.MapLayer) -> None:
 def results_table(page: search.SearchPage) -> None:
     """A plain table (names as text, never markup) numbered across pages."""
     hits = page.hits
+    # What people choose by first: a phone shows only the first columns without scrolling sideways.
     table = pd.DataFrame(
         {
             "Name": [h.name for h in hits],
+            "You pay": [fmt.rand(pricing.quote(h.rate).total_amount) for h in hits],
+            "Distance": [fmt.distance(h.distance_km) for h in hits],
             "Specialization": [fmt.label(h.specialization.value) for h in hits],
+            "Rating": [rating_label(h) for h in hits],
             "Verified": [
                 "✔ Verified" if h.verified else "Not verified" + ("" if bookable(h) else " (not bookable yet)")
                 for h in hits
             ],
-            "Rating": [rating_label(h) for h in hits],
-            "You pay": [fmt.rand(pricing.quote(h.rate).total_amount) for h in hits],
-            "Distance": [fmt.distance(h.distance_km) for h in hits],
             "Town": [h.city or "" for h in hits],
             "Meets": [
                 " & ".join(m for m, on in (("in person", h.offers_in_person), ("online", h.offers_online)) if on)
