@@ -205,7 +205,9 @@ def services_kept_stopped(policy: Path | None = None) -> Iterator[None]:
     whatever policy was there before (usually none), even on failure."""
     policy = policy or POLICY_RC_D
     saved = policy.with_name(policy.name + ".avenrae-saved")
-    if policy.exists() and not saved.exists():  # not when a run that was killed left ours
+    # A run killed mid-install (finally does not run on SIGTERM) leaves ours: never keep that.
+    ours = policy.exists() and policy.read_text(errors="replace") == REFUSE_SERVICE_STARTS
+    if policy.exists() and not ours and not saved.exists():
         policy.rename(saved)
     try:
         policy.write_text(REFUSE_SERVICE_STARTS)

@@ -158,3 +158,13 @@ def test_a_failed_install_leaves_the_policy_that_was_there(tmp_path):
         stack.apt_install(["nginx"], run=run, policy=policy, systemd=False)
     assert policy.read_text() == "#!/bin/sh\nexit 0\n"
     assert list(tmp_path.iterdir()) == [policy]
+
+
+def test_our_own_policy_left_by_a_killed_run_is_removed_not_kept(tmp_path):
+    # Found by a review: a run killed mid-install (SIGTERM) left ours, which the next run kept as
+    # the administrator's, so no package's service would ever start again.
+    policy = tmp_path / "policy-rc.d"
+    policy.write_text(stack.REFUSE_SERVICE_STARTS)
+    with stack.services_kept_stopped(policy):
+        pass
+    assert not policy.exists() and list(tmp_path.iterdir()) == []
