@@ -311,8 +311,9 @@ def _become_server(
     _say(announce)
     sys.stdout.flush()
     os.chdir(REPO_ROOT)
-    # uvicorn (under Streamlit and under `api`) believes X-Forwarded-For only from these.
-    os.environ["FORWARDED_ALLOW_IPS"] = get_settings().trusted_proxies
+    # uvicorn (under Streamlit and under `api`) believes X-Forwarded-For only from these; its
+    # own FORWARDED_ALLOW_IPS, when an operator set it, stands.
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", get_settings().trusted_proxies)
     if dry_run:
         print(" ".join(command))
         return

@@ -139,22 +139,18 @@ def problems(settings: Settings, environ: Mapping[str, str] | None = None) -> li
                 blocks_serving=False,
             )
         )
-    urls = (
-        ("DATABASE_URL", settings.database_url),
-        ("AVENRAE_ANALYTICS_DATABASE_URL", settings.analytics_database_url),
-    )
-    for name, url in urls:
-        if url and _has_startup_options(url):
-            found.append(
-                Problem(
-                    name,
-                    "carries an options= startup parameter, which PgBouncer refuses: if it leads to a pooler, no "
-                    "connection opens.",
-                    "set those parameters on the database or role instead (ALTER DATABASE ... SET, ALTER ROLE ... "
-                    "SET) and drop options= from the URL.",
-                    blocks_serving=False,
-                )
+    # Only through a pooler (AVENRAE_DATABASE_POOLED): straight to PostgreSQL, options= works.
+    if settings.database_pooled and settings.database_url and _has_startup_options(settings.database_url):
+        found.append(
+            Problem(
+                "DATABASE_URL",
+                "carries an options= startup parameter, which PgBouncer refuses (AVENRAE_DATABASE_POOLED is true): "
+                "no connection opens.",
+                "set those parameters on the database or role instead (ALTER DATABASE ... SET, ALTER ROLE ... "
+                "SET) and drop options= from the URL.",
+                blocks_serving=False,
             )
+        )
     if settings.allow_unverified_bookings:
         found.append(
             Problem(

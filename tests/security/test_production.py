@@ -122,7 +122,9 @@ def test_check_deploy_warns_of_a_dotenv_file_that_production_settings_would_fall
 
 def test_check_deploy_warns_of_startup_options_a_pooler_refuses():
     with_options = GOOD["DATABASE_URL"] + "?sslmode=require&options=-c%20statement_timeout%3D5s"
-    result = avenrae("check", "--deploy", **{**GOOD, "DATABASE_URL": with_options})
+    direct = avenrae("check", "--deploy", **{**GOOD, "DATABASE_URL": with_options})
+    assert (direct.returncode, direct.stdout) == (0, "")  # straight to PostgreSQL, options= works (found by a review)
+    result = avenrae("check", "--deploy", **{**GOOD, "DATABASE_URL": with_options, "AVENRAE_DATABASE_POOLED": "true"})
     assert result.returncode == 1
     [line] = result.stdout.splitlines()
     assert line.startswith("DATABASE_URL: carries an options= startup parameter, which PgBouncer refuses")
