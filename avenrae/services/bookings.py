@@ -1012,11 +1012,12 @@ class Contact:
 CONTACT_SHOWN = (BookingStatus.CONFIRMED,)  # paid and still to happen: before payment nobody's details are shown
 
 
-def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor) -> Contact | None:
-    """What the actor may see of the other side of a confirmed booking; None before it is paid or after."""
+def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Contact | None:
+    """What the actor may see of the other side of a confirmed booking; None before it is
+    paid, and once the session has ended (even before the hourly job marks it completed)."""
     booking = load(session, booking_id, lock=False)
     side = _side(session, booking, actor)
-    if booking.status not in CONTACT_SHOWN:
+    if booking.status not in CONTACT_SHOWN or booking.session_end <= _now(now):
         return None
     practitioner_user = aliased(User)
     row = session.execute(

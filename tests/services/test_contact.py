@@ -70,6 +70,15 @@ def test_nothing_is_shown_before_it_is_paid_or_once_it_is_over(db, practitioner,
     assert contact(db, booking, practitioner.user) is None
 
 
+def test_nothing_is_shown_once_the_session_has_ended_though_not_yet_marked_completed(db, practitioner, client):
+    # Found by a review: a session that ended stays confirmed until the hourly job runs.
+    booking = make_booking(db, practitioner=practitioner, client=client, start=START, status=BookingStatus.CONFIRMED)
+    after = booking.session_end + timedelta(minutes=1)
+    actor = bookings.Actor(client.id, client.role)
+    assert bookings.contact(session=db, booking_id=booking.id, actor=actor, now=after) is None
+    assert contact(db, booking, client) is not None
+
+
 def test_nobody_outside_the_booking_sees_the_details(db, practitioner, client):
     booking = make_booking(db, practitioner=practitioner, client=client, start=START, status=BookingStatus.CONFIRMED)
     for stranger in (make_client(db), make_practitioner(db).user):
