@@ -311,6 +311,9 @@ _TIME = r"(\d{1,2})(?:[:h.](\d{2})|h)?\s*(?:([ap])\.?m\.?)?"  # 9, 09:00, 9.00, 
 _RANGE = re.compile(rf"^\s*{_TIME}\s*(?:-|–|—|to)\s*{_TIME}\s*$", re.IGNORECASE)
 
 
+MIDNIGHT_OR_NOON = "12am is midnight; for noon write 12pm (or 12:00)"
+
+
 def _twenty_four(hour: int, half: str | None) -> int:
     """An hour of a twelve-hour clock ("a" or "p") as 0-23; 24 for midnight at the end. ValueError if it is not one."""
     if half is None:
@@ -324,6 +327,8 @@ def _clock_hours(start: int, start_half: str | None, end: int, end_half: str | N
     """Start and end hours from a range typed with am/pm on either side, or neither: "9-5pm"
     is the morning to the afternoon, "1-5pm" the afternoon, "7pm-12am" until midnight."""
     start_half, end_half = (start_half or "").lower() or None, (end_half or "").lower() or None
+    if end_half == "a" and end == 12 and start_half != "p":
+        raise ValueError(MIDNIGHT_OR_NOON)  # "9-12am" is nearly always meant as the morning
     if start_half is None and end_half is not None:
         same = _twenty_four(start, end_half)
         start_half = end_half if same < _twenty_four(end, end_half) else "a"
@@ -341,7 +346,7 @@ def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
         if not part.strip():
             continue
         found = _RANGE.match(part)
-        bounds = None
+        bounds, hint = None, ""
         if found:
             try:
                 start_hour, start_minute, start_half, end_hour, end_minute, end_half = found.groups()
@@ -351,11 +356,11 @@ def parse_day_hours(typed: str, *, day_name: str) -> list[tuple[time, time]]:
                 bounds = until_midnight(
                     time(start_hour, start_minute), END_OF_DAY if midnight else time(end_hour, end_minute)
                 )
-            except ValueError:
-                bounds = None
+            except ValueError as error:
+                bounds, hint = None, f" ({error})" if str(error) == MIDNIGHT_OR_NOON else ""
         if bounds is None:
             raise validation.FieldError(
-                f"{day_name}: “{part.strip()}” is not a time range; write it like 09:00-17:00 "
+                f"{day_name}: “{part.strip()}” is not a time range{hint}; write it like 09:00-17:00 "
                 "(several with commas), or leave the day empty."
             )
         ranges.append(bounds)

@@ -359,10 +359,16 @@ def test_hours_with_am_and_pm_are_read_as_people_write_them(typed, hours):
     assert availability.parse_day_hours(typed, day_name="Thursday") == [hours]
 
 
-@pytest.mark.parametrize("typed", ["13pm-5pm", "0am-5am", "9xm-5pm", "9m-5"])
+@pytest.mark.parametrize("typed", ["13pm-5pm", "0am-5am", "9xm-5pm", "9m-5", "9-12am", "9am-12am"])
 def test_am_and_pm_only_after_a_twelve_hour_time(typed):
     with pytest.raises(FieldError, match="is not a time range"):
         availability.parse_day_hours(typed, day_name="Thursday")
+
+
+def test_a_morning_until_12am_is_asked_about_not_read_as_until_midnight():
+    # Found by a review: "9-12am" was saved as 09:00-24:00.
+    with pytest.raises(FieldError, match="12am is midnight; for noon write 12pm"):
+        availability.parse_day_hours("9-12am", day_name="Thursday")
 
 
 def test_staff_changes_to_availability_are_audited_the_practitioners_own_are_not(db, practitioner):
