@@ -60,6 +60,10 @@ class RefreshIn(Model):
     refreshToken: str
 
 
+class LogoutIn(Model):
+    refreshToken: str = Field("", description="The session's refresh token; without one there is nothing to end")
+
+
 class RefreshOut(Model):
     token: str
     refreshToken: str
@@ -212,7 +216,7 @@ def refresh(body: RefreshIn) -> RefreshOut:
 
 
 @router.post("/logout", response_model=Message, dependencies=[Anyone])
-def logout(body: RefreshIn) -> Message:
+def logout(body: LogoutIn) -> Message:
     """End the session a refresh token belongs to: its refresh tokens and the access tokens
     issued with them stop working at once (401)."""
     with session_scope() as session:
