@@ -1034,9 +1034,11 @@ class AnalyticsRefresh(Base):
 
 
 class AnalyticsMovedBooking(Base):
-    """Where a booking was before it moved (another time, or another practitioner): the day
-    it left is recomputed by the next refresh, which empties this table. Written by a
-    trigger on bookings, so no way of moving a booking can miss it."""
+    """Where a booking was before it moved to another time: the day it left is recomputed by
+    the next refresh, which empties this table. Written by a trigger on bookings, so no way
+    of moving a booking can miss it. (A booking handed to another practitioner, which no
+    part of the app does, would also need the old practitioner's payment days: a full
+    refresh puts that right.)"""
 
     __tablename__ = "analytics_moved_bookings"
 

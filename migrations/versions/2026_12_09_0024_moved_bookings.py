@@ -1,10 +1,10 @@
 """A moved booking's old day is recounted by the analytics refresh.
 
 The incremental refresh recomputes the practitioner-days of rows changed since the last
-one, found by each booking's current session day. A booking moved to another day (or
-another practitioner) left its old day counting it until a full rebuild. A trigger now
-notes where each moved booking was; the refresh recomputes those days and empties the
-table in the same statement.
+one, found by each booking's current session day. A booking moved to another day left
+its old day counting it until a full rebuild. A trigger now notes where each moved
+booking was (its practitioner and old start); the refresh recomputes those days and
+empties the table in the same statement.
 
 Revision ID: 20261209_moved_bookings
 Revises: 20261208_cancelled_for
