@@ -518,7 +518,35 @@ def plan_refund(
         left -= part
     if left > 0:
         raise InvalidInput({"amount": "That is more than the payments of this booking can return."})
+    by_hand = any(charge.provider == MANUAL or not online for charge, _ in parts)
+    used = _refund_reference_used(session, booking_id, reference or "") if by_hand else None
+    if used is not None:  # a second click, or a form left filled in: one payout recorded twice
+        raise InvalidInput(
+            {
+                "reference": f"A refund with the reference {used} is already recorded for this booking: give this "
+                "payout's own reference. Nothing was refunded."
+            }
+        )
     return parts
+
+
+def _reference_key(reference: str) -> str:
+    return " ".join(reference.split()).casefold()
+
+
+def _refund_reference_used(session: Session, booking_id: uuid.UUID, reference: str) -> str | None:
+    """An earlier refund of this booking paid back by hand with the same reference (as
+    written then), whatever its spacing or case."""
+    earlier = session.scalars(
+        select(PaymentTransaction.provider_reference).where(
+            PaymentTransaction.booking_id == booking_id,
+            PaymentTransaction.kind == TransactionKind.REFUND,
+            PaymentTransaction.provider == MANUAL,
+            PaymentTransaction.status.in_(LIVE),
+        )
+    )
+    key = _reference_key(reference)
+    return next((found for found in earlier if found and _reference_key(found) == key), None)
 
 
 def has_online_charges(session: Session, booking_id: uuid.UUID) -> bool:

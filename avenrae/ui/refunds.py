@@ -18,6 +18,7 @@ from avenrae.ui.payment import reference_for, send_refunds
 CHOSEN_KEY = "refund_booking"
 CONFIRM_KEY = "refund_confirm"
 PAY_OUT_KEY = "refund_pay_out"  # the booking whose "Pay out" was pressed
+ROUND_KEY = "refund_round"  # refunds made this session: each gets a fresh form
 
 
 def owed_list(owed: list[ledger.OwedRefund]) -> None:
@@ -54,6 +55,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     candidates = [
         key for key in dict.fromkeys([*owed_by_id, *(str(r.booking_id) for r in rows)]) if uuid.UUID(key) in left
     ]
+    clients = {str(r.booking_id): r.client_name for r in rows} | {str(e.booking_id): e.client_name for e in owed}
     if not candidates:
         st.caption("Bookings owed a refund, or paid in the table above, can be refunded here.")
         return
@@ -68,7 +70,7 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         candidates,
         index=candidates.index(wanted) if wanted in candidates else 0,
         format_func=lambda key: (
-            reference_for(key)
+            f"{reference_for(key)} · {clients.get(key, '')}"
             + (
                 f" · owed {fmt.rand(owed_by_id[key])}"
                 if key in owed_by_id
@@ -79,7 +81,8 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
     st.session_state[CHOSEN_KEY] = chosen
     booking_id, refundable = uuid.UUID(chosen), left[uuid.UUID(chosen)]
     st.caption(f"At most {fmt.rand(refundable)} can be refunded on this booking.")
-    with st.form(f"refund_{chosen}"):
+    # A new form after each refund: the one before would still hold its amount and reference.
+    with st.form(f"refund_{chosen}_{st.session_state.get(ROUND_KEY, 0)}"):
         amount = st.number_input("Amount (R)", value=float(owed_by_id.get(chosen, refundable)), step=10.0)
         reason = st.text_input(
             "Reason (the client sees it)",
@@ -97,14 +100,21 @@ def refund_form(actor: bookings.Actor, owed: list[ledger.OwedRefund], rows: list
         method = columns[0].selectbox(
             "Paid back by", list(ledger.MANUAL_METHODS), format_func=ledger.MANUAL_METHODS.__getitem__
         )
-        reference = columns[1].text_input("Refund reference (EFT or cash only)")
+        reference = columns[1].text_input("Refund reference (paid back by hand)")
         submitted = st.form_submit_button(f"Refund {reference_for(chosen)}…", type="primary")
     try:
         refund = fmt.money(amount)
     except ServiceError as error:
         feedback.show_error(error)
         return
-    asked = {"booking": chosen, "amount": refund, "reason": reason, "method": method, "reference": reference}
+    asked = {
+        "booking": chosen,
+        "client": clients.get(chosen, ""),
+        "amount": refund,
+        "reason": reason,
+        "method": method,
+        "reference": reference,
+    }
     owed_here = owed_by_id.get(chosen)
     if (
         submitted
@@ -146,8 +156,15 @@ def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
             if owed is not None and pending["amount"] > owed
             else ""
         )
+        by_hand = (
+            f" {ledger.MANUAL_METHODS[pending['method']].lower().replace('eft', 'EFT')} (reference "
+            f"“{fmt.md(pending['reference'].strip())}”)"
+            if pending["reference"].strip()
+            else ""
+        )
         st.warning(
-            f"Refund **{fmt.rand(pending['amount'])}** on booking **{reference}**?{beyond} "
+            f"Refund **{fmt.rand(pending['amount'])}**{' by' + by_hand if by_hand else ''} to "
+            f"**{fmt.md(pending['client'])}** on booking **{reference}**?{beyond} "
             "The client is told at once, and it cannot be undone."
         )
         yes, no = st.columns(2)
@@ -160,6 +177,7 @@ def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
             )
             if done:
                 st.session_state.pop(CONFIRM_KEY, None)
+                st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
                 st.session_state[feedback.FLASH_KEY] = (
                     f"Refund of {fmt.rand(pending['amount'])} recorded for {reference}."
                 )

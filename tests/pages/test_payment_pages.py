@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind
+from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind, User
 from avenrae.services import flows, payments
 from avenrae.ui import format as fmt
 from avenrae.ui.payment import reference_for
@@ -160,8 +160,12 @@ def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, 
     next(t for t in app.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
     next(b for b in app.button if b.label == refund_button).click()
     app = app.run()
-    # Asked first, naming the booking and the amount; nothing written until "Yes".
-    assert app.warning[0].value.startswith(f"Refund **R100.00** on booking **{reference_for(pending.id)}**?")
+    # Asked first, naming the amount, how, to whom and the booking; nothing written until "Yes".
+    client = db.get(User, pending.client_id)
+    assert app.warning[0].value.startswith(
+        f"Refund **R100.00** by EFT (reference “FNB out 3”) to **{client.first_name} {client.last_name}** "
+        f"on booking **{reference_for(pending.id)}**?"
+    )
     assert db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).all() == []
     next(b for b in app.button if b.label == "Yes, refund R100.00").click()
     app = app.run()
@@ -169,6 +173,15 @@ def test_staff_see_the_ledger_with_totals_and_refund_with_a_reference(db, page, 
     refund = db.scalars(select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)).one()
     assert (refund.amount, refund.provider_reference) == (Decimal("100.00"), "FNB out 3")
     assert [m.value for m in app.metric][:3] == ["R517.50", "R100.00", "R417.50"]
+    # A fresh form: the payout just recorded cannot be sent again with one more click (found by a staff trial).
+    assert next(t for t in app.text_input if t.label.startswith("Refund reference")).value == ""
+    next(t for t in app.text_input if t.label.startswith("Reason")).input("Session cut short")
+    next(t for t in app.text_input if t.label.startswith("Refund reference")).input("FNB out 3")
+    next(b for b in app.button if b.label == refund_button).click()
+    app = app.run()
+    assert "A refund with the reference FNB out 3 is already recorded" in app.error[0].value
+    refunds = select(PaymentTransaction).where(PaymentTransaction.kind == TransactionKind.REFUND)
+    assert len(db.scalars(refunds).all()) == 1
 
 
 def test_only_bookings_with_money_to_give_back_are_offered_for_a_refund(db, page, pending):
@@ -180,7 +193,9 @@ def test_only_bookings_with_money_to_give_back_are_offered_for_a_refund(db, page
     app = page("pages/payments.py", user=staff)
     assert reference_for(unpaid.id) in set(app.dataframe[0].value["Booking"])  # listed in the ledger above
     offered = next(s for s in app.selectbox if s.label == "Booking")
-    assert offered.options == [f"{reference_for(pending.id)} · paid R517.50"]  # but not offered for a refund
+    client = db.get(User, pending.client_id)
+    name = f"{client.first_name} {client.last_name}"
+    assert offered.options == [f"{reference_for(pending.id)} · {name} · paid R517.50"]  # not offered for a refund
 
 
 def test_an_inverted_or_empty_period_is_an_empty_state(db, page):

@@ -224,3 +224,25 @@ def test_whatever_arrives_for_a_cancelled_booking_is_recorded_and_owed_back(db, 
         flows.record_manual_payment(
             session=db, booking_id=expired.id, actor=staff, method="eft", reference="FNB 2", amount=Decimal("50.00")
         )
+
+
+def test_one_refund_reference_is_recorded_once_for_a_booking(db, client, staff, pending):
+    """Found by a staff trial: after a R100 cash payout the form stayed filled in, and the same
+    receipt was accepted again for R200, so the ledger said R300 went back when R100 did."""
+    flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 77", amount=Decimal("517.50")
+    )
+    pay_back = functools.partial(flows.refund, session=db, booking_id=pending.id, actor=staff, reason="Goodwill")
+    pay_back(amount=Decimal("100.00"), method="cash", reference="Receipt 42")
+    for again in ("Receipt 42", " receipt  42 "):
+        with pytest.raises(InvalidInput) as refused:
+            flows.check_refund(
+                session=db, booking_id=pending.id, actor=staff, amount=Decimal("200.00"), reason="Goodwill",
+                method="cash", reference=again,
+            )  # fmt: skip
+        assert refused.value.problems["reference"].startswith("A refund with the reference Receipt 42 is already")
+        with pytest.raises(InvalidInput):
+            pay_back(amount=Decimal("200.00"), method="cash", reference=again)
+    assert ledger.balance(db, pending.id).refunded == Decimal("100.00")
+    pay_back(amount=Decimal("200.00"), method="cash", reference="Receipt 43")
+    assert ledger.balance(db, pending.id).refunded == Decimal("300.00")
