@@ -624,19 +624,26 @@ def expired_unpaid(booking: Booking) -> bool:
     return booking.status == BookingStatus.CANCELLED and booking.cancellation_reason == NOT_PAID_IN_TIME
 
 
-def reinstate(*, session: Session, booking_id: uuid.UUID, now: datetime | None = None) -> bool:
-    """Late money for a booking whose hold ran out: confirm it again if its time is still
-    open and free, as booking it now would need (the practitioner may have taken the day
-    off since; the exclusion constraint decides a race). False, and nothing changed, when not."""
+def can_reinstate(*, session: Session, booking: Booking, now: datetime | None = None) -> bool:
+    """Whether late money would book an expired booking again: its time is still to come,
+    open and free (what staff are told before they record the money)."""
     now = _now(now)
-    booking = _load(session, booking_id)
     if not expired_unpaid(booking) or booking.session_start <= now:
         return False
     state = availability.slot_state(
         session=session, practitioner_id=booking.practitioner_id, start=booking.session_start, now=now,
         ignore_booking_id=booking.id,
     )  # fmt: skip
-    if state != "free":
+    return state == "free"
+
+
+def reinstate(*, session: Session, booking_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Late money for a booking whose hold ran out: confirm it again if its time is still
+    open and free, as booking it now would need (the practitioner may have taken the day
+    off since; the exclusion constraint decides a race). False, and nothing changed, when not."""
+    now = _now(now)
+    booking = _load(session, booking_id)
+    if not can_reinstate(session=session, booking=booking, now=now):
         return False
     try:
         with session.begin_nested():

@@ -106,6 +106,7 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             help=f"The client was asked to pay with the reference {reference_for(row.id)}.",
         )
         amount = right.number_input("Amount received (R)", value=float(row.total_amount), step=10.0)
+        typed = (row.id, method or "", reference, amount)
         if st.form_submit_button("Record payment…"):
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)
             try:  # what recording would refuse is said now, not after "Yes"
@@ -114,18 +115,25 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
                     cleaned = payments.check_manual_payment(
                         booking, method=method or "", reference=reference, amount=Decimal(str(amount))
                     )
-                st.session_state[MANUAL_CONFIRM_KEY] = (row.id, method or "", cleaned, fmt.money(amount))
+                    if ledger.charge_recorded(session, row.id, ledger.MANUAL, cleaned):
+                        raise InvalidInput(
+                            {"reference": f"That payment ({cleaned}) is already recorded for this booking."}
+                        )
+                    outcome = _late_outcome(session, booking)
+                st.session_state[MANUAL_CONFIRM_KEY] = (typed, cleaned, fmt.money(amount), outcome)
             except InvalidInput as error:
                 feedback.show_error(error)
     asked = st.session_state.get(MANUAL_CONFIRM_KEY)
-    if not asked or asked[0] != row.id:
+    if not asked or asked[0] != typed:  # another booking, or the form changed since: never a stale question
+        if asked and asked[0][0] == row.id:
+            st.session_state.pop(MANUAL_CONFIRM_KEY, None)
         return
-    _, method, reference, received = asked
+    (_, method, _, _), reference, received, outcome = asked
     how = ledger.MANUAL_METHODS[method]  # "EFT", "cash", "card machine" mid-sentence
     with st.container(border=True):
         st.warning(
             f"Record **{fmt.rand(received)}** received by {how if how.isupper() else how.lower()} (reference "
-            f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**? A recorded payment cannot be changed."
+            f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**?{outcome} A recorded payment cannot be changed."
         )
         yes, no = st.columns(2)
         if yes.button("Yes, record this payment", type="primary", key=f"confirm_manual_{row.id}"):
@@ -142,6 +150,18 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
         if no.button("Not yet", key=f"keep_manual_{row.id}"):
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)
             st.rerun()
+
+
+def _late_outcome(session, booking) -> str:
+    """For money arriving after the hold ran out: what recording it will do, said before "Yes"."""
+    if not bookings.expired_unpaid(booking):
+        return ""
+    if bookings.can_reinstate(session=session, booking=booking):
+        return " Its time is still free: the booking is booked again and confirmed."
+    return (
+        " **Its time is no longer open** (someone else has it, or the practitioner is away): the booking stays "
+        "cancelled and the money is listed as owed back. Offer the client another time first if they want one."
+    )
 
 
 def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:

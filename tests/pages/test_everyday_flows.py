@@ -136,13 +136,69 @@ def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_
     assert any(s.value == "Payment arrived late?" for s in app.subheader)
     next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55123")
     button(app, "Record payment…").click()
-    button(app.run(), "Yes, record this payment").click()
+    app = app.run()
+    assert "Its time is still free: the booking is booked again and confirmed." in app.warning[0].value
+    button(app, "Yes, record this payment").click()
     app = app.run()
     assert app.success[0].value.endswith(
         f"for {payments.eft_reference(booking.id)}: Payment recorded; the booking is booked again and confirmed."
     )
     db.refresh(booking)
     assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
+
+
+def test_staff_are_told_before_yes_that_late_money_for_a_taken_time_is_owed_back(db, page, healer, client, staff):
+    # Found by a staff trial: the question was the usual one; only afterwards did it say the time had gone.
+    booking = book(db, client, healer, hours_ahead=72)
+    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
+    make_booking(db, practitioner=healer, start=booking.session_start)  # someone else has it now
+    app = page("pages/bookings.py", user=staff)
+    app.segmented_control[0].set_value("All").run()
+    picker(app).set_value(str(booking.id))
+    app = app.run()
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55124")
+    button(app, "Record payment…").click()
+    app = app.run()
+    assert "**Its time is no longer open**" in app.warning[0].value and "owed back" in app.warning[0].value
+
+
+def test_a_question_left_unanswered_is_not_asked_again_for_a_form_that_changed(db, page, healer, client, staff):
+    # Found by a staff trial: away and back, "Record R517.50 ... (reference FNB-STMT-0001)?" stood over
+    # an empty form, and "Yes" would have recorded the old reference.
+    booking = book(db, client, healer, hours_ahead=72)
+    other = book(db, make_client(db), healer, hours_ahead=96)
+    app = page("pages/bookings.py", user=staff)
+    picker(app).set_value(str(booking.id))
+    app = app.run()
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB STMT 0001")
+    button(app, "Record payment…").click()
+    app = app.run()
+    assert any("FNB STMT 0001" in w.value for w in app.warning)
+    picker(app).set_value(str(other.id))
+    app = app.run()
+    picker(app).set_value(str(booking.id))
+    app = app.run()
+    assert not any("FNB STMT 0001" in w.value for w in app.warning)
+    assert not [b for b in app.button if b.label == "Yes, record this payment"]
+
+
+def test_a_payment_already_recorded_is_refused_before_the_question(db, page, healer, client, staff):
+    booking = book(db, client, healer, hours_ahead=72)
+    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
+    make_booking(db, practitioner=healer, start=booking.session_start)
+    flows.record_manual_payment(
+        session=db, booking_id=booking.id, actor=bookings.Actor(staff.id, Role.STAFF), method="eft",
+        reference="CAPITEC 99123", amount=booking.total_amount,
+    )  # fmt: skip
+    app = page("pages/bookings.py", user=staff)
+    app.segmented_control[0].set_value("All").run()
+    picker(app).set_value(str(booking.id))
+    app = app.run()
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("CAPITEC 99123")
+    button(app, "Record payment…").click()
+    app = app.run()
+    assert app.error[0].value == "That payment (CAPITEC 99123) is already recorded for this booking."
+    assert not [b for b in app.button if b.label == "Yes, record this payment"]
 
 
 def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, client, staff):
