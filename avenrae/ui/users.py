@@ -127,7 +127,7 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
                     session=s, actor_id=admin.id, user_id=chosen.id, password=temporary_password, reason=reason
                 ),
                 success=f"{fmt.md(chosen.email)} must choose a new password at their next login.",
-                clears=(TEMPORARY_KEY,),
+                clears=(TEMPORARY_KEY, REASON_KEY),  # a reason given for another action is not this one's
             )
     _deactivation(admin, chosen, reason, asked=asked)
 
@@ -182,4 +182,5 @@ def _role_control(admin: CurrentUser, chosen: UserRow, reason: str) -> None:
                 session=s, actor_id=admin.id, user_id=chosen.id, role=new_role, reason=reason
             ),
             success=f"{fmt.md(chosen.email)} is now {fmt.label(new_role.value).lower()}.",
+            clears=(REASON_KEY,),
         )

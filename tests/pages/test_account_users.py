@@ -307,3 +307,20 @@ def test_a_temporary_password_does_not_stay_in_the_box_after_it_is_set(db, page)
     assert app.success[0].value.endswith("must choose a new password at their next login.")
     assert fresh(db, User, target.id).must_change_password is True
     assert fields(app)["New temporary password"].value == ""  # not left for the next user picked
+
+
+def test_a_reason_is_not_carried_over_to_the_next_action(db, page):
+    # Found by a staff trial: a role change's reason was recorded again for a temporary password.
+    staff = make_user(db, role=Role.STAFF, first_name="Lerato", email="lerato@avenrae.co.za")
+    _, app = users_page_at(db, page, "lerato")
+    fields(app)["Reason (kept in the audit log)"].input("Moved to the analytics team")
+    next(s for s in app.selectbox if s.label == "New role").set_value(Role.ANALYST)
+    app = click(app.run(), "Change role")
+    assert fresh(db, User, staff.id).role == Role.ANALYST
+    assert fields(app)["Reason (kept in the audit log)"].value == ""
+    fields(app)["New temporary password"].input("Temporary-Pass-2026")
+    click(app, "Set temporary password")
+    reasons = db.scalars(
+        select(AuditLog.reason).where(AuditLog.target_id == str(staff.id)).order_by(AuditLog.created_at)
+    ).all()
+    assert reasons[-1] in (None, "")
