@@ -234,15 +234,16 @@ DECIDED = {
 def send_or_ask(
     application: verification.ApplicationView, actor: Actor, decision: str | None, message: str, registration: str
 ) -> None:
-    """The decision form sent: rejecting or asking goes at once; approving (which makes them
-    bookable with the badge) is checked, then asked about by name (`approval_question`)."""
+    """The decision form sent: asking for more goes at once; approving (bookable with the
+    badge) and rejecting (told at once, unverified) are checked, then asked about by name
+    (`approval_question`)."""
     st.session_state.pop(APPROVE_KEY, None)
     if decision is None:
         st.error("Choose a decision first.")
-    elif decision == "approve":
+    elif decision in ("approve", "reject"):
         try:
             verification.checked_decision(decision, message, registration)
-            st.session_state[APPROVE_KEY] = (application.id, message, registration)
+            st.session_state[APPROVE_KEY] = (application.id, decision, message, registration)
         except InvalidInput as error:
             feedback.show_error(error)
     else:
@@ -250,22 +251,28 @@ def send_or_ask(
 
 
 def approval_question(application: verification.ApplicationView, actor: Actor) -> None:
-    """The question "Approve …?", naming who, once the form asked to approve this application."""
+    """The question "Approve …?" or "Reject …?", naming who, once the form asked it of this application."""
     asked = st.session_state.get(APPROVE_KEY)
     if not asked or asked[0] != application.id:
         return
-    _, message, registration = asked
+    _, decision, message, registration = asked
+    who = (
+        f"**{fmt.md(application.practitioner_name)}** ({fmt.label(application.specialization)}, "
+        f"{fmt.md(application.city or 'no town given')}, {fmt.md(application.practitioner_email)})"
+    )
     with st.container(border=True):
-        standing = f" as registered health professional {fmt.md(registration)}" if registration else ""
-        st.warning(
-            f"Approve **{fmt.md(application.practitioner_name)}** ({fmt.label(application.specialization)}, "
-            f"{fmt.md(application.city or 'no town given')}, {fmt.md(application.practitioner_email)}){standing}? "
-            "Clients then see the Verified badge and can book them."
-        )
+        if decision == "approve":
+            standing = f" as registered health professional {fmt.md(registration)}" if registration else ""
+            st.warning(f"Approve {who}{standing}? Clients then see the Verified badge and can book them.")
+        else:
+            st.warning(
+                f"Reject {who}? They are told at once, with your message, and stay unverified: clients cannot "
+                "book them until a new application is approved."
+            )
         yes, no = st.columns(2)
-        if yes.button("Yes, approve", type="primary", key=f"confirm_approve_{application.id}"):
-            _send(application, actor, "approve", message, registration)
-        if no.button("Not yet", key=f"keep_approve_{application.id}"):
+        if yes.button(f"Yes, {decision}", type="primary", key=f"confirm_{decision}_{application.id}"):
+            _send(application, actor, decision, message, registration)
+        if no.button("Not yet", key=f"keep_{decision}_{application.id}"):
             st.session_state.pop(APPROVE_KEY, None)
             st.rerun()
 

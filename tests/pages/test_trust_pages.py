@@ -261,6 +261,23 @@ def test_staff_read_the_documents_and_approve(db, page, applied):
     assert applied.verification_status == VerificationStatus.VERIFIED
 
 
+def test_rejecting_asks_first_naming_who(db, page, applied):
+    # Found by a staff trial: Approve asked first, Reject (which tells the practitioner at once) did not.
+    app = page("pages/verification_queue.py", user=make_user(db, role=Role.STAFF))
+    app.radio[0].set_value("reject")
+    next(t for t in app.text_area if t.label.startswith(("Message", "Reason", "The "))).input("Not readable.")
+    button(app, "Send decision").click()
+    app = app.run()
+    assert app.warning[0].value.startswith("Reject **Sizwe Nkosi** (")
+    db.refresh(applied)
+    assert applied.verification_status == VerificationStatus.PENDING
+    button(app, "Yes, reject").click()
+    app = app.run()
+    assert app.success[0].value == "Rejected: Sizwe Nkosi has been told why."
+    db.refresh(applied)
+    assert applied.verification_status == VerificationStatus.REJECTED
+
+
 def test_a_decided_application_shows_the_registration_staff_confirmed(db, page, applied):
     app = page("pages/verification_queue.py", user=make_user(db, role=Role.STAFF))
     app.radio[0].set_value("approve")
