@@ -63,7 +63,8 @@ def controls() -> Choice:
     show_demand = layers[1].toggle("Unmet demand", value=True, key="map_demand")
     layers[2].caption(
         f"Each hexagon covers about {analytics.HEX_AREA_KM2:,} km². Bookings count where the practitioner "
-        "practises, by the month of the session; amount paid is what clients paid for those sessions less "
+        "practises, by the month of the session (sessions still to come in these months too, unlike Revenue & "
+        "fees, which counts up to today); amount paid is what clients paid for those sessions less "
         "refunds (payments ledger). Unmet demand: searches from the search page that found nobody."
     )
     filters = analytics.MapFilters(first, last, tuple(statuses), tuple(specializations))

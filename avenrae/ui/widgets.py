@@ -42,10 +42,10 @@ def page_number(*, key: str, label: str = "Page") -> int:
 def date_range(
     *, key: str, label: str = "Period", days: int = 30, today: date | None = None
 ) -> tuple[date, date] | None:
-    """A first and a last day (the last `days` days to start with); None, with a hint, until
-    both ends are chosen."""
+    """A first and a last day (the last `days` days, both ends counted, to start with: the
+    same period as Revenue's "Last 30 days"); None, with a hint, until both ends are chosen."""
     today = today or fmt.today()
-    chosen = st.date_input(label, value=(today - timedelta(days=days), today), format="DD/MM/YYYY", key=key)
+    chosen = st.date_input(label, value=(today - timedelta(days=days - 1), today), format="DD/MM/YYYY", key=key)
     if not isinstance(chosen, tuple) or len(chosen) != 2:
         st.info("Choose the last day of the period too.")
         return None
