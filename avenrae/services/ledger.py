@@ -24,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from avenrae.config import get_settings
 from avenrae.models import (
     OPERATORS,
     AuditLog,
@@ -1065,9 +1067,9 @@ def _with_names(query: Select, client: Any, practitioner_user: Any) -> Select:
 
 EXPORT_LIMIT = 50_000
 CSV_COLUMNS = (
-    "when_utc", "booking", "kind", "status", "paid_via", "amount", "currency", "reference", "client", "practitioner",
-    "note",
-)  # fmt: skip
+    "when_utc", "when_local", "booking", "kind", "status", "paid_via", "amount", "currency", "reference", "client",
+    "practitioner", "note",
+)  # fmt: skip  when_local: in AVENRAE_DEFAULT_TIME_ZONE, as the page and bank statements show it
 
 
 def export_csv(*, session: Session, role: Role, filters: LedgerFilter = NO_FILTER) -> tuple[str, int]:
@@ -1084,12 +1086,14 @@ def export_csv(*, session: Session, role: Role, filters: LedgerFilter = NO_FILTE
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    zone = ZoneInfo(get_settings().default_time_zone)
     for transaction, payer, practitioner in found:
         row = LedgerRow.of(transaction, payer, practitioner)
         writer.writerow(
             spreadsheet.cell(value)
             for value in (
                 row.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+                row.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 booking_reference(row.booking_id),
                 row.kind.value,
                 row.status.value,

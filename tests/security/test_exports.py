@@ -7,6 +7,7 @@ import csv
 import io
 import tomllib
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pandas as pd
@@ -109,5 +110,8 @@ def test_the_payments_csv_staff_download_has_every_matching_row_inert_and_amount
         booking_reference(booking.id), "charge", "EFT", "460.00", "ZAR",
     )  # fmt: skip
     assert row["practitioner"] == f"'{HOSTILE} Zulu" and row["reference"] == "'-FNB 12"
+    # Beside UTC, the time as the page and a bank statement show it (found by a staff trial reconciling).
+    local = datetime.fromisoformat(row["when_utc"]).astimezone(ZoneInfo("Africa/Johannesburg"))
+    assert row["when_local"] == f"{local:%Y-%m-%d %H:%M:%S}"
     with pytest.raises(PermissionDenied):
         ledger.export_csv(session=db, role=Role.CLIENT)
