@@ -62,6 +62,8 @@ class ReviewView:
     status: ReviewStatus
     flags: list[str] = field(default_factory=list)
     moderation_reason: str | None = None
+    moderated_at: datetime | None = None
+    moderator_name: str | None = None  # who decided last (staff)
     reply: str | None = None
     replied_at: datetime | None = None
     created_at: datetime | None = None
@@ -69,6 +71,7 @@ class ReviewView:
 
 _client = aliased(User)
 _practitioner_user = aliased(User)
+_decided_by = aliased(User)
 
 
 def _views() -> Select:
@@ -85,6 +88,8 @@ def _views() -> Select:
             Review.status,
             Review.flags,
             Review.moderation_reason,
+            Review.moderated_at,
+            (_decided_by.first_name + " " + _decided_by.last_name).label("moderator_name"),
             Review.practitioner_reply.label("reply"),
             Review.replied_at,
             Review.created_at,
@@ -93,6 +98,7 @@ def _views() -> Select:
         .join(_client, _client.id == Review.client_id)
         .join(Practitioner, Practitioner.id == Review.practitioner_id)
         .join(_practitioner_user, _practitioner_user.id == Practitioner.user_id)
+        .outerjoin(_decided_by, _decided_by.id == Review.moderated_by_id)
     )
 
 

@@ -31,6 +31,12 @@ def decision_panel(
     with st.container(border=True):
         ui_reviews.card(current, show_practitioner=True)
         st.caption(f"Written {_written(current)}")
+        if current.status == ReviewStatus.HIDDEN and current.moderated_at:
+            # Before publishing again: why it was hidden (a complaint, a legal request) and by whom.
+            st.info(
+                f"Hidden {fmt.local_time(current.moderated_at)} by {fmt.md(current.moderator_name or 'staff')}: "
+                f"{fmt.md(current.moderation_reason or 'no reason given')}"
+            )
         notes = ui_reviews.flag_notes(current)
         if notes:
             st.warning("**Flags**\n\n" + "\n".join(f"- {note}" for note in notes))

@@ -118,6 +118,19 @@ def test_the_moderator_sees_flags_and_publishes_a_flagged_review_only_after_sayi
     assert db.scalar(select(func.count()).select_from(AuditLog)) == 1
 
 
+def test_a_hidden_review_says_why_when_and_by_whom_before_it_is_published_again(db, page, completed):
+    # Found by a staff trial: the Hidden queue offered P to publish again without the reason (a legal takedown?).
+    hider = make_user(db, role=Role.STAFF, first_name="Ayanda", last_name="Khumalo")
+    make_review(
+        db, completed, status=ReviewStatus.HIDDEN, moderation_reason="Legal request: names a third party",
+        moderated_by_id=hider.id, moderated_at=datetime.now(UTC) - timedelta(hours=3),
+    )  # fmt: skip
+    app = page("pages/moderation.py", user=make_user(db, role=Role.STAFF))
+    app.segmented_control[0].set_value("Hidden (to publish again)").run()
+    [said] = [i.value for i in app.info if i.value.startswith("Hidden ")]
+    assert said.endswith("by Ayanda Khumalo: Legal request: names a third party")
+
+
 def test_rejecting_without_a_reason_says_so_and_changes_nothing(db, page, completed):
     review = make_review(db, completed, status=ReviewStatus.PENDING)
     app = page("pages/moderation.py", user=make_user(db, role=Role.STAFF))
