@@ -105,8 +105,15 @@ def decision_panel(
         ):
             skipped.add(current.id)
             st.rerun()
-        st.caption("Keys: P publish · J reject · H hide · N next (with or without Shift)")
-        ui_reviews.shifted_shortcuts({"P": publish_label, "J": "Reject", "H": "Hide", "N": "Next"})
+        keys = {  # only the keys of the buttons this queue shows
+            "P": (publish_label, "publish", status != ReviewStatus.PUBLISHED),
+            "J": ("Reject", "reject", status == ReviewStatus.PENDING),
+            "H": ("Hide", "hide", status == ReviewStatus.PUBLISHED),
+            "N": ("Next", "next", len(waiting) > 1),
+        }
+        shown = {key: (label, word) for key, (label, word, on) in keys.items() if on}
+        st.caption(f"Keys: {' · '.join(f'{key} {word}' for key, (_, word) in shown.items())} (with or without Shift)")
+        ui_reviews.shifted_shortcuts({key: label for key, (label, _) in shown.items()})
 
 
 def queue_table(queued: list[ReviewView]) -> None:

@@ -129,6 +129,7 @@ def test_a_hidden_review_says_why_when_and_by_whom_before_it_is_published_again(
     app.segmented_control[0].set_value("Hidden (to publish again)").run()
     [said] = [i.value for i in app.info if i.value.startswith("Hidden ")]
     assert said.endswith("by Ayanda Khumalo: Legal request: names a third party")
+    assert "Keys: P publish (with or without Shift)" in [c.value for c in app.caption]  # no J or H here
 
 
 def test_rejecting_without_a_reason_says_so_and_changes_nothing(db, page, completed):
