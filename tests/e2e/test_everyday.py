@@ -159,7 +159,7 @@ def test_staff_pay_out_an_owed_refund_and_both_sides_read_the_same(db, offline, 
         "button", name="Pay out"
     ).click()
     offline.settle()
-    staff.get_by_role("textbox", name="Refund reference (EFT or cash only)").fill("FNB out 8812")
+    staff.get_by_role("textbox", name="Refund reference (paid back by hand)").fill("FNB out 8812")
     staff.get_by_role("button", name=f"Refund {reference}…").click()
     staff.get_by_role("button", name=re.compile(r"^Yes, refund R")).click()  # asked first, naming the amount
     staff.get_by_text(re.compile(rf"Refund of R[\d.,]+ recorded for {reference}\.")).wait_for(timeout=TIMEOUT)

@@ -82,7 +82,7 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
         total = session.get(Booking, booking_id).total_amount
     assert page.get_by_role("spinbutton", name="Amount (R)").input_value() == f"{total:.2f}"  # what it is owed
     page.get_by_role("textbox", name="Reason (the client sees it)").fill("Cancelled by the practitioner")
-    page.get_by_role("textbox", name="Refund reference (EFT or cash only)").fill("EFT out E2E-1")
+    page.get_by_role("textbox", name="Refund reference (paid back by hand)").fill("EFT out E2E-1")
     page.get_by_role("button", name=f"Refund {reference}…").click()
     page.get_by_role("button", name=re.compile(r"^Yes, refund R")).click()  # asked first, naming the amount
     page.get_by_text(f"Refund of R{total:,.2f} recorded for {reference}.").wait_for(timeout=TIMEOUT)
