@@ -565,7 +565,10 @@ def _practitioner_user(session: Session, booking: Booking) -> uuid.UUID:
     return user_id
 
 
-def _side(session: Session, booking: Booking, actor: Actor) -> Literal["client", "practitioner", "staff"]:
+Side = Literal["client", "practitioner", "staff"]
+
+
+def _side(session: Session, booking: Booking, actor: Actor) -> Side:
     """Which party the actor is in this booking; PermissionDenied for anyone else."""
     if actor.is_operator:
         return "staff"
@@ -1024,8 +1027,14 @@ def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datet
     paid, and once the session has ended (even before the hourly job marks it completed)."""
     booking = load(session, booking_id, lock=False)
     side = _side(session, booking, actor)
+    return contacts(session=session, booking=booking, now=now).get(side)
+
+
+def contacts(*, session: Session, booking: Booking, now: datetime | None = None) -> dict[Side, Contact]:
+    """What each side of a booking sees of the other (`contact`), in one statement: for the
+    notices that tell both sides at once. Empty before it is paid and once it has ended."""
     if booking.status not in CONTACT_SHOWN or booking.session_end <= _now(now):
-        return None
+        return {}
     practitioner_user = aliased(User)
     row = session.execute(
         select(
@@ -1044,14 +1053,14 @@ def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datet
     ).one()
     practitioner = Reach(row.practitioner_name, row.practitioner_phone, row.practitioner_email)
     client = Reach(row.client_name, row.client_phone, row.client_email)
-    others = {"client": [practitioner], "practitioner": [client], "staff": [client, practitioner]}[side]
-    in_person = booking.meeting_type == MeetingType.IN_PERSON and side != "practitioner"  # their own address
     address = (row.service_address or row.city or "").strip()
-    return Contact(
-        where=address if in_person and address else None,
-        address_is_town=in_person and (not row.service_address or row.service_address.strip() == row.city),
-        others=others,
-    )
+    where = address if booking.meeting_type == MeetingType.IN_PERSON and address else None
+    town_only = where is not None and (not row.service_address or row.service_address.strip() == row.city)
+    return {  # the practitioner is not shown their own address
+        "client": Contact(where, town_only, [practitioner]),
+        "practitioner": Contact(None, False, [client]),
+        "staff": Contact(where, town_only, [client, practitioner]),
+    }
 
 
 def practitioner_for_booking(*, session: Session, practitioner_id: uuid.UUID) -> BookablePractitioner:

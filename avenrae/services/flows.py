@@ -165,20 +165,17 @@ def contact_words(reach: bookings.Contact) -> str:
 
 def _confirmed(session: Session, booking: Booking) -> None:
     """Both sides told, each with where to go and how to reach the other, now that it is paid."""
-    parties = _parties(session, booking)
-    told = {}
-    for reader, role in ((parties.client_id, Role.CLIENT), (parties.practitioner_user_id, Role.PRACTITIONER)):
-        reach = bookings.contact(session=session, booking_id=booking.id, actor=bookings.Actor(reader, role))
-        told[role] = f" {contact_words(reach)}" if reach else ""
+    reach = bookings.contacts(session=session, booking=booking)
+    told = {side: f" {contact_words(reach[side])}" if side in reach else "" for side in ("client", "practitioner")}
     notifications.notify_many(
         session=session,
         items=_notices(
             booking,
             "booking_confirmed",
             "Booking confirmed",
-            lambda when, other: f"Your session with {other} on {when} is confirmed.{told[Role.CLIENT]}",
-            lambda when, other: f"Your session with {other} on {when} is confirmed.{told[Role.PRACTITIONER]}",
-            parties,
+            lambda when, other: f"Your session with {other} on {when} is confirmed.{told['client']}",
+            lambda when, other: f"Your session with {other} on {when} is confirmed.{told['practitioner']}",
+            _parties(session, booking),
         ),
     )
 
