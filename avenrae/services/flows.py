@@ -458,6 +458,31 @@ def _give_back(session: Session, booking: Booking, amount: Decimal) -> str:
     return "refund queued"
 
 
+@dataclass(frozen=True)
+class ManualPaymentCheck:
+    """What recording a payment by hand would do, found before staff confirm it."""
+
+    reference: str  # as it will be recorded
+    late: Literal["books again", "owed back"] | None  # money after the hold ran out: what it does
+
+
+def check_manual_payment(
+    *, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, method: str, reference: str, amount: Decimal
+) -> ManualPaymentCheck:
+    """What `record_manual_payment` would refuse, refused now and nothing written (as
+    `check_refund` does): a payment already recorded among them; and for late money whether
+    it books the session again or is owed back, for the question staff answer."""
+    _operator(actor)
+    booking = bookings.load(session, booking_id, lock=False)
+    cleaned = payments.check_manual_payment(booking, method=method, reference=reference, amount=amount)
+    if ledger.charge_recorded(session, booking_id, ledger.MANUAL, cleaned):
+        raise InvalidInput({"reference": f"That payment ({cleaned}) is already recorded for this booking."})
+    late: Literal["books again", "owed back"] | None = None
+    if bookings.expired_unpaid(booking):
+        late = "books again" if bookings.can_reinstate(session=session, booking=booking) else "owed back"
+    return ManualPaymentCheck(cleaned, late)
+
+
 def record_manual_payment(
     *,
     session: Session,

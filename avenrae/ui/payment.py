@@ -11,7 +11,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.services import bookings, flows, ledger, payments
-from avenrae.services.errors import InvalidInput
+from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
@@ -111,17 +111,17 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)
             try:  # what recording would refuse is said now, not after "Yes"
                 with session_scope() as session:
-                    booking = bookings.load(session, row.id, lock=False)
-                    cleaned = payments.check_manual_payment(
-                        booking, method=method or "", reference=reference, amount=Decimal(str(amount))
+                    checked = flows.check_manual_payment(
+                        session=session,
+                        booking_id=row.id,
+                        actor=actor,
+                        method=method or "",
+                        reference=reference,
+                        amount=Decimal(str(amount)),
                     )
-                    if ledger.charge_recorded(session, row.id, ledger.MANUAL, cleaned):
-                        raise InvalidInput(
-                            {"reference": f"That payment ({cleaned}) is already recorded for this booking."}
-                        )
-                    outcome = _late_outcome(session, booking)
-                st.session_state[MANUAL_CONFIRM_KEY] = (typed, cleaned, fmt.money(amount), outcome)
-            except InvalidInput as error:
+                outcome = LATE_OUTCOME[checked.late] if checked.late else ""
+                st.session_state[MANUAL_CONFIRM_KEY] = (typed, checked.reference, fmt.money(amount), outcome)
+            except ServiceError as error:
                 feedback.show_error(error)
     asked = st.session_state.get(MANUAL_CONFIRM_KEY)
     if not asked or asked[0] != typed:  # another booking, or the form changed since: never a stale question
@@ -152,16 +152,14 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             st.rerun()
 
 
-def _late_outcome(session, booking) -> str:
-    """For money arriving after the hold ran out: what recording it will do, said before "Yes"."""
-    if not bookings.expired_unpaid(booking):
-        return ""
-    if bookings.can_reinstate(session=session, booking=booking):
-        return " Its time is still free: the booking is booked again and confirmed."
-    return (
+# For money arriving after the hold ran out: what recording it will do, said before "Yes".
+LATE_OUTCOME = {
+    "books again": " Its time is still free: the booking is booked again and confirmed.",
+    "owed back": (
         " **Its time is no longer open** (someone else has it, or the practitioner is away): the booking stays "
         "cancelled and the money is listed as owed back. Offer the client another time first if they want one."
-    )
+    ),
+}
 
 
 def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
