@@ -760,7 +760,7 @@ def refund(
     when = bookings.local_time(booking.session_start, get_settings().default_time_zone)
     what = f"R{amount:,.2f} for your session on {when} (booking {payments.eft_reference(booking.id)})"
     if all(row.provider == ledger.MANUAL for row in rows):  # staff paid it back before recording it
-        by = ledger.MANUAL_METHODS.get(method or "", "hand")
+        by = ledger.method_words(method) if method in ledger.MANUAL_METHODS else "hand"
         _tell_client(session, booking, "refund", "Refunded", f"{what} has been paid back to you by {by}. {reason}")
     else:
         _tell_client(session, booking, "refund", "Refund on its way", f"{what} is on its way back to you. {reason}")

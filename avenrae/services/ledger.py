@@ -56,6 +56,12 @@ log = logging.getLogger(__name__)
 MANUAL = "manual"
 UNCHOSEN = "pending"  # the provider of an open charge until it is paid one way or another
 MANUAL_METHODS = {"eft": "EFT", "cash": "Cash", "card_machine": "Card machine"}
+
+
+def method_words(method: str) -> str:
+    """A way of paying by hand mid-sentence: "EFT", "cash", "card machine"."""
+    words = MANUAL_METHODS[method]
+    return words if words.isupper() else words.lower()
 POLICY_REFUND_REASON = "Refund for your cancelled booking."  # by an owed refund (the policy's or one staff set)
 PAID_TWICE_REASON = "Paid twice."  # a refund of money a booking that goes ahead did not need
 # Refunds being paid out or paid: what no longer can be refunded.

@@ -129,10 +129,9 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)
         return
     (_, method, _, _), reference, received, outcome = asked
-    how = ledger.MANUAL_METHODS[method]  # "EFT", "cash", "card machine" mid-sentence
     with st.container(border=True):
         st.warning(
-            f"Record **{fmt.rand(received)}** received by {how if how.isupper() else how.lower()} (reference "
+            f"Record **{fmt.rand(received)}** received by {ledger.method_words(method)} (reference "
             f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**?{outcome} A recorded payment cannot be changed."
         )
         yes, no = st.columns(2)

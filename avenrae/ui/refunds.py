@@ -157,7 +157,7 @@ def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
             else ""
         )
         by_hand = (
-            f" {ledger.MANUAL_METHODS[pending['method']].lower().replace('eft', 'EFT')} (reference "
+            f" {ledger.method_words(pending['method'])} (reference "
             f"“{fmt.md(pending['reference'].strip())}”)"
             if pending["reference"].strip()
             else ""
