@@ -16,7 +16,7 @@ import pydantic
 import sqlalchemy.exc
 
 from avenrae import localdb
-from avenrae.config import ENV_FILE, REPO_ROOT, get_settings, libpq_url
+from avenrae.config import ENV_FILE, LOOPBACK_HOSTS, REPO_ROOT, THIS_MACHINE_PROXIES, get_settings, libpq_url
 
 
 class CommandError(RuntimeError):
@@ -325,7 +325,7 @@ def _become_server(
 def _note_proxies(address: str) -> None:
     """Listening beyond this machine while believing forwarded addresses only from it: a
     proxy elsewhere would make every visitor one address to the per-address limits."""
-    if address not in ("127.0.0.1", "localhost", "::1") and get_settings().trusted_proxies == "127.0.0.1,::1":
+    if address not in LOOPBACK_HOSTS and get_settings().trusted_proxies == THIS_MACHINE_PROXIES:
         _say(
             f"Listening on {address}: if a proxy on another machine forwards to this server, set "
             "AVENRAE_TRUSTED_PROXIES to its address, or every visitor shares the proxy's per-address limits."

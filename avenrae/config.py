@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = REPO_ROOT / ".env"
 MIN_SECRET_BYTES = 32
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+THIS_MACHINE_PROXIES = "127.0.0.1,::1"  # AVENRAE_TRUSTED_PROXIES unless set: nginx on the same machine
 
 
 def normalise_database_url(url: str) -> str:
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
     # The proxies (nginx, a load balancer) whose X-Forwarded-For the app servers believe,
     # comma-separated addresses or networks; "*" believes anyone (only when nothing but the
     # proxy can reach the servers). The limits per client address read it.
-    trusted_proxies: str = "127.0.0.1,::1"
+    trusted_proxies: str = THIS_MACHINE_PROXIES
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     api_requests_per_ip: int = Field(default=600, ge=1)
     api_requests_per_token: int = Field(default=300, ge=1)
