@@ -147,18 +147,29 @@ def test_an_expired_booking_says_expired_and_staff_record_a_late_eft_that_books_
     assert (booking.status, booking.payment_status) == (BookingStatus.CONFIRMED, PaymentStatus.COMPLETED)
 
 
-def test_staff_are_told_before_yes_that_late_money_for_a_taken_time_is_owed_back(db, page, healer, client, staff):
-    # Found by a staff trial: the question was the usual one; only afterwards did it say the time had gone.
+def expired_and_taken(db, client, healer) -> Booking:
+    """A booking whose hold ran out, its time since booked by someone else."""
     booking = book(db, client, healer, hours_ahead=72)
     flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
-    make_booking(db, practitioner=healer, start=booking.session_start)  # someone else has it now
+    make_booking(db, practitioner=healer, start=booking.session_start)
+    return booking
+
+
+def staff_ask_to_record(page, staff, booking, reference: str):
+    """Staff, on the booking (under All), ask to record a payment with `reference`."""
     app = page("pages/bookings.py", user=staff)
     app.segmented_control[0].set_value("All").run()
     picker(app).set_value(str(booking.id))
     app = app.run()
-    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 55124")
+    next(t for t in app.text_input if t.label.startswith("Reference")).input(reference)
     button(app, "Record payment…").click()
-    app = app.run()
+    return app.run()
+
+
+def test_staff_are_told_before_yes_that_late_money_for_a_taken_time_is_owed_back(db, page, healer, client, staff):
+    # Found by a staff trial: the question was the usual one; only afterwards did it say the time had gone.
+    booking = expired_and_taken(db, client, healer)
+    app = staff_ask_to_record(page, staff, booking, "FNB 55124")
     assert "**Its time is no longer open**" in app.warning[0].value and "owed back" in app.warning[0].value
 
 
@@ -183,28 +194,18 @@ def test_a_question_left_unanswered_is_not_asked_again_for_a_form_that_changed(d
 
 
 def test_a_payment_already_recorded_is_refused_before_the_question(db, page, healer, client, staff):
-    booking = book(db, client, healer, hours_ahead=72)
-    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
-    make_booking(db, practitioner=healer, start=booking.session_start)
+    booking = expired_and_taken(db, client, healer)
     flows.record_manual_payment(
         session=db, booking_id=booking.id, actor=bookings.Actor(staff.id, Role.STAFF), method="eft",
         reference="CAPITEC 99123", amount=booking.total_amount,
     )  # fmt: skip
-    app = page("pages/bookings.py", user=staff)
-    app.segmented_control[0].set_value("All").run()
-    picker(app).set_value(str(booking.id))
-    app = app.run()
-    next(t for t in app.text_input if t.label.startswith("Reference")).input("CAPITEC 99123")
-    button(app, "Record payment…").click()
-    app = app.run()
+    app = staff_ask_to_record(page, staff, booking, "CAPITEC 99123")
     assert app.error[0].value == "That payment (CAPITEC 99123) is already recorded for this booking."
     assert not [b for b in app.button if b.label == "Yes, record this payment"]
 
 
 def test_a_late_eft_for_a_time_someone_else_took_is_owed_back(db, page, healer, client, staff):
-    booking = book(db, client, healer, hours_ahead=72)
-    flows.expire_pending(session=db, now=booking.hold_expires_at + timedelta(seconds=1))
-    make_booking(db, practitioner=healer, start=booking.session_start)  # someone else has it now
+    booking = expired_and_taken(db, client, healer)
     said = flows.record_manual_payment(
         session=db,
         booking_id=booking.id,
