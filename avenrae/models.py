@@ -447,6 +447,13 @@ class Booking(UuidPk, Timestamps, Base):
         CheckConstraint("refund_due >= 0", name="refund_due_non_negative"),
         CheckConstraint("cancelled_for IN ('client', 'practitioner')", name="cancelled_for_party"),
         Index("ix_bookings_pending_hold", "hold_expires_at", postgresql_where=text("status = 'pending'")),
+        # A client's unpaid holds, counted by every booking (the cap on unpaid holds).
+        Index(
+            "ix_bookings_client_pending_hold",
+            "client_id",
+            "hold_expires_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
         # What changed since the analytics rollups were last refreshed.
         Index("ix_bookings_updated_at", "updated_at"),
         Index("ix_bookings_session_start_id", "session_start", "id"),

@@ -32,7 +32,7 @@ from tests.factories import (
     make_user,
     make_weekly_hours,
 )
-from tests.plans import explain, nodes
+from tests.plans import explain, indexes_used, nodes
 
 SAST = ZoneInfo("Africa/Johannesburg")
 MONDAY = date(2030, 1, 7)
@@ -291,6 +291,51 @@ def test_the_slot_check_reads_only_the_bookings_that_overlap(db, client, practit
     assert probe["Index Name"] == "ex_bookings_no_overlap"
     assert "&&" in probe["Index Cond"]  # the overlap itself is what the index looks up
     assert probe["Actual Rows"] <= 1
+
+
+def test_the_cap_on_unpaid_holds_reads_only_the_clients_own_holds(db, client, practitioner):
+    """Every booking counts the client's unpaid holds. With 2,000 times held by 100 other
+    people and 200 sessions in the client's own past, the count reads only the client's
+    pending bookings (here none): a booking's cost does not grow with how busy the platform
+    is or how long the client has been with us."""
+    others = [make_client(db).id for _ in range(100)]
+    held = make_booking(
+        db, practitioner=practitioner, client=client, start=at("10:00"), status=BookingStatus.PENDING,
+        hold_expires_at=NOW + timedelta(days=400),
+    )
+    past = make_booking(
+        db, practitioner=practitioner, client=client, start=at("10:00") - timedelta(days=1),
+        status=BookingStatus.COMPLETED,
+    )
+    columns = db.scalars(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'bookings' AND column_name "
+            "NOT IN ('id', 'client_id', 'created_at', 'updated_at', 'session_start', 'session_end', 'blocked_until')"
+        )
+    ).all()
+    copied = ", ".join(columns)
+    for template, step, whose, copies in ((held, "3 hours", others, 2000), (past, "-3 hours", [client.id], 200)):
+        db.execute(
+            text(
+                f"INSERT INTO bookings ({copied}, client_id, session_start, session_end, blocked_until) "
+                f"SELECT {copied}, (CAST(:whose AS uuid[]))[1 + n % cardinality(CAST(:whose AS uuid[]))], "
+                f"session_start + n * interval '{step}', session_end + n * interval '{step}', "
+                f"blocked_until + n * interval '{step}' FROM bookings, generate_series(1, :copies) AS n WHERE id = :id"
+            ),
+            {"id": template.id, "whose": whose, "copies": copies},
+        )
+    db.delete(held)
+    db.flush()
+    db.execute(text("ANALYZE bookings"))
+    assert count(db, Booking, Booking.status == BookingStatus.PENDING, Booking.hold_expires_at > NOW) == 2000
+    assert count(db, Booking, Booking.client_id == client.id) == 201
+
+    plan = explain(db, bookings._UNPAID_HOLDS.text, {"client_id": client.id, "now": NOW}, analyze=True)
+    assert indexes_used(plan) == {"ix_bookings_client_pending_hold"}
+    [probe] = [node for node in nodes(plan) if node.get("Relation Name") == "bookings"]
+    assert probe["Actual Rows"] + probe.get("Rows Removed by Filter", 0) == 0
+    # The write counts with the same condition, so the same index serves it.
+    assert "client_id = :client_id AND status = 'pending' AND hold_expires_at > :now" in bookings.INSERT_SQL
 
 
 # --- the lifecycle -------------------------------------------------------------------
