@@ -5,12 +5,14 @@ settled once (the database refuses anything else, and refunds beyond what was pa
 booking's payment_status is derived from its rows (`restate`), in the same transaction
 as every change to them.
 
-How a payment splits: the practitioner's share of any ledger amount is
-round(amount x service / total, 2) and the platform's fee share is the rest (`fee_split`,
-and `PRACTITIONER_SHARE_SQL` for the same rule in SQL). For a charge of the whole total
-these are exactly the booking's service amount and platform fee; a refund takes back from
-each in the same proportion. Earnings, Payments, Home, Revenue and the analytics refresh
-all split money this one way.
+How a payment splits: the practitioner's share of a charge is round(amount x service /
+total, 2) and the platform's fee share is the rest (`fee_split`, and
+`PRACTITIONER_SHARE_SQL` for the same rule in SQL). For a charge of the whole total these
+are exactly the booking's service amount and platform fee. A refund takes back from each
+in the same proportion, worked out on the booking's refunds so far (this one included)
+less what the earlier ones took, so refunds in any number of parts add up to the share
+of their sum: a full refund takes back exactly the service amount and the fee. Earnings,
+Payments, Home, Revenue and the analytics refresh all split money this one way.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Numeric, Select, and_, func, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.config import get_settings
@@ -77,17 +79,41 @@ class Split:
     platform: Decimal
 
 
-def fee_split(amount: Decimal, *, service_amount: Decimal, total_amount: Decimal) -> Split:
-    """The practitioner's and the platform's parts of a ledger amount for a booking."""
+def fee_split(
+    amount: Decimal, *, service_amount: Decimal, total_amount: Decimal, refunded_before: Decimal | None = None
+) -> Split:
+    """The practitioner's and the platform's parts of a ledger amount for a booking: a
+    charge, or (with `refunded_before`, the booking's completed refunds before it) a refund."""
+    amount = Decimal(amount)
     if total_amount <= 0:
-        return Split(Decimal("0.00"), Decimal(amount))
-    practitioner = (Decimal(amount) * service_amount / total_amount).quantize(CENT, rounding=ROUND_HALF_UP)
-    return Split(practitioner, Decimal(amount) - practitioner)
+        return Split(Decimal("0.00"), amount)
+
+    def share(of: Decimal) -> Decimal:
+        return (of * service_amount / total_amount).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    before = Decimal(refunded_before or 0)
+    practitioner = share(before + amount) - share(before)
+    return Split(practitioner, amount - practitioner)
 
 
-# The same rule in SQL, for a ledger row `t` of a booking `b` (PostgreSQL rounds numeric
-# halves away from zero: half-up for the positive amounts of the ledger).
-PRACTITIONER_SHARE_SQL = "round(t.amount * b.service_amount / nullif(b.total_amount, 0), 2)"
+def practitioner_share_sql(t: str = "t", b: str = "b") -> str:
+    """`fee_split`'s practitioner part in SQL, for a ledger row `t` of a booking `b`
+    (PostgreSQL rounds numeric halves away from zero: half-up for the positive amounts of
+    the ledger). NULL when the booking's total is zero."""
+    ratio = f"{b}.service_amount / nullif({b}.total_amount, 0)"
+    before = (
+        "(SELECT coalesce(sum(e.amount), 0) FROM payment_transactions e"  # noqa: S608 - t: a table name, never input
+        f" WHERE e.booking_id = {t}.booking_id AND e.kind = 'refund' AND e.status = 'completed'"
+        f" AND (e.created_at, e.id) < ({t}.created_at, {t}.id))"
+    )
+    return (
+        f"CASE WHEN {t}.kind = 'refund'"
+        f" THEN round(({before} + {t}.amount) * {ratio}, 2) - round({before} * {ratio}, 2)"
+        f" ELSE round({t}.amount * {ratio}, 2) END"
+    )
+
+
+PRACTITIONER_SHARE_SQL = practitioner_share_sql()
 FEE_SHARE_SQL = f"t.amount - coalesce({PRACTITIONER_SHARE_SQL}, 0)"
 # `paid` in SQL: what a booking's ledger rows `t` add up to, charges less refunds (the
 # caller keeps to completed rows, t.status = 'completed').
@@ -95,9 +121,9 @@ NET_PAID_SQL = "sum(CASE WHEN t.kind = 'charge' THEN t.amount ELSE -t.amount END
 
 
 def _practitioner_share() -> ColumnElement[Decimal]:
-    return func.coalesce(
-        func.round(PaymentTransaction.amount * Booking.service_amount / func.nullif(Booking.total_amount, 0), 2), 0
-    )
+    """The same, for ORM queries over PaymentTransaction joined to its Booking (unaliased)."""
+    share = practitioner_share_sql(PaymentTransaction.__tablename__, Booking.__tablename__)
+    return func.coalesce(literal_column(share, Numeric(12, 2)), 0)
 
 
 def _fee_share() -> ColumnElement[Decimal]:
