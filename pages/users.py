@@ -33,4 +33,8 @@ st.caption(f"{fmt.rows(found.total, exact, 'user')} · page {found.page} of {'' 
 users.table(found.rows)
 
 st.subheader("Change a user")
-users.change_controls(admin, users.choose(found.rows))
+chosen = users.choose(found.rows)
+if chosen is None:
+    st.caption(users.NOBODY_PICKED)
+else:
+    users.change_controls(admin, chosen)

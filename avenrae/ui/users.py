@@ -1,6 +1,7 @@
 """The Users page's parts: the staff-account form, the results table and the controls that
-change one user. Each change goes through `accounts`, which audits it; deactivating needs a
-reason and asks first, naming the person."""
+change one user. Each change goes through `accounts`, which audits it. Nobody is picked to
+change until the admin picks them (or a search finds only them); deactivating (which needs
+a reason) and setting a temporary password ask first, naming the person."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 from avenrae.services import accounts
 from avenrae.services.accounts import CurrentUser, UserRow
 from avenrae.services.errors import InvalidInput
+from avenrae.services.validation import FieldError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
@@ -17,6 +19,8 @@ PICK_KEY = "users_pick"
 REASON_KEY = "users_reason"
 TEMPORARY_KEY = "users_temporary"  # the box for a temporary password
 CONFIRM_KEY = "users_confirm"  # the id of the user a deactivation waits to be confirmed for
+CONFIRM_RESET_KEY = "users_confirm_reset"  # the id of the user a temporary password waits to be confirmed for
+NOBODY_PICKED = "Choose a user above to change their role, deactivate them or set a temporary password."
 
 
 def create_staff_form(admin: CurrentUser) -> None:
@@ -77,18 +81,23 @@ def who(row: UserRow) -> str:
     return f"{row.first_name} {row.last_name} <{row.email}>"
 
 
-def choose(rows: list[UserRow]) -> UserRow:
+def choose(rows: list[UserRow]) -> UserRow | None:
     """The user to change, picked by id and read from this run's rows, so the controls
-    below match the table after a change (a picked row object would keep its old state)."""
+    below match the table after a change (a picked row object would keep its old state).
+    None until the admin picks someone, unless the search found only one person: opening
+    the page never puts the first user of the list under the controls."""
     options = {str(row.id): row for row in rows}
+    if st.session_state.get(PICK_KEY) not in options:  # picked before this search, or nobody yet
+        st.session_state[PICK_KEY] = next(iter(options)) if len(options) == 1 else None
     picked = st.selectbox(
         "User",
         list(options),
         format_func=lambda key: who(options[key]),
+        placeholder="Choose a user",
         help="Users on this page of the results.",
         key=PICK_KEY,
     )
-    return options[picked] if picked in options else rows[0]
+    return options.get(picked) if picked is not None else None
 
 
 def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
@@ -121,15 +130,44 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
             _deactivation(admin, chosen, reason, asked=asked)
             return
         temporary_password = st.text_input("New temporary password", type="password", key=feedback.key(TEMPORARY_KEY))
-        if st.button("Set temporary password"):
+        asked_password = st.button("Set temporary password")
+    _temporary_password(admin, chosen, temporary_password, reason, asked=asked_password)
+    _deactivation(admin, chosen, reason, asked=asked)
+
+
+def _temporary_password(admin: CurrentUser, chosen: UserRow, password: str, reason: str, *, asked: bool) -> None:
+    """A temporary password logs the person out everywhere, so it asks first, naming them;
+    a password the rules refuse is refused before asking."""
+    if asked:
+        st.session_state.pop(CONFIRM_RESET_KEY, None)
+        try:
+            accounts.check_password(password, email=chosen.email)
+        except FieldError as error:
+            feedback.show_error(InvalidInput({"temporary_password": str(error)}))
+            return
+        st.session_state[CONFIRM_RESET_KEY] = chosen.id
+    if st.session_state.get(CONFIRM_RESET_KEY) != chosen.id:
+        st.session_state.pop(CONFIRM_RESET_KEY, None)  # asked about someone no longer picked
+        return
+    with st.container(border=True):
+        st.warning(
+            f"Set a temporary password for **{fmt.md(who(chosen))}**? They are logged out everywhere"
+            " and must choose a new password when they next log in."
+        )
+        yes, keep = st.columns(2)
+        if yes.button("Yes, set it", type="primary", key="confirm_temporary_password"):
             feedback.attempt(
                 lambda s: accounts.set_temporary_password(
-                    session=s, actor_id=admin.id, user_id=chosen.id, password=temporary_password, reason=reason
+                    session=s, actor_id=admin.id, user_id=chosen.id, password=password, reason=reason
                 ),
-                success=f"{fmt.md(chosen.email)} must choose a new password at their next login.",
-                clears=(TEMPORARY_KEY, REASON_KEY),  # a reason given for another action is not this one's
+                success=f"{fmt.md(who(chosen))} must choose a new password at their next login.",
+                # a reason given for another action is not this one's
+                clears=(TEMPORARY_KEY, REASON_KEY, CONFIRM_RESET_KEY),
             )
-    _deactivation(admin, chosen, reason, asked=asked)
+            st.session_state.pop(CONFIRM_RESET_KEY, None)  # only reached when refused; the error is shown
+        if keep.button("Cancel", key="keep_password"):
+            st.session_state.pop(CONFIRM_RESET_KEY, None)
+            st.rerun()
 
 
 def _deactivation(admin: CurrentUser, chosen: UserRow, reason: str, *, asked: bool) -> None:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from avenrae.models import AuditLog, Client, Role, User
 from avenrae.services import accounts
 from avenrae.ui import format as fmt
+from avenrae.ui import users
 from tests.factories import PASSWORD, make_client, make_practitioner, make_user
 
 
@@ -299,12 +300,60 @@ def test_names_with_markup_are_shown_as_text(db, page):
     assert "<script>alert(1)</script> X" in list(app.dataframe[0].value["Name"])
 
 
+def test_opening_users_puts_nobody_under_the_controls_until_one_is_picked(db, page):
+    # Found by a staff trial: the page opened with the first user of the list picked, so a
+    # temporary password typed at once went to whoever that was.
+    admin = make_user(db, role=Role.ADMIN, first_name="Amahle")
+    first = make_client(db, first_name="Aaron", email="aaron@example.co.za")
+    make_client(db, first_name="Busi", email="busi@example.co.za")
+    app = page("pages/users.py", user=admin)
+    assert not app.exception
+    assert app.selectbox(key="users_pick").value is None
+    assert users.NOBODY_PICKED in [c.value for c in app.caption]
+    assert not {"Set temporary password", "Deactivate", "Change role"} & set(buttons(app))
+    assert "New temporary password" not in fields(app)
+    app.selectbox(key="users_pick").select(str(first.id))
+    app = app.run()
+    assert {"Set temporary password", "Deactivate"} <= set(buttons(app))
+
+
+def test_a_temporary_password_asks_first_naming_the_person_and_cancel_changes_nothing(db, page):
+    target = make_client(db, first_name="Sipho", last_name="Ndlovu", email="sipho@example.co.za")
+    _, app = users_page_at(db, page, "sipho")
+    old_hash = target.password_hash
+    fields(app)["New temporary password"].input("Temporary-Pass-2026")
+    app = click(app, "Set temporary password")
+    assert not app.exception and not app.success
+    assert [plain(w.value) for w in app.warning] == [
+        "Set a temporary password for Sipho Ndlovu <sipho@example.co.za>? "
+        "They are logged out everywhere and must choose a new password when they next log in."
+    ]
+    assert fresh(db, User, target.id).must_change_password is False
+    app = click(app, "Cancel")
+    assert not app.warning and "Yes, set it" not in buttons(app)
+    changed = fresh(db, User, target.id)
+    assert (changed.password_hash, changed.must_change_password) == (old_hash, False)
+
+
+def test_a_temporary_password_the_rules_refuse_is_refused_before_asking(db, page):
+    target = make_client(db, first_name="Sipho", last_name="Ndlovu", email="sipho@example.co.za")
+    _, app = users_page_at(db, page, "sipho")
+    fields(app)["New temporary password"].input("short")
+    app = click(app, "Set temporary password")
+    assert not app.warning and "Yes, set it" not in buttons(app)
+    assert "at least 10" in app.error[0].value
+    assert fresh(db, User, target.id).must_change_password is False
+
+
 def test_a_temporary_password_does_not_stay_in_the_box_after_it_is_set(db, page):
     target = make_client(db, first_name="Sipho", last_name="Ndlovu", email="sipho@example.co.za")
     _, app = users_page_at(db, page, "sipho")
     fields(app)["New temporary password"].input("Temporary-Pass-2026")
-    app = click(app, "Set temporary password")
-    assert app.success[0].value.endswith("must choose a new password at their next login.")
+    app = click(click(app, "Set temporary password"), "Yes, set it")
+    assert plain(app.success[0].value) == (
+        "Sipho Ndlovu <sipho@example.co.za> must choose a new password at their next login."
+    )
+    assert not app.warning
     assert fresh(db, User, target.id).must_change_password is True
     assert fields(app)["New temporary password"].value == ""  # not left for the next user picked
 
@@ -319,7 +368,8 @@ def test_a_reason_is_not_carried_over_to_the_next_action(db, page):
     assert fresh(db, User, staff.id).role == Role.ANALYST
     assert fields(app)["Reason (kept in the audit log)"].value == ""
     fields(app)["New temporary password"].input("Temporary-Pass-2026")
-    click(app, "Set temporary password")
+    click(click(app, "Set temporary password"), "Yes, set it")
+    assert fresh(db, User, staff.id).must_change_password is True
     reasons = db.scalars(
         select(AuditLog.reason).where(AuditLog.target_id == str(staff.id)).order_by(AuditLog.created_at)
     ).all()
