@@ -432,7 +432,11 @@ def written(*, session: Session, new: NewBooking, created_at: datetime, actor: A
             action="booking.create_on_behalf",
             target_type="booking",
             target_id=booking.id,
-            after={"client_id": str(new.client_id), "start": new.session_start.isoformat()},
+            after={
+                "client": new.parties.client_name,
+                "client_id": str(new.client_id),
+                "start": new.session_start.isoformat(),
+            },
         )
     return booking
 

@@ -133,7 +133,13 @@ def test_staff_book_on_behalf_of_a_client_and_it_is_audited(db, client, practiti
     staff = make_user(db, role=Role.STAFF)
     booking = book(db, client, practitioner, by=staff)
     assert booking.created_by_id == staff.id and booking.client_id == client.id
-    assert count(db, AuditLog, AuditLog.action == "booking.create_on_behalf") == 1
+    [entry] = db.scalars(select(AuditLog).where(AuditLog.action == "booking.create_on_behalf")).all()
+    # The log reads who the booking is for, not only an id (found by a staff trial).
+    assert entry.after == {
+        "client": f"{client.first_name} {client.last_name}",
+        "client_id": str(client.id),
+        "start": booking.session_start.isoformat(),
+    }
 
 
 @pytest.mark.parametrize(
