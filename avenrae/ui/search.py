@@ -40,6 +40,7 @@ MARKER_CALLBACK = """function (row) {
     return marker;
 }"""
 MAX_MARKERS = 300
+TAPPED_HINT = "Book them with the button under the map."
 ANY_MEETING = "any"  # not None: a radio whose value is None shows nothing chosen
 PAGE_SIZE = 20
 
@@ -201,7 +202,7 @@ def bookable(hit: search.Hit) -> bool:
     return hit.verified or get_settings().allow_unverified_bookings
 
 
-def popup_html(hit: search.Hit, meeting: MeetingType | None = None) -> str:
+def popup_html(hit: search.Hit) -> str:
     """Everything user-written is escaped: a bio can hold anything."""
     badge = (
         '<span style="color:#2F6B4F;font-weight:600">✔ Verified</span>'
@@ -216,8 +217,7 @@ def popup_html(hit: search.Hit, meeting: MeetingType | None = None) -> str:
         f"<b>{fmt.distance(hit.distance_km)}</b> away · {fmt.escape(hit.city or '')}"
         f'<p style="margin:6px 0 0;color:#444">{bio}</p>'
         + (
-            f'<a href="{booking_url(hit.practitioner_id, meeting)}" target="_top" style="display:inline-block;'
-            f'margin-top:6px;font-weight:600;color:#2F6B4F">Book a session →</a></div>'
+            f'<p style="margin:6px 0 0;font-weight:600;color:#2F6B4F">{TAPPED_HINT}</p></div>'
             if bookable(hit)
             else '<p style="margin:6px 0 0;color:#8a8a8a">Not bookable until our staff have verified them.</p></div>'
         )
@@ -228,13 +228,6 @@ def booking_params(practitioner_id, meeting: MeetingType | None = None) -> dict[
     """What the Book a session page is opened with: the practitioner, and the way of meeting
     the search asked for."""
     return {"practitioner": str(practitioner_id), **({"meeting": meeting.value} if meeting else {})}
-
-
-def booking_url(practitioner_id, meeting: MeetingType | None = None) -> str:
-    """The Book a session page for one practitioner (the map's iframe opens it in the whole window)."""
-    base = (st.get_option("server.baseUrlPath") or "").strip("/")
-    query = "&".join(f"{name}={value}" for name, value in booking_params(practitioner_id, meeting).items())
-    return f"{'/' + base if base else ''}/book?{query}"
 
 
 def book_button(page: search.SearchPage) -> None:
@@ -287,7 +280,7 @@ def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
                 hit.longitude,
                 COLOURS[hit.specialization][0],
                 ICONS[hit.specialization],
-                popup_html(hit, page.search.meeting_type),
+                popup_html(hit),
                 f"{fmt.escape(hit.name)} · {fmt.distance(hit.distance_km)}",
             ]
             for hit in layer.markers
@@ -321,8 +314,12 @@ def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
 
 
 def practitioner_map(page: search.SearchPage, layer: search.MapLayer, *, key: str) -> None:
-    """The search on a map. A new click on it moves the search there (and reruns the page)."""
-    events = maps.show(build_map(page, layer), key=f"{key}_map", height=480, returned_objects=["last_clicked"])
+    """The search on a map. A new click on it moves the search there (and reruns the page);
+    a tap on a practitioner's marker offers booking them below the map (a link inside the
+    map's frame cannot open a page: the browser keeps that frame from navigating the app)."""
+    events = maps.show(
+        build_map(page, layer), key=f"{key}_map", height=480, returned_objects=["last_clicked", "last_object_clicked"]
+    )
     clicked = events.get("last_clicked")
     state = st.session_state[key]
     # streamlit-folium keeps reporting the last click; act on each click once only.
@@ -330,6 +327,36 @@ def practitioner_map(page: search.SearchPage, layer: search.MapLayer, *, key: st
         state["handled_click"] = clicked
         set_clicked(key, clicked["lat"], clicked["lng"])
         st.rerun()
+    tapped = events.get("last_object_clicked")
+    if tapped and tapped != state.get("handled_marker"):
+        state["handled_marker"] = tapped
+        hit = marker_at(layer, tapped["lat"], tapped["lng"])  # None for a cluster or a grey circle
+        state["tapped"] = hit.practitioner_id if hit else state.get("tapped")
+    tapped_hit = next((hit for hit in layer.markers if hit.practitioner_id == state.get("tapped")), None)
+    if tapped_hit is not None:
+        tapped_card(tapped_hit, page.search.meeting_type)
+
+
+def marker_at(layer: search.MapLayer, latitude: float, longitude: float) -> search.Hit | None:
+    """The practitioner whose marker is at that point (as the map reports it back)."""
+    return next(
+        (hit for hit in layer.markers if abs(hit.latitude - latitude) < 1e-6 and abs(hit.longitude - longitude) < 1e-6),
+        None,
+    )
+
+
+def tapped_card(hit: search.Hit, meeting: MeetingType | None) -> None:
+    """The practitioner last tapped on the map, and booking them."""
+    with st.container(border=True):
+        words, action = st.columns([3, 1], vertical_alignment="center")
+        words.markdown(
+            f"**{fmt.md(hit.name)}** · {fmt.label(hit.specialization.value)} · {fmt.distance(hit.distance_km)} away"
+            f" · {fmt.md(price_label(hit.rate))}"
+        )
+        if not bookable(hit):
+            action.caption("Not bookable until our staff have verified them.")
+        elif action.button("Book a session", type="primary", width="stretch", key="book_tapped"):
+            st.switch_page("pages/book.py", query_params=booking_params(hit.practitioner_id, meeting))
 
 
 def _bounds(latitude: float, longitude: float, radius_km: float) -> list[list[float]]:

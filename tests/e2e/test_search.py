@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from avenrae.models import MeetingType, Role
@@ -36,6 +36,34 @@ def trickster(e2e_database_url):
                 rate_per_session="300",
                 meeting_types=[MeetingType.ONLINE],
             ),
+        )
+        session.commit()
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tappable(e2e_database_url):
+    """A verified practitioner no other search words find, in the app's database."""
+    engine = create_engine(e2e_database_url)
+    with Session(engine) as session:
+        signed_up = accounts.sign_up(
+            session=session,
+            form=accounts.SignUp(
+                role=Role.PRACTITIONER,
+                email="zzqtap@example.co.za",
+                password="Tap the marker 42",
+                first_name="Zzqtap",
+                last_name="Mapfinder",
+                phone="082 000 0001",
+                specialization="healer",
+                place="Durban",
+                bio="Found on the map.",
+                rate_per_session="300",
+                meeting_types=[MeetingType.IN_PERSON],
+            ),
+        )
+        session.execute(
+            text("UPDATE practitioners SET verification_status = 'verified' WHERE user_id = :id"), {"id": signed_up.id}
         )
         session.commit()
     engine.dispose()
@@ -98,6 +126,30 @@ def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
     page.wait_for_timeout(500)
     assert dialogs == []
     offline.screenshot("search-escaped-popup")
+
+
+def test_tapping_a_practitioner_on_the_map_offers_booking_them(offline, tappable):
+    # Found on a phone: the popup's "Book a session →" link did nothing (the map's frame may
+    # not navigate the app). The tap now offers the booking under the map.
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    choose(page, "Place", "Durban, KwaZulu-Natal")
+    page.get_by_role("textbox", name="Words").fill("Zzqtap")
+    page.keyboard.press("Enter")
+    page.get_by_text("Showing 1–1 within 25 km of Durban").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    marker = offline.map_frame().locator(".awesome-marker-icon-green").first
+    marker.wait_for(timeout=TIMEOUT)
+    offline.settle()
+    marker.click()
+    popup = offline.map_frame().locator(".leaflet-popup-content")
+    popup.wait_for(timeout=TIMEOUT)
+    assert "Book them with the button under the map." in popup.inner_text()
+    page.get_by_text("Zzqtap Mapfinder · Healer").wait_for(timeout=TIMEOUT)
+    offline.screenshot("search-tapped-marker")
+    page.get_by_role("button", name="Book a session").last.click()
+    page.get_by_role("heading", name="Book a session").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Zzqtap Mapfinder").first.wait_for(timeout=TIMEOUT)
 
 
 def test_clicking_the_map_searches_around_that_point(offline):
