@@ -98,10 +98,13 @@ def attempt(
 
 
 def show_flash() -> None:
-    """The success message of the change that led to this run, shown once."""
+    """The success message of the change that led to this run, shown once: at the top of
+    the page, and as a toast, which shows wherever the reader has scrolled to (on a phone
+    the button they pressed is often a screen or two below the top)."""
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
         st.success(message)
+        st.toast(message, icon=":material/check_circle:")
     warning = st.session_state.pop(WARNING_KEY, None)
     if warning:
         st.warning(warning)

@@ -144,6 +144,9 @@ def test_rejecting_without_a_reason_says_so_and_changes_nothing(db, page, comple
     button(app, "Reject").click()
     app = app.run()
     assert app.success[0].value == "Rejected Lindiwe D\\.’s review of Thandi Zulu; the client has been told why."
+    # Also as a toast: on a phone the page reopens scrolled down at the next review, where
+    # the message at the top is out of sight (found by a phone trial).
+    assert [toast.value for toast in app.toast] == [app.success[0].value]
     db.refresh(review)
     assert (review.status, review.moderation_reason) == (ReviewStatus.REJECTED, "Not about the session")
 
