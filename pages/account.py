@@ -50,9 +50,10 @@ if user.must_change_password:
 
 with st.form("details"):
     st.subheader("Your details")
-    left, right = st.columns(2)
+    left, right = st.columns(2)  # a row each: on a phone columns stack, so fields still read in order
     first_name = left.text_input("First name", value=user.first_name)
     last_name = right.text_input("Last name", value=user.last_name)
+    left, _ = st.columns(2)
     phone = left.text_input("Mobile number", value=user.phone or "", placeholder="082 123 4567")
     if user.role == Role.PRACTITIONER:
         st.caption(

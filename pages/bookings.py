@@ -61,10 +61,11 @@ if found.rows:
                     if user.role == Role.PRACTITIONER
                     else {"Practitioner": [r.practitioner_name for r in found.rows]}
                 ),
-                "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
                 "Status": [booking_actions.status_words(r, now) for r in found.rows],
                 "Payment": [booking_actions.payment_words(r, found.refunds.get(r.id)) for r in found.rows],
                 "Total": [fmt.rand(r.total_amount) for r in found.rows],
+                # Last: on a phone the table shows its first three or four columns at a glance.
+                "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
             }
         ),
         hide_index=True,

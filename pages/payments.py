@@ -72,14 +72,15 @@ if found.rows:
     st.dataframe(
         pd.DataFrame(
             {
+                # What matches a bank statement first: on a phone only the first columns show.
                 "When": [fmt.local_time(r.created_at) for r in found.rows],
-                "Kind": [fmt.label(r.kind.value) for r in found.rows],
                 "Amount": [fmt.rand(r.amount) for r in found.rows],
+                "Booking": [reference_for(r.booking_id) for r in found.rows],
+                "Client": [r.client_name for r in found.rows],
+                "Kind": [fmt.label(r.kind.value) for r in found.rows],
                 "Status": [fmt.label(r.status.value) for r in found.rows],
                 "Paid via": [r.paid_via for r in found.rows],
                 "Reference": [r.provider_reference or "" for r in found.rows],
-                "Booking": [reference_for(r.booking_id) for r in found.rows],
-                "Client": [r.client_name for r in found.rows],
                 "Practitioner": [r.practitioner_name for r in found.rows],
                 "Note": [r.note or "" for r in found.rows],
             }

@@ -26,9 +26,11 @@ with middle:
         st.caption("Without a pin we place you by the suburb, township, town or postal code you type below.")
         pin = location.pin_picker(key="signup_pin")
     with st.form("signup"):
+        # A row of columns each: on a phone columns stack, so fields still read in order.
         left, right = st.columns(2)
         first_name = left.text_input("First name", autocomplete="given-name")
         last_name = right.text_input("Last name", autocomplete="family-name")
+        left, right = st.columns(2)
         email = left.text_input("Email", autocomplete="email")
         phone = right.text_input(
             "Mobile number" + ("" if role == Role.PRACTITIONER else " (optional)"),

@@ -239,9 +239,10 @@ def booking_rules(plan: availability.Schedule, actor: bookings.Actor) -> None:
     with st.form("rules"):
         # No bounds on the numbers: a browser keeps the last value in range and shows only a red
         # border; the rules say in words what is allowed.
-        left, right = st.columns(2)
+        left, right = st.columns(2)  # a row each: on a phone columns stack, so fields still read in order
         buffer = left.number_input("Buffer after each session (minutes)", value=rules.buffer_minutes, step=5)
         notice = right.number_input("Minimum notice (hours)", value=rules.min_notice_minutes / 60, step=0.5)
+        left, right = st.columns(2)
         horizon = left.number_input("Clients can book up to (days ahead)", value=rules.booking_horizon_days, step=1)
         zones = sorted(set(schedule.COMMON_ZONES) | {rules.time_zone})
         time_zone = right.selectbox("Time zone", zones, index=zones.index(rules.time_zone))

@@ -25,9 +25,10 @@ NOBODY_PICKED = "Choose a user above to change their role, deactivate them or se
 
 def create_staff_form(admin: CurrentUser) -> None:
     with st.expander("Create a staff, analyst or admin account"), st.form("create_user", clear_on_submit=False):
-        left, right = st.columns(2)
+        left, right = st.columns(2)  # a row each: on a phone columns stack, so fields still read in order
         first_name = left.text_input("First name")
         last_name = right.text_input("Last name")
+        left, right = st.columns(2)
         email = left.text_input("Email")
         role = right.selectbox("Role", accounts.STAFF_ROLES, format_func=lambda r: fmt.label(r.value))
         temporary = st.text_input(

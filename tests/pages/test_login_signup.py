@@ -140,3 +140,13 @@ def test_sign_ups_from_one_network_are_limited_on_the_page(db, page, monkeypatch
     refused = sign_up("thandi@example.co.za")
     assert "Too many sign-ups from your network" in refused.error[0].value
     assert db.scalar(select(User).where(User.email == "thandi@example.co.za")) is None
+
+
+def test_the_sign_up_and_details_fields_read_in_order_when_columns_stack(db, page):
+    # Found by a phone trial: two columns of fields stack on a phone, left column first, so the
+    # form read First name, Email, Last name, Mobile. Each pair now has its own row.
+    app = page("pages/signup.py")
+    assert [t.label for t in app.text_input][:4] == ["First name", "Last name", "Email", "Mobile number (optional)"]
+    account = page("pages/account.py", user=make_client(db))
+    labels = [t.label for t in account.text_input]
+    assert labels.index("First name") + 1 == labels.index("Last name") == labels.index("Mobile number") - 1
