@@ -122,3 +122,16 @@ def test_search_says_where_it_placed_a_typed_place():
     assert resolved.place_label == "Umlazi, KwaZulu-Natal"
     assert resolved.place_note == "Placed at Umlazi, KwaZulu-Natal (postal area 4066)"
     assert search.resolve(search.SearchQuery(place="Umlazi, KwaZulu-Natal")).place_note is None
+
+
+def test_a_pin_far_from_the_town_typed_is_refused_in_words_and_nothing_is_written(db):
+    # Found by a phone trial: the sign-up map opens on the whole country, and one stray tap
+    # while scrolling put a Durban healer near Bloemfontein, over the town they typed.
+    before = db.scalar(select(func.count()).select_from(Practitioner))
+    with pytest.raises(InvalidInput) as refused:
+        accounts.sign_up(session=db, form=practitioner_form(place="Durban", pin=(-29.26723, 26.41113)))
+    assert refused.value.problems["place"] == (
+        "Your map pin is 451 km from Durban, KwaZulu-Natal. Move the pin to where you see clients,"
+        " or remove it to be placed by the town you typed."
+    )
+    assert db.scalar(select(func.count()).select_from(Practitioner)) == before

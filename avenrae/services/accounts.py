@@ -401,7 +401,8 @@ def _money(value: Decimal | str | None, label: str) -> Decimal:
 def _locate(session: Session, place_text: str, pin: tuple[float, float] | None, street: str = "") -> geo.Located:
     """Where a practitioner works: their map pin if they set one, else the place they typed,
     made finer by their street address when that names a place near it ("12 Mangosuthu
-    Highway, Umlazi" with the town "Durban" is Umlazi, not the centre of Durban)."""
+    Highway, Umlazi" with the town "Durban" is Umlazi, not the centre of Durban). A pin far
+    from the town they typed is refused: one of the two is a mistake, and only they know which."""
     if pin is None:
         found = geo.resolve(text(place_text, label="Town or city", max_length=120), session=session)
         return _finer(session, found, f"{street}, {place_text}") if street else found
@@ -412,8 +413,15 @@ def _locate(session: Session, place_text: str, pin: tuple[float, float] | None, 
             town = geo.locate(typed).place
         except geo.PlaceNotFound:
             town = None
-        if town and geo.km(town.latitude, town.longitude, *pin) <= geo.PIN_MAX_KM_FROM_A_PLACE:
-            return replace(pinned, place=town)
+        if town is None:
+            return pinned
+        away = geo.km(town.latitude, town.longitude, *pin)
+        if away > geo.PIN_MAX_KM_FROM_A_PLACE:  # a stray tap on a map opened on the whole country
+            raise FieldError(
+                f"Your map pin is {away:,.0f} km from {town.label}. Move the pin to where you see clients,"
+                " or remove it to be placed by the town you typed."
+            )
+        return replace(pinned, place=town)
     return pinned
 
 
