@@ -4,6 +4,7 @@ booking and asks first, saying the refund it gives; forms start empty after a su
 
 from __future__ import annotations
 
+import re
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -153,7 +154,8 @@ def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
         ask = " (ask for the street address)" if reach.address_is_town and user.role == Role.CLIENT else ""
         st.markdown(f":material/location_on: **Where:** {fmt.md(reach.where)}{ask}")
     for other in reach.others:
-        ways = [f"mobile {fmt.md(other.phone)}"] if other.phone else []
+        dial = re.sub(r"[^\d+]", "", other.phone or "")  # a link a phone dials when tapped
+        ways = [f"mobile [{fmt.md(other.phone)}](tel:{dial})"] if dial else []
         ways.append(f"e-mail {fmt.md(other.email)}")
         st.markdown(f":material/call: **{fmt.md(other.name)}:** {' · '.join(ways)}")
 

@@ -276,11 +276,12 @@ def test_a_paid_booking_says_where_to_go_and_how_to_reach_the_other_side(db, pag
     app = app.run()
     shown = " ".join(m.value for m in app.markdown)
     assert "**Where:** 12 Florida Road, Durban" in shown
-    assert "**Thandeka Zulu:** mobile 0821234567 · e-mail" in shown and "0837654321" not in shown
+    # The number is a link a phone dials when tapped (found by a phone trial).
+    assert "**Thandeka Zulu:** mobile [0821234567](tel:0821234567) · e-mail" in shown and "0837654321" not in shown
     app = page("pages/bookings.py", user=healer.user)
     picker(app).set_value(str(paid.id))
     shown = " ".join(m.value for m in app.run().markdown)
-    assert "**Lindiwe Dube:** mobile 0837654321" in shown
+    assert "**Lindiwe Dube:** mobile [0837654321](tel:0837654321)" in shown
 
 
 def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page, healer, client):
