@@ -154,8 +154,9 @@ def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
         ask = " (ask for the street address)" if reach.address_is_town and user.role == Role.CLIENT else ""
         st.markdown(f":material/location_on: **Where:** {fmt.md(reach.where)}{ask}")
     for other in reach.others:
-        dial = re.sub(r"[^\d+]", "", other.phone or "")  # a link a phone dials when tapped
-        ways = [f"mobile [{fmt.md(other.phone)}](tel:{dial})"] if dial else []
+        phone = other.phone or ""
+        dial = re.sub(r"[^\d+]", "", phone)  # a link a phone dials when tapped
+        ways = [f"mobile [{fmt.md(phone)}](tel:{dial})"] if dial else []
         ways.append(f"e-mail {fmt.md(other.email)}")
         st.markdown(f":material/call: **{fmt.md(other.name)}:** {' · '.join(ways)}")
 
