@@ -46,7 +46,7 @@ def test_sign_up_log_out_log_in_stay_logged_in_and_log_out(offline):
     offline.screenshot("signup")
     page.get_by_role("button", name="Create account").click()
     heading(page, "Find practitioners")  # a new client starts by looking for someone
-    page.get_by_text("Welcome to Avenrae! Your account is ready.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Welcome to Avenrae! Your account is ready.").first.wait_for(timeout=TIMEOUT)
     page.get_by_role("link", name="My account").click()
     heading(page, "My account")
     # The name is shown as typed in the sidebar, its markdown not followed.
@@ -55,7 +55,7 @@ def test_sign_up_log_out_log_in_stay_logged_in_and_log_out(offline):
 
     page.get_by_role("link", name="Log out").click()
     heading(page, "Log in to Avenrae")
-    page.get_by_text("You have logged out.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("You have logged out.").first.wait_for(timeout=TIMEOUT)
 
     page = offline.log_in(email, "Not my password 1")
     page.get_by_text("That email and password do not match").wait_for(timeout=TIMEOUT)

@@ -35,7 +35,7 @@ def test_a_client_books_and_the_practitioner_sees_it(browser, app_url, offline):
     confirm.click()
 
     page.get_by_role("heading", name="My bookings").wait_for(timeout=TIMEOUT)
-    page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Booked! The time is held for you while you pay").first.wait_for(timeout=TIMEOUT)
     detail = page.get_by_text(re.compile(rf"{booked_at}–\d\d:\d\d · In person · Sipho Ndlovu with Nomvula Mkhize"))
     detail.wait_for(timeout=TIMEOUT)
     page.get_by_text("Held until").wait_for(timeout=TIMEOUT)

@@ -79,7 +79,7 @@ def test_a_client_pays_by_eft_and_staff_record_it_two_hours_later(db, offline, b
     times.first.click()  # the first open time of the first open day
     offline.settle()
     page.get_by_role("button", name=re.compile(r"^Book ")).click()
-    page.get_by_text("Booked!").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Booked!").first.wait_for(timeout=TIMEOUT)
     booking = db.scalar(select(Booking).where(Booking.client_id == client.id))
     reference = payments.eft_reference(booking.id)
     page.get_by_text(reference).first.wait_for(timeout=TIMEOUT)
@@ -100,7 +100,8 @@ def test_a_client_pays_by_eft_and_staff_record_it_two_hours_later(db, offline, b
         staff.get_by_role("textbox", name="Reference or receipt number").fill(f"FNB {reference}")
         staff.get_by_role("button", name="Record payment…").click()
         staff.get_by_role("button", name="Yes, record this payment").click()
-        staff.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$")).wait_for(timeout=TIMEOUT)
+        recorded = staff.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$"))
+        recorded.first.wait_for(timeout=TIMEOUT)
         office.screenshot("everyday-eft-recorded-by-staff")
     finally:
         office.context.close()
@@ -130,7 +131,7 @@ def test_a_client_cancels_one_of_two_paid_bookings_and_the_other_is_untouched(db
     assert when in question.inner_text()
     offline.screenshot("everyday-cancel-asks-first")
     page.get_by_role("button", name="Yes, cancel this booking").click()
-    page.get_by_text(re.compile(r"Booking cancelled\. R[\d.,]+ is owed back")).wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r"Booking cancelled\. R[\d.,]+ is owed back")).first.wait_for(timeout=TIMEOUT)
     offline.screenshot("everyday-cancelled-the-right-one")
     db.expire_all()
     assert db.get(Booking, second.id).status == BookingStatus.CANCELLED
@@ -162,7 +163,7 @@ def test_staff_pay_out_an_owed_refund_and_both_sides_read_the_same(db, offline, 
     staff.get_by_role("textbox", name="Refund reference (paid back by hand)").fill("FNB out 8812")
     staff.get_by_role("button", name=f"Refund {reference}…").click()
     staff.get_by_role("button", name=re.compile(r"^Yes, refund R")).click()  # asked first, naming the amount
-    staff.get_by_text(re.compile(rf"Refund of R[\d.,]+ recorded for {reference}\.")).wait_for(timeout=TIMEOUT)
+    staff.get_by_text(re.compile(rf"Refund of R[\d.,]+ recorded for {reference}\.")).first.wait_for(timeout=TIMEOUT)
     expect(staff.get_by_text(f"booking {reference}")).to_have_count(0, timeout=TIMEOUT)  # no longer owed
     offline.screenshot("everyday-refund-paid-out")
     for email, name in (
@@ -198,14 +199,14 @@ def test_a_practitioner_closing_a_day_with_bookings_is_asked_what_to_do(db, offl
     page.get_by_text(re.compile(r"Dumisani Mokoena")).wait_for(timeout=TIMEOUT)
     offline.screenshot("everyday-closing-a-day-asks")
     page.get_by_role("button", name="Save with this choice").click()  # keep them
-    page.get_by_text("Weekly hours saved.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Weekly hours saved.").first.wait_for(timeout=TIMEOUT)
     db.expire_all()
     assert db.get(Booking, booking.id).status == BookingStatus.CONFIRMED
     # Hours typed loosely read back as saved, in the browser too (not as typed).
     next_day = (booking.session_start.astimezone(SAST) + timedelta(days=1)).strftime("%A")
     page.get_by_role("textbox", name=next_day).fill("8-12")
     page.get_by_role("button", name="Save weekly hours").click()
-    page.get_by_text("Weekly hours saved.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Weekly hours saved.").first.wait_for(timeout=TIMEOUT)
     expect(page.get_by_role("textbox", name=next_day)).to_have_value("08:00-12:00", timeout=TIMEOUT)
 
 
@@ -218,7 +219,7 @@ def test_shift_and_a_letter_moderates_as_the_letter_does(db, offline):
     waiting = db.scalar(select(func.count()).select_from(Review).where(Review.status == ReviewStatus.PENDING))
     staff.get_by_role("heading", name="Review moderation").click()  # focus the page, not a text field
     staff.keyboard.press("Shift+P")
-    published = staff.get_by_text(re.compile(r"^Published .* The rating is updated\.$"))
+    published = staff.get_by_text(re.compile(r"^Published .* The rating is updated\.$")).first
     asked = staff.get_by_role("button", name="Yes, publish it as it is")  # a flagged review asks first
     published.or_(asked).first.wait_for(timeout=TIMEOUT)
     if asked.count():
@@ -251,9 +252,9 @@ def test_a_save_on_another_tab_stays_on_that_tab_with_its_message(db, offline):
     offline.screenshot("everyday-time-off-refused-on-its-tab")
     reason.fill("Family matters")
     page.get_by_role("button", name="Add time off").click()
-    page.get_by_text("Time off added.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Time off added.").first.wait_for(timeout=TIMEOUT)
     expect(page.get_by_role("tab", name="Time off")).to_have_attribute("aria-selected", "true")
-    expect(page.get_by_text("Time off added.")).to_be_visible()
+    expect(page.get_by_text("Time off added.").first).to_be_visible()
 
 
 def test_out_of_range_dates_and_numbers_are_refused_in_words_not_swapped_for_old_ones(db, offline):

@@ -59,7 +59,7 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
     page.get_by_role("textbox", name="Reference or receipt number").fill("Receipt E2E-1")
     page.get_by_role("button", name="Record payment…").click()
     page.get_by_role("button", name="Yes, record this payment").click()
-    page.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$")).wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r": Payment recorded; the booking is confirmed\.$")).first.wait_for(timeout=TIMEOUT)
     page.get_by_text(re.compile(r"Status: Confirmed")).wait_for(timeout=TIMEOUT)
     offline.screenshot("bookings-staff-paid-by-hand")
 
@@ -69,7 +69,7 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
     page.get_by_role("button", name="Cancel this booking…").click()
     page.get_by_text(re.compile(r"goes back\.")).wait_for(timeout=TIMEOUT)  # named, with its refund, first
     page.get_by_role("button", name="Yes, cancel this booking").click()
-    page.get_by_text(re.compile(r"Booking cancelled\. R[\d.,]+ is owed back")).wait_for(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r"Booking cancelled\. R[\d.,]+ is owed back")).first.wait_for(timeout=TIMEOUT)
 
     page.get_by_role("link", name="Payments").click()
     page.get_by_role("heading", name="Refunds owed").wait_for(timeout=TIMEOUT)
@@ -85,7 +85,7 @@ def test_staff_book_take_cash_cancel_and_refund(offline, e2e_database_url):
     page.get_by_role("textbox", name="Refund reference (paid back by hand)").fill("EFT out E2E-1")
     page.get_by_role("button", name=f"Refund {reference}…").click()
     page.get_by_role("button", name=re.compile(r"^Yes, refund R")).click()  # asked first, naming the amount
-    page.get_by_text(f"Refund of R{total:,.2f} recorded for {reference}.").wait_for(timeout=TIMEOUT)
+    page.get_by_text(f"Refund of R{total:,.2f} recorded for {reference}.").first.wait_for(timeout=TIMEOUT)
     page.get_by_role("textbox", name="Client, practitioner or reference").fill("E2E-1")
     page.keyboard.press("Enter")
     page.get_by_text("2 rows · page 1 of 1").wait_for(timeout=TIMEOUT)

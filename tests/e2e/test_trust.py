@@ -83,7 +83,7 @@ def test_a_review_is_moderated_and_moves_the_rating_on_search(browser, app_url, 
     page.get_by_test_id("stRadioGroup").get_by_text("★★★★☆", exact=True).click()
     page.get_by_role("textbox", name="Your review").fill("Qhawe listened <b>carefully</b> and gave me calm.")
     page.get_by_role("button", name="Send review").click()
-    page.get_by_text("Thank you! Your review will appear once a moderator has read it.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Thank you! Your review will appear once a moderator has read it.").first.wait_for(timeout=TIMEOUT)
     page.get_by_text("Waiting for a moderator").first.wait_for(timeout=TIMEOUT)
     # The form is empty again in the browser, so one more tap cannot send the text for another session.
     form = page.get_by_test_id("stForm")
@@ -106,7 +106,7 @@ def test_a_review_is_moderated_and_moves_the_rating_on_search(browser, app_url, 
         moderation.get_by_text("No automatic flags.").wait_for(timeout=TIMEOUT)
         staff.screenshot("review-moderation")
         moderation.get_by_role("button", name=re.compile("^Publish")).click()
-        moderation.get_by_text(re.compile(r"^Published .* The rating is updated\.$")).wait_for(timeout=TIMEOUT)
+        moderation.get_by_text(re.compile(r"^Published .* The rating is updated\.$")).first.wait_for(timeout=TIMEOUT)
     finally:
         staff.context.close()
 
@@ -130,7 +130,7 @@ def test_a_practitioner_applies_with_a_pdf_and_staff_approve(browser, app_url, o
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(pdf))
     page.get_by_text("certificate.pdf").first.wait_for(timeout=TIMEOUT)
     page.get_by_role("button", name="Apply").click()
-    page.get_by_text("Application sent. Staff will look at it soon.").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Application sent. Staff will look at it soon.").first.wait_for(timeout=TIMEOUT)
     offline.screenshot("verification-applied")
 
     staff = type(offline)(browser, app_url)
@@ -146,7 +146,7 @@ def test_a_practitioner_applies_with_a_pdf_and_staff_approve(browser, app_url, o
         queue.get_by_text("Approve", exact=True).click()
         queue.get_by_role("button", name="Send decision").click()
         queue.get_by_role("button", name="Yes, approve").click()
-        queue.get_by_text("Approved: Buhle Badge is verified and can be booked.").wait_for(timeout=TIMEOUT)
+        queue.get_by_text("Approved: Buhle Badge is verified and can be booked.").first.wait_for(timeout=TIMEOUT)
         queue.get_by_role("link", name="Find practitioners").click()
         row = search_for(staff, queue, "Buhle")
         assert "✔ Verified" in row.inner_text()

@@ -239,7 +239,7 @@ def test_a_browser_keeps_its_login_and_booking_when_its_server_dies_and_the_prim
     confirm = page.get_by_role("button", name=re.compile(rf"^Book .*{booked_at} for R"))
     confirm.wait_for(timeout=TIMEOUT)
     confirm.click()
-    page.get_by_text("Booked! The time is held for you while you pay").wait_for(timeout=TIMEOUT)
+    page.get_by_text("Booked! The time is held for you while you pay").first.wait_for(timeout=TIMEOUT)
 
     # Kill the server this browser is on; nothing else.
     first = _server_of(page, state.url)
