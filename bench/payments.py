@@ -32,9 +32,10 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from avenrae.models import Booking, BookingStatus, MeetingType, PaymentTransaction, Practitioner, Role
-from avenrae.services import availability, bookings, flows, ledger
+from avenrae.services import availability, bookings, flows, ledger, payments, pricing
+from tests import stripe_objects
 from tests.factories import make_client, make_practitioner, make_user, make_weekly_hours
-from tests.stripe_fake import WEBHOOK_SECRET, signed_event
+from tests.stripe_fake import WEBHOOK_SECRET, FakeStripe, client_for, signed_event
 
 ALL_DAY = {day: [("06:00", "22:00")] for day in range(7)}
 
@@ -42,6 +43,7 @@ ALL_DAY = {day: [("06:00", "22:00")] for day in range(7)}
 def pending_bookings(engine, count: int) -> list[tuple]:
     """`count` pending bookings made through the service, as clients would make them."""
     made = []
+    gateway = payments.StripeGateway(client_for(FakeStripe()))
     with Session(engine) as session:
         practitioners = []
         for _ in range(max(1, count // 50)):
@@ -65,8 +67,12 @@ def pending_bookings(engine, count: int) -> list[tuple]:
                 request=bookings.BookingRequest(client_id, practitioner_id, start, MeetingType.ONLINE),
                 actor=bookings.Actor(client_id, Role.CLIENT),
             ).id
-            total = session.get(Booking, booking_id).total_amount
-            made.append((booking_id, int(total * 100)))
+            # Paid in an app's card form: the PaymentIntent is the platform's own, made through
+            # the real stripe library (answered from memory), as the webhook now requires.
+            intent = flows.pay_in_app(
+                session=session, booking_id=booking_id, actor=bookings.Actor(client_id, Role.CLIENT), gateway=gateway
+            )
+            made.append((booking_id, intent.reference, pricing.to_cents(intent.amount)))
             session.commit()
     return made
 
@@ -76,14 +82,9 @@ def webhooks(engine, count: int) -> None:
     events = [
         signed_event(
             "payment_intent.succeeded",
-            {
-                "id": f"pi_bench_{booking_id.hex[:16]}",
-                "object": "payment_intent",
-                "amount_received": cents,
-                "metadata": {"booking_id": str(booking_id)},
-            },
+            stripe_objects.payment_intent(id=intent, amount=cents, booking_id=str(booking_id)),
         )
-        for booking_id, cents in made
+        for booking_id, intent, cents in made
     ]
 
     def deliver(payload, signature) -> str:
@@ -107,7 +108,7 @@ def webhooks(engine, count: int) -> None:
         confirmed = session.scalar(
             select(text("count(*)"))
             .select_from(Booking)
-            .where(Booking.id.in_([b for b, _ in made]), Booking.status == BookingStatus.CONFIRMED)
+            .where(Booking.id.in_([b for b, _, _ in made]), Booking.status == BookingStatus.CONFIRMED)
         )
     per = 1000 / len(events)
     print(f"webhooks: {len(events)} payment_intent.succeeded events, one transaction each")

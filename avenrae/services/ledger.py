@@ -99,18 +99,15 @@ def fee_split(
 def practitioner_share_sql(t: str = "t", b: str = "b") -> str:
     """`fee_split`'s practitioner part in SQL, for a ledger row `t` of a booking `b`
     (PostgreSQL rounds numeric halves away from zero: half-up for the positive amounts of
-    the ledger). NULL when the booking's total is zero."""
+    the ledger). NULL when the booking's total is zero. A refund's share is read in one
+    look at its booking's refunds (this one and the completed ones before it)."""
     ratio = f"{b}.service_amount / nullif({b}.total_amount, 0)"
-    before = (
-        "(SELECT coalesce(sum(e.amount), 0) FROM payment_transactions e"  # noqa: S608 - t: a table name, never input
-        f" WHERE e.booking_id = {t}.booking_id AND e.kind = 'refund' AND e.status = 'completed'"
-        f" AND (e.created_at, e.id) < ({t}.created_at, {t}.id))"
+    refund_share = (
+        f"(SELECT round(sum(e.amount) * {ratio}, 2) - round((sum(e.amount) - {t}.amount) * {ratio}, 2)"  # noqa: S608 - table names, never input
+        f" FROM payment_transactions e WHERE e.booking_id = {t}.booking_id AND e.kind = 'refund'"
+        f" AND (e.id = {t}.id OR (e.status = 'completed' AND (e.created_at, e.id) < ({t}.created_at, {t}.id))))"
     )
-    return (
-        f"CASE WHEN {t}.kind = 'refund'"
-        f" THEN round(({before} + {t}.amount) * {ratio}, 2) - round({before} * {ratio}, 2)"
-        f" ELSE round({t}.amount * {ratio}, 2) END"
-    )
+    return f"CASE WHEN {t}.kind = 'refund' THEN {refund_share} ELSE round({t}.amount * {ratio}, 2) END"
 
 
 PRACTITIONER_SHARE_SQL = practitioner_share_sql()
