@@ -16,57 +16,59 @@ pytestmark = pytest.mark.e2e
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module")
-def trickster(e2e_database_url):
-    """A practitioner whose bio tries to run a script, in the app's database."""
-    engine = create_engine(e2e_database_url)
-    with Session(engine) as session:
-        accounts.sign_up(
-            session=session,
-            form=accounts.SignUp(
-                role=Role.PRACTITIONER,
-                email="zzxss@example.co.za",
-                password="Trick or treat 42",
-                first_name="Zzxss",
-                last_name="Trickster",
-                phone="082 000 0000",
-                specialization="healer",
-                place="Durban",
-                bio=f"Hello {XSS} there",
-                rate_per_session="300",
-                meeting_types=[MeetingType.ONLINE],
-            ),
-        )
-        session.commit()
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def tappable(e2e_database_url):
-    """A verified practitioner no other search words find, in the app's database."""
-    engine = create_engine(e2e_database_url)
+def durban_healer(url: str, *, first_name: str, last_name: str, bio: str, meeting: MeetingType, verified: bool) -> None:
+    """A healer in Durban, signed up in the app's database (verified by staff, if asked)."""
+    engine = create_engine(url)
     with Session(engine) as session:
         signed_up = accounts.sign_up(
             session=session,
             form=accounts.SignUp(
                 role=Role.PRACTITIONER,
-                email="zzqtap@example.co.za",
-                password="Tap the marker 42",
-                first_name="Zzqtap",
-                last_name="Mapfinder",
-                phone="082 000 0001",
+                email=f"{first_name.lower()}@example.co.za",
+                password="Durban healer 42",
+                first_name=first_name,
+                last_name=last_name,
+                phone="082 000 0000",
                 specialization="healer",
                 place="Durban",
-                bio="Found on the map.",
+                bio=bio,
                 rate_per_session="300",
-                meeting_types=[MeetingType.IN_PERSON],
+                meeting_types=[meeting],
             ),
         )
-        session.execute(
-            text("UPDATE practitioners SET verification_status = 'verified' WHERE user_id = :id"), {"id": signed_up.id}
-        )
+        if verified:
+            session.execute(
+                text("UPDATE practitioners SET verification_status = 'verified' WHERE user_id = :id"),
+                {"id": signed_up.id},
+            )
         session.commit()
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def trickster(e2e_database_url):
+    """A practitioner whose bio tries to run a script."""
+    durban_healer(
+        e2e_database_url,
+        first_name="Zzxss",
+        last_name="Trickster",
+        bio=f"Hello {XSS} there",
+        meeting=MeetingType.ONLINE,
+        verified=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def tappable(e2e_database_url):
+    """A verified practitioner no other search words find."""
+    durban_healer(
+        e2e_database_url,
+        first_name="Zzqtap",
+        last_name="Mapfinder",
+        bio="Found on the map.",
+        meeting=MeetingType.IN_PERSON,
+        verified=True,
+    )
 
 
 def choose(page, label, option):
