@@ -16,7 +16,10 @@ from avenrae.services import analytics
 from avenrae.ui import analytics as view
 from avenrae.ui import format as fmt
 
-CHART = dict(height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.18))
+# The tool bar stands up the right side: across the top it covered the title on a phone.
+CHART = dict(
+    height=360, margin=dict(t=48, b=8, l=8, r=8), legend=dict(orientation="h", y=-0.22), modebar=dict(orientation="v")
+)
 COLOURS = {"Gross": "#2F6B4F", "Platform fees": "#C98B2B", "Refunds": "#B5483B"}
 SPECIALIZATION_COLOURS = {"Healer": "#2F6B4F", "Prophet": "#6B4FA0", "Medium": "#2B7BB9", "Counselor": "#C98B2B"}
 
@@ -139,7 +142,9 @@ def over_time_chart(series: pd.DataFrame, grain: str) -> go.Figure:
     return _period_axis(chart, list(series["period"]), grain)
 
 
-_PERIOD_LABEL = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y"}
+# The year on a line of its own: on a phone twelve "Dec 2025" labels were turned on end
+# and cut to "Dec 2", which read the same for 2025 and 2026.
+_PERIOD_LABEL = {"day": "%d %b<br>%Y", "week": "%d %b<br>%Y", "month": "%b<br>%Y"}
 _PERIOD_LENGTH = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 LABEL_EACH_UP_TO = 12  # periods; beyond that plotly spaces the labels
 
@@ -150,9 +155,12 @@ def _period_axis(chart: go.Figure, periods: list, grain: str) -> go.Figure:
     if len(periods) <= LABEL_EACH_UP_TO:
         chart.update_xaxes(tickvals=periods, ticktext=[f"{period:{_PERIOD_LABEL[grain]}}" for period in periods])
     elif grain == "month":
-        chart.update_xaxes(dtick="M1", tickformat=_PERIOD_LABEL[grain])
+        # Plotly writes the year only under the first month of each; upright, three letters fit.
+        chart.update_xaxes(
+            dtick="M1", tickformat=_PERIOD_LABEL[grain].replace("<br>", "\n"), tickangle=0, tickfont=dict(size=10)
+        )
     else:
-        chart.update_xaxes(tickformat=_PERIOD_LABEL[grain])
+        chart.update_xaxes(tickformat=_PERIOD_LABEL[grain].replace("<br>", "\n"))  # plotly's line break here
     if len(periods) == 1:
         middle = datetime.combine(periods[0], time(0))
         half = _PERIOD_LENGTH[grain] / 2

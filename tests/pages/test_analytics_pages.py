@@ -133,9 +133,9 @@ def test_weeks_are_partly_covered_by_their_days():
 @pytest.mark.parametrize(
     ("grain", "periods", "labels"),
     [
-        ("day", [date(2026, 12, 1)], ["01 Dec 2026"]),
-        ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov 2026", "07 Dec 2026"]),
-        ("month", [date(2026, 12, 1)], ["Dec 2026"]),
+        ("day", [date(2026, 12, 1)], ["01 Dec<br>2026"]),
+        ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov<br>2026", "07 Dec<br>2026"]),
+        ("month", [date(2026, 12, 1)], ["Dec<br>2026"]),
     ],
 )
 def test_a_short_period_is_labelled_by_its_days_weeks_or_months(grain, periods, labels):
@@ -351,3 +351,19 @@ def test_quick_periods_are_as_long_as_they_say(monkeypatch):
     assert presets["Last 3 months"] == (date(2026, 9, 5), date(2026, 12, 4))  # was 4 Sep: 3 months and a day
     assert presets["Last 12 months"] == (date(2025, 12, 5), date(2026, 12, 4))
     assert presets["Last 30 days"] == (date(2026, 11, 5), date(2026, 12, 4))
+
+
+def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
+    # Found by a phone trial: thirteen "Dec 2025" labels were turned on end and cut to "Dec 2".
+    months = [date(2025, 12, 1) + timedelta(days=31 * n) for n in range(13)]
+    series = pd.DataFrame(
+        {
+            "period": [month.replace(day=1) for month in months],
+            "gross": [Decimal("1200.00")] * 13,
+            "platform_fees": [Decimal("180.00")] * 13,
+            "refunds": [Decimal("0.00")] * 13,
+            "partial": [False] * 13,
+        }
+    )
+    axis = revenue.over_time_chart(series, "month").layout.xaxis
+    assert (axis.tickformat, axis.tickangle, axis.dtick) == ("%b\n%Y", 0, "M1")
