@@ -997,16 +997,22 @@ def set_active(*, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, act
     return user
 
 
+def temporary_password_allowed(password: str, *, email: str) -> None:
+    """InvalidInput (field `temporary_password`) when the rules refuse it. `set_temporary_password`
+    applies it, and the Users page asks it before its confirmation."""
+    try:
+        check_password(password, email=email)
+    except FieldError as exc:
+        raise InvalidInput({"temporary_password": str(exc)}) from None
+
+
 def set_temporary_password(
     *, session: Session, actor_id: uuid.UUID, user_id: uuid.UUID, password: str, reason: str = ""
 ) -> User:
     """Reset someone's password to one they must change when they next log in."""
     actor = _require_admin(session, actor_id)
     user = _get_or_raise(session, user_id)
-    try:
-        check_password(password, email=user.email)
-    except FieldError as exc:
-        raise InvalidInput({"temporary_password": str(exc)}) from None
+    temporary_password_allowed(password, email=user.email)
     before = _snapshot(user)
     user.password_hash = hash_password(password)
     user.must_change_password = True

@@ -4,7 +4,6 @@ booking and asks first, saying the refund it gives; forms start empty after a su
 
 from __future__ import annotations
 
-import re
 import uuid
 import zlib
 from datetime import UTC, datetime
@@ -154,9 +153,8 @@ def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
         ask = " (ask for the street address)" if reach.address_is_town and user.role == Role.CLIENT else ""
         st.markdown(f":material/location_on: **Where:** {fmt.md(reach.where)}{ask}")
     for other in reach.others:
-        phone = other.phone or ""
-        dial = re.sub(r"[^\d+]", "", phone)  # a link a phone dials when tapped
-        ways = [f"mobile [{fmt.md(phone)}](tel:{dial})"] if dial else []
+        # A link a phone dials when tapped: numbers are stored as +27..., with nothing to strip.
+        ways = [f"mobile [{fmt.md(other.phone)}](tel:{other.phone})"] if other.phone else []
         ways.append(f"e-mail {fmt.md(other.email)}")
         st.markdown(f":material/call: **{fmt.md(other.name)}:** {' · '.join(ways)}")
 

@@ -152,15 +152,14 @@ LABEL_EACH_UP_TO = 12  # periods; beyond that plotly spaces the labels
 def _period_axis(chart: go.Figure, periods: list, grain: str) -> go.Figure:
     """Days, weeks or months along the bottom, read as such: each labelled when there are
     few (plotly would label one day by the millisecond), one alone centred in its width."""
+    tickformat = _PERIOD_LABEL[grain].replace("<br>", "\n")  # plotly's line break in a date format
     if len(periods) <= LABEL_EACH_UP_TO:
         chart.update_xaxes(tickvals=periods, ticktext=[f"{period:{_PERIOD_LABEL[grain]}}" for period in periods])
     elif grain == "month":
         # Plotly writes the year only under the first month of each; upright, three letters fit.
-        chart.update_xaxes(
-            dtick="M1", tickformat=_PERIOD_LABEL[grain].replace("<br>", "\n"), tickangle=0, tickfont=dict(size=10)
-        )
+        chart.update_xaxes(dtick="M1", tickformat=tickformat, tickangle=0, tickfont=dict(size=10))
     else:
-        chart.update_xaxes(tickformat=_PERIOD_LABEL[grain].replace("<br>", "\n"))  # plotly's line break here
+        chart.update_xaxes(tickformat=tickformat)
     if len(periods) == 1:
         middle = datetime.combine(periods[0], time(0))
         half = _PERIOD_LENGTH[grain] / 2

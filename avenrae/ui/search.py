@@ -41,6 +41,7 @@ MARKER_CALLBACK = """function (row) {
 }"""
 MAX_MARKERS = 300
 TAPPED_HINT = "Book them with the button under the map."
+NOT_BOOKABLE = "Not bookable until our staff have verified them."
 ANY_MEETING = "any"  # not None: a radio whose value is None shows nothing chosen
 PAGE_SIZE = 20
 
@@ -219,7 +220,7 @@ def popup_html(hit: search.Hit) -> str:
         + (
             f'<p style="margin:6px 0 0;font-weight:600;color:#2F6B4F">{TAPPED_HINT}</p></div>'
             if bookable(hit)
-            else '<p style="margin:6px 0 0;color:#8a8a8a">Not bookable until our staff have verified them.</p></div>'
+            else f'<p style="margin:6px 0 0;color:#8a8a8a">{NOT_BOOKABLE}</p></div>'
         )
     )
 
@@ -331,7 +332,8 @@ def practitioner_map(page: search.SearchPage, layer: search.MapLayer, *, key: st
     if tapped and tapped != state.get("handled_marker"):
         state["handled_marker"] = tapped
         hit = marker_at(layer, tapped["lat"], tapped["lng"])  # None for a cluster or a grey circle
-        state["tapped"] = hit.practitioner_id if hit else state.get("tapped")
+        if hit is not None:
+            state["tapped"] = hit.practitioner_id
     tapped_hit = next((hit for hit in layer.markers if hit.practitioner_id == state.get("tapped")), None)
     if tapped_hit is not None:
         tapped_card(tapped_hit, page.search.meeting_type)
@@ -354,7 +356,7 @@ def tapped_card(hit: search.Hit, meeting: MeetingType | None) -> None:
             f" · {fmt.md(price_label(hit.rate))}"
         )
         if not bookable(hit):
-            action.caption("Not bookable until our staff have verified them.")
+            action.caption(NOT_BOOKABLE)
         elif action.button("Book a session", type="primary", width="stretch", key="book_tapped"):
             st.switch_page("pages/book.py", query_params=booking_params(hit.practitioner_id, meeting))
 

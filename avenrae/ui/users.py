@@ -5,13 +5,15 @@ a reason) and setting a temporary password ask first, naming the person."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
 from avenrae.services import accounts
 from avenrae.services.accounts import CurrentUser, UserRow
 from avenrae.services.errors import InvalidInput
-from avenrae.services.validation import FieldError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
 
@@ -98,7 +100,7 @@ def choose(rows: list[UserRow]) -> UserRow | None:
         help="Users on this page of the results.",
         key=PICK_KEY,
     )
-    return options.get(picked) if picked is not None else None
+    return options.get(picked)
 
 
 def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
@@ -136,19 +138,28 @@ def change_controls(admin: CurrentUser, chosen: UserRow) -> None:
     _deactivation(admin, chosen, reason, asked=asked)
 
 
-def _temporary_password(admin: CurrentUser, chosen: UserRow, password: str, reason: str, *, asked: bool) -> None:
-    """A temporary password logs the person out everywhere, so it asks first, naming them;
-    a password the rules refuse is refused before asking."""
+def _asking(key: str, chosen: UserRow, *, asked: bool, check: Callable[[], object]) -> bool:
+    """Whether a question about `chosen` waits for "Yes" under `key`: asked now (once the
+    service's `check` passes, so nobody confirms what will be refused; its refusal is shown
+    instead), or before about the same person (not one picked since)."""
     if asked:
-        st.session_state.pop(CONFIRM_RESET_KEY, None)
+        st.session_state.pop(key, None)
         try:
-            accounts.check_password(password, email=chosen.email)
-        except FieldError as error:
-            feedback.show_error(InvalidInput({"temporary_password": str(error)}))
-            return
-        st.session_state[CONFIRM_RESET_KEY] = chosen.id
-    if st.session_state.get(CONFIRM_RESET_KEY) != chosen.id:
-        st.session_state.pop(CONFIRM_RESET_KEY, None)  # asked about someone no longer picked
+            check()
+        except InvalidInput as error:
+            feedback.show_error(error)
+            return False
+        st.session_state[key] = chosen.id
+    if st.session_state.get(key) != chosen.id:
+        st.session_state.pop(key, None)
+        return False
+    return True
+
+
+def _temporary_password(admin: CurrentUser, chosen: UserRow, password: str, reason: str, *, asked: bool) -> None:
+    """A temporary password logs the person out everywhere, so it asks first, naming them."""
+    allowed = functools.partial(accounts.temporary_password_allowed, password, email=chosen.email)
+    if not _asking(CONFIRM_RESET_KEY, chosen, asked=asked, check=allowed):
         return
     with st.container(border=True):
         st.warning(
@@ -172,18 +183,10 @@ def _temporary_password(admin: CurrentUser, chosen: UserRow, password: str, reas
 
 
 def _deactivation(admin: CurrentUser, chosen: UserRow, reason: str, *, asked: bool) -> None:
-    """Deactivate asks first, naming the person; the service's rule on the reason is checked
-    before asking, so nobody confirms something that will be refused."""
-    if asked:
-        st.session_state.pop(CONFIRM_KEY, None)
-        try:
-            accounts.deactivation_reason(reason)
-        except InvalidInput as error:
-            feedback.show_error(error)
-            return
-        st.session_state[CONFIRM_KEY] = chosen.id
-    if not chosen.is_active or st.session_state.get(CONFIRM_KEY) != chosen.id:
-        st.session_state.pop(CONFIRM_KEY, None)  # asked about someone no longer picked, or already inactive
+    """Deactivate asks first, naming the person."""
+    waiting = _asking(CONFIRM_KEY, chosen, asked=asked, check=lambda: accounts.deactivation_reason(reason))
+    if not waiting or not chosen.is_active:
+        st.session_state.pop(CONFIRM_KEY, None)  # not asked, or already inactive
         return
     with st.container(border=True):
         st.warning(
