@@ -156,13 +156,19 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     """The table as CSV, with any text a spreadsheet would run as a formula made inert,
     amounts to the cent ("3741.00", not "3741.0"), yes/no for a mark (not True/False) and
     every other figure as shown (a latitude keeps its three places)."""
-    safe = spreadsheet.frame(frame)
+    safe = marks_as_words(spreadsheet.frame(frame))
     for column in safe.columns:
-        if is_mark(safe[column]):
-            safe[column] = safe[column].map({True: "yes", False: "no"})
-        elif is_money(column):
+        if is_money(column):
             safe[column] = safe[column].map(lambda amount: amount if pd.isna(amount) else f"{float(amount):.2f}")
     return spreadsheet.csv_file(safe.to_csv(index=False))
+
+
+def marks_as_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """Yes/no columns read "yes" and "no", as on screen (never True/False)."""
+    for column in frame.columns:
+        if is_mark(frame[column]):
+            frame[column] = frame[column].map({True: "yes", False: "no"})
+    return frame
 
 
 def is_mark(values: pd.Series) -> bool:
@@ -174,9 +180,19 @@ def is_mark(values: pd.Series) -> bool:
 
 
 def to_excel(sheets: dict[str, pd.DataFrame]) -> bytes:
-    """One workbook, one sheet per table (sheet names cut to Excel's 31 characters)."""
+    """One workbook, one sheet per table (sheet names cut to Excel's 31 characters), read as
+    on screen: amounts stay numbers shown to the cent with thousands separated, yes/no marks
+    in words, each column as wide as its header, and the header row kept in view."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         for name, frame in sheets.items():
-            spreadsheet.frame(frame).to_excel(writer, sheet_name=name[:31], index=False)
+            safe = marks_as_words(spreadsheet.frame(frame))
+            safe.to_excel(writer, sheet_name=name[:31], index=False)
+            sheet = writer.sheets[name[:31]]
+            sheet.freeze_panes = "A2"
+            for header, cells in zip(safe.columns, sheet.iter_cols(), strict=True):
+                sheet.column_dimensions[cells[0].column_letter].width = max(12, len(str(header)) + 2)
+                if is_money(header):
+                    for cell in cells[1:]:
+                        cell.number_format = "#,##0.00"
     return buffer.getvalue()

@@ -234,6 +234,8 @@ def test_exports_hold_exactly_the_tables_shown(db, page, analyst, recent, downlo
         for column in frame.columns:
             if frame[column].dtype.kind == "f":
                 assert sheet[column].fillna(-1).round(2).tolist() == frame[column].fillna(-1).round(2).tolist()
+            elif frame[column].dtype == bool:
+                assert sheet[column].tolist() == frame[column].map({True: "yes", False: "no"}).tolist()
             else:
                 assert sheet[column].astype(str).tolist() == frame[column].astype(str).tolist()
 
@@ -367,3 +369,27 @@ def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
     )
     axis = revenue.over_time_chart(series, "month").layout.xaxis
     assert (axis.tickformat, axis.tickangle, axis.dtick) == ("%b\n%Y", 0, "M1")
+
+
+def test_the_workbook_reads_like_the_screen_amounts_in_rand_and_cents_headers_kept_in_view():
+    """Opened in Excel, amounts show as 1,234,567.50 (not 1234567.5), yes/no as on screen and
+    in the CSV, every header fits its column and stays in view while scrolling."""
+    import openpyxl
+
+    frame = pd.DataFrame(
+        {
+            "Practitioner": ["Thandi Mokoena", "=cmd"],
+            "Gross bookings value (R)": [1234567.5, 299.0],
+            "Verified": [True, False],
+        }
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(ui_analytics.to_excel({"Practitioners": frame})))["Practitioners"]
+    assert [cell.value for cell in sheet[1]] == list(frame.columns)
+    amounts = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert [cell.value for cell in amounts] == [1234567.5, 299.0]  # numbers, so they still add up
+    assert {cell.number_format for cell in amounts} == {"#,##0.00"}
+    assert [row[2].value for row in sheet.iter_rows(min_row=2)] == ["yes", "no"]
+    assert sheet.iter_rows(min_row=3).__next__()[0].value == "'=cmd"  # still inert
+    assert sheet.freeze_panes == "A2"
+    for letter, header in zip("ABC", frame.columns, strict=True):
+        assert sheet.column_dimensions[letter].width >= len(header)
