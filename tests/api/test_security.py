@@ -71,9 +71,13 @@ def test_the_practitioner_sees_the_booking_others_do_not(api, db, practitioner, 
 def test_a_client_cannot_book_for_someone_else(api, db, practitioner, client_user):
     other = make_client(db)
     body = {**booking_body(api, practitioner), "clientId": str(other.id)}
+    before = count(db, Booking)
     answer = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
-    assert answer.status_code == 201
-    assert db.get(Booking, answer.json()["bookingId"]).client_id == client_user.id  # clientId is for staff only
+    assert answer.status_code == 403  # not quietly booked for the caller instead
+    assert answer.json()["detail"] == "You can only book sessions for yourself."
+    assert count(db, Booking) == before
+    body["clientId"] = str(client_user.id)  # naming themselves is allowed
+    assert api.post("/api/bookings", json=body, headers=bearer(client_user, db)).status_code == 201
 
 
 def test_practitioners_cannot_book(api, db, practitioner):
