@@ -14,6 +14,12 @@ PostgreSQL backends (read from /proc when the server runs on this machine): with
 cores, 1,000 bookings/s needs their sum under about 1.4 ms (about 29% of the attempts
 are refused).
 
+Then the same two statements are sent again, for the same attempts, by 16 processes with
+nothing but psycopg in between (the statements and parameters `flows.book` sent for one
+booking, with each attempt's client, practitioner, time and ids put in; no rules checked in
+Python, no SQLAlchemy): what PostgreSQL and the round trips alone allow on this machine,
+the ceiling for any service that writes what a booking writes (`--no-floor` skips it).
+
 Then `availability.bookable_slots` is timed for one practitioner with a year of
 bookings behind and ahead of them, against the same practitioner with no bookings.
 It runs on a scratch database `avenrae_bench_bookings` on the app's server.
@@ -28,16 +34,19 @@ import random
 import statistics
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import Engine, create_engine, text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
-from avenrae.db import database_url, keep_plans_on_rollback, migrate, sibling_database
+from avenrae.config import libpq_url
+from avenrae.db import PlansSurviveRollback, database_url, keep_plans_on_rollback, migrate, sibling_database
 from avenrae.models import MeetingType, Role
 from avenrae.services import availability, bookings, flows
 from avenrae.services.errors import Conflict
@@ -220,6 +229,7 @@ def main() -> None:
     parser.add_argument("--practitioners", type=int, default=100)
     parser.add_argument("--clients", type=int, default=20_000, help="few clients run into the cap on unpaid holds")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the statements-only run")
     args = parser.parse_args()
 
     url = sibling_database(database_url(), "avenrae_bench_bookings", recreate=True)
@@ -236,7 +246,8 @@ def main() -> None:
         url, 1, plan(baseline_attempts)
     )
     clear_bookings(url)
-    many_seconds, (booked, taken, capped, other, cpu, server_cpu) = run_writers(url, args.writers, plan(args.attempts))
+    many_attempts = plan(args.attempts)
+    many_seconds, (booked, taken, capped, other, cpu, server_cpu) = run_writers(url, args.writers, many_attempts)
     found_overlaps, booking_rows, charge_rows, notification_rows = overlaps_and_rows(url)
 
     one_rate = one_booked / one_seconds
@@ -266,7 +277,129 @@ def main() -> None:
     print(f"  attempts/s with {args.writers} writers: {args.attempts / many_seconds:.1f}")
     print(f"  overlapping pending/confirmed bookings: {found_overlaps}")
     print(f"  rows written: {booking_rows:,} bookings, {charge_rows:,} charges, {notification_rows:,} notifications")
+    if args.floor:
+        floor_seconds, (floor_booked, floor_taken, _, _, floor_cpu, floor_pg) = run_floor(
+            url, args.writers, many_attempts
+        )
+        floor_overlaps = overlaps_and_rows(url)[0]
+        floor_rate = floor_booked / floor_seconds
+        print(
+            f"  the same statements alone, {args.writers} writers (psycopg, no rules, no SQLAlchemy):"
+            f" {floor_seconds:.2f} s  {floor_booked:,} booked {floor_taken:,} taken  {floor_rate:.1f} bookings/s"
+            f"  {args.attempts / floor_seconds:.1f} attempts/s  overlaps {floor_overlaps}"
+        )
+        print(
+            f"    CPU per attempt: {floor_cpu / args.attempts * 1000:.2f} ms in the writers"
+            f" + {floor_pg / args.attempts * 1000:.2f} ms in their PostgreSQL backends;"
+            f" flows.book reaches {many_rate / floor_rate:.0%} of it"
+        )
     full_diary_timings(url, args.rounds)
+
+
+Sent = tuple[str, dict]  # a statement as psycopg receives it, and its parameters
+
+
+def statements_of_a_booking(url: str, client_id: uuid.UUID, practitioner_id: uuid.UUID) -> tuple[Sent, Sent]:
+    """The facts query and the write that `flows.book` sends for one booking (rolled back)."""
+    engine = create_engine(url)
+    sent: list[Sent] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append((args[2], args[3])))
+    with Session(engine) as session:
+        flows.book(
+            session=session,
+            request=bookings.BookingRequest(
+                client_id, practitioner_id, NOW + timedelta(hours=3), MeetingType.IN_PERSON
+            ),
+            actor=bookings.Actor(client_id, Role.CLIENT),
+            now=NOW,
+        )
+        session.rollback()
+    engine.dispose()
+    facts, write = sent[-2:]
+    return facts, write
+
+
+def floor_attempts(url: str, attempts: list[tuple]) -> tuple[str, list[tuple[dict, dict]]]:
+    """For each attempt, the parameters of the facts query and of the write, as `flows.book`
+    would send them (every practitioner here has the same rules, rate and hour-long session)."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        user_of = dict(connection.execute(text("SELECT id, user_id FROM practitioners")).all())
+    engine.dispose()
+    (facts_sql, facts), (write_sql, write) = statements_of_a_booking(url, attempts[0][0], attempts[0][1])
+    length = write["end"] - write["start"]
+    prepared = []
+    for client_id, practitioner_id, start in attempts:
+        start, booking_id = start.astimezone(UTC), uuid.uuid4()
+        prepared.append(
+            (
+                {
+                    **facts,
+                    "lock": f"avenrae.holds:{client_id}",
+                    "client_id": client_id,
+                    "practitioner_id": practitioner_id,
+                    "start": start,
+                },
+                {
+                    **write,
+                    "id": booking_id,
+                    "client_id": client_id,
+                    "practitioner_id": practitioner_id,
+                    "start": start,
+                    "end": start + length,
+                    "blocked_until": start + length,
+                    "charge_booking_id": booking_id,
+                    "charge_client_id": client_id,
+                    "charge_key": f"booking:{booking_id}:charge",
+                    "user_ids": [client_id, user_of[practitioner_id]],
+                    "data": [f'{{"booking_id": "{booking_id}"}}'] * 2,
+                },
+            )
+        )
+    return (facts_sql, write_sql), prepared
+
+
+_FLOOR_CONNECTIONS: dict[str, PlansSurviveRollback] = {}
+
+
+def floor_connection(dsn: str) -> PlansSurviveRollback:
+    if dsn not in _FLOOR_CONNECTIONS:
+        _FLOOR_CONNECTIONS[dsn] = PlansSurviveRollback.connect(dsn, row_factory=namedtuple_row)
+    return _FLOOR_CONNECTIONS[dsn]
+
+
+def write_floor(job: tuple[str, tuple[str, str], list[tuple[dict, dict]]]) -> Tally:
+    """One writer sending only the two statements: the facts, then (unless the time is taken)
+    the write; COMMIT when the write returned the booking, else ROLLBACK."""
+    dsn, (facts_sql, write_sql), attempts = job
+    connection = floor_connection(dsn)
+    backend = connection.info.backend_pid
+    booked = taken = 0
+    cpu, server_cpu = time.process_time(), backend_cpu(backend)
+    for facts, write in attempts:
+        with connection.cursor() as cursor:
+            row = cursor.execute(facts_sql, facts).fetchone()
+            written = None if row is None or row.taken else cursor.execute(write_sql, write).fetchone()
+        if written is None:
+            connection.rollback()
+            taken += 1
+        else:
+            connection.commit()
+            booked += 1
+    return booked, taken, 0, 0, time.process_time() - cpu, backend_cpu(backend) - server_cpu
+
+
+def run_floor(url: str, writers: int, attempts: list[tuple]) -> tuple[float, Tally]:
+    clear_bookings(url)
+    statements, prepared = floor_attempts(url, attempts)
+    dsn = libpq_url(make_url(url).render_as_string(hide_password=False))
+    shares = [(dsn, statements, prepared[i::writers]) for i in range(writers)]
+    with multiprocessing.get_context("fork").Pool(writers, initializer=floor_connection, initargs=(dsn,)) as pool:
+        started = time.perf_counter()
+        results = pool.map(write_floor, shares, chunksize=1)
+        seconds = time.perf_counter() - started
+    booked, taken, capped, other, cpu, server_cpu = (sum(column) for column in zip(*results, strict=True))
+    return seconds, (int(booked), int(taken), int(capped), int(other), cpu, server_cpu)
 
 
 def clear_bookings(url: str) -> None:
