@@ -38,7 +38,7 @@ class BookingIn(Model):
     meetingType: str | None = Field(
         None, description='Required: "in_person" or "online" (left out: 422 naming the ways the practitioner meets)'
     )
-    clientId: uuid.UUID | None = Field(None, description="Staff: the client booked for (a client may name only themselves)")
+    clientId: uuid.UUID | None = Field(None, description="Staff: the client booked for (a client: only themselves)")
     expectedTotal: Decimal | None = Field(
         None,
         description="The total (rand) the person was shown: when the price is now different, 409 and nothing is booked",
