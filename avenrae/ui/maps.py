@@ -10,6 +10,7 @@ from typing import Any
 import folium
 import streamlit as st
 from branca.element import Element, MacroElement
+from folium.utilities import JsCode
 from jinja2 import Template
 from streamlit_folium import st_folium
 
@@ -88,8 +89,10 @@ def base_map(location: tuple[float, float] = SOUTH_AFRICA_CENTRE, zoom: int = 5,
 
     Online the tiles cover the outline; offline the tiles fail and the outline (from
     the app's own assets) keeps the map readable. Markers draw either way. `max_zoom`
-    is always set: MarkerCluster refuses a map without it.
+    is always set: MarkerCluster refuses a map without it. On a phone one finger scrolls the
+    page and two move the map (a map that took every swipe could not be scrolled past).
     """
+    options.setdefault("dragging", JsCode("!L.Browser.mobile"))
     folium_map = folium.Map(
         location=location, zoom_start=zoom, tiles=None, max_zoom=18, min_zoom=4, control_scale=True, **options
     )

@@ -30,6 +30,14 @@ from tests.stripe_fake import WEBHOOK_SECRET
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 E2E_SEED = seed.SeedOptions(practitioners=300, clients=500, bookings=4_000, seed=11)
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko)"
+    " Chrome/126.0.0.0 Mobile Safari/537.36",
+}
 
 
 def _free_port() -> int:
@@ -97,8 +105,8 @@ def app_url(e2e_database_url: str) -> Iterator[str]:
 class OfflinePage:
     """A browser tab that can only reach the app; it remembers what it was refused."""
 
-    def __init__(self, browser, app_url: str):
-        self.context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    def __init__(self, browser, app_url: str, *, phone: bool = False):
+        self.context = browser.new_context(**(PHONE if phone else {"viewport": {"width": 1440, "height": 1000}}))
         self.blocked: list[str] = []
         self.console_errors: list[str] = []
         app_host = urlparse(app_url).netloc
@@ -182,5 +190,13 @@ class OfflinePage:
 @pytest.fixture
 def offline(browser, app_url) -> Iterator[OfflinePage]:
     tab = OfflinePage(browser, app_url)
+    yield tab
+    tab.context.close()
+
+
+@pytest.fixture
+def phone(browser, app_url) -> Iterator[OfflinePage]:
+    """The same, on a phone: a small touch screen that says it is mobile."""
+    tab = OfflinePage(browser, app_url, phone=True)
     yield tab
     tab.context.close()

@@ -178,3 +178,48 @@ def test_back_from_another_page_finds_the_search_as_it_was_left(offline):
     page.get_by_text(re.compile(r"within 25 km of Durban")).wait_for(timeout=TIMEOUT)
     assert page.get_by_role("textbox", name="Words").input_value() == "herbs"
     offline.screenshot("search-after-back")
+
+
+MAP_STATE = """(element) => {
+    const map = Object.values(window).find(value => value instanceof L.Map);
+    const centre = map.getCenter();
+    return [centre.lat, centre.lng];
+}"""
+
+
+def swipe(cdp, x: float, y: float, *, fingers: int) -> None:
+    """A touch that moves 200 px up the screen, with one finger or two side by side."""
+
+    def points(dy: float) -> list[dict]:
+        spread = [0] if fingers == 1 else [-40, 40]
+        return [{"x": x + dx, "y": y - dy, "id": n} for n, dx in enumerate(spread)]
+
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": points(0)})
+    for step in range(1, 11):
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": points(20 * step)})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_phone_one_finger_over_the_map_scrolls_the_page_and_two_move_the_map(phone):
+    # Found on a phone: a swipe that began on the map moved the map, so the page could not be
+    # scrolled past it to the results. One finger now scrolls the page; two still move the map.
+    page = phone.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    phone.settle()
+    container = phone.map_frame().locator(".leaflet-container")
+    container.wait_for(timeout=TIMEOUT)
+    container.scroll_into_view_if_needed()
+    phone.settle()
+    cdp = phone.context.new_cdp_session(page)
+    scrolled = """() => document.querySelector('[data-testid="stMain"]').scrollTop"""
+    box = container.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.8
+    page_before, map_before = page.evaluate(scrolled), container.evaluate(MAP_STATE)
+    swipe(cdp, x, y, fingers=1)
+    page.wait_for_timeout(1200)
+    assert page.evaluate(scrolled) > page_before + 50  # the page moved under the finger
+    assert container.evaluate(MAP_STATE) == map_before  # the map did not
+    box = container.bounding_box()
+    swipe(cdp, box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.8, fingers=2)
+    page.wait_for_timeout(1200)
+    assert container.evaluate(MAP_STATE) != map_before
