@@ -74,8 +74,11 @@ def controls() -> Choice:
 def draw(
     choice: Choice, booked: analytics.CellLayer, supply: analytics.CellLayer, unmet: analytics.CellLayer
 ) -> folium.Map:
-    folium_map = maps.base_map(location=(-30.2, 25.2), zoom=6)
-    folium_map.fit_bounds(maps.SOUTH_AFRICA_BOUNDS)  # the whole country on open, whatever the map's height
+    # Opens on what is drawn (the whole country when nothing is), in quarter zoom steps: a whole
+    # step below the best fit left the hexagons specks on a phone.
+    folium_map = maps.base_map(location=(-30.2, 25.2), zoom=6, zoom_snap=0.25)
+    shown = [booked, *([supply] if choice.show_supply else []), *([unmet] if choice.show_demand else [])]
+    folium_map.fit_bounds(_bounds(shown), padding=(10, 10), max_zoom=10)
     if booked.cells:
         # On a square-root scale, so a few busy city hexagons do not wash out the rest.
         top_value = max(c.value for c in booked.cells) ** 0.5 or 1
@@ -111,6 +114,15 @@ def draw(
         group.add_to(folium_map)
     folium.LayerControl(collapsed=False).add_to(folium_map)
     return folium_map
+
+
+def _bounds(layers: list[analytics.CellLayer]) -> list[tuple[float, float]]:
+    """South-west and north-east corners around every hexagon of the layers."""
+    corners = [corner for layer in layers for cell in layer.cells for corner in cell.polygon["coordinates"][0]]
+    if not corners:
+        return maps.SOUTH_AFRICA_BOUNDS
+    latitudes, longitudes = [c[1] for c in corners], [c[0] for c in corners]
+    return [(min(latitudes), min(longitudes)), (max(latitudes), max(longitudes))]
 
 
 def legend(choice: Choice, booked: analytics.CellLayer) -> None:

@@ -144,22 +144,37 @@ def over_time_chart(series: pd.DataFrame, grain: str) -> go.Figure:
 
 # The year on a line of its own: on a phone twelve "Dec 2025" labels were turned on end
 # and cut to "Dec 2", which read the same for 2025 and 2026.
-_PERIOD_LABEL = {"day": "%d %b<br>%Y", "week": "%d %b<br>%Y", "month": "%b<br>%Y"}
+_PERIOD_LABEL = {"day": "%d %b", "week": "%d %b", "month": "%b"}
 _PERIOD_LENGTH = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
-LABEL_EACH_UP_TO = 12  # periods; beyond that plotly spaces the labels
+LABEL_EACH_UP_TO = 13  # periods (a year of months with both ends in part); beyond that plotly spaces the labels
+
+
+def period_labels(periods: list, grain: str) -> list[str]:
+    """Labels such as "Dec", "Jan<br>2026", "Feb": the year under the first period and where
+    a year begins, but not under the first when a year begins a tick or two later (side by
+    side, "2025" and "2026" ran into one another)."""
+    labels = []
+    for index, period in enumerate(periods):
+        if index == 0:
+            with_year = all(later.year == period.year for later in periods[1:3])
+        else:
+            with_year = period.year != periods[index - 1].year
+        labels.append(f"{period:{_PERIOD_LABEL[grain]}}" + (f"<br>{period:%Y}" if with_year else ""))
+    return labels
 
 
 def _period_axis(chart: go.Figure, periods: list, grain: str) -> go.Figure:
-    """Days, weeks or months along the bottom, read as such: each labelled when there are
-    few (plotly would label one day by the millisecond), one alone centred in its width."""
-    tickformat = _PERIOD_LABEL[grain].replace("<br>", "\n")  # plotly's line break in a date format
+    """Days, weeks or months along the bottom, read as such and upright: each labelled when
+    there are few (plotly would label one day by the millisecond), one alone centred in its
+    width; more are spaced by plotly to fit the width, the year under the first of each."""
+    # Three letters a month fit a phone's width upright; "30 Nov" may need turning, as plotly decides.
+    upright = dict(tickangle=0) if grain == "month" else {}
     if len(periods) <= LABEL_EACH_UP_TO:
-        chart.update_xaxes(tickvals=periods, ticktext=[f"{period:{_PERIOD_LABEL[grain]}}" for period in periods])
-    elif grain == "month":
-        # Plotly writes the year only under the first month of each; upright, three letters fit.
-        chart.update_xaxes(dtick="M1", tickformat=tickformat, tickangle=0, tickfont=dict(size=10))
+        chart.update_xaxes(tickvals=periods, ticktext=period_labels(periods, grain), **upright)
+        if len(periods) > 6:
+            chart.update_xaxes(tickfont=dict(size=10))
     else:
-        chart.update_xaxes(tickformat=tickformat)
+        chart.update_xaxes(tickformat=_PERIOD_LABEL[grain] + "\n%Y", **upright)  # plotly's line break
     if len(periods) == 1:
         middle = datetime.combine(periods[0], time(0))
         half = _PERIOD_LENGTH[grain] / 2

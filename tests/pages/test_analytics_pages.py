@@ -20,7 +20,7 @@ from avenrae.models import BookingStatus, MeetingType, Role, Specialization, Tra
 from avenrae.services import analytics
 from avenrae.ui import analytics as ui_analytics
 from avenrae.ui import format as fmt
-from avenrae.ui import revenue
+from avenrae.ui import maps, revenue
 from tests.factories import make_booking, make_practitioner, make_transaction, make_user
 
 TODAY = datetime.now(UTC).date()
@@ -134,8 +134,10 @@ def test_weeks_are_partly_covered_by_their_days():
     ("grain", "periods", "labels"),
     [
         ("day", [date(2026, 12, 1)], ["01 Dec<br>2026"]),
-        ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov<br>2026", "07 Dec<br>2026"]),
+        ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov<br>2026", "07 Dec"]),
+        ("week", [date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 4)], ["21 Dec", "28 Dec", "04 Jan<br>2027"]),
         ("month", [date(2026, 12, 1)], ["Dec<br>2026"]),
+        ("month", [date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)], ["Mar<br>2026", "Apr", "May"]),
     ],
 )
 def test_a_short_period_is_labelled_by_its_days_weeks_or_months(grain, periods, labels):
@@ -368,7 +370,24 @@ def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
         }
     )
     axis = revenue.over_time_chart(series, "month").layout.xaxis
-    assert (axis.tickformat, axis.tickangle, axis.dtick) == ("%b\n%Y", 0, "M1")
+    assert axis.tickangle == 0 and list(axis.tickvals) == list(series["period"])
+    # The year once, where it begins: "2025" and "2026" side by side ran into one another.
+    assert list(axis.ticktext) == ["Dec", "Jan<br>2026", *(f"{m:%b}" for m in series["period"][2:])]
+
+
+def test_years_of_months_are_spaced_by_plotly_and_stay_upright():
+    months = [date(2024, 1, 1) + timedelta(days=31 * n) for n in range(30)]
+    series = pd.DataFrame(
+        {
+            "period": [month.replace(day=1) for month in months],
+            "gross": [Decimal("1200.00")] * 30,
+            "platform_fees": [Decimal("180.00")] * 30,
+            "refunds": [Decimal("0.00")] * 30,
+            "partial": [False] * 30,
+        }
+    )
+    axis = revenue.over_time_chart(series, "month").layout.xaxis
+    assert (axis.tickformat, axis.tickangle, axis.dtick, axis.tickvals) == ("%b\n%Y", 0, None, None)
 
 
 def test_the_workbook_reads_like_the_screen_amounts_in_rand_and_cents_headers_kept_in_view():
@@ -393,3 +412,32 @@ def test_the_workbook_reads_like_the_screen_amounts_in_rand_and_cents_headers_ke
     assert sheet.freeze_panes == "A2"
     for letter, header in zip("ABC", frame.columns, strict=True):
         assert sheet.column_dimensions[letter].width >= len(header)
+
+
+def hexagon_at(lat: float, lng: float, value: float) -> analytics.Cell:
+    ring = [
+        [lng + 0.1 * dx, lat + 0.1 * dy]
+        for dx, dy in ((1, 0), (0.5, 0.9), (-0.5, 0.9), (-1, 0), (-0.5, -0.9), (0.5, -0.9))
+    ]
+    return analytics.Cell(0, 0, value, int(value), Decimal(0), {"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
+
+
+def test_the_bookings_map_opens_on_the_hexagons_shown():
+    # Found on a phone: the map opened on the whole country at a whole zoom step below it, so
+    # the hexagons were specks. It now fits what is drawn, in quarter steps.
+    from avenrae.ui import bookings_map
+
+    def view(booked: list[analytics.Cell], supply: list[analytics.Cell], show_supply: bool):
+        choice = bookings_map.Choice(filters=None, measure="bookings", show_supply=show_supply, show_demand=False)
+        layers = [analytics.CellLayer(cells, sum(c.value for c in cells)) for cells in (booked, supply, [])]
+        folium_map = bookings_map.draw(choice, *layers)
+        fit = next(c for c in folium_map._children.values() if type(c).__name__ == "FitBounds")
+        return fit.bounds, folium_map.options
+
+    durban, pretoria = hexagon_at(-29.86, 31.03, 4), hexagon_at(-25.75, 28.19, 1)
+    (south_west, north_east), options = view([durban], [pretoria], show_supply=False)
+    assert options["zoom_snap"] == 0.25
+    assert -30.0 < south_west[0] < north_east[0] < -29.7 and 30.9 < south_west[1] < north_east[1] < 31.2
+    (south_west, north_east), _ = view([durban], [pretoria], show_supply=True)  # the supply drawn too
+    assert south_west[0] < -29.8 and north_east[0] > -25.8
+    assert view([], [], show_supply=False)[0] == maps.SOUTH_AFRICA_BOUNDS  # nothing to show: the country
