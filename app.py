@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from avenrae.ui import auth, navigation
+from avenrae.ui import auth, navigation, style
 from avenrae.ui import format as fmt
 from avenrae.ui.page import database_error, database_unavailable
 
 st.set_page_config(page_title="Avenrae", page_icon="🌿", layout="wide")
+style.apply()
 
 try:
     user = auth.current_user()

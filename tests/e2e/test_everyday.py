@@ -51,7 +51,7 @@ def log_in(tab, email: str, password: str):
     """Log in with "keep me logged in", so pages can be opened by their address (each address
     starts a new Streamlit session, which the cookie logs in again)."""
     page = tab.log_in(email, password, remember=True)
-    page.wait_for_selector('[data-testid="stSidebar"]', timeout=TIMEOUT)
+    page.wait_for_selector('[data-testid="stSidebar"]', state="attached", timeout=TIMEOUT)  # folded on a phone
     for _ in range(100):
         if any(c["name"] == "avenrae_session" for c in tab.context.cookies()):
             return page

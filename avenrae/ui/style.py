@@ -1,0 +1,28 @@
+"""The few rules the app adds to Streamlit's own look, for small touch screens."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+# A touch screen keeps the last touched element "hovered": a table's tool bar (search,
+# download, full screen), drawn above the table on hover, then covered the words above it.
+# Where nothing can hover it is always shown, in a band of its own above the table.
+# A select box shows its choice in an input, which cannot wrap: a long choice was cut
+# mid-letter ("... with Lwazi Bu"); it and the listed options now end in an ellipsis.
+TOUCH_SCREENS = """
+@media (hover: none) {
+  .stElementContainer:has(> [data-testid="stFullScreenFrame"] > [data-testid="stDataFrame"]) {
+    margin-top: 1.75rem;
+  }
+  [data-testid="stDataFrame"] > [data-testid="stElementToolbar"] { opacity: 1; }
+}
+[data-testid="stSelectbox"] input { text-overflow: ellipsis; }
+[data-testid="stSelectboxVirtualDropdown"] [role="option"] > div {
+  display: block; text-overflow: ellipsis; line-height: 28px;
+}
+"""
+
+
+def apply() -> None:
+    """Add the rules to the page (a style element alone takes no room)."""
+    st.html(f"<style>{TOUCH_SCREENS}</style>")

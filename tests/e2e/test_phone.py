@@ -1,0 +1,38 @@
+"""On a phone (a small touch screen that says it is mobile): what a thumb finds on the pages."""
+
+from __future__ import annotations
+
+import pytest
+
+from avenrae.seed import DEMO_PASSWORD
+from tests.e2e.conftest import TIMEOUT
+from tests.e2e.test_everyday import log_in
+
+pytestmark = pytest.mark.e2e
+
+ABOVE = """(toolbar) => {
+    const container = toolbar.closest('.stElementContainer');
+    const above = container.previousElementSibling;
+    return [toolbar.getBoundingClientRect().top, above.getBoundingClientRect().bottom,
+            getComputedStyle(toolbar).opacity];
+}"""
+
+
+def test_a_tables_tools_sit_above_it_in_a_band_of_their_own_and_choices_end_in_an_ellipsis(phone):
+    # Found on a phone: a touch screen keeps the last touched table "hovered", and its tool bar
+    # (search, download, full screen) then covered the words above the table; a long choice in a
+    # select box was cut mid-letter ("... with Lwazi Bu").
+    page = log_in(phone, "staff@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.goto(phone.app_url + "/bookings")
+    page.get_by_role("heading", name="Bookings").first.wait_for(timeout=TIMEOUT)
+    phone.settle()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.tap()
+    toolbar = table.locator('[data-testid="stElementToolbar"]')
+    toolbar.wait_for(state="attached", timeout=TIMEOUT)
+    top, above_bottom, opacity = toolbar.evaluate(ABOVE)
+    assert float(opacity) == 1  # shown without a hover a phone cannot do
+    assert top >= above_bottom - 1, (top, above_bottom)  # and over nothing
+    choice = page.locator('[data-testid="stSelectbox"] input').first
+    assert choice.evaluate("input => getComputedStyle(input).textOverflow") == "ellipsis"
+    phone.screenshot("phone-bookings-staff")
