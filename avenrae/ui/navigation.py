@@ -117,9 +117,17 @@ def return_page(target: str | None) -> tuple[PageSpec, dict[str, str]] | None:
 
 
 def build(user: CurrentUser | None, logout_page, unread: int = 0) -> dict[str, list[st.Page]]:
-    """Sections of the pages this user may open; every other page routed but hidden."""
-    default = default_page(user)
-    sections: dict[str, list[st.Page]] = {}
+    """Sections of the pages this user may open; every other page routed but hidden. The
+    site's bare address is a hidden page of its own that moves on to the role's first page:
+    Streamlit serves its default page only at /, so were that page the login page (or a
+    role's first page), /login, /search, /bookings or /home would be "Page not found"."""
+
+    def first_page() -> None:
+        st.switch_page(default_page(user), query_params=st.query_params.to_dict())
+
+    sections: dict[str, list[st.Page]] = {
+        "": [st.Page(first_page, title="Avenrae", url_path="start", default=True, visibility="hidden")]
+    }
     for spec in PAGES:
         visible = allowed(spec, user)
         title = f"{spec.title} ({unread})" if spec.path == "pages/notifications.py" and unread else spec.title
@@ -128,7 +136,6 @@ def build(user: CurrentUser | None, logout_page, unread: int = 0) -> dict[str, l
             title=title,
             icon=spec.icon,
             url_path=spec.url_path,
-            default=spec.path == default,
             visibility="visible" if visible else "hidden",
         )
         sections.setdefault(spec.section if visible else "", []).append(page)

@@ -126,3 +126,25 @@ def test_a_booking_link_opened_while_logged_out_opens_after_logging_in(offline, 
     heading(page, "Nomvula Mkhize")  # the practitioner of the link, not a picker to choose one
     page.wait_for_url(re.compile(rf"/book\?practitioner={practitioner_id}$"), timeout=TIMEOUT)
     offline.screenshot("login-for-a-page-landed")
+
+
+def test_every_page_opens_by_its_address_including_the_first_page_of_each_role(offline):
+    # Found by a trial: /login (and each role's first page: /search, /bookings, /home) said
+    # "Page not found", because the page a visit to / shows could be reached only as /.
+    page = offline.open("/login")
+    page.get_by_role("heading", name="Log in to Avenrae").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.url.endswith("/login")
+    page = offline.open("/")  # the address of the site alone: the right first page, by its name
+    page.get_by_role("heading", name="Log in to Avenrae").wait_for(timeout=TIMEOUT)
+    page.wait_for_url(re.compile(r"/login$"), timeout=TIMEOUT)
+    from tests.e2e.test_everyday import log_in  # remembered, so an address opens logged in
+
+    log_in(offline, "client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.wait_for_url(re.compile(r"/search$"), timeout=TIMEOUT)
+    for address, heading in (("/search", "Find practitioners"), ("/bookings", "Bookings")):
+        page = offline.open(address)
+        page.get_by_role("heading", name=heading).first.wait_for(timeout=TIMEOUT)
+        offline.settle()
+        assert page.get_by_text("Page not found").count() == 0, address
