@@ -357,18 +357,22 @@ def test_quick_periods_are_as_long_as_they_say(monkeypatch):
     assert presets["Last 30 days"] == (date(2026, 11, 5), date(2026, 12, 4))
 
 
-def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
-    # Found by a phone trial: thirteen "Dec 2025" labels were turned on end and cut to "Dec 2".
-    months = [date(2025, 12, 1) + timedelta(days=31 * n) for n in range(13)]
-    series = pd.DataFrame(
+def months_from(first: date, count: int) -> pd.DataFrame:
+    """`over_time` for `count` months from `first`, the same figures each month."""
+    return pd.DataFrame(
         {
-            "period": [month.replace(day=1) for month in months],
-            "gross": [Decimal("1200.00")] * 13,
-            "platform_fees": [Decimal("180.00")] * 13,
-            "refunds": [Decimal("0.00")] * 13,
-            "partial": [False] * 13,
+            "period": [(first + timedelta(days=31 * n)).replace(day=1) for n in range(count)],
+            "gross": [Decimal("1200.00")] * count,
+            "platform_fees": [Decimal("180.00")] * count,
+            "refunds": [Decimal("0.00")] * count,
+            "partial": [False] * count,
         }
     )
+
+
+def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
+    # Found by a phone trial: thirteen "Dec 2025" labels were turned on end and cut to "Dec 2".
+    series = months_from(date(2025, 12, 1), 13)
     axis = revenue.over_time_chart(series, "month").layout.xaxis
     assert axis.tickangle == 0 and list(axis.tickvals) == list(series["period"])
     # The year once, where it begins: "2025" and "2026" side by side ran into one another.
@@ -376,17 +380,7 @@ def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
 
 
 def test_years_of_months_are_spaced_by_plotly_and_stay_upright():
-    months = [date(2024, 1, 1) + timedelta(days=31 * n) for n in range(30)]
-    series = pd.DataFrame(
-        {
-            "period": [month.replace(day=1) for month in months],
-            "gross": [Decimal("1200.00")] * 30,
-            "platform_fees": [Decimal("180.00")] * 30,
-            "refunds": [Decimal("0.00")] * 30,
-            "partial": [False] * 30,
-        }
-    )
-    axis = revenue.over_time_chart(series, "month").layout.xaxis
+    axis = revenue.over_time_chart(months_from(date(2024, 1, 1), 30), "month").layout.xaxis
     assert (axis.tickformat, axis.tickangle, axis.dtick, axis.tickvals) == ("%b\n%Y", 0, None, None)
 
 
