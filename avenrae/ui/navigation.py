@@ -46,10 +46,10 @@ SCHEDULERS = PRACTITIONERS | OPERATORS
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/home.py", "Home", ":material/monitoring:", "Overview", EMPLOYEES),
-    PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Bookings", FINDERS),
-    PageSpec("pages/book.py", "Book a session", ":material/event_available:", "Bookings", FINDERS),
-    PageSpec("pages/bookings.py", "Bookings", ":material/calendar_month:", "Bookings", BOOKING_PARTIES),
-    PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Bookings", SCHEDULERS),
+    PageSpec("pages/search.py", "Find practitioners", ":material/travel_explore:", "Sessions", FINDERS),
+    PageSpec("pages/book.py", "Book a session", ":material/event_available:", "Sessions", FINDERS),
+    PageSpec("pages/bookings.py", "Bookings", ":material/calendar_month:", "Sessions", BOOKING_PARTIES),
+    PageSpec("pages/availability.py", "Availability", ":material/schedule:", "Sessions", SCHEDULERS),
     PageSpec("pages/payments.py", "Payments", ":material/payments:", "Money", OPERATORS),
     PageSpec("pages/earnings.py", "Earnings", ":material/account_balance_wallet:", "Money", SCHEDULERS),
     PageSpec("pages/revenue.py", "Revenue & fees", ":material/query_stats:", "Analytics", ANALYSTS),

@@ -35,7 +35,8 @@ RADII = (1, 5, 10, 25, 50, 100, 200, 500)
 MARKER_CALLBACK = """function (row) {
     var icon = L.AwesomeMarkers.icon({icon: row[3], prefix: 'fa', markerColor: row[2]});
     var marker = L.marker(new L.LatLng(row[0], row[1]), {icon: icon});
-    marker.bindPopup(row[4], {maxWidth: 300});
+    // On a phone the card must clear the zoom buttons and the notice across the top.
+    marker.bindPopup(row[4], {maxWidth: Math.min(300, window.innerWidth - 120), autoPanPaddingTopLeft: [50, 50]});
     marker.bindTooltip(row[5]);
     return marker;
 }"""
@@ -357,7 +358,8 @@ def tapped_card(hit: search.Hit, meeting: MeetingType | None) -> None:
         )
         if not bookable(hit):
             action.caption(NOT_BOOKABLE)
-        elif action.button("Book a session", type="primary", width="stretch", key="book_tapped"):
+        # Named: "Book with" below has a "Book a session" button of its own, maybe for someone else.
+        elif action.button(f"Book {hit.name}", type="primary", width="stretch", key="book_tapped"):
             st.switch_page("pages/book.py", query_params=booking_params(hit.practitioner_id, meeting))
 
 
@@ -390,15 +392,12 @@ def results_table(page: search.SearchPage) -> None:
     # What people choose by first: a phone shows only the first columns without scrolling sideways.
     table = pd.DataFrame(
         {
-            "Name": [h.name for h in hits],
+            "Name": [h.name + ("" if bookable(h) else " · not bookable yet") for h in hits],
             "You pay": [fmt.rand(pricing.quote(h.rate).total_amount) for h in hits],
             "Distance": [fmt.distance(h.distance_km) for h in hits],
             "Specialization": [fmt.label(h.specialization.value) for h in hits],
             "Rating": [rating_label(h) for h in hits],
-            "Verified": [
-                "✔ Verified" if h.verified else "Not verified" + ("" if bookable(h) else " (not bookable yet)")
-                for h in hits
-            ],
+            "Verified": ["✔ Verified" if h.verified else "Not verified" for h in hits],
             "Town": [h.city or "" for h in hits],
             "Meets": [
                 " & ".join(m for m, on in (("in person", h.offers_in_person), ("online", h.offers_online)) if on)

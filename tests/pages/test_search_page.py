@@ -122,3 +122,19 @@ def test_the_meeting_filter_shows_any_chosen_until_another_is(db, page):
     meeting.set_value(MeetingType.ONLINE)
     app = app.run()
     assert not app.exception and app.radio(key="find_meeting").index == 2
+
+
+def test_a_practitioner_who_cannot_be_booked_yet_says_so_beside_their_name(db, page, monkeypatch):
+    # Found on a phone: the nearest two were missing from "Book with" and the reason was in a
+    # column off the right of the screen.
+    from avenrae.config import get_settings
+    from avenrae.models import VerificationStatus
+
+    monkeypatch.setattr(get_settings(), "allow_unverified_bookings", False)
+    waiting = VerificationStatus.PENDING
+    make_practitioner(db, first_name="Waiting", location=(-29.86, 31.03), verification_status=waiting)
+    make_practitioner(db, first_name="Checked", location=(-29.85, 31.02))
+    app = choose_place(page("pages/search.py", user=make_client(db)), "Durban, KwaZulu-Natal")
+    names = [r["Name"] for r in table_rows(app)]
+    assert names[0].startswith("Waiting ") and names[0].endswith(" · not bookable yet")
+    assert names[1].startswith("Checked ") and "bookable" not in names[1]
