@@ -433,8 +433,9 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
         )
     elif received > booking.total_amount:
         problems["amount"] = (
-            f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount, and pay the client back "
-            f"the R{received - booking.total_amount:,.2f} sent over."
+            f"R{received:,.2f} is more than this booking costs (R{booking.total_amount:,.2f}): check the amount "
+            f"typed (cents after a dot, as in {booking.total_amount:.2f}). If the client did send more, record "
+            f"R{booking.total_amount:,.2f} and pay the client back the R{received - booking.total_amount:,.2f} over."
         )
     if problems:
         raise InvalidInput(problems)

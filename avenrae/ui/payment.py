@@ -105,7 +105,9 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             placeholder="As on the bank statement or receipt",
             help=f"The client was asked to pay with the reference {reference_for(row.id)}.",
         )
-        amount = right.number_input("Amount received (R)", value=float(row.total_amount), step=10.0)
+        amount = right.number_input(
+            "Amount received (R)", value=float(row.total_amount), step=10.0, help="Cents after a dot, as in 517.50."
+        )
         typed = (row.id, method or "", reference, amount)
         if st.form_submit_button("Record payment…"):
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)

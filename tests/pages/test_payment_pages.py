@@ -105,7 +105,11 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(600.0)
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
-    assert app.error[0].value.endswith("record exactly that amount, and pay the client back the R82.50 sent over.")
+    # Not said as fact: "500,00" typed on a phone arrives as 50000.00, a slip rather than R49,482.50 sent over.
+    assert app.error[0].value == (
+        "R600.00 is more than this booking costs (R517.50): check the amount typed (cents after a dot, as in "
+        "517.50). If the client did send more, record R517.50 and pay the client back the R82.50 over."
+    )
     db.refresh(pending)
     assert pending.status == BookingStatus.PENDING
     amount = next(n for n in app.number_input if n.label == "Amount received (R)")
