@@ -84,8 +84,11 @@ def time_picker(
     chosen_key, clicked_key = f"{key}_chosen", f"{key}_clicked_day"
     feedback.belong_to(practitioner_id, *names, chosen_key, clicked_key, key=f"{key}_for")
     day_key, date_key, time_key = (feedback.key(name) for name in names)
+    # A booking being moved starts on its own day: most moves are to another time near it.
+    own_day = now_at.astimezone(zone).date() if now_at else None
+    first = own_day if own_day in days else days[0]
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
-        st.session_state[day_key] = days[0]
+        st.session_state[day_key] = first
 
     def clicked_a_day() -> None:
         st.session_state[date_key] = None
@@ -96,7 +99,7 @@ def time_picker(
             st.session_state[day_key] = None
         else:  # the date cleared: back to the day clicked before it
             earlier = st.session_state.get(clicked_key)
-            st.session_state[day_key] = earlier if earlier in days else days[0]
+            st.session_state[day_key] = earlier if earlier in days else first
 
     picked = st.pills("Day", days, format_func=lambda d: f"{d:%a %d %b}", key=day_key, on_change=clicked_a_day)
     # Wide bounds, checked below: a date outside the widget's own bounds is only drawn in red
@@ -119,7 +122,7 @@ def time_picker(
             else f"Bookings are taken up to {last:%a %d %b %Y}; {other:%a %d %b %Y} is later."
         )
         return None
-    on = other or picked or days[0]
+    on = other or picked or first
     times = [moment for moment in open_times(practitioner_id, time_zone, on, ignore=ignore) if moment != now_at]
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
     # The instant chosen last time, so that a time taken meanwhile is said, even when it was

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import streamlit as st
 
 from avenrae.db import session_scope
-from avenrae.models import MEMBERS, Booking, BookingStatus, PaymentStatus, Role
+from avenrae.models import MEMBERS, Booking, BookingStatus, MeetingType, PaymentStatus, Role
 from avenrae.services import bookings, flows, ledger
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import InvalidInput, ServiceError
@@ -128,6 +129,8 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             f"{fmt.rand(row.service_amount)} + fee {fmt.rand(row.platform_fee)} = {fmt.rand(row.total_amount)}"
         )
         if reach:
+            if row.meeting_type == MeetingType.ONLINE:
+                st.markdown(f":material/videocam: **Online:** {joining_words(row, user)}")
             contact_lines(reach, user)
         if row.status == BookingStatus.PENDING and row.hold_expires_at:
             st.info(f"Held until {fmt.local_time(row.hold_expires_at, zone)} while it is paid.")
@@ -145,6 +148,18 @@ def detail(row: bookings.BookingRow, user: CurrentUser) -> None:
             st.markdown(f"Refunded: **{fmt.rand(money.refunded)}**")
         if row.notes:
             st.caption("Notes: " + fmt.md(row.notes))
+
+
+def joining_words(row: bookings.BookingRow, user: CurrentUser) -> str:
+    """How a paid online session is joined: the practitioner sends the link (any video call)."""
+    if user.role == Role.CLIENT:
+        return (
+            f"{fmt.md(row.practitioner_name)} sends you the link to join (or calls you) before the session; "
+            "if it has not come, reach them below."
+        )
+    if user.role == Role.PRACTITIONER:
+        return f"send {fmt.md(row.client_name)} the link to join (or call them) before the session."
+    return f"{fmt.md(row.practitioner_name)} sends {fmt.md(row.client_name)} the link to join before the session."
 
 
 def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
@@ -203,6 +218,12 @@ def _refund_words(amount: Decimal, paid: Decimal) -> str:
     return f"{fmt.rand(amount)} of the {fmt.rand(paid)} paid goes back." if amount else "No refund is due."
 
 
+REASON_SEEN_BY = defaultdict(
+    lambda: "the client and the practitioner both",
+    {Role.CLIENT: "your practitioner", Role.PRACTITIONER: "your client"},
+)
+
+
 def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Actor, now: datetime) -> None:
     with session_scope() as session:
         terms = bookings.cancellation_terms(
@@ -211,7 +232,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     st.caption(bookings.policy_text())
     # No form: ticking "by hand" shows the amount at once, and any change after asking is seen.
     reason_key, by_hand_key, amount_key = (f"cancel_{part}_{row.id}" for part in ("reason", "by_hand", "refund"))
-    reason = st.text_input("Reason (the client and the practitioner both see it)", key=feedback.key(reason_key))
+    reason = st.text_input(f"Reason (needed; {REASON_SEEN_BY[user.role]} sees it)", key=feedback.key(reason_key))
     on_behalf, override = None, None
     if actor.is_operator:
         # No default: who asked decides the refund, so staff choose it every time.
@@ -293,6 +314,7 @@ STAFF_LATE_MOVE = (
 def move_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     with session_scope() as session:
         practitioner = bookings.practitioner_for_booking(session=session, practitioner_id=row.practitioner_id)
+    st.caption(f"Now {fmt.local_time(row.session_start, practitioner.time_zone)}; choose the new day and time.")
     new_start = booking.time_picker(
         row.practitioner_id,
         practitioner.time_zone,

@@ -284,11 +284,30 @@ def test_a_paid_booking_says_where_to_go_and_how_to_reach_the_other_side(db, pag
     assert "**Lindiwe Dube:** mobile [0837654321](tel:0837654321)" in shown
 
 
+def test_a_paid_online_session_says_how_it_is_joined(db, page, healer, client):
+    # Found on a phone: a confirmed online session said "Online" and nothing about joining it.
+    healer.offers_online = True
+    paid = make_booking(
+        db, practitioner=healer, client=client, start=soon(72), status=BookingStatus.CONFIRMED,
+        meeting_type=MeetingType.ONLINE,
+    )  # fmt: skip
+    app = page("pages/bookings.py", user=client)
+    picker(app).set_value(str(paid.id))
+    shown = " ".join(m.value for m in app.run().markdown)
+    assert "**Online:** Thandeka Zulu sends you the link to join (or calls you) before the session" in shown
+    app = page("pages/bookings.py", user=healer.user)
+    picker(app).set_value(str(paid.id))
+    shown = " ".join(m.value for m in app.run().markdown)
+    assert "**Online:** send Lindiwe Dube the link to join (or call them) before the session" in shown
+
+
 def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page, healer, client):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
 
     make_transaction(db, booking)
     app = page("pages/bookings.py", user=client)
+    # Marked as needed, in words for the one reading it (a phone trial read "the client ... sees it" as a client).
+    assert app.text_input(key=f"cancel_reason_{booking.id}").label == "Reason (needed; your practitioner sees it)"
     next(b for b in app.button if b.label == "Cancel this booking…").click()
     app = app.run()
     assert app.error[0].value == "Say why the booking is cancelled."  # asked before the confirmation
@@ -545,6 +564,15 @@ def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client)
     moved_to = booking.session_start.astimezone(SAST)
     assert moved_to.strftime("%H:%M") == times.options[-1]
     assert booking.status == BookingStatus.CONFIRMED
+
+
+def test_moving_starts_on_the_bookings_own_day_and_says_when_it_is_now(db, page, healer, client):
+    # Found on a phone: Move opened on the first open day (Mon 07 Dec) for a Thu 10 Dec session.
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    app = page("pages/bookings.py", user=client)
+    assert app.pills(key=f"move_{booking.id}_day").value == booking.session_start.astimezone(SAST).date()
+    now = fmt.local_time(booking.session_start, "Africa/Johannesburg")
+    assert any(c.value == f"Now {now}; choose the new day and time." for c in app.caption)
 
 
 def test_a_client_is_not_offered_a_move_inside_the_last_day(db, page, healer, client):
