@@ -54,6 +54,14 @@ def _eft(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     )
     if details:
         st.markdown("  \n".join(fmt.md(line) for line in details.lines()))
+        # To copy into a banking app whole (on a phone, "AVN-" wrapped apart from the rest).
+        reference, account = st.columns(2)
+        with reference:
+            st.caption("Reference")
+            st.code(reference_for(row.id), language=None)
+        with account:
+            st.caption("Account number")
+            st.code(details.account_number, language=None)
 
 
 def _online(row: bookings.BookingRow, actor: bookings.Actor) -> None:

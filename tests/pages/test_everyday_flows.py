@@ -102,6 +102,8 @@ def test_a_client_booking_without_stripe_is_told_the_account_reference_and_deadl
     assert payments.eft_reference(booking.id) in shown and "R460.00" in shown
     assert fmt.local_time(deadline, fmt.default_zone()) in shown
     assert "Account number: 62000000001" in shown and "Branch code: 250655" in shown
+    # Each in a box of its own with a copy button: a phone wrapped "AVN-" from the rest of the reference.
+    assert [c.value for c in app.code] == [payments.eft_reference(booking.id), "62000000001"]
     told = db.scalars(
         select(Notification.message).where(Notification.user_id == client.id, Notification.type == "booking_received")
     ).one()
