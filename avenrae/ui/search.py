@@ -118,7 +118,12 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
             )
             meeting = None if chosen_meeting == ANY_MEETING else chosen_meeting
             verified_only = left.checkbox("Verified practitioners only", key=f"{key}_verified")
-            min_rating = middle.slider("Minimum rating", 0.0, 5.0, step=0.5, key=f"{key}_rating")
+            min_rating = middle.select_slider(
+                "Minimum rating",
+                [step / 2 for step in range(11)],
+                format_func=lambda stars: "Any" if not stars else f"{stars:g}★ or more",
+                key=f"{key}_rating",
+            )
             # a range: its first value (from `defaults`) is a pair
             price = middle.slider(
                 "Price per session (R)",

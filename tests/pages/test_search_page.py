@@ -138,3 +138,15 @@ def test_a_practitioner_who_cannot_be_booked_yet_says_so_beside_their_name(db, p
     names = [r["Name"] for r in table_rows(app)]
     assert names[0].startswith("Waiting ") and names[0].endswith(" · not bookable yet")
     assert names[1].startswith("Checked ") and "bookable" not in names[1]
+
+
+def test_the_minimum_rating_reads_any_or_stars(db, page):
+    # Found on a phone: the filter read "0.00" before anything was chosen.
+    near = make_practitioner(db, first_name="Loved", location=(-29.86, 31.03))
+    near.rating = 4.5
+    make_practitioner(db, first_name="Unrated", location=(-29.85, 31.02))
+    app = choose_place(page("pages/search.py", user=make_client(db)), "Durban, KwaZulu-Natal")
+    rating = app.select_slider(key="find_rating")
+    assert rating.format_func(rating.value) == "Any" and rating.format_func(4.0) == "4★ or more"
+    rating.set_value(4.0).run()
+    assert [r["Name"].split()[0] for r in table_rows(app)] == ["Loved"]
