@@ -364,7 +364,7 @@ def tapped_card(hit: search.Hit, meeting: MeetingType | None) -> None:
         if not bookable(hit):
             action.caption(NOT_BOOKABLE)
         # Named: "Book with" below has a "Book a session" button of its own, maybe for someone else.
-        elif action.button(f"Book {hit.name}", type="primary", width="stretch", key="book_tapped"):
+        elif action.button(f"Book {fmt.md(hit.name)}", type="primary", width="stretch", key="book_tapped"):
             st.switch_page("pages/book.py", query_params=booking_params(hit.practitioner_id, meeting))
 
 
@@ -411,7 +411,7 @@ def results_table(page: search.SearchPage) -> None:
         },
         index=range(page.first_number, page.first_number + len(hits)),
     )
-    st.table(table)
+    widgets.plain_table(table)
 
 
 def empty_state(found: search.ResolvedSearch) -> tuple[str, int | None]:

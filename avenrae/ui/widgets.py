@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
@@ -94,3 +95,9 @@ def csv_export(prepare: Callable[[Session], tuple[str, int]], *, name: str, noun
         )
         if rows >= limit:
             st.warning(f"Only the newest {limit:,} are in the file; narrow the filters.")
+
+
+def plain_table(table: pd.DataFrame) -> None:
+    """st.table, whose cells Streamlit draws as markdown: every text cell is escaped first, so
+    a name like "![x](https://…)" reads as written instead of fetching an image or linking."""
+    st.table(table.map(lambda cell: fmt.md(cell) if isinstance(cell, str) else cell))

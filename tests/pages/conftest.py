@@ -1,5 +1,6 @@
 """Page tests: each page runs in Streamlit's AppTest against the rolled-back test database."""
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -70,3 +71,8 @@ def open_booking_page(page: Callable[..., AppTest], user, practitioner) -> AppTe
     app = page("pages/book.py", user=user)
     app.query_params["practitioner"] = str(practitioner.id)
     return app.run()
+
+
+def plain(markdown: str) -> str:
+    """Markdown as a reader sees it: no bold marks, no escapes, no invisible word joiners."""
+    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "")).replace("\u2060", "")

@@ -1,6 +1,5 @@
 """The account page and the admin Users page."""
 
-import re
 
 import pytest
 from sqlalchemy import select
@@ -10,6 +9,7 @@ from avenrae.services import accounts
 from avenrae.ui import format as fmt
 from avenrae.ui import users
 from tests.factories import PASSWORD, make_client, make_practitioner, make_user
+from tests.pages.conftest import plain
 
 
 def fresh(db, model, key):
@@ -144,11 +144,6 @@ def test_practitioner_unknown_town_is_refused(db, page):
     assert "could not find" in app.error[0].value
     db.refresh(practitioner)
     assert practitioner.city == "Durban"
-
-
-def plain(markdown: str) -> str:
-    """Markdown as a reader sees it: no bold marks, no escapes, no invisible word joiners."""
-    return re.sub(r"\\(.)", r"\1", markdown.replace("**", "")).replace("\u2060", "")
 
 
 def buttons(app) -> list[str]:

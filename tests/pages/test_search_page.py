@@ -4,11 +4,14 @@ from avenrae.models import MeetingType, Role, Specialization
 from avenrae.services import search
 from avenrae.ui import search as finder
 from tests.factories import make_client, make_practitioner, make_user
+from tests.pages.conftest import plain
 
 
 def table_rows(app):
+    """The results as a reader sees them (the cells are escaped markdown)."""
     frame = app.table[0].value
-    return frame.to_dict("records")
+    return [{column: plain(cell) if isinstance(cell, str) else cell for column, cell in row.items()}
+            for row in frame.to_dict("records")]  # fmt: skip
 
 
 def choose_place(app, label):

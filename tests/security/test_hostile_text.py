@@ -54,7 +54,9 @@ JOHANNESBURG = (-26.2041, 28.0473)
 
 # Where Streamlit renders a string as markdown, by element type (every widget's label and help too).
 MARKDOWN_FIELDS = {"body", "label", "help", "caption"}
-NOT_MARKDOWN = {"text", "code", "json", "arrow_data_frame", "arrow_table", "selectbox", "multiselect"}
+NOT_MARKDOWN = {"text", "code", "json", "arrow_data_frame", "selectbox", "multiselect"}
+# st.table draws every cell as markdown (st.dataframe does not): its cells are read from its frame.
+TABLE_TYPES = {"arrow_table", "table"}
 HTML_TYPES = {"html", "iframe", "component_instance", "plotly_chart", "deck_gl_json_chart"}
 
 
@@ -160,6 +162,13 @@ def leaks(app) -> tuple[list[str], int]:
                     shown += "evil" in text and id(node) in main
                     if LIVE_IN_HTML.search(text):
                         found.append(f"{kind}: {text[:300]}")
+            continue
+        if kind in TABLE_TYPES:
+            frame = node.value
+            for value in [*map(str, frame.columns), *(str(cell) for cell in frame.to_numpy().ravel())]:
+                shown += "evil" in value and id(node) in main
+                if LIVE_IN_MARKDOWN.search(value):
+                    found.append(f"{kind} cell: {value[:300]}")
             continue
         if kind in NOT_MARKDOWN:
             continue
