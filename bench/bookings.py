@@ -395,6 +395,7 @@ def run_floor(url: str, writers: int, attempts: list[tuple]) -> tuple[float, Tal
     dsn = libpq_url(make_url(url).render_as_string(hide_password=False))
     shares = [(dsn, statements, prepared[i::writers]) for i in range(writers)]
     with multiprocessing.get_context("fork").Pool(writers, initializer=floor_connection, initargs=(dsn,)) as pool:
+        pool.map(write_floor, [(dsn, statements, [])] * writers, chunksize=1)  # each process connected first
         started = time.perf_counter()
         results = pool.map(write_floor, shares, chunksize=1)
         seconds = time.perf_counter() - started

@@ -84,9 +84,12 @@ def time_picker(
     chosen_key, clicked_key = f"{key}_chosen", f"{key}_clicked_day"
     feedback.belong_to(practitioner_id, *names, chosen_key, clicked_key, key=f"{key}_for")
     day_key, date_key, time_key = (feedback.key(name) for name in names)
-    # A booking being moved starts on its own day: most moves are to another time near it.
-    own_day = now_at.astimezone(zone).date() if now_at else None
-    first = own_day if own_day in days else days[0]
+    # A booking being moved starts on its own day, when it has another open time: most moves
+    # are to a time near it.
+    first = days[0]
+    own_day = now_at.astimezone(zone).date() if now_at is not None else None
+    if own_day in days and any(m != now_at for m in open_times(practitioner_id, time_zone, own_day, ignore=ignore)):
+        first = own_day
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
         st.session_state[day_key] = first
 

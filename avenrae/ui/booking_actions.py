@@ -219,7 +219,7 @@ def _refund_words(amount: Decimal, paid: Decimal) -> str:
 
 
 REASON_SEEN_BY = defaultdict(
-    lambda: "the client and the practitioner both",
+    lambda: "the client and the practitioner",
     {Role.CLIENT: "your practitioner", Role.PRACTITIONER: "your client"},
 )
 
@@ -232,7 +232,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     st.caption(bookings.policy_text())
     # No form: ticking "by hand" shows the amount at once, and any change after asking is seen.
     reason_key, by_hand_key, amount_key = (f"cancel_{part}_{row.id}" for part in ("reason", "by_hand", "refund"))
-    reason = st.text_input(f"Reason (needed; {REASON_SEEN_BY[user.role]} sees it)", key=feedback.key(reason_key))
+    reason = st.text_input(f"Reason (needed; seen by {REASON_SEEN_BY[user.role]})", key=feedback.key(reason_key))
     on_behalf, override = None, None
     if actor.is_operator:
         # No default: who asked decides the refund, so staff choose it every time.

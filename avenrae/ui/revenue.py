@@ -151,15 +151,16 @@ LABEL_EACH_UP_TO = 13  # periods (a year of months with both ends in part); beyo
 
 def period_labels(periods: list, grain: str) -> list[str]:
     """Labels such as "Dec", "Jan<br>2026", "Feb": the year under the first period and where
-    a year begins, but not under the first when a year begins a tick or two later (side by
-    side, "2025" and "2026" ran into one another)."""
+    a year begins. When a year begins a tick or two after the first, the first carries the
+    short year ("Nov<br>'25"): two full years side by side ran into one another."""
     labels = []
     for index, period in enumerate(periods):
         if index == 0:
-            with_year = all(later.year == period.year for later in periods[1:3])
+            soon_new_year = any(later.year != period.year for later in periods[1:3])
+            year = f"<br>’{period:%y}" if soon_new_year else f"<br>{period:%Y}"
         else:
-            with_year = period.year != periods[index - 1].year
-        labels.append(f"{period:{_PERIOD_LABEL[grain]}}" + (f"<br>{period:%Y}" if with_year else ""))
+            year = f"<br>{period:%Y}" if period.year != periods[index - 1].year else ""
+        labels.append(f"{period:{_PERIOD_LABEL[grain]}}{year}")
     return labels
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 # A touch screen keeps the last touched element "hovered": a table's tool bar (search,
 # download, full screen), drawn above the table on hover, then covered the words above it.
-# Where nothing can hover it is always shown, in a band of its own above the table.
+# Where nothing can hover it has a band of its own above the table.
 # A select box shows its choice in an input, which cannot wrap: a long choice was cut
 # mid-letter ("... with Lwazi Bu"); it and the listed options now end in an ellipsis.
 TOUCH_SCREENS = """
@@ -14,7 +14,6 @@ TOUCH_SCREENS = """
   .stElementContainer:has(> [data-testid="stFullScreenFrame"] > [data-testid="stDataFrame"]) {
     margin-top: 1.75rem;
   }
-  [data-testid="stDataFrame"] > [data-testid="stElementToolbar"] { opacity: 1; }
 }
 [data-testid="stSelectbox"] input { text-overflow: ellipsis; }
 [data-testid="stSelectboxVirtualDropdown"] [role="option"] > div {

@@ -27,12 +27,12 @@ def test_a_tables_tools_sit_above_it_in_a_band_of_their_own_and_choices_end_in_a
     page.get_by_role("heading", name="Bookings").first.wait_for(timeout=TIMEOUT)
     phone.settle()
     table = page.locator('[data-testid="stDataFrame"]').first
-    table.tap()
     toolbar = table.locator('[data-testid="stElementToolbar"]')
     toolbar.wait_for(state="attached", timeout=TIMEOUT)
+    table.tap()  # a touch leaves the table "hovered", its tools shown
     top, above_bottom, opacity = toolbar.evaluate(ABOVE)
-    assert float(opacity) == 1  # shown without a hover a phone cannot do
-    assert top >= above_bottom - 1, (top, above_bottom)  # and over nothing
+    assert float(opacity) == 1
+    assert top >= above_bottom - 1, (top, above_bottom)  # and it covers nothing above
     choice = page.locator('[data-testid="stSelectbox"] input').first
     assert choice.evaluate("input => getComputedStyle(input).textOverflow") == "ellipsis"
     phone.screenshot("phone-bookings-staff")

@@ -135,7 +135,11 @@ def test_weeks_are_partly_covered_by_their_days():
     [
         ("day", [date(2026, 12, 1)], ["01 Dec<br>2026"]),
         ("week", [date(2026, 11, 30), date(2026, 12, 7)], ["30 Nov<br>2026", "07 Dec"]),
-        ("week", [date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 4)], ["21 Dec", "28 Dec", "04 Jan<br>2027"]),
+        (
+            "week",
+            [date(2026, 12, 21), date(2026, 12, 28), date(2027, 1, 4)],
+            ["21 Dec<br>’26", "28 Dec", "04 Jan<br>2027"],  # the short year: "2026" and "2027" ran together
+        ),
         ("month", [date(2026, 12, 1)], ["Dec<br>2026"]),
         ("month", [date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)], ["Mar<br>2026", "Apr", "May"]),
     ],
@@ -376,7 +380,7 @@ def test_a_year_of_months_is_labelled_upright_with_the_year_on_its_own_line():
     axis = revenue.over_time_chart(series, "month").layout.xaxis
     assert axis.tickangle == 0 and list(axis.tickvals) == list(series["period"])
     # The year once, where it begins: "2025" and "2026" side by side ran into one another.
-    assert list(axis.ticktext) == ["Dec", "Jan<br>2026", *(f"{m:%b}" for m in series["period"][2:])]
+    assert list(axis.ticktext) == ["Dec<br>’25", "Jan<br>2026", *(f"{m:%b}" for m in series["period"][2:])]
 
 
 def test_years_of_months_are_spaced_by_plotly_and_stay_upright():

@@ -307,7 +307,7 @@ def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page
     make_transaction(db, booking)
     app = page("pages/bookings.py", user=client)
     # Marked as needed, in words for the one reading it (a phone trial read "the client ... sees it" as a client).
-    assert app.text_input(key=f"cancel_reason_{booking.id}").label == "Reason (needed; your practitioner sees it)"
+    assert app.text_input(key=f"cancel_reason_{booking.id}").label == "Reason (needed; seen by your practitioner)"
     next(b for b in app.button if b.label == "Cancel this booking…").click()
     app = app.run()
     assert app.error[0].value == "Say why the booking is cancelled."  # asked before the confirmation
@@ -573,6 +573,18 @@ def test_moving_starts_on_the_bookings_own_day_and_says_when_it_is_now(db, page,
     assert app.pills(key=f"move_{booking.id}_day").value == booking.session_start.astimezone(SAST).date()
     now = fmt.local_time(booking.session_start, "Africa/Johannesburg")
     assert any(c.value == f"Now {now}; choose the new day and time." for c in app.caption)
+
+
+def test_moving_a_booking_that_is_its_days_only_time_starts_on_the_first_open_day(db, page, client):
+    # Found in review: the booking's own day, with nothing else open on it, offered no time at all.
+    single = make_practitioner(db, first_name="Onehour")
+    make_weekly_hours(db, single, {day: [("10:00", "11:00")] for day in range(7)})
+    start = (datetime.now(SAST) + timedelta(days=4)).replace(hour=10, minute=0, second=0, microsecond=0)
+    booking = make_booking(db, practitioner=single, client=client, start=start.astimezone(UTC))
+    app = page("pages/bookings.py", user=client)
+    days = app.pills(key=f"move_{booking.id}_day")
+    assert days.value != start.date() and f"{days.value:%a %d %b}" == days.options[0]
+    assert app.pills(key=f"move_{booking.id}_time").options == ["10:00"]
 
 
 def test_a_client_is_not_offered_a_move_inside_the_last_day(db, page, healer, client):
