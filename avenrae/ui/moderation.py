@@ -112,7 +112,9 @@ def decision_panel(
             "N": ("Next", "next", len(waiting) > 1),
         }
         shown = {key: (label, word) for key, (label, word, on) in keys.items() if on}
-        st.caption(f"Keys: {' · '.join(f'{key} {word}' for key, (_, word) in shown.items())} (with or without Shift)")
+        with st.container(key="keyboard_hints"):  # hidden on touch screens (ui/style.py)
+            pressed = " · ".join(f"{key} {word}" for key, (_, word) in shown.items())
+            st.caption(f"Keys: {pressed} (with or without Shift)")
         ui_reviews.shifted_shortcuts({key: label for key, (label, _) in shown.items()})
 
 

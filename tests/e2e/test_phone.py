@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from avenrae.seed import DEMO_PASSWORD
@@ -36,3 +38,14 @@ def test_a_tables_tools_sit_above_it_in_a_band_of_their_own_and_choices_end_in_a
     choice = page.locator('[data-testid="stSelectbox"] input').first
     assert choice.evaluate("input => getComputedStyle(input).textOverflow") == "ellipsis"
     phone.screenshot("phone-bookings-staff")
+
+
+def test_keyboard_shortcuts_are_not_offered_on_a_phone(phone):
+    # Found on a phone: review moderation said "Keys: P publish · J reject" to a thumb.
+    page = log_in(phone, "staff@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.goto(phone.app_url + "/moderation")
+    page.get_by_role("heading", name="Review moderation").wait_for(timeout=TIMEOUT)
+    phone.settle()
+    hints = page.get_by_text(re.compile(r"^Keys: P publish"))
+    hints.wait_for(state="attached", timeout=TIMEOUT)
+    assert not hints.is_visible()
