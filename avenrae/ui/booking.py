@@ -86,10 +86,11 @@ def time_picker(
     day_key, date_key, time_key = (feedback.key(name) for name in names)
     # A booking being moved starts on its own day, when it has another open time: most moves
     # are to a time near it.
-    first = days[0]
     own_day = now_at.astimezone(zone).date() if now_at is not None else None
-    if own_day in days and any(m != now_at for m in open_times(practitioner_id, time_zone, own_day, ignore=ignore)):
-        first = own_day
+    own_times: list[datetime] | None = None  # read only when the day is among those offered
+    if own_day is not None and own_day in days:
+        own_times = [m for m in open_times(practitioner_id, time_zone, own_day, ignore=ignore) if m != now_at]
+    first = own_day if own_day is not None and own_times else days[0]
     if day_key not in st.session_state or st.session_state[day_key] not in (*days, None):
         st.session_state[day_key] = first
 
@@ -126,7 +127,11 @@ def time_picker(
         )
         return None
     on = other or picked or first
-    times = [moment for moment in open_times(practitioner_id, time_zone, on, ignore=ignore) if moment != now_at]
+    times = (
+        own_times
+        if own_times is not None and on == own_day
+        else [moment for moment in open_times(practitioner_id, time_zone, on, ignore=ignore) if moment != now_at]
+    )
     labels = {moment.astimezone(zone).strftime("%H:%M"): moment for moment in times}
     # The instant chosen last time, so that a time taken meanwhile is said, even when it was
     # its day's last (the day then leaves the list, and the same hour of another day must not
