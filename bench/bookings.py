@@ -35,6 +35,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -135,13 +136,16 @@ def write(job: tuple[str, list[tuple]]) -> Tally:
 
 
 def run_writers(url: str, writers: int, attempts: list[tuple]) -> tuple[float, Tally]:
-    shares = [attempts[i::writers] for i in range(writers)]
-    context = multiprocessing.get_context("fork")
-    # Each process connects as it starts, before the clock does.
-    with context.Pool(writers, initializer=writer_engine, initargs=(url,)) as pool:
-        pool.map(write, [(url, [])] * writers, chunksize=1)
+    return timed(write, writer_engine, url, [(url, attempts[i::writers]) for i in range(writers)], (url, []))
+
+
+def timed(work: Callable, connect: Callable, target: str, jobs: list[tuple], idle: tuple) -> tuple[float, Tally]:
+    """Each job in a process of its own, connected (`connect(target)`, then an `idle` job)
+    before the clock starts; the seconds the jobs took and their tallies added up."""
+    with multiprocessing.get_context("fork").Pool(len(jobs), initializer=connect, initargs=(target,)) as pool:
+        pool.map(work, [idle] * len(jobs), chunksize=1)
         started = time.perf_counter()
-        results = pool.map(write, [(url, share) for share in shares])
+        results = pool.map(work, jobs, chunksize=1)
         seconds = time.perf_counter() - started
     booked, taken, capped, other, cpu, server_cpu = (sum(column) for column in zip(*results, strict=True))
     return seconds, (int(booked), int(taken), int(capped), int(other), cpu, server_cpu)
@@ -393,14 +397,8 @@ def run_floor(url: str, writers: int, attempts: list[tuple]) -> tuple[float, Tal
     clear_bookings(url)
     statements, prepared = floor_attempts(url, attempts)
     dsn = libpq_url(make_url(url).render_as_string(hide_password=False))
-    shares = [(dsn, statements, prepared[i::writers]) for i in range(writers)]
-    with multiprocessing.get_context("fork").Pool(writers, initializer=floor_connection, initargs=(dsn,)) as pool:
-        pool.map(write_floor, [(dsn, statements, [])] * writers, chunksize=1)  # each process connected first
-        started = time.perf_counter()
-        results = pool.map(write_floor, shares, chunksize=1)
-        seconds = time.perf_counter() - started
-    booked, taken, capped, other, cpu, server_cpu = (sum(column) for column in zip(*results, strict=True))
-    return seconds, (int(booked), int(taken), int(capped), int(other), cpu, server_cpu)
+    jobs = [(dsn, statements, prepared[i::writers]) for i in range(writers)]
+    return timed(write_floor, floor_connection, dsn, jobs, (dsn, statements, []))
 
 
 def clear_bookings(url: str) -> None:
