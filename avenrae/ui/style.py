@@ -9,13 +9,14 @@ import streamlit as st
 # Where nothing can hover it has a band of its own above the table.
 # A select box shows its choice in an input, which cannot wrap: a long choice was cut
 # mid-letter ("... with Lwazi Bu"); it and the listed options now end in an ellipsis.
-# Keyboard shortcuts are not offered where there is no keyboard to press them.
+# Keyboard shortcuts (the hint under review moderation, the keys' badges on its buttons)
+# are not offered where there is no keyboard to press them.
 TOUCH_SCREENS = """
 @media (hover: none) {
   .stElementContainer:has(> [data-testid="stFullScreenFrame"] > [data-testid="stDataFrame"]) {
     margin-top: 1.75rem;
   }
-  .st-key-keyboard_hints { display: none; }
+  .st-key-keyboard_hints, .stButton button kbd { display: none; }
 }
 [data-testid="stSelectbox"] input { text-overflow: ellipsis; }
 [data-testid="stSelectboxVirtualDropdown"] [role="option"] > div {
