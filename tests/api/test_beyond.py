@@ -7,12 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from avenrae.config import get_settings
 from avenrae.models import Booking, BookingStatus, IdempotencyKey, PaymentStatus, Review, Role, TransactionKind
 from avenrae.services import payments
 from tests.api.conftest import bearer, booking_day
 from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.stripe_fake import FakeStripe, client_for
 
 
 def count(db, model, *where) -> int:
@@ -536,3 +539,32 @@ def test_a_paid_booking_tells_where_to_go_and_how_to_reach_the_other_side(api, d
     ]
     theirs = api.get(f"/api/bookings/{paid.id}", headers=bearer(practitioner.user, db)).json()["contact"]
     assert theirs["where"] is None and [o["email"] for o in theirs["others"]] == [client_user.email]
+
+
+def test_a_cancellation_sends_its_own_refund_and_no_one_elses(api, db, practitioner, client_user, monkeypatch):
+    # Found in review: the API's cancel sent every refund queued on the platform (after a Stripe
+    # outage, hundreds of calls inside one client's request); the web pages send only their own.
+    fake = FakeStripe()
+    monkeypatch.setattr(get_settings(), "stripe_secret_key", SecretStr("sk_test_set_up_here"))
+    monkeypatch.setattr(payments, "_stripe_client", lambda key: client_for(fake))
+    someone_else = make_booking(
+        db,
+        practitioner=practitioner,
+        client=make_client(db),
+        start=datetime.now(UTC) + timedelta(days=4),
+        status=BookingStatus.CANCELLED,
+        cancelled_at=datetime.now(UTC),
+        refund_due=Decimal("517.50"),
+    )
+    fake.intents["pi_theirs"] = {"id": "pi_theirs", "amount": 51750, "amount_received": 51750, "metadata": {}}
+    theirs = make_transaction(db, someone_else, provider="stripe", method="card", provider_reference="pi_theirs")
+    queued = make_transaction(db, someone_else, kind=TransactionKind.REFUND, provider="stripe", method="card",
+                              status=PaymentStatus.PENDING, refund_of_id=theirs.id)  # fmt: skip
+    mine = make_booking(db, practitioner=practitioner, client=client_user, start=datetime.now(UTC) + timedelta(days=3))
+    fake.intents["pi_mine"] = {"id": "pi_mine", "amount": 51750, "amount_received": 51750, "metadata": {}}
+    make_transaction(db, mine, provider="stripe", method="card", provider_reference="pi_mine")
+    answer = api.post(f"/api/bookings/{mine.id}/cancel", json={"reason": "Ill"}, headers=bearer(client_user, db))
+    assert answer.status_code == 200, answer.text
+    assert [refund["payment_intent"] for refund in fake.refunds.values()] == ["pi_mine"]
+    db.refresh(queued)
+    assert (queued.status, queued.provider_reference) == (PaymentStatus.PENDING, None)  # left to the refund job

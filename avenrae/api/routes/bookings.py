@@ -393,7 +393,7 @@ def cancel_booking(
 
     out = once(caller, idempotency_key, f"POST /bookings/{booking_id}/cancel", body, work, CancelOut)
     if queued:  # committed: the refunds it queued go out now (a replay queued none)
-        payments.send_queued_refunds()
+        payments.send_queued_refunds(ids=queued)
     return out
 
 

@@ -109,7 +109,7 @@ def set_weekly_hours(body: WeeklyHoursIn, caller: LoggedIn) -> Message:
             bookings_in_the_way=body.bookingsInTheWay,
         )
     if to_send:
-        payments.send_queued_refunds()
+        payments.send_queued_refunds(ids=to_send)
     return Message(message="Weekly hours saved.")
 
 
@@ -143,7 +143,7 @@ def set_date_hours(on_date: date, body: DateHoursIn, caller: LoggedIn) -> Messag
             bookings_in_the_way=body.bookingsInTheWay,
         )
     if to_send:
-        payments.send_queued_refunds()
+        payments.send_queued_refunds(ids=to_send)
     return Message(message=f"Hours for {on_date:%a %d %b %Y} saved." if body.ranges else "Usual hours again.")
 
 
@@ -186,7 +186,7 @@ def add_time_off(body: TimeOffIn, caller: LoggedIn) -> TimeOffCreated:
             message="Time off added.",
         )
     if added.to_send:
-        payments.send_queued_refunds()
+        payments.send_queued_refunds(ids=added.to_send)
     return created
 
 
