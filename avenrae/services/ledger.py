@@ -328,20 +328,20 @@ def note_charge_failure(session: Session, booking: Booking, message: str) -> Non
 
 def charge_recorded(session: Session, booking_id: uuid.UUID, provider: str, reference: str) -> bool:
     """Whether this provider's payment is already a completed charge of this booking. (A
-    reference by hand, from a bank statement, may well be the same for two bookings.)"""
-    return bool(
-        session.scalar(
-            select(func.count())
-            .select_from(PaymentTransaction)
-            .where(
-                PaymentTransaction.booking_id == booking_id,
-                PaymentTransaction.provider == provider,
-                PaymentTransaction.provider_reference == reference,
-                PaymentTransaction.kind == TransactionKind.CHARGE,
-                PaymentTransaction.status == PaymentStatus.COMPLETED,
-            )
+    reference by hand, from a bank statement, may well be the same for two bookings; typed
+    twice it may differ in spacing or case, "FNB 123" and "fnb123" being one payment.)"""
+    found = session.scalars(
+        select(PaymentTransaction.provider_reference).where(
+            PaymentTransaction.booking_id == booking_id,
+            PaymentTransaction.provider == provider,
+            PaymentTransaction.kind == TransactionKind.CHARGE,
+            PaymentTransaction.status == PaymentStatus.COMPLETED,
         )
     )
+    if provider != MANUAL:
+        return reference in found
+    key = _reference_key(reference)
+    return any(earlier and _reference_key(earlier) == key for earlier in found)
 
 
 def any_charge_with_reference(session: Session, reference: str) -> uuid.UUID | None:
@@ -562,7 +562,8 @@ def plan_refund(
 
 
 def _reference_key(reference: str) -> str:
-    return " ".join(reference.split()).casefold()
+    """A reference typed by hand, as compared: spaces and case aside ("FNB 123" is "fnb123")."""
+    return "".join(reference.split()).casefold()
 
 
 def _refund_reference_used(session: Session, booking_id: uuid.UUID, reference: str) -> str | None:

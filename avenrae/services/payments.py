@@ -405,8 +405,9 @@ def bank_details() -> BankDetails | None:
 
 def check_manual_payment(booking: Booking, *, method: str, reference: str, amount: Decimal) -> str:
     """Staff recording money received by hand: the method, a traceable reference and the exact
-    total (any amount for a cancelled booking: all of it goes back). Returns the cleaned
-    reference; InvalidInput otherwise."""
+    total (for a cancelled booking any part of it: all of it goes back; never more than the
+    booking costs, which is far likelier a slip in typing). Returns the cleaned reference;
+    InvalidInput otherwise."""
     problems = {}
     if method not in ledger.MANUAL_METHODS:
         problems["method"] = "Choose EFT, cash or card machine."
@@ -424,9 +425,7 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
         problems["amount"] = f"An amount received cannot be negative: this booking costs R{booking.total_amount:,.2f}."
     elif received == 0:
         problems["amount"] = f"Enter the amount received: this booking costs R{booking.total_amount:,.2f}."
-    elif bookings.only_owes_back(booking):
-        pass  # whatever arrived is recorded and owed back
-    elif received < booking.total_amount:
+    elif received < booking.total_amount and not bookings.only_owes_back(booking):
         problems["amount"] = (
             f"This booking costs R{booking.total_amount:,.2f}; record exactly that amount. Ask the client for the "
             f"R{booking.total_amount - received:,.2f} still to pay, and record the whole amount once it is in."

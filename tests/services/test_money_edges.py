@@ -226,6 +226,34 @@ def test_whatever_arrives_for_a_cancelled_booking_is_recorded_and_owed_back(db, 
         )
 
 
+def test_money_for_a_cancelled_booking_is_checked_for_slips_and_recorded_once(db, client, staff, pending):
+    """Found in review: for a cancelled booking any amount was taken ("517,50" typed on a phone
+    arrives as R51,750.00), then listed as owed back and refundable in full; and the same
+    transfer typed again as "fnb 4455" beside "FNB 4455" was recorded (and owed back) twice."""
+    flows.cancel(session=db, booking_id=pending.id, actor=as_client(client), reason="Plans changed")
+    record = functools.partial(
+        flows.record_manual_payment, session=db, booking_id=pending.id, actor=staff, method="eft"
+    )
+    with pytest.raises(InvalidInput) as refused:
+        record(reference="FNB 4455", amount=Decimal("51750.00"))
+    assert refused.value.problems["amount"].startswith(
+        "R51,750.00 is more than this booking costs (R517.50): check the amount typed"
+    )
+    assert ledger.balance(db, pending.id).charged == 0
+    said = record(reference="FNB 4455", amount=Decimal("517.50"))
+    assert said.endswith("R517.50 is owed back to the client (see Payments).")
+    for again in ("fnb 4455", "FNB4455", " FNB  4455 "):
+        with pytest.raises(InvalidInput, match=r"That payment \(.*\) is already recorded for this booking"):
+            flows.check_manual_payment(
+                session=db, booking_id=pending.id, actor=staff, method="eft", reference=again, amount=Decimal("517.50")
+            )
+        said = record(reference=again, amount=Decimal("517.50"))
+        assert said.endswith("is already recorded for this booking; nothing changed.")
+    assert ledger.balance(db, pending.id).charged == Decimal("517.50")
+    owed = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
+    assert owed[pending.id] == Decimal("517.50")
+
+
 def test_one_refund_reference_is_recorded_once_for_a_booking(db, client, staff, pending):
     """Found by a staff trial: after a R100 cash payout the form stayed filled in, and the same
     receipt was accepted again for R200, so the ledger said R300 went back when R100 did."""
