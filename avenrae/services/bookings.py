@@ -631,11 +631,21 @@ def expired_unpaid(booking: Booking) -> bool:
     return booking.status == BookingStatus.CANCELLED and booking.cancellation_reason == NOT_PAID_IN_TIME
 
 
+def hold_lapsed(booking: Booking, now: datetime) -> bool:
+    """Still pending past its hold: nobody paid in time, and the job has not released it yet."""
+    return (
+        booking.status == BookingStatus.PENDING
+        and booking.hold_expires_at is not None
+        and booking.hold_expires_at <= now
+    )
+
+
 def can_reinstate(*, session: Session, booking: Booking, now: datetime | None = None) -> bool:
-    """Whether late money would book an expired booking again: its time is still to come,
-    open and free (what staff are told before they record the money)."""
+    """Whether late money would book an expired booking (or one whose hold ran out a moment
+    ago) again: its time is still to come, open and free (what staff are told before they
+    record the money)."""
     now = _now(now)
-    if not expired_unpaid(booking) or booking.session_start <= now:
+    if not (expired_unpaid(booking) or hold_lapsed(booking, now)) or booking.session_start <= now:
         return False
     state = availability.slot_state(
         session=session, practitioner_id=booking.practitioner_id, start=booking.session_start, now=now,

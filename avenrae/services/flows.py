@@ -467,7 +467,14 @@ class ManualPaymentCheck:
 
 
 def check_manual_payment(
-    *, session: Session, booking_id: uuid.UUID, actor: bookings.Actor, method: str, reference: str, amount: Decimal
+    *,
+    session: Session,
+    booking_id: uuid.UUID,
+    actor: bookings.Actor,
+    method: str,
+    reference: str,
+    amount: Decimal,
+    now: datetime | None = None,
 ) -> ManualPaymentCheck:
     """What `record_manual_payment` would refuse, refused now and nothing written (as
     `check_refund` does): a payment already recorded among them; and for late money whether
@@ -477,9 +484,10 @@ def check_manual_payment(
     cleaned = payments.check_manual_payment(booking, method=method, reference=reference, amount=amount)
     if ledger.charge_recorded(session, booking_id, ledger.MANUAL, cleaned):
         raise InvalidInput({"reference": f"That payment ({cleaned}) is already recorded for this booking."})
+    now = _now(now)
     late: Literal["books again", "owed back"] | None = None
-    if bookings.expired_unpaid(booking):
-        late = "books again" if bookings.can_reinstate(session=session, booking=booking) else "owed back"
+    if bookings.expired_unpaid(booking) or bookings.hold_lapsed(booking, now):
+        late = "books again" if bookings.can_reinstate(session=session, booking=booking, now=now) else "owed back"
     return ManualPaymentCheck(cleaned, late)
 
 
@@ -507,7 +515,7 @@ def record_manual_payment(
         raise bookings.IllegalTransition(
             f"Only pending or cancelled bookings take a payment; this one is {booking.status.value.replace('_', ' ')}."
         )
-    if booking.status == BookingStatus.PENDING and booking.hold_expires_at and booking.hold_expires_at <= now:
+    if bookings.hold_lapsed(booking, now):
         expire_pending(session=session, now=now, practitioner_id=booking.practitioner_id)
         late = True
     before = {"status": booking.status.value, "payment_status": booking.payment_status.value}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from avenrae.models import BookingStatus, Notification, PaymentStatus, Practitioner, Role
 from avenrae.services import bookings, flows, ledger, payments
 from avenrae.services.errors import InvalidInput
-from tests.factories import make_booking, make_practitioner, make_transaction
+from tests.factories import make_booking, make_practitioner, make_transaction, make_weekly_hours
 from tests.services import test_payments
 from tests.services.test_payments import as_client
 
@@ -252,6 +252,44 @@ def test_money_for_a_cancelled_booking_is_checked_for_slips_and_recorded_once(db
     assert ledger.balance(db, pending.id).charged == Decimal("517.50")
     owed = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
     assert owed[pending.id] == Decimal("517.50")
+
+
+def test_staff_are_told_what_late_money_does_when_the_hold_ran_out_a_moment_ago(db, client, staff):
+    """Found in review: the question before "Yes" said what late money does only for a booking the
+    job had released; one whose hold ran out a minute ago (still pending) was recorded and owed
+    back without a word, when its time was no longer open."""
+    from avenrae.services import availability
+
+    practitioner = make_practitioner(db, rate="450.00")
+    make_weekly_hours(db, practitioner, {day: [("08:00", "17:00")] for day in range(7)})
+    day = datetime.now(availability.ZoneInfo(practitioner.time_zone)).date() + timedelta(days=3)
+    pending = make_booking(
+        db,
+        practitioner=practitioner,
+        client=client,
+        start=datetime.combine(day, time(10), availability.ZoneInfo(practitioner.time_zone)),
+        status=BookingStatus.PENDING,
+        hold_expires_at=datetime.now(UTC) - timedelta(minutes=1),  # ran out; the job has not run yet
+    )
+    make_transaction(db, pending, status=PaymentStatus.PENDING, provider="pending", method=None)
+    check = functools.partial(
+        flows.check_manual_payment, session=db, booking_id=pending.id, actor=staff, method="eft",
+        reference="FNB 31", amount=Decimal("517.50"),
+    )  # fmt: skip
+    free = check().late
+    flows.add_time_off(
+        session=db,
+        practitioner_id=practitioner.id,
+        actor=bookings.Actor(practitioner.user_id, Role.PRACTITIONER),
+        first_day=day,
+        last_day=day,
+        reason="Family funeral",
+    )
+    assert (free, check().late) == ("books again", "owed back")
+    said = flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 31", amount=Decimal("517.50")
+    )
+    assert said.startswith("Payment recorded, but the booking's time is no longer open")
 
 
 def test_one_refund_reference_is_recorded_once_for_a_booking(db, client, staff, pending):
