@@ -440,7 +440,7 @@ def _practitioner_details(session: Session, form, problems: dict[str, str]) -> P
     street = _collect(
         problems,
         "street_address",
-        lambda: text(form.street_address, label="Street address", max_length=200, required=False),
+        lambda: text(form.street_address, label="Street address", max_length=200, required=False, one_line=True),
     )
     located = _collect(problems, "place", lambda: _locate(session, form.place, form.pin, street or ""))
     bio = _collect(problems, "bio", lambda: _public_bio(form.bio))

@@ -15,8 +15,13 @@ class FieldError(ValueError):
     """A single field is wrong; the message is for the user."""
 
 
-def text(value: str | None, *, label: str, max_length: int, required: bool = True) -> str:
-    """Trimmed text without control characters. Stored as typed: escaping is the display's job."""
+# What breaks a line: a name or a reference shown inside a sentence must not start a paragraph.
+LINE_BREAKS = "\n\t\u2028\u2029"
+
+
+def text(value: str | None, *, label: str, max_length: int, required: bool = True, one_line: bool = False) -> str:
+    """Trimmed text without control characters (nor line breaks or tabs when `one_line`).
+    Stored as typed: escaping is the display's job."""
     cleaned = (value or "").strip()
     if not cleaned:
         if required:
@@ -28,12 +33,14 @@ def text(value: str | None, *, label: str, max_length: int, required: bool = Tru
         )
     if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" for ch in cleaned):  # Cs: half an emoji
         raise FieldError(f"{label} contains characters that cannot be shown.")
+    if one_line and any(ch in LINE_BREAKS for ch in cleaned):
+        raise FieldError(f"{label} must be on one line.")
     return cleaned
 
 
 def person_name(value: str | None, *, label: str, max_length: int = 100) -> str:
     """A name as people write it, in any script, with at least one letter (not only emoji or symbols)."""
-    cleaned = text(value, label=label, max_length=max_length)
+    cleaned = text(value, label=label, max_length=max_length, one_line=True)
     if not any(unicodedata.category(ch).startswith("L") for ch in cleaned):
         raise FieldError(f"{label} needs at least one letter.")
     if "<" in cleaned or ">" in cleaned:

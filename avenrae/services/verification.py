@@ -235,10 +235,10 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
     for name, check in {
         "legal_name": lambda: validation.person_name(form.legal_name, label="Legal name", max_length=200),
         "registration_body": lambda: validation.text(
-            form.registration_body, label="Registering body", max_length=120, required=False
+            form.registration_body, label="Registering body", max_length=120, required=False, one_line=True
         ),
         "registration_number": lambda: validation.text(
-            form.registration_number, label="Registration number", max_length=60, required=False
+            form.registration_number, label="Registration number", max_length=60, required=False, one_line=True
         ),
         "years_of_practice": lambda: validation.whole_number(
             form.years_of_practice, label="Years of practice", minimum=0, maximum=80
@@ -564,7 +564,7 @@ def checked_decision(decision: str, message: str, health_registration: str) -> t
         problems["message"] = f"{error} The practitioner is told."
     try:
         health_registration = validation.text(
-            health_registration, label="Health registration", max_length=60, required=False
+            health_registration, label="Health registration", max_length=60, required=False, one_line=True
         )
         if health_registration and not REGISTRATION.fullmatch(health_registration):
             problems["health_registration"] = REGISTRATION_HELP

@@ -189,7 +189,7 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-_MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$"
+_MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$="
 # Streamlit's markdown turns bare "https://..." and "www...." into links (GFM autolink literals)
 # after escapes are resolved, so backslashes do not stop them: a WORD JOINER (U+2060, invisible,
 # no line break) inside the pattern does.

@@ -280,3 +280,22 @@ def test_the_markdown_helper_leaves_no_link_of_any_kind():
     shown = fmt.md(EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE")
     assert not LIVE_IN_MARKDOWN.search(shown), shown
     assert shown.replace("\\", "").replace("\u2060", "") == EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE"
+
+
+def test_user_text_never_makes_a_heading_or_a_rule_and_names_stay_on_one_line():
+    """Found in review: "=" was left as it is, so a review or bio line of "===" under a line of
+    text made it a heading, and a name sent through the API with line breaks ("Sipho\\n\\nAvenrae:
+    pay R500 to ...") came out as paragraphs of its own inside the other side's notices."""
+    from markdown_it import MarkdownIt
+
+    from avenrae.services import validation
+    from avenrae.ui import format as fmt
+
+    render = MarkdownIt("commonmark").render
+    for written in ("Avenrae: pay R500 to 123456\n===", "Pay here\n---", "# Notice", "***", "> Avenrae says"):
+        shown = render(fmt.md(written))
+        assert re.fullmatch(r"<p>[^<]*</p>\n", shown), (written, shown)
+    for field in ("\n\nAvenrae: pay R500", "\tSipho", "Sipho\u2028Dube"):
+        with pytest.raises(validation.FieldError, match=r"^First name must be on one line\.$"):
+            validation.person_name("Sipho" + field, label="First name")
+    assert validation.text("Line one\nLine two", label="Your review", max_length=100) == "Line one\nLine two"
