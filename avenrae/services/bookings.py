@@ -78,6 +78,15 @@ class PriceChanged(Conflict):
         )
 
 
+class RefundChanged(Conflict):
+    def __init__(self, refund: Decimal, shown: Decimal):
+        super().__init__(
+            f"Cancelling now refunds R{refund:,.2f}, not the R{shown:,.2f} shown a moment ago (the refund depends on "
+            "how long before the session you cancel, and on what was paid). Nothing was cancelled: check the refund "
+            "and cancel again."
+        )
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who is acting: what the lifecycle rules need to know about them."""
@@ -836,12 +845,14 @@ def cancel(
     now: datetime | None = None,
     on_behalf_of: Literal["client", "practitioner"] | None = None,
     refund_override: Decimal | None = None,
+    expected_refund: Decimal | None = None,
 ) -> Booking:
     """Cancel a pending or confirmed booking and record the refund the policy owes of `paid`
     (`refunded`: refunds already made, which the owed refund comes on top of).
 
     Staff cancel on behalf of the client (the policy applies) or of the practitioner
-    (full refund), and may override the amount with a reason.
+    (full refund), and may override the amount with a reason. With `expected_refund` (what
+    the person confirming was shown), RefundChanged when the refund is now different.
     """
     now = _now(now)
     booking = _load(session, booking_id)
@@ -865,6 +876,8 @@ def cancel(
     )
     if refund_override is not None:
         owed = checked_refund_override(refund_override, paid=paid)
+    if expected_refund is not None and owed != expected_refund:
+        raise RefundChanged(owed, expected_refund)
     before = {"status": booking.status.value, "session_start": booking.session_start.isoformat()}
     _move(booking, BookingStatus.CANCELLED)
     booking.cancelled_at = now

@@ -831,11 +831,13 @@ def cancel(
     reason: str,
     on_behalf_of: Literal["client", "practitioner"] | None = None,
     refund_override: Decimal | None = None,
+    expected_refund: Decimal | None = None,
     now: datetime | None = None,
 ) -> CancelOutcome:
     """Cancel under the policy, queue what it owes back where the money can go back by
     itself (online payments), and tell both sides. Manual payments stay owed until staff
-    pay them out."""
+    pay them out. With `expected_refund` (the refund the person was shown), nothing happens
+    unless it is still the refund (bookings.RefundChanged)."""
     bookings.load(session, booking_id)  # locked first: the money read next stays true until commit
     money = ledger.balance(session, booking_id)
     booking = bookings.cancel(
@@ -848,6 +850,7 @@ def cancel(
         now=now,
         on_behalf_of=on_behalf_of,
         refund_override=refund_override,
+        expected_refund=expected_refund,
     )
     ledger.close_open_charges(
         session, [booking.id], status=PaymentStatus.EXPIRED, reason="The booking was cancelled before it was paid."

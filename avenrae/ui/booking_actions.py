@@ -251,12 +251,18 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
     except InvalidInput as error:
         feedback.show_error(error)
         return
-    asked_for = {
+    side = on_behalf or ("client" if user.role == Role.CLIENT else "practitioner")
+    refund = refund_by_hand
+    if refund is None:
+        refund = terms.refund_if_client_cancels if side == "client" else terms.refund_if_practitioner_cancels
+    asked_for = {  # the refund too: a question whose refund is no longer true is asked again
         "action": "cancel",
         "booking": row.id,
         "reason": reason,
         "on_behalf": on_behalf,
         "override": refund_by_hand,
+        "refund": refund,
+        "paid": terms.paid,
     }
     if st.button("Cancel this booking…", key=f"cancel_{row.id}"):
         try:  # what the cancellation would refuse is said now, not after "Yes"
@@ -275,10 +281,6 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
         st.session_state.pop(CONFIRM_KEY, None)
         st.caption("Changed since you asked: press “Cancel this booking…” again to see what it will do.")
         return
-    side = pending["on_behalf"] or ("client" if user.role == Role.CLIENT else "practitioner")
-    refund = pending["override"]
-    if refund is None:
-        refund = terms.refund_if_client_cancels if side == "client" else terms.refund_if_practitioner_cancels
     with st.container(border=True):
         st.warning(f"Cancel **{fmt.md(title(user, row))}**? {_refund_words(refund, terms.paid)}")
         yes, no = st.columns(2)
@@ -291,6 +293,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
                     reason=pending["reason"],
                     on_behalf_of=pending["on_behalf"],
                     refund_override=pending["override"],
+                    expected_refund=pending["refund"],
                 ),
                 rerun=False,
             )

@@ -80,6 +80,23 @@ def test_the_quote_and_the_cancellation_give_the_policys_refund(api, db, practit
     assert "R517.50" in answer["message"]
 
 
+def test_a_cancellation_for_a_refund_that_is_no_longer_true_changes_nothing(api, db, practitioner, client_user):
+    start = datetime.now(UTC) + timedelta(days=3)
+    booking = make_booking(db, practitioner=practitioner, client=client_user, start=start)
+    make_transaction(db, booking)
+    headers = bearer(client_user, db)
+    quote = api.get(f"/api/bookings/{booking.id}/cancellation", headers=headers).json()
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("100.00"))  # paid back meanwhile
+    body = {"reason": "Ill", "expectedRefund": quote["refund"]}
+    answer = api.post(f"/api/bookings/{booking.id}/cancel", json=body, headers=headers)
+    assert answer.status_code == 409
+    assert answer.json()["detail"].startswith("Cancelling now refunds R417.50, not the R517.50 shown a moment ago")
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    body["expectedRefund"] = 417.5
+    assert api.post(f"/api/bookings/{booking.id}/cancel", json=body, headers=headers).json()["refundDue"] == 417.5
+
+
 def test_a_late_cancellation_refunds_nothing_and_the_quote_says_so_first(api, db, practitioner, client_user):
     booking = make_booking(
         db, practitioner=practitioner, client=client_user, start=datetime.now(UTC) + timedelta(hours=5)

@@ -17,6 +17,7 @@ from avenrae.models import (
     Notification,
     PaymentTransaction,
     Role,
+    TransactionKind,
     VerificationStatus,
 )
 from avenrae.services import availability, bookings, notifications
@@ -325,6 +326,27 @@ def test_a_client_cancelling_needs_a_reason_and_then_is_told_the_refund(db, page
         "Booking cancelled. R460.00 is owed back to you. Our staff will contact you to arrange paying it back "
         "and tell you when it is paid."
     )
+
+
+def test_a_cancellation_is_never_confirmed_for_a_refund_no_longer_true(db, page, healer, client):
+    # Found in review: "Yes" cancelled with the refund worked out on that click, not the one the
+    # question showed: R100 paid back meanwhile (another tab, staff) and R360 went back, not R460.
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking)
+    app = page("pages/bookings.py", user=client)
+    app.text_input(key=f"cancel_reason_{booking.id}").input("Travelling that week")
+    next(b for b in app.button if b.label == "Cancel this booking…").click()
+    app = app.run()
+    assert "R460.00 of the R460.00 paid goes back" in app.warning[0].value
+    make_transaction(db, booking, kind=TransactionKind.REFUND, amount=Decimal("100.00"))  # meanwhile
+    app = app.run()
+    assert not [b for b in app.button if b.label == "Yes, cancel this booking"]
+    assert "Changed since you asked" in " ".join(c.value for c in app.caption)
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED
+    next(b for b in app.button if b.label == "Cancel this booking…").click()
+    app = app.run()
+    assert "R360.00 of the R360.00 paid goes back" in app.warning[0].value
 
 
 def test_late_client_cancellation_says_nothing_comes_back(db, page, healer, client):

@@ -450,6 +450,25 @@ def test_client_cancelling_late_gets_nothing_back(db, client, practitioner):
     assert cancel(db, booking, client, at("10:01")).refund_due == Decimal("0.00")
 
 
+def test_a_cancellation_confirmed_for_one_refund_never_gives_another(db, client, practitioner):
+    """Found in review: the question before "Yes" showed the refund of a moment ago; when the
+    24-hour mark passed before the click, the client who read "R383.30 goes back" got R0."""
+    booking = paid(db, book(db, client, practitioner, "10:00", day=MONDAY + timedelta(days=1)))
+    quoted = bookings.cancellation_terms(
+        session=db, booking_id=booking.id, actor=actor(client), paid=ledger.paid(db, booking.id), now=at("09:59")
+    ).refund_if_client_cancels
+    assert quoted == Decimal("383.30")
+    with pytest.raises(bookings.RefundChanged) as changed:
+        cancel(db, booking, client, at("10:01"), expected_refund=quoted)
+    assert str(changed.value) == (
+        "Cancelling now refunds R0.00, not the R383.30 shown a moment ago (the refund depends on how long before "
+        "the session you cancel, and on what was paid). Nothing was cancelled: check the refund and cancel again."
+    )
+    db.refresh(booking)
+    assert (booking.status, booking.refund_due) == (BookingStatus.CONFIRMED, None)
+    assert cancel(db, booking, client, at("10:01"), expected_refund=Decimal("0.00")).refund_due == Decimal("0.00")
+
+
 def test_practitioner_cancelling_always_refunds_in_full(db, client, practitioner):
     booking = paid(db, book(db, client, practitioner))
     assert cancel(db, booking, practitioner.user, at("09:55")).refund_due == Decimal("383.30")

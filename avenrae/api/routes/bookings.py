@@ -367,6 +367,11 @@ def cancellation_quote(booking_id: uuid.UUID, caller: LoggedIn) -> CancellationQ
 class CancelIn(Model):
     reason: str = Field(description="Why, in a few words; both the client and the practitioner see it")
     onBehalfOf: Literal["client", "practitioner"] | None = Field(None, description="Staff only: who asked")
+    expectedRefund: Decimal | None = Field(
+        None,
+        description="The refund (rand) the person was shown (see .../cancellation): when cancelling now refunds a "
+        "different amount, 409 and nothing is cancelled",
+    )
 
 
 class CancelOut(Model):
@@ -386,7 +391,12 @@ def cancel_booking(
 
     def work(session: Session) -> CancelOut:
         outcome = flows.cancel(
-            session=session, booking_id=booking_id, actor=caller.actor, reason=body.reason, on_behalf_of=body.onBehalfOf
+            session=session,
+            booking_id=booking_id,
+            actor=caller.actor,
+            reason=body.reason,
+            on_behalf_of=body.onBehalfOf,
+            expected_refund=body.expectedRefund,
         )
         queued.extend(outcome.to_send)
         return CancelOut(status="cancelled", refundDue=float(outcome.refund_due), message=outcome.message)
