@@ -161,8 +161,11 @@ class PractitionerOut(Model):
     rating: float | None
     rate: float
     duration: int
-    address: str
-    location: Location = Field(description="Where they see clients, as precise as they gave it (see address)")
+    address: str = Field(
+        description="The area they see clients in (town and province); the street is given to the client once a "
+        "booking is paid (GET /api/bookings/{id}, contact), as on the web"
+    )
+    location: Location = Field(description="Where they see clients, as precise as they gave it on the map")
     city: str | None
     province: str | None
     verified: bool
@@ -196,7 +199,7 @@ def practitioner(
         rating=money(found.rating),
         rate=float(found.rate),
         duration=found.session_minutes,
-        address=found.service_address,
+        address=", ".join(part for part in (found.city, found.province) if part),
         location=Location(latitude=found.latitude, longitude=found.longitude),
         city=found.city,
         province=found.province,
