@@ -4,7 +4,7 @@ booking, one's account, reviews, notifications, a practitioner's practice, staff
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from pydantic import SecretStr
@@ -13,8 +13,16 @@ from sqlalchemy import func, select
 from avenrae.config import get_settings
 from avenrae.models import Booking, BookingStatus, IdempotencyKey, PaymentStatus, Review, Role, TransactionKind
 from avenrae.services import payments
-from tests.api.conftest import bearer, booking_day
-from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.api.conftest import SAST, bearer, booking_day
+from tests.factories import (
+    PASSWORD,
+    make_booking,
+    make_client,
+    make_practitioner,
+    make_transaction,
+    make_user,
+    make_weekly_hours,
+)
 from tests.stripe_fake import FakeStripe, client_for
 
 
@@ -408,6 +416,29 @@ def test_idempotency_keys_are_forgotten_after_a_day(api, db, practitioner, clien
     purged = retention.purge_expired(session=db, now=datetime.now(UTC) + timedelta(days=2))
     assert purged.idempotency_keys == 1
     assert count(db, IdempotencyKey) == 0
+
+
+def test_a_slot_sent_in_utc_is_on_its_local_date(api, db, client_user):
+    # Found in review: 01:00 in Johannesburg sent as "...T23:00:00Z" (the day before in UTC) with the
+    # documented local sessionDate was refused as "not on sessionDate".
+    night_owl = make_practitioner(db, rate="450.00")
+    make_weekly_hours(db, night_owl, {day: [("00:00", "03:00")] for day in range(7)})
+    day = booking_day()
+    start = datetime.combine(day, time(1), SAST)
+    body = {
+        "practitionerId": str(night_owl.id),
+        "sessionDate": day.isoformat(),
+        "sessionSlotId": start.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "meetingType": "in_person",
+    }
+    answer = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
+    assert answer.status_code == 201, answer.text
+    assert db.get(Booking, answer.json()["bookingId"]).session_start == start
+    body["sessionDate"] = (day + timedelta(days=1)).isoformat()
+    wrong = api.post("/api/bookings", json=body, headers=bearer(client_user, db))
+    assert wrong.status_code == 422 and wrong.json()["errors"]["sessionDate"] == "sessionSlotId is not on sessionDate."
+    body["sessionSlotId"], body["sessionDate"] = "9999-12-31T23:00:00-05:00", "9999-12-30"  # past the last date
+    assert api.post("/api/bookings", json=body, headers=bearer(client_user, db)).status_code == 422
 
 
 def test_days_out_of_reach_are_refused_in_plain_words_not_a_server_error(api, db, practitioner, client_user):

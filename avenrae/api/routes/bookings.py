@@ -96,9 +96,14 @@ def _slot_start(session_date: date, slot_id: str, zone_of) -> datetime:
         raise Problem(422, message, errors={"sessionSlotId": message}) from None
     if start.tzinfo is None:
         start = start.replace(tzinfo=ZoneInfo(zone_of()))
-    if start.date() != session_date:
-        message = "sessionSlotId is not on sessionDate."
-        raise Problem(422, message, errors={"sessionDate": message})
+    if start.date() != session_date:  # sent with another offset (UTC, say): its date where the practitioner is
+        try:
+            local_date = start.astimezone(ZoneInfo(zone_of())).date()
+        except OverflowError:  # past the last date there is
+            local_date = None
+        if local_date != session_date:
+            message = "sessionSlotId is not on sessionDate."
+            raise Problem(422, message, errors={"sessionDate": message})
     return start
 
 
