@@ -229,7 +229,18 @@ def _own_practitioner(session: Session, actor: Actor) -> Practitioner:
 
 
 def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> VerificationApplication:
-    """A practitioner applies; nothing is written unless every field and document is right."""
+    """A practitioner applies; nothing is written unless every field and document is right.
+    Who may apply is asked first, before any document is opened."""
+    practitioner = _own_practitioner(session, actor)
+    if practitioner.verification_status == VerificationStatus.VERIFIED:
+        raise Conflict("You are already verified.")
+    waiting = session.scalar(
+        select(VerificationApplication.id).where(
+            VerificationApplication.practitioner_id == practitioner.id, VerificationApplication.status.in_(OPEN)
+        )
+    )  # the practitioner's row is locked: no second application can slip in meanwhile
+    if waiting is not None:
+        raise Conflict("You already have an application waiting for staff; add to it instead.")
     problems: dict[str, str] = {}
     values = {}
     for name, check in {
@@ -257,16 +268,6 @@ def apply(*, session: Session, actor: Actor, form: ApplicationForm) -> Verificat
     documents = _documents(form.documents, problems, required=True)
     if problems:
         raise InvalidInput(problems)
-    practitioner = _own_practitioner(session, actor)
-    if practitioner.verification_status == VerificationStatus.VERIFIED:
-        raise Conflict("You are already verified.")
-    waiting = session.scalar(
-        select(VerificationApplication.id).where(
-            VerificationApplication.practitioner_id == practitioner.id, VerificationApplication.status.in_(OPEN)
-        )
-    )  # the practitioner's row is locked: no second application can slip in meanwhile
-    if waiting is not None:
-        raise Conflict("You already have an application waiting for staff; add to it instead.")
     application = VerificationApplication(practitioner_id=practitioner.id, **values)
     session.add(application)
     session.flush()
@@ -291,14 +292,6 @@ def respond(
     *, session: Session, actor: Actor, application_id: uuid.UUID, message: str, documents: list[Upload] | None = None
 ) -> VerificationApplication:
     """The practitioner answers staff's request for more information; it goes back in the queue."""
-    problems: dict[str, str] = {}
-    try:
-        message = validation.text(message, label="Your answer", max_length=4000)
-    except validation.FieldError as error:
-        problems["message"] = str(error)
-    added = _documents(documents or [], problems, required=False)
-    if problems:
-        raise InvalidInput(problems)
     practitioner = _own_practitioner(session, actor)
     application = session.scalar(
         select(VerificationApplication).where(VerificationApplication.id == application_id).with_for_update()
@@ -307,6 +300,14 @@ def respond(
         raise NotFound("No such application of yours.")
     if application.status != ApplicationStatus.NEEDS_INFORMATION:
         raise Conflict("Staff have not asked for anything more on this application.")
+    problems: dict[str, str] = {}
+    try:
+        message = validation.text(message, label="Your answer", max_length=4000)
+    except validation.FieldError as error:
+        problems["message"] = str(error)
+    added = _documents(documents or [], problems, required=False)
+    if problems:
+        raise InvalidInput(problems)
     for document in added:
         document.application_id = application.id
         document.uploaded_by_id = actor.id

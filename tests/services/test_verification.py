@@ -136,6 +136,14 @@ def test_one_open_application_at_a_time_and_none_once_verified(db, applicant, st
     first = verification.apply(session=db, actor=actor, form=form())
     with pytest.raises(Conflict, match="already have an application"):
         verification.apply(session=db, actor=actor, form=form())
+    # Who may apply is asked before any document is opened (found in review: six images of 25
+    # megapixels were decoded, then refused for an application already waiting).
+    unreadable = [verification.Upload("scan.png", EXECUTABLE)]
+    with pytest.raises(Conflict, match="already have an application"):
+        verification.apply(session=db, actor=actor, form=form(documents=unreadable))
+    client = make_client(db)
+    with pytest.raises(PermissionDenied):
+        verification.apply(session=db, actor=Actor(client.id, Role.CLIENT), form=form(documents=unreadable))
     flows.decide_verification(session=db, actor=staff, application_id=first.id, decision="approve")
     with pytest.raises(Conflict, match="already verified"):
         verification.apply(session=db, actor=actor, form=form())
