@@ -24,6 +24,31 @@ COMMON_REASONS = [
 ]
 
 
+EMPTY = {
+    ReviewStatus.PENDING: "Nothing waiting here. Well done.",
+    ReviewStatus.PUBLISHED: "No published reviews.",
+    ReviewStatus.HIDDEN: "No hidden reviews.",
+}
+
+
+def _show_whole_queue() -> None:
+    st.session_state["moderation_text"] = ""
+    st.session_state["moderation_flagged"] = False
+
+
+def empty_queue(status: ReviewStatus, view: str, *, words: str, flagged_only: bool) -> None:
+    """Nothing to show: because the queue is empty, or because the filter hides what is in it."""
+    if not words.strip() and not flagged_only:
+        (st.success if status == ReviewStatus.PENDING else st.info)(EMPTY[status])
+        return
+    queue = view.lower().replace(" (to hide)", "").replace(" (to publish again)", "")
+    what = f"matches “{fmt.md(words.strip())}”" if words.strip() else "is flagged"
+    if words.strip() and flagged_only:
+        what += " and is flagged"
+    st.info(f"No review {queue} {what}.")
+    st.button("Show the whole queue", on_click=_show_whole_queue)
+
+
 def decision_panel(
     current: ReviewView, *, actor: Actor, status: ReviewStatus, waiting: list[ReviewView], skipped: set
 ) -> None:
@@ -65,7 +90,7 @@ def decision_panel(
         publish_label = "Publish anyway…" if flagged else "Publish"
         if status != ReviewStatus.PUBLISHED and buttons[0].button(
             publish_label,
-            type="primary",
+            type="secondary" if flagged and status == ReviewStatus.PENDING else "primary",
             shortcut="P",
             help="Shortcut: P",
             width="stretch",
@@ -83,7 +108,11 @@ def decision_panel(
                 del st.session_state[PUBLISH_FLAGGED_KEY]
                 st.rerun()
         if status == ReviewStatus.PENDING and buttons[1].button(
-            "Reject", shortcut="J", help="Shortcut: J", width="stretch"
+            "Reject",
+            type="primary" if flagged else "secondary",  # what the flags suggest
+            shortcut="J",
+            help="Shortcut: J",
+            width="stretch",
         ):
             feedback.attempt(
                 lambda s: flows.moderate_review(

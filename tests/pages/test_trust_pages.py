@@ -118,6 +118,29 @@ def test_the_moderator_sees_flags_and_publishes_a_flagged_review_only_after_sayi
     assert db.scalar(select(func.count()).select_from(AuditLog)) == 1
 
 
+def test_a_filter_that_hides_the_queue_says_so_and_clears_in_one_click(db, page, completed):
+    # Found by a phone trial: with a name typed, "Nothing waiting here. Well done." while 153 waited.
+    make_review(db, completed, status=ReviewStatus.PENDING)
+    app = page("pages/moderation.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="moderation_text").input("Sipho Ndlovu").run()
+    assert not app.success
+    assert app.info[0].value == "No review waiting (pending) matches “Sipho Ndlovu”."
+    button(app, "Show the whole queue").click()
+    app = app.run()
+    assert app.text_input(key="moderation_text").value == ""
+    assert any(fmt.md("Lindiwe D.") in m.value for m in app.markdown)  # the review, back in view
+    app.segmented_control[0].set_value("Hidden (to publish again)").run()
+    assert app.info[0].value == "No hidden reviews."
+
+
+def test_a_flagged_review_offers_reject_as_the_main_action(db, page, completed):
+    # Found by a phone trial: the full-width green button on a review flagged for a phone number
+    # and a health claim was "Publish anyway…"; rejecting it is what the flags suggest.
+    make_review(db, completed, status=ReviewStatus.PENDING, comment="Call 082 123 4567", flags=["contact"])
+    app = page("pages/moderation.py", user=make_user(db, role=Role.STAFF))
+    assert (button(app, "Reject").proto.type, button(app, "Publish anyway…").proto.type) == ("primary", "secondary")
+
+
 def test_a_hidden_review_says_why_when_and_by_whom_before_it_is_published_again(db, page, completed):
     # Found by a staff trial: the Hidden queue offered P to publish again without the reason (a legal takedown?).
     hider = make_user(db, role=Role.STAFF, first_name="Ayanda", last_name="Khumalo")
