@@ -45,13 +45,19 @@ def _eft(row: bookings.BookingRow, actor: bookings.Actor) -> None:
         hurry = bookings.transfer_may_be_late(booking)
     details = payments.bank_details()
     deadline = fmt.local_time(row.hold_expires_at, fmt.default_zone()) if row.hold_expires_at else "the hold ends"
-    st.info(
-        f"Pay **{fmt.rand(row.total_amount)}** by EFT with the reference **{reference_for(row.id)}** by "
-        f"**{deadline}**; our staff confirm the booking as soon as it arrives."
-        + (f" {bookings.SLOW_TRANSFER}" if hurry else "")
-        if details
-        else instructions
-    )
+    if actor.is_operator:  # staff read it as staff: the client pays, they record it
+        st.info(
+            f"The client pays **{fmt.rand(row.total_amount)}** by EFT with the reference "
+            f"**{reference_for(row.id)}** by **{deadline}**; record it below when it arrives."
+        )
+    else:
+        st.info(
+            f"Pay **{fmt.rand(row.total_amount)}** by EFT with the reference **{reference_for(row.id)}** by "
+            f"**{deadline}**; our staff confirm the booking as soon as it arrives."
+            + (f" {bookings.SLOW_TRANSFER}" if hurry else "")
+            if details
+            else instructions
+        )
     if details:
         st.markdown("  \n".join(fmt.md(line) for line in details.lines()))
         # To copy into a banking app whole (on a phone, "AVN-" wrapped apart from the rest).
@@ -140,9 +146,14 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
         return
     (_, method, _, _), reference, received, outcome = asked
     with st.container(border=True):
+        whose = (
+            f"{fmt.md(row.client_name)}’s session with {fmt.md(row.practitioner_name)} on "
+            f"{fmt.local_time(row.session_start, fmt.default_zone())}"
+        )
         st.warning(
             f"Record **{fmt.rand(received)}** received by {ledger.method_words(method)} (reference "
-            f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**?{outcome} A recorded payment cannot be changed."
+            f"“{fmt.md(reference)}”) for **{reference_for(row.id)}**, {whose}?{outcome} "
+            "A recorded payment cannot be changed."
         )
         yes, no = st.columns(2)
         if yes.button("Yes, record this payment", type="primary", key=f"confirm_manual_{row.id}"):

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Role, TransactionKind, User
+from avenrae.models import BookingStatus, PaymentStatus, PaymentTransaction, Practitioner, Role, TransactionKind, User
 from avenrae.services import flows, payments
 from avenrae.ui import format as fmt
 from avenrae.ui.payment import reference_for
@@ -89,6 +89,12 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     monkeypatch.setattr(payments, "online_gateway", lambda: None)
     staff = make_user(db, role=Role.STAFF)
     app = page("pages/bookings.py", user=staff)
+    # Said to staff as staff (a phone trial: "our staff confirm the booking as soon as it arrives").
+    [to_staff] = [i.value for i in app.info if "by EFT" in i.value]
+    assert to_staff.startswith(
+        f"The client pays **R517.50** by EFT with the reference **{reference_for(pending.id)}** by **"
+    )
+    assert to_staff.endswith("**; record it below when it arrives.")
     next(b for b in app.selectbox if b.label == "Method").set_value("cash")
     next(t for t in app.text_input if t.label == "Reference or receipt number").input("Receipt 42")
     next(n for n in app.number_input if n.label == "Amount received (R)").set_value(500.0)
@@ -118,8 +124,12 @@ def test_staff_record_a_cash_payment_and_a_wrong_amount_is_refused(db, page, cli
     amount.set_value(float(pending.total_amount))
     app.button(key="FormSubmitter:manual_payment_" + str(pending.id) + "-Record payment…").click()
     app = app.run()
-    assert app.warning[0].value == (  # named first: a recorded payment never changes
-        f"Record **R517.50** received by cash (reference “Receipt 42”) for **{reference_for(pending.id)}**? "
+    # Named first, with whose session it is (a phone trial: only the reference): a recorded payment never changes.
+    practitioner = db.get(Practitioner, pending.practitioner_id)
+    when = fmt.local_time(pending.session_start, fmt.default_zone())
+    assert app.warning[0].value == (
+        f"Record **R517.50** received by cash (reference “Receipt 42”) for **{reference_for(pending.id)}**, "
+        f"Lindiwe Dube’s session with {fmt.md(practitioner.user.full_name)} on {when}? "
         "A recorded payment cannot be changed."
     )
     db.refresh(pending)
