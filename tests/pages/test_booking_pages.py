@@ -224,6 +224,16 @@ def test_a_client_finds_a_practitioner_by_name_without_seeing_emails(db, page, h
     assert app.pills(key="book_time").options
 
 
+def test_the_choice_of_practitioner_is_made_by_typing_one_box_not_two(db, page, healer, client):
+    # Found by a phone trial: a list of the first 20 practitioners sat under the search box; typing
+    # "Nomvula" into the list (not the box) said "No results" for someone on the platform.
+    app = page("pages/book.py", user=client)
+    assert not [s for s in app.selectbox if s.key == "book_with_choice"]
+    assert "Type part of a practitioner’s name above to see who matches." in [c.value for c in app.caption]
+    app.text_input(key="book_with_query").input("thandeka").run()
+    assert app.selectbox(key="book_with_choice").value.practitioner_id == healer.id
+
+
 def test_turning_to_another_practitioner_starts_the_choice_of_time_again(db, page, healer, client):
     other = make_practitioner(db, first_name="Sipho", last_name="Nkosi", rate="300.00")
     make_weekly_hours(db, other, {day: [("08:00", "12:00")] for day in range(7)})
@@ -690,6 +700,9 @@ def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, clien
     for number in range(20):
         make_weekly_hours(db, make_practitioner(db, first_name=f"Extra{number}"), EVERY_DAY)
     app = page("pages/book.py", user=client)
-    assert any(c.value.startswith("The first 20 matches are listed: type part of a name") for c in app.caption)
+    app.text_input(key="book_with_query").input("extra").run()
+    assert "The first 20 matches are listed: type more of the name above to find anyone else." in [
+        c.value for c in app.caption
+    ]
     app.text_input(key="book_with_query").input("thandeka").run()
     assert app.selectbox(key="book_with_choice").value.practitioner_id == healer.id
