@@ -162,7 +162,14 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
         else:
             left, right = st.columns(2)
             first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
-            last_day = right.date_input("Last day", value=today, key=feedback.key("off_last"), format="DD/MM/YYYY")
+            # Empty unless a range is wanted: a last day left on today was "before the first day".
+            last_day = right.date_input(
+                "Last day",
+                value=None,
+                key=feedback.key("off_last"),
+                format="DD/MM/YYYY",
+                help="Leave it empty for one day off.",
+            ) or first_day
         reason = st.text_input("Reason (only you and our staff see it)", key=feedback.key("off_reason"))
         submitted = st.form_submit_button("Add time off")
     if submitted:

@@ -788,6 +788,24 @@ def test_clearing_special_hours_that_hold_a_booking_asks_too(db, client):
     assert count(db, AvailabilityOverride, AvailabilityOverride.practitioner_id == healer.id) == 0
 
 
+def test_one_day_off_needs_only_its_first_day(db, page, healer):
+    # Found by a phone trial: after picking 18 Dec as the first day, "Last day" still read today, so
+    # "Add time off" said "The last day is before the first day."
+    app = page("pages/availability.py", user=healer.user)
+    day = datetime.now(SAST).date() + timedelta(days=20)
+    assert app.date_input(key="off_last").value is None  # "Same as the first day"
+    app.date_input(key="off_first").set_value(day)
+    button(app, "Add time off").click()
+    app = app.run()
+    assert not app.error
+    [entry] = db.scalars(select(AvailabilityException).where(AvailabilityException.practitioner_id == healer.id))
+    zone = ZoneInfo(healer.time_zone)
+    assert (entry.starts_at.astimezone(zone).date(), entry.ends_at.astimezone(zone).date()) == (
+        day,
+        day + timedelta(days=1),
+    )
+
+
 def test_a_refused_time_off_keeps_what_was_typed(db, page, healer):
     app = page("pages/availability.py", user=healer.user)
     today = datetime.now(SAST).date()
