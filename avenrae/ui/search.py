@@ -254,6 +254,24 @@ def book_button(page: search.SearchPage) -> None:
         st.switch_page("pages/book.py", query_params=booking_params(chosen.practitioner_id, page.search.meeting_type))
 
 
+# Practitioners close together are one bubble counting them, in a colour no specialization
+# has (the library's own green and yellow read as "9 healers" beside the legend's colours).
+CLUSTER_COLOUR = "#3D4A43"
+CLUSTER_ICON = f"""function (cluster) {{
+    var count = cluster.getChildCount();
+    var size = count < 10 ? 34 : count < 100 ? 40 : 46;
+    return L.divIcon({{
+        className: 'avenrae-cluster',
+        iconSize: new L.Point(size, size),
+        html: '<div style="width:' + size + 'px;height:' + size + 'px;border-radius:50%;'
+            + 'background:rgba(61,74,67,0.3);display:flex;align-items:center;justify-content:center">'
+            + '<div style="width:' + (size - 8) + 'px;height:' + (size - 8) + 'px;border-radius:50%;'
+            + 'background:{CLUSTER_COLOUR};color:#fff;font:600 13px/' + (size - 8) + 'px sans-serif;'
+            + 'text-align:center">' + count + '</div></div>'
+    }});
+}}"""
+
+
 def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
     """The search drawn with folium: centre, radius, markers (clustered) and counted cells."""
     found = page.search
@@ -293,6 +311,7 @@ def build_map(page: search.SearchPage, layer: search.MapLayer) -> folium.Map:
             for hit in layer.markers
         ],
         callback=MARKER_CALLBACK,
+        icon_create_function=CLUSTER_ICON,
         options={"maxClusterRadius": 40, "disableClusteringAtZoom": 15},
     ).add_to(folium_map)
     if layer.cells:
@@ -382,6 +401,10 @@ def legend(layer: search.MapLayer) -> None:
         f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{hex_colour};'
         f'margin:0 4px 0 12px"></span>{fmt.label(kind.value)}'
         for kind, (_, hex_colour) in COLOURS.items()
+    )
+    items += (
+        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{CLUSTER_COLOUR};'
+        'margin:0 4px 0 12px"></span>numbered circle: several practitioners close together (tap to zoom in)'
     )
     if layer.cells:
         items += (

@@ -106,6 +106,24 @@ def test_durban_healers_within_25_km(offline):
     offline.screenshot("search-durban-healers")
 
 
+def test_practitioners_close_together_are_counted_in_a_colour_no_specialization_has(offline):
+    # Found by a phone trial: the counting bubbles were the library's green and yellow, read beside
+    # the legend as "9 healers" and "42 counselors".
+    page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    choose(page, "Place", "Durban, KwaZulu-Natal")
+    page.keyboard.press("Escape")
+    bubble = offline.map_frame().locator(".avenrae-cluster").first
+    bubble.wait_for(timeout=TIMEOUT)
+    inner = bubble.locator("div > div")
+    assert inner.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(61, 74, 67)"
+    assert int(inner.inner_text()) > 1
+    assert not offline.map_frame().locator(".marker-cluster-small, .marker-cluster-medium").count()
+    page.get_by_text("numbered circle: several practitioners close together (tap to zoom in)").wait_for(timeout=TIMEOUT)
+    offline.settle()
+    offline.screenshot("search-map-counted-bubbles")
+
+
 def test_a_bio_with_markup_shows_as_text_and_runs_nothing(offline, trickster):
     dialogs = []
     page = offline.log_in("client@demo.avenrae.co.za", DEMO_PASSWORD)
