@@ -79,7 +79,7 @@ def decision(name: str, time_zone: str) -> None:
     change: Change
     _, in_the_way, change, success, clear = waiting
     affected = in_the_way.affected
-    with st.container(border=True):
+    with feedback.question(f"in_the_way_{name}"):
         st.warning(str(in_the_way))
         schedule.affected_list(affected, time_zone)
         keep, cancel = _choices(len(affected))

@@ -281,7 +281,7 @@ def cancel_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Ac
         st.session_state.pop(CONFIRM_KEY, None)
         st.caption("Changed since you asked: press “Cancel this booking…” again to see what it will do.")
         return
-    with st.container(border=True):
+    with feedback.question(f"cancel_{row.id}"):
         st.warning(f"Cancel **{fmt.md(title(user, row))}**? {_refund_words(refund, terms.paid)}")
         yes, no = st.columns(2)
         if yes.button("Yes, cancel this booking", type="primary", key=f"confirm_cancel_{row.id}"):
@@ -361,7 +361,7 @@ def after_panel(row: bookings.BookingRow, user: CurrentUser, actor: bookings.Act
         st.session_state[CONFIRM_KEY] = {"action": "no_show", "booking": row.id}
     pending = st.session_state.get(CONFIRM_KEY)
     if pending and pending["booking"] == row.id and pending["action"] == "no_show":
-        with st.container(border=True):
+        with feedback.question(f"no_show_{row.id}"):
             st.warning(f"Record **{fmt.md(title(user, row))}** as missed? Nothing is refunded for a no-show.")
             yes, no = st.columns(2)
             if yes.button("Yes, record a no-show", type="primary", key=f"confirm_no_show_{row.id}"):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import streamlit as st
 from sqlalchemy.orm import Session
+from streamlit.components.v1 import html as run_in_browser
 
 from avenrae.db import session_scope
 from avenrae.services.errors import InvalidInput, ServiceError
@@ -28,6 +30,30 @@ def show_error(error: ServiceError) -> None:
         st.error("Please fix these:\n" + "\n".join(f"- {message}" for message in messages))
     else:
         st.error(str(error))
+
+
+# Brings a box the page just drew into view unless all of it is seen already. It runs once per
+# box: the same script again (a rerun with the question still open) is the same frame, not a new one.
+_INTO_VIEW = """<script>
+setTimeout(() => {{
+  const box = window.parent.document.querySelector(".st-key-{key}");
+  if (!box) return;
+  const edges = box.getBoundingClientRect();
+  if (edges.top < 0 || edges.bottom > window.parent.innerHeight) {{
+    box.scrollIntoView({{block: "center", behavior: "smooth"}});
+  }}
+}}, 150);
+</script>"""
+
+
+@contextmanager
+def question(name: str) -> Iterator[None]:
+    """A question waiting for "Yes", in a box of its own brought into view when it appears: on a
+    phone it was drawn below the fold, and the tap that asked it seemed to do nothing."""
+    key = f"question_{name}"
+    with st.container(border=True, key=key):
+        yield
+        run_in_browser(_INTO_VIEW.format(key=key), height=0)
 
 
 def read(query: Callable[[Session], T]) -> T:

@@ -145,7 +145,7 @@ def manual_payment_form(row: bookings.BookingRow, actor: bookings.Actor, title: 
             st.session_state.pop(MANUAL_CONFIRM_KEY, None)
         return
     (_, method, _, _), reference, received, outcome = asked
-    with st.container(border=True):
+    with feedback.question(f"manual_payment_{row.id}"):
         whose = (
             f"{fmt.md(row.client_name)}’s session with {fmt.md(row.practitioner_name)} on "
             f"{fmt.local_time(row.session_start, fmt.default_zone())}"

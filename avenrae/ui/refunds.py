@@ -149,7 +149,7 @@ def _confirm(actor: bookings.Actor, asked: dict, owed: Decimal | None) -> None:
         st.session_state.pop(CONFIRM_KEY, None)
         return
     reference = reference_for(pending["booking"])
-    with st.container(border=True):
+    with feedback.question(f"refund_{pending['booking']}"):
         beyond = (
             f" That is **{fmt.rand(pending['amount'] - owed)} more** than the {fmt.rand(owed)} still owed for "
             "this cancellation."

@@ -1,4 +1,4 @@
-"""The few rules the app adds to Streamlit's own look, for small touch screens."""
+"""The few rules the app adds to Streamlit's own look, mostly for small touch screens."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import streamlit as st
 # mid-letter ("... with Lwazi Bu"); it and the listed options now end in an ellipsis.
 # Keyboard shortcuts (the hint under review moderation, the keys' badges on its buttons)
 # are not offered where there is no keyboard to press them.
+# A question's script that brings it into view (feedback.question) takes no room.
 TOUCH_SCREENS = """
 @media (hover: none) {
   .stElementContainer:has(> [data-testid="stFullScreenFrame"] > [data-testid="stDataFrame"]) {
@@ -19,6 +20,7 @@ TOUCH_SCREENS = """
   .st-key-keyboard_hints, .stButton button kbd { display: none; }
 }
 [data-testid="stSelectbox"] input { text-overflow: ellipsis; }
+[class*="st-key-question_"] .stElementContainer:has(iframe) { position: absolute; }
 [data-testid="stSelectboxVirtualDropdown"] [role="option"] > div {
   display: block; text-overflow: ellipsis; line-height: 28px;
 }

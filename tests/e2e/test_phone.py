@@ -55,3 +55,22 @@ def test_keyboard_shortcuts_are_not_offered_on_a_phone(phone):
     badge = reject.locator("kbd")
     badge.wait_for(state="attached", timeout=TIMEOUT)  # Streamlit draws it; the phone does not show it
     assert not badge.is_visible()
+
+
+def test_a_question_asked_before_yes_comes_into_view(phone):
+    # Found on a phone: "Cancel this booking…" asked its question below the fold, so the tap seemed
+    # to do nothing (the same for recording a payment).
+    page = log_in(phone, "client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.goto(phone.app_url + "/bookings")
+    page.get_by_role("heading", name="My bookings").first.wait_for(timeout=TIMEOUT)
+    phone.settle()
+    page.get_by_label("Reason (needed; seen by your practitioner)").fill("Travelling that week")
+    page.get_by_role("button", name="Cancel this booking…").tap()
+    yes = page.get_by_role("button", name="Yes, cancel this booking")
+    yes.wait_for(timeout=TIMEOUT)
+    page.wait_for_timeout(1500)  # a smooth scroll
+    box = yes.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    phone.screenshot("phone-cancel-question-in-view")
+    page.get_by_role("button", name="Keep it").tap()  # nothing cancelled: the next tests share the data
+    page.get_by_role("button", name="Yes, cancel this booking").wait_for(state="detached", timeout=TIMEOUT)
