@@ -43,11 +43,10 @@ with st.container():  # one element whatever it holds, so the map below keeps it
 # fills its place above it afterwards, so the list shows first on a busy city.
 map_area = st.container()
 if page.hits:
-    finder.book_button(page)  # above the table: on a phone twenty rows run to two screens
-    finder.results_table(page)
-    previous, _, following = st.columns([1, 4, 1])
-    previous.button("← Previous", disabled=found.page == 1, on_click=finder.set_page, args=(KEY, found.page - 1))
-    following.button("Next →", disabled=not page.has_more, on_click=finder.set_page, args=(KEY, found.page + 1))
+    with st.container(key="search_results"):
+        finder.book_button(page)  # above the table: on a phone twenty rows run to two screens
+        finder.results_table(page)
+    finder.page_buttons(found, page, key=KEY)
 with map_area:
     layer = finder.map_layer(query)
     finder.practitioner_map(page, layer, key=KEY)

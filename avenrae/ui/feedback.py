@@ -34,16 +34,23 @@ def show_error(error: ServiceError) -> None:
 
 # Brings a box the page just drew into view unless all of it is seen already. It runs once per
 # box: the same script again (a rerun with the question still open) is the same frame, not a new one.
-_INTO_VIEW = """<script>
+_INTO_VIEW = """<script>/* avenrae-into-view {when} */
 setTimeout(() => {{
   const box = window.parent.document.querySelector(".st-key-{key}");
   if (!box) return;
   const edges = box.getBoundingClientRect();
   if (edges.top < 0 || edges.bottom > window.parent.innerHeight) {{
-    box.scrollIntoView({{block: "center", behavior: "smooth"}});
+    box.scrollIntoView({{block: "{block}", behavior: "smooth"}});
   }}
 }}, 150);
 </script>"""
+
+
+def bring_into_view(key: str, *, when: object = "", block: str = "center") -> None:
+    """Scroll the box made with `st.container(key=key)` into view, unless all of it is on screen:
+    once for each `when` (a page number, say), and on a phone above all, where a tap's result was
+    drawn below the fold."""
+    run_in_browser(_INTO_VIEW.format(key=key, when=when, block=block), height=0)
 
 
 @contextmanager
@@ -53,7 +60,7 @@ def question(name: str) -> Iterator[None]:
     key = f"question_{name}"
     with st.container(border=True, key=key):
         yield
-        run_in_browser(_INTO_VIEW.format(key=key), height=0)
+        bring_into_view(key)
 
 
 def read(query: Callable[[Session], T]) -> T:

@@ -14,8 +14,8 @@ from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import MeetingType, Specialization
 from avenrae.services import pricing, search
+from avenrae.ui import feedback, location, maps, widgets
 from avenrae.ui import format as fmt
-from avenrae.ui import location, maps, widgets
 
 COLOURS = {  # awesome-markers colour, and the same as a hex for legends and cells
     Specialization.HEALER: ("green", "#72B026"),
@@ -169,6 +169,17 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
 
 def set_page(key: str, page: int) -> None:
     st.session_state[key]["page"] = max(1, page)
+    st.session_state[key]["paged"] = True  # the new page's first rows are brought into view
+
+
+def page_buttons(found: search.ResolvedSearch, page: search.SearchPage, *, key: str) -> None:
+    """← Previous and Next → side by side (on a phone too), and after either, the new page's
+    first rows in view: the list stayed scrolled to its end, twenty tall rows below them."""
+    if st.session_state[key].pop("paged", False):
+        feedback.bring_into_view("search_results", when=found.page, block="start")
+    with st.container(horizontal=True, horizontal_alignment="distribute"):
+        st.button("← Previous", disabled=found.page == 1, on_click=set_page, args=(key, found.page - 1))
+        st.button("Next →", disabled=not page.has_more, on_click=set_page, args=(key, found.page + 1))
 
 
 def set_clicked(key: str, latitude: float, longitude: float) -> None:
@@ -395,23 +406,24 @@ def _bounds(latitude: float, longitude: float, radius_km: float) -> list[list[fl
     return [[latitude - dlat, longitude - dlon], [latitude + dlat, longitude + dlon]]
 
 
+def _legend_item(colour: str, words: str) -> str:
+    """A dot and its words; the dot never ends a line apart from them."""
+    first, _, rest = words.partition(" ")
+    dot = (
+        '<span style="display:inline-block;width:10px;height:10px;border-radius:50%;'
+        f'background:{colour};margin:0 4px 0 12px"></span>'
+    )
+    return f'<span style="white-space:nowrap">{dot}{first}</span>{" " + rest if rest else ""}'
+
+
 def legend(layer: search.MapLayer) -> None:
-    """Colours of the markers, and how many more practitioners the grey circles count."""
-    items = " ".join(
-        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{hex_colour};'
-        f'margin:0 4px 0 12px"></span>{fmt.label(kind.value)}'
-        for kind, (_, hex_colour) in COLOURS.items()
-    )
-    items += (
-        f'<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:{CLUSTER_COLOUR};'
-        'margin:0 4px 0 12px"></span>numbered circle: several practitioners close together (tap to zoom in)'
-    )
+    """Colours of the markers, what the numbered circles count, and how many more practitioners
+    the grey circles count."""
+    items = [_legend_item(hex_colour, fmt.label(kind.value)) for kind, (_, hex_colour) in COLOURS.items()]
+    items.append(_legend_item(CLUSTER_COLOUR, "numbered circle: several practitioners close together (tap to zoom in)"))
     if layer.cells:
-        items += (
-            '<span style="display:inline-block;width:10px;height:10px;border-radius:50%;background:#999;'
-            f'margin:0 4px 0 12px"></span>{layer.aggregated:,} more, counted where they are'
-        )
-    st.html(f'<div style="font-size:0.85rem;color:#444">{items}</div>')
+        items.append(_legend_item("#999", f"{layer.aggregated:,} more, counted where they are"))
+    st.html(f'<div style="font-size:0.85rem;color:#444">{" ".join(items)}</div>')
 
 
 def results_table(page: search.SearchPage) -> None:

@@ -11,7 +11,7 @@ import streamlit as st
 # mid-letter ("... with Lwazi Bu"); it and the listed options now end in an ellipsis.
 # Keyboard shortcuts (the hint under review moderation, the keys' badges on its buttons)
 # are not offered where there is no keyboard to press them.
-# A question's script that brings it into view (feedback.question) takes no room.
+# The script that brings a box into view (feedback.bring_into_view) takes no room.
 TOUCH_SCREENS = """
 @media (hover: none) {
   .stElementContainer:has(> [data-testid="stFullScreenFrame"] > [data-testid="stDataFrame"]) {
@@ -20,7 +20,7 @@ TOUCH_SCREENS = """
   .st-key-keyboard_hints, .stButton button kbd { display: none; }
 }
 [data-testid="stSelectbox"] input { text-overflow: ellipsis; }
-[class*="st-key-question_"] .stElementContainer:has(iframe) { position: absolute; }
+.stElementContainer:has(iframe[srcdoc*="avenrae-into-view"]) { position: absolute; }
 [data-testid="stSelectboxVirtualDropdown"] [role="option"] > div {
   display: block; text-overflow: ellipsis; line-height: 28px;
 }

@@ -74,3 +74,23 @@ def test_a_question_asked_before_yes_comes_into_view(phone):
     phone.screenshot("phone-cancel-question-in-view")
     page.get_by_role("button", name="Keep it").tap()  # nothing cancelled: the next tests share the data
     page.get_by_role("button", name="Yes, cancel this booking").wait_for(state="detached", timeout=TIMEOUT)
+
+
+def test_the_next_page_of_practitioners_starts_in_view(phone):
+    # Found on a phone: "Next →" left the view at the end of the next page, twenty tall rows below its
+    # first, and "← Previous" and "Next →" sat a screen apart.
+    page = log_in(phone, "client@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.get_by_role("heading", name="Find practitioners").wait_for(timeout=TIMEOUT)
+    phone.settle()
+    following = page.get_by_role("button", name="Next →")
+    previous = page.get_by_role("button", name="← Previous")
+    following.scroll_into_view_if_needed()
+    side_by_side = previous.bounding_box(), following.bounding_box()
+    assert side_by_side[0] and side_by_side[1] and abs(side_by_side[0]["y"] - side_by_side[1]["y"]) < 5
+    following.tap()
+    page.get_by_text(re.compile(r"^Showing 21–")).wait_for(timeout=TIMEOUT)
+    phone.settle()
+    page.wait_for_timeout(1500)  # a smooth scroll
+    results = page.locator(".st-key-search_results").bounding_box()
+    assert results is not None and -5 <= results["y"] <= 844 / 2, results
+    phone.screenshot("phone-search-next-page")
