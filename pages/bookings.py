@@ -93,6 +93,8 @@ elif row.expired_unpaid and actor.is_operator:
     payment.late_payment_form(row, actor)
 elif row.status == BookingStatus.CANCELLED and actor.is_operator:
     payment.after_cancellation_form(row, actor)
+elif row.status in bookings.PAID_FOR and actor.is_operator:
+    payment.paid_again_form(row, actor)
 
 actions = bookings.allowed_actions(row, actor, now)
 if too_late := bookings.why_client_cannot_move(row, actor, now):

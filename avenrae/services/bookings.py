@@ -629,10 +629,14 @@ def confirm(*, session: Session, booking_id: uuid.UUID, now: datetime | None = N
     return booking
 
 
+PAID_FOR = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.NO_SHOW)  # confirmed once paid
+
+
 def only_owes_back(booking: Booking) -> bool:
     """Money arriving now can only go back: the booking was cancelled (not merely released
-    for want of payment, which money can still book again). Whatever arrives is owed back."""
-    return booking.status == BookingStatus.CANCELLED and not expired_unpaid(booking)
+    for want of payment, which money can still book again), or it was paid already (a
+    transfer after a card payment). Whatever arrives is owed back."""
+    return (booking.status == BookingStatus.CANCELLED and not expired_unpaid(booking)) or booking.status in PAID_FOR
 
 
 def expired_unpaid(booking: Booking) -> bool:

@@ -504,17 +504,14 @@ def record_manual_payment(
     """Staff record cash, EFT or a card machine payment received for a booking: a pending one
     is confirmed; one whose hold ran out is booked again if its time is still free, and
     otherwise the money is owed back, as it is for a booking cancelled before the money
-    arrived (a transfer sent before the client cancelled). Returns what happened, in words
-    for staff."""
+    arrived (a transfer sent before the client cancelled) or one already paid (a transfer
+    after a card payment). Returns what happened, in words for staff."""
     _operator(actor)
     now = _now(now)
     booking = bookings.load(session, booking_id)
     reference = payments.check_manual_payment(booking, method=method, reference=reference, amount=amount)
     late = bookings.expired_unpaid(booking)
-    if booking.status not in (BookingStatus.PENDING, BookingStatus.CANCELLED):
-        raise bookings.IllegalTransition(
-            f"Only pending or cancelled bookings take a payment; this one is {booking.status.value.replace('_', ' ')}."
-        )
+    already_paid = booking.status in bookings.PAID_FOR
     if bookings.hold_lapsed(booking, now):
         expire_pending(session=session, now=now, practitioner_id=booking.practitioner_id)
         late = True
@@ -552,6 +549,12 @@ def record_manual_payment(
             "Payment recorded; the booking is booked again and confirmed."
             if late
             else "Payment recorded; the booking is confirmed."
+        )
+    if already_paid:
+        return (
+            "Payment recorded for a booking already paid: the booking stays "
+            f"{'a no-show' if booking.status == BookingStatus.NO_SHOW else booking.status.value} "
+            f"and R{received:,.2f} is owed back to the client (see Payments)."
         )
     if not late:
         return (

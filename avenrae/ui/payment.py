@@ -203,6 +203,17 @@ def after_cancellation_form(row: bookings.BookingRow, actor: bookings.Actor) -> 
         manual_payment_form(row, actor, "Record money received after the cancellation")
 
 
+def paid_again_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    """A booking already paid whose money arrives a second time (a transfer after a card
+    payment): recorded, it is owed back."""
+    with st.expander("Paid twice? Money that came in again"):
+        st.caption(
+            "Record it here: the booking is not changed and the money is listed under Payments as owed back "
+            "to the client."
+        )
+        manual_payment_form(row, actor, "Record money received for a booking already paid")
+
+
 def send_refunds(queued: list) -> None:
     """Once the change that queued them has committed: ask the provider for these refunds now
     (the refund job retries whatever cannot be sent)."""

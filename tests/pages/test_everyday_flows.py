@@ -245,6 +245,23 @@ def test_a_transfer_that_arrives_after_the_client_cancelled_is_recorded_and_owed
     assert any("**R460.00** to Lindiwe Dube" in m.value and "paid via EFT" in m.value for m in office.markdown)
 
 
+def test_a_transfer_for_a_booking_already_paid_is_recorded_on_the_page_and_owed_back(db, page, healer, client, staff):
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    make_transaction(db, booking, provider="stripe", method="card", provider_reference="pi_paid_by_card")
+    app = page("pages/bookings.py", user=staff)
+    assert [e.label for e in app.expander] == ["Paid twice? Money that came in again"]
+    next(t for t in app.text_input if t.label.startswith("Reference")).input("FNB 4242")
+    button(app, "Record payment…").click()
+    button(app.run(), "Yes, record this payment").click()
+    app = app.run()
+    assert app.success[0].value == (
+        f"R460.00 for {payments.eft_reference(booking.id)}: Payment recorded for a booking already paid: the "
+        "booking stays confirmed and R460.00 is owed back to the client (see Payments)."
+    )
+    db.refresh(booking)
+    assert booking.status == BookingStatus.CONFIRMED and ledger.owed(db, booking) == Decimal("460.00")
+
+
 def test_a_second_payment_by_hand_for_a_booking_that_goes_ahead_is_listed_as_owed(db, page, healer, client, staff):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
     make_transaction(db, booking)

@@ -131,16 +131,6 @@ def test_an_eft_that_arrives_after_the_client_cancelled_can_still_be_recorded_an
         "We received R517.50 for a booking that could not take it (paid after the booking was cancelled); "
         "our staff will pay it back to you."
     ]
-    confirmed = make_booking(db, client=client, status=BookingStatus.CONFIRMED)
-    with pytest.raises(bookings.IllegalTransition, match="Only pending or cancelled bookings take a payment"):
-        flows.record_manual_payment(
-            session=db,
-            booking_id=confirmed.id,
-            actor=staff,
-            method="eft",
-            reference="FNB 1",
-            amount=confirmed.total_amount,
-        )
 
 
 def test_a_practitioner_cannot_move_a_paid_session_into_the_last_24_hours(db, client, staff):
@@ -290,6 +280,33 @@ def test_staff_are_told_what_late_money_does_when_the_hold_ran_out_a_moment_ago(
         session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 31", amount=Decimal("517.50")
     )
     assert said.startswith("Payment recorded, but the booking's time is no longer open")
+
+
+def test_a_transfer_for_a_booking_already_paid_is_recorded_and_owed_back(db, client, staff, pending):
+    """Found in review: a client paid by card, then their EFT arrived too; staff could not record it
+    ("Only pending or cancelled bookings take a payment"), so the money could only go back outside
+    the ledger and Payments and Revenue never knew it had come in."""
+    flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="card_machine", reference="Slip 7",
+        amount=Decimal("517.50"),
+    )
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CONFIRMED
+    record = functools.partial(
+        flows.record_manual_payment, session=db, booking_id=pending.id, actor=staff, method="eft"
+    )
+    with pytest.raises(InvalidInput, match=r"^R5,175.00 is more than this booking costs"):
+        record(reference="FNB 88", amount=Decimal("5175.00"))
+    said = record(reference="FNB 88", amount=Decimal("517.50"))
+    assert said == (
+        "Payment recorded for a booking already paid: the booking stays confirmed and R517.50 is owed back to "
+        "the client (see Payments)."
+    )
+    db.refresh(pending)
+    assert pending.status == BookingStatus.CONFIRMED
+    assert ledger.balance(db, pending.id).charged == Decimal("1035.00")
+    owed = {row.booking_id: row.outstanding for row in ledger.refunds_owed(session=db, role=Role.STAFF)}
+    assert owed[pending.id] == Decimal("517.50")
 
 
 def test_one_refund_reference_is_recorded_once_for_a_booking(db, client, staff, pending):
