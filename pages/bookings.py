@@ -51,7 +51,7 @@ if found.rows:
     pages = f" of {counting.pages(found.total.value, 25):,}" if found.total.exact else ""
     left_out = " · Cancelled bookings are under All" if filters.leaves_out_cancelled else ""
     st.caption(f"{fmt.rows(found.total.value, found.total.exact, 'booking')} · page {page_number}{pages}{left_out}")
-    st.dataframe(
+    shown = st.dataframe(
         pd.DataFrame(
             {
                 "When": [fmt.local_time(r.session_start, booking_actions.zone_for(user, r)) for r in found.rows],
@@ -71,6 +71,11 @@ if found.rows:
         hide_index=True,
         placeholder=fmt.MISSING,
         width="stretch",
+        # A tap on any cell of a row opens that booking below. The key names the bookings listed,
+        # so a new list starts with nothing picked: a row number never carries over to another booking.
+        on_select="rerun",
+        selection_mode=["single-row", "single-cell"],
+        key=booking_actions.table_key(found.rows),
     )
     if page_number > 1 or found.next is not None:
         widgets.keyset_buttons(key="bookings_pages", following=found.next)
@@ -83,7 +88,8 @@ else:
     if user.role == Role.CLIENT:
         st.page_link("pages/search.py", label="Find a practitioner", icon=":material/travel_explore:")
 
-row = booking_actions.choose(found.rows, user, actor, scope=(period, tuple(statuses), words))
+picked = booking_actions.picked_in_table(shown, found.rows) if found.rows else None
+row = booking_actions.choose(found.rows, user, actor, scope=(period, tuple(statuses), words), picked=picked)
 if row is None:
     st.stop()
 booking_actions.detail(row, user)

@@ -9,6 +9,7 @@ import zlib
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import streamlit as st
 
@@ -25,6 +26,7 @@ CONFIRM_KEY = "bookings_confirm"
 PICK_KEY = "bookings_pick"
 SCOPE_KEY = "bookings_scope"
 LINK_KEY = "bookings_link"
+PICKED_KEY = "bookings_picked"
 
 
 def zone_for(user: CurrentUser, row: bookings.BookingRow) -> str:
@@ -65,17 +67,40 @@ def title(user: CurrentUser, row: bookings.BookingRow) -> str:
     return f"{when} · {other} · {status_words(row, datetime.now(UTC))}"
 
 
+def table_key(rows: list[bookings.BookingRow]) -> str:
+    """The list's widget key, named by the bookings it lists (see `picked_in_table`)."""
+    return f"bookings_table_{zlib.crc32(','.join(str(row.id) for row in rows).encode()):08x}"
+
+
+def picked_in_table(shown: Any, rows: list[bookings.BookingRow]) -> str | None:
+    """The booking whose row was tapped in the list (its box or any of its cells), if any."""
+    selection = shown.selection
+    picked = [*selection.rows, *(cell[0] for cell in selection.cells)]
+    return str(rows[picked[0]].id) if picked and picked[0] < len(rows) else None
+
+
 def choose(
-    rows: list[bookings.BookingRow], user: CurrentUser, actor: bookings.Actor, *, scope: object = None
+    rows: list[bookings.BookingRow],
+    user: CurrentUser,
+    actor: bookings.Actor,
+    *,
+    scope: object = None,
+    picked: str | None = None,
 ) -> bookings.BookingRow | None:
     """The booking being looked at. It stays the same one across actions and reruns, also
     when it has left the list above (cancelled, moved to another page). A link naming one
-    (after booking, from a notice) chooses it, over an earlier choice; asking for another
-    list (`scope`: the filters) starts at its first booking."""
+    (after booking, from a notice) chooses it, over an earlier choice, as does a row just
+    tapped in the list (`picked`); asking for another list (`scope`: the filters) starts at
+    its first booking."""
     linked = st.query_params.get("booking")
+    wanted: str | None
+    newly_picked = picked is not None and picked != st.session_state.get(PICKED_KEY)
+    st.session_state[PICKED_KEY] = picked
     if linked and linked != st.session_state.get(LINK_KEY):  # followed once, then the reader's choice counts
         st.session_state[LINK_KEY] = linked
         wanted, fresh = linked, True
+    elif newly_picked:
+        wanted, fresh = picked, True
     elif scope != st.session_state.get(SCOPE_KEY, scope):
         wanted, fresh = None, True
     else:
@@ -99,7 +124,10 @@ def choose(
     key = f"{PICK_KEY}_{zlib.crc32(repr(sorted(labels.items())).encode()):08x}"
     if fresh or key not in st.session_state:
         st.session_state[key] = wanted if wanted in options else ids[0]
-    chosen = st.selectbox("Booking", ids, format_func=labels.__getitem__, key=key)
+    with st.container(key="booking_choice"):
+        chosen = st.selectbox("Booking", ids, format_func=labels.__getitem__, key=key)
+    if newly_picked:  # what the tap opened, below the list: in view on a phone too
+        feedback.bring_into_view("booking_choice", when=picked, block="start")
     st.session_state[SELECTED_KEY] = chosen
     if chosen not in {str(row.id) for row in rows}:
         st.caption(KEPT_IN_VIEW)

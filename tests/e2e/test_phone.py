@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from avenrae.seed import DEMO_PASSWORD
 from tests.e2e.conftest import TIMEOUT
@@ -94,3 +95,29 @@ def test_the_next_page_of_practitioners_starts_in_view(phone):
     results = page.locator(".st-key-search_results").bounding_box()
     assert results is not None and -5 <= results["y"] <= 844 / 2, results
     phone.screenshot("phone-search-next-page")
+
+
+def test_tapping_a_booking_in_the_list_opens_it(phone):
+    # Found on a phone: tapping a row of the bookings table only outlined the cell; the details,
+    # Cancel and Move below stayed on the first booking until the "Booking" list was used.
+    page = log_in(phone, "staff@demo.avenrae.co.za", DEMO_PASSWORD)
+    page.goto(phone.app_url + "/bookings")
+    page.get_by_role("heading", name="Bookings").first.wait_for(timeout=TIMEOUT)
+    phone.settle()
+    table = page.locator('[data-testid="stDataFrame"]').first
+    rows = table.locator('[role="row"]')
+    rows.nth(3).wait_for(state="attached", timeout=TIMEOUT)
+    when, client = rows.nth(3).locator('[role="gridcell"]').all_inner_texts()[:2]  # the third booking
+    choice = page.get_by_role("combobox", name="Booking", exact=True)
+    chosen = re.compile(rf"^{re.escape(when)} · {re.escape(client)} with ")
+    assert not chosen.match(choice.input_value())
+    table.scroll_into_view_if_needed()
+    box = table.bounding_box()
+    assert box is not None
+    page.touchscreen.tap(box["x"] + 60, box["y"] + 35 * 3 + 17)  # header, two rows, then the third's first cell
+    expect(choice).to_have_value(chosen, timeout=TIMEOUT)
+    phone.settle()
+    page.wait_for_timeout(1500)  # a smooth scroll to what the tap opened
+    opened = choice.bounding_box()
+    assert opened is not None and 60 <= opened["y"] <= 844 / 2, opened  # below the bar across the top
+    phone.screenshot("phone-bookings-row-tapped")
