@@ -34,15 +34,15 @@ def show_error(error: ServiceError) -> None:
 
 # Brings a box the page just drew into view unless all of it is seen already. It runs once per
 # box: the same script again (a rerun with the question still open) is the same frame, not a new one.
+# At once, not smoothly: a box still gliding into place moves a button from under a finger.
 _INTO_VIEW = """<script>/* avenrae-into-view {when} */
-setTimeout(() => {{
-  const box = window.parent.document.querySelector(".st-key-{key}");
-  if (!box) return;
+const box = window.parent.document.querySelector(".st-key-{key}");
+if (box) {{
   const edges = box.getBoundingClientRect();
   if (edges.top < 0 || edges.bottom > window.parent.innerHeight) {{
-    box.scrollIntoView({{block: "{block}", behavior: "smooth"}});
+    box.scrollIntoView({{block: "{block}", behavior: "instant"}});
   }}
-}}, 150);
+}}
 </script>"""
 
 

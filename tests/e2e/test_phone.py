@@ -69,7 +69,7 @@ def test_a_question_asked_before_yes_comes_into_view(phone):
     page.get_by_role("button", name="Cancel this booking…").tap()
     yes = page.get_by_role("button", name="Yes, cancel this booking")
     yes.wait_for(timeout=TIMEOUT)
-    page.wait_for_timeout(1500)  # a smooth scroll
+    page.wait_for_timeout(1000)  # the jump into view
     box = yes.bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
     phone.screenshot("phone-cancel-question-in-view")
@@ -91,7 +91,7 @@ def test_the_next_page_of_practitioners_starts_in_view(phone):
     following.tap()
     page.get_by_text(re.compile(r"^Showing 21–")).wait_for(timeout=TIMEOUT)
     phone.settle()
-    page.wait_for_timeout(1500)  # a smooth scroll
+    page.wait_for_timeout(1000)  # the jump into view
     results = page.locator(".st-key-search_results").bounding_box()
     assert results is not None and -5 <= results["y"] <= 844 / 2, results
     phone.screenshot("phone-search-next-page")
@@ -117,7 +117,7 @@ def test_tapping_a_booking_in_the_list_opens_it(phone):
     page.touchscreen.tap(box["x"] + 60, box["y"] + 35 * 3 + 17)  # header, two rows, then the third's first cell
     expect(choice).to_have_value(chosen, timeout=TIMEOUT)
     phone.settle()
-    page.wait_for_timeout(1500)  # a smooth scroll to what the tap opened
+    page.wait_for_timeout(1000)  # the jump to what the tap opened
     opened = choice.bounding_box()
     assert opened is not None and 60 <= opened["y"] <= 844 / 2, opened  # below the bar across the top
     phone.screenshot("phone-bookings-row-tapped")
