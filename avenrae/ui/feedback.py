@@ -32,12 +32,13 @@ def show_error(error: ServiceError) -> None:
         st.error(str(error))
 
 
-# Brings a box the page just drew into view unless all of it is seen already. It runs once per
+# Brings a box the page just drew into view unless all of it is seen already, on touch screens
+# (a mouse's wheel is at hand, and a page that moves under a pointer loses clicks). It runs once per
 # box: the same script again (a rerun with the question still open) is the same frame, not a new one.
 # At once, not smoothly: a box still gliding into place moves a button from under a finger.
 _INTO_VIEW = """<script>/* avenrae-into-view {when} */
 const box = window.parent.document.querySelector(".st-key-{key}");
-if (box) {{
+if (box && window.parent.matchMedia("(hover: none)").matches) {{
   const edges = box.getBoundingClientRect();
   if (edges.top < 0 || edges.bottom > window.parent.innerHeight) {{
     box.scrollIntoView({{block: "{block}", behavior: "instant"}});
@@ -47,9 +48,9 @@ if (box) {{
 
 
 def bring_into_view(key: str, *, when: object = "", block: str = "center") -> None:
-    """Scroll the box made with `st.container(key=key)` into view, unless all of it is on screen:
-    once for each `when` (a page number, say), and on a phone above all, where a tap's result was
-    drawn below the fold."""
+    """Scroll the box made with `st.container(key=key)` into view on a touch screen, unless all of
+    it is on screen: once for each `when` (a page number, say). On a phone a tap's result was drawn
+    below the fold, and the tap seemed to do nothing."""
     run_in_browser(_INTO_VIEW.format(key=key, when=when, block=block), height=0)
 
 
