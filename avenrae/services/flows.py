@@ -826,6 +826,12 @@ class CancelOutcome:
     message: str
 
 
+def _sentence(words: str) -> str:
+    """Someone's words ending as a sentence does, so the next one does not run on from them."""
+    words = words.rstrip()
+    return words if not words or words.endswith((".", "!", "?", "…")) else words + "."
+
+
 def cancel(
     *,
     session: Session,
@@ -864,7 +870,7 @@ def cancel(
     refund_text = f" R{owed:,.2f} will be refunded." if owed else ""
     to_client, to_practitioner = _who_cancelled(actor, booking, on_behalf_of)
     given = (booking.cancellation_reason or "").rstrip()
-    said = f" Reason given: {given}{'' if given.endswith(('.', '!', '?')) else '.'}" if given else ""
+    said = f" Reason given: {_sentence(given)}" if given else ""
     _tell_both(
         session,
         booking,
@@ -1153,7 +1159,7 @@ def moderate_review(
                 review.client_id,
                 "review_rejected",
                 "Your review was not published",
-                f"Our moderators did not publish your review: {review.moderation_reason} "
+                f"Our moderators did not publish your review: {_sentence(review.moderation_reason or '')} "
                 "You can write it again on My reviews.",
                 data,
             )
@@ -1163,7 +1169,7 @@ def moderate_review(
                 review.client_id,
                 "review_hidden",
                 "Your review was taken down",
-                f"Our moderators removed your review from the profile: {review.moderation_reason}",
+                f"Our moderators removed your review from the profile: {_sentence(review.moderation_reason or '')}",
                 data,
             )
         ],

@@ -34,8 +34,11 @@ def showing(practitioner_id: uuid.UUID) -> None:
 def _choices(how_many: int) -> tuple[str, str]:
     """Keep, cancel: the two answers, for one booked session or several."""
     if how_many == 1:
-        return "Keep it: I will see this client as booked", "Cancel it: the client is told and refunded what they paid"
-    return "Keep them: I will see these clients as booked", "Cancel them: each client is told and refunded"
+        return "Keep it: I will see this client as booked", "Cancel it: the client is told and gets back all they paid"
+    return (
+        "Keep them: I will see these clients as booked",
+        "Cancel them: each client is told and gets back all they paid",
+    )
 
 
 def _outcome(success: str, how_many: int, cancelled: bool) -> str:
@@ -44,7 +47,8 @@ def _outcome(success: str, how_many: int, cancelled: bool) -> str:
     if not cancelled:
         return f"{success} {sessions} kept."
     told = "its client is told" if how_many == 1 else "their clients are told"
-    return f"{success} {sessions} cancelled: {told}, and refunded what they paid."
+    # Not "refunded": money paid by EFT or cash is owed until our staff pay it back.
+    return f"{success} {sessions} cancelled: {told}, and anything they paid goes back to them in full."
 
 
 Change = Callable[[flows.InTheWay], Callable[[Session], list[uuid.UUID]]]
@@ -163,13 +167,16 @@ def time_off(plan: availability.Schedule, actor: bookings.Actor, today: date) ->
             left, right = st.columns(2)
             first_day = left.date_input("First day", value=today, key=feedback.key("off_first"), format="DD/MM/YYYY")
             # Empty unless a range is wanted: a last day left on today was "before the first day".
-            last_day = right.date_input(
-                "Last day",
-                value=None,
-                key=feedback.key("off_last"),
-                format="DD/MM/YYYY",
-                help="Leave it empty for one day off.",
-            ) or first_day
+            last_day = (
+                right.date_input(
+                    "Last day",
+                    value=None,
+                    key=feedback.key("off_last"),
+                    format="DD/MM/YYYY",
+                    help="Leave it empty for one day off.",
+                )
+                or first_day
+            )
         reason = st.text_input("Reason (only you and our staff see it)", key=feedback.key("off_reason"))
         submitted = st.form_submit_button("Add time off")
     if submitted:

@@ -733,7 +733,8 @@ def test_removing_a_day_with_bookings_on_it_lists_them_and_asks(db, page, healer
     button(app, "Save with this choice").click()
     app = app.run()
     assert app.success[0].value == (
-        "Weekly hours saved. 1 booked session cancelled: its client is told, and refunded what they paid."
+        "Weekly hours saved. 1 booked session cancelled: its client is told, and anything they paid goes back to "
+        "them in full."
     )
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("460.00")
@@ -779,7 +780,8 @@ def test_special_hours_that_leave_out_a_booking_list_it_and_ask(db, page, healer
     button(app, "Save with this choice").click()
     app = app.run()
     assert app.success[0].value == (
-        f"Hours for {day:%d %b} saved. 1 booked session cancelled: its client is told, and refunded what they paid."
+        f"Hours for {day:%d %b} saved. 1 booked session cancelled: its client is told, and anything they paid "
+        "goes back to them in full."
     )
     db.refresh(booking)
     assert booking.status == BookingStatus.CANCELLED and booking.refund_due == Decimal("460.00")
