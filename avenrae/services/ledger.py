@@ -550,6 +550,11 @@ def plan_refund(
     if left > 0:
         raise InvalidInput({"amount": "That is more than the payments of this booking can return."})
     by_hand = any(charge.provider == MANUAL or not online for charge, _ in parts)
+    if by_hand:
+        try:
+            validation.reference(reference)
+        except validation.FieldError as error:
+            raise InvalidInput({"reference": str(error)}) from None
     used = _refund_reference_used(session, booking_id, reference or "") if by_hand else None
     if used is not None:  # a second click, or a form left filled in: one payout recorded twice
         raise InvalidInput(

@@ -411,11 +411,13 @@ def check_manual_payment(booking: Booking, *, method: str, reference: str, amoun
     problems = {}
     if method not in ledger.MANUAL_METHODS:
         problems["method"] = "Choose EFT, cash or card machine."
-    reference = (reference or "").strip()
-    if not reference:
-        problems["reference"] = "Give the EFT reference or receipt number, so the payment can be traced."
-    elif len(reference) > 100:
-        problems["reference"] = f"Keep the reference under 100 characters (cut {len(reference) - 100:,})."
+    try:
+        reference = validation.reference(reference)
+    except validation.FieldError as error:
+        problems["reference"] = str(error)
+    else:
+        if not reference:
+            problems["reference"] = "Give the EFT reference or receipt number, so the payment can be traced."
     try:
         received = validation.rand(amount)
     except validation.FieldError as error:

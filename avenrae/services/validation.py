@@ -38,6 +38,23 @@ def text(value: str | None, *, label: str, max_length: int, required: bool = Tru
     return cleaned
 
 
+# What bank statements and receipts use besides letters and digits.
+REFERENCE_MARKS = " -/.#:()&',+"
+
+
+def reference(value: str | None, *, label: str = "The reference", max_length: int = 100) -> str:
+    """A payment's or payout's reference as typed from a bank statement or receipt, trimmed."""
+    cleaned = (value or "").strip()
+    if len(cleaned) > max_length:
+        raise FieldError(f"Keep {label.lower()} to {max_length} characters (cut {len(cleaned) - max_length:,}).")
+    if any(not (ch.isalnum() or ch in REFERENCE_MARKS) for ch in cleaned):
+        marks = " ".join(REFERENCE_MARKS.strip())
+        raise FieldError(
+            f"{label} may hold letters, digits, spaces and {marks} only, as on a bank statement or receipt."
+        )
+    return cleaned
+
+
 def person_name(value: str | None, *, label: str, max_length: int = 100) -> str:
     """A name as people write it, in any script, with at least one letter (not only emoji or symbols)."""
     cleaned = text(value, label=label, max_length=max_length, one_line=True)

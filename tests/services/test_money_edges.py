@@ -309,6 +309,37 @@ def test_a_transfer_for_a_booking_already_paid_is_recorded_and_owed_back(db, cli
     assert owed[pending.id] == Decimal("517.50")
 
 
+@pytest.mark.parametrize(
+    ("typed", "problem"),
+    [
+        ("<b>x</b>", "The reference may hold letters, digits, spaces and - / . # : ( ) & ' , + only"),
+        ("😀😀", "The reference may hold letters, digits, spaces and - / . # : ( ) & ' , + only"),
+        ("A" * 300, "Keep the reference to 100 characters (cut 200)."),
+    ],
+)
+def test_a_reference_typed_by_hand_reads_as_a_bank_or_receipt_reference(db, staff, pending, typed, problem):
+    """Found by a new user's trial: "<b>x</b>" and "😀😀" went straight to "A recorded payment cannot be
+    changed", for a payment and for a refund; and 300 characters were to be cut by 200 "under 100"."""
+    with pytest.raises(InvalidInput) as refused:
+        flows.check_manual_payment(
+            session=db, booking_id=pending.id, actor=staff, method="eft", reference=typed, amount=Decimal("517.50")
+        )
+    assert refused.value.problems["reference"].startswith(problem)
+    assert ledger.balance(db, pending.id).charged == 0
+    for kept in ("FNB 123/45", "Capitec #0042 (Thabo's)", "Receipt: 7-A"):
+        flows.check_manual_payment(
+            session=db, booking_id=pending.id, actor=staff, method="eft", reference=kept, amount=Decimal("517.50")
+        )
+    flows.record_manual_payment(
+        session=db, booking_id=pending.id, actor=staff, method="eft", reference="FNB 1", amount=Decimal("517.50")
+    )
+    with pytest.raises(InvalidInput) as refused:
+        flows.refund(session=db, booking_id=pending.id, actor=staff, reason="Goodwill", amount=Decimal("10.00"),
+                     method="cash", reference=typed)  # fmt: skip
+    assert refused.value.problems["reference"].startswith(problem)
+    assert ledger.balance(db, pending.id).refunded == 0
+
+
 def test_one_refund_reference_is_recorded_once_for_a_booking(db, client, staff, pending):
     """Found by a staff trial: after a R100 cash payout the form stayed filled in, and the same
     receipt was accepted again for R200, so the ledger said R300 went back when R100 did."""
