@@ -139,7 +139,7 @@ def search_form(*, key: str, default_place: str | None) -> search.SearchQuery:
                 ["best", "distance", "rating", "price"],
                 key=f"{key}_sort",
                 format_func=lambda s: {
-                    "best": "Best match (nearest first until you type words)",
+                    "best": "Best match for your words" if text.strip() else "Best match (nearest first)",
                     "distance": "Nearest first",
                     "rating": "Highest rated",
                     "price": "Lowest price",
