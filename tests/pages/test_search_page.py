@@ -153,3 +153,15 @@ def test_the_minimum_rating_reads_any_or_stars(db, page):
     assert rating.format_func(rating.value) == "Any" and rating.format_func(4.0) == "4★ or more"
     rating.set_value(4.0).run()
     assert [r["Name"].split()[0] for r in table_rows(app)] == ["Loved"]
+
+
+def test_the_default_order_says_what_it_is_and_a_chosen_order_stays_when_words_are_typed(db, page):
+    # Found by a new user's trial: "Best match" read as something other than the nearest-first it was.
+    make_practitioner(db, first_name="Near", location=(-29.86, 31.03))
+    app = choose_place(page("pages/search.py", user=make_client(db)), "Durban, KwaZulu-Natal")
+    order = app.selectbox(key="find_sort")
+    assert order.format_func(order.value) == "Best match (nearest first)"
+    order.set_value("rating").run()
+    app.text_input(key="find_text").input("herbs").run()
+    order = app.selectbox(key="find_sort")
+    assert order.value == "rating" and order.format_func("best") == "Best match for your words"
