@@ -82,6 +82,19 @@ booking.price_line(practitioner)
 if start is None:
     st.caption("Choose a time to continue.")
     st.stop()
+# How long the time is held for payment, before booking rather than after (a session today
+# may leave minutes to pay).
+now = datetime.now(UTC)
+pays_by = flows.first_way_to_pay()
+held_until = fmt.local_time(bookings.hold_until(pays_by=pays_by, session_start=start, now=now), practitioner.time_zone)
+if pays_by == "eft" and bookings.eft_deadline(session_start=start, now=now) is None:
+    pays = "you pay" if client_id == user.id else "the client pays"
+    st.caption(
+        f"Once booked, the time is held until {held_until} only: it is too soon before the session for a bank "
+        f"transfer to clear, so {pays} in person with our staff (cash or card machine) by then."
+    )
+else:
+    st.caption(f"Once booked, the time is held for payment until {held_until}; unpaid by then, it is released.")
 # The cancellation policy, before the booking rather than after it.
 free_until = bookings.full_refund_until(start)
 who = "you cancel" if client_id == user.id else "the client cancels"

@@ -194,6 +194,12 @@ _BOOK = text(
 )
 
 
+def first_way_to_pay() -> bookings.PaysBy:
+    """How a new booking is paid unless the client chooses otherwise: online where Stripe is
+    set up, else by bank transfer (which sets how long its time is held: `bookings.hold_until`)."""
+    return "online" if payments.online_gateway() else "eft"
+
+
 def book(
     *, session: Session, request: bookings.BookingRequest, actor: bookings.Actor, now: datetime | None = None
 ) -> Booking:
@@ -203,7 +209,7 @@ def book(
 
     Two round trips: what the rules ask (`bookings.plan`), then the write (`_BOOK`)."""
     now = _now(now)
-    pays_by: bookings.PaysBy = "online" if payments.online_gateway() else "eft"
+    pays_by = first_way_to_pay()
     # SlotTaken from the plan: a live booking holds the time, which releasing can't change.
     new = bookings.plan(session=session, request=request, actor=actor, pays_by=pays_by, now=now)
     try:

@@ -224,6 +224,36 @@ def test_a_client_finds_a_practitioner_by_name_without_seeing_emails(db, page, h
     assert app.pills(key="book_time").options
 
 
+def test_how_long_the_time_is_held_for_payment_is_said_before_booking(db, page, healer, client, monkeypatch):
+    # Found by a new user's trial: staff booked a same-day session, and only afterwards read that
+    # the client had 20 minutes to pay ("Held until 11:30"); the hold then released it.
+    from avenrae.config import get_settings
+    from avenrae.services import payments
+
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)  # paying by EFT
+    day = datetime.now(SAST).date() + timedelta(days=3)
+    start = datetime.combine(day, time(10), SAST)
+
+    def held_words() -> list[str]:
+        app = page("pages/book.py", user=client)
+        app.text_input(key="book_with_query").input("thandeka").run()
+        app.date_input(key="book_date").set_value(day).run()
+        app.pills(key="book_time").set_value("10:00").run()
+        return [c.value for c in app.caption if c.value.startswith("Once booked, the time is held")]
+
+    deadlines = {fmt.local_time(bookings.eft_deadline(session_start=start, now=datetime.now(UTC)), healer.time_zone)}
+    [said] = held_words()
+    deadlines.add(fmt.local_time(bookings.eft_deadline(session_start=start, now=datetime.now(UTC)), healer.time_zone))
+    assert any(said == f"Once booked, the time is held for payment until {d}; unpaid by then, it is released."
+               for d in deadlines), said  # fmt: skip
+    monkeypatch.setattr(get_settings(), "eft_cutoff_hours", 24 * 4)  # the session is now too soon for a transfer
+    [said] = held_words()
+    assert said.endswith(
+        "only: it is too soon before the session for a bank transfer to clear, so you pay in person with our staff "
+        "(cash or card machine) by then."
+    )
+
+
 def test_the_choice_of_practitioner_is_made_by_typing_one_box_not_two(db, page, healer, client):
     # Found by a phone trial: a list of the first 20 practitioners sat under the search box; typing
     # "Nomvula" into the list (not the box) said "No results" for someone on the platform.
