@@ -884,12 +884,12 @@ def create_staff_user(*, session: Session, actor_id: uuid.UUID | None, form: Sta
     """
     if actor_id is not None:
         _require_admin(session, actor_id)
-    problems: dict[str, str] = {}
-    if form.role not in STAFF_ROLES:
-        problems["role"] = "Staff accounts are staff, analyst or admin; clients and practitioners sign up themselves."
-    address = _collect(problems, "email", lambda: valid_email(form.email))
+    problems: dict[str, str] = {}  # in the form's order, so the list reads down the form
     first = _collect(problems, "first_name", lambda: validation.person_name(form.first_name, label="First name"))
     last = _collect(problems, "last_name", lambda: validation.person_name(form.last_name, label="Last name"))
+    address = _collect(problems, "email", lambda: valid_email(form.email))
+    if form.role not in STAFF_ROLES:
+        problems["role"] = "Staff accounts are staff, analyst or admin; clients and practitioners sign up themselves."
     _collect(
         problems,
         "temporary_password",

@@ -271,6 +271,11 @@ def test_deactivating_without_a_reason_is_refused_in_plain_words(db, page, reaso
 def test_admin_creates_an_analyst_and_sees_errors_in_plain_words(db, page):
     admin = make_user(db, role=Role.ADMIN)
     app = page("pages/users.py", user=admin)
+    app = click(app, "Create account")  # nothing typed: the problems in the form's order (found by a trial)
+    assert app.error[0].value == (
+        "Please fix these:\n- First name is required.\n- Last name is required.\n- Email is required.\n"
+        "- Password must be at least 10 characters."
+    ), app.error[0].value
     form = fields(app)
     form["First name"].input("Priya")
     form["Last name"].input("Naidoo")
