@@ -4,7 +4,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import Role
-from avenrae.services import accounts, flows
+from avenrae.services import accounts, flows, validation
 from avenrae.services.errors import InvalidInput
 from avenrae.ui import auth, feedback, forms, location
 from avenrae.ui import format as fmt
@@ -54,7 +54,7 @@ with st.form("details"):
     first_name = left.text_input("First name", value=user.first_name)
     last_name = right.text_input("Last name", value=user.last_name)
     left, _ = st.columns(2)
-    phone = left.text_input("Mobile number", value=user.phone or "", placeholder="082 123 4567")
+    phone = left.text_input("Mobile number", value=validation.local_phone(user.phone or ""), placeholder="082 123 4567")
     if user.role == Role.PRACTITIONER:
         st.caption(
             "If you are verified, a new name goes back to staff to check; until they confirm it, clients see no badge."

@@ -158,7 +158,7 @@ def contact_words(reach: bookings.Contact) -> str:
     if reach.where:
         words.append(f"Where: {reach.where}" + (" (ask for the street address)." if reach.address_is_town else "."))
     for other in reach.others:
-        ways = [f"mobile {other.phone}"] if other.phone else []
+        ways = [f"mobile {validation.local_phone(other.phone)}"] if other.phone else []
         words.append(f"{other.name}: {', '.join([*ways, f'e-mail {other.email}'])}.")
     return " ".join(words)
 

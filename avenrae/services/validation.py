@@ -80,6 +80,19 @@ def email(value: str | None) -> str:
         raise FieldError(f"That email address does not look right: {exc}") from None
 
 
+def local_phone(number: str) -> str:
+    """A South African number as stored ("+27821234567") as South Africans write it:
+    "082 123 4567". Anything else is shown as it is."""
+    digits = re.sub(r"\D", "", number)
+    if number.startswith("+27") and len(digits) == 11:
+        national = "0" + digits[2:]
+    elif len(digits) == 10 and digits.startswith("0") and not number.startswith("+"):
+        national = digits
+    else:
+        return number
+    return f"{national[:3]} {national[3:6]} {national[6:]}"
+
+
 def south_african_phone(value: str | None, *, required: bool = False) -> str | None:
     """'082 123 4567', '(082) 123-4567', '27821234567' or '+27 (0)82 123 4567' -> '+27821234567'."""
     raw = (value or "").strip()

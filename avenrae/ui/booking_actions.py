@@ -15,7 +15,7 @@ import streamlit as st
 
 from avenrae.db import session_scope
 from avenrae.models import MEMBERS, Booking, BookingStatus, MeetingType, PaymentStatus, Role
-from avenrae.services import bookings, flows, ledger
+from avenrae.services import bookings, flows, ledger, validation
 from avenrae.services.accounts import CurrentUser
 from avenrae.services.errors import InvalidInput, ServiceError
 from avenrae.ui import booking, feedback, payment
@@ -197,7 +197,7 @@ def contact_lines(reach: bookings.Contact, user: CurrentUser) -> None:
         st.markdown(f":material/location_on: **Where:** {fmt.md(reach.where)}{ask}")
     for other in reach.others:
         # A link a phone dials when tapped: numbers are stored as +27..., with nothing to strip.
-        ways = [f"mobile [{fmt.md(other.phone)}](tel:{other.phone})"] if other.phone else []
+        ways = [f"mobile [{fmt.md(validation.local_phone(other.phone))}](tel:{other.phone})"] if other.phone else []
         ways.append(f"e-mail {fmt.md(other.email)}")
         st.markdown(f":material/call: **{fmt.md(other.name)}:** {' · '.join(ways)}")
 

@@ -126,7 +126,8 @@ class _SaysWhenTilesFail(MacroElement):
         """
         {% macro script(this, kwargs) %}
         {{ this.tiles.get_name() }}.once("tileerror", function () {
-            var note = L.control({position: "topright"});  // over the sea, not the Cape
+            // Bottom right, above the credits: the top right holds layer choices on some maps.
+            var note = L.control({position: "bottomright"});
             note.onAdd = function () {
                 var box = L.DomUtil.create("div", "avenrae-tiles-unavailable");
                 box.style.cssText = "background: rgba(255,255,255,.85); padding: 2px 6px; font: 12px sans-serif;";

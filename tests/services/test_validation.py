@@ -72,3 +72,11 @@ def test_names_refuse_markup_characters(typed):
 @pytest.mark.parametrize("typed", ["O'Brien-Nkosi", "Nomvula M.", "Ṭhandeka", "van der Merwe", "李"])
 def test_names_as_people_write_them_are_kept(typed):
     assert validation.person_name(typed, label="Last name") == typed
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [("+27821234567", "082 123 4567"), ("0837654321", "083 765 4321"), ("+44 20 7946 0958", "+44 20 7946 0958")],
+)
+def test_a_number_is_shown_as_south_africans_write_it(stored, shown):
+    assert validation.local_phone(stored) == shown
