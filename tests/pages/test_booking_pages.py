@@ -608,6 +608,23 @@ def test_unread_notifications_are_marked_and_can_be_marked_read(db, page, client
     assert not [b for b in app.button if b.label.startswith("Mark all")]
 
 
+def test_a_notice_about_a_booking_opens_it(db, page, healer, client):
+    # Found by a phone trial: a notice named a session but gave no way to it.
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
+    notifications.notify_many(
+        session=db,
+        items=[
+            notifications.Item(client.id, "booking_confirmed", "Booking confirmed", "See you soon.",
+                               {"booking_id": str(booking.id)}),
+            notifications.Item(client.id, "password_changed", "Password changed", "Your password was changed."),
+        ],
+    )  # fmt: skip
+    app = page("pages/notifications.py", user=client)
+    [link] = app.get("page_link")
+    assert link.proto.label == "Open the booking"
+    assert link.proto.page.endswith("bookings") and f"booking={booking.id}" in link.proto.query_string
+
+
 def test_a_client_moves_a_booking_to_another_open_time(db, page, healer, client):
     booking = make_booking(db, practitioner=healer, client=client, start=soon(72))
     app = page("pages/bookings.py", user=client)
