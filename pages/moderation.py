@@ -36,7 +36,7 @@ queued, total = feedback.read(
 
 waiting = [r for r in queued if r.id not in skipped] or queued
 if not waiting:
-    moderation.empty_queue(status, view, words=words, flagged_only=flagged_only)
+    moderation.empty_queue(status, words=words, flagged_only=flagged_only)
     st.stop()
 
 current = waiting[0]

@@ -23,8 +23,7 @@ if not entries:
     st.info("Nothing unread." if unread_only else "No notifications yet.")
     st.stop()
 
-bookings_page = next(spec for spec in navigation.PAGES if spec.path == "pages/bookings.py")
-can_open_bookings = navigation.allowed(bookings_page, user)
+can_open_bookings = navigation.allowed(navigation.spec_for("pages/bookings.py"), user)
 for entry in entries:
     with st.container(border=True):
         left, right = st.columns([6, 1])

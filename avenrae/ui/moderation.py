@@ -29,6 +29,11 @@ EMPTY = {
     ReviewStatus.PUBLISHED: "No published reviews.",
     ReviewStatus.HIDDEN: "No hidden reviews.",
 }
+QUEUE_WORDS = {  # "No review ... matches": each queue in a sentence
+    ReviewStatus.PENDING: "waiting (pending)",
+    ReviewStatus.PUBLISHED: "published",
+    ReviewStatus.HIDDEN: "hidden",
+}
 
 
 def _show_whole_queue() -> None:
@@ -36,16 +41,15 @@ def _show_whole_queue() -> None:
     st.session_state["moderation_flagged"] = False
 
 
-def empty_queue(status: ReviewStatus, view: str, *, words: str, flagged_only: bool) -> None:
+def empty_queue(status: ReviewStatus, *, words: str, flagged_only: bool) -> None:
     """Nothing to show: because the queue is empty, or because the filter hides what is in it."""
     if not words.strip() and not flagged_only:
         (st.success if status == ReviewStatus.PENDING else st.info)(EMPTY[status])
         return
-    queue = view.lower().replace(" (to hide)", "").replace(" (to publish again)", "")
     what = f"matches “{fmt.md(words.strip())}”" if words.strip() else "is flagged"
     if words.strip() and flagged_only:
         what += " and is flagged"
-    st.info(f"No review {queue} {what}.")
+    st.info(f"No review {QUEUE_WORDS[status]} {what}.")
     st.button("Show the whole queue", on_click=_show_whole_queue)
 
 

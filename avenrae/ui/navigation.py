@@ -70,7 +70,9 @@ FORCED_PASSWORD_CHANGE = "pages/account.py"  # noqa: S105 - a page path, not a p
 
 
 def spec_for(page_file: str) -> PageSpec:
-    relative = Path(page_file).resolve().relative_to(REPO_ROOT).as_posix()
+    """A page's entry, from its file (a page's `__file__`) or its path in the repository."""
+    path = Path(page_file)
+    relative = path.resolve().relative_to(REPO_ROOT).as_posix() if path.is_absolute() else path.as_posix()
     return next(spec for spec in PAGES if spec.path == relative)
 
 

@@ -192,26 +192,35 @@ def late_payment_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
     manual_payment_form(row, actor, "Record a late payment")
 
 
-def after_cancellation_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
-    """A cancelled booking whose money arrives anyway (a transfer sent before the client
-    cancelled): recorded, it is owed back."""
-    with st.expander("Money arrived after it was cancelled?"):
+def _owed_back_form(row: bookings.BookingRow, actor: bookings.Actor, *, asked: str, kept: str, title: str) -> None:
+    """Money for a booking that cannot take it, recorded by staff: it is owed back."""
+    with st.expander(asked):
         st.caption(
-            "Record it here: the booking stays cancelled and the money is listed under Payments as owed back "
-            "to the client."
+            f"Record it here: the booking {kept} and the money is listed under Payments as owed back to the client."
         )
-        manual_payment_form(row, actor, "Record money received after the cancellation")
+        manual_payment_form(row, actor, title)
+
+
+def after_cancellation_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
+    """A cancelled booking whose money arrives anyway (a transfer sent before the client cancelled)."""
+    _owed_back_form(
+        row,
+        actor,
+        asked="Money arrived after it was cancelled?",
+        kept="stays cancelled",
+        title="Record money received after the cancellation",
+    )
 
 
 def paid_again_form(row: bookings.BookingRow, actor: bookings.Actor) -> None:
-    """A booking already paid whose money arrives a second time (a transfer after a card
-    payment): recorded, it is owed back."""
-    with st.expander("Paid twice? Money that came in again"):
-        st.caption(
-            "Record it here: the booking is not changed and the money is listed under Payments as owed back "
-            "to the client."
-        )
-        manual_payment_form(row, actor, "Record money received for a booking already paid")
+    """A booking already paid whose money arrives a second time (a transfer after a card payment)."""
+    _owed_back_form(
+        row,
+        actor,
+        asked="Paid twice? Money that came in again",
+        kept="is not changed",
+        title="Record money received for a booking already paid",
+    )
 
 
 def send_refunds(queued: list) -> None:
