@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # per 15 minutes and sign-ups per hour.
     login_attempts_per_ip: int = Field(default=30, ge=1)
     signups_per_ip: int = Field(default=10, ge=1)
+    # A forgotten password: how long an e-mailed link to choose a new one works, and how many
+    # links one client address may ask for per hour (one account gets at most three an hour).
+    password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    password_resets_per_ip: int = Field(default=10, ge=1)
     # A refresh token presented again this soon after it was rotated (two tabs restoring
     # the same remember-me cookie at once) gets the same successor instead of a theft alarm.
     refresh_reuse_grace_seconds: int = Field(default=30, ge=0, le=300)
@@ -133,7 +137,9 @@ class Settings(BaseSettings):
     expired_tokens_retention_days: int = Field(default=7, ge=0)
     stripe_events_retention_days: int = Field(default=30, ge=4)  # Stripe retries for 3 days
 
-    # E-mail for notifications; without a host, notifications stay in the app only.
+    # E-mail for notifications and password reset links; without a host, notifications stay in
+    # the app only, and a forgotten password is reset by an administrator (in development the
+    # reset link is written to the server's log instead).
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

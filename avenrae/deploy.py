@@ -119,6 +119,16 @@ def problems(settings: Settings, environ: Mapping[str, str] | None = None) -> li
                 blocks_serving=False,
             )
         )
+    if not settings.smtp_host:
+        found.append(
+            Problem(
+                "AVENRAE_SMTP_HOST",
+                "is not set, so nobody gets e-mail: notifications stay in the app, and people who forget their "
+                "password cannot reset it themselves (an administrator sets a temporary one).",
+                "set AVENRAE_SMTP_HOST and the other AVENRAE_SMTP_* settings to your mail relay.",
+                blocks_serving=False,
+            )
+        )
     if not settings.database_url:
         found.append(
             Problem(

@@ -685,6 +685,23 @@ class RefreshToken(UuidPk, CreatedAt, Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PasswordReset(UuidPk, CreatedAt, Base):
+    """A link e-mailed to choose a new password: only its hash is kept, it works once, and
+    until it runs out or a newer link is asked for."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        Index("ix_password_resets_user_created_at", "user_id", "created_at"),
+        Index("ix_password_resets_expires_at", "expires_at"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+
+
 class Notification(UuidPk, CreatedAt, Base):
     __tablename__ = "notifications"
     __table_args__ = (
@@ -840,13 +857,17 @@ class LoginAttempt(UuidPk, Base):
     __table_args__ = (
         Index("ix_login_attempts_email_attempted_at", "email", "attempted_at"),
         Index("ix_login_attempts_attempted_at", "attempted_at"),
-        CheckConstraint("reason IN ('ok', 'unknown_email', 'bad_password', 'inactive', 'locked')", name="reason_known"),
+        CheckConstraint(
+            "reason IN ('ok', 'unknown_email', 'bad_password', 'inactive', 'locked', 'password_reset')",
+            name="reason_known",
+        ),
     )
 
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     succeeded: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    # ok, unknown_email, bad_password (these two count towards a lockout), inactive, locked
+    # ok, unknown_email, bad_password (these two count towards a lockout), inactive, locked,
+    # password_reset (a new password chosen from an e-mailed link: succeeded, so it ends a lockout)
     reason: Mapped[str] = mapped_column(String(20), nullable=False)
     ip_address: Mapped[str | None] = mapped_column(String(45))
     attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())

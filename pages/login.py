@@ -26,6 +26,7 @@ with middle:
             st.error(refusal)
         else:
             go_on(auth.current_user())
+    st.page_link("pages/reset_password.py", label="Forgot your password?", icon=":material/lock_reset:")
     st.page_link(
         "pages/signup.py",
         label="New to Avenrae? Create an account",

@@ -180,7 +180,7 @@ def _message_domain() -> str:
     return (domain if at and local_part else None) or urlsplit(settings.public_url).hostname or "avenrae.invalid"
 
 
-def _message(notification_id: uuid.UUID, email: str, first_name: str, title: str, text: str) -> EmailMessage:
+def _message(message_id: str, email: str, first_name: str, title: str, text: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = get_settings().smtp_from
     message["To"] = email
@@ -188,7 +188,7 @@ def _message(notification_id: uuid.UUID, email: str, first_name: str, title: str
     message["Date"] = formatdate(localtime=False)
     # One id per notification: a copy sent again (the server took it, but marking it sent
     # failed) carries the same id, so mail programs can tell it is the same message.
-    message["Message-ID"] = f"<notification.{notification_id}@{_message_domain()}>"
+    message["Message-ID"] = f"<{message_id}@{_message_domain()}>"
     message.set_content(f"Hello {first_name},\n\n{text}\n\n— Avenrae\n")
     return message
 
@@ -214,6 +214,20 @@ def _never_taken(error: BaseException) -> bool:
     return isinstance(error, smtplib.SMTPResponseException) and 500 <= error.smtp_code < 600
 
 
+def send_now(*, message_id: str, email: str, first_name: str, title: str, text: str) -> bool:
+    """Send one e-mail at once, outside the outbox: for what must never be stored, such as a
+    link that resets a password. False (and logged) when it could not be sent."""
+    if not email_enabled():
+        return False
+    try:
+        with _connect() as smtp:
+            smtp.send_message(_message(message_id, email, first_name, title, text))
+    except (OSError, smtplib.SMTPException, EmailTransportError, UnicodeError, ValueError) as error:
+        log.warning("e-mail %s not sent: %s", message_id, error)
+        return False
+    return True
+
+
 def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
     """Send e-mail copies waiting in the outbox, each in a transaction of its own (the row
     locked while it is sent, marked sent as soon as the server took it), so a failure or a
@@ -236,7 +250,9 @@ def send_pending_emails(*, limit: int = 200) -> tuple[int, int]:
                 if row is None:
                     break
                 try:
-                    smtp.send_message(_message(row.id, row.email, row.first_name, row.title, row.message))
+                    smtp.send_message(
+                        _message(f"notification.{row.id}", row.email, row.first_name, row.title, row.message)
+                    )
                 except (OSError, smtplib.SMTPException, UnicodeError, ValueError) as error:
                     if not _never_taken(error):
                         log.warning("e-mail not sent, the outbox waits: %s", error)

@@ -5,6 +5,7 @@
 |---|---|
 | login attempts (email, address, outcome) | AVENRAE_LOGIN_ATTEMPTS_RETENTION_DAYS (90) |
 | refresh tokens, after they expire or are revoked | AVENRAE_EXPIRED_TOKENS_RETENTION_DAYS (7) |
+| password reset links (their hashes), after they run out | AVENRAE_EXPIRED_TOKENS_RETENTION_DAYS (7) |
 | Stripe webhook events (kept to apply each once) | AVENRAE_STRIPE_EVENTS_RETENTION_DAYS (30) |
 | remember-me codes | until used, or two minutes |
 | rate-limit counters | a day |
@@ -23,6 +24,7 @@ from avenrae.config import get_settings
 from avenrae.db import rows_changed
 from avenrae.models import (
     LoginAttempt,
+    PasswordReset,
     PreviousReleaseRateLimitCounter,
     RateLimitCounter,
     RefreshToken,
@@ -40,13 +42,14 @@ class Purged:
     session_codes: int
     rate_limit_counters: int
     idempotency_keys: int = 0
+    password_resets: int = 0
 
     def __str__(self) -> str:
         return (
             f"Deleted {self.login_attempts} login attempts, {self.refresh_tokens} expired refresh tokens, "
-            f"{self.stripe_events} Stripe events, {self.session_codes} remember-me codes and "
-            f"{self.rate_limit_counters} rate-limit counters and {self.idempotency_keys} idempotency keys past their "
-            "keeping time."
+            f"{self.password_resets} password reset links, {self.stripe_events} Stripe events, "
+            f"{self.session_codes} remember-me codes, {self.rate_limit_counters} rate-limit counters and "
+            f"{self.idempotency_keys} idempotency keys past their keeping time."
         )
 
 
@@ -85,4 +88,5 @@ def purge_expired(*, session: Session, now: datetime | None = None) -> Purged:
             )
         ),
         idempotency_keys=idempotency.purge(session=session, now=now),
+        password_resets=deleted(delete(PasswordReset).where(PasswordReset.expires_at < tokens_before)),
     )

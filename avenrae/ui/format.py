@@ -190,11 +190,11 @@ def escape(text: str) -> str:
 
 
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$="
-# Streamlit's markdown turns bare "https://..." and "www...." into links (GFM autolink literals)
-# after escapes are resolved, so backslashes do not stop them: a WORD JOINER (U+2060, invisible,
-# no line break) inside the pattern does.
+# Streamlit's markdown turns bare "https://...", "www...." and "name@domain" into links (GFM
+# autolink literals) after escapes are resolved, so backslashes do not stop them: a WORD JOINER
+# (U+2060, invisible, no line break) inside the pattern does.
 _WORD_JOINER = "\u2060"
-_AUTOLINK_STARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\\\.)")
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\\\.)|(?<=@)")
 
 
 def md(text: str) -> str:

@@ -65,6 +65,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/account.py", "My account", ":material/person:", "Account", EVERYONE),
     PageSpec("pages/login.py", "Log in", ":material/login:", "Welcome", ANONYMOUS),
     PageSpec("pages/signup.py", "Sign up", ":material/person_add:", "Welcome", ANONYMOUS),
+    PageSpec("pages/reset_password.py", "Forgot password", ":material/lock_reset:", "Welcome", ANONYMOUS),
 )
 FORCED_PASSWORD_CHANGE = "pages/account.py"  # noqa: S105 - a page path, not a password
 

@@ -25,6 +25,8 @@ ALLOWED = {
     ("GET", "/auth/verify"): LOGGED_IN,
     ("POST", "/auth/refresh"): ANYONE,
     ("POST", "/auth/logout"): ANYONE,
+    ("POST", "/auth/forgot-password"): ANYONE,
+    ("POST", "/auth/reset-password"): ANYONE,
     ("GET", "/practitioners/search"): ANYONE,
     ("GET", "/practitioners/{practitioner_id}"): ANYONE,
     ("GET", "/practitioners/{practitioner_id}/availability"): ANYONE,
@@ -95,6 +97,8 @@ def world(api, db, practitioner, client_user):
         ("POST", "/auth/login"): {"email": "nobody@example.co.za", "password": "x"},
         ("POST", "/auth/refresh"): {"refreshToken": "unknown"},
         ("POST", "/auth/logout"): {"refreshToken": "unknown"},
+        ("POST", "/auth/forgot-password"): {"email": "nobody@example.co.za"},
+        ("POST", "/auth/reset-password"): {"token": "unknown", "password": "Sunrise over Durban 7"},
         ("POST", "/bookings"): {
             "practitionerId": str(practitioner.id),
             "sessionDate": day.isoformat(),

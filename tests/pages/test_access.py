@@ -33,6 +33,7 @@ EXPECTED = {
     "pages/account.py": set(Role),
     "pages/login.py": {ANONYMOUS},
     "pages/signup.py": {ANONYMOUS},
+    "pages/reset_password.py": {ANONYMOUS},
 }
 VISITORS = [ANONYMOUS, *Role]
 

@@ -282,6 +282,16 @@ def test_the_markdown_helper_leaves_no_link_of_any_kind():
     assert shown.replace("\\", "").replace("\u2060", "") == EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE"
 
 
+def test_an_address_in_user_text_is_no_mail_link():
+    """Found on the forgotten-password page: an email typed by a visitor came out as a mailto
+    link (the browser journey tests/e2e/test_password_reset.py sees it drawn as text)."""
+    from avenrae.ui import format as fmt
+
+    shown = fmt.md("Write to refunds@evil.example for your money")
+    assert "refunds@\u2060evil" in shown
+    assert shown.replace("\\", "").replace("\u2060", "") == "Write to refunds@evil.example for your money"
+
+
 def test_user_text_never_makes_a_heading_or_a_rule_and_names_stay_on_one_line():
     """Found in review: "=" was left as it is, so a review or bio line of "===" under a line of
     text made it a heading, and a name sent through the API with line breaks ("Sipho\\n\\nAvenrae:

@@ -33,6 +33,7 @@ GOOD = {
     "AVENRAE_EFT_BRANCH_CODE": "250655",
     "AVENRAE_JWT_SECRET": "k" * 48,
     "AVENRAE_PUBLIC_URL": "https://ops.avenrae.co.za",
+    "AVENRAE_SMTP_HOST": "smtp.avenrae.co.za",
     "AVENRAE_STRIPE_SECRET_KEY": "sk_live_0123456789",
     "AVENRAE_STRIPE_WEBHOOK_SECRET": "whsec_live_0123456789",
     "DATABASE_URL": "postgresql://avenrae:secret@db.internal:5432/avenrae",
@@ -61,6 +62,7 @@ def test_check_deploy_prints_one_line_per_problem_and_nothing_once_fixed():
         "AVENRAE_STRIPE_SECRET_KEY": "sk_test_0123456789",
         "AVENRAE_STRIPE_WEBHOOK_SECRET": "",
         "AVENRAE_EFT_BANK_NAME": "",
+        "AVENRAE_SMTP_HOST": "",
         "DATABASE_URL": "",
     }
     refused = avenrae("check", "--deploy", **wrong)
@@ -72,6 +74,7 @@ def test_check_deploy_prints_one_line_per_problem_and_nothing_once_fixed():
         "AVENRAE_STRIPE_SECRET_KEY",
         "AVENRAE_STRIPE_WEBHOOK_SECRET",
         "AVENRAE_EFT_BANK_NAME",
+        "AVENRAE_SMTP_HOST",
         "DATABASE_URL",
     ]
     assert all("Fix: " in line for line in lines)

@@ -1,11 +1,7 @@
 """Notifications: the inbox, read marks, and e-mail copies through a real local SMTP server."""
 
-import socket
 from datetime import UTC, datetime
 
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 from sqlalchemy import select
 
 from avenrae.config import get_settings
@@ -42,31 +38,6 @@ def test_without_smtp_nothing_waits_to_be_mailed(db, monkeypatch):
     notifications.notify(session=db, item=item(make_client(db)))
     assert db.scalar(select(Notification.email_status)) == "none"
     assert notifications.send_pending_emails() == (0, 0)
-
-
-class Inbox(Sink):
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(monkeypatch):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings = get_settings()
-    monkeypatch.setattr(settings, "smtp_host", "127.0.0.1")
-    monkeypatch.setattr(settings, "smtp_port", port)
-    monkeypatch.setattr(settings, "smtp_security", "none")
-    yield inbox
-    controller.stop()
 
 
 def test_email_copies_go_out_after_the_fact_and_once(db, smtp_server):

@@ -5,14 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import Field
 
+from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.models import MeetingType, Role, Specialization
-from avenrae.services import accounts, tokens
+from avenrae.services import accounts, password_resets, tokens
 from avenrae.services.errors import InvalidInput
 
 from .. import problems
@@ -62,6 +63,15 @@ class RefreshIn(Model):
 
 class LogoutIn(Model):
     refreshToken: str = Field("", description="The session's refresh token; without one there is nothing to end")
+
+
+class ForgotPasswordIn(Model):
+    email: str = ""
+
+
+class ResetPasswordIn(Model):
+    token: str = Field("", description="The `token` of the link e-mailed by /api/auth/forgot-password")
+    password: str = Field("", description="The new password (the sign-up rules apply)")
 
 
 class RefreshOut(Model):
@@ -222,3 +232,30 @@ def logout(body: LogoutIn) -> Message:
     with session_scope() as session:
         tokens.revoke_by_token(session=session, refresh_token=body.refreshToken)
     return Message(message="You have logged out.")
+
+
+@router.post("/forgot-password", status_code=202, response_model=Message, dependencies=[Anyone])
+def forgot_password(body: ForgotPasswordIn, request: Request, background: BackgroundTasks) -> Message:
+    """E-mail a link to choose a new password (the web page `/reset_password?token=...`) to the
+    account that uses `email`. The answer is the same whether or not one does; the link works
+    once, for AVENRAE_PASSWORD_RESET_MINUTES. Each address may ask AVENRAE_PASSWORD_RESETS_PER_IP
+    times an hour (429); an account gets at most three links an hour."""
+    with session_scope() as session:
+        link = password_resets.ask(session=session, email=body.email, ip_address=client_ip(request))
+    if link is not None:
+        background.add_task(password_resets.deliver, link)  # after the answer: its timing tells nothing
+    minutes = get_settings().password_reset_minutes
+    return Message(message=password_resets.ASKED.format(email=body.email.strip(), minutes=minutes))
+
+
+@router.post("/reset-password", response_model=Message, dependencies=[Anyone])
+@waits_on_others
+def reset_password(body: ResetPasswordIn, request: Request) -> Message:
+    """Choose a new password with the token of an e-mailed link: every session of the account
+    ends (its refresh tokens stop working), and a lockout ends. A link that was used, ran out
+    or was replaced by a newer one: 400."""
+    with session_scope() as session:
+        password_resets.choose_password(
+            session=session, token=body.token, password=body.password, ip_address=client_ip(request)
+        )
+    return Message(message=password_resets.CHOSEN)
