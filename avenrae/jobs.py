@@ -62,6 +62,10 @@ def _refund_owed(_session: Session) -> str:  # one transaction per booking and p
     )
 
 
+def _close_payment_pages(session: Session) -> str:
+    return str(payments.close_payment_pages(session=session))
+
+
 def _purge_expired(session: Session) -> str:
     return str(retention.purge_expired(session=session))
 
@@ -82,6 +86,7 @@ JOBS: dict[str, Job] = {
         Job("send-email", 60, _send_email, enabled=notifications.email_enabled),
         Job("refresh-payments", 60, _refresh_payments, enabled=_online_payments),
         Job("refund-owed", 300, _refund_owed, enabled=_online_payments),
+        Job("close-payment-pages", 60, _close_payment_pages, enabled=_online_payments),
         Job("refresh-analytics", 600, _refresh_analytics),
         Job("purge-expired", 86400, _purge_expired),
     )

@@ -657,6 +657,7 @@ class CheckoutPage(CreatedAt, Base):
     __tablename__ = "checkout_pages"
     __table_args__ = (
         Index("ix_checkout_pages_booking", "booking_id"),
+        Index("ix_checkout_pages_open", "booking_id", postgresql_where=text("closed_at IS NULL")),
         CheckConstraint("kind IN ('checkout', 'intent')", name="kind_known"),
     )
 
@@ -667,6 +668,9 @@ class CheckoutPage(CreatedAt, Base):
     amount_cents: Mapped[int] = mapped_column(Integer, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    # When it stopped taking money: closed at the provider once the booking was cancelled,
+    # or found finished (paid, run out). NULL: it may still take money.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(UuidPk, CreatedAt, Base):

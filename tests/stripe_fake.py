@@ -2,8 +2,8 @@
 like Stripe's API from memory, and webhook payloads signed the way Stripe signs them.
 
 Only the endpoints Avenrae calls are answered: customers, Checkout Sessions (create,
-retrieve with the PaymentIntent expanded), PaymentIntents (create, retrieve), refunds
-(create, list). Every request is kept
+retrieve with the PaymentIntent expanded, expire), PaymentIntents (create, retrieve,
+cancel), refunds (create, list). Every request is kept
 (method, path, form fields, headers) so tests can assert on exactly what was sent.
 """
 
@@ -22,12 +22,18 @@ from urllib.parse import parse_qsl, urlparse
 import stripe
 
 WEBHOOK_SECRET = "whsec_test_avenrae_0123456789abcdef"
+# The PaymentIntent states Stripe lets one cancel.
+CANCELLABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action", "processing"})
 _ids = itertools.count(1)
 _run = secrets.token_hex(3)  # ids stay unique in databases kept between runs
 
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_test{_run}{next(_ids):06d}"
+
+
+class PaymentRefused(Exception):
+    """The client tried to pay where Stripe would not let them (a page expired, an intent cancelled)."""
 
 
 @dataclass
@@ -61,6 +67,8 @@ class FakeStripe(stripe.HTTPClient):
     def pay(self, session_id: str) -> dict:
         """The client paid on the Checkout page: the session completes, its intent succeeds."""
         page = self.sessions[session_id]
+        if page["status"] != "open":
+            raise PaymentRefused(f"Stripe takes no money on a Checkout page that is {page['status']}")
         intent = self.intents[page["payment_intent"]]
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         page.update(status="complete", payment_status="paid")
@@ -69,6 +77,8 @@ class FakeStripe(stripe.HTTPClient):
     def pay_intent(self, intent_id: str) -> dict:
         """The client app confirmed a PaymentIntent with a card that went through."""
         intent = self.intents[intent_id]
+        if intent["status"] not in CANCELLABLE - {"processing"}:
+            raise PaymentRefused(f"Stripe confirms no PaymentIntent that is {intent['status']}")
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         return intent
 
@@ -130,6 +140,8 @@ class FakeStripe(stripe.HTTPClient):
             return customer, 200
         if method == "POST" and path == "/v1/checkout/sessions":
             return self._create_session(form), 200
+        if method == "POST" and path.startswith("/v1/checkout/sessions/") and path.endswith("/expire"):
+            return self._expire_session(path.split("/")[-2])
         if method == "GET" and path.startswith("/v1/checkout/sessions/"):
             page = self.sessions.get(path.rsplit("/", 1)[1])
             if page is None:
@@ -140,6 +152,8 @@ class FakeStripe(stripe.HTTPClient):
             return shown, 200
         if method == "POST" and path == "/v1/payment_intents":
             return self._create_intent(form), 200
+        if method == "POST" and path.startswith("/v1/payment_intents/") and path.endswith("/cancel"):
+            return self._cancel_intent(path.split("/")[-2])
         if method == "GET" and path.startswith("/v1/payment_intents/"):
             intent = self.intents.get(path.rsplit("/", 1)[1])
             if intent is None:
@@ -205,6 +219,29 @@ class FakeStripe(stripe.HTTPClient):
         }
         self.intents[intent_id] = intent
         return intent
+
+    def _expire_session(self, session_id: str) -> tuple[dict, int]:
+        """As Stripe: only an open session expires; its PaymentIntent is cancelled with it."""
+        page = self.sessions.get(session_id)
+        if page is None or page["status"] != "open":
+            status = "missing" if page is None else page["status"]
+            message = f"Only Checkout Sessions with a status in ['open'] can be expired (this one: {status})."
+            return {"error": {"type": "invalid_request_error", "message": message}}, 400
+        page.update(status="expired")
+        intent = self.intents[page["payment_intent"]]
+        if intent["status"] in CANCELLABLE:
+            intent.update(status="canceled", cancellation_reason="abandoned")
+        return page, 200
+
+    def _cancel_intent(self, intent_id: str) -> tuple[dict, int]:
+        """As Stripe: an intent that succeeded (or was cancelled) cannot be cancelled."""
+        intent = self.intents.get(intent_id)
+        if intent is None or intent["status"] not in CANCELLABLE:
+            status = "missing" if intent is None else intent["status"]
+            message = f"You cannot cancel this PaymentIntent because it has a status of {status}."
+            return {"error": {"type": "invalid_request_error", "message": message}}, 400
+        intent.update(status="canceled", cancellation_reason="requested_by_customer")
+        return intent, 200
 
     def _refund(self, intent_id: str, cents: int, status: str, metadata: dict | None = None) -> dict:
         intent = self.intents[intent_id]

@@ -32,12 +32,12 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import stripe
-from sqlalchemy import ColumnElement, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
-from avenrae.db import session_scope
+from avenrae.db import rows_changed, session_scope
 from avenrae.models import (
     OPERATORS,
     Booking,
@@ -203,6 +203,12 @@ class PaymentGateway(Protocol):
 
     def refunds(self, payment_reference: str) -> list[RefundState]: ...
 
+    def close(self, reference: str, kind: str) -> bool:
+        """Stop a Checkout page (`kind` CHECKOUT: expire it) or a PaymentIntent (INTENT: cancel
+        it) from taking money: True when it was open and is closed now, False when it had
+        finished already (paid, run out, closed). PaymentError when the provider cannot be asked."""
+        ...
+
 
 def _stripe_failure(error: stripe.StripeError) -> PaymentError:
     if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError) or (error.http_status or 0) >= 500:
@@ -361,6 +367,18 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise _stripe_failure(error) from error
         return [_refund_state(r) for r in found.data]
+
+    def close(self, reference: str, kind: str) -> bool:
+        try:
+            if kind == CHECKOUT:
+                self.client.v1.checkout.sessions.expire(reference)
+            else:
+                self.client.v1.payment_intents.cancel(reference)
+        except stripe.InvalidRequestError:
+            return False  # only open pages and unpaid intents can be closed: this one finished already
+        except stripe.StripeError as error:
+            raise _stripe_failure(error) from error
+        return True
 
 
 @functools.cache
@@ -919,6 +937,71 @@ def event_processed(session: Session, event_id: str) -> None:
 
 
 SendOutcome = Literal["sent", "refused", "skipped"]
+
+
+@dataclass(frozen=True)
+class ClosedRun:
+    closed: int  # stopped at the provider
+    finished: int  # found paid, run out or closed already
+    waiting: int  # the provider could not be asked: the next run tries again
+
+    def __str__(self) -> str:
+        return (
+            f"Closed {self.closed} payment pages of cancelled bookings; {self.finished} had finished; "
+            f"{self.waiting} wait for the next run."
+        )
+
+
+PAID_OR_PAST = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED, BookingStatus.NO_SHOW)
+
+
+def close_payment_pages(
+    *, session: Session, gateway: PaymentGateway | None = None, limit: int = 200, now: datetime | None = None
+) -> ClosedRun:
+    """The job: a cancelled booking's Checkout pages and PaymentIntents stop taking money (a
+    page left open in another tab, a client app's card form), so nobody pays for a booking
+    that is gone only to be refunded less the provider's fee. Pages of bookings paid or
+    past, and Checkout pages that ran out by themselves, are only marked finished."""
+    now = now or datetime.now(UTC)
+    finished = rows_changed(
+        session.execute(
+            update(CheckoutPage)
+            .where(
+                CheckoutPage.closed_at.is_(None),
+                CheckoutPage.booking_id == Booking.id,
+                or_(
+                    Booking.status.in_(PAID_OR_PAST),
+                    and_(CheckoutPage.kind == CHECKOUT, CheckoutPage.expires_at <= now),
+                ),
+            )
+            .values(closed_at=now)
+        )
+    )
+    gateway = gateway or online_gateway()
+    if gateway is None:
+        return ClosedRun(0, finished, 0)
+    still_open = session.execute(
+        select(CheckoutPage.reference, CheckoutPage.kind)
+        .join(Booking, Booking.id == CheckoutPage.booking_id)
+        .where(
+            CheckoutPage.closed_at.is_(None),
+            CheckoutPage.provider == gateway.name,
+            Booking.status == BookingStatus.CANCELLED,
+        )
+        .order_by(CheckoutPage.created_at)
+        .limit(limit)
+    ).all()
+    closed = waiting = 0
+    for reference, kind in still_open:
+        try:
+            was_open = gateway.close(reference, kind)
+        except PaymentError as error:
+            log.warning("payment page %s not closed yet (the next run asks again): %s", reference, error)
+            waiting += 1
+            continue
+        session.execute(update(CheckoutPage).where(CheckoutPage.reference == reference).values(closed_at=now))
+        closed, finished = closed + was_open, finished + (not was_open)
+    return ClosedRun(closed, finished, waiting)
 
 
 @dataclass(frozen=True)
