@@ -93,6 +93,11 @@ def local_phone(number: str) -> str:
     return f"{national[:3]} {national[3:6]} {national[6:]}"
 
 
+# South African mobile numbers after the leading 0: 06x, 07x and 081-084 (01x-05x are landlines,
+# 080 toll-free, 086 share-call, 087 internet telephony: nobody answers them on the way to a session).
+MOBILE_STARTS = ("6", "7", "81", "82", "83", "84")
+
+
 def south_african_phone(value: str | None, *, required: bool = False) -> str | None:
     """'082 123 4567', '(082) 123-4567', '27821234567' or '+27 (0)82 123 4567' -> '+27821234567'."""
     raw = (value or "").strip()
@@ -114,6 +119,10 @@ def south_african_phone(value: str | None, *, required: bool = False) -> str | N
         raise FieldError("Enter the number as 082 123 4567 or +27 82 123 4567.")
     if len(national) != 9 or national[0] not in "12345678":
         raise FieldError("A South African number has 10 digits, for example 082 123 4567.")
+    if not national.startswith(MOBILE_STARTS):
+        raise FieldError(
+            f"0{national[:2]} is a landline or service number: enter a mobile number, for example 082 123 4567."
+        )
     return "+27" + national
 
 

@@ -15,7 +15,9 @@ from avenrae.services.validation import FieldError
         ("+27 82 123 4567", "+27821234567"),
         ("27821234567", "+27821234567"),
         ("+27 (0)82 123 4567", "+27821234567"),
-        ("011 555 0100", "+27115550100"),
+        ("060 123 4567", "+27601234567"),
+        ("071 123 4567", "+27711234567"),
+        ("084 123 4567", "+27841234567"),
         ("", None),
     ],
 )
@@ -29,6 +31,21 @@ def test_south_african_numbers_are_normalised(typed, normalised):
 def test_other_numbers_are_refused(typed):
     with pytest.raises(FieldError):
         validation.south_african_phone(typed)
+
+
+@pytest.mark.parametrize(
+    ("typed", "prefix"),
+    [("011 555 0100", "011"), ("021 555 0100", "021"), ("080 012 3456", "080"), ("086 012 3456", "086"),
+     ("+27 87 012 3456", "087")],
+)  # fmt: skip
+def test_landlines_and_service_numbers_are_no_mobile_numbers(typed, prefix):
+    """Found in a trial: "Mobile number" took a Johannesburg landline and a toll-free number, so a
+    client could not be reached on the day (mobiles start 06, 07 and 081 to 084)."""
+    with pytest.raises(FieldError) as refused:
+        validation.south_african_phone(typed)
+    assert str(refused.value) == (
+        f"{prefix} is a landline or service number: enter a mobile number, for example 082 123 4567."
+    )
 
 
 def test_phone_can_be_required():
