@@ -382,7 +382,12 @@ events {{ worker_connections 1024; }}
 
 http {{
     # Which app server answered each request ($upstream_addr), for `stack status` readers and tests.
-    log_format stack '$remote_addr [$time_local] "$request" $status $body_bytes_sent -> $upstream_addr';
+    # Never a password reset link's token (its query string; no Referer, which repeats it).
+    map $uri $logged_request {{
+        /reset_password "$request_method $uri $server_protocol";
+        default         $request;
+    }}
+    log_format stack '$remote_addr [$time_local] "$logged_request" $status $body_bytes_sent -> $upstream_addr';
     access_log {directory / "access.log"} stack;
     client_body_temp_path {temp / "body"};
     proxy_temp_path {temp / "proxy"};

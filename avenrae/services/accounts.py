@@ -715,6 +715,9 @@ def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, 
     # A wrong current password is a failed login for the account's email: guessing it here
     # (at a browser left open, or with a stolen token) locks as guessing at the login does.
     db.lock_until_commit(session, f"avenrae.login:{email_key(user.email)}")
+    # Read again now that logins, resets and changes of this account wait: one that committed
+    # while this waited (a reset from an e-mailed link) must not be undone with the old password.
+    session.refresh(user, with_for_update=True)
     now = datetime.now(UTC)
     doing = "changing the password of this account"
     if (lock := locked_until(session, user.email, now)) is not None:

@@ -1,7 +1,9 @@
 """A forgotten password, reset from a link sent by e-mail.
 
-Asking never says whether an account uses the address (the answer and its timing are the
-same either way: the e-mail goes out after the request has been answered). Only the link's
+Asking never says whether an account uses the address: the ask only checks the address and
+the limit per client address, and the link is made and e-mailed afterwards, on threads of
+its own, so the answer and its timing are the same either way. A password change, a
+temporary password, a deactivation or a new link ends the links still open. Only the link's
 SHA-256 is stored; a link works once, for AVENRAE_PASSWORD_RESET_MINUTES, and a newer link
 for the same account ends the older ones. Choosing the new password signs the account out
 everywhere and ends a lockout, as logging in does. Each address may ask
@@ -19,15 +21,19 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import uuid
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from avenrae import db
 from avenrae.config import get_settings
+from avenrae.db import session_scope
 from avenrae.models import LoginAttempt, PasswordReset, User
 from avenrae.services import accounts, audit, notifications, ratelimit, tokens, validation
 from avenrae.services.errors import InvalidInput, ServiceError
@@ -79,12 +85,11 @@ def request_limit() -> ratelimit.Limit:
     )
 
 
-def ask(
-    *, session: Session, email: str, ip_address: str | None = None, now: datetime | None = None
-) -> ResetLink | None:
-    """A new link for the account that uses `email`, or None when there is no such account
-    (or it may not log in, or it had its e-mails for this hour): the caller answers the same
-    either way. InvalidInput for an address that is not one; RateLimited for too many asks."""
+def ask(*, session: Session, email: str, ip_address: str | None = None, now: datetime | None = None) -> str:
+    """Check the address and count the ask against the limit of `ip_address`; the address
+    to send a link for (with `send_soon`, once the caller's transaction has ended). Nothing
+    here looks at accounts, so the answer and its timing are the same for every address.
+    InvalidInput for an address that is not one; RateLimited for too many asks."""
     if not available():
         raise ServiceError("Resetting a password by e-mail is not set up here: ask an administrator.")
     try:
@@ -94,8 +99,16 @@ def ask(
         raise InvalidInput({"email": words}) from None
     if ip_address:
         ratelimit.hit(session, request_limit(), ip_address, now=now)
+    return address
+
+
+def make_link(
+    *, session: Session, email: str, ip_address: str | None = None, now: datetime | None = None
+) -> ResetLink | None:
+    """A new link for the account that uses `email` (older open ones end), or None when there
+    is no such account, it may not log in, or it had its links for this hour."""
     now = now or datetime.now(UTC)
-    user = accounts.find_by_email(session, address)
+    user = accounts.find_by_email(session, email)
     if user is None or not tokens.may_log_in(user):
         return None
     db.lock_until_commit(session, f"avenrae.password-reset:{user.id}")
@@ -106,7 +119,7 @@ def ask(
     ).scalar_one()
     if recent >= LINKS_PER_ACCOUNT_PER_HOUR:
         return None
-    _end_open_links(session, user.id, now)
+    tokens.end_reset_links(session, user.id, now)
     token = secrets.token_urlsafe(32)
     minutes = get_settings().password_reset_minutes
     session.add(
@@ -121,6 +134,43 @@ def ask(
     session.flush()
     url = f"{get_settings().public_url.rstrip('/')}/{PAGE}?token={token}"
     return ResetLink(email=user.email, first_name=user.first_name, url=url, minutes=minutes)
+
+
+def send_link(email: str, ip_address: str | None = None) -> bool:
+    """Make the link for the account that uses `email`, if any, and e-mail it: True when an
+    e-mail went out."""
+    with session_scope() as session:
+        link = make_link(session=session, email=email, ip_address=ip_address)
+    return link is not None and deliver(link)
+
+
+# Links are made and sent here, after the ask was answered: a page or API thread never waits
+# for the mail server, and the answer takes as long whether or not an account uses the address.
+_SENDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="avenrae-password-reset")
+_sending: set[Future] = set()
+_sending_lock = threading.Lock()
+
+
+def send_soon(email: str, ip_address: str | None = None) -> None:
+    """`send_link` in the background (call it once the ask's transaction has ended)."""
+
+    def done(future: Future) -> None:
+        with _sending_lock:
+            _sending.discard(future)
+        if (error := future.exception()) is not None:
+            log.error("password reset e-mail to %s not made or sent", email, exc_info=error)
+
+    future = _SENDER.submit(send_link, email, ip_address)
+    with _sending_lock:
+        _sending.add(future)
+    future.add_done_callback(done)
+
+
+def wait_for_sending(timeout: float = 30) -> None:
+    """Wait until every link asked for so far is made and sent (tests; a server shutting down)."""
+    with _sending_lock:
+        waiting = list(_sending)
+    futures.wait(waiting, timeout=timeout)
 
 
 def deliver(link: ResetLink) -> bool:
@@ -180,11 +230,11 @@ def choose_password(
     except FieldError as problem:
         raise InvalidInput({"password": str(problem)}) from None
     db.lock_until_commit(session, f"avenrae.login:{accounts.email_key(user.email)}")
+    session.refresh(user, with_for_update=True)  # as it is now that logins and changes wait
     user.password_hash = accounts.hash_password(password)
     user.must_change_password = False
     link.used_at = now
-    _end_open_links(session, user.id, now)
-    tokens.revoke_all(session=session, user_id=user.id, now=now)
+    tokens.revoke_all(session=session, user_id=user.id, now=now)  # other open links end with the sessions
     session.add(
         LoginAttempt(
             email=accounts.email_key(user.email)[:254],
@@ -205,11 +255,3 @@ def choose_password(
     )
     session.flush()
     return user
-
-
-def _end_open_links(session: Session, user_id: uuid.UUID, now: datetime) -> None:
-    session.execute(
-        update(PasswordReset)
-        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
-        .values(expires_at=now)
-    )

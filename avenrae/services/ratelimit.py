@@ -9,6 +9,7 @@ a refused or failed request still counts, and before any expensive work is done.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 from collections.abc import Sequence
@@ -97,7 +98,7 @@ def _count(executor: Session | Connection, hits: Sequence[tuple[Limit, str]], no
     for limit, who in hits:
         seconds = limit.window.total_seconds()
         start = datetime.fromtimestamp(epoch - epoch % seconds, UTC)
-        asked.append((limit, f"{limit.action}:{who}"[:200], start))
+        asked.append((limit, f"{limit.action}:{network_of(who)}"[:200], start))
     rows = executor.execute(
         _COUNT,
         {
@@ -112,6 +113,21 @@ def _count(executor: Session | Connection, hits: Sequence[tuple[Limit, str]], no
     counts = {key: (current, previous, start) for key, current, previous, start, _ in rows}
     for limit, key, _ in asked:
         _judge(limit, *counts[key], now)
+
+
+def network_of(who: str) -> str:
+    """Who a limit counts: an IPv6 address by its /64, the block one home or phone is given
+    (any of its 2^64 addresses is the same visitor); an IPv4 address (also one written as
+    IPv6) and anything else as it is."""
+    try:
+        address = ipaddress.ip_address(who)
+    except ValueError:
+        return who
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 visitor seen through an IPv6 socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return who
 
 
 def _judge(limit: Limit, current: int, previous: int, start: datetime, now: datetime) -> None:

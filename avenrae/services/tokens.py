@@ -34,8 +34,8 @@ from sqlalchemy import ColumnElement, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import get_settings
-from avenrae.db import independent_transaction, rows_changed
-from avenrae.models import RefreshToken, Role, SessionCode, User
+from avenrae.db import independent_transaction, lock_until_commit, rows_changed
+from avenrae.models import PasswordReset, RefreshToken, Role, SessionCode, User
 from avenrae.services.errors import ServiceError
 
 ALGORITHM = "HS256"
@@ -224,11 +224,18 @@ def rotate(*, session: Session, refresh_token: str, now: datetime | None = None)
     """
     now = _now(now)
     stored = _find(session, refresh_token)
+    if stored is not None:
+        # Read again once the account's sessions are ours: a password reset or a sign-out
+        # everywhere committing meanwhile must not be outlived by the pair issued here.
+        _lock_sessions(session, stored.user_id)
+        stored = session.scalar(
+            select(RefreshToken).where(RefreshToken.id == stored.id).execution_options(populate_existing=True)
+        )
     if stored is None or stored.revoked_at is not None:
         raise TokenError("Your saved session has ended; please log in again.")
     if stored.expires_at <= now:
         raise TokenError("Your saved session has expired; please log in again.")
-    user = session.get(User, stored.user_id)
+    user = session.get(User, stored.user_id, populate_existing=True)
     if not may_log_in(user):
         _revoke_whatever_happens(session, stored.family_id, now)
         raise TokenError("This account can no longer log in.")
@@ -259,6 +266,8 @@ def rotate(*, session: Session, refresh_token: str, now: datetime | None = None)
         .execution_options(populate_existing=True)
     )
     assert locked is not None
+    if locked.revoked_at is not None:
+        raise TokenError("Your saved session has ended; please log in again.")
     if locked.rotated_at is not None:  # another tab rotated it while we waited: its successor is ours too
         successor = successor_of(presented)
         row = _find(session, successor)
@@ -345,14 +354,34 @@ def revoke_family(*, session: Session, family_id: uuid.UUID, now: datetime | Non
     return rows_changed(result)
 
 
+def _lock_sessions(session: Session, user_id: uuid.UUID) -> None:
+    """One change to an account's sessions at a time (a rotation, a sign-out everywhere),
+    until the caller's transaction ends."""
+    lock_until_commit(session, f"avenrae.sessions:{user_id}")
+
+
 def revoke_all(*, session: Session, user_id: uuid.UUID, now: datetime | None = None) -> int:
-    """Sign a user out of every browser."""
+    """Sign a user out of every browser, and end any link e-mailed to reset the password
+    (after a password change, a temporary password or a deactivation an old link must not
+    undo it). A rotation under way waits, then finds its session ended."""
+    now = _now(now)
+    _lock_sessions(session, user_id)
     result = session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=_now(now))
+        .values(revoked_at=now)
     )
+    end_reset_links(session, user_id, now)
     return rows_changed(result)
+
+
+def end_reset_links(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+    """Links e-mailed to reset this user's password, not used yet, stop working now."""
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > now)
+        .values(expires_at=now)
+    )
 
 
 def revoke_by_token(*, session: Session, refresh_token: str, now: datetime | None = None) -> bool:

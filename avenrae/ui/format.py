@@ -190,11 +190,11 @@ def escape(text: str) -> str:
 
 
 _MARKDOWN_SPECIALS = "\\`*_{}[]()#+-.!|<>~$="
-# Streamlit's markdown turns bare "https://...", "www...." and "name@domain" into links (GFM
-# autolink literals) after escapes are resolved, so backslashes do not stop them: a WORD JOINER
-# (U+2060, invisible, no line break) inside the pattern does.
+# Streamlit's markdown turns bare "https://..." and "www...." into links (GFM autolink literals)
+# after escapes are resolved, so backslashes do not stop them: a WORD JOINER (U+2060, invisible,
+# no line break) inside the pattern does.
 _WORD_JOINER = "\u2060"
-_AUTOLINK_STARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\\\.)|(?<=@)")
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<=:)(?=//)|(?<=\bwww)(?=\\\.)")
 
 
 def md(text: str) -> str:
@@ -202,6 +202,15 @@ def md(text: str) -> str:
     images, emphasis, HTML, colours or maths."""
     escaped = "".join(f"\\{ch}" if ch in _MARKDOWN_SPECIALS else ch for ch in text)
     return _AUTOLINK_STARTS.sub(_WORD_JOINER, escaped)
+
+
+def md_address(address: str) -> str:
+    """An email address someone typed, shown in markdown exactly as typed and as text, not a
+    mail link: in a code span (fenced longer than any run of backticks in it), which markdown
+    neither links nor formats, and which copies as the address itself."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", address)), default=0) + 1)
+    pad = " " if address.startswith("`") or address.endswith("`") else ""
+    return f"{fence}{pad}{address}{pad}{fence}"
 
 
 def file_size(size_bytes: int) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 from avenrae.services import notifications
 
@@ -26,8 +24,3 @@ def flush_soon() -> None:
 
     threading.Thread(target=send, name="avenrae-email", daemon=True).start()
 
-
-def in_background(work: Callable[..., Any], *args: Any, name: str) -> None:
-    """Do `work` (an e-mail sent straight away, say) after the page has answered, so no page
-    waits for an SMTP server and its timing tells nothing."""
-    threading.Thread(target=work, args=args, name=name, daemon=True).start()

@@ -9,7 +9,7 @@ from avenrae.config import get_settings
 from avenrae.db import session_scope
 from avenrae.services import accounts, notifications, password_resets
 from avenrae.services.errors import ServiceError
-from avenrae.ui import auth, feedback, outbox
+from avenrae.ui import auth, feedback
 from avenrae.ui import format as fmt
 
 TOKEN_KEY = "password_reset_token"  # noqa: S105 - the session key a link's token is kept under
@@ -37,7 +37,7 @@ def ask_for_link() -> None:
     if sent_to := st.session_state.get(SENT_KEY):
         minutes = get_settings().password_reset_minutes
         st.success(
-            password_resets.ASKED.format(email=fmt.md(sent_to), minutes=minutes)
+            password_resets.ASKED.format(email=fmt.md_address(sent_to), minutes=minutes)
             + " Nothing there after a few minutes? Check your spam folder, or ask again."
         )
         if not notifications.email_enabled():
@@ -52,13 +52,12 @@ def ask_for_link() -> None:
     if asked:
         try:
             with session_scope() as session:
-                link = password_resets.ask(session=session, email=email, ip_address=auth.client_ip())
+                address = password_resets.ask(session=session, email=email, ip_address=auth.client_ip())
         except ServiceError as error:
             feedback.show_error(error)
             return
-        if link is not None:
-            outbox.in_background(password_resets.deliver, link, name="avenrae-reset-email")
-        st.session_state[SENT_KEY] = email.strip()
+        password_resets.send_soon(address, auth.client_ip())
+        st.session_state[SENT_KEY] = address
         feedback.clear("reset_email")
         st.rerun()
 

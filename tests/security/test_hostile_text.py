@@ -282,14 +282,21 @@ def test_the_markdown_helper_leaves_no_link_of_any_kind():
     assert shown.replace("\\", "").replace("\u2060", "") == EVERYTHING + " HTTP://EVIL.EXAMPLE WWW.EVIL.EXAMPLE"
 
 
-def test_an_address_in_user_text_is_no_mail_link():
-    """Found on the forgotten-password page: an email typed by a visitor came out as a mailto
-    link (the browser journey tests/e2e/test_password_reset.py sees it drawn as text)."""
+def test_a_typed_address_is_shown_as_text_and_copies_as_itself():
+    """Found on the forgotten-password page: the address a visitor typed came out as a mail link;
+    breaking it with an invisible character (found by review) would have gone along with every
+    address copied from the app. The browser journey tests/e2e/test_password_reset.py sees it
+    drawn as text."""
+    from markdown_it import MarkdownIt
+
     from avenrae.ui import format as fmt
 
-    shown = fmt.md("Write to refunds@evil.example for your money")
-    assert "refunds@\u2060evil" in shown
-    assert shown.replace("\\", "").replace("\u2060", "") == "Write to refunds@evil.example for your money"
+    render = MarkdownIt("commonmark").render
+    assert render(fmt.md_address("refunds@evil.example")) == "<p><code>refunds@evil.example</code></p>\n"
+    hostile = "`a`*[x](https://evil.example)*``@evil.example"
+    assert render(fmt.md_address(hostile)) == (
+        "<p><code>`a`*[x](https://evil.example)*``@evil.example</code></p>\n"
+    )
 
 
 def test_user_text_never_makes_a_heading_or_a_rule_and_names_stay_on_one_line():

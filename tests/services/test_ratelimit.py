@@ -132,3 +132,15 @@ def test_servers_of_the_previous_release_keep_counting_during_an_upgrade(db):
     """)
     for expected in (1, 2):
         assert db.scalar(previous_release, {"key": "t-ip:196.25.5.1", "start": NOW.replace(second=0)}) == expected
+
+
+def test_an_ipv6_visitor_is_counted_by_their_64_block(db):
+    """Found by review: every IPv6 address had a counter of its own, and one home or phone is
+    given a /64 (2^64 addresses), so a limit per address held nobody back."""
+    for suffix in range(3):
+        ratelimit.hit_committed(db, [(PER_ADDRESS, f"2001:db8:5:7::{suffix + 1:x}")], now=NOW)
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.hit_committed(db, [(PER_ADDRESS, "2001:db8:5:7:ab:cd:ef:12")], now=NOW)
+    ratelimit.hit_committed(db, [(PER_ADDRESS, "2001:db8:5:8::1")], now=NOW)  # the next block is someone else
+    ratelimit.hit_committed(db, [(PER_ADDRESS, "::ffff:196.25.1.1")], now=NOW)  # IPv4 seen through IPv6
+    assert counts(db) == {"t-ip:2001:db8:5:7::/64": 4, "t-ip:2001:db8:5:8::/64": 1, "t-ip:196.25.1.1": 1}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import Field
@@ -235,17 +235,17 @@ def logout(body: LogoutIn) -> Message:
 
 
 @router.post("/forgot-password", status_code=202, response_model=Message, dependencies=[Anyone])
-def forgot_password(body: ForgotPasswordIn, request: Request, background: BackgroundTasks) -> Message:
+def forgot_password(body: ForgotPasswordIn, request: Request) -> Message:
     """E-mail a link to choose a new password (the web page `/reset_password?token=...`) to the
     account that uses `email`. The answer is the same whether or not one does; the link works
     once, for AVENRAE_PASSWORD_RESET_MINUTES. Each address may ask AVENRAE_PASSWORD_RESETS_PER_IP
     times an hour (429); an account gets at most three links an hour."""
+    ip_address = client_ip(request)
     with session_scope() as session:
-        link = password_resets.ask(session=session, email=body.email, ip_address=client_ip(request))
-    if link is not None:
-        background.add_task(password_resets.deliver, link)  # after the answer: its timing tells nothing
+        address = password_resets.ask(session=session, email=body.email, ip_address=ip_address)
+    password_resets.send_soon(address, ip_address)
     minutes = get_settings().password_reset_minutes
-    return Message(message=password_resets.ASKED.format(email=body.email.strip(), minutes=minutes))
+    return Message(message=password_resets.ASKED.format(email=address, minutes=minutes))
 
 
 @router.post("/reset-password", response_model=Message, dependencies=[Anyone])
