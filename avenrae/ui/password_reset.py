@@ -72,7 +72,7 @@ def choose_new_password(token: str) -> bool:
         st.error(str(error))
         return False
     st.title("Your new password")
-    st.write(f"For **{fmt.md(email)}**. Saving it logs this account out on every device.")
+    st.write(f"For {fmt.md_address(email)}. Saving it logs this account out on every device.")
     with st.form("choose_password"):
         password = st.text_input(
             "New password", type="password", autocomplete="new-password", help=accounts.RULES_FOR_PASSWORDS
