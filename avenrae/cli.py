@@ -349,9 +349,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
         args.address,
     ]
     _note_proxies(args.address)
+    _public_url_follows(args.address, args.port)
     _become_server(
         command, announce=f"Serving Avenrae on http://{_shown(args.address)}:{args.port}", dry_run=args.dry_run
     )
+
+
+def _public_url_follows(address: str, port: int) -> None:
+    """Without AVENRAE_PUBLIC_URL, a development server's links (in e-mails, a password reset's,
+    and Stripe's way back) name the address it serves on, not the default port."""
+    settings = get_settings()
+    if settings.production or "public_url" in settings.model_fields_set:
+        return
+    url = f"http://{_shown(address)}:{port}"
+    os.environ["AVENRAE_PUBLIC_URL"] = url
+    settings.public_url = url
+    _say(f"Links in e-mails and payment returns lead to {url} (set AVENRAE_PUBLIC_URL to change it).")
 
 
 def cmd_api(args: argparse.Namespace) -> None:

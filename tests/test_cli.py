@@ -143,6 +143,8 @@ def test_serve_starts_streamlit_on_the_asked_port(cli_database):
     result = avenrae("serve", "--port", "8765", "--dry-run", database_url=cli_database)
     assert result.returncode == 0, result.stderr
     assert "streamlit run" in result.stdout and "--server.port 8765" in result.stdout
+    # Found in a trial: a password reset link from `scripts/run --port 8611` led to port 8501.
+    assert "Links in e-mails and payment returns lead to http://localhost:8765" in result.stderr
 
 
 def test_jobs_run_once_and_say_what_they_did(cli_database):

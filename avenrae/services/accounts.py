@@ -13,6 +13,7 @@ import hashlib
 import re
 import string
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -88,8 +89,9 @@ def _dummy_hash() -> str:
     return hash_password(uuid.uuid4().hex)
 
 
-def check_password(password: str, *, email: str) -> str:
-    """The password when it meets the rules; FieldError saying which rule otherwise."""
+def check_password(password: str, *, email: str, names: Sequence[str] = ()) -> str:
+    """The password when it meets the rules; FieldError saying which rule otherwise. `names`
+    (the person's first and last name) count as guessable, as the email does."""
     if len(password) < PASSWORD_MIN_LENGTH:
         raise FieldError(f"Password must be at least {PASSWORD_MIN_LENGTH} characters.")
     if len(password) > PASSWORD_MAX_LENGTH:
@@ -106,12 +108,12 @@ def check_password(password: str, *, email: str) -> str:
     ]
     if sum(classes) < 2:
         raise FieldError("Password must mix at least two of: lower-case, upper-case, digits, symbols.")
-    # A symbol added at either end is the first thing a guesser tries ("Lindiwe2026!"), so
-    # the password is judged without one (at each end) too.
+    # Symbols added at either end are the first thing a guesser tries ("Lindiwe2026!!"), so
+    # the password is judged without them too; so are the person's names, alone and together.
     checked = password[:PASSWORD_GUESS_CHECKED]
-    inputs = [address, *re.split(r"[@.]", address)]
-    bare = checked[1:] if checked[:1] in string.punctuation else checked
-    bare = bare[:-1] if bare[-1:] in string.punctuation else bare
+    own_names = [part for name in names for part in re.split(r"[\s'-]+", name.casefold()) if part]
+    inputs = [address, *re.split(r"[@.]", address), *own_names, "".join(own_names)]
+    bare = re.sub(f"^[{re.escape(string.punctuation)}]{{1,2}}|[{re.escape(string.punctuation)}]{{1,2}}$", "", checked)
     guessed = min(
         (zxcvbn(candidate, user_inputs=inputs) for candidate in {checked, bare}), key=lambda found: found["score"]
     )
@@ -473,7 +475,13 @@ def _sign_up_checked(session: Session, form: SignUp) -> tuple[dict[str, str], tu
     phone = _collect(
         problems, "phone", lambda: south_african_phone(form.phone, required=form.role == Role.PRACTITIONER)
     )
-    _collect(problems, "password", lambda: check_password(form.password, email=address or form.email or ""))
+    _collect(
+        problems,
+        "password",
+        lambda: check_password(
+            form.password, email=address or form.email or "", names=(form.first_name or "", form.last_name or "")
+        ),
+    )
     details = _practitioner_details(session, form, problems) if form.role == Role.PRACTITIONER else None
     return problems, (first, last, address, phone, details)
 
@@ -728,7 +736,7 @@ def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, 
             raise AccountLocked(lock, doing=doing)
         raise InvalidInput({"old_password": "Your current password is not right."})
     try:
-        check_password(new_password, email=user.email)
+        check_password(new_password, email=user.email, names=(user.first_name, user.last_name))
     except FieldError as exc:
         raise InvalidInput({"new_password": str(exc)}) from None
     if verify_password(new_password, user.password_hash):

@@ -226,7 +226,7 @@ def choose_password(
     if not password:
         raise InvalidInput({"password": "Enter the new password."})
     try:
-        accounts.check_password(password, email=user.email)
+        accounts.check_password(password, email=user.email, names=(user.first_name, user.last_name))
     except FieldError as problem:
         raise InvalidInput({"password": str(problem)}) from None
     db.lock_until_commit(session, f"avenrae.login:{accounts.email_key(user.email)}")

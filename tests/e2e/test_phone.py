@@ -72,6 +72,17 @@ def test_a_question_asked_before_yes_comes_into_view(phone):
     page.wait_for_timeout(1000)  # the jump into view
     box = yes.bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+    # A trial found "Save with this choice" dead where the script's frame lay over it: the
+    # frame takes no room and no tap, and a tap at a button's middle reaches the button.
+    frame_box = page.locator('iframe[srcdoc*="avenrae-into-view"]').first.locator("xpath=..")
+    assert frame_box.evaluate("e => getComputedStyle(e.closest('.stElementContainer')).pointerEvents") == "none"
+    for button in (yes, page.get_by_role("button", name="Keep it")):
+        middle = button.bounding_box()
+        reached = page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y)?.closest('button')?.innerText",
+            [middle["x"] + middle["width"] / 2, middle["y"] + middle["height"] / 2],
+        )
+        assert reached == button.inner_text()
     phone.screenshot("phone-cancel-question-in-view")
     page.get_by_role("button", name="Keep it").tap()  # nothing cancelled: the next tests share the data
     page.get_by_role("button", name="Yes, cancel this booking").wait_for(state="detached", timeout=TIMEOUT)

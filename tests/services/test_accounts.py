@@ -10,6 +10,7 @@ from avenrae.db import session_scope
 from avenrae.models import AuditLog, Client, LoginAttempt, MeetingType, Practitioner, RefreshToken, Role, User
 from avenrae.services import accounts, tokens
 from avenrae.services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from avenrae.services.validation import FieldError
 from tests.factories import PASSWORD, make_client, make_practitioner, make_user
 from tests.plans import explain, indexes_used
 
@@ -157,6 +158,15 @@ def test_password_rules(db, password, rule):
     with pytest.raises(InvalidInput) as refused:
         accounts.sign_up(session=db, form=client_form(password=password))
     assert rule in refused.value.problems["password"]
+
+
+@pytest.mark.parametrize("password", ["Sipho2026!!", "Ndlovu2026", "SiphoNdlovu1", "!!Ndlovu2026"])
+def test_the_persons_own_names_are_guessable_too(password):
+    """Found in a trial: "Sipho2026!!" was accepted for Sipho Ndlovu (sipho@...: only the
+    email's words counted, and one symbol at each end was taken off)."""
+    with pytest.raises(FieldError, match="harder to guess"):
+        accounts.check_password(password, email="sn@example.co.za", names=("Sipho", "Ndlovu"))
+    assert accounts.check_password("Jacaranda season 2031", email="sn@example.co.za", names=("Sipho", "Ndlovu"))
 
 
 def test_a_password_of_many_symbols_is_not_judged_without_them():
