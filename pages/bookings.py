@@ -63,7 +63,13 @@ if found.rows:
                 ),
                 "Status": [booking_actions.status_words(r, now) for r in found.rows],
                 "Payment": [booking_actions.payment_words(r, found.refunds.get(r.id)) for r in found.rows],
-                "Total": [fmt.rand(r.total_amount) for r in found.rows],
+                # A practitioner earns their rate; the fee on top is the platform's (a trial read
+                # the client's total as theirs).
+                **(
+                    {"Your rate": [fmt.rand(r.service_amount) for r in found.rows]}
+                    if user.role == Role.PRACTITIONER
+                    else {"Total": [fmt.rand(r.total_amount) for r in found.rows]}
+                ),
                 # Last: on a phone the table shows its first three or four columns at a glance.
                 "Meeting": [fmt.label(r.meeting_type.value) for r in found.rows],
             }

@@ -1055,16 +1055,22 @@ CONTACT_SHOWN = (BookingStatus.CONFIRMED,)  # paid and still to happen: before p
 
 def contact(*, session: Session, booking_id: uuid.UUID, actor: Actor, now: datetime | None = None) -> Contact | None:
     """What the actor may see of the other side of a confirmed booking; None before it is
-    paid, and once the session has ended (even before the hourly job marks it completed)."""
+    paid, and once the session has ended (even before the hourly job marks it completed).
+    Staff see both sides of any booking: they reach a client about a refund owed or a late
+    transfer, whatever the booking's state."""
     booking = load(session, booking_id, lock=False)
     side = _side(session, booking, actor)
-    return contacts(session=session, booking=booking, now=now).get(side)
+    return contacts(session=session, booking=booking, now=now, for_staff=side == "staff").get(side)
 
 
-def contacts(*, session: Session, booking: Booking, now: datetime | None = None) -> dict[Side, Contact]:
+def contacts(
+    *, session: Session, booking: Booking, now: datetime | None = None, for_staff: bool = False
+) -> dict[Side, Contact]:
     """What each side of a booking sees of the other (`contact`), in one statement: for the
-    notices that tell both sides at once. Empty before it is paid and once it has ended."""
-    if booking.status not in CONTACT_SHOWN or booking.session_end <= _now(now):
+    notices that tell both sides at once. Empty before it is paid and once it has ended, but
+    for staff's (`for_staff`), which they see in any state."""
+    parties_see = booking.status in CONTACT_SHOWN and booking.session_end > _now(now)
+    if not (parties_see or for_staff):
         return {}
     practitioner_user = aliased(User)
     row = session.execute(
@@ -1087,10 +1093,13 @@ def contacts(*, session: Session, booking: Booking, now: datetime | None = None)
     address = (row.service_address or row.city or "").strip()
     where = address if booking.meeting_type == MeetingType.IN_PERSON and address else None
     town_only = where is not None and (not row.service_address or row.service_address.strip() == row.city)
+    staff: dict[Side, Contact] = {"staff": Contact(where, town_only, [client, practitioner])}
+    if not parties_see:
+        return staff
     return {  # the practitioner is not shown their own address
         "client": Contact(where, town_only, [practitioner]),
         "practitioner": Contact(None, False, [client]),
-        "staff": Contact(where, town_only, [client, practitioner]),
+        **staff,
     }
 
 

@@ -134,7 +134,10 @@ def choose(
     return options[chosen]
 
 
-KEPT_IN_VIEW = "This booking is not on this page of the list above; it stays here until you choose another."
+KEPT_IN_VIEW = (
+    "This booking is not in the list above (another page, or the filters leave it out); it stays here until you"
+    " choose another."
+)
 
 
 def detail(row: bookings.BookingRow, user: CurrentUser) -> None:

@@ -32,7 +32,9 @@ def pay_panel(row: bookings.BookingRow, actor: bookings.Actor) -> None:
         _online(row, actor)
     else:
         _eft(row, actor)
-        if not online:  # so nobody looks for a card button that is not there
+        if not online and actor.is_operator:  # so nobody looks for a card button that is not there
+            st.caption("Card payments online are not set up: the client pays by EFT, cash or card machine.")
+        elif not online:
             st.caption("Card payments are not available yet: pay by EFT, or by cash or card machine with our staff.")
     if actor.is_operator:
         manual_payment_form(row, actor, "Record a payment received by hand")

@@ -754,3 +754,14 @@ def test_a_long_list_of_people_says_how_to_find_the_rest(db, page, healer, clien
     ]
     app.text_input(key="book_with_query").input("thandeka").run()
     assert app.selectbox(key="book_with_choice").value.practitioner_id == healer.id
+
+
+def test_a_practitioner_reads_their_rate_and_a_client_the_total(db, page, healer, client):
+    # Found in a trial: the practitioner's list said "Total R517.50", the client's price with
+    # the platform's fee, where they earn R450.
+    booking = make_booking(db, practitioner=healer, client=client, start=soon(72), status=BookingStatus.CONFIRMED)
+    theirs = page("pages/bookings.py", user=healer.user).dataframe[0].value
+    assert "Total" not in theirs and list(theirs["Your rate"]) == [f"R{booking.service_amount:,.2f}"]
+    mine = page("pages/bookings.py", user=client).dataframe[0].value
+    assert "Your rate" not in mine and list(mine["Total"]) == [f"R{booking.total_amount:,.2f}"]
+    assert booking.total_amount > booking.service_amount

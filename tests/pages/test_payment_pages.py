@@ -55,6 +55,14 @@ def test_without_stripe_the_client_is_told_how_to_pay_by_eft(db, page, client, p
     assert "Card payments are not available yet" in " ".join(c.value for c in app.caption)  # said, not just missing
 
 
+def test_without_stripe_staff_read_how_the_client_pays(db, page, pending, monkeypatch):
+    # Found in a trial: staff read the client's words ("pay by EFT ... with our staff").
+    monkeypatch.setattr(payments, "online_gateway", lambda: None)
+    app = page("pages/bookings.py", user=make_user(db, role=Role.STAFF))
+    captions = " ".join(c.value for c in app.caption)
+    assert "the client pays by EFT, cash or card machine" in captions and "with our staff" not in captions
+
+
 def test_the_client_pays_online_and_checking_confirms_the_booking(db, page, client, pending, fake):
     app = page("pages/bookings.py", user=client)
     button(app, "Pay R517.50 online").click()
