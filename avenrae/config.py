@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     eft_account_number: str | None = None
     eft_branch_code: str | None = None
 
+    # Payouts: a practitioner's earnings from a session are paid out once it ended this many
+    # days ago (time for a client to say the practitioner did not come).
+    payout_hold_days: int = Field(default=2, ge=0, le=60)
+
     # Retention (POPIA: keep personal information no longer than needed); the purge job
     # deletes older rows daily.
     login_attempts_retention_days: int = Field(default=90, ge=1)

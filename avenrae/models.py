@@ -673,6 +673,44 @@ class CheckoutPage(CreatedAt, Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PayoutAccount(Timestamps, Base):
+    """The bank account a practitioner's earnings are paid into (South African banks: a
+    six-digit branch code and an account number)."""
+
+    __tablename__ = "payout_accounts"
+    __table_args__ = (
+        CheckConstraint("branch_code ~ '^[0-9]{6}$'", name="branch_code_six_digits"),
+        CheckConstraint("account_number ~ '^[0-9]{6,16}$'", name="account_number_digits"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("practitioners.id", ondelete="CASCADE"), primary_key=True
+    )
+    bank_name: Mapped[str] = mapped_column(String(60), nullable=False)
+    account_holder: Mapped[str] = mapped_column(String(100), nullable=False)
+    account_number: Mapped[str] = mapped_column(String(16), nullable=False)
+    branch_code: Mapped[str] = mapped_column(String(6), nullable=False)
+
+
+class Payout(UuidPk, CreatedAt, Base):
+    """Money paid out to a practitioner: what they earned from sessions that ended before
+    `earned_before`, less what was paid out before. The account it went to is kept as it was."""
+
+    __tablename__ = "payouts"
+    __table_args__ = (
+        Index("ix_payouts_practitioner_created_at", "practitioner_id", "created_at"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practitioners.id"), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
+    reference: Mapped[str] = mapped_column(String(100), nullable=False)
+    bank_name: Mapped[str] = mapped_column(String(60), nullable=False)
+    account_number_end: Mapped[str] = mapped_column(String(4), nullable=False)  # the last four digits
+    earned_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+
+
 class RefreshToken(UuidPk, CreatedAt, Base):
     __tablename__ = "refresh_tokens"
     __table_args__ = (

@@ -1,23 +1,25 @@
-"""Earnings: what a practitioner earned each month, from the payments ledger."""
+"""Earnings: what a practitioner earned each month, from the payments ledger, and their payouts."""
 
 import pandas as pd
 import streamlit as st
 
 from avenrae.models import Role
-from avenrae.services import ledger
-from avenrae.ui import feedback, pickers
+from avenrae.services import bookings, ledger
+from avenrae.ui import feedback, payouts, pickers
 from avenrae.ui import format as fmt
 from avenrae.ui.page import signed_in
 
 user = signed_in(__file__)
 st.title("Earnings" if user.role != Role.PRACTITIONER else "My earnings")
+feedback.show_flash()
 
-practitioner_id = None
+practitioner_id, name = None, user.full_name
 if user.role != Role.PRACTITIONER:
     chosen = pickers.person(Role.PRACTITIONER, key="earnings_for", label="practitioner")
     if chosen is None:
         st.stop()
-    practitioner_id = chosen.practitioner_id
+    practitioner_id, name = chosen.practitioner_id, chosen.name
+actor = bookings.Actor(user.id, user.role)
 
 months = feedback.read(
     lambda session: ledger.earnings(session=session, role=user.role, user_id=user.id, practitioner_id=practitioner_id)
@@ -31,6 +33,7 @@ st.caption(
 )
 if not months:
     st.info("No payments in the last 12 months yet.")
+    payouts.section(actor, practitioner_id, name)
     st.stop()
 
 latest = months[0]
@@ -54,3 +57,4 @@ st.dataframe(
     width="stretch",
 )
 fmt.rand_metric(st, "Net over these months", sum((m.net for m in months), start=fmt.money(0)))
+payouts.section(actor, practitioner_id, name)

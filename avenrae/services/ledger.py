@@ -28,7 +28,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Numeric, Select, and_, func, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from avenrae.config import get_settings
@@ -1065,6 +1078,47 @@ def earnings(
         .order_by(month.desc())
     ).all()
     return [EarningsMonth(m, n, Decimal(e), Decimal(r), Decimal(e) - Decimal(r)) for m, n, e, r in rows]
+
+
+@dataclass(frozen=True)
+class Payable:
+    """A practitioner's share of the money kept for their sessions that ended before a moment."""
+
+    ready: Decimal  # completed charges less completed refunds, where nothing is still owed back
+    held: Decimal  # the same for bookings with a refund owed or on its way: paid out once it settles
+
+
+def payable(session: Session, practitioner_id: uuid.UUID, before: datetime) -> Payable:
+    """What a practitioner earned (their share: `fee_split`) from sessions that ended before
+    `before`, split into what is ready to pay out and what waits on a refund. A refund made
+    after a payout lowers the next one (the ready amount less what was paid out can fall
+    below zero)."""
+    completed = PaymentTransaction.status == PaymentStatus.COMPLETED
+    share = _practitioner_share()
+    signed = case((PaymentTransaction.kind == TransactionKind.CHARGE, share), else_=-share)
+    pending_refund = and_(
+        PaymentTransaction.kind == TransactionKind.REFUND, PaymentTransaction.status == PaymentStatus.PENDING
+    )
+    per_booking = (
+        select(
+            func.coalesce(func.sum(signed).filter(completed), 0).label("earned"),
+            (
+                (func.coalesce(Booking.refund_due, 0) - _given_back_since_cancel() > 0)
+                | func.bool_or(pending_refund)
+            ).label("waits"),
+        )
+        .join(Booking, Booking.id == PaymentTransaction.booking_id)
+        .where(Booking.practitioner_id == practitioner_id, Booking.session_end <= before)
+        .group_by(Booking.id)
+        .subquery()
+    )
+    ready, held = session.execute(
+        select(
+            func.coalesce(func.sum(per_booking.c.earned).filter(~per_booking.c.waits), 0),
+            func.coalesce(func.sum(per_booking.c.earned).filter(per_booking.c.waits), 0),
+        )
+    ).one()
+    return Payable(Decimal(ready), Decimal(held))
 
 
 # Totals are added up live below this many rows, and read from the rollups above (as of

@@ -1,0 +1,167 @@
+"""Payouts on the Earnings page: what is ready and paid out, the practitioner's bank account,
+and the payout staff record (services/payouts.py)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from avenrae.config import get_settings
+from avenrae.db import session_scope
+from avenrae.services import bookings, payouts
+from avenrae.services.errors import ServiceError
+from avenrae.ui import feedback
+from avenrae.ui import format as fmt
+
+CONFIRM_KEY = "payout_confirm"  # (what was typed, the checked payout) waiting for "Yes"
+OTHER_BANK = "Another bank"
+
+
+def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str = "") -> None:
+    """Where the payouts stand; the practitioner's account form, or staff's payout form."""
+    found = feedback.read(
+        lambda session: payouts.summary(session=session, actor=actor, practitioner_id=practitioner_id)
+    )
+    mine = not actor.is_operator
+    st.subheader("Payouts")
+    days = get_settings().payout_hold_days
+    st.caption(
+        f"{'Your' if mine else 'Their'} share of a session is ready {days} days after it ends, unless a refund is "
+        "still owed on it; Avenrae pays it into the bank account below and the payout is listed here."
+    )
+    columns = st.columns(3)
+    fmt.rand_metrics(
+        columns,
+        [
+            ("Ready to pay out", max(found.available, Decimal("0.00")), None),
+            ("Waiting on a refund", found.held, None),
+            ("Paid out so far", found.paid_out, None),
+        ],
+    )
+    if found.available < 0:
+        st.caption(f"Refunds after the last payout come off the next one: {fmt.rand(-found.available)} so far.")
+    if mine:
+        account_form(actor, found.account)
+    else:
+        _account_lines(found.account, name)
+        if found.account is not None:
+            record_form(actor, practitioner_id, found, name)
+    if found.history:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Paid": [fmt.local_time(row.paid_at) for row in found.history],
+                    "Amount": [fmt.rand(row.amount) for row in found.history],
+                    "Into": [f"{row.bank_name} …{row.account_number_end}" for row in found.history],
+                    "Reference": [row.reference for row in found.history],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+def _account_lines(account: payouts.Account | None, name: str) -> None:
+    if account is None:
+        st.warning(f"{fmt.md(name)} has not given a bank account for payouts yet: they add it under Earnings.")
+        return
+    st.markdown(
+        f"**Bank account:** {fmt.md(account.bank_name)} · {fmt.md(account.account_holder)} · account "
+        f"`{account.account_number}` · branch `{account.branch_code}`"
+    )
+
+
+def account_form(actor: bookings.Actor, account: payouts.Account | None) -> None:
+    """The practitioner's bank account: asked for when missing, changeable in an expander."""
+    if account is None:
+        st.warning("Add the bank account your payouts go to.")
+    else:
+        st.markdown(
+            f"Payouts go to **{fmt.md(account.bank_name)}** account ending **{account.ending}** "
+            f"({fmt.md(account.account_holder)})."
+        )
+    with st.expander("Bank account for payouts", expanded=account is None):
+        banks = [*payouts.BANKS, OTHER_BANK]
+        known = account is not None and account.bank_name in payouts.BANKS
+        chosen = st.selectbox(
+            "Bank",
+            banks,
+            index=banks.index(account.bank_name) if known and account else (len(banks) - 1 if account else None),
+            placeholder="Choose your bank",
+            key="payout_bank",
+        )
+        with st.form("payout_account"):
+            other = ""
+            if chosen == OTHER_BANK:
+                other = st.text_input("Bank name", value=account.bank_name if account and not known else "")
+            holder = st.text_input("Account holder", value=account.account_holder if account else "")
+            left, right = st.columns(2)
+            number = left.text_input("Account number", value=account.account_number if account else "")
+            branch = right.text_input(
+                "Branch code",
+                value=payouts.BANKS.get(chosen or "", account.branch_code if account else ""),
+                help="Your bank's universal branch code is filled in; change it only if your bank says so.",
+            )
+            saved = st.form_submit_button("Save bank account", type="primary")
+        if saved:
+            form = payouts.AccountForm(other if chosen == OTHER_BANK else (chosen or ""), holder, number, branch)
+            feedback.attempt(
+                lambda session: payouts.save_account(session=session, actor=actor, form=form),
+                success="Bank account saved. Your payouts go there from now on.",
+            )
+
+
+def record_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found: payouts.Summary, name: str) -> None:
+    """Staff record a payout made by bank transfer: checked, named, then recorded on "Yes"."""
+    assert practitioner_id is not None and found.account is not None
+    with st.form(f"payout_{practitioner_id}"):
+        st.markdown("**Record a payout**")
+        left, right = st.columns(2)
+        amount = left.number_input(
+            "Amount paid (R)", value=float(max(found.available, Decimal("0.00"))), min_value=0.0, step=10.0
+        )
+        reference = right.text_input("Reference", placeholder="As on the bank statement")
+        typed = (practitioner_id, amount, reference)
+        if st.form_submit_button("Record payout…"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            try:
+                with session_scope() as session:
+                    checked = payouts.check(
+                        session=session,
+                        actor=actor,
+                        practitioner_id=practitioner_id,
+                        amount=Decimal(str(amount)),
+                        reference=reference,
+                    )
+                st.session_state[CONFIRM_KEY] = (typed, checked)
+            except ServiceError as error:
+                feedback.show_error(error)
+    asked = st.session_state.get(CONFIRM_KEY)
+    if not asked or asked[0] != typed:
+        return
+    checked = asked[1]
+    with feedback.question(f"payout_{practitioner_id}"):
+        st.warning(
+            f"Record **{fmt.rand(checked.amount)}** paid to {fmt.md(name)}’s {fmt.md(checked.account.bank_name)} "
+            f"account ending {checked.account.ending} (reference “{fmt.md(checked.reference)}”)? "
+            "A recorded payout cannot be changed."
+        )
+        yes, no = st.columns(2)
+        if yes.button("Yes, record this payout", type="primary", key=f"confirm_payout_{practitioner_id}"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            feedback.attempt(
+                lambda session: payouts.record(
+                    session=session,
+                    actor=actor,
+                    practitioner_id=practitioner_id,
+                    amount=checked.amount,
+                    reference=checked.reference,
+                ),
+                success=f"Payout of {fmt.rand(checked.amount)} recorded; {fmt.md(name)} is told.",
+            )
+        if no.button("Not yet", key=f"keep_payout_{practitioner_id}"):
+            st.session_state.pop(CONFIRM_KEY, None)
+            st.rerun()

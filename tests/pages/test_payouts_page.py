@@ -1,0 +1,92 @@
+"""Payouts on the Earnings page: the practitioner gives a bank account and reads what is ready;
+staff record a payout, checked, named and confirmed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.models import BookingStatus, Payout, PayoutAccount, Role
+from avenrae.services import bookings, payouts
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.pages.test_login_signup import submit
+
+
+@pytest.fixture
+def healer(db):
+    """Nomsa, R450 a session, with two sessions paid and ended three and four days ago."""
+    found = make_practitioner(db, rate="450.00", first_name="Nomsa", last_name="Dlamini")
+    for days in (3, 4):
+        start = datetime.now(UTC) - timedelta(days=days, hours=1)
+        booking = make_booking(
+            db, practitioner=found, client=make_client(db), start=start, status=BookingStatus.COMPLETED
+        )
+        make_transaction(db, booking, created_at=start)
+    return found
+
+
+def fields(app) -> dict:
+    return {field.label: field for field in app.text_input}
+
+
+def test_a_practitioner_gives_their_bank_account_and_reads_what_is_ready(db, page, healer):
+    app = page("pages/earnings.py", user=healer.user)
+    assert not app.exception
+    assert "Add the bank account your payouts go to." in [w.value for w in app.warning]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Ready to pay out"] == "R900.00" and metrics["Paid out so far"] == "R0.00"
+    app.selectbox(key="payout_bank").set_value("FNB")
+    app = app.run()
+    assert fields(app)["Branch code"].value == "250655"  # the bank's universal code, filled in
+    fields(app)["Account holder"].input("Nomsa Dlamini")
+    fields(app)["Account number"].input("12")
+    app = submit(app, "Save bank account")
+    assert "6 to 16 digits" in app.error[0].value
+    assert db.get(PayoutAccount, healer.id) is None
+    fields(app)["Account number"].input("6200 1234 567")
+    app = submit(app, "Save bank account")
+    assert not app.exception and not app.error
+    assert app.success[0].value == "Bank account saved. Your payouts go there from now on."
+    saved = db.get(PayoutAccount, healer.id)
+    assert (saved.bank_name, saved.account_number, saved.branch_code) == ("FNB", "62001234567", "250655")
+    assert any("FNB** account ending **4567" in m.value for m in app.markdown)
+
+
+def test_staff_record_a_payout_after_saying_yes(db, page, healer):
+    payouts.save_account(
+        session=db,
+        actor=bookings.Actor(healer.user_id, Role.PRACTITIONER),
+        form=payouts.AccountForm("FNB", "Nomsa Dlamini", "62001234567", "250655"),
+    )
+    app = page("pages/earnings.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="earnings_for_query").input("Nomsa")
+    app = app.run()
+    assert any("`62001234567`" in m.value for m in app.markdown)  # staff read the whole number to pay it
+    assert app.number_input[0].value == 900.0  # what is ready, filled in
+    app.number_input[0].set_value(1000.0)
+    fields(app)["Reference"].input("FNB PAYOUT 42")
+    app = submit(app, "Record payout…")
+    assert "Only R900.00 is ready to pay out" in app.error[0].value
+    assert not [b for b in app.button if b.label == "Yes, record this payout"]
+    app.number_input[0].set_value(900.0)
+    app = submit(app, "Record payout…")
+    assert "Record **R900.00** paid to Nomsa Dlamini’s FNB account ending 4567" in app.warning[0].value
+    assert db.scalar(select(func.count()).select_from(Payout)) == 0  # nothing before "Yes"
+    app = submit(app, "Yes, record this payout")
+    assert not app.exception
+    assert db.scalar(select(Payout.amount)) == Decimal("900.00")
+    assert app.success[0].value == "Payout of R900.00 recorded; Nomsa Dlamini is told."
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Paid out so far"] == "R900.00" and metrics["Ready to pay out"] == "R0.00"
+    assert list(app.dataframe[-1].value["Reference"]) == ["FNB PAYOUT 42"]
+
+
+def test_staff_are_told_when_no_account_was_given(db, page, healer):
+    app = page("pages/earnings.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="earnings_for_query").input("Nomsa")
+    app = app.run()
+    assert "has not given a bank account for payouts yet" in app.warning[0].value
+    assert not [b for b in app.button if b.label == "Record payout…"]

@@ -1,0 +1,167 @@
+"""Paying practitioners: what is ready (their share of money kept for sessions ended two days
+ago, nothing owed back), the account they give, and payouts staff record, never more than
+is available."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from avenrae.models import AuditLog, BookingStatus, Notification, PaymentStatus, Payout, Role, TransactionKind
+from avenrae.services import bookings, payouts
+from avenrae.services.errors import InvalidInput, PermissionDenied, ServiceError
+from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+
+NOW = datetime(2030, 3, 20, 12, 0, tzinfo=UTC)
+FNB = payouts.AccountForm("FNB", "Nomsa Dlamini", "6200 1234 567", "250655")
+
+
+@pytest.fixture
+def healer(db):
+    return make_practitioner(db, rate="450.00", first_name="Nomsa", last_name="Dlamini")
+
+
+@pytest.fixture
+def staff(db):
+    return bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
+
+
+def as_practitioner(practitioner) -> bookings.Actor:
+    return bookings.Actor(practitioner.user_id, Role.PRACTITIONER)
+
+
+def paid_session(db, practitioner, *, ended_days_ago: float, status=BookingStatus.COMPLETED, **fields):
+    """A session paid in full (R517.50: R450 theirs, R67.50 the fee) that ended that long before NOW."""
+    start = NOW - timedelta(days=ended_days_ago, hours=1)
+    booking = make_booking(db, practitioner=practitioner, client=make_client(db), start=start, status=status, **fields)
+    make_transaction(db, booking)
+    return booking
+
+
+def test_only_sessions_ended_two_days_ago_are_ready_and_their_share_alone(db, healer):
+    paid_session(db, healer, ended_days_ago=3)
+    paid_session(db, healer, ended_days_ago=10, status=BookingStatus.NO_SHOW)  # the client did not come: kept
+    paid_session(db, healer, ended_days_ago=1)  # too recent
+    paid_session(db, healer, ended_days_ago=-5, status=BookingStatus.CONFIRMED)  # still to come
+    make_booking(db, practitioner=healer, start=NOW - timedelta(days=9), status=BookingStatus.COMPLETED)  # unpaid
+    found = payouts.summary(session=db, actor=as_practitioner(healer), now=NOW)
+    assert (found.ready, found.held, found.paid_out, found.available) == (
+        Decimal("900.00"),
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("900.00"),
+    )
+    assert found.earned_before == NOW - timedelta(days=2)
+
+
+def test_a_refund_owed_holds_that_booking_back_and_a_refund_made_lowers_what_is_ready(db, healer):
+    paid_session(db, healer, ended_days_ago=5)
+    owed = paid_session(db, healer, ended_days_ago=4, status=BookingStatus.CANCELLED, refund_due=Decimal("517.50"))
+    found = payouts.summary(session=db, actor=as_practitioner(healer), now=NOW)
+    assert (found.ready, found.held) == (Decimal("450.00"), Decimal("450.00"))
+    make_transaction(db, owed, kind=TransactionKind.REFUND, amount=Decimal("517.50"))  # paid back in full
+    found = payouts.summary(session=db, actor=as_practitioner(healer), now=NOW)
+    assert (found.ready, found.held) == (Decimal("450.00"), Decimal("0.00"))
+    half = paid_session(db, healer, ended_days_ago=6)
+    make_transaction(db, half, kind=TransactionKind.REFUND, amount=Decimal("258.75"))  # half back, by agreement
+    assert payouts.summary(session=db, actor=as_practitioner(healer), now=NOW).ready == Decimal("675.00")
+    on_its_way = paid_session(db, healer, ended_days_ago=7)
+    make_transaction(
+        db, on_its_way, kind=TransactionKind.REFUND, amount=Decimal("100.00"), status=PaymentStatus.PENDING
+    )
+    found = payouts.summary(session=db, actor=as_practitioner(healer), now=NOW)
+    assert (found.ready, found.held) == (Decimal("675.00"), Decimal("450.00"))
+
+
+def test_staff_pay_out_what_is_available_once_and_the_practitioner_is_told(db, healer, staff):
+    paid_session(db, healer, ended_days_ago=3)
+    paid_session(db, healer, ended_days_ago=4)
+    payouts.save_account(session=db, actor=as_practitioner(healer), form=FNB)
+    payout = payouts.record(
+        session=db, actor=staff, practitioner_id=healer.id, amount="900.00", reference="FNB PAYOUT 0042", now=NOW
+    )
+    assert (payout.amount, payout.bank_name, payout.account_number_end) == (Decimal("900.00"), "FNB", "4567")
+    found = payouts.summary(session=db, actor=staff, practitioner_id=healer.id, now=NOW)
+    assert (found.paid_out, found.available) == (Decimal("900.00"), Decimal("0.00"))
+    assert [(row.amount, row.reference) for row in found.history] == [(Decimal("900.00"), "FNB PAYOUT 0042")]
+    with pytest.raises(InvalidInput, match=r"Only R0\.00 is ready to pay out; nothing was recorded"):
+        payouts.record(session=db, actor=staff, practitioner_id=healer.id, amount="1.00", reference="again", now=NOW)
+    assert db.scalar(select(func.count()).select_from(Payout)) == 1
+    told = db.scalars(select(Notification.message).where(Notification.type == "payout")).all()
+    assert told == ["R900.00 was paid into your FNB account ending 4567 (reference FNB PAYOUT 0042)."]
+    assert db.scalar(select(AuditLog.action).where(AuditLog.action == "payout.record")) == "payout.record"
+
+
+def test_a_refund_after_a_payout_comes_off_the_next_one(db, healer, staff):
+    refunded_later = paid_session(db, healer, ended_days_ago=3)
+    payouts.save_account(session=db, actor=as_practitioner(healer), form=FNB)
+    payouts.record(session=db, actor=staff, practitioner_id=healer.id, amount="450.00", reference="P1", now=NOW)
+    make_transaction(db, refunded_later, kind=TransactionKind.REFUND, amount=Decimal("517.50"))  # a complaint upheld
+    paid_session(db, healer, ended_days_ago=2.5)
+    assert payouts.summary(session=db, actor=staff, practitioner_id=healer.id, now=NOW).available == Decimal("0.00")
+
+
+@pytest.mark.parametrize(
+    ("amount", "reference", "field", "words"),
+    [
+        ("0", "P1", "amount", "more than R0.00"),
+        ("-5", "P1", "amount", ""),
+        ("abc", "P1", "amount", ""),
+        ("100.00", "", "reference", "Enter the reference"),
+        ("100.00", "=HYPERLINK(1)", "reference", "letters, digits"),
+        ("100.00", "x" * 101, "reference", "cut 1"),
+    ],
+)
+def test_a_wrong_payout_is_refused_and_nothing_is_written(db, healer, staff, amount, reference, field, words):
+    paid_session(db, healer, ended_days_ago=3)
+    payouts.save_account(session=db, actor=as_practitioner(healer), form=FNB)
+    with pytest.raises(InvalidInput) as refused:
+        payouts.record(session=db, actor=staff, practitioner_id=healer.id, amount=amount, reference=reference, now=NOW)
+    assert field in refused.value.problems and words in refused.value.problems[field]
+    assert db.scalar(select(func.count()).select_from(Payout)) == 0
+
+
+def test_no_payout_without_an_account_or_by_anyone_but_staff(db, healer, staff):
+    paid_session(db, healer, ended_days_ago=3)
+    with pytest.raises(ServiceError, match="not given a bank account"):
+        payouts.record(session=db, actor=staff, practitioner_id=healer.id, amount="10", reference="P1", now=NOW)
+    payouts.save_account(session=db, actor=as_practitioner(healer), form=FNB)
+    for who in (as_practitioner(healer), bookings.Actor(make_user(db, role=Role.ANALYST).id, Role.ANALYST)):
+        with pytest.raises(PermissionDenied):
+            payouts.record(session=db, actor=who, practitioner_id=healer.id, amount="10", reference="P1", now=NOW)
+    other = make_practitioner(db)
+    with pytest.raises(PermissionDenied):
+        payouts.summary(session=db, actor=as_practitioner(healer), practitioner_id=other.id)
+    assert db.scalar(select(func.count()).select_from(Payout)) == 0
+
+
+def test_the_account_is_checked_and_a_change_is_told_and_audited_without_the_number(db, healer):
+    with pytest.raises(InvalidInput) as refused:
+        payouts.save_account(
+            session=db, actor=as_practitioner(healer), form=payouts.AccountForm("", "", "12-34", "2506")
+        )
+    assert set(refused.value.problems) == {"bank_name", "account_holder", "account_number", "branch_code"}
+    assert refused.value.problems["account_number"] == "The account number has 6 to 16 digits, nothing else."
+    assert refused.value.problems["branch_code"] == "The branch code has 6 digits, nothing else."
+    saved = payouts.save_account(session=db, actor=as_practitioner(healer), form=FNB)
+    assert (saved.account_number, saved.ending) == ("62001234567", "4567")
+    payouts.save_account(
+        session=db,
+        actor=as_practitioner(healer),
+        form=payouts.AccountForm("Capitec", "N Dlamini", "1234567890", "470010"),
+    )
+    changes = db.scalars(
+        select(AuditLog).where(AuditLog.action == "payout_account.update").order_by(AuditLog.created_at)
+    ).all()
+    assert [change.after for change in changes] == [
+        {"bank": "FNB", "account": "…4567"},
+        {"bank": "Capitec", "account": "…7890"},
+    ]
+    assert "62001234567" not in str([(c.before, c.after) for c in changes])
+    told = db.scalars(select(Notification.message).where(Notification.type == "payout_account")).all()
+    assert told[-1].startswith("Your payouts now go to Capitec account ending 7890. If you did not change it")
+    with pytest.raises(PermissionDenied):
+        payouts.save_account(session=db, actor=bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF), form=FNB)
