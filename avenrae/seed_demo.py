@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import create_engine, select, text, update
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from avenrae.config import normalise_database_url
 from avenrae.models import Booking, MeetingType, Practitioner, Review, Role, User, VerificationStatus
-from avenrae.services import availability, bookings, flows, reviews, verification
+from avenrae.services import availability, bookings, flows, payouts, reviews, verification
 from avenrae.services.errors import ServiceError
 
 APPLICANTS = 12
@@ -197,6 +198,29 @@ def _money_to_handle(session: Session, client: User, practitioner: Practitioner,
     _book(session, other_client, practitioner, now, days_ahead=12)
 
 
+def _paid_out(session: Session, practitioner: Practitioner, now: datetime) -> None:
+    """The demo practitioner's bank account, and their earnings paid out up to this month."""
+    payouts.save_account(
+        session=session,
+        actor=bookings.Actor(practitioner.user_id, Role.PRACTITIONER),
+        form=payouts.AccountForm("Capitec", "Nomvula Mkhize", "1452 0098 31", "470010"),
+    )
+    staff = bookings.Actor(_user(session, "staff@demo.avenrae.co.za").id, Role.STAFF)
+    month_start = now.astimezone(ZoneInfo(practitioner.time_zone)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    ready = payouts.summary(session=session, actor=staff, practitioner_id=practitioner.id, now=month_start).available
+    if ready > 0:
+        payouts.record(
+            session=session,
+            actor=staff,
+            practitioner_id=practitioner.id,
+            amount=ready,
+            reference=f"AVENRAE PAYOUT {month_start:%Y-%m}",
+            now=month_start,
+        )
+
+
 def run(url: str, *, now: datetime | None = None) -> None:
     """Everything above, in one transaction, as of `now` (the seed's moment)."""
     engine = create_engine(normalise_database_url(url))
@@ -215,5 +239,6 @@ def run(url: str, *, now: datetime | None = None) -> None:
             _flagged_review(session, client, now)
             _applications(session, now)
             _money_to_handle(session, client, practitioner, now)
+            _paid_out(session, practitioner, now)
     finally:
         engine.dispose()

@@ -371,6 +371,13 @@ def test_every_demo_login_finds_something_to_do(seeded):
     # Each with a certificate in their own name, not one blank page shared by all.
     assert scalar(conn, "SELECT count(DISTINCT md5(content)) FROM verification_documents") == applications
     assert scalar(conn, "SELECT count(*) FROM audit_log WHERE created_at > now()") == 0
+    # The practitioner has a bank account and was paid out up to this month (none in the future).
+    paid = """
+        SELECT count(*) FROM payouts p JOIN practitioners pr ON pr.id = p.practitioner_id
+        JOIN payout_accounts a ON a.practitioner_id = pr.id JOIN users u ON u.id = pr.user_id
+        WHERE u.email = 'practitioner@demo.avenrae.co.za' AND p.amount > 0 AND p.earned_before < now()
+    """
+    assert scalar(conn, paid) == 1
 
 
 def test_many_practitioners_and_no_bookings_seed(server_url):

@@ -47,9 +47,12 @@ def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str 
         account_form(actor, found.account)
     else:
         _account_lines(found.account, name)
-        if found.account is not None:
+        if found.account is not None and found.available > 0:
             record_form(actor, practitioner_id, found, name)
+        elif found.account is not None:
+            st.caption("Nothing is ready to pay out now.")
     if found.history:
+        st.markdown("**Payouts made**")
         st.dataframe(
             pd.DataFrame(
                 {
@@ -123,7 +126,9 @@ def record_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found:
         amount = left.number_input(
             "Amount paid (R)", value=float(max(found.available, Decimal("0.00"))), min_value=0.0, step=10.0
         )
-        reference = right.text_input("Reference", placeholder="As on the bank statement")
+        reference = right.text_input(
+            "Reference", placeholder="As on the bank statement", key=feedback.key("payout_reference")
+        )
         typed = (practitioner_id, amount, reference)
         if st.form_submit_button("Record payout…"):
             st.session_state.pop(CONFIRM_KEY, None)
@@ -161,6 +166,7 @@ def record_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found:
                     reference=checked.reference,
                 ),
                 success=f"Payout of {fmt.rand(checked.amount)} recorded; {fmt.md(name)} is told.",
+                clears=("payout_reference",),
             )
         if no.button("Not yet", key=f"keep_payout_{practitioner_id}"):
             st.session_state.pop(CONFIRM_KEY, None)

@@ -82,6 +82,8 @@ def test_staff_record_a_payout_after_saying_yes(db, page, healer):
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Paid out so far"] == "R900.00" and metrics["Ready to pay out"] == "R0.00"
     assert list(app.dataframe[-1].value["Reference"]) == ["FNB PAYOUT 42"]
+    assert not [b for b in app.button if b.label == "Record payout…"]  # nothing left to pay out
+    assert "Nothing is ready to pay out now." in [c.value for c in app.caption]
 
 
 def test_staff_are_told_when_no_account_was_given(db, page, healer):
