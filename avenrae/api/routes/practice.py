@@ -1,4 +1,4 @@
-"""A practitioner's own practice: weekly hours, time off, booking rules, verification (Bearer token)."""
+"""A practitioner's own practice: weekly hours, time off, booking rules, verification, payouts (Bearer token)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from pydantic import Field
 
 from avenrae.db import session_scope
-from avenrae.services import availability, flows, payments, verification
+from avenrae.services import availability, flows, payments, payouts, verification
 
 from ..deps import Caller, LoggedIn
 from ..problems import Problem
@@ -231,3 +231,80 @@ def verification_status(caller: LoggedIn) -> VerificationOut:
     return VerificationOut(
         status=mine.status.value, healthRegistration=mine.health_registration, applications=len(mine.applications)
     )
+
+
+class PayoutAccountIn(Model):
+    bankName: str = Field("", description="e.g. FNB, Capitec, Standard Bank")
+    accountHolder: str = ""
+    accountNumber: str = Field("", description="6 to 16 digits (spaces allowed, as printed)")
+    branchCode: str = Field("", description="6 digits: the bank's universal branch code")
+
+
+class PayoutAccountOut(Model):
+    bankName: str
+    accountHolder: str
+    accountNumberEnd: str = Field(description="The last four digits")
+    branchCode: str
+
+
+class PayoutOut(Model):
+    paidAt: datetime
+    amount: float
+    reference: str
+    bankName: str
+    accountNumberEnd: str
+
+
+class PayoutsOut(Model):
+    readyToPayOut: float = Field(
+        description="Earned from sessions that ended before earnedBefore, nothing owed back, less what was paid out "
+        "(below zero: refunds after the last payout, taken from the next)"
+    )
+    waitingOnRefund: float = Field(description="Earned from bookings with a refund still owed or on its way")
+    paidOut: float
+    earnedBefore: datetime
+    account: PayoutAccountOut | None
+    payouts: list[PayoutOut] = Field(description="The latest payouts, newest first")
+
+
+@router.get("/payouts", response_model=PayoutsOut)
+def my_payouts(caller: LoggedIn) -> PayoutsOut:
+    """What is ready to be paid out to the practitioner, what was paid out, and where to."""
+    _practitioner_id(caller)
+    with session_scope() as session:
+        found = payouts.summary(session=session, actor=caller.actor)
+    account = found.account
+    return PayoutsOut(
+        readyToPayOut=float(found.available),
+        waitingOnRefund=float(found.held),
+        paidOut=float(found.paid_out),
+        earnedBefore=found.earned_before,
+        account=None
+        if account is None
+        else PayoutAccountOut(
+            bankName=account.bank_name,
+            accountHolder=account.account_holder,
+            accountNumberEnd=account.ending,
+            branchCode=account.branch_code,
+        ),
+        payouts=[
+            PayoutOut(
+                paidAt=row.paid_at,
+                amount=float(row.amount),
+                reference=row.reference,
+                bankName=row.bank_name,
+                accountNumberEnd=row.account_number_end,
+            )
+            for row in found.history
+        ],
+    )
+
+
+@router.put("/payout-account", response_model=Message)
+def set_payout_account(body: PayoutAccountIn, caller: LoggedIn) -> Message:
+    """The bank account payouts go to; the practitioner is told of the change in the app and by e-mail."""
+    _practitioner_id(caller)
+    form = payouts.AccountForm(body.bankName, body.accountHolder, body.accountNumber, body.branchCode)
+    with session_scope() as session:
+        saved = payouts.save_account(session=session, actor=caller.actor, form=form)
+    return Message(message=f"Bank account saved: payouts go to {saved.bank_name} account ending {saved.ending}.")
