@@ -165,3 +165,28 @@ def test_the_account_is_checked_and_a_change_is_told_and_audited_without_the_num
     assert told[-1].startswith("Your payouts now go to Capitec account ending 7890. If you did not change it")
     with pytest.raises(PermissionDenied):
         payouts.save_account(session=db, actor=bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF), form=FNB)
+
+
+def test_what_is_ready_is_read_through_the_practitioners_bookings_index(db, healer):
+    """One practitioner's earnings are found from their bookings (by index), never by reading
+    the whole ledger: the sum stays quick however many bookings the platform holds."""
+    from sqlalchemy import event, text
+
+    from avenrae.services import ledger
+    from tests.plans import indexes_used, sequential_scans
+
+    paid_session(db, healer, ended_days_ago=3)
+    sent = []
+    connection = db.connection()
+    listener = lambda *args: sent.append((args[2], args[3]))  # noqa: E731
+    event.listen(connection, "before_cursor_execute", listener)
+    try:
+        ledger.payable(db, healer.id, NOW)
+    finally:
+        event.remove(connection, "before_cursor_execute", listener)
+    statement, params = sent[-1]
+    db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = connection.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, params).scalar()[0]["Plan"]
+    assert "ix_bookings_practitioner_session_start" in indexes_used(plan)
+    assert "ix_payment_transactions_booking" in indexes_used(plan)
+    assert not sequential_scans(plan) & {"bookings", "payment_transactions"}
