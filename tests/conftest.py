@@ -156,3 +156,27 @@ def smtp_server(monkeypatch) -> Iterator[Inbox]:
     monkeypatch.setattr(settings, "smtp_security", "none")
     yield inbox
     controller.stop()
+
+
+class _AtOnce:
+    """An executor that does the work when it is handed over, on the caller's thread."""
+
+    def submit(self, work, *args):
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        try:
+            future.set_result(work(*args))
+        except Exception as error:  # kept on the future, as a thread pool would
+            future.set_exception(error)
+        return future
+
+
+@pytest.fixture(autouse=True)
+def _password_reset_links_made_at_once(monkeypatch) -> None:
+    """A reset link is made and sent on a thread of its own after the answer; in tests every
+    session shares one connection (rolled back afterwards), which two threads must not use at
+    once, so the link is made as soon as it is handed over, on the asking thread."""
+    from avenrae.services import password_resets
+
+    monkeypatch.setattr(password_resets, "_SENDER", _AtOnce())
