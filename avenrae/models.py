@@ -693,22 +693,48 @@ class PayoutAccount(Timestamps, Base):
 
 
 class Payout(UuidPk, CreatedAt, Base):
-    """Money paid out to a practitioner: what they earned from sessions that ended before
-    `earned_before`, less what was paid out before. The account it went to is kept as it was."""
+    """Money paid out to a practitioner: prepared (set aside, so nobody else pays it, while
+    staff make the transfer), then paid (with the bank's reference) or cancelled. What they
+    earned from sessions that ended before `earned_before`, less what was paid out before. The
+    account it goes to is kept as it was when prepared (bank and last four digits)."""
 
     __tablename__ = "payouts"
     __table_args__ = (
         Index("ix_payouts_practitioner_created_at", "practitioner_id", "created_at"),
+        # One payout in preparation per practitioner: two staff never set aside the same money.
+        Index(
+            "uq_payouts_one_prepared",
+            "practitioner_id",
+            unique=True,
+            postgresql_where=text("status = 'prepared'"),
+        ),
+        # One bank transfer is one payout.
+        Index(
+            "uq_payouts_reference",
+            "practitioner_id",
+            text("lower(reference)"),
+            unique=True,
+            postgresql_where=text("status = 'paid'"),
+        ),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status IN ('prepared', 'paid', 'cancelled')", name="status_known"),
+        CheckConstraint(
+            "status <> 'paid' OR (reference IS NOT NULL AND paid_at IS NOT NULL AND paid_by_id IS NOT NULL)",
+            name="paid_with_reference",
+        ),
     )
 
     practitioner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("practitioners.id"), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
-    reference: Mapped[str] = mapped_column(String(100), nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, server_default=text("'prepared'"))
     bank_name: Mapped[str] = mapped_column(String(60), nullable=False)
     account_number_end: Mapped[str] = mapped_column(String(4), nullable=False)  # the last four digits
     earned_before: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    recorded_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+    prepared_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
+    reference: Mapped[str | None] = mapped_column(String(100))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paid_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RefreshToken(UuidPk, CreatedAt, Base):

@@ -200,10 +200,12 @@ def _money_to_handle(session: Session, client: User, practitioner: Practitioner,
 
 def _paid_out(session: Session, practitioner: Practitioner, now: datetime) -> None:
     """The demo practitioner's bank account, and their earnings paid out up to this month."""
-    payouts.save_account(
+    from avenrae.seed import DEMO_PASSWORD  # seed runs this module: imported when called
+
+    account = payouts.save_account(
         session=session,
         actor=bookings.Actor(practitioner.user_id, Role.PRACTITIONER),
-        form=payouts.AccountForm("Capitec", "Nomvula Mkhize", "1452 0098 31", "470010"),
+        form=payouts.AccountForm("Capitec", "Nomvula Mkhize", "1452 0098 31", "470010", password=DEMO_PASSWORD),
     )
     staff = bookings.Actor(_user(session, "staff@demo.avenrae.co.za").id, Role.STAFF)
     month_start = now.astimezone(ZoneInfo(practitioner.time_zone)).replace(
@@ -211,11 +213,18 @@ def _paid_out(session: Session, practitioner: Practitioner, now: datetime) -> No
     )
     ready = payouts.summary(session=session, actor=staff, practitioner_id=practitioner.id, now=month_start).available
     if ready > 0:
-        payouts.record(
+        prepared = payouts.prepare(
             session=session,
             actor=staff,
             practitioner_id=practitioner.id,
             amount=ready,
+            account_ending=account.ending,
+            now=month_start,
+        )
+        payouts.mark_paid(
+            session=session,
+            actor=staff,
+            payout_id=prepared.id,
             reference=f"AVENRAE PAYOUT {month_start:%Y-%m}",
             now=month_start,
         )

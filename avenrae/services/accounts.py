@@ -707,6 +707,28 @@ def _raise_after_failure(session: Session, address: str, now: datetime) -> NoRet
 # --- own account -------------------------------------------------------------------
 
 
+def confirm_password(*, session: Session, user: User, password: str, field: str, doing: str) -> None:
+    """The user proves it is them with their current password before a change that matters
+    (the password, where their money goes): InvalidInput on `field` when it is not right.
+    A wrong one is a failed login for the account's email: guessing it here (at a browser
+    left open, or with a stolen token) locks as guessing at the login does."""
+    if not password:
+        raise InvalidInput({field: "Enter your current password."})
+    db.lock_until_commit(session, f"avenrae.login:{email_key(user.email)}")
+    # Read again now that logins, resets and changes of this account wait: one that committed
+    # while this waited (a reset from an e-mailed link) must not be undone with the old password.
+    session.refresh(user, with_for_update=True)
+    now = datetime.now(UTC)
+    doing = f"{doing} of this account"
+    if (lock := locked_until(session, user.email, now)) is not None:
+        raise AccountLocked(lock, doing=doing)
+    if not verify_password(password, user.password_hash):
+        _refused(session, user.email, "bad_password", None, now)
+        if (lock := locked_until(session, user.email, now)) is not None:
+            raise AccountLocked(lock, doing=doing)
+        raise InvalidInput({field: "Your current password is not right."})
+
+
 def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, new_password: str) -> None:
     """Change one's own password; signs every other browser out."""
     user = _get_or_raise(session, user_id)
@@ -720,21 +742,9 @@ def change_password(*, session: Session, user_id: uuid.UUID, old_password: str, 
     }
     if missing:
         raise InvalidInput(missing)
-    # A wrong current password is a failed login for the account's email: guessing it here
-    # (at a browser left open, or with a stolen token) locks as guessing at the login does.
-    db.lock_until_commit(session, f"avenrae.login:{email_key(user.email)}")
-    # Read again now that logins, resets and changes of this account wait: one that committed
-    # while this waited (a reset from an e-mailed link) must not be undone with the old password.
-    session.refresh(user, with_for_update=True)
-    now = datetime.now(UTC)
-    doing = "changing the password of this account"
-    if (lock := locked_until(session, user.email, now)) is not None:
-        raise AccountLocked(lock, doing=doing)
-    if not verify_password(old_password, user.password_hash):
-        _refused(session, user.email, "bad_password", None, now)
-        if (lock := locked_until(session, user.email, now)) is not None:
-            raise AccountLocked(lock, doing=doing)
-        raise InvalidInput({"old_password": "Your current password is not right."})
+    confirm_password(
+        session=session, user=user, password=old_password, field="old_password", doing="changing the password"
+    )
     try:
         check_password(new_password, email=user.email, names=(user.first_name, user.last_name))
     except FieldError as exc:

@@ -77,6 +77,8 @@ def method_words(method: str) -> str:
     """A way of paying by hand mid-sentence: "EFT", "cash", "card machine"."""
     words = MANUAL_METHODS[method]
     return words if words.isupper() else words.lower()
+
+
 POLICY_REFUND_REASON = "Refund for your cancelled booking."  # by an owed refund (the policy's or one staff set)
 PAID_TWICE_REASON = "Paid twice."  # a refund of money a booking that goes ahead did not need
 # Refunds being paid out or paid: what no longer can be refunded.
@@ -1085,7 +1087,7 @@ class Payable:
     """A practitioner's share of the money kept for their sessions that ended before a moment."""
 
     ready: Decimal  # completed charges less completed refunds, where nothing is still owed back
-    held: Decimal  # the same for bookings with a refund owed or on its way: paid out once it settles
+    held: Decimal  # the same for bookings with a refund owed or on its way, before it: what is left is paid later
 
 
 def payable(session: Session, practitioner_id: uuid.UUID, before: datetime) -> Payable:
@@ -1102,13 +1104,20 @@ def payable(session: Session, practitioner_id: uuid.UUID, before: datetime) -> P
     per_booking = (
         select(
             func.coalesce(func.sum(signed).filter(completed), 0).label("earned"),
+            # What `owed` says is still to go back (nothing unless a refund is due), or a refund
+            # on its way: the booking's earnings wait until that settles.
             (
-                (func.coalesce(Booking.refund_due, 0) - _given_back_since_cancel() > 0)
+                ((func.coalesce(Booking.refund_due, 0) > 0) & (Booking.refund_due - _given_back_since_cancel() > 0))
                 | func.bool_or(pending_refund)
             ).label("waits"),
         )
         .join(Booking, Booking.id == PaymentTransaction.booking_id)
-        .where(Booking.practitioner_id == practitioner_id, Booking.session_end <= before)
+        # session_start too, so the practitioner's bookings are read as a range of their index.
+        .where(
+            Booking.practitioner_id == practitioner_id,
+            Booking.session_start < before,
+            Booking.session_end <= before,
+        )
         .group_by(Booking.id)
         .subquery()
     )
@@ -1156,8 +1165,18 @@ def _with_names(query: Select, client: Any, practitioner_user: Any) -> Select:
 
 EXPORT_LIMIT = 50_000
 CSV_COLUMNS = (
-    "when_utc", "when_local", "booking", "kind", "status", "paid_via", "amount", "currency", "reference", "client",
-    "practitioner", "note",
+    "when_utc",
+    "when_local",
+    "booking",
+    "kind",
+    "status",
+    "paid_via",
+    "amount",
+    "currency",
+    "reference",
+    "client",
+    "practitioner",
+    "note",
 )  # fmt: skip  when_local: in AVENRAE_DEFAULT_TIME_ZONE, as the page and bank statements show it
 
 

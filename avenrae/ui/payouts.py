@@ -1,9 +1,10 @@
 """Payouts on the Earnings page: what is ready and paid out, the practitioner's bank account,
-and the payout staff record (services/payouts.py)."""
+and staff's two steps, prepare then record paid (services/payouts.py)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -21,7 +22,7 @@ OTHER_BANK = "Another bank"
 
 
 def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str = "") -> None:
-    """Where the payouts stand; the practitioner's account form, or staff's payout form."""
+    """Where the payouts stand; the practitioner's account form, or staff's payout steps."""
     found = feedback.read(
         lambda session: payouts.summary(session=session, actor=actor, practitioner_id=practitioner_id)
     )
@@ -37,18 +38,25 @@ def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str 
         columns,
         [
             ("Ready to pay out", max(found.available, Decimal("0.00")), None),
-            ("Waiting on a refund", found.held, None),
+            ("Held until a refund is settled", found.held, None),
             ("Paid out so far", found.paid_out, None),
         ],
     )
     if found.available < 0:
-        st.caption(f"Refunds after the last payout come off the next one: {fmt.rand(-found.available)} so far.")
+        st.caption(
+            f"{fmt.rand(-found.available)} paid out before was refunded or is owed back since: it comes off the "
+            "next payout."
+        )
     if mine:
+        if found.prepared is not None:
+            st.info(f"A payout of {fmt.rand(found.prepared.amount)} is on its way to your account.")
         account_form(actor, found.account)
     else:
         _account_lines(found.account, name)
-        if found.account is not None and found.available > 0:
-            record_form(actor, practitioner_id, found, name)
+        if found.prepared is not None:
+            _prepared_steps(actor, found, name)
+        elif found.account is not None and found.available > 0:
+            prepare_form(actor, practitioner_id, found, name)
         elif found.account is not None:
             st.caption("Nothing is ready to pay out now.")
     if found.history:
@@ -75,6 +83,11 @@ def _account_lines(account: payouts.Account | None, name: str) -> None:
         f"**Bank account:** {fmt.md(account.bank_name)} · {fmt.md(account.account_holder)} · account "
         f"`{account.account_number}` · branch `{account.branch_code}`"
     )
+    if datetime.now(UTC) - account.changed_at < payouts.RECENT_CHANGE:
+        st.warning(
+            f"This account was given or changed on {fmt.local_time(account.changed_at)}. A new account is how payouts "
+            "are stolen: confirm it with the practitioner by phone before the first payout to it."
+        )
 
 
 def account_form(actor: bookings.Actor, account: payouts.Account | None) -> None:
@@ -108,38 +121,41 @@ def account_form(actor: bookings.Actor, account: payouts.Account | None) -> None
                 value=payouts.BANKS.get(chosen or "", account.branch_code if account else ""),
                 help="Your bank's universal branch code is filled in; change it only if your bank says so.",
             )
+            password = st.text_input(
+                "Your password",
+                type="password",
+                autocomplete="current-password",
+                help="Only you may change where your money goes.",
+                key=feedback.key("payout_password"),
+            )
             saved = st.form_submit_button("Save bank account", type="primary")
         if saved:
-            form = payouts.AccountForm(other if chosen == OTHER_BANK else (chosen or ""), holder, number, branch)
+            form = payouts.AccountForm(
+                other if chosen == OTHER_BANK else (chosen or ""), holder, number, branch, password=password
+            )
             feedback.attempt(
                 lambda session: payouts.save_account(session=session, actor=actor, form=form),
                 success="Bank account saved. Your payouts go there from now on.",
+                clears=("payout_password",),
             )
 
 
-def record_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found: payouts.Summary, name: str) -> None:
-    """Staff record a payout made by bank transfer: checked, named, then recorded on "Yes"."""
+def prepare_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found: payouts.Summary, name: str) -> None:
+    """Staff set a payout aside before making the transfer: checked, named, prepared on "Yes"."""
     assert practitioner_id is not None and found.account is not None
+    feedback.belong_to(practitioner_id, CONFIRM_KEY, key="payout_confirm_for")
     with st.form(f"payout_{practitioner_id}"):
-        st.markdown("**Record a payout**")
-        left, right = st.columns(2)
-        amount = left.number_input(
-            "Amount paid (R)", value=float(max(found.available, Decimal("0.00"))), min_value=0.0, step=10.0
+        st.markdown("**Pay out**")
+        amount = st.number_input(
+            "Amount to pay (R)", value=float(max(found.available, Decimal("0.00"))), min_value=0.0, step=10.0
         )
-        reference = right.text_input(
-            "Reference", placeholder="As on the bank statement", key=feedback.key("payout_reference")
-        )
-        typed = (practitioner_id, amount, reference)
-        if st.form_submit_button("Record payout…"):
+        typed = (practitioner_id, amount, found.account.ending)
+        if st.form_submit_button("Prepare payout…"):
             st.session_state.pop(CONFIRM_KEY, None)
             try:
                 with session_scope() as session:
                     checked = payouts.check(
-                        session=session,
-                        actor=actor,
-                        practitioner_id=practitioner_id,
-                        amount=Decimal(str(amount)),
-                        reference=reference,
+                        session=session, actor=actor, practitioner_id=practitioner_id, amount=Decimal(str(amount))
                     )
                 st.session_state[CONFIRM_KEY] = (typed, checked)
             except ServiceError as error:
@@ -150,24 +166,61 @@ def record_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found:
     checked = asked[1]
     with feedback.question(f"payout_{practitioner_id}"):
         st.warning(
-            f"Record **{fmt.rand(checked.amount)}** paid to {fmt.md(name)}’s {fmt.md(checked.account.bank_name)} "
-            f"account ending {checked.account.ending} (reference “{fmt.md(checked.reference)}”)? "
-            "A recorded payout cannot be changed."
+            f"Set aside **{fmt.rand(checked.amount)}** for {fmt.md(name)}’s {fmt.md(checked.account.bank_name)} "
+            f"account ending {checked.account.ending}? Nobody else can pay it out then; make the transfer, and record "
+            "it here with the bank's reference."
         )
         yes, no = st.columns(2)
-        if yes.button("Yes, record this payout", type="primary", key=f"confirm_payout_{practitioner_id}"):
+        if yes.button("Yes, prepare this payout", type="primary", key=f"confirm_payout_{practitioner_id}"):
             st.session_state.pop(CONFIRM_KEY, None)
             feedback.attempt(
-                lambda session: payouts.record(
+                lambda session: payouts.prepare(
                     session=session,
                     actor=actor,
                     practitioner_id=practitioner_id,
                     amount=checked.amount,
-                    reference=checked.reference,
+                    account_ending=checked.account.ending,
                 ),
-                success=f"Payout of {fmt.rand(checked.amount)} recorded; {fmt.md(name)} is told.",
-                clears=("payout_reference",),
+                success=f"{fmt.rand(checked.amount)} set aside: make the transfer, then record it below.",
             )
         if no.button("Not yet", key=f"keep_payout_{practitioner_id}"):
             st.session_state.pop(CONFIRM_KEY, None)
             st.rerun()
+
+
+def _prepared_steps(actor: bookings.Actor, found: payouts.Summary, name: str) -> None:
+    """A payout set aside: what to transfer and where, then its reference, or cancel it."""
+    prepared = found.prepared
+    assert prepared is not None
+    feedback.belong_to(prepared.id, "payout_reference", key="payout_reference_for")
+    with st.container(border=True):
+        st.markdown(
+            f"**{fmt.rand(prepared.amount)} is set aside** for {fmt.md(name)}’s {fmt.md(prepared.bank_name)} account "
+            f"ending {prepared.account_number_end} (prepared by {fmt.md(prepared.prepared_by)}, "
+            f"{fmt.local_time(prepared.prepared_at)})."
+        )
+        if found.account_changed_since_prepared:
+            st.error(
+                "The bank account was changed after this payout was prepared. Do not pay it: cancel it, confirm the "
+                "new account with the practitioner by phone, and prepare it again. Record it only if the transfer "
+                "was already made to the account above."
+            )
+        reference = st.text_input(
+            "Bank reference of the transfer",
+            placeholder="As on the bank statement",
+            key=feedback.key("payout_reference"),
+        )
+        paid, cancel = st.columns(2)
+        if paid.button("Record as paid", type="primary", key=f"paid_{prepared.id}"):
+            feedback.attempt(
+                lambda session: payouts.mark_paid(
+                    session=session, actor=actor, payout_id=prepared.id, reference=reference
+                ),
+                success=f"Payout of {fmt.rand(prepared.amount)} recorded; {fmt.md(name)} is told.",
+                clears=("payout_reference",),
+            )
+        if cancel.button("Cancel it (nothing was transferred)", key=f"cancel_{prepared.id}"):
+            feedback.attempt(
+                lambda session: payouts.cancel(session=session, actor=actor, payout_id=prepared.id),
+                success=f"Payout of {fmt.rand(prepared.amount)} cancelled; it is ready to pay out again.",
+            )

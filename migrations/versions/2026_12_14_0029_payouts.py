@@ -1,8 +1,10 @@
 """Practitioners are paid out what they earned, into a bank account they give.
 
 `payout_accounts` holds each practitioner's account (bank, holder, a 6-16 digit account
-number, a 6-digit branch code); `payouts` what staff paid out, to which account (bank and
-last four digits, as they were) and for sessions ended before when.
+number, a 6-digit branch code); `payouts` what staff pay out: prepared first (the money set
+aside, one at a time per practitioner, so two staff never pay it twice), then paid with the
+bank's reference (one payout per reference) or cancelled; to which account (bank and last
+four digits, as they were) and for sessions ended before when.
 
 Revision ID: 20261214_payouts
 Revises: 20261213_closed_payment_pages
@@ -47,23 +49,49 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("practitioner_id", sa.Uuid(), nullable=False),
         sa.Column("amount", sa.Numeric(12, 2), nullable=False),
-        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("status", sa.String(length=12), server_default=sa.text("'prepared'"), nullable=False),
         sa.Column("bank_name", sa.String(length=60), nullable=False),
         sa.Column("account_number_end", sa.String(length=4), nullable=False),
         sa.Column("earned_before", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("recorded_by_id", sa.Uuid(), nullable=False),
+        sa.Column("prepared_by_id", sa.Uuid(), nullable=False),
+        sa.Column("reference", sa.String(length=100), nullable=True),
+        sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("paid_by_id", sa.Uuid(), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.CheckConstraint("amount > 0", name=op.f("ck_payouts_amount_positive")),
+        sa.CheckConstraint("status IN ('prepared', 'paid', 'cancelled')", name=op.f("ck_payouts_status_known")),
+        sa.CheckConstraint(
+            "status <> 'paid' OR (reference IS NOT NULL AND paid_at IS NOT NULL AND paid_by_id IS NOT NULL)",
+            name=op.f("ck_payouts_paid_with_reference"),
+        ),
         sa.ForeignKeyConstraint(
             ["practitioner_id"], ["practitioners.id"], name=op.f("fk_payouts_practitioner_id_practitioners")
         ),
-        sa.ForeignKeyConstraint(["recorded_by_id"], ["users.id"], name=op.f("fk_payouts_recorded_by_id_users")),
+        sa.ForeignKeyConstraint(["prepared_by_id"], ["users.id"], name=op.f("fk_payouts_prepared_by_id_users")),
+        sa.ForeignKeyConstraint(["paid_by_id"], ["users.id"], name=op.f("fk_payouts_paid_by_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payouts")),
     )
     op.create_index("ix_payouts_practitioner_created_at", "payouts", ["practitioner_id", "created_at"])
+    op.create_index(
+        "uq_payouts_one_prepared",
+        "payouts",
+        ["practitioner_id"],
+        unique=True,
+        postgresql_where=sa.text("status = 'prepared'"),
+    )
+    op.create_index(
+        "uq_payouts_reference",
+        "payouts",
+        ["practitioner_id", sa.text("lower(reference)")],
+        unique=True,
+        postgresql_where=sa.text("status = 'paid'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_payouts_reference", table_name="payouts")
+    op.drop_index("uq_payouts_one_prepared", table_name="payouts")
     op.drop_index("ix_payouts_practitioner_created_at", table_name="payouts")
     op.drop_table("payouts")
     op.drop_table("payout_accounts")

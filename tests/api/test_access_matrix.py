@@ -130,6 +130,7 @@ def world(api, db, practitioner, client_user):
             "accountHolder": "Same Person",
             "accountNumber": "62001234567",
             "branchCode": "250655",
+            "password": "Sunrise over Durban 7",
         },
         ("PATCH", "/me"): {"firstName": "Same", "lastName": "Person", "phone": "082 123 4567"},
         ("POST", "/me/password"): {"currentPassword": "wrong", "newPassword": "Whatever 12345"},

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from avenrae.models import BookingStatus, PayoutAccount, Role
 from avenrae.services import bookings, payouts
 from tests.api.conftest import bearer
-from tests.factories import make_booking, make_client, make_transaction, make_user
+from tests.factories import PASSWORD, make_booking, make_client, make_transaction, make_user
 
 
 def test_a_practitioner_sets_the_account_and_reads_what_is_ready_and_paid(api, db, practitioner):
@@ -24,7 +24,7 @@ def test_a_practitioner_sets_the_account_and_reads_what_is_ready_and_paid(api, d
         headers=headers,
     )
     assert wrong.status_code == 422
-    assert set(wrong.json()["errors"]) == {"accountNumber", "branchCode"}
+    assert set(wrong.json()["errors"]) == {"accountNumber", "branchCode"}  # checked before the password
     assert db.get(PayoutAccount, practitioner.id) is None
     saved = api.put(
         "/api/practice/payout-account",
@@ -33,6 +33,7 @@ def test_a_practitioner_sets_the_account_and_reads_what_is_ready_and_paid(api, d
             "accountHolder": "Nomsa Dlamini",
             "accountNumber": "6200 1234 567",
             "branchCode": "250655",
+            "password": PASSWORD,
         },
         headers=headers,
     )
@@ -40,7 +41,10 @@ def test_a_practitioner_sets_the_account_and_reads_what_is_ready_and_paid(api, d
     assert saved.json()["message"] == "Bank account saved: payouts go to FNB account ending 4567."
 
     staff = bookings.Actor(make_user(db, role=Role.STAFF).id, Role.STAFF)
-    payouts.record(session=db, actor=staff, practitioner_id=practitioner.id, amount="450.00", reference="FNB P1")
+    prepared = payouts.prepare(
+        session=db, actor=staff, practitioner_id=practitioner.id, amount="450.00", account_ending="4567"
+    )
+    payouts.mark_paid(session=db, actor=staff, payout_id=prepared.id, reference="FNB P1")
     found = api.get("/api/practice/payouts", headers=headers).json()
     assert (found["readyToPayOut"], found["paidOut"]) == (0.0, 450.0)
     assert found["account"] == {

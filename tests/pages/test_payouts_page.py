@@ -4,14 +4,13 @@ staff record a payout, checked, named and confirmed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
 from avenrae.models import BookingStatus, Payout, PayoutAccount, Role
 from avenrae.services import bookings, payouts
-from tests.factories import make_booking, make_client, make_practitioner, make_transaction, make_user
+from tests.factories import PASSWORD, make_booking, make_client, make_practitioner, make_transaction, make_user
 from tests.pages.test_login_signup import submit
 
 
@@ -48,6 +47,10 @@ def test_a_practitioner_gives_their_bank_account_and_reads_what_is_ready(db, pag
     assert db.get(PayoutAccount, healer.id) is None
     fields(app)["Account number"].input("6200 1234 567")
     app = submit(app, "Save bank account")
+    assert "Enter your current password." in app.error[0].value  # only they say where their money goes
+    fields(app)["Account number"].input("6200 1234 567")
+    fields(app)["Your password"].input(PASSWORD)
+    app = submit(app, "Save bank account")
     assert not app.exception and not app.error
     assert app.success[0].value == "Bank account saved. Your payouts go there from now on."
     saved = db.get(PayoutAccount, healer.id)
@@ -55,35 +58,67 @@ def test_a_practitioner_gives_their_bank_account_and_reads_what_is_ready(db, pag
     assert any("FNB** account ending **4567" in m.value for m in app.markdown)
 
 
-def test_staff_record_a_payout_after_saying_yes(db, page, healer):
+def test_staff_set_a_payout_aside_transfer_it_and_record_it_paid(db, page, healer):
     payouts.save_account(
         session=db,
         actor=bookings.Actor(healer.user_id, Role.PRACTITIONER),
-        form=payouts.AccountForm("FNB", "Nomsa Dlamini", "62001234567", "250655"),
+        form=payouts.AccountForm("FNB", "Nomsa Dlamini", "62001234567", "250655", password=PASSWORD),
     )
     app = page("pages/earnings.py", user=make_user(db, role=Role.STAFF))
     app.text_input(key="earnings_for_query").input("Nomsa")
     app = app.run()
     assert any("`62001234567`" in m.value for m in app.markdown)  # staff read the whole number to pay it
+    assert any("confirm it with the practitioner by phone" in w.value for w in app.warning)  # a new account
     assert app.number_input[0].value == 900.0  # what is ready, filled in
     app.number_input[0].set_value(1000.0)
-    fields(app)["Reference"].input("FNB PAYOUT 42")
-    app = submit(app, "Record payout…")
+    app = submit(app, "Prepare payout…")
     assert "Only R900.00 is ready to pay out" in app.error[0].value
-    assert not [b for b in app.button if b.label == "Yes, record this payout"]
+    assert not [b for b in app.button if b.label == "Yes, prepare this payout"]
     app.number_input[0].set_value(900.0)
-    app = submit(app, "Record payout…")
-    assert "Record **R900.00** paid to Nomsa Dlamini’s FNB account ending 4567" in app.warning[0].value
+    app = submit(app, "Prepare payout…")
+    assert any("Set aside **R900.00** for Nomsa Dlamini’s FNB account ending 4567" in w.value for w in app.warning)
     assert db.scalar(select(func.count()).select_from(Payout)) == 0  # nothing before "Yes"
-    app = submit(app, "Yes, record this payout")
+    app = submit(app, "Yes, prepare this payout")
     assert not app.exception
-    assert db.scalar(select(Payout.amount)) == Decimal("900.00")
+    assert db.scalar(select(Payout.status)) == "prepared"
+    assert any("**R900.00 is set aside**" in m.value for m in app.markdown)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Ready to pay out"] == "R0.00" and metrics["Paid out so far"] == "R0.00"
+    app = submit(app, "Record as paid")  # no reference yet
+    assert "Enter the reference of the transfer" in app.error[0].value
+    assert db.scalar(select(Payout.status)) == "prepared"
+    app.text_input(key="payout_reference").input("FNB PAYOUT 42")
+    app = submit(app, "Record as paid")
+    assert not app.exception
+    assert db.scalar(select(Payout.status)) == "paid"
     assert app.success[0].value == "Payout of R900.00 recorded; Nomsa Dlamini is told."
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Paid out so far"] == "R900.00" and metrics["Ready to pay out"] == "R0.00"
     assert list(app.dataframe[-1].value["Reference"]) == ["FNB PAYOUT 42"]
-    assert not [b for b in app.button if b.label == "Record payout…"]  # nothing left to pay out
+    assert not [b for b in app.button if b.label == "Prepare payout…"]  # nothing left to pay out
     assert "Nothing is ready to pay out now." in [c.value for c in app.caption]
+
+
+def test_staff_cancel_a_payout_that_was_not_transferred(db, page, healer):
+    payouts.save_account(
+        session=db,
+        actor=bookings.Actor(healer.user_id, Role.PRACTITIONER),
+        form=payouts.AccountForm("FNB", "Nomsa Dlamini", "62001234567", "250655", password=PASSWORD),
+    )
+    staff = make_user(db, role=Role.STAFF)
+    payouts.prepare(
+        session=db,
+        actor=bookings.Actor(staff.id, Role.STAFF),
+        practitioner_id=healer.id,
+        amount="900.00",
+        account_ending="4567",
+    )
+    app = page("pages/earnings.py", user=staff)
+    app.text_input(key="earnings_for_query").input("Nomsa")
+    app = submit(app.run(), "Cancel it (nothing was transferred)")
+    assert app.success[0].value == "Payout of R900.00 cancelled; it is ready to pay out again."
+    assert db.scalar(select(Payout.status)) == "cancelled"
+    assert {m.label: m.value for m in app.metric}["Ready to pay out"] == "R900.00"
 
 
 def test_staff_are_told_when_no_account_was_given(db, page, healer):
@@ -91,4 +126,4 @@ def test_staff_are_told_when_no_account_was_given(db, page, healer):
     app.text_input(key="earnings_for_query").input("Nomsa")
     app = app.run()
     assert "has not given a bank account for payouts yet" in app.warning[0].value
-    assert not [b for b in app.button if b.label == "Record payout…"]
+    assert not [b for b in app.button if b.label == "Prepare payout…"]

@@ -238,6 +238,7 @@ class PayoutAccountIn(Model):
     accountHolder: str = ""
     accountNumber: str = Field("", description="6 to 16 digits (spaces allowed, as printed)")
     branchCode: str = Field("", description="6 digits: the bank's universal branch code")
+    password: str = Field("", description="The practitioner's current password: only they change where money goes")
 
 
 class PayoutAccountOut(Model):
@@ -302,9 +303,12 @@ def my_payouts(caller: LoggedIn) -> PayoutsOut:
 
 @router.put("/payout-account", response_model=Message)
 def set_payout_account(body: PayoutAccountIn, caller: LoggedIn) -> Message:
-    """The bank account payouts go to; the practitioner is told of the change in the app and by e-mail."""
+    """The bank account payouts go to, with the practitioner's current password (a wrong one counts as a
+    failed login); they are told of the change in the app and by e-mail."""
     _practitioner_id(caller)
-    form = payouts.AccountForm(body.bankName, body.accountHolder, body.accountNumber, body.branchCode)
+    form = payouts.AccountForm(
+        body.bankName, body.accountHolder, body.accountNumber, body.branchCode, password=body.password
+    )
     with session_scope() as session:
         saved = payouts.save_account(session=session, actor=caller.actor, form=form)
     return Message(message=f"Bank account saved: payouts go to {saved.bank_name} account ending {saved.ending}.")
