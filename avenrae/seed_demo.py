@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session
 
 from avenrae.config import normalise_database_url
-from avenrae.models import Booking, MeetingType, Practitioner, Review, Role, User, VerificationStatus
+from avenrae.models import Booking, MeetingType, PayoutAccount, Practitioner, Review, Role, User, VerificationStatus
 from avenrae.services import availability, bookings, flows, payouts, reviews, verification
 from avenrae.services.errors import ServiceError
 
@@ -208,6 +208,12 @@ def _paid_out(session: Session, practitioner: Practitioner, now: datetime) -> No
         form=payouts.AccountForm("Capitec", "Nomvula Mkhize", "1452 0098 31", "470010", password=DEMO_PASSWORD),
     )
     staff = bookings.Actor(_user(session, "staff@demo.avenrae.co.za").id, Role.STAFF)
+    given = now - timedelta(days=180)  # given long ago: the payouts below went to it
+    session.execute(
+        update(PayoutAccount)
+        .where(PayoutAccount.practitioner_id == practitioner.id)
+        .values(created_at=given, updated_at=given)
+    )
     month_start = now.astimezone(ZoneInfo(practitioner.time_zone)).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
