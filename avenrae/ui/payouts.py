@@ -49,7 +49,7 @@ def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str 
         )
     if mine:
         if found.prepared is not None:
-            st.info(f"A payout of {fmt.rand(found.prepared.amount)} is on its way to your account.")
+            st.info(f"A payout of {fmt.rand(found.prepared.amount)} to your account is being made.")
         account_form(actor, found.account)
     else:
         _account_lines(found.account, name)
