@@ -106,6 +106,7 @@ class Summary:
     prepared: Prepared | None
     account: Account | None
     history: list[PayoutRow]
+    phone: str | None = None  # the practitioner's mobile: staff confirm a new account by calling it
 
     @property
     def available(self) -> Decimal:
@@ -180,6 +181,11 @@ def summary(
         paid_out=Decimal(paid_out),
         prepared=Prepared(*prepared) if prepared else None,
         account=_account(session, practitioner_id),
+        phone=session.scalar(
+            select(User.phone)
+            .join(Practitioner, Practitioner.user_id == User.id)
+            .where(Practitioner.id == practitioner_id)
+        ),
         history=[
             PayoutRow(paid_at, amount, reference or "", bank, ending)
             for paid_at, amount, reference, bank, ending in history

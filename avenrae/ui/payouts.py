@@ -12,7 +12,7 @@ import streamlit as st
 
 from avenrae.config import get_settings
 from avenrae.db import session_scope
-from avenrae.services import bookings, payouts
+from avenrae.services import bookings, payouts, validation
 from avenrae.services.errors import ServiceError
 from avenrae.ui import feedback
 from avenrae.ui import format as fmt
@@ -49,10 +49,17 @@ def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str 
         )
     if mine:
         if found.prepared is not None:
-            st.info(f"A payout of {fmt.rand(found.prepared.amount)} to your account is being made.")
+            to = f"{fmt.md(found.prepared.bank_name)} account ending {found.prepared.account_number_end}"
+            if found.account_changed_since_prepared:
+                st.warning(
+                    f"A payout of {fmt.rand(found.prepared.amount)} was set aside for your {to} before you changed "
+                    "your bank account: it waits until Avenrae has checked the new account with you."
+                )
+            else:
+                st.info(f"A payout of {fmt.rand(found.prepared.amount)} to your {to} is being made.")
         account_form(actor, found.account)
     else:
-        _account_lines(found.account, name)
+        _account_lines(found.account, name, found.phone)
         if found.prepared is not None:
             _prepared_steps(actor, found, name)
         elif found.account is not None and found.available > 0:
@@ -75,7 +82,7 @@ def section(actor: bookings.Actor, practitioner_id: uuid.UUID | None, name: str 
         )
 
 
-def _account_lines(account: payouts.Account | None, name: str) -> None:
+def _account_lines(account: payouts.Account | None, name: str, phone: str | None) -> None:
     if account is None:
         st.warning(f"{fmt.md(name)} has not given a bank account for payouts yet: they add it under Earnings.")
         return
@@ -84,9 +91,10 @@ def _account_lines(account: payouts.Account | None, name: str) -> None:
         f"`{account.account_number}` · branch `{account.branch_code}`"
     )
     if datetime.now(UTC) - account.changed_at < payouts.RECENT_CHANGE:
+        call = f" on {validation.local_phone(phone)}" if phone else ""
         st.warning(
             f"This account was given or changed on {fmt.local_time(account.changed_at)}. A new account is how payouts "
-            "are stolen: confirm it with the practitioner by phone before the first payout to it."
+            f"are stolen: confirm it with the practitioner by phone{call} before the first payout to it."
         )
 
 
@@ -118,14 +126,14 @@ def account_form(actor: bookings.Actor, account: payouts.Account | None) -> None
             number = left.text_input("Account number", value=account.account_number if account else "")
             branch = right.text_input(
                 "Branch code",
-                value=payouts.BANKS.get(chosen or "", account.branch_code if account else ""),
+                value=payouts.BANKS.get(chosen or "", account.branch_code if account and not known else ""),
                 help="Your bank's universal branch code is filled in; change it only if your bank says so.",
             )
             password = st.text_input(
                 "Your password",
                 type="password",
                 autocomplete="current-password",
-                help="Only you may change where your money goes.",
+                help="Only you may change where your money goes. A wrong password counts as a failed login.",
                 key=feedback.key("payout_password"),
             )
             saved = st.form_submit_button("Save bank account", type="primary")
@@ -161,6 +169,13 @@ def prepare_form(actor: bookings.Actor, practitioner_id: uuid.UUID | None, found
             except ServiceError as error:
                 feedback.show_error(error)
     asked = st.session_state.get(CONFIRM_KEY)
+    if asked and asked[0][0] == practitioner_id and asked[0][2] != found.account.ending:
+        st.session_state.pop(CONFIRM_KEY, None)
+        st.warning(
+            f"The bank account changed while you were looking (it now ends {found.account.ending}): nothing was set "
+            "aside. Check it with the practitioner, then prepare the payout again."
+        )
+        return
     if not asked or asked[0] != typed:
         return
     checked = asked[1]
@@ -199,11 +214,13 @@ def _prepared_steps(actor: bookings.Actor, found: payouts.Summary, name: str) ->
             f"ending {prepared.account_number_end} (prepared by {fmt.md(prepared.prepared_by)}, "
             f"{fmt.local_time(prepared.prepared_at)})."
         )
-        if found.account_changed_since_prepared:
+        changed = found.account_changed_since_prepared
+        if changed:
+            old_account = f"{fmt.md(prepared.bank_name)} account ending {prepared.account_number_end}"
             st.error(
                 "The bank account was changed after this payout was prepared. Do not pay it: cancel it, confirm the "
-                "new account with the practitioner by phone, and prepare it again. Record it only if the transfer "
-                "was already made to the account above."
+                "new account with the practitioner by phone, and prepare it again. Record it paid only if the "
+                f"transfer was already made to the {old_account}, which it was set aside for."
             )
         reference = st.text_input(
             "Bank reference of the transfer",
@@ -211,7 +228,7 @@ def _prepared_steps(actor: bookings.Actor, found: payouts.Summary, name: str) ->
             key=feedback.key("payout_reference"),
         )
         paid, cancel = st.columns(2)
-        if paid.button("Record as paid", type="primary", key=f"paid_{prepared.id}"):
+        if paid.button("Record as paid", type="secondary" if changed else "primary", key=f"paid_{prepared.id}"):
             feedback.attempt(
                 lambda session: payouts.mark_paid(
                     session=session, actor=actor, payout_id=prepared.id, reference=reference
@@ -219,7 +236,11 @@ def _prepared_steps(actor: bookings.Actor, found: payouts.Summary, name: str) ->
                 success=f"Payout of {fmt.rand(prepared.amount)} recorded; {fmt.md(name)} is told.",
                 clears=("payout_reference",),
             )
-        if cancel.button("Cancel it (nothing was transferred)", key=f"cancel_{prepared.id}"):
+        if cancel.button(
+            "Cancel it (nothing was transferred)",
+            type="primary" if changed else "secondary",
+            key=f"cancel_{prepared.id}",
+        ):
             feedback.attempt(
                 lambda session: payouts.cancel(session=session, actor=actor, payout_id=prepared.id),
                 success=f"Payout of {fmt.rand(prepared.amount)} cancelled; it is ready to pay out again.",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from avenrae.models import BookingStatus, Payout, PayoutAccount, Role
 from avenrae.services import bookings, payouts
@@ -127,3 +127,63 @@ def test_staff_are_told_when_no_account_was_given(db, page, healer):
     app = app.run()
     assert "has not given a bank account for payouts yet" in app.warning[0].value
     assert not [b for b in app.button if b.label == "Prepare payout…"]
+
+
+def _account(db, healer, bank="FNB", number="62001234567", branch="250655"):
+    payouts.save_account(
+        session=db,
+        actor=bookings.Actor(healer.user_id, Role.PRACTITIONER),
+        form=payouts.AccountForm(bank, "Nomsa Dlamini", number, branch, password=PASSWORD),
+    )
+
+
+def test_an_account_changed_while_a_payout_waits_is_said_to_both_sides(db, page, healer):
+    # Found in a trial: the practitioner read "being made to your account" under their new
+    # account, and staff read "the account above" with two accounts above and "Record as paid" first.
+    _account(db, healer)
+    staff = make_user(db, role=Role.STAFF)
+    prepared = payouts.prepare(
+        session=db,
+        actor=bookings.Actor(staff.id, Role.STAFF),
+        practitioner_id=healer.id,
+        amount="900",
+        account_ending="4567",
+    )
+    mine = page("pages/earnings.py", user=healer.user)
+    assert "A payout of R900.00 to your FNB account ending 4567 is being made." in [i.value for i in mine.info]
+    db.execute(update(Payout).where(Payout.id == prepared.id).values(created_at=func.now() - timedelta(minutes=5)))
+    _account(db, healer, "Capitec", "1234569831", "470010")
+    mine = page("pages/earnings.py", user=healer.user)
+    assert any("set aside for your FNB account ending 4567 before you changed" in w.value for w in mine.warning)
+    app = page("pages/earnings.py", user=staff)
+    app.text_input(key="earnings_for_query").input("Nomsa")
+    app = app.run()
+    assert any("already made to the FNB account ending 4567, which it was set aside for" in e.value for e in app.error)
+    buttons = {b.label: b.proto.type for b in app.button}
+    assert buttons["Cancel it (nothing was transferred)"] == "primary" and buttons["Record as paid"] == "secondary"
+
+
+def test_a_question_made_stale_by_an_account_change_says_so(db, page, healer):
+    # Found in a trial: "Yes, prepare this payout" after the practitioner changed the account
+    # made the question vanish and nothing happen, with no word why.
+    _account(db, healer)
+    app = page("pages/earnings.py", user=make_user(db, role=Role.STAFF))
+    app.text_input(key="earnings_for_query").input("Nomsa")
+    app = submit(app.run(), "Prepare payout…")
+    assert [b for b in app.button if b.label == "Yes, prepare this payout"]
+    _account(db, healer, "Capitec", "1234569831", "470010")
+    app = app.run()
+    assert any(
+        "changed while you were looking (it now ends 9831): nothing was set aside" in w.value for w in app.warning
+    )
+    assert not [b for b in app.button if b.label == "Yes, prepare this payout"]
+    assert db.scalar(select(func.count()).select_from(Payout)) == 0
+
+
+def test_another_bank_starts_without_a_branch_code(db, page, healer):
+    # Found in a trial: "Another bank" kept FNB's universal code, under help saying it was the bank's own.
+    _account(db, healer)
+    app = page("pages/earnings.py", user=healer.user)
+    app.selectbox(key="payout_bank").set_value("Another bank")
+    app = app.run()
+    assert fields(app)["Branch code"].value == ""
