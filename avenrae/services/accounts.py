@@ -369,13 +369,7 @@ class PractitionerDetails:
 
 
 def _collect(problems: dict[str, str], name: str, check):
-    try:
-        return check()
-    except FieldError as exc:
-        problems[name] = str(exc)
-    except (geo.PlaceNotFound, geo.PinOutside) as exc:
-        problems[name] = str(exc)
-    return None
+    return validation.collect(problems, name, check, also=(geo.PlaceNotFound, geo.PinOutside))
 
 
 def _public_bio(value: str | None) -> str:

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import uuid
-from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -147,30 +145,16 @@ def send_link(email: str, ip_address: str | None = None) -> bool:
 # Links are made and sent here, after the ask was answered: a page or API thread never waits
 # for the mail server, and the answer takes as long whether or not an account uses the address.
 _SENDER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="avenrae-password-reset")
-_sending: set[Future] = set()
-_sending_lock = threading.Lock()
 
 
 def send_soon(email: str, ip_address: str | None = None) -> None:
     """`send_link` in the background (call it once the ask's transaction has ended)."""
 
     def done(future: Future) -> None:
-        with _sending_lock:
-            _sending.discard(future)
         if (error := future.exception()) is not None:
             log.error("password reset e-mail to %s not made or sent", email, exc_info=error)
 
-    future = _SENDER.submit(send_link, email, ip_address)
-    with _sending_lock:
-        _sending.add(future)
-    future.add_done_callback(done)
-
-
-def wait_for_sending(timeout: float = 30) -> None:
-    """Wait until every link asked for so far is made and sent (tests; a server shutting down)."""
-    with _sending_lock:
-        waiting = list(_sending)
-    futures.wait(waiting, timeout=timeout)
+    _SENDER.submit(send_link, email, ip_address).add_done_callback(done)
 
 
 def deliver(link: ResetLink) -> bool:

@@ -194,13 +194,13 @@ def summary(
     )
 
 
-def _digits(value: str, *, field: str, label: str, low: int, high: int) -> str:
+def _digits(value: str, *, label: str, low: int, high: int) -> str:
     digits = "".join(value.split())  # as banks print them, in groups
     if not digits:
-        raise InvalidInput({field: f"Enter the {label}."})
+        raise FieldError(f"Enter the {label}.")
     if not re.fullmatch(f"[0-9]{{{low},{high}}}", digits):  # ASCII digits: not "١٢٣" or "１２３"
         size = f"{low} digits" if low == high else f"{low} to {high} digits"
-        raise InvalidInput({field: f"The {label} has {size}, nothing else."})
+        raise FieldError(f"The {label} has {size}, nothing else.")
     return digits
 
 
@@ -212,29 +212,22 @@ def save_account(*, session: Session, actor: Actor, form: AccountForm) -> Accoun
         raise PermissionDenied("Practitioners give their own bank account.")
     practitioner_id = _practitioner_of(session, actor, None)
     problems: dict[str, str] = {}
-
-    def check(field: str, make):
-        try:
-            return make()
-        except FieldError as problem:
-            problems[field] = str(problem)
-        except InvalidInput as problem:
-            problems.update(problem.problems)
-        return ""
-
-    bank = check("bank_name", lambda: validation.text(form.bank_name, label="Bank", max_length=60, one_line=True))
+    check = validation.collect
+    bank = check(
+        problems, "bank_name", lambda: validation.text(form.bank_name, label="Bank", max_length=60, one_line=True)
+    )
     holder = check(
-        "account_holder", lambda: validation.person_name(form.account_holder, label="Account holder", max_length=100)
+        problems,
+        "account_holder",
+        lambda: validation.person_name(form.account_holder, label="Account holder", max_length=100),
     )
     number = check(
-        "account_number",
-        lambda: _digits(form.account_number, field="account_number", label="account number", low=6, high=16),
+        problems, "account_number", lambda: _digits(form.account_number, label="account number", low=6, high=16)
     )
-    branch = check(
-        "branch_code", lambda: _digits(form.branch_code, field="branch_code", label="branch code", low=6, high=6)
-    )
+    branch = check(problems, "branch_code", lambda: _digits(form.branch_code, label="branch code", low=6, high=6))
     if problems:
         raise InvalidInput(problems)
+    assert bank and holder and number and branch
     user = session.get(User, actor.id)
     assert user is not None
     accounts.confirm_password(

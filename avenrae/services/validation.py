@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
 from avenrae.services.errors import InvalidInput
+
+T = TypeVar("T")
 
 
 class FieldError(ValueError):
@@ -17,6 +21,19 @@ class FieldError(ValueError):
 
 # What breaks a line: a name or a reference shown inside a sentence must not start a paragraph.
 LINE_BREAKS = "\n\t\u2028\u2029"
+
+
+def collect(
+    problems: dict[str, str], name: str, check: Callable[[], T], also: tuple[type[Exception], ...] = ()
+) -> T | None:
+    """`check()`, or None with its FieldError (or an error of the kinds in `also`) kept under
+    `name` in `problems`: a form's fields are all checked, and every problem said at once."""
+    kinds: tuple[type[Exception], ...] = (FieldError, *also)
+    try:
+        return check()
+    except kinds as problem:
+        problems[name] = str(problem)
+    return None
 
 
 def text(value: str | None, *, label: str, max_length: int, required: bool = True, one_line: bool = False) -> str:

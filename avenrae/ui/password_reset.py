@@ -11,10 +11,10 @@ from avenrae.services import accounts, notifications, password_resets
 from avenrae.services.errors import ServiceError
 from avenrae.ui import auth, feedback
 from avenrae.ui import format as fmt
+from avenrae.ui.page import LOGIN_PAGE
 
 TOKEN_KEY = "password_reset_token"  # noqa: S105 - the session key a link's token is kept under
 SENT_KEY = "password_reset_sent_to"
-LOGIN_PAGE = "pages/login.py"
 
 
 def take_token_from_address() -> str | None:
